@@ -1,0 +1,125 @@
+//! Every clap definition: the top-level `Cli`, the `Command` enum and each subcommand's arguments.
+//! Command files in `src/commands/` take these structs; nothing else parses argv.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orch",
+    version,
+    about = "Run AI coding agents unattended on a shared queue of jobs",
+    long_about = "Run AI coding agents (Claude Code first) unattended on a shared SQLite queue of jobs \
+                  for many projects. Each subcommand is one step with a documented exit status, so cron, \
+                  shell scripts and CI can chain them; `orch tick` does the whole chain.",
+    after_help = "Exit status: 0 ok, 1 unexpected error, 2 usage, 3 nothing to do, 10 agent missing or broken, \
+                  11 agent not authenticated, 12 circuit breaker open, 20 run failed (will retry), \
+                  21 run failed for good, 22 run failed (not authenticated), 78 configuration error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Print one JSON document on stdout instead of text for people
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// When to colour human output [env: ORCH_COLOR]
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a task and queue the job for its first stage (or --stage)
+    Enqueue(EnqueueArgs),
+    /// Atomically take the next eligible job and lease it to a worker
+    Claim(ClaimArgs),
+    /// Counts by state and stage, running jobs and their leases, the next retries
+    Status(StatusArgs),
+    /// One job: its task, history and runs
+    Show(ShowArgs),
+    /// Cancel a queued or running job
+    Cancel(JobArg),
+    /// Put a failed or cancelled job back in the queue with its attempts reset
+    Retry(JobArg),
+    /// Print the effective configuration and where each value came from
+    Config,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Project name, as in the configuration's [projects.NAME]
+    #[arg(long)]
+    pub project: String,
+    /// Task key, e.g. ORCH-044
+    #[arg(long)]
+    pub task: String,
+    /// Task title
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Read the task body from this file, or `-` for standard input
+    #[arg(long, value_name = "FILE|-")]
+    pub body_file: Option<String>,
+    /// The task's issue number on the project's forge (for usage comments)
+    #[arg(long, value_name = "N")]
+    pub issue: Option<u64>,
+    /// Start at this pipeline stage instead of the first
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Higher runs sooner; 0 to 1000 [default: the project's priority]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// Worker name that will hold the lease (e.g. the host name)
+    #[arg(long)]
+    pub worker: String,
+    /// Only claim jobs of this project
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Job id
+    pub job: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArg {
+    /// Job id
+    pub job: i64,
+}

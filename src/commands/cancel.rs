@@ -1,0 +1,20 @@
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::JobArg;
+use crate::exit;
+use crate::output;
+use crate::store::now_ms;
+use crate::Ctx;
+
+pub fn run(ctx: &Ctx, args: &JobArg) -> Result<u8> {
+    let was = ctx.store()?.cancel(args.job, &ctx.operator(), now_ms())?;
+    if ctx.json() {
+        output::json(&json!({ "job_id": args.job, "state": "cancelled", "was": was }))?;
+    } else if was == "cancelled" {
+        output::line(format!("job {} was already cancelled", args.job))?;
+    } else {
+        output::line(format!("job {} cancelled (was {was})", args.job))?;
+    }
+    Ok(exit::OK)
+}

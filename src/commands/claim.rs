@@ -1,0 +1,79 @@
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::ClaimArgs;
+use crate::config;
+use crate::exit;
+use crate::output;
+use crate::store::{now_ms, ClaimRequest, Job};
+use crate::Ctx;
+
+pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
+    match claim(ctx, &args.worker, args.project.as_deref())? {
+        Some(job) => {
+            print(ctx, &job)?;
+            Ok(exit::OK)
+        }
+        None => Ok(exit::NOTHING_TO_DO),
+    }
+}
+
+/// Take the next eligible job for `worker`, or None. Shared by `claim` and `tick`.
+pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Option<Job>> {
+    if worker.trim().is_empty() || worker.chars().any(char::is_control) {
+        return Err(exit::usage(
+            "--worker: a worker name is needed (e.g. the host name)",
+        ));
+    }
+    let projects: Vec<(&str, u32)> = match only_project {
+        Some(name) => {
+            let project = ctx.config.project(name)?;
+            vec![(project.name.as_str(), project.max_running)]
+        }
+        None => ctx
+            .config
+            .projects
+            .values()
+            .map(|p| (p.name.as_str(), p.max_running))
+            .collect(),
+    };
+    let mut store = ctx.store()?;
+    let (job, rescued) = store.claim(&ClaimRequest {
+        worker,
+        projects,
+        lease_ms: ctx.config.count(config::LEASE_SECONDS) as i64 * 1000,
+        now: now_ms(),
+    })?;
+    for r in &rescued {
+        eprintln!(
+            "orch: job {} lease of {} expired: {}",
+            r.job_id,
+            r.worker.as_deref().unwrap_or("?"),
+            r.state
+        );
+    }
+    Ok(job)
+}
+
+fn print(ctx: &Ctx, job: &Job) -> Result<()> {
+    if !ctx.json() {
+        return output::line(job.job_id.to_string());
+    }
+    let workdir = ctx
+        .config
+        .project(&job.project)
+        .map(|p| p.workdir.clone())
+        .ok();
+    output::json(&json!({
+        "job_id": job.job_id,
+        "task": job.task,
+        "title": job.title,
+        "project": job.project,
+        "stage": job.stage,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "lease_owner": job.lease_owner,
+        "lease_expires_at": job.lease_expires_at,
+        "workdir": workdir,
+    }))
+}

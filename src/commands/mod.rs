@@ -1,0 +1,26 @@
+//! One file per subcommand: read the arguments, call the store or the domain, print.
+
+mod cancel;
+mod claim;
+mod config;
+mod enqueue;
+mod retry;
+mod show;
+mod status;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+use crate::Ctx;
+
+pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
+    match command {
+        Command::Enqueue(args) => enqueue::run(ctx, &args),
+        Command::Claim(args) => claim::run(ctx, &args),
+        Command::Status(args) => status::run(ctx, &args),
+        Command::Show(args) => show::run(ctx, &args),
+        Command::Cancel(args) => cancel::run(ctx, &args),
+        Command::Retry(args) => retry::run(ctx, &args),
+        Command::Config => config::run(ctx),
+    }
+}

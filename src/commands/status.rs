@@ -1,0 +1,119 @@
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::StatusArgs;
+use crate::exit;
+use crate::output::{self, Table};
+use crate::store::{now_ms, Job};
+use crate::Ctx;
+
+const LISTED: i64 = 20;
+
+pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
+    let store = ctx.store()?;
+    let now = now_ms();
+    let counts = store.state_counts()?;
+    let running = store.jobs_in_state("running", LISTED)?;
+    let retries = store.pending_retries(now, LISTED)?;
+    if ctx.json() {
+        let brief = |job: &Job| {
+            json!({
+                "job_id": job.job_id, "task": job.task, "project": job.project, "stage": job.stage,
+                "attempt": job.attempt, "max_attempts": job.max_attempts, "worker": job.lease_owner,
+                "lease_expires_at": job.lease_expires_at, "run_after": job.run_after,
+                "last_class": job.last_class,
+            })
+        };
+        let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+        for c in &counts {
+            *totals.entry(c.state.as_str()).or_default() += c.count;
+        }
+        output::json(&json!({
+            "totals": totals,
+            "counts": counts,
+            "running": running.iter().map(brief).collect::<Vec<_>>(),
+            "retries": retries.iter().map(brief).collect::<Vec<_>>(),
+        }))?;
+        return Ok(exit::OK);
+    }
+    let paint = ctx.paint();
+    let mut out = Vec::new();
+    if counts.is_empty() {
+        out.push("no jobs yet: queue one with `orch enqueue --project P --task KEY`".to_string());
+    } else {
+        let states = ["queued", "running", "done", "failed", "cancelled"];
+        let mut by_stage: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+        for c in &counts {
+            *by_stage
+                .entry(c.stage.as_str())
+                .or_default()
+                .entry(c.state.as_str())
+                .or_default() += c.count;
+        }
+        let mut header = vec!["STAGE"];
+        header.extend(states.iter().map(|s| s.to_ascii_uppercase().leak() as &str));
+        let mut table = Table::new(&header);
+        let mut stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
+        stages.extend(
+            by_stage
+                .keys()
+                .filter(|s| !ctx.config.stages.iter().any(|c| c == *s)),
+        );
+        for stage in stages {
+            let Some(row) = by_stage.get(stage) else {
+                continue;
+            };
+            let mut cells = vec![stage.to_string()];
+            cells.extend(
+                states
+                    .iter()
+                    .map(|s| row.get(s).map_or("·".to_string(), |n| n.to_string())),
+            );
+            table.row(cells);
+        }
+        out.push(table.render(paint));
+    }
+    if !running.is_empty() {
+        let mut table = Table::new(&[
+            "RUNNING",
+            "TASK",
+            "STAGE",
+            "ATTEMPT",
+            "WORKER",
+            "LEASE EXPIRES",
+        ]);
+        for job in &running {
+            table.row(vec![
+                job.job_id.to_string(),
+                format!("{} {}", job.project, job.task),
+                job.stage.clone(),
+                format!("{}/{}", job.attempt, job.max_attempts),
+                job.lease_owner.clone().unwrap_or_default(),
+                job.lease_expires_at
+                    .map(|t| output::when(t, now))
+                    .unwrap_or_default(),
+            ]);
+        }
+        out.push(String::new());
+        out.push(table.render(paint));
+    }
+    if !retries.is_empty() {
+        let mut table = Table::new(&["RETRY", "TASK", "STAGE", "ATTEMPTS", "LAST", "DUE"]);
+        for job in &retries {
+            table.row(vec![
+                job.job_id.to_string(),
+                format!("{} {}", job.project, job.task),
+                job.stage.clone(),
+                format!("{}/{}", job.attempt, job.max_attempts),
+                job.last_class.clone().unwrap_or_default(),
+                output::when(job.run_after, now),
+            ]);
+        }
+        out.push(String::new());
+        out.push(table.render(paint));
+    }
+    output::line(out.join("\n"))?;
+    Ok(exit::OK)
+}

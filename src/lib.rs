@@ -1,0 +1,70 @@
+//! orch: run AI coding agents unattended on a shared SQLite queue of jobs.
+//!
+//! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
+//! `store/`, everything about Claude Code in `claude/`.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod output;
+pub mod store;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, GlobalArgs};
+use crate::config::Config;
+use crate::output::Paint;
+use crate::store::Store;
+
+/// What every command gets: the global flags and the effective configuration.
+pub struct Ctx {
+    pub global: GlobalArgs,
+    pub config: Config,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Result<Store> {
+        Store::open(
+            &self.config.db_path(),
+            self.config.count(config::BUSY_TIMEOUT_MS),
+        )
+    }
+
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    pub fn paint(&self) -> Paint {
+        let choice = self.config.text(config::COLOR).unwrap_or("auto");
+        Paint {
+            color: output::use_color(choice, self.global.json),
+        }
+    }
+
+    /// Who an operator's command is recorded as in job history.
+    pub fn operator(&self) -> String {
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map_or_else(|| "operator".to_string(), |user| format!("operator:{user}"))
+    }
+}
+
+/// Run one subcommand; Ok carries the exit status (0, or a documented non-error status like 3).
+pub fn run(cli: Cli) -> Result<u8> {
+    let config = Config::load(&cli.global)?;
+    if let Some(color) = config.get(config::COLOR) {
+        if output::parse_color(&color.value).is_none() {
+            return Err(exit::config(format!(
+                "color: expected auto, always or never, got {:?}",
+                color.value
+            )));
+        }
+    }
+    let ctx = Ctx {
+        global: cli.global,
+        config,
+    };
+    commands::dispatch(&ctx, cli.command)
+}

@@ -1,0 +1,234 @@
+//! Printing: JSON for machines, aligned tables with marks and relative times for people.
+//! stdout carries data only; diagnostics go to stderr.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Result;
+use chrono::{Local, TimeZone};
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use crate::cli::ColorChoice;
+
+/// Print one JSON document on stdout.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Print text on stdout (a closed pipe surfaces as an io error the boundary treats as success).
+pub fn line(text: impl AsRef<str>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_ref().as_bytes())?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Whether human output gets colour: `--color`/`ORCH_COLOR`, else a terminal without NO_COLOR
+/// and with a TERM other than `dumb`. Never with `--json`.
+pub fn use_color(choice: &str, json: bool) -> bool {
+    if json {
+        return false;
+    }
+    match choice {
+        "always" => true,
+        "never" => false,
+        _ => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
+}
+
+pub fn parse_color(value: &str) -> Option<ColorChoice> {
+    match value {
+        "auto" => Some(ColorChoice::Auto),
+        "always" => Some(ColorChoice::Always),
+        "never" => Some(ColorChoice::Never),
+        _ => None,
+    }
+}
+
+/// Marks and emphasis that degrade to plain text without colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Paint {
+    pub color: bool,
+}
+
+impl Paint {
+    pub fn pass(&self, text: &str) -> String {
+        if self.color {
+            text.green().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn fail(&self, text: &str) -> String {
+        if self.color {
+            text.red().bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn warn(&self, text: &str) -> String {
+        if self.color {
+            text.yellow().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn dim(&self, text: &str) -> String {
+        if self.color {
+            text.dimmed().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn bold(&self, text: &str) -> String {
+        if self.color {
+            text.bold().to_string()
+        } else {
+            text.to_string()
+        }
+    }
+    /// A state name coloured by what it means.
+    pub fn state(&self, state: &str) -> String {
+        match state {
+            "done" | "complete" | "ok" | "pass" | "closed" | "sent" => self.pass(state),
+            "failed" | "fail" | "open" | "dead" => self.fail(state),
+            "running" | "queued" | "warn" | "half-open" => self.warn(state),
+            _ => state.to_string(),
+        }
+    }
+}
+
+/// "in 4 min", "3 h ago", "just now".
+pub fn relative(at_ms: i64, now_ms: i64) -> String {
+    let delta = (at_ms - now_ms) / 1000;
+    let span = delta.unsigned_abs();
+    let amount = if span < 5 {
+        return "just now".to_string();
+    } else if span < 90 {
+        format!("{span} s")
+    } else if span < 90 * 60 {
+        format!("{} min", (span + 30) / 60)
+    } else if span < 36 * 3600 {
+        format!("{} h", (span + 1800) / 3600)
+    } else {
+        format!("{} d", (span + 43200) / 86400)
+    };
+    if delta > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// Local wall-clock time with a relative hint: "14:03:12 (in 4 min)".
+pub fn when(at_ms: i64, now_ms: i64) -> String {
+    let local = Local.timestamp_millis_opt(at_ms).single();
+    let clock = match local {
+        Some(t) if (at_ms - now_ms).abs() < 20 * 3600 * 1000 => t.format("%H:%M:%S").to_string(),
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => at_ms.to_string(),
+    };
+    format!("{clock} ({})", relative(at_ms, now_ms))
+}
+
+/// A table whose columns line up, measured by the text's display width (colour codes excluded).
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.len() <= 1
+    }
+
+    pub fn render(&self, paint: Paint) -> String {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..columns)
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|cell| visible_width(cell))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for (index, row) in self.rows.iter().enumerate() {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                let last = c + 1 == row.len();
+                let cell = if index == 0 {
+                    paint.bold(cell)
+                } else {
+                    cell.clone()
+                };
+                line.push_str(&cell);
+                if !last {
+                    let pad = widths[c] - visible_width(&cell) + 2;
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.pop();
+        out
+    }
+}
+
+/// Display width of text without ANSI escape sequences.
+fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for ch in text.chars() {
+        match (in_escape, ch) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_hints() {
+        assert_eq!(relative(1_000_000 + 240_000, 1_000_000), "in 4 min");
+        assert_eq!(relative(1_000_000 - 3 * 3_600_000, 1_000_000), "3 h ago");
+        assert_eq!(relative(1_000_000, 1_000_000), "just now");
+    }
+
+    #[test]
+    fn table_aligns_coloured_cells() {
+        let mut table = Table::new(&["A", "B"]);
+        table.row(vec![Paint { color: true }.fail("failed"), "x".into()]);
+        table.row(vec!["ok".into(), "y".into()]);
+        let text = table.render(Paint { color: false });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "ok      y");
+        assert!(lines[1].ends_with("  x"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The test harness: a temporary world (database, config, HOME, project workdir) and a builder
+//! that runs the real `orch` binary in it with a clean environment.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const ORCH: &str = env!("CARGO_BIN_EXE_orch");
+
+/// The stand-in agent that plays Claude Code's CLI contract.
+pub fn fake_claude() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent/fake-claude")
+}
+
+/// A temporary world for one test.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    /// Environment every command in this world gets (on top of PATH only).
+    pub env: BTreeMap<String, OsString>,
+}
+
+impl World {
+    /// A world with one project `web` (its workdir exists) and the stand-in agent as `claude`.
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new().prefix("orch-test-").tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        for sub in ["home", "work/web", "state"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let mut world = World {
+            dir,
+            env: BTreeMap::new(),
+        };
+        world.set("HOME", root.join("home"));
+        world.set("ORCH_DB", root.join("state/orch.db"));
+        world.set("ORCH_CONFIG", root.join("config.toml"));
+        world.set("ORCH_CLAUDE_BIN", fake_claude());
+        world.set("FAKE_CLAUDE_CALLS", root.join("calls.txt"));
+        world.config("");
+        world
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<OsString>) -> &mut World {
+        self.env.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut World {
+        self.env.remove(key);
+        self
+    }
+
+    /// Write config.toml: the project `web` plus `extra`.
+    pub fn config(&self, extra: &str) {
+        let text = format!(
+            "[projects.web]\nworkdir = \"{}\"\n\n{extra}",
+            self.path("work/web").display()
+        );
+        std::fs::write(self.path("config.toml"), text).unwrap();
+    }
+
+    /// Write config.toml exactly as given.
+    pub fn raw_config(&self, text: &str) {
+        std::fs::write(self.path("config.toml"), text).unwrap();
+    }
+
+    /// Write a valid credentials file for the agent's HOME, expiring `expires_in_ms` from now.
+    pub fn login(&self, expires_in_ms: i64) {
+        let expires = now_ms() + expires_in_ms;
+        let dir = self.path("home/.claude");
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = format!(
+            r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"max"}}}}"#
+        );
+        write_private(&dir.join(".credentials.json"), body.as_bytes());
+    }
+
+    pub fn logout(&self) {
+        let _ = std::fs::remove_file(self.path("home/.claude/.credentials.json"));
+    }
+
+    pub fn orch(&self, args: &[&str]) -> Cmd {
+        let mut command = Command::new(ORCH);
+        command.args(args).env_clear().current_dir(self.root());
+        command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        command.env("TZ", "UTC");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        Cmd {
+            command,
+            stdin: None,
+        }
+    }
+
+    /// The stand-in agent's call log, one entry per invocation.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("calls.txt"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Enqueue a task for project `web`; returns the job id.
+    pub fn enqueue(&self, task: &str) -> i64 {
+        let out = self.orch(&["enqueue", "--project", "web", "--task", task, "--json"]).ok();
+        out.json()["job_id"].as_i64().unwrap()
+    }
+
+    /// Open the database directly, for assertions the CLI does not print.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("state/orch.db")).unwrap()
+    }
+}
+
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+pub struct Cmd {
+    pub command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Cmd {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Cmd {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
+    }
+
+    pub fn run(mut self) -> Out {
+        self.command
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().expect("spawn orch");
+        if let Some(bytes) = self.stdin.take() {
+            child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        }
+        Out::from(child.wait_with_output().unwrap())
+    }
+
+    /// Run and assert the exit status.
+    pub fn status(self, code: i32) -> Out {
+        let out = self.run();
+        assert_eq!(
+            out.code, code,
+            "expected exit {code}, got {}\nstdout:\n{}\nstderr:\n{}",
+            out.code, out.stdout, out.stderr
+        );
+        out
+    }
+
+    pub fn ok(self) -> Out {
+        self.status(0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(output: Output) -> Out {
+        use std::os::unix::process::ExitStatusExt;
+        Out {
+            code: output
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Out {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
+    }
+}
