@@ -3,6 +3,7 @@
 //! `Store::write`, so a decision and everything it implies land together or not at all.
 
 mod jobs;
+mod preflight;
 mod runs;
 
 pub use jobs::*;
@@ -19,7 +20,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use crate::exit;
 
 /// Forward migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_foundation.sql"),
+    include_str!("migrations/0002_preflight.sql"),
+];
 
 pub struct Store {
     conn: Connection,
