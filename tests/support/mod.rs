@@ -25,7 +25,10 @@ pub struct World {
 impl World {
     /// A world with one project `web` (its workdir exists) and the stand-in agent as `claude`.
     pub fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("orch-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("orch-test-")
+            .tempdir()
+            .unwrap();
         let root = dir.path().to_path_buf();
         for sub in ["home", "work/web", "state"] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
@@ -61,10 +64,10 @@ impl World {
         self
     }
 
-    /// Write config.toml: the project `web` plus `extra`.
+    /// Write config.toml: `extra` (top-level keys and tables) and the project `web`.
     pub fn config(&self, extra: &str) {
         let text = format!(
-            "[projects.web]\nworkdir = \"{}\"\n\n{extra}",
+            "{extra}\n\n[projects.web]\nworkdir = \"{}\"\n",
             self.path("work/web").display()
         );
         std::fs::write(self.path("config.toml"), text).unwrap();
@@ -90,14 +93,21 @@ impl World {
         let _ = std::fs::remove_file(self.path("home/.claude/.credentials.json"));
     }
 
-    pub fn orch(&self, args: &[&str]) -> Cmd {
-        let mut command = Command::new(ORCH);
-        command.args(args).env_clear().current_dir(self.root());
+    /// Any program, run in this world's directory with this world's environment only.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.env_clear().current_dir(self.root());
         command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
         command.env("TZ", "UTC");
         for (key, value) in &self.env {
             command.env(key, value);
         }
+        command
+    }
+
+    pub fn orch(&self, args: &[&str]) -> Cmd {
+        let mut command = self.command(ORCH);
+        command.args(args);
         Cmd {
             command,
             stdin: None,
@@ -115,7 +125,9 @@ impl World {
 
     /// Enqueue a task for project `web`; returns the job id.
     pub fn enqueue(&self, task: &str) -> i64 {
-        let out = self.orch(&["enqueue", "--project", "web", "--task", task, "--json"]).ok();
+        let out = self
+            .orch(&["enqueue", "--project", "web", "--task", task, "--json"])
+            .ok();
         out.json()["job_id"].as_i64().unwrap()
     }
 
@@ -167,7 +179,11 @@ impl Cmd {
 
     pub fn run(mut self) -> Out {
         self.command
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.command.spawn().expect("spawn orch");

@@ -1,0 +1,216 @@
+mod support;
+
+use std::collections::HashSet;
+
+use support::World;
+
+#[test]
+fn claim_takes_the_best_job_and_leases_it() {
+    let world = World::new();
+    let low = world.enqueue("LOW");
+    let high = world
+        .orch(&[
+            "enqueue",
+            "--project",
+            "web",
+            "--task",
+            "HIGH",
+            "--priority",
+            "5",
+            "--json",
+        ])
+        .ok()
+        .json()["job_id"]
+        .as_i64()
+        .unwrap();
+    world.config("[projects.web.forge]\nkind = \"github\"\nrepo = \"o/r\"\n");
+    let doc = world
+        .orch(&["claim", "--worker", "w1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["job_id"].as_i64(), Some(high));
+    assert_eq!(doc["attempt"], 1);
+    assert_eq!(doc["max_attempts"], 3);
+    assert_eq!(doc["stage"], "analyst");
+    assert_eq!(doc["workdir"], world.path("work/web").display().to_string());
+    let lease = doc["lease_expires_at"].as_i64().unwrap();
+    let now = support::now_ms();
+    assert!(
+        (now + 890_000..=now + 900_000).contains(&lease),
+        "lease {lease} now {now}"
+    );
+
+    // max_running = 1: the project is busy, so the other job waits.
+    world.orch(&["claim", "--worker", "w2"]).status(3);
+    world.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
+        world.path("work/web").display()
+    ));
+    let out = world.orch(&["claim", "--worker", "w2"]).ok();
+    assert_eq!(out.stdout.trim(), low.to_string());
+    let out = world.orch(&["claim", "--worker", "w2"]).status(3);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_expired_lease_is_rescued_and_fails_when_attempts_run_out() {
+    let mut world = World::new();
+    world
+        .set("ORCH_LEASE_SECONDS", "0")
+        .set("ORCH_MAX_ATTEMPTS", "2");
+    let job = world.enqueue("T");
+    for attempt in 1..=2 {
+        let doc = world
+            .orch(&["claim", "--worker", "dead", "--json"])
+            .ok()
+            .json();
+        assert_eq!(doc["job_id"].as_i64(), Some(job));
+        assert_eq!(doc["attempt"], attempt);
+    }
+    // The second lease expired at once; attempts are exhausted, so the rescue fails the job.
+    let out = world.orch(&["claim", "--worker", "w"]).status(3);
+    assert!(
+        out.stderr.contains("lease of dead expired"),
+        "{}",
+        out.stderr
+    );
+    let shown = world
+        .orch(&["show", &job.to_string(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["job"]["state"], "failed");
+    let reasons: Vec<String> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| format!("{} {}", h["to_state"], h["reason"]))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("queued") && r.contains("lease of dead expired")),
+        "{reasons:?}"
+    );
+    assert!(reasons.last().unwrap().contains("failed"), "{reasons:?}");
+}
+
+#[test]
+fn cancel_and_retry() {
+    let world = World::new();
+    let job = world.enqueue("T").to_string();
+    world.orch(&["claim", "--worker", "w"]).ok();
+    let doc = world.orch(&["cancel", &job, "--json"]).ok().json();
+    assert_eq!(doc["was"], "running");
+    world.orch(&["claim", "--worker", "w"]).status(3);
+    let doc = world.orch(&["retry", &job, "--json"]).ok().json();
+    assert_eq!(doc["was"], "cancelled");
+    let doc = world
+        .orch(&["claim", "--worker", "w", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["attempt"], 1, "retry resets attempts");
+    let out = world.orch(&["retry", &job]).status(1);
+    assert!(
+        out.stderr.contains("only failed or cancelled jobs"),
+        "{}",
+        out.stderr
+    );
+    world.orch(&["cancel", "999"]).status(1);
+}
+
+/// 8 processes race over 2,000 jobs: each is claimed exactly once, none is lost.
+#[test]
+fn concurrent_claimers_take_every_job_exactly_once() {
+    let world = World::new();
+    world.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 100000\n",
+        world.path("work/web").display()
+    ));
+    world.enqueue("SEED");
+    let now = support::now_ms();
+    {
+        let mut db = world.db();
+        let tx = db.transaction().unwrap();
+        for i in 0..1999 {
+            tx.execute(
+                "INSERT INTO tasks (project, key, created_at, updated_at) VALUES ('web', ?1, ?2, ?2)",
+                rusqlite::params![format!("T{i}"), now],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO jobs (task_id, project, stage, state, max_attempts, run_after, created_at, updated_at)
+                 VALUES (last_insert_rowid(), 'web', 'analyst', 'queued', 3, ?1, ?1, ?1)",
+                [now],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let script = format!(
+        "while true; do \"{orch}\" claim --worker \"w$1\"; rc=$?; [ $rc -eq 0 ] || break; done; echo \"rc=$rc\" >&2",
+        orch = support::ORCH
+    );
+    let children: Vec<_> = (0..8)
+        .map(|n| {
+            let mut shell = world.command("bash");
+            shell.args(["-c", &script, "claimer", &n.to_string()]);
+            shell
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            shell.spawn().unwrap()
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.trim_end().ends_with("rc=3"),
+            "a claimer stopped on an error: {stderr}"
+        );
+        claimed.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.parse::<i64>().unwrap()),
+        );
+    }
+    let unique: HashSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), 2000, "every job claimed once");
+    assert_eq!(unique.len(), 2000, "no job claimed twice");
+    let running: i64 = world
+        .db()
+        .query_row(
+            "SELECT count(*) FROM jobs WHERE state = 'running' AND attempt = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(running, 2000);
+}
+
+/// max_running holds under concurrency: 6 claimers, limit 2, never more than 2 running.
+#[test]
+fn max_running_is_respected_under_concurrency() {
+    let world = World::new();
+    world.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
+        world.path("work/web").display()
+    ));
+    for i in 0..10 {
+        world.enqueue(&format!("T{i}"));
+    }
+    let children: Vec<_> = (0..6)
+        .map(|n| {
+            let mut cmd = world.orch(&["claim", "--worker", &format!("w{n}")]).command;
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 2, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 3).count(), 4, "{codes:?}");
+}

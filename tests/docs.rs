@@ -1,0 +1,59 @@
+//! The README's generated tables match the code. `UPDATE_DOCS=1 cargo test --test docs` rewrites
+//! them.
+
+use std::path::Path;
+
+fn exit_table() -> String {
+    let mut out = String::from("| code | meaning |\n|---|---|\n");
+    for (code, meaning) in orch::exit::TABLE {
+        out.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    out
+}
+
+fn settings_table() -> String {
+    let mut out = String::from("| key | environment | default | meaning |\n|---|---|---|---|\n");
+    for key in orch::config::KEYS {
+        let default = key.default.map_or("—".to_string(), |d| format!("`{d}`"));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {default} | {} |\n",
+            key.name,
+            key.env(),
+            key.doc
+        ));
+    }
+    out
+}
+
+/// Replace the text between `<!-- NAME…-->` and `<!-- /NAME -->` with `body`.
+fn splice(text: &str, name: &str, body: &str) -> String {
+    let open = format!("<!-- {name}");
+    let close = format!("<!-- /{name} -->");
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("README lacks {open}"));
+    let start = start + text[start..].find("-->").unwrap() + 3;
+    let end = text
+        .find(&close)
+        .unwrap_or_else(|| panic!("README lacks {close}"));
+    format!("{}\n{}{}", &text[..start], body, &text[end..])
+}
+
+#[test]
+fn readme_tables_match_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fresh = splice(
+        &splice(&text, "exit-codes", &exit_table()),
+        "settings",
+        &settings_table(),
+    );
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+        return;
+    }
+    assert!(
+        fresh == text,
+        "README.md's generated tables are stale; run `UPDATE_DOCS=1 cargo test --test docs`"
+    );
+}

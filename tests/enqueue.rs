@@ -1,0 +1,157 @@
+mod support;
+
+use support::World;
+
+#[test]
+fn enqueue_creates_the_task_and_its_first_stage_job() {
+    let world = World::new();
+    let out = world
+        .orch(&[
+            "enqueue",
+            "--project",
+            "web",
+            "--task",
+            "ORCH-1",
+            "--title",
+            "Add login",
+            "--issue",
+            "7",
+            "--json",
+        ])
+        .ok();
+    let doc = out.json();
+    assert_eq!(doc["created"], true);
+    assert_eq!(doc["stage"], "analyst");
+    assert_eq!(doc["project"], "web");
+    assert_eq!(doc["task"], "ORCH-1");
+    let job = doc["job_id"].as_i64().unwrap();
+    let shown = world
+        .orch(&["show", &job.to_string(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["job"]["state"], "queued");
+    assert_eq!(shown["job"]["title"], "Add login");
+    assert_eq!(shown["job"]["issue"], 7);
+    assert_eq!(shown["history"][0]["to_state"], "queued");
+}
+
+#[test]
+fn the_same_task_with_a_live_job_is_a_no_op() {
+    let world = World::new();
+    let first = world.enqueue("ORCH-2");
+    let again = world
+        .orch(&["enqueue", "--project", "web", "--task", "ORCH-2", "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["created"], false);
+    assert_eq!(again["job_id"].as_i64(), Some(first));
+    let text = world
+        .orch(&["enqueue", "--project", "web", "--task", "ORCH-2"])
+        .ok();
+    assert!(
+        text.stdout.contains("already has a live job"),
+        "{}",
+        text.stdout
+    );
+    let count: i64 = world
+        .db()
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn stage_and_body_from_stdin() {
+    let world = World::new();
+    let body = "line one\n$(rm -rf ~) \"quoted\"\n";
+    let doc = world
+        .orch(&[
+            "enqueue",
+            "--project",
+            "web",
+            "--task",
+            "T",
+            "--stage",
+            "developer",
+            "--body-file",
+            "-",
+            "--json",
+        ])
+        .stdin(body)
+        .ok()
+        .json();
+    assert_eq!(doc["stage"], "developer");
+    let stored: String = world
+        .db()
+        .query_row("SELECT body FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, body);
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let world = World::new();
+    world.enqueue("SEED");
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["enqueue", "--project", "nope", "--task", "X"],
+            78,
+            "unknown project \"nope\"",
+        ),
+        (
+            &[
+                "enqueue",
+                "--project",
+                "web",
+                "--task",
+                "X",
+                "--stage",
+                "qa",
+            ],
+            78,
+            "unknown stage \"qa\"",
+        ),
+        (
+            &[
+                "enqueue",
+                "--project",
+                "web",
+                "--task",
+                "X",
+                "--priority",
+                "-1",
+            ],
+            2,
+            "--priority -1",
+        ),
+        (
+            &[
+                "enqueue",
+                "--project",
+                "web",
+                "--task",
+                "X",
+                "--body-file",
+                "/nonexistent/body.md",
+            ],
+            2,
+            "/nonexistent/body.md",
+        ),
+        (
+            &["enqueue", "--project", "web", "--task", ""],
+            2,
+            "task key",
+        ),
+        (&["enqueue", "--project", "web"], 2, "--task"),
+    ];
+    for (args, code, needle) in cases {
+        let out = world.orch(args).status(*code);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+    let count: i64 = world
+        .db()
+        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1, "a refused enqueue wrote a job");
+}
