@@ -187,7 +187,7 @@ pub fn judge_path(path: &Path, exit_code: Option<i32>, timed_out: bool) -> io::R
 /// Whether text says the agent is not authenticated ("Not logged in · Please run /login",
 /// "Invalid API key", "OAuth token has expired", an `authentication_error`, …). Case-insensitive.
 pub fn is_auth_failure_text(text: &str) -> bool {
-    find_marker(&text.to_ascii_lowercase(), AUTH_MARKERS).is_some()
+    find_auth(text.to_ascii_lowercase().as_bytes()).is_some()
 }
 
 /// Whether text says the agent hit a usage or rate limit or the API was overloaded (including a
@@ -291,7 +291,7 @@ impl Evidence {
         lower.clear();
         lower.extend(text.iter().map(u8::to_ascii_lowercase));
         if self.auth.is_none() {
-            if let Some(at) = find_marker_bytes(lower, AUTH_MARKERS) {
+            if let Some(at) = find_auth(lower) {
                 self.auth = Some(snippet(text, at));
             }
         }
@@ -321,14 +321,24 @@ impl Evidence {
     }
 }
 
-fn find_marker(lower: &str, markers: &[&str]) -> Option<usize> {
-    find_marker_bytes(lower.as_bytes(), markers)
-}
-
 fn find_marker_bytes(lower: &[u8], markers: &[&str]) -> Option<usize> {
     markers
         .iter()
         .filter_map(|marker| memmem::find(lower, marker.as_bytes()))
+        .min()
+}
+
+/// Auth markers in lower-cased text, each ending at a word's end: an auth class stops every run
+/// of the agent, so "not logged into GitHub" must not pass for "not logged in".
+fn find_auth(lower: &[u8]) -> Option<usize> {
+    AUTH_MARKERS
+        .iter()
+        .filter_map(|marker| {
+            memmem::find_iter(lower, marker.as_bytes()).find(|&at| {
+                let after = lower.get(at + marker.len());
+                !after.is_some_and(|b| b.is_ascii_alphanumeric())
+            })
+        })
         .min()
 }
 
@@ -1417,6 +1427,9 @@ mod tests {
         assert!(!is_auth_failure_text(
             "edited the unauthorized handler; 401 everywhere"
         ));
+        assert!(!is_auth_failure_text(
+            "gh: You are not logged into any GitHub hosts"
+        ));
         assert!(is_rate_limit_text(
             "You've hit your limit · resets 1pm (Europe/Lisbon)"
         ));
@@ -1476,6 +1489,9 @@ mod tests {
         let flagged = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"You've hit your weekly limit"}]},"error":"rate_limit","api_error_status":429}"#;
         let v = judge_bytes(lines(&[INIT, flagged]).as_bytes());
         assert_eq!(v.class, Class::RateLimit, "{v:?}");
+        let flagged = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Invalid API key"}]},"error":"authentication_failed"}"#;
+        let v = judge_bytes(lines(&[INIT, TALK, flagged, "{\"type\":\"res"]).as_bytes());
+        assert_eq!(v.class, Class::Auth, "{v:?}");
     }
 
     #[test]
