@@ -46,7 +46,7 @@ impl Kind {
     }
 
     /// The exit status `orch validate-log` (and a run) ends with for this kind.
-    pub fn exit_code(self) -> u8 {
+    pub fn exit_status(self) -> u8 {
         match self {
             Kind::Ok => exit::OK,
             Kind::Transient => exit::RUN_RETRY,
@@ -158,9 +158,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// The exit status for this verdict (0, 20, 21 or 22).
-    pub fn exit_code(&self) -> u8 {
-        self.kind.exit_code()
+    /// The exit status orch ends with for this verdict (0, 20, 21 or 22); `exit_code` is the
+    /// agent's.
+    pub fn exit_status(&self) -> u8 {
+        self.kind.exit_status()
     }
 }
 
@@ -972,9 +973,12 @@ impl Scan {
         let line = &line[..line.len().min(PREFIX_KEEP)];
         self.text_lines += 1;
         if self.first_text.is_none() {
-            self.first_text = Some(match std::str::from_utf8(line) {
-                Ok(_) => snippet(line, 0),
-                Err(_) => "(binary data)".to_string(),
+            // a character cut by PREFIX_KEEP is not binary; an invalid sequence is
+            let binary = std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some());
+            self.first_text = Some(if binary {
+                "(binary data)".to_string()
+            } else {
+                snippet(line, 0)
             });
         }
         self.noise.text(line, true, &mut self.lower);
@@ -1043,7 +1047,7 @@ impl Scan {
         timed_out: bool,
     ) -> (Class, String) {
         if !self.nonblank {
-            let what = if self.bytes_seen() {
+            let what = if self.bytes > 0 {
                 "the log holds only whitespace"
             } else {
                 "the log is empty"
@@ -1122,10 +1126,6 @@ impl Scan {
             ),
             None => (Class::NoResult, self.no_result_reason()),
         }
-    }
-
-    fn bytes_seen(&self) -> bool {
-        self.bytes > 0
     }
 
     fn no_result_reason(&self) -> String {
@@ -1392,8 +1392,8 @@ mod tests {
             assert_eq!(Class::from_name(name), Some(*class));
         }
         assert_eq!(Class::MaxTurns.kind(), Kind::Permanent);
-        assert_eq!(Class::Auth.kind().exit_code(), exit::RUN_AUTH);
-        assert_eq!(Class::Timeout.kind().exit_code(), exit::RUN_RETRY);
+        assert_eq!(Class::Auth.kind().exit_status(), exit::RUN_AUTH);
+        assert_eq!(Class::Timeout.kind().exit_status(), exit::RUN_RETRY);
     }
 
     #[test]
@@ -1413,7 +1413,7 @@ mod tests {
         for code in [None, Some(0), Some(1)] {
             let v = judge(lines(&[INIT, LOGGED_OUT]).as_bytes(), code, false).unwrap();
             assert_eq!(v.class, Class::Auth, "{v:?}");
-            assert_eq!(v.exit_code(), exit::RUN_AUTH);
+            assert_eq!(v.exit_status(), exit::RUN_AUTH);
         }
     }
 

@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
     } else {
         output::line(human(&verdict, ctx.paint()))?;
     }
-    Ok(verdict.exit_code())
+    Ok(verdict.exit_status())
 }
 
 /// "ok  success result: Done.  ($0.0123, 2 turns)"
