@@ -72,6 +72,9 @@ pub enum Command {
     Retry(JobArg),
     /// Print the effective configuration and where each value came from
     Config,
+    /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)
+    #[command(name = "validate-log")]
+    ValidateLog(ValidateLogArgs),
 }
 
 #[derive(Debug, Args)]
@@ -122,4 +125,17 @@ pub struct ShowArgs {
 pub struct JobArg {
     /// Job id
     pub job: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateLogArgs {
+    /// The agent's log (stream-json lines, a json object or array, text mixed in), or `-` for stdin
+    #[arg(value_name = "PATH|-")]
+    pub path: String,
+    /// The agent's exit status: a success result with a non-zero status is `exit_mismatch`
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub exit_code: Option<i32>,
+    /// The run was ended by its timeout: without a success result the class is `timeout`
+    #[arg(long)]
+    pub timed_out: bool,
 }

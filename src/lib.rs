@@ -3,6 +3,7 @@
 //! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
 //! `store/`, everything about Claude Code in `claude/`.
 
+pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -7,6 +7,7 @@ mod enqueue;
 mod retry;
 mod show;
 mod status;
+mod validate_log;
 
 use anyhow::Result;
 
@@ -22,5 +23,6 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),
+        Command::ValidateLog(args) => validate_log::run(ctx, &args),
     }
 }

@@ -1,0 +1,3 @@
+//! Everything about Claude Code: its credentials, version, argv, and what its logs mean.
+
+pub mod verdict;

@@ -1,0 +1,1643 @@
+//! Decide from a run's log alone whether the agent really succeeded.
+//!
+//! Claude Code writes one of three shapes: `--output-format json` prints one result object (with
+//! `--verbose`, a JSON array of every message, the result last); `stream-json` prints JSON lines
+//! whose last `type == "result"` object is the verdict, possibly followed by informational lines.
+//! A log may also hold stderr text, CRLF line ends and a last line cut short. The format is found
+//! line by line, so every shape and any mix of them is read the same way.
+//!
+//! The reader makes one pass with a fixed buffer and never holds the log: a line goes by after a
+//! glance at its first bytes, and only an object whose top level could be `"type":"result"` is
+//! handed to serde_json. Arrays, pretty-printed objects and lines longer than the buffer go through
+//! a small structural scanner that keeps at most one element (`OBJECT_CAP`) at a time.
+//!
+//! Auth and limit markers count only in failure text, never in the agent's conversation: an
+//! `is_error` result's text and `errors`, lines that are not JSON, and — when there is no result —
+//! the informational JSON lines, lines cut short, and an assistant message the CLI flagged as an
+//! API error. See [`judge`] for the order in which a class is chosen.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path;
+
+use memchr::{memchr, memchr3, memmem};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::exit;
+
+/// What a class means for the job: done, retry later, fail for good, or stop until re-login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ok,
+    Transient,
+    Permanent,
+    Gate,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ok => "ok",
+            Kind::Transient => "transient",
+            Kind::Permanent => "permanent",
+            Kind::Gate => "gate",
+        }
+    }
+
+    /// The exit status `orch validate-log` (and a run) ends with for this kind.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Kind::Ok => exit::OK,
+            Kind::Transient => exit::RUN_RETRY,
+            Kind::Permanent => exit::RUN_FAILED,
+            Kind::Gate => exit::RUN_AUTH,
+        }
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A verdict's class. Names are part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Ok,
+    Empty,
+    NoResult,
+    Auth,
+    RateLimit,
+    MaxTurns,
+    MaxBudget,
+    AgentError,
+    Timeout,
+    ExitMismatch,
+}
+
+/// The one table: every class, its name, and its kind. The README's table follows it.
+pub const CLASSES: &[(Class, &str, Kind)] = &[
+    (Class::Ok, "ok", Kind::Ok),
+    (Class::Empty, "empty", Kind::Transient),
+    (Class::NoResult, "no_result", Kind::Transient),
+    (Class::Auth, "auth", Kind::Gate),
+    (Class::RateLimit, "rate_limit", Kind::Transient),
+    (Class::MaxTurns, "max_turns", Kind::Permanent),
+    (Class::MaxBudget, "max_budget", Kind::Permanent),
+    (Class::AgentError, "agent_error", Kind::Transient),
+    (Class::Timeout, "timeout", Kind::Transient),
+    (Class::ExitMismatch, "exit_mismatch", Kind::Transient),
+];
+
+impl Class {
+    fn row(self) -> &'static (Class, &'static str, Kind) {
+        CLASSES
+            .iter()
+            .find(|row| row.0 == self)
+            .expect("every class has a row in CLASSES")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.row().1
+    }
+
+    pub fn kind(self) -> Kind {
+        self.row().2
+    }
+
+    pub fn from_name(name: &str) -> Option<Class> {
+        CLASSES.iter().find(|row| row.1 == name).map(|row| row.0)
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Class {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// What the run cost and did, from the result object (session id and model from the `init`
+/// line when there is no result). `None` where the log does not say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Usage {
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
+    pub turns: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub duration_api_ms: Option<u64>,
+    pub session_id: Option<String>,
+    pub models: Vec<String>,
+}
+
+/// The judgement on one run's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub ok: bool,
+    pub class: Class,
+    pub kind: Kind,
+    pub transient: bool,
+    /// One line for a person; failure text in it is cut short and has tokens masked.
+    pub reason: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    pub result_excerpt: Option<String>,
+    pub usage: Usage,
+}
+
+impl Verdict {
+    /// The exit status orch ends with for this verdict (0, 20, 21 or 22); `exit_code` is the
+    /// agent's.
+    pub fn exit_status(&self) -> u8 {
+        self.kind.exit_status()
+    }
+}
+
+/// Judge a log read from `reader` (a file, stdin, a byte slice) in one pass with bounded memory.
+///
+/// `exit_code` is the agent's exit status when known; `timed_out` says orch ended the run. The
+/// class is the first that applies:
+/// 1. `empty` (no bytes, or whitespace only) — `timeout` instead when the run timed out;
+/// 2. a success result (`subtype` success, `is_error` false): `exit_mismatch` if `exit_code` is
+///    given and non-zero (ignored when the run timed out: the status is then the kill's), else `ok`;
+/// 3. otherwise `max_turns` / `max_budget` from the result's subtype, then `auth`, then
+///    `rate_limit` from failure text and structured fields (`api_error_status`, `error_status`,
+///    an assistant message's `error`, a rejected `rate_limit_event`), then `timeout` if the run
+///    timed out, then `agent_error` for any other failed result, else `no_result`.
+pub fn judge(reader: impl Read, exit_code: Option<i32>, timed_out: bool) -> io::Result<Verdict> {
+    judge_with(reader, exit_code, timed_out, Limits::DEFAULT)
+}
+
+/// [`judge`] on a file.
+pub fn judge_path(path: &Path, exit_code: Option<i32>, timed_out: bool) -> io::Result<Verdict> {
+    judge(std::fs::File::open(path)?, exit_code, timed_out)
+}
+
+/// Whether text says the agent is not authenticated ("Not logged in · Please run /login",
+/// "Invalid API key", "OAuth token has expired", an `authentication_error`, …). Case-insensitive.
+pub fn is_auth_failure_text(text: &str) -> bool {
+    find_auth(text.to_ascii_lowercase().as_bytes()).is_some()
+}
+
+/// Whether text says the agent hit a usage or rate limit or the API was overloaded (including a
+/// bare HTTP status 429 or 529). Case-insensitive.
+pub fn is_rate_limit_text(text: &str) -> bool {
+    find_limit(text.to_ascii_lowercase().as_bytes(), true).is_some()
+}
+
+const AUTH_MARKERS: &[&str] = &[
+    "not logged in",
+    "invalid api key",
+    "missing api key",
+    "run /login",
+    "authentication_error",
+    "authentication_failed",
+    "failed to authenticate",
+    "oauth token has expired",
+    "api error: 401",
+];
+
+const LIMIT_MARKERS: &[&str] = &[
+    "usage limit",
+    "rate_limit_error",
+    "overloaded_error",
+    "weekly limit",
+];
+
+/// HTTP statuses that count as limits when they stand alone in failure text.
+const LIMIT_STATUSES: &[&str] = &["429", "529"];
+
+/// Sizes that bound the reader's memory; tests shrink `buf` to drive the long-line paths.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// The read buffer: lines shorter than this are judged in place.
+    buf: usize,
+    /// The largest object (an array element, a long line) kept whole for parsing; a longer one
+    /// is judged from its first `PREFIX_KEEP` bytes.
+    object_cap: usize,
+}
+
+impl Limits {
+    const DEFAULT: Limits = Limits {
+        buf: 1 << 20,
+        object_cap: 4 << 20,
+    };
+}
+
+/// Informational JSON lines up to this size are parsed for structured evidence.
+const SIDE_MAX: usize = 64 << 10;
+/// Of each non-JSON line, and of an object too big to keep, the part searched for markers.
+const PREFIX_KEEP: usize = 4 << 10;
+const EXCERPT_CHARS: usize = 500;
+/// Enough to tell a JSON line from text by its first bytes.
+const MIN_BUF: usize = 16;
+const SNIPPET_CHARS: usize = 160;
+
+fn judge_with(
+    mut reader: impl Read,
+    exit_code: Option<i32>,
+    timed_out: bool,
+    limits: Limits,
+) -> io::Result<Verdict> {
+    let mut scan = Scan::new(limits.object_cap);
+    let mut buf = vec![0u8; limits.buf.max(MIN_BUF)];
+    let mut end = 0;
+    loop {
+        let read = loop {
+            match reader.read(&mut buf[end..]) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        };
+        end += read;
+        scan.bytes += read as u64;
+        let eof = read == 0;
+        let full = end == buf.len();
+        let consumed = scan.process(&buf[..end], eof, full);
+        if eof {
+            break;
+        }
+        buf.copy_within(consumed..end, 0);
+        end -= consumed;
+    }
+    Ok(scan.finish(exit_code, timed_out))
+}
+
+/// First-found marker snippets from one kind of failure text.
+#[derive(Debug, Default, Clone)]
+struct Evidence {
+    auth: Option<String>,
+    limit: Option<String>,
+}
+
+impl Evidence {
+    /// Search `text` for markers; `statuses` also counts bare 429/529.
+    fn text(&mut self, text: &[u8], statuses: bool, lower: &mut Vec<u8>) {
+        if self.auth.is_some() && self.limit.is_some() {
+            return;
+        }
+        lower.clear();
+        lower.extend(text.iter().map(u8::to_ascii_lowercase));
+        if self.auth.is_none() {
+            if let Some(at) = find_auth(lower) {
+                self.auth = Some(snippet(text, at));
+            }
+        }
+        if self.limit.is_none() {
+            if let Some(at) = find_limit(lower, statuses) {
+                self.limit = Some(snippet(text, at));
+            }
+        }
+    }
+
+    /// An HTTP status from a structured field.
+    fn status(&mut self, status: u64, field: &str) {
+        match status {
+            401 if self.auth.is_none() => self.auth = Some(format!("{field} {status}")),
+            429 | 529 if self.limit.is_none() => self.limit = Some(format!("{field} {status}")),
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, other: &Evidence) {
+        if self.auth.is_none() {
+            self.auth.clone_from(&other.auth);
+        }
+        if self.limit.is_none() {
+            self.limit.clone_from(&other.limit);
+        }
+    }
+}
+
+fn find_marker_bytes(lower: &[u8], markers: &[&str]) -> Option<usize> {
+    markers
+        .iter()
+        .filter_map(|marker| memmem::find(lower, marker.as_bytes()))
+        .min()
+}
+
+/// Auth markers in lower-cased text, each ending at a word's end: an auth class stops every run
+/// of the agent, so "not logged into GitHub" must not pass for "not logged in".
+fn find_auth(lower: &[u8]) -> Option<usize> {
+    AUTH_MARKERS
+        .iter()
+        .filter_map(|marker| {
+            memmem::find_iter(lower, marker.as_bytes()).find(|&at| {
+                let after = lower.get(at + marker.len());
+                !after.is_some_and(|b| b.is_ascii_alphanumeric())
+            })
+        })
+        .min()
+}
+
+/// Limit markers in lower-cased text: the fixed phrases, "hit your … limit" (Claude Code says
+/// "You've hit your limit" and "You've hit your weekly limit"), and with `statuses` a 429 or 529
+/// that is not part of a longer number or word.
+fn find_limit(lower: &[u8], statuses: bool) -> Option<usize> {
+    let mut found = find_marker_bytes(lower, LIMIT_MARKERS);
+    for at in memmem::find_iter(lower, b"hit your") {
+        let window = &lower[at..lower.len().min(at + 40)];
+        if memmem::find(window, b"limit").is_some() {
+            found = Some(found.map_or(at, |f| f.min(at)));
+            break;
+        }
+    }
+    if statuses {
+        for status in LIMIT_STATUSES {
+            let standalone = memmem::find_iter(lower, status.as_bytes()).find(|&at| {
+                let before = at.checked_sub(1).map(|i| lower[i]);
+                let after = lower.get(at + status.len()).copied();
+                !before.is_some_and(|b| b.is_ascii_alphanumeric())
+                    && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+            });
+            if let Some(at) = standalone {
+                found = Some(found.map_or(at, |f| f.min(at)));
+            }
+        }
+    }
+    found
+}
+
+/// Failure text around `at`, on one line, cut to `SNIPPET_CHARS`, tokens masked.
+fn snippet(text: &[u8], at: usize) -> String {
+    let start = at.saturating_sub(SNIPPET_CHARS / 2);
+    let start = if text.len() <= SNIPPET_CHARS {
+        0
+    } else {
+        start
+    };
+    let end = text.len().min(start + SNIPPET_CHARS);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.push_str(&one_line(&String::from_utf8_lossy(&text[start..end])));
+    if end < text.len() {
+        out.push('…');
+    }
+    redact(out.trim())
+}
+
+/// Whitespace runs (newlines included) folded into one space, other control characters (a
+/// terminal's escape sequences among them) shown as U+FFFD.
+fn one_line(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| word.replace(char::is_control, "\u{fffd}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prefixes of credentials that must never be printed; the rest of such a token is masked.
+const TOKEN_PREFIXES: &[&str] = &[
+    "sk-ant-",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+];
+
+/// Mask anything that looks like a credential.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while !rest.is_empty() {
+        for prefix in TOKEN_PREFIXES {
+            if let Some(tail) = rest.strip_prefix(prefix) {
+                let token_len = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                    .unwrap_or(tail.len());
+                if token_len > 0 {
+                    out.push_str(prefix);
+                    out.push('…');
+                    rest = &tail[token_len..];
+                    continue 'outer;
+                }
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// The first `max` characters of `text`, with "…" when cut, tokens masked.
+fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => redact(&format!("{}…", &text[..cut])),
+        None => redact(text),
+    }
+}
+
+/// The facts taken from one result object.
+#[derive(Debug, Clone)]
+struct ResultFacts {
+    subtype: Option<String>,
+    is_error: Option<bool>,
+    failed: bool,
+    excerpt: Option<String>,
+    evidence: Evidence,
+    usage: Usage,
+}
+
+impl ResultFacts {
+    fn from_value(value: &Value, lower: &mut Vec<u8>) -> ResultFacts {
+        let subtype = value
+            .get("subtype")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let is_error = value.get("is_error").and_then(Value::as_bool);
+        let failed =
+            is_error.unwrap_or(false) || subtype.as_deref().is_some_and(|s| s != "success");
+        let text = value.get("result").and_then(Value::as_str);
+        let mut evidence = Evidence::default();
+        if failed {
+            if let Some(text) = text {
+                evidence.text(text.as_bytes(), true, lower);
+            }
+            if let Some(errors) = value.get("errors").and_then(Value::as_array) {
+                for error in errors {
+                    match error.as_str() {
+                        Some(text) => evidence.text(text.as_bytes(), true, lower),
+                        None => evidence.text(error.to_string().as_bytes(), true, lower),
+                    }
+                }
+            }
+            if let Some(status) = value.get("api_error_status").and_then(Value::as_u64) {
+                evidence.status(status, "api_error_status");
+            }
+        }
+        ResultFacts {
+            excerpt: text.map(|t| excerpt(t, EXCERPT_CHARS)),
+            usage: usage_of(value),
+            subtype,
+            is_error,
+            failed,
+            evidence,
+        }
+    }
+
+    /// The first line of failure text worth showing: the result text, else the first error.
+    fn failure_line(&self) -> Option<String> {
+        self.excerpt
+            .as_deref()
+            .map(one_line)
+            .filter(|line| !line.is_empty())
+            .map(|line| excerpt(&line, SNIPPET_CHARS))
+    }
+}
+
+fn count(value: Option<&Value>) -> Option<u64> {
+    let value = value?;
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f.round() as u64)
+    })
+}
+
+fn usage_of(result: &Value) -> Usage {
+    let tokens = result.get("usage");
+    let models = result.get("modelUsage").and_then(Value::as_object);
+    let per_model = |key: &str| -> Option<u64> {
+        let models = models?;
+        let counts: Vec<u64> = models.values().filter_map(|m| count(m.get(key))).collect();
+        (!counts.is_empty()).then(|| counts.iter().sum())
+    };
+    let field = |usage_key: &str, model_key: &str| {
+        count(tokens.and_then(|u| u.get(usage_key))).or_else(|| per_model(model_key))
+    };
+    let cost = result
+        .get("total_cost_usd")
+        .and_then(Value::as_f64)
+        .or_else(|| {
+            let costs: Vec<f64> = models?
+                .values()
+                .filter_map(|m| m.get("costUSD").and_then(Value::as_f64))
+                .collect();
+            (!costs.is_empty()).then(|| costs.iter().sum())
+        });
+    Usage {
+        cost_usd: cost,
+        input_tokens: field("input_tokens", "inputTokens"),
+        output_tokens: field("output_tokens", "outputTokens"),
+        cache_read_tokens: field("cache_read_input_tokens", "cacheReadInputTokens"),
+        cache_write_tokens: field("cache_creation_input_tokens", "cacheCreationInputTokens"),
+        turns: count(result.get("num_turns")),
+        duration_ms: count(result.get("duration_ms")),
+        duration_api_ms: count(result.get("duration_api_ms")),
+        session_id: result
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        models: models.map_or_else(Vec::new, |m| m.keys().cloned().collect()),
+    }
+}
+
+/// The top-level `type` of a JSON object line written the usual way (`{"type":"…"` first), read
+/// from its first bytes without parsing.
+fn fast_type(object: &[u8]) -> Option<&[u8]> {
+    let rest = object
+        .strip_prefix(b"{\"type\":\"")
+        .or_else(|| object.strip_prefix(b"{\"type\": \""))?;
+    let end = memchr(b'"', &rest[..rest.len().min(64)])?;
+    Some(&rest[..end])
+}
+
+fn is_conversation(kind: &[u8]) -> bool {
+    matches!(kind, b"assistant" | b"user" | b"stream_event")
+}
+
+/// Whether `text` holds the token `"type"` `:` `"result"` (any spacing). Inside a JSON string
+/// every quote is escaped, so the token can only be real structure — possibly nested, which the
+/// parse that follows settles.
+fn has_result_token(text: &[u8], finder: &memmem::Finder<'_>) -> bool {
+    finder.find_iter(text).any(|at| {
+        let before = trim_end(&text[..at]);
+        let Some(before) = before.strip_suffix(b":") else {
+            return false;
+        };
+        trim_end(before).ends_with(b"\"type\"")
+    })
+}
+
+fn trim_end(text: &[u8]) -> &[u8] {
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &text[..end]
+}
+
+fn trim_start(text: &[u8]) -> &[u8] {
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// Whether a line (already trimmed at the start) opens a JSON value: `{` then a key, `}` or the
+/// line's end; `[` then an object, `]` or the line's end. "[WARN] …" and "{foo" are text.
+fn opens_json(line: &[u8]) -> bool {
+    let Some((&first, rest)) = line.split_first() else {
+        return false;
+    };
+    let next = rest.iter().find(|b| **b != b' ' && **b != b'\t').copied();
+    match first {
+        b'{' => matches!(next, None | Some(b'"' | b'}' | b'\r' | b'\n')),
+        b'[' => matches!(next, None | Some(b'{' | b']' | b'\r' | b'\n')),
+        _ => false,
+    }
+}
+
+/// What an object turned out to be, for the caller that knows where its bytes live.
+enum Seen {
+    Assistant,
+    Other,
+}
+
+enum Mode {
+    Lines,
+    /// Inside a JSON value that spans lines or outgrew the buffer.
+    Value(Box<ValueScan>),
+    /// The rest of a line: a text line longer than the buffer, or (`after_json`) what follows a
+    /// JSON value on its line. Its first `PREFIX_KEEP` bytes are kept.
+    Rest {
+        kept: Vec<u8>,
+        after_json: bool,
+    },
+}
+
+/// How the last result object was lost, for the reason of a `no_result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lost {
+    CutShort,
+    TooLarge,
+}
+
+struct Scan {
+    object_cap: usize,
+    finder: memmem::Finder<'static>,
+    mode: Mode,
+    bytes: u64,
+    nonblank: bool,
+    result: Option<ResultFacts>,
+    /// A result object that could not be read, seen after the last readable one.
+    lost_result: Option<Lost>,
+    /// The stream ended inside a JSON value.
+    ended_inside_value: bool,
+    /// Marker evidence from lines that are not JSON (failure text whatever the result).
+    noise: Evidence,
+    /// Evidence from informational JSON lines, broken lines and flagged assistant messages since
+    /// the last conversation message (failure text only when there is no result).
+    side: Evidence,
+    text_lines: u64,
+    first_text: Option<String>,
+    /// The last assistant message, kept when small, to read an API-error flag if no result comes.
+    last_assistant: Vec<u8>,
+    /// Where the last assistant line of the current chunk lies, copied before the chunk goes.
+    pending_assistant: Option<(usize, usize)>,
+    init_session: Option<String>,
+    init_model: Option<String>,
+    lower: Vec<u8>,
+}
+
+impl Scan {
+    fn new(object_cap: usize) -> Scan {
+        Scan {
+            object_cap,
+            finder: memmem::Finder::new(b"\"result\"").into_owned(),
+            mode: Mode::Lines,
+            bytes: 0,
+            nonblank: false,
+            result: None,
+            lost_result: None,
+            ended_inside_value: false,
+            noise: Evidence::default(),
+            side: Evidence::default(),
+            text_lines: 0,
+            first_text: None,
+            last_assistant: Vec::new(),
+            pending_assistant: None,
+            init_session: None,
+            init_model: None,
+            lower: Vec::new(),
+        }
+    }
+
+    /// Judge what `data` holds and return how many bytes are done with; the rest (a partial
+    /// line) comes again with more bytes behind it. With `eof` everything is consumed; with
+    /// `full` (the buffer holds no newline) a partial line is taken in pieces.
+    fn process(&mut self, data: &[u8], eof: bool, full: bool) -> usize {
+        let mut pos = 0;
+        while pos < data.len() {
+            match std::mem::replace(&mut self.mode, Mode::Lines) {
+                Mode::Lines => {
+                    let (line, next, complete) = match memchr(b'\n', &data[pos..]) {
+                        Some(k) => (&data[pos..pos + k], pos + k + 1, true),
+                        None if eof => (&data[pos..], data.len(), true),
+                        None if pos == 0 && full => (&data[pos..], data.len(), false),
+                        None => break,
+                    };
+                    let start = trim_start(line);
+                    let offset = pos + (line.len() - start.len());
+                    if start.is_empty() {
+                        pos = next;
+                        continue;
+                    }
+                    self.nonblank = true;
+                    if !opens_json(start) {
+                        if complete {
+                            self.text_line(trim_end(start));
+                        } else {
+                            let keep = &start[..start.len().min(PREFIX_KEEP)];
+                            self.mode = Mode::Rest {
+                                kept: keep.to_vec(),
+                                after_json: false,
+                            };
+                        }
+                        pos = next;
+                        continue;
+                    }
+                    let whole = trim_end(start);
+                    if complete && whole.first() == Some(&b'{') && whole.last() == Some(&b'}') {
+                        if let Seen::Assistant = self.object(whole) {
+                            self.last_assistant.clear();
+                            self.pending_assistant = Some((offset, offset + whole.len()));
+                        }
+                        pos = next;
+                    } else {
+                        self.mode = Mode::Value(Box::default());
+                        pos = offset;
+                    }
+                }
+                Mode::Rest {
+                    mut kept,
+                    after_json,
+                } => {
+                    let (end, next) = match memchr(b'\n', &data[pos..]) {
+                        Some(k) => (pos + k, Some(pos + k + 1)),
+                        None => (data.len(), None),
+                    };
+                    let room = PREFIX_KEEP.saturating_sub(kept.len());
+                    kept.extend_from_slice(&data[pos..end.min(pos + room)]);
+                    match next {
+                        Some(next) => {
+                            self.rest_of_line(&kept, after_json);
+                            pos = next;
+                        }
+                        None => {
+                            pos = data.len();
+                            self.mode = Mode::Rest { kept, after_json };
+                        }
+                    }
+                }
+                Mode::Value(mut value) => {
+                    let (used, event) = value.feed(&data[pos..], self.object_cap);
+                    pos += used;
+                    match event {
+                        Event::More => self.mode = Mode::Value(value),
+                        Event::Element { done } => {
+                            let capture = std::mem::take(&mut value.capture);
+                            self.element(&capture, value.overflow);
+                            value.capture = capture;
+                            value.capture.clear();
+                            self.mode = if done {
+                                Mode::Rest {
+                                    kept: Vec::new(),
+                                    after_json: true,
+                                }
+                            } else {
+                                Mode::Value(value)
+                            };
+                        }
+                        Event::Done => {
+                            self.mode = Mode::Rest {
+                                kept: Vec::new(),
+                                after_json: true,
+                            }
+                        }
+                        Event::Abort => self.broken_value(&value),
+                    }
+                }
+            }
+        }
+        if let Some((start, end)) = self.pending_assistant.take() {
+            self.last_assistant.clear();
+            if end - start <= SIDE_MAX {
+                self.last_assistant.extend_from_slice(&data[start..end]);
+            }
+        }
+        if eof {
+            self.end_of_stream();
+        }
+        pos
+    }
+
+    fn end_of_stream(&mut self) {
+        match std::mem::replace(&mut self.mode, Mode::Lines) {
+            Mode::Lines => {}
+            Mode::Rest { kept, after_json } => self.rest_of_line(&kept, after_json),
+            Mode::Value(value) => {
+                self.ended_inside_value = true;
+                self.broken_value(&value);
+            }
+        }
+    }
+
+    fn rest_of_line(&mut self, kept: &[u8], after_json: bool) {
+        if !after_json {
+            self.text_line(trim_end(kept));
+        } else if !trim_start(kept).is_empty() {
+            self.side_text(kept);
+        }
+    }
+
+    /// A whole object: a JSON line, an array element, a top-level value.
+    fn object(&mut self, object: &[u8]) -> Seen {
+        let kind = fast_type(object);
+        match kind {
+            Some(b"assistant") => {
+                self.conversation();
+                return Seen::Assistant;
+            }
+            Some(kind) if is_conversation(kind) => {
+                self.conversation();
+                return Seen::Other;
+            }
+            Some(b"result") => return self.parse(object),
+            _ => {}
+        }
+        if object.len() <= SIDE_MAX || has_result_token(object, &self.finder) {
+            self.parse(object)
+        } else {
+            // Too big to be informational; if its type is unknown it may be conversation.
+            if kind.is_some() {
+                self.side_text(object);
+            }
+            Seen::Other
+        }
+    }
+
+    fn parse(&mut self, object: &[u8]) -> Seen {
+        match serde_json::from_slice::<Value>(object) {
+            Ok(value) => self.value(&value, object),
+            Err(_) => {
+                self.broken_object(object);
+                Seen::Other
+            }
+        }
+    }
+
+    fn value(&mut self, value: &Value, raw: &[u8]) -> Seen {
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "result" => {
+                self.result = Some(ResultFacts::from_value(value, &mut self.lower));
+                self.lost_result = None;
+                return Seen::Other;
+            }
+            "assistant" => {
+                self.conversation();
+                return Seen::Assistant;
+            }
+            _ if is_conversation(kind.as_bytes()) => {
+                self.conversation();
+                return Seen::Other;
+            }
+            "system" if value.get("subtype").and_then(Value::as_str) == Some("init") => {
+                self.init_session = value
+                    .get("session_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.init_model = value
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                return Seen::Other;
+            }
+            _ => {}
+        }
+        structured_evidence(value, &mut self.side);
+        if kind == "rate_limit_event" {
+            let status = value
+                .pointer("/rate_limit_info/status")
+                .or_else(|| value.get("status"))
+                .and_then(Value::as_str);
+            if status == Some("rejected") && self.side.limit.is_none() {
+                self.side.limit = Some("rate_limit_event: status rejected".into());
+            }
+            return Seen::Other;
+        }
+        self.side_text(raw);
+        Seen::Other
+    }
+
+    /// An array element or a long line's object, from the structural scanner.
+    fn element(&mut self, capture: &[u8], overflow: bool) {
+        if overflow {
+            self.big_object(capture);
+            return;
+        }
+        if let Seen::Assistant = self.object(capture) {
+            self.pending_assistant = None;
+            self.last_assistant.clear();
+            if capture.len() <= SIDE_MAX {
+                self.last_assistant.extend_from_slice(capture);
+            }
+        }
+    }
+
+    /// An object longer than the cap: only its first bytes are known.
+    fn big_object(&mut self, prefix: &[u8]) {
+        match fast_type(prefix) {
+            Some(kind) if is_conversation(kind) => {
+                self.conversation();
+                if kind == b"assistant" {
+                    self.pending_assistant = None;
+                    self.last_assistant.clear();
+                }
+            }
+            kind => {
+                if kind == Some(b"result") || has_result_token(prefix, &self.finder) {
+                    self.lost_result = Some(Lost::TooLarge);
+                }
+                if kind.is_some() {
+                    self.side_text(prefix);
+                }
+            }
+        }
+    }
+
+    /// A JSON value the stream cut short or that broke off mid-line.
+    fn broken_value(&mut self, value: &ValueScan) {
+        if value.elem_depth.is_some() {
+            if value.overflow {
+                self.big_object(&value.capture);
+            } else {
+                self.broken_object(&value.capture);
+            }
+        }
+    }
+
+    /// An object that does not parse: a line cut short, or text that only looks like JSON.
+    fn broken_object(&mut self, object: &[u8]) {
+        match fast_type(object) {
+            Some(kind) if is_conversation(kind) => self.conversation(),
+            kind => {
+                if kind == Some(b"result") || has_result_token(object, &self.finder) {
+                    self.lost_result = Some(Lost::CutShort);
+                }
+                self.side_text(object);
+            }
+        }
+    }
+
+    /// The conversation went on: what informational lines said before it no longer explains a
+    /// missing result (a 529 retried early in a long run, an MCP server that failed to start).
+    fn conversation(&mut self) {
+        if self.side.auth.is_some() || self.side.limit.is_some() {
+            self.side = Evidence::default();
+        }
+    }
+
+    fn side_text(&mut self, text: &[u8]) {
+        let text = &text[..text.len().min(SIDE_MAX)];
+        self.side.text(text, false, &mut self.lower);
+    }
+
+    /// A line that is not JSON: stderr, warnings, garbage.
+    fn text_line(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            return;
+        }
+        let line = &line[..line.len().min(PREFIX_KEEP)];
+        self.text_lines += 1;
+        if self.first_text.is_none() {
+            // a character cut by PREFIX_KEEP is not binary; an invalid sequence is
+            let binary = std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some());
+            self.first_text = Some(if binary {
+                "(binary data)".to_string()
+            } else {
+                snippet(line, 0)
+            });
+        }
+        self.noise.text(line, true, &mut self.lower);
+    }
+
+    /// The API-error flag of the last assistant message (Claude Code marks the synthetic message
+    /// it prints for a failed API call with `error`, e.g. "authentication_failed", "rate_limit").
+    fn flagged_assistant(&mut self) {
+        let Ok(value) = serde_json::from_slice::<Value>(&self.last_assistant) else {
+            return;
+        };
+        let Some(flag) = value.get("error").filter(|e| !e.is_null()) else {
+            return;
+        };
+        match flag.as_str() {
+            Some("authentication_failed") if self.side.auth.is_none() => {
+                self.side.auth = Some("assistant message error: authentication_failed".into());
+            }
+            Some("rate_limit") if self.side.limit.is_none() => {
+                self.side.limit = Some("assistant message error: rate_limit".into());
+            }
+            _ => {}
+        }
+        structured_evidence(&value, &mut self.side);
+        let texts = value
+            .pointer("/message/content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|block| block.get("text").and_then(Value::as_str));
+        for text in texts {
+            self.side.text(text.as_bytes(), true, &mut self.lower);
+        }
+    }
+
+    fn finish(mut self, exit_code: Option<i32>, timed_out: bool) -> Verdict {
+        let result = self.result.take();
+        let mut usage = result.as_ref().map(|r| r.usage.clone()).unwrap_or_default();
+        if usage.session_id.is_none() {
+            usage.session_id = self.init_session.take();
+        }
+        if result.is_none() {
+            usage.models.extend(self.init_model.take());
+        }
+        let (class, reason) = self.decide(result.as_ref(), exit_code, timed_out);
+        let kind = class.kind();
+        Verdict {
+            ok: class == Class::Ok,
+            class,
+            kind,
+            transient: kind == Kind::Transient,
+            reason,
+            exit_code,
+            timed_out,
+            subtype: result.as_ref().and_then(|r| r.subtype.clone()),
+            is_error: result.as_ref().and_then(|r| r.is_error),
+            result_excerpt: result.as_ref().and_then(|r| r.excerpt.clone()),
+            usage,
+        }
+    }
+
+    fn decide(
+        &mut self,
+        result: Option<&ResultFacts>,
+        exit_code: Option<i32>,
+        timed_out: bool,
+    ) -> (Class, String) {
+        if !self.nonblank {
+            let what = if self.bytes > 0 {
+                "the log holds only whitespace"
+            } else {
+                "the log is empty"
+            };
+            return if timed_out {
+                (Class::Timeout, format!("timed out; {what}"))
+            } else {
+                (Class::Empty, what.to_string())
+            };
+        }
+        if let Some(result) = result.filter(|r| !r.failed) {
+            return match exit_code {
+                Some(code) if code != 0 && !timed_out => (
+                    Class::ExitMismatch,
+                    format!("success result but exit code {code}"),
+                ),
+                _ if timed_out => (
+                    Class::Ok,
+                    "success result (the run was ended afterwards by the timeout)".into(),
+                ),
+                _ => (Class::Ok, success_reason(result)),
+            };
+        }
+        let mut evidence = Evidence::default();
+        match result {
+            Some(result) => evidence.merge(&result.evidence),
+            None => {
+                if !self.last_assistant.is_empty() {
+                    self.flagged_assistant();
+                }
+                evidence.merge(&self.side);
+            }
+        }
+        evidence.merge(&self.noise);
+        if let Some(result) = result {
+            let limit = match result.subtype.as_deref() {
+                Some(subtype @ "error_max_turns") => Some((
+                    Class::MaxTurns,
+                    "turn",
+                    subtype,
+                    result.usage.turns.map(|t| format!(" after {t} turns")),
+                )),
+                Some(subtype @ "error_max_budget_usd") => Some((
+                    Class::MaxBudget,
+                    "budget",
+                    subtype,
+                    result.usage.cost_usd.map(|c| format!(" at ${c:.4}")),
+                )),
+                _ => None,
+            };
+            if let Some((class, what, subtype, detail)) = limit {
+                let detail = detail.unwrap_or_default();
+                return (
+                    class,
+                    format!("the agent hit its {what} limit{detail} ({subtype})"),
+                );
+            }
+        }
+        if let Some(found) = evidence.auth {
+            return (Class::Auth, format!("not authenticated: {found}"));
+        }
+        if let Some(found) = evidence.limit {
+            return (Class::RateLimit, format!("rate or usage limit: {found}"));
+        }
+        if timed_out {
+            let after = match result {
+                Some(r) => format!(" after an error result ({})", error_summary(r)),
+                None => " with no result object".into(),
+            };
+            return (Class::Timeout, format!("timed out{after}"));
+        }
+        match result {
+            Some(result) => (
+                Class::AgentError,
+                format!("error result: {}", error_summary(result)),
+            ),
+            None => (Class::NoResult, self.no_result_reason()),
+        }
+    }
+
+    fn no_result_reason(&self) -> String {
+        let mut reason = match self.lost_result {
+            Some(Lost::CutShort) => {
+                "no result object: the result is cut short or malformed".to_string()
+            }
+            Some(Lost::TooLarge) => format!(
+                "no result object: the result is larger than {} MiB",
+                self.object_cap >> 20
+            ),
+            None if self.ended_inside_value => {
+                "no result object; the log ends inside a JSON value".to_string()
+            }
+            None => "output but no result object".to_string(),
+        };
+        if let Some(first) = &self.first_text {
+            let lines = self.text_lines;
+            let noun = if lines == 1 { "line" } else { "lines" };
+            reason.push_str(&format!("; {lines} text {noun}, first: {first}"));
+        }
+        reason
+    }
+}
+
+fn success_reason(result: &ResultFacts) -> String {
+    match result.failure_line() {
+        Some(line) => format!("success result: {line}"),
+        None => "success result".to_string(),
+    }
+}
+
+fn error_summary(result: &ResultFacts) -> String {
+    let subtype = result.subtype.as_deref().unwrap_or("no subtype");
+    let flag = if result.is_error == Some(true) {
+        ", is_error"
+    } else {
+        ""
+    };
+    match result.failure_line() {
+        Some(line) => format!("{subtype}{flag}: {line}"),
+        None => format!("{subtype}{flag}"),
+    }
+}
+
+/// HTTP statuses and error types the CLI reports in fields of its own.
+fn structured_evidence(value: &Value, evidence: &mut Evidence) {
+    for field in ["api_error_status", "error_status"] {
+        if let Some(status) = value.get(field).and_then(Value::as_u64) {
+            evidence.status(status, field);
+        }
+    }
+    let error_type = value
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .or_else(|| value.get("error").and_then(Value::as_str));
+    match error_type {
+        Some("authentication_error" | "authentication_failed") if evidence.auth.is_none() => {
+            evidence.auth = Some(format!("error {}", error_type.unwrap_or_default()));
+        }
+        Some("rate_limit_error" | "overloaded_error" | "rate_limit")
+            if evidence.limit.is_none() =>
+        {
+            evidence.limit = Some(format!("error {}", error_type.unwrap_or_default()));
+        }
+        _ => {}
+    }
+}
+
+enum Event {
+    /// All bytes given were consumed; the value goes on.
+    More,
+    /// An element object closed (its bytes are in `capture`); `done` when it was the whole value.
+    Element { done: bool },
+    /// The value closed.
+    Done,
+    /// The value broke off: a raw newline inside a string, or a new line that cannot continue it.
+    Abort,
+}
+
+/// A structural scan of one JSON value (an object, or an array of objects) that may span lines
+/// and buffers. It tracks strings and depth only; it keeps the current element object (the
+/// top-level object, or an object directly inside the top-level array) up to a cap.
+#[derive(Default)]
+struct ValueScan {
+    depth: u32,
+    top_is_array: bool,
+    in_string: bool,
+    escape: bool,
+    line_start: bool,
+    /// The depth inside the element being kept, while one is open.
+    elem_depth: Option<u32>,
+    capture: Vec<u8>,
+    overflow: bool,
+}
+
+impl ValueScan {
+    fn keep(&mut self, bytes: &[u8], cap: usize) {
+        if self.overflow {
+            return;
+        }
+        if self.capture.len() + bytes.len() > cap {
+            self.overflow = true;
+            let room = PREFIX_KEEP.saturating_sub(self.capture.len());
+            self.capture
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            self.capture.truncate(PREFIX_KEEP);
+            self.capture.shrink_to(PREFIX_KEEP);
+        } else {
+            self.capture.extend_from_slice(bytes);
+        }
+    }
+
+    /// Scan `data`; returns the bytes consumed and what happened.
+    fn feed(&mut self, data: &[u8], cap: usize) -> (usize, Event) {
+        let mut kept_from = self.elem_depth.map(|_| 0);
+        let mut i = 0;
+        if self.escape && !data.is_empty() {
+            self.escape = false;
+            i = 1;
+        }
+        while i < data.len() {
+            if self.in_string {
+                match memchr3(b'"', b'\\', b'\n', &data[i..]) {
+                    None => i = data.len(),
+                    Some(k) => {
+                        i += k;
+                        match data[i] {
+                            b'"' => {
+                                self.in_string = false;
+                                i += 1;
+                            }
+                            b'\\' if i + 1 < data.len() => i += 2,
+                            b'\\' => {
+                                self.escape = true;
+                                i += 1;
+                            }
+                            _ => {
+                                if let Some(from) = kept_from {
+                                    self.keep(&data[from..i], cap);
+                                }
+                                return (i + 1, Event::Abort);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            let byte = data[i];
+            if self.line_start && byte != b'\n' {
+                let between_elements = self.top_is_array && self.depth == 1;
+                let fits = byte.is_ascii_whitespace()
+                    || matches!(byte, b'}' | b']' | b'"')
+                    || (between_elements && matches!(byte, b'{' | b'[' | b','));
+                if !fits {
+                    if let Some(from) = kept_from {
+                        self.keep(&data[from..i], cap);
+                    }
+                    return (i, Event::Abort);
+                }
+                self.line_start = false;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    if self.depth == 0 {
+                        self.top_is_array = byte == b'[';
+                    }
+                    self.depth += 1;
+                    let element_level = if self.top_is_array { 2 } else { 1 };
+                    if byte == b'{' && self.elem_depth.is_none() && self.depth == element_level {
+                        self.elem_depth = Some(self.depth);
+                        self.capture.clear();
+                        self.overflow = false;
+                        kept_from = Some(i);
+                    }
+                }
+                b'}' | b']' => {
+                    let closing = self.depth;
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.elem_depth == Some(closing) {
+                        self.elem_depth = None;
+                        if let Some(from) = kept_from.take() {
+                            self.keep(&data[from..=i], cap);
+                        }
+                        return (
+                            i + 1,
+                            Event::Element {
+                                done: self.depth == 0,
+                            },
+                        );
+                    }
+                    if self.depth == 0 {
+                        return (i + 1, Event::Done);
+                    }
+                }
+                b'\n' => self.line_start = true,
+                _ => {}
+            }
+            i += 1;
+        }
+        if let Some(from) = kept_from {
+            self.keep(&data[from..], cap);
+        }
+        (data.len(), Event::More)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn judge_bytes(bytes: &[u8]) -> Verdict {
+        judge(bytes, None, false).unwrap()
+    }
+
+    fn judge_small(bytes: &[u8], buf: usize) -> Verdict {
+        let limits = Limits {
+            buf,
+            object_cap: Limits::DEFAULT.object_cap,
+        };
+        judge_with(
+            Trickle {
+                data: bytes,
+                step: 7,
+            },
+            None,
+            false,
+            limits,
+        )
+        .unwrap()
+    }
+
+    /// A reader that hands out a few bytes at a time, as a pipe may.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(buf.len()).min(self.step);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    const INIT: &str = r#"{"type":"system","subtype":"init","cwd":"/w","session_id":"s-1","model":"claude-sonnet-4-5","tools":["Bash"]}"#;
+    const TALK: &str = r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"The unauthorized handler returns 401; Not logged in users see /login. HTTP 429 too."}]},"session_id":"s-1"}"#;
+    const OK: &str = r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":1234,"duration_api_ms":1000,"num_turns":2,"result":"Done.","session_id":"s-1","total_cost_usd":0.0123,"usage":{"input_tokens":120,"output_tokens":30,"cache_creation_input_tokens":500,"cache_read_input_tokens":2000},"modelUsage":{"claude-sonnet-4-5":{"inputTokens":120,"outputTokens":30,"cacheReadInputTokens":2000,"cacheCreationInputTokens":500,"costUSD":0.0123}}}"#;
+    const LOGGED_OUT: &str = r#"{"type":"result","subtype":"success","is_error":true,"duration_ms":80,"num_turns":1,"result":"Not logged in · Please run /login","session_id":"s-2","total_cost_usd":0,"usage":{"input_tokens":0,"output_tokens":0},"modelUsage":{}}"#;
+
+    fn lines(parts: &[&str]) -> String {
+        parts.iter().map(|p| format!("{p}\n")).collect()
+    }
+
+    #[test]
+    fn class_table_names_round_trip() {
+        for (class, name, kind) in CLASSES {
+            assert_eq!(class.name(), *name);
+            assert_eq!(class.kind(), *kind);
+            assert_eq!(Class::from_name(name), Some(*class));
+        }
+        assert_eq!(Class::MaxTurns.kind(), Kind::Permanent);
+        assert_eq!(Class::Auth.kind().exit_status(), exit::RUN_AUTH);
+        assert_eq!(Class::Timeout.kind().exit_status(), exit::RUN_RETRY);
+    }
+
+    #[test]
+    fn success_transcript_full_of_auth_words_is_ok() {
+        let v = judge_bytes(lines(&[INIT, TALK, TALK, OK]).as_bytes());
+        assert_eq!(v.class, Class::Ok, "{v:?}");
+        assert_eq!(v.usage.cost_usd, Some(0.0123));
+        assert_eq!(v.usage.cache_write_tokens, Some(500));
+        assert_eq!(v.usage.cache_read_tokens, Some(2000));
+        assert_eq!(v.usage.turns, Some(2));
+        assert_eq!(v.usage.models, vec!["claude-sonnet-4-5".to_string()]);
+        assert_eq!(v.result_excerpt.as_deref(), Some("Done."));
+    }
+
+    #[test]
+    fn logged_out_result_is_auth_whatever_the_exit_code() {
+        for code in [None, Some(0), Some(1)] {
+            let v = judge(lines(&[INIT, LOGGED_OUT]).as_bytes(), code, false).unwrap();
+            assert_eq!(v.class, Class::Auth, "{v:?}");
+            assert_eq!(v.exit_status(), exit::RUN_AUTH);
+        }
+    }
+
+    #[test]
+    fn markers_in_text_of_any_case_and_dash() {
+        assert!(is_auth_failure_text("Invalid API key - Please run /login"));
+        assert!(is_auth_failure_text("MISSING API KEY · RUN /LOGIN"));
+        assert!(is_auth_failure_text(
+            r#"Failed to authenticate. API Error: 401 {"type":"error","error":{"type":"authentication_error","message":"OAuth token has expired."}}"#
+        ));
+        assert!(!is_auth_failure_text(
+            "edited the unauthorized handler; 401 everywhere"
+        ));
+        assert!(!is_auth_failure_text(
+            "gh: You are not logged into any GitHub hosts"
+        ));
+        assert!(is_rate_limit_text(
+            "You've hit your limit · resets 1pm (Europe/Lisbon)"
+        ));
+        assert!(is_rate_limit_text("You've hit your weekly limit"));
+        assert!(is_rate_limit_text("API Error: 529 overloaded"));
+        assert!(!is_rate_limit_text("port 14290 and id a429b"));
+    }
+
+    #[test]
+    fn result_then_informational_lines() {
+        let rate = r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed"}}"#;
+        let v = judge_bytes(lines(&[INIT, OK, rate, INIT]).as_bytes());
+        assert_eq!(v.class, Class::Ok);
+    }
+
+    #[test]
+    fn verbose_array_and_single_object() {
+        let array = format!("[{INIT},{TALK},{OK}]\n");
+        assert_eq!(judge_bytes(array.as_bytes()).class, Class::Ok);
+        assert_eq!(judge_bytes(OK.as_bytes()).class, Class::Ok);
+        let array = format!("[{INIT},{LOGGED_OUT}]");
+        assert_eq!(judge_bytes(array.as_bytes()).class, Class::Auth);
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<Value>(&format!("[{INIT},{OK}]")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(judge_bytes(pretty.as_bytes()).class, Class::Ok);
+    }
+
+    #[test]
+    fn cut_short_result_is_no_result() {
+        let cut = &OK[..OK.len() / 2];
+        let v = judge_bytes(format!("{INIT}\n{TALK}\n{cut}").as_bytes());
+        assert_eq!(v.class, Class::NoResult);
+        assert!(v.reason.contains("cut short"), "{}", v.reason);
+        // a line cut short mid-file does not swallow the lines after it
+        let v = judge_bytes(format!("{INIT}\n{}\n{OK}\n", &TALK[..40]).as_bytes());
+        assert_eq!(v.class, Class::Ok, "{v:?}");
+        let v = judge_bytes(format!("{INIT}\n{}\n{OK}\n", &TALK[..70]).as_bytes());
+        assert_eq!(v.class, Class::Ok, "{v:?}");
+    }
+
+    #[test]
+    fn no_result_uses_the_whole_failure_output() {
+        let v = judge_bytes(b"Error: Invalid API key \xc2\xb7 Please run /login\n");
+        assert_eq!(v.class, Class::Auth);
+        let retry = r#"{"type":"system","subtype":"api_retry","attempt":3,"error_status":529,"error":"overloaded"}"#;
+        let v = judge_bytes(lines(&[INIT, TALK, retry]).as_bytes());
+        assert_eq!(v.class, Class::RateLimit, "{v:?}");
+        assert_eq!(v.usage.session_id.as_deref(), Some("s-1"));
+        // a retry the run got past explains nothing
+        let v = judge_bytes(lines(&[INIT, retry, TALK]).as_bytes());
+        assert_eq!(v.class, Class::NoResult, "{v:?}");
+        // the conversation alone is never failure text
+        let v = judge_bytes(lines(&[INIT, TALK]).as_bytes());
+        assert_eq!(v.class, Class::NoResult, "{v:?}");
+        let flagged = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"You've hit your weekly limit"}]},"error":"rate_limit","api_error_status":429}"#;
+        let v = judge_bytes(lines(&[INIT, flagged]).as_bytes());
+        assert_eq!(v.class, Class::RateLimit, "{v:?}");
+        let flagged = r#"{"type":"assistant","message":{"content":[{"type":"text","text":"Invalid API key"}]},"error":"authentication_failed"}"#;
+        let v = judge_bytes(lines(&[INIT, TALK, flagged, "{\"type\":\"res"]).as_bytes());
+        assert_eq!(v.class, Class::Auth, "{v:?}");
+    }
+
+    #[test]
+    fn noise_lines_count_for_an_error_result_only() {
+        let error = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"result":"boom","num_turns":3}"#;
+        let text = "stderr: API Error: 429 rate_limit_error";
+        assert_eq!(
+            judge_bytes(lines(&[INIT, text, error]).as_bytes()).class,
+            Class::RateLimit
+        );
+        assert_eq!(
+            judge_bytes(lines(&[INIT, text, OK]).as_bytes()).class,
+            Class::Ok
+        );
+        assert_eq!(
+            judge_bytes(lines(&[INIT, error]).as_bytes()).class,
+            Class::AgentError
+        );
+    }
+
+    #[test]
+    fn limits_exit_codes_and_timeouts() {
+        let turns =
+            r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":9}"#;
+        let budget = r#"{"type":"result","subtype":"error_max_budget_usd","is_error":true,"total_cost_usd":5.0}"#;
+        assert_eq!(judge_bytes(turns.as_bytes()).class, Class::MaxTurns);
+        assert_eq!(judge_bytes(budget.as_bytes()).class, Class::MaxBudget);
+        let ok = lines(&[INIT, OK]);
+        let v = judge(ok.as_bytes(), Some(2), false).unwrap();
+        assert_eq!(v.class, Class::ExitMismatch);
+        assert_eq!(
+            judge(ok.as_bytes(), Some(0), false).unwrap().class,
+            Class::Ok
+        );
+        assert_eq!(
+            judge(ok.as_bytes(), Some(143), true).unwrap().class,
+            Class::Ok
+        );
+        let partial = lines(&[INIT, TALK]);
+        assert_eq!(
+            judge(partial.as_bytes(), None, true).unwrap().class,
+            Class::Timeout
+        );
+        assert_eq!(judge(&b""[..], None, true).unwrap().class, Class::Timeout);
+        assert_eq!(judge_bytes(b"").class, Class::Empty);
+        assert_eq!(judge_bytes(b" \r\n\t\n").class, Class::Empty);
+    }
+
+    #[test]
+    fn crlf_and_long_lines() {
+        let crlf = lines(&[INIT, TALK, OK]).replace('\n', "\r\n");
+        assert_eq!(judge_bytes(crlf.as_bytes()).class, Class::Ok);
+        let huge_text = "x".repeat(3 << 20);
+        let huge = format!(
+            r#"{{"type":"user","message":{{"content":[{{"type":"tool_result","content":"{huge_text}"}}]}}}}"#
+        );
+        assert_eq!(
+            judge_bytes(lines(&[INIT, &huge, OK]).as_bytes()).class,
+            Class::Ok
+        );
+        let long_noise = "y".repeat(3 << 20);
+        assert_eq!(
+            judge_bytes(lines(&[INIT, &long_noise, OK]).as_bytes()).class,
+            Class::Ok
+        );
+    }
+
+    #[test]
+    fn oversize_result_is_no_result() {
+        let text = "z".repeat(5 << 20);
+        let big = format!(
+            r#"{{"type":"result","subtype":"success","is_error":false,"result":"{text}"}}"#
+        );
+        let v = judge_bytes(lines(&[INIT, &big]).as_bytes());
+        assert_eq!(v.class, Class::NoResult);
+        assert!(v.reason.contains("larger than"), "{}", v.reason);
+    }
+
+    #[test]
+    fn reasons_carry_no_control_characters() {
+        let v = judge_bytes(b"\x1b[2J\x1b]0;pwned\x07 Not logged in\n");
+        assert_eq!(v.class, Class::Auth);
+        assert!(!v.reason.chars().any(char::is_control), "{:?}", v.reason);
+    }
+
+    #[test]
+    fn tokens_are_masked() {
+        let error = r#"{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key sk-ant-api03-SECRETSECRET · Please run /login"}"#;
+        let v = judge_bytes(error.as_bytes());
+        assert_eq!(v.class, Class::Auth);
+        assert!(!v.reason.contains("SECRET"), "{}", v.reason);
+        assert!(!v.result_excerpt.unwrap().contains("SECRET"));
+    }
+
+    fn fragment() -> impl Strategy<Value = String> {
+        let cut = |s: &'static str| (0..s.len()).prop_map(move |n| s[..n].to_string());
+        prop_oneof![
+            Just(INIT.to_string()),
+            Just(TALK.to_string()),
+            Just(OK.to_string()),
+            Just(LOGGED_OUT.to_string()),
+            Just(r#"{"type":"result","subtype":"error_max_turns","is_error":true}"#.to_string()),
+            Just(r#"{"type":"system","subtype":"api_retry","error_status":429}"#.to_string()),
+            Just("Warning: something 429".to_string()),
+            Just("   ".to_string()),
+            Just(format!("[{INIT},{OK}]")),
+            // text lines; a line cut short followed by indented text is read differently
+            // in one piece and in pieces, and is not what a log looks like
+            "[a-zA-Z0-9·][a-zA-Z0-9 ·{}\\[\\]\"]{0,40}",
+            cut(TALK),
+            cut(OK),
+        ]
+    }
+
+    fn log() -> impl Strategy<Value = String> {
+        (prop::collection::vec(fragment(), 0..8), any::<bool>()).prop_map(|(parts, crlf)| {
+            let end = if crlf { "\r\n" } else { "\n" };
+            parts.join(end)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_always_get_a_class(bytes in prop::collection::vec(any::<u8>(), 0..2048),
+                                               buf in 1usize..64) {
+            let v = judge_bytes(&bytes);
+            prop_assert!(Class::from_name(v.class.name()).is_some());
+            let small = judge_small(&bytes, buf);
+            prop_assert!(Class::from_name(small.class.name()).is_some());
+        }
+
+        #[test]
+        fn reading_in_pieces_changes_nothing(text in log(), buf in 16usize..96) {
+            let whole = judge_bytes(text.as_bytes());
+            let pieces = judge_small(text.as_bytes(), buf);
+            prop_assert_eq!(whole.class, pieces.class, "{:?}", text);
+            prop_assert_eq!(whole.usage, pieces.usage);
+            prop_assert_eq!(whole.subtype, pieces.subtype);
+        }
+
+        #[test]
+        fn the_last_result_decides(text in log()) {
+            let with_ok = format!("{text}\n{OK}\n");
+            prop_assert_eq!(judge_bytes(with_ok.as_bytes()).class, Class::Ok);
+            let with_auth = format!("{text}\n{LOGGED_OUT}\n");
+            prop_assert_eq!(judge_bytes(with_auth.as_bytes()).class, Class::Auth);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `orch validate-log`: judge a run's log alone and exit with the verdict's status.
+
+use anyhow::{Context, Result};
+
+use crate::claude::verdict::{self, Kind, Verdict};
+use crate::cli::ValidateLogArgs;
+use crate::exit;
+use crate::output::{self, Paint};
+use crate::Ctx;
+
+pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
+    let verdict = if args.path == "-" {
+        verdict::judge(std::io::stdin().lock(), args.exit_code, args.timed_out)
+            .context("reading the log from standard input")?
+    } else {
+        let file = std::fs::File::open(&args.path).map_err(|err| {
+            // A log that is not there is a wrong argument, not a verdict on a run.
+            if err.kind() == std::io::ErrorKind::NotFound {
+                exit::usage(format!("no such log: {}", args.path))
+            } else {
+                anyhow::Error::new(err).context(format!("opening the log {}", args.path))
+            }
+        })?;
+        verdict::judge(file, args.exit_code, args.timed_out)
+            .with_context(|| format!("reading the log {}", args.path))?
+    };
+    if ctx.json() {
+        output::json(&verdict)?;
+    } else {
+        output::line(human(&verdict, ctx.paint()))?;
+    }
+    Ok(verdict.exit_status())
+}
+
+/// "ok  success result: Done.  ($0.0123, 2 turns)"
+fn human(verdict: &Verdict, paint: Paint) -> String {
+    let class = verdict.class.name();
+    let class = match verdict.kind {
+        Kind::Ok => paint.pass(class),
+        Kind::Transient => paint.warn(class),
+        Kind::Permanent | Kind::Gate => paint.fail(class),
+    };
+    let cost = verdict
+        .usage
+        .cost_usd
+        .map_or_else(|| "cost ?".to_string(), |c| format!("${c:.4}"));
+    let turns = match verdict.usage.turns {
+        Some(1) => "1 turn".to_string(),
+        Some(n) => format!("{n} turns"),
+        None => "turns ?".to_string(),
+    };
+    format!(
+        "{class}  {}  {}",
+        verdict.reason,
+        paint.dim(&format!("({cost}, {turns})"))
+    )
+}
