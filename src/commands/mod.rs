@@ -4,6 +4,8 @@ mod cancel;
 mod claim;
 mod config;
 mod enqueue;
+mod preflight;
+mod reset_cache;
 mod retry;
 mod show;
 mod status;
@@ -22,5 +24,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),
+        Command::Preflight(args) => preflight::run(ctx, &args),
+        Command::ResetCache(args) => reset_cache::run(ctx, &args),
     }
 }
