@@ -75,6 +75,16 @@ pub enum Command {
     /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)
     #[command(name = "validate-log")]
     ValidateLog(ValidateLogArgs),
+    /// Check the agent can take a job: its binary answers --version and it is logged in
+    #[command(
+        long_about = "Check the agent can take a job: its binary answers `--version` (exit 10 if not) and \
+                      it is logged in, judged from its credentials file without sending the token anywhere \
+                      (exit 11 if not). The verdict is cached in the database for preflight_cache_ttl \
+                      seconds and shared by every orch process; `orch claim` asks the same question first."
+    )]
+    Preflight(PreflightArgs),
+    /// Drop cached preflight verdicts and release auth gates, so the next claim checks afresh
+    ResetCache(ResetCacheArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +120,29 @@ pub struct ClaimArgs {
     /// Only claim jobs of this project
     #[arg(long)]
     pub project: Option<String>,
+    /// The agent that will run the job; its preflight must pass before anything is claimed
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    pub agent: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The agent to check (a [agents.NAME] profile, or claude)
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    pub agent: String,
+    /// Each check on its own line with its evidence and, for a failure, the fix
+    #[arg(long)]
+    pub explain: bool,
+    /// Evaluate afresh instead of serving the cached verdict (the result is cached)
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetCacheArgs {
+    /// Only this agent's verdict and gate [default: every agent's]
+    #[arg(long)]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]

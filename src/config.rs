@@ -37,6 +37,17 @@ impl Key {
     pub fn env(&self) -> String {
         format!("ORCH_{}", self.name.to_ascii_uppercase())
     }
+
+    /// Where a value of this key came from, as an operator would write it: `ORCH_LEASE_SECONDS`,
+    /// `--set lease_seconds`, `lease_seconds in the config file`.
+    pub fn origin(&self, source: Source) -> String {
+        match source {
+            Source::Env => self.env(),
+            Source::Flag => format!("--set {}", self.name),
+            Source::File => format!("{} in the config file", self.name),
+            Source::Default => format!("the default {}", self.name),
+        }
+    }
 }
 
 macro_rules! keys {
@@ -263,11 +274,7 @@ impl Config {
             Kind::Text | Kind::Path | Kind::Secret => true,
         };
         if !valid {
-            let origin = match source {
-                Source::Env => key.env(),
-                Source::Flag => format!("--set {}", key.name),
-                _ => key.name.to_string(),
-            };
+            let origin = key.origin(source);
             let wanted = match key.kind {
                 Kind::Count => "a whole number ≥ 0",
                 _ => "true or false",
@@ -771,27 +778,33 @@ fn parse_agent(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) ->
     })
 }
 
+/// Load `text` as the config file with `vars` as the whole environment (unit tests).
+#[cfg(test)]
+pub(crate) fn load_for_test(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let global = GlobalArgs {
+        config: Some(path),
+        db: Some(PathBuf::from("/tmp/x.db")),
+        ..Default::default()
+    };
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load_from(&Inputs {
+        global: &global,
+        env: &|name| vars.get(name).cloned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        let global = GlobalArgs {
-            config: Some(path),
-            db: Some(PathBuf::from("/tmp/x.db")),
-            ..Default::default()
-        };
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::load_from(&Inputs {
-            global: &global,
-            env: &|name| vars.get(name).cloned(),
-        })
+        load_for_test(text, vars)
     }
 
     #[test]

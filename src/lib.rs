@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod output;
+pub mod preflight;
 pub mod store;
 
 use anyhow::Result;

@@ -5,10 +5,15 @@ use crate::cli::ClaimArgs;
 use crate::config;
 use crate::exit;
 use crate::output;
+use crate::preflight;
 use crate::store::{now_ms, ClaimRequest, Job};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
+    check_worker(&args.worker)?;
+    // The gate first: an agent that is missing or logged out would only fail the job it took.
+    // A failure exits 10 or 11 with the reason on stderr, before any job is touched.
+    preflight::require(&ctx.config, &mut ctx.store()?, &args.agent)?;
     match claim(ctx, &args.worker, args.project.as_deref())? {
         Some(job) => {
             print(ctx, &job)?;
@@ -20,11 +25,7 @@ pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
 
 /// Take the next eligible job for `worker`, or None. Shared by `claim` and `tick`.
 pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Option<Job>> {
-    if worker.trim().is_empty() || worker.chars().any(char::is_control) {
-        return Err(exit::usage(
-            "--worker: a worker name is needed (e.g. the host name)",
-        ));
-    }
+    check_worker(worker)?;
     let projects: Vec<(&str, u32)> = match only_project {
         Some(name) => {
             let project = ctx.config.project(name)?;
@@ -53,6 +54,15 @@ pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Opti
         );
     }
     Ok(job)
+}
+
+fn check_worker(worker: &str) -> Result<()> {
+    if worker.trim().is_empty() || worker.chars().any(char::is_control) {
+        return Err(exit::usage(
+            "--worker: a worker name is needed (e.g. the host name)",
+        ));
+    }
+    Ok(())
 }
 
 fn print(ctx: &Ctx, job: &Job) -> Result<()> {

@@ -4,6 +4,8 @@ mod cancel;
 mod claim;
 mod config;
 mod enqueue;
+mod preflight;
+mod reset_cache;
 mod retry;
 mod show;
 mod status;
@@ -24,5 +26,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),
         Command::ValidateLog(args) => validate_log::run(ctx, &args),
+        Command::Preflight(args) => preflight::run(ctx, &args),
+        Command::ResetCache(args) => reset_cache::run(ctx, &args),
     }
 }

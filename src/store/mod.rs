@@ -7,6 +7,7 @@ mod preflight;
 mod runs;
 
 pub use jobs::*;
+pub use preflight::*;
 pub use runs::*;
 
 use std::fs::{DirBuilder, OpenOptions};

@@ -3,13 +3,18 @@ CREATE TABLE preflight_cache (
     agent            TEXT    PRIMARY KEY,
     ok               INTEGER NOT NULL,
     exit_code        INTEGER NOT NULL,
+    -- Every check with its status, reason and evidence (never a token).
     checks_json      TEXT    NOT NULL,
     agent_version    TEXT,
+    -- What the verdict was made from (binary, credentials path, auth settings): a verdict made
+    -- under other settings is not served.
+    inputs           TEXT    NOT NULL,
     -- The credentials file as it was when the verdict was made: a change drops the verdict.
     creds_path       TEXT,
     creds_size       INTEGER,
     creds_mtime_ns   INTEGER,
     created_at       INTEGER NOT NULL,
+    -- created_at + the TTL, or earlier: a pass never outlives the access token it saw.
     expires_at       INTEGER NOT NULL
 );
 

@@ -1,0 +1,266 @@
+//! The agent as orch launches it: its binary, its HOME and its environment, resolved from the
+//! settings and the agent's profile (`[agents.NAME]`).
+//!
+//! Precedence, for the binary and the home: a setting given in the environment or by `--set`
+//! (`ORCH_CLAUDE_BIN`, `ORCH_AGENT_HOME`) beats the profile's `bin`/`home`, which beats the same
+//! setting in the config file, which beats the default. The agent's environment is orch's
+//! environment overlaid with the profile's `env` table.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::config::{self, Agent, Config, Key, Kind, Source};
+
+/// A value and where it came from, for `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    pub value: T,
+    pub origin: String,
+}
+
+/// Looks up a variable of orch's own environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+pub struct AgentEnv<'a> {
+    pub name: String,
+    config: &'a Config,
+    profile: Agent,
+    orch_env: EnvLookup<'a>,
+}
+
+impl<'a> AgentEnv<'a> {
+    /// The named agent (`claude` exists without a profile); an unknown name is a config error.
+    pub fn resolve(config: &'a Config, name: &str) -> Result<AgentEnv<'a>> {
+        AgentEnv::resolve_with(config, name, &process_env)
+    }
+
+    /// As `resolve`, reading orch's environment through `orch_env` (tests).
+    pub fn resolve_with(
+        config: &'a Config,
+        name: &str,
+        orch_env: EnvLookup<'a>,
+    ) -> Result<AgentEnv<'a>> {
+        Ok(AgentEnv {
+            name: name.to_string(),
+            config,
+            profile: config.agent(name)?,
+            orch_env,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.config
+    }
+
+    /// The binary as configured: a path, or a name looked up on the agent's PATH.
+    pub fn bin(&self) -> Located<String> {
+        self.layered(config::CLAUDE_BIN, self.profile.bin.clone(), "bin")
+            .unwrap_or_else(|| Located {
+                value: "claude".to_string(),
+                origin: "the default".to_string(),
+            })
+    }
+
+    /// The agent's HOME: the configured one, else the agent environment's HOME. None when
+    /// neither exists. A configured home never falls back to orch's HOME: the agent may be
+    /// another user.
+    pub fn home(&self) -> Option<Located<PathBuf>> {
+        self.configured_home().or_else(|| {
+            self.var("HOME").filter(|h| !h.is_empty()).map(|h| Located {
+                value: PathBuf::from(h),
+                origin: "HOME of orch's environment".to_string(),
+            })
+        })
+    }
+
+    /// The home set by `agent_home` or the profile's `home`, if any.
+    fn configured_home(&self) -> Option<Located<PathBuf>> {
+        let profile = self.profile.home.as_ref().map(|h| h.display().to_string());
+        self.layered(config::AGENT_HOME, profile, "home")
+            .map(|l| Located {
+                value: PathBuf::from(l.value),
+                origin: l.origin,
+            })
+    }
+
+    /// A variable of the agent's environment: the profile's `env` table, else orch's own.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match self.profile.env.get(name) {
+            Some(value) => Some(value.clone()),
+            None => (self.orch_env)(name),
+        }
+    }
+
+    /// Where `name` in the agent's environment comes from.
+    pub fn var_origin(&self, name: &str) -> String {
+        if self.profile.env.contains_key(name) {
+            format!("[agents.{}] env", self.name)
+        } else {
+            "orch's environment".to_string()
+        }
+    }
+
+    pub fn min_version(&self) -> Option<&str> {
+        self.profile
+            .min_version
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    /// The binary's path: `bin` itself when it holds a `/`, else the first executable `bin` on
+    /// the agent's PATH.
+    pub fn program(&self) -> Result<PathBuf, Unlaunchable> {
+        let bin = self.bin().value;
+        if bin.contains('/') {
+            let path = PathBuf::from(&bin);
+            return match std::fs::metadata(&path) {
+                Err(_) => Err(Unlaunchable::NoSuchFile(path)),
+                Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => Ok(path),
+                Ok(_) => Err(Unlaunchable::NotExecutable(path)),
+            };
+        }
+        let search = self.var("PATH").unwrap_or_default();
+        std::env::split_paths(&OsString::from(search))
+            .map(|dir| {
+                let dir = if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir
+                };
+                dir.join(&bin)
+            })
+            .find(|candidate| is_executable_file(candidate))
+            .ok_or(Unlaunchable::NotOnPath(bin))
+    }
+
+    /// A command for `program` in the agent's environment: orch's secrets removed, the profile's
+    /// `env` applied, HOME set to a configured agent home, in its own process group so a timeout
+    /// can end the whole tree. The caller sets argv and stdio.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        for key in config::KEYS.iter().filter(|k| k.kind == Kind::Secret) {
+            command.env_remove(key.env());
+            command.env_remove(format!("{}_FILE", key.env()));
+        }
+        for name in &self.config.secret_env {
+            command.env_remove(name);
+        }
+        command.envs(&self.profile.env);
+        if let Some(home) = self.configured_home() {
+            command.env("HOME", home.value);
+        }
+        command.process_group(0);
+        command
+    }
+
+    /// A setting from the environment or a flag, else the profile's field, else the setting
+    /// from the file or its default.
+    fn layered(&self, key: &Key, profile: Option<String>, field: &str) -> Option<Located<String>> {
+        let setting = self.config.get(key).filter(|s| !s.value.is_empty());
+        let strong = setting.is_some_and(|s| matches!(s.source, Source::Env | Source::Flag));
+        let setting = setting.map(|s| Located {
+            value: s.value.clone(),
+            origin: key.origin(s.source),
+        });
+        let profile = profile.filter(|v| !v.is_empty()).map(|value| Located {
+            value,
+            origin: format!("{field} in [agents.{}]", self.name),
+        });
+        if strong {
+            setting
+        } else {
+            profile.or(setting)
+        }
+    }
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Why the agent's binary cannot be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlaunchable {
+    NotOnPath(String),
+    NoSuchFile(PathBuf),
+    NotExecutable(PathBuf),
+}
+
+impl fmt::Display for Unlaunchable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unlaunchable::NotOnPath(bin) => write!(f, "{bin} not found on the agent's PATH"),
+            Unlaunchable::NoSuchFile(path) => write!(f, "{} does not exist", path.display()),
+            Unlaunchable::NotExecutable(path) => {
+                write!(f, "{} is not an executable file", path.display())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_for_test;
+
+    type Vars = &'static [(&'static str, &'static str)];
+
+    fn lookup_in(vars: Vars, key: &str) -> Option<String> {
+        vars.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    }
+
+    fn home(text: &str, vars: Vars) -> Option<Located<PathBuf>> {
+        let config = load_for_test(text, vars).unwrap();
+        let lookup = |key: &str| lookup_in(vars, key);
+        AgentEnv::resolve_with(&config, "claude", &lookup)
+            .unwrap()
+            .home()
+    }
+
+    #[test]
+    fn home_precedence() {
+        let profile = "agent_home = \"/file\"\n[agents.claude]\nhome = \"/profile\"\n";
+        let orch = &[("HOME", "/orch")];
+        assert_eq!(
+            home(profile, orch).unwrap().value,
+            PathBuf::from("/profile")
+        );
+        let found = home(profile, &[("HOME", "/orch"), ("ORCH_AGENT_HOME", "/env")]).unwrap();
+        assert_eq!(found.value, PathBuf::from("/env"));
+        assert_eq!(found.origin, "ORCH_AGENT_HOME");
+        let file = home("agent_home = \"/file\"\n", orch).unwrap();
+        assert_eq!(file.value, PathBuf::from("/file"));
+        assert_eq!(file.origin, "agent_home in the config file");
+        assert_eq!(home("", orch).unwrap().value, PathBuf::from("/orch"));
+        assert_eq!(home("", &[]), None);
+    }
+
+    #[test]
+    fn the_profile_env_overlays_orchs() {
+        let vars: Vars = &[("CLAUDE_CONFIG_DIR", "/orch-cfg"), ("PATH", "/bin")];
+        let config =
+            load_for_test("[agents.claude.env]\nCLAUDE_CONFIG_DIR = \"/cfg\"\n", vars).unwrap();
+        let lookup = |key: &str| lookup_in(vars, key);
+        let agent_env = AgentEnv::resolve_with(&config, "claude", &lookup).unwrap();
+        assert_eq!(agent_env.var("CLAUDE_CONFIG_DIR").as_deref(), Some("/cfg"));
+        assert_eq!(
+            agent_env.var_origin("CLAUDE_CONFIG_DIR"),
+            "[agents.claude] env"
+        );
+        assert_eq!(agent_env.var("PATH").as_deref(), Some("/bin"));
+        assert_eq!(agent_env.var_origin("PATH"), "orch's environment");
+        assert!(AgentEnv::resolve_with(&config, "nobody", &lookup).is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! Preflight: may this agent take a job? Its binary must answer `--version` (exit 10 otherwise)
+//! and it must be logged in, judged from its credentials file without sending the token anywhere
+//! (exit 11 otherwise). The verdict is cached per agent in the database for `preflight_cache_ttl`
+//! seconds, so a warm check spawns nothing: one SELECT and one stat() of the credentials file.
+//! An auth gate held by a failed run overrides everything until the credentials file changes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::claude::credentials::{self, CredsFingerprint, Inspection, State};
+use crate::claude::version;
+use crate::claude::{AgentEnv, Located};
+use crate::config::{self, Config};
+use crate::exit;
+use crate::store::{now_ms, AuthGate, CachedVerdict, Store};
+
+pub const VERSION_CHECK: &str = "version";
+pub const AUTH_CHECK: &str = "auth";
+pub const MODE_CHECK: &str = "credentials_mode";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    /// Not checked (turned off).
+    Skip,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub reason: String,
+    pub detail: Detail,
+}
+
+/// A check's evidence and, when it did not pass, the fix. Never a token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Detail {
+    /// The agent's binary: its path when found, else as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<String>,
+    /// Which setting named the binary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+    /// The credentials file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// How the credentials file was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_from: Option<String>,
+    /// When the access token expires, epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<bool>,
+    /// The variable of the agent's environment that authenticates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_var: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_from: Option<String>,
+    /// The credentials file's permission bits, octal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The run that held the auth gate, what it said, and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// The answer: `--json` prints it as it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub ok: bool,
+    pub cached: bool,
+    pub age_seconds: u64,
+    pub agent: String,
+    pub checks: Vec<Check>,
+    /// 0, 10 (agent missing or broken) or 11 (not authenticated).
+    #[serde(skip)]
+    pub exit_code: u8,
+}
+
+impl Verdict {
+    /// The first failing check, the one a gate reports.
+    pub fn failure(&self) -> Option<&Check> {
+        self.checks.iter().find(|c| c.status == Status::Fail)
+    }
+}
+
+/// Evaluate the agent's preflight: the auth gate first, then the cached verdict when `use_cache`
+/// and it is still good (same settings, within its TTL, credentials file unchanged), else afresh;
+/// a fresh verdict is stored. Failing checks are a verdict, not an error: Err means orch itself
+/// could not work (unknown agent, bad settings, database).
+pub fn evaluate(
+    config: &Config,
+    store: &mut Store,
+    agent: &str,
+    use_cache: bool,
+) -> Result<Verdict> {
+    let plan = Plan::new(config, agent)?;
+    let now = now_ms();
+    let state = store.preflight_state(agent)?;
+    if let Some(gate) = state.gate {
+        let current = plan
+            .creds
+            .as_ref()
+            .and_then(|c| credentials::fingerprint(&c.value));
+        if gate.creds == current {
+            return Ok(plan.gated(&gate));
+        }
+        store.release_auth_gate(agent, gate.created_at)?;
+    }
+    if use_cache {
+        if let Some(verdict) = state.cached.and_then(|cached| plan.serve(cached, now)) {
+            return Ok(verdict);
+        }
+    }
+    let (verdict, row) = plan.fresh(now)?;
+    store.save_preflight(agent, &row)?;
+    Ok(verdict)
+}
+
+/// The claim gate: the (cached) verdict, or an error carrying exit 10 or 11 and the failing
+/// reason. Nothing about any job has been touched when it fails.
+pub fn require(config: &Config, store: &mut Store, agent: &str) -> Result<Verdict> {
+    let verdict = evaluate(config, store, agent, true)?;
+    match verdict.failure() {
+        None => Ok(verdict),
+        Some(check) => Err(exit::coded(
+            verdict.exit_code,
+            format!(
+                "preflight failed for agent {agent}: {} (details: orch preflight --agent {agent} --explain)",
+                check.reason
+            ),
+        )),
+    }
+}
+
+/// How the auth check will be made.
+enum Auth {
+    Off,
+    Env {
+        var: &'static str,
+        from: String,
+    },
+    File(Located<PathBuf>),
+    /// No setting, CLAUDE_CONFIG_DIR or home says where the file is.
+    Nowhere,
+}
+
+/// What an evaluation reads, decided from the settings alone (no I/O).
+struct Plan<'a> {
+    agent: AgentEnv<'a>,
+    auth: Auth,
+    /// The credentials file, whether or not auth reads it: the gate watches it.
+    creds: Option<Located<PathBuf>>,
+    min_version: Option<String>,
+    skew_ms: i64,
+    allow_refreshable: bool,
+    /// The settings a verdict depends on, in one string: a cached verdict made under others is
+    /// not served.
+    inputs: String,
+}
+
+impl<'a> Plan<'a> {
+    fn new(config: &'a Config, name: &str) -> Result<Plan<'a>> {
+        let agent = AgentEnv::resolve(config, name)?;
+        let min_version = agent.min_version().map(|v| v.trim().to_string());
+        if let Some(min) = &min_version {
+            if !version::is_version(min) {
+                return Err(exit::config(format!(
+                    "[agents.{name}] min_version: expected a version like 2.1.0, got {min:?}"
+                )));
+            }
+        }
+        let creds = credentials::locate(&agent);
+        let auth = if !config.flag(config::PREFLIGHT_CHECK_AUTH) {
+            Auth::Off
+        } else if let Some(var) = credentials::env_grant(&agent) {
+            Auth::Env {
+                var,
+                from: agent.var_origin(var),
+            }
+        } else {
+            creds.clone().map_or(Auth::Nowhere, Auth::File)
+        };
+        let skew_ms = config.count(config::AUTH_EXPIRY_SKEW_SECONDS) as i64 * 1000;
+        let allow_refreshable = config.flag(config::AUTH_ALLOW_REFRESHABLE);
+        let auth_input = match &auth {
+            Auth::Off => "off".to_string(),
+            Auth::Env { var, .. } => format!("env:{var}"),
+            Auth::File(path) => format!("file:{} ({})", path.value.display(), path.origin),
+            Auth::Nowhere => "nowhere".to_string(),
+        };
+        let bin = agent.bin();
+        let inputs = format!(
+            "bin={} ({})\nmin_version={}\nauth={auth_input}\nskew_ms={skew_ms}\nallow_refreshable={allow_refreshable}",
+            bin.value,
+            bin.origin,
+            min_version.as_deref().unwrap_or(""),
+        );
+        Ok(Plan {
+            agent,
+            auth,
+            creds,
+            min_version,
+            skew_ms,
+            allow_refreshable,
+            inputs,
+        })
+    }
+
+    fn verdict(&self, checks: Vec<Check>, cached: bool, age_ms: i64) -> Verdict {
+        let failed = |name: &str| {
+            checks
+                .iter()
+                .any(|c| c.name == name && c.status == Status::Fail)
+        };
+        let exit_code = if failed(VERSION_CHECK) {
+            exit::PREFLIGHT_AGENT
+        } else if failed(AUTH_CHECK) {
+            exit::PREFLIGHT_AUTH
+        } else {
+            exit::OK
+        };
+        Verdict {
+            ok: exit_code == exit::OK,
+            cached,
+            age_seconds: (age_ms.max(0) / 1000) as u64,
+            agent: self.agent.name.clone(),
+            checks,
+            exit_code,
+        }
+    }
+
+    /// The verdict while a run's auth failure holds the gate.
+    fn gated(&self, gate: &AuthGate) -> Verdict {
+        let reason = match gate.run_id {
+            Some(run) => format!("auth failure seen in run {run}"),
+            None => "auth failure seen in a run".to_string(),
+        };
+        let check = Check {
+            name: AUTH_CHECK.to_string(),
+            status: Status::Fail,
+            reason,
+            detail: Detail {
+                path: gate.creds.as_ref().map(|c| c.path.display().to_string()),
+                run_id: gate.run_id,
+                run_reason: Some(gate.reason.clone()),
+                since: Some(gate.created_at),
+                fix: Some(
+                    "log in as the agent's user: run claude, then /login (the gate opens by itself \
+                     when the credentials file changes); once fixed otherwise, run `orch reset-cache`"
+                        .to_string(),
+                ),
+                ..Detail::default()
+            },
+        };
+        self.verdict(vec![check], false, 0)
+    }
+
+    /// The cached verdict, if it still holds.
+    fn serve(&self, cached: CachedVerdict, now: i64) -> Option<Verdict> {
+        // The TTL as set now counts too: lowering it takes effect at once.
+        let ttl_ms = self.agent.config().count(config::PREFLIGHT_CACHE_TTL) as i64 * 1000;
+        if cached.inputs != self.inputs
+            || now >= cached.expires_at
+            || now >= cached.created_at.saturating_add(ttl_ms)
+        {
+            return None;
+        }
+        let current = match &self.auth {
+            Auth::File(path) => credentials::fingerprint(&path.value),
+            _ => None,
+        };
+        if current != cached.creds {
+            return None;
+        }
+        // A row that no longer parses (an older layout) is simply evaluated afresh.
+        let checks: Vec<Check> = serde_json::from_str(&cached.checks_json).ok()?;
+        Some(self.verdict(checks, true, now - cached.created_at))
+    }
+
+    /// Evaluate every check now, and the row that caches the result.
+    fn fresh(&self, now: i64) -> Result<(Verdict, CachedVerdict)> {
+        let config = self.agent.config();
+        let timeout = Duration::from_secs(config.count(config::VERSION_TIMEOUT_SECONDS));
+        let (version_check, agent_version) = self.version_check(timeout);
+        let mut checks = vec![version_check];
+        let (auth_checks, creds, valid_until) = self.auth_checks(now);
+        checks.extend(auth_checks);
+        let verdict = self.verdict(checks, false, 0);
+        let ttl_ms = config.count(config::PREFLIGHT_CACHE_TTL) as i64 * 1000;
+        let expires_at = valid_until.map_or(now + ttl_ms, |until| until.min(now + ttl_ms));
+        let row = CachedVerdict {
+            ok: verdict.ok,
+            exit_code: verdict.exit_code,
+            checks_json: serde_json::to_string(&verdict.checks)?,
+            agent_version,
+            inputs: self.inputs.clone(),
+            creds,
+            created_at: now,
+            expires_at,
+        };
+        Ok((verdict, row))
+    }
+
+    fn version_check(&self, timeout: Duration) -> (Check, Option<String>) {
+        let bin = self.agent.bin();
+        let detail = Detail {
+            bin: Some(bin.value.clone()),
+            bin_from: Some(bin.origin.clone()),
+            min_version: self.min_version.clone(),
+            ..Detail::default()
+        };
+        match version::probe(&self.agent, timeout, self.min_version.as_deref()) {
+            Ok(answer) => {
+                let check = Check {
+                    name: VERSION_CHECK.to_string(),
+                    status: Status::Pass,
+                    reason: format!("version {}", answer.version),
+                    detail: Detail {
+                        bin: Some(answer.program.display().to_string()),
+                        version: Some(answer.version.clone()),
+                        ..detail
+                    },
+                };
+                (check, Some(answer.version))
+            }
+            Err(problem) => {
+                let version = match &problem {
+                    version::Problem::TooOld { version, .. } => Some(version.clone()),
+                    _ => None,
+                };
+                let check = Check {
+                    name: VERSION_CHECK.to_string(),
+                    status: Status::Fail,
+                    reason: problem.to_string(),
+                    detail: Detail {
+                        bin: problem
+                            .program()
+                            .map(|p| p.display().to_string())
+                            .or(detail.bin.clone()),
+                        version: version.clone(),
+                        fix: Some(problem.fix()),
+                        ..detail
+                    },
+                };
+                (check, version)
+            }
+        }
+    }
+
+    /// The auth check (and a warning about the file's mode), the file's fingerprint when it was
+    /// read, and until when a pass holds (the token's expiry less the skew).
+    fn auth_checks(&self, now: i64) -> (Vec<Check>, Option<CredsFingerprint>, Option<i64>) {
+        let check = |status, reason: String, detail| Check {
+            name: AUTH_CHECK.to_string(),
+            status,
+            reason,
+            detail,
+        };
+        let path = match &self.auth {
+            Auth::Off => {
+                let reason = "not checked (preflight_check_auth is false)".to_string();
+                return (
+                    vec![check(Status::Skip, reason, Detail::default())],
+                    None,
+                    None,
+                );
+            }
+            Auth::Env { var, from } => {
+                let reason = format!("authenticated by {var} in the agent's environment");
+                let detail = Detail {
+                    env_var: Some(var.to_string()),
+                    env_from: Some(from.clone()),
+                    ..Detail::default()
+                };
+                return (vec![check(Status::Pass, reason, detail)], None, None);
+            }
+            Auth::Nowhere => {
+                let reason = "cannot tell where the credentials file is: no agent home (HOME or \
+                              ORCH_AGENT_HOME) and no CLAUDE_CONFIG_DIR"
+                    .to_string();
+                let detail = Detail {
+                    fix: Some("set ORCH_AGENT_HOME, or ORCH_CLAUDE_CREDENTIALS_PATH".to_string()),
+                    ..Detail::default()
+                };
+                return (vec![check(Status::Fail, reason, detail)], None, None);
+            }
+            Auth::File(path) => path,
+        };
+        let seen = credentials::inspect(&path.value, now, self.skew_ms);
+        let passes = seen.state.passes(self.allow_refreshable);
+        let status = match (passes, seen.state.doubtful()) {
+            (false, _) => Status::Fail,
+            (true, true) => Status::Warn,
+            (true, false) => Status::Pass,
+        };
+        let mut reason = seen.state.reason(&path.value, now, self.skew_ms);
+        if passes && seen.state.refreshable() == Some(true) {
+            reason.push_str(" (allowed by auth_allow_refreshable)");
+        }
+        let detail = Detail {
+            path: Some(path.value.display().to_string()),
+            path_from: Some(path.origin.clone()),
+            expires_at: seen.state.expires_at(),
+            refresh_token: seen.state.refreshable(),
+            fix: (status != Status::Pass)
+                .then(|| seen.state.fix().map(str::to_string))
+                .flatten(),
+            ..Detail::default()
+        };
+        let mut checks = vec![check(status, reason, detail)];
+        if let Some(warning) = mode_warning(&seen) {
+            checks.push(warning);
+        }
+        let valid_until = match seen.state {
+            State::Valid { expires_at } if passes => Some(expires_at - self.skew_ms),
+            _ => None,
+        };
+        (checks, seen.fingerprint, valid_until)
+    }
+}
+
+/// A warning when group or others may read the credentials file.
+fn mode_warning(seen: &Inspection) -> Option<Check> {
+    if !seen.exposed() {
+        return None;
+    }
+    let path = seen.path.display();
+    let mode = format!("{:04o}", seen.mode.unwrap_or_default());
+    Some(Check {
+        name: MODE_CHECK.to_string(),
+        status: Status::Warn,
+        reason: format!("the credentials file is readable by group or others (mode {mode})"),
+        detail: Detail {
+            path: Some(path.to_string()),
+            mode: Some(mode),
+            fix: Some(format!("chmod 600 {path}")),
+            ..Detail::default()
+        },
+    })
+}
