@@ -72,6 +72,14 @@ pub enum Command {
     Retry(JobArg),
     /// Print the effective configuration and where each value came from
     Config,
+    /// Deliver the outbox: Telegram alerts and forge usage comments that are due
+    #[command(
+        long_about = "Deliver the outbox: Telegram alerts and forge usage comments that are due. \
+                      A failed delivery stays in the outbox and is retried with backoff; after \
+                      notify_max_attempts it is dead (see `orch status`). Exit status 0 whenever \
+                      the step ran, nothing due included; failed deliveries are reported, not raised."
+    )]
+    Notify(NotifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -122,4 +130,11 @@ pub struct ShowArgs {
 pub struct JobArg {
     /// Job id
     pub job: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Give dead messages (out of attempts) another round first
+    #[arg(long)]
+    pub retry_dead: bool,
 }

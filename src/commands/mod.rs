@@ -4,6 +4,7 @@ mod cancel;
 mod claim;
 mod config;
 mod enqueue;
+mod notify;
 mod retry;
 mod show;
 mod status;
@@ -22,5 +23,6 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),
+        Command::Notify(args) => notify::run(ctx, &args),
     }
 }
