@@ -2,6 +2,8 @@
 //! that runs the real `orch` binary in it with a clean environment.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
@@ -25,7 +27,10 @@ pub struct World {
 impl World {
     /// A world with one project `web` (its workdir exists) and the stand-in agent as `claude`.
     pub fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("orch-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("orch-test-")
+            .tempdir()
+            .unwrap();
         let root = dir.path().to_path_buf();
         for sub in ["home", "work/web", "state"] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
@@ -115,7 +120,9 @@ impl World {
 
     /// Enqueue a task for project `web`; returns the job id.
     pub fn enqueue(&self, task: &str) -> i64 {
-        let out = self.orch(&["enqueue", "--project", "web", "--task", task, "--json"]).ok();
+        let out = self
+            .orch(&["enqueue", "--project", "web", "--task", task, "--json"])
+            .ok();
         out.json()["job_id"].as_i64().unwrap()
     }
 
@@ -167,7 +174,11 @@ impl Cmd {
 
     pub fn run(mut self) -> Out {
         self.command
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = self.command.spawn().expect("spawn orch");
