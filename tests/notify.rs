@@ -319,7 +319,7 @@ fn a_hanging_server_ends_at_the_timeout() {
 fn alerts_of_one_kind_and_key_fold_into_one_per_window() {
     let server = Server::start();
     let mut world = telegram_world(&server);
-    world.set("ORCH_ALERT_DEDUP_SECONDS", "2");
+    world.set("ORCH_ALERT_DEDUP_SECONDS", "3");
     let tasks = ["T-1", "T-2", "T-3", "T-4", "T-5"];
     let mut alerts: Vec<NewAlert> = tasks.iter().map(|t| alert("web/developer", t)).collect();
     alerts.push(alert("api/developer", "T-9"));
@@ -362,8 +362,17 @@ fn alerts_of_one_kind_and_key_fold_into_one_per_window() {
     assert_eq!(server.requests().len(), 2);
     let status = world.orch(&["status", "--json"]).ok().json();
     assert_eq!(status["outbox"]["waiting"][0]["id"], late);
+    let (_, _, _, held_until) = message(&world, late);
+    let sent_at: i64 = world
+        .db()
+        .query_row("SELECT sent_at FROM outbox WHERE id = ?1", [ids[0]], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(held_until, sent_at + 3000);
     // Once the window is over, it goes out.
-    std::thread::sleep(Duration::from_millis(2100));
+    let wait = (held_until - now_ms() + 100).max(0) as u64;
+    std::thread::sleep(Duration::from_millis(wait));
     assert_eq!(notify(&world)["sent"], 1);
     assert_eq!(server.requests().len(), 3);
 }
