@@ -213,7 +213,8 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     };
     // Longer than the slowest delivery can take (each phase is bounded by the timeout), so a
     // live sender never loses its claim.
-    let claim_ms = i64::try_from((6 * timeout_seconds + 30) * 1000).unwrap_or(i64::MAX);
+    let claim_seconds = timeout_seconds.saturating_mul(6).saturating_add(30);
+    let claim_ms = i64::try_from(claim_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     let dedup_ms = i64::try_from(
         config
             .count(config::ALERT_DEDUP_SECONDS)
