@@ -85,6 +85,14 @@ pub enum Command {
     Preflight(PreflightArgs),
     /// Drop cached preflight verdicts and release auth gates, so the next claim checks afresh
     ResetCache(ResetCacheArgs),
+    /// Deliver the outbox: Telegram alerts and forge usage comments that are due
+    #[command(
+        long_about = "Deliver the outbox: Telegram alerts and forge usage comments that are due. \
+                      A failed delivery stays in the outbox and is retried with backoff; after \
+                      notify_max_attempts it is dead (see `orch status`). Exit status 0 whenever \
+                      the step ran, nothing due included; failed deliveries are reported, not raised."
+    )]
+    Notify(NotifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,4 +179,8 @@ pub struct ValidateLogArgs {
     /// The run was ended by its timeout: without a success result the class is `timeout`
     #[arg(long)]
     pub timed_out: bool,
+pub struct NotifyArgs {
+    /// Give dead messages (out of attempts) another round first
+    #[arg(long)]
+    pub retry_dead: bool,
 }

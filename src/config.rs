@@ -82,6 +82,8 @@ keys! {
     BREAKER_THRESHOLD = "breaker_threshold", Count, Some("3"), "Consecutive transient failures that open an agent's circuit breaker";
     BREAKER_COOLDOWN_SECONDS = "breaker_cooldown_seconds", Count, Some("600"), "How long an open breaker waits before a probe";
     NOTIFY_MAX_ATTEMPTS = "notify_max_attempts", Count, Some("20"), "Delivery attempts before a message is marked dead";
+    NOTIFY_RETRY_BASE_SECONDS = "notify_retry_base_seconds", Count, Some("30"), "First delay after a failed delivery; doubles with each attempt";
+    NOTIFY_RETRY_MAX_SECONDS = "notify_retry_max_seconds", Count, Some("3600"), "Longest delay between delivery attempts";
     ALERT_DEDUP_SECONDS = "alert_dedup_seconds", Count, Some("3600"), "Alerts of one kind and key within this window fold into one";
     HTTP_TIMEOUT_SECONDS = "http_timeout_seconds", Count, Some("10"), "Connect and read timeout for Telegram and the forge";
     TELEGRAM_API_URL = "telegram_api_url", Text, Some("https://api.telegram.org"), "Telegram Bot API base URL";

@@ -1,13 +1,14 @@
 //! orch: run AI coding agents unattended on a shared SQLite queue of jobs.
 //!
 //! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
-//! `store/`, everything about Claude Code in `claude/`.
+//! `store/`, everything about Claude Code in `claude/`, delivery of alerts and comments in `notify/`.
 
 pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod notify;
 pub mod output;
 pub mod preflight;
 pub mod store;

@@ -53,6 +53,14 @@ pub fn parse_color(value: &str) -> Option<ColorChoice> {
     }
 }
 
+/// `text` cut to at most `max_chars` characters, an ellipsis marking the cut.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// Marks and emphasis that degrade to plain text without colour.
 #[derive(Debug, Clone, Copy)]
 pub struct Paint {
@@ -213,6 +221,13 @@ fn visible_width(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_on_characters() {
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("ééé", 3), "ééé");
+        assert_eq!(clip("", 3), "");
+    }
 
     #[test]
     fn relative_hints() {

@@ -2,12 +2,15 @@ use anyhow::Result;
 use serde_json::{json, Map, Value};
 
 use crate::exit;
+use crate::notify::{self, Switch};
 use crate::output::{self, Table};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let config = &ctx.config;
     let settings = config.settings();
+    let alerts = notify::alerts_switch(config);
+    let comments = notify::comments_switch(config);
     if ctx.json() {
         let mut values = Map::new();
         for (key, setting) in &settings {
@@ -28,6 +31,8 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             "stages": config.stage_settings,
             "agents": config.agents,
             "secret_env": config.secret_env,
+            "alerts": alerts,
+            "comments": comments,
         }))?;
         return Ok(exit::OK);
     }
@@ -71,6 +76,14 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             forge
         ));
     }
+    out.push(switch("alerts", &alerts));
+    out.push(switch("usage comments", &comments));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
+}
+
+/// "alerts: off (ORCH_TELEGRAM_BOT_TOKEN not set)".
+fn switch(what: &str, switch: &Switch) -> String {
+    let state = if switch.on { "on" } else { "off" };
+    format!("{what}: {state} ({})", switch.detail)
 }

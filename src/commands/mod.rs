@@ -6,6 +6,7 @@ mod config;
 mod enqueue;
 mod preflight;
 mod reset_cache;
+mod notify;
 mod retry;
 mod show;
 mod status;
@@ -28,5 +29,6 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::ValidateLog(args) => validate_log::run(ctx, &args),
         Command::Preflight(args) => preflight::run(ctx, &args),
         Command::ResetCache(args) => reset_cache::run(ctx, &args),
+        Command::Notify(args) => notify::run(ctx, &args),
     }
 }

@@ -5,8 +5,9 @@ use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::exit;
-use crate::output::{self, Table};
-use crate::store::{now_ms, Job};
+use crate::notify;
+use crate::output::{self, Paint, Table};
+use crate::store::{now_ms, Job, OutboxSummary};
 use crate::Ctx;
 
 const LISTED: i64 = 20;
@@ -17,6 +18,8 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let counts = store.state_counts()?;
     let running = store.jobs_in_state("running", LISTED)?;
     let retries = store.pending_retries(now, LISTED)?;
+    let outbox = store.outbox_summary(now, LISTED)?;
+    let alerts = notify::alerts_switch(&ctx.config);
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -35,6 +38,8 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "counts": counts,
             "running": running.iter().map(brief).collect::<Vec<_>>(),
             "retries": retries.iter().map(brief).collect::<Vec<_>>(),
+            "outbox": outbox,
+            "alerts": alerts,
         }))?;
         return Ok(exit::OK);
     }
@@ -114,6 +119,63 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         out.push(String::new());
         out.push(table.render(paint));
     }
+    out.extend(outbox_lines(&outbox, &alerts, now, paint));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
+}
+
+/// Messages waiting in the outbox and dead ones, when there are any; and that alerts are off
+/// when some wait for Telegram.
+fn outbox_lines(
+    outbox: &OutboxSummary,
+    alerts: &notify::Switch,
+    now: i64,
+    paint: Paint,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if outbox.pending == 0 && outbox.dead == 0 {
+        return out;
+    }
+    let mut table = Table::new(&[
+        "OUTBOX",
+        "MESSAGE",
+        "STATE",
+        "ATTEMPTS",
+        "DUE",
+        "LAST ERROR",
+    ]);
+    let listed = outbox.waiting.iter().chain(&outbox.recent_dead);
+    for item in listed {
+        table.row(vec![
+            item.id.to_string(),
+            notify::label(
+                &item.kind,
+                item.alert_kind.as_deref(),
+                item.project.as_deref(),
+                item.task.as_deref(),
+            ),
+            paint.state(&item.state),
+            item.attempts.to_string(),
+            if item.state == "dead" {
+                String::new()
+            } else {
+                output::when(item.next_attempt_at, now)
+            },
+            item.last_error.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push(String::new());
+    out.push(format!(
+        "outbox: {} pending ({} due), {} dead",
+        outbox.pending, outbox.due, outbox.dead
+    ));
+    out.push(table.render(paint));
+    let alerts_wait = outbox.waiting.iter().any(|item| item.kind == "alert");
+    if !alerts.on && alerts_wait {
+        out.push(format!("alerts are off: {}", alerts.detail));
+    }
+    if outbox.dead > 0 {
+        out.push("`orch notify --retry-dead` gives dead messages another round".to_string());
+    }
+    out
 }

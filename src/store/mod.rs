@@ -3,11 +3,13 @@
 //! `Store::write`, so a decision and everything it implies land together or not at all.
 
 mod jobs;
+mod outbox;
 mod preflight;
 mod runs;
 
 pub use jobs::*;
 pub use preflight::*;
+pub use outbox::*;
 pub use runs::*;
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -24,6 +26,7 @@ use crate::exit;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_preflight.sql"),
+    include_str!("migrations/0003_outbox.sql"),
 ];
 
 pub struct Store {

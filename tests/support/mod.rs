@@ -2,6 +2,8 @@
 //! that runs the real `orch` binary in it with a clean environment.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;

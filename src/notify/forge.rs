@@ -1,0 +1,215 @@
+//! Usage comments on the task's issue: Gitea and Forgejo
+//! (`POST {url}/api/v1/repos/{owner}/{repo}/issues/{n}/comments`, `Authorization: token …`) and
+//! GitHub (`POST {api}/repos/{owner}/{repo}/issues/{n}/comments`, `Authorization: Bearer …`).
+
+use serde_json::{json, Value};
+
+use super::http::{excerpt, Http};
+use super::Outcome;
+use crate::config::{Forge, ForgeKind};
+use crate::store::NewComment;
+
+/// When a 429 (or a 403 with `Retry-After`) names no wait.
+const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+
+pub fn comments_url(forge: &Forge, issue: i64) -> String {
+    let base = forge.url.trim_end_matches('/');
+    match forge.kind {
+        ForgeKind::Gitea => format!("{base}/api/v1/repos/{}/issues/{issue}/comments", forge.repo),
+        ForgeKind::Github => format!("{base}/repos/{}/issues/{issue}/comments", forge.repo),
+    }
+}
+
+pub fn post(http: &Http, forge: &Forge, token: &str, issue: i64, body: &str) -> Outcome {
+    let name = match forge.kind {
+        ForgeKind::Gitea => "gitea",
+        ForgeKind::Github => "github",
+    };
+    let authorization = match forge.kind {
+        ForgeKind::Gitea => format!("token {token}"),
+        ForgeKind::Github => format!("Bearer {token}"),
+    };
+    let mut headers = vec![("Authorization", authorization.as_str())];
+    if forge.kind == ForgeKind::Github {
+        headers.push(("Accept", "application/vnd.github+json"));
+        headers.push(("X-GitHub-Api-Version", "2022-11-28"));
+    }
+    let url = comments_url(forge, issue);
+    let reply = match http.post_json(&url, &headers, &json!({ "body": body })) {
+        Ok(reply) => reply,
+        Err(err) => return Outcome::Failed(format!("{name} {}#{issue}: {err}", forge.repo)),
+    };
+    let answer: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    let said = answer["message"]
+        .as_str()
+        .map(excerpt)
+        .unwrap_or_else(|| excerpt(&reply.body));
+    let error = format!(
+        "{name} {}#{issue} answered HTTP {}: {said}",
+        forge.repo, reply.status
+    );
+    match (reply.status, reply.retry_after) {
+        (200..=299, _) => Outcome::Delivered,
+        (429, after) | (403, after @ Some(_)) => Outcome::RetryAfter {
+            seconds: after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
+            error,
+        },
+        _ => Outcome::Failed(error),
+    }
+}
+
+/// The comment: a line saying what finished, then a small Markdown table of the run's usage.
+/// A hidden marker names the outbox message, so a duplicate (delivery is at least once) can be
+/// recognised.
+pub fn render(comment: &NewComment, message_id: i64) -> String {
+    let missing = || "—".to_string();
+    let count = |n: Option<u64>| n.map_or_else(missing, thousands);
+    let attempt = match comment.max_attempts {
+        Some(max) => format!("{}/{max}", comment.attempt),
+        None => comment.attempt.to_string(),
+    };
+    let models = if comment.models.is_empty() {
+        missing()
+    } else {
+        comment.models.join(", ")
+    };
+    let rows = [
+        ("Stage", comment.stage.clone()),
+        ("Run id", comment.run_id.to_string()),
+        ("Verdict", comment.verdict.clone()),
+        ("Turns", count(comment.turns)),
+        (
+            "Duration",
+            comment.duration_ms.map_or_else(missing, duration),
+        ),
+        (
+            "Cost",
+            comment
+                .cost_usd
+                .map_or_else(missing, |usd| format!("${usd:.4}")),
+        ),
+        ("Tokens in", count(comment.input_tokens)),
+        ("Tokens out", count(comment.output_tokens)),
+        ("Cache read", count(comment.cache_read_tokens)),
+        ("Cache write", count(comment.cache_write_tokens)),
+        ("Models", models),
+        ("Attempt", attempt),
+    ];
+    let mut out = format!(
+        "**orch**: stage `{}` of {} finished: **{}**\n\n| | |\n|---|---|\n",
+        cell(&comment.stage),
+        cell(&comment.task),
+        cell(&comment.verdict)
+    );
+    for (name, value) in rows {
+        out.push_str(&format!("| {name} | {} |\n", cell(&value)));
+    }
+    out.push_str(&format!(
+        "\n<!-- orch outbox={message_id} job={} run={} -->\n",
+        comment.job_id, comment.run_id
+    ));
+    out
+}
+
+/// A value safe inside a table cell: one line, pipes escaped.
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+/// 1234567 → "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// 850 ms, 12.3 s, 3 min 12 s, 1 h 02 min.
+fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if secs < 60 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if secs < 3600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(12_345), "12.3 s");
+        assert_eq!(duration(192_000), "3 min 12 s");
+        assert_eq!(duration(3_720_000), "1 h 02 min");
+    }
+
+    #[test]
+    fn urls_per_forge() {
+        let mut forge = Forge {
+            kind: ForgeKind::Gitea,
+            url: "https://git.example.org/".into(),
+            repo: "team/web".into(),
+        };
+        assert_eq!(
+            comments_url(&forge, 7),
+            "https://git.example.org/api/v1/repos/team/web/issues/7/comments"
+        );
+        forge.kind = ForgeKind::Github;
+        forge.url = "https://api.github.com".into();
+        assert_eq!(
+            comments_url(&forge, 7),
+            "https://api.github.com/repos/team/web/issues/7/comments"
+        );
+    }
+
+    #[test]
+    fn body_is_a_table_with_every_field() {
+        let comment = NewComment {
+            task: "ORCH-44".into(),
+            job_id: 42,
+            run_id: 17,
+            stage: "developer".into(),
+            verdict: "ok".into(),
+            attempt: 2,
+            max_attempts: Some(3),
+            cost_usd: Some(0.42137),
+            input_tokens: Some(1234),
+            models: vec!["claude-sonnet-4-5".into(), "a|b".into()],
+            ..Default::default()
+        };
+        let body = render(&comment, 9);
+        for row in [
+            "| Stage | developer |",
+            "| Run id | 17 |",
+            "| Verdict | ok |",
+            "| Turns | — |",
+            "| Cost | $0.4214 |",
+            "| Tokens in | 1,234 |",
+            "| Cache write | — |",
+            "| Models | claude-sonnet-4-5, a\\|b |",
+            "| Attempt | 2/3 |",
+            "<!-- orch outbox=9 job=42 run=17 -->",
+        ] {
+            assert!(body.contains(row), "{row} missing from:\n{body}");
+        }
+    }
+}

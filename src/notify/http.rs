@@ -1,0 +1,145 @@
+//! The one HTTP client Telegram and the forges share: ureq with connect and read timeouts, the
+//! proxy variables ureq reads (ALL_PROXY, HTTPS_PROXY, HTTP_PROXY, NO_PROXY), no redirects, and
+//! every error text scrubbed of the secrets it was given.
+//!
+//! Error texts are built here, never by printing a URL or a ureq error as it is: the Telegram
+//! URL holds the bot token, and ureq puts the URL in some of its errors.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::output::clip;
+
+/// Largest answer body read; the rest is ignored.
+const BODY_LIMIT: u64 = 64 * 1024;
+
+pub struct Http {
+    agent: ureq::Agent,
+    timeout: Duration,
+    secrets: Vec<String>,
+}
+
+/// What the server answered.
+pub struct Reply {
+    pub status: u16,
+    /// The `Retry-After` header, in seconds, when it holds a number.
+    pub retry_after: Option<u64>,
+    pub body: String,
+}
+
+impl Http {
+    /// `timeout` bounds each phase: resolving, connecting, sending, waiting for the answer,
+    /// reading it. `secrets` are replaced by `***` in every error text.
+    pub fn new(timeout: Duration, secrets: Vec<String>) -> Http {
+        let limit = Some(timeout);
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .timeout_resolve(limit)
+            .timeout_connect(limit)
+            .timeout_send_request(limit)
+            .timeout_send_body(limit)
+            .timeout_recv_response(limit)
+            .timeout_recv_body(limit)
+            .user_agent(format!("orch/{}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Http {
+            agent: config.into(),
+            timeout,
+            secrets: secrets.into_iter().filter(|s| !s.is_empty()).collect(),
+        }
+    }
+
+    /// POST `body` as JSON (`Accept: application/json` unless `headers` name another). Err carries a redacted description of what went wrong on the way;
+    /// an answer of any status is Ok.
+    pub fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Reply, String> {
+        let mut request = self.agent.post(url).content_type("application/json");
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        {
+            request = request.header("Accept", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request
+            .send(body.to_string())
+            .map_err(|err| self.describe(&err))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        // An answer whose body cannot be read still has its status: judge by that.
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .lossy_utf8(true)
+            .read_to_string()
+            .unwrap_or_default();
+        Ok(Reply {
+            status,
+            retry_after,
+            body: self.redact(&body),
+        })
+    }
+
+    fn describe(&self, err: &ureq::Error) -> String {
+        let text = match err {
+            ureq::Error::Timeout(phase) => format!(
+                "no answer within {} s (timed out: {phase})",
+                self.timeout.as_secs_f64()
+            ),
+            ureq::Error::Io(io) => format!("connection failed: {io}"),
+            ureq::Error::HostNotFound => "host not found".to_string(),
+            ureq::Error::ConnectionFailed => "connection failed".to_string(),
+            other => other.to_string(),
+        };
+        self.redact(&text)
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_string(), |text, secret| text.replace(secret, "***"))
+    }
+}
+
+/// A short, one-line excerpt of an answer body for an error message.
+pub fn excerpt(body: &str) -> String {
+    clip(&body.split_whitespace().collect::<Vec<_>>().join(" "), 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_every_secret() {
+        let http = Http::new(
+            Duration::from_secs(1),
+            vec!["123:abc".into(), String::new()],
+        );
+        assert_eq!(
+            http.redact("bad uri: http://x/bot123:abc/sendMessage"),
+            "bad uri: http://x/bot***/sendMessage"
+        );
+    }
+
+    #[test]
+    fn excerpt_is_one_short_line() {
+        assert_eq!(excerpt(" a\n  b "), "a b");
+        assert_eq!(excerpt(&"x".repeat(300)).chars().count(), 201);
+    }
+}

@@ -1,0 +1,396 @@
+//! Delivering the outbox: Telegram alerts and forge usage comments, at least once.
+//!
+//! `deliver` claims due messages one at a time (src/store/outbox.rs) and sends each. A failure
+//! never touches a job: the message is retried with exponential backoff
+//! (`notify_retry_base_seconds` doubling up to `notify_retry_max_seconds`) and marked dead after
+//! `notify_max_attempts`. A 429 is honoured (its `retry_after`) without counting an attempt.
+//! Once a destination fails in a run (Telegram, or one project's forge), its other messages wait
+//! for the next run, so a server that is down or hanging costs one timeout per run, not one per
+//! message. A destination that is not configured keeps its messages pending, with the reason in
+//! `last_error` and no attempt counted.
+
+mod forge;
+mod http;
+mod telegram;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::config::{self, Config};
+use crate::store::{now_ms, ClaimMessage, Claimed, Finish, NewAlert, NewComment, Store};
+
+pub use telegram::Telegram;
+
+/// The longest wait a 429 may impose; a larger `retry_after` is taken as this.
+const MAX_RETRY_AFTER_SECONDS: u64 = 24 * 3600;
+
+/// How one delivery attempt went.
+pub enum Outcome {
+    Delivered,
+    Failed(String),
+    /// The destination asked us to wait this long (HTTP 429).
+    RetryAfter {
+        seconds: u64,
+        error: String,
+    },
+    /// Can never be delivered as it stands (no forge for the project, unreadable payload).
+    Undeliverable(String),
+}
+
+pub struct Options {
+    /// Give dead messages another round of attempts first.
+    pub retry_dead: bool,
+}
+
+/// One message this run tried to deliver.
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub kind: String,
+    pub alert_kind: Option<String>,
+    pub project: Option<String>,
+    pub task: Option<String>,
+    /// sent, failed (will be retried), deferred (429), dead, or claim_lost (another process took
+    /// the message over after this one's claim ran out; it records the outcome).
+    pub outcome: &'static str,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Alerts folded into this one.
+    pub folded: i64,
+    /// When a failed or deferred message is due again.
+    pub next_attempt_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Messages left pending because their destination is not configured.
+#[derive(Debug, Serialize)]
+pub struct Waiting {
+    pub kind: &'static str,
+    pub count: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub sent: usize,
+    pub failed: usize,
+    pub deferred: usize,
+    pub dead: usize,
+    /// Alerts folded into the messages sent in this run.
+    pub folded: i64,
+    /// Dead messages given another round by `--retry-dead`.
+    pub revived: usize,
+    pub messages: Vec<Attempt>,
+    pub waiting: Vec<Waiting>,
+    /// The outbox after this run: messages still pending, and dead.
+    pub pending: i64,
+    pub dead_total: i64,
+}
+
+/// Whether a kind of notification is on, and why (or why not), for `orch config` and status.
+#[derive(Debug, Serialize)]
+pub struct Switch {
+    pub on: bool,
+    pub detail: String,
+}
+
+pub fn alerts_switch(config: &Config) -> Switch {
+    match Telegram::from_config(config) {
+        Ok(telegram) => Switch {
+            on: true,
+            detail: telegram.describe(),
+        },
+        Err(why) => Switch {
+            on: false,
+            detail: why,
+        },
+    }
+}
+
+pub fn comments_switch(config: &Config) -> Switch {
+    let forges: Vec<&str> = config
+        .projects
+        .values()
+        .filter(|p| p.forge.is_some())
+        .map(|p| p.name.as_str())
+        .collect();
+    let token = forge_token(config).is_some();
+    let mut why = Vec::new();
+    if !token {
+        why.push(format!("{} not set", config::FORGE_TOKEN.env()));
+    }
+    if forges.is_empty() {
+        why.push("no project has a [projects.NAME.forge] table".to_string());
+    }
+    match why.is_empty() {
+        true => Switch {
+            on: true,
+            detail: format!("on the issues of {}", forges.join(", ")),
+        },
+        false => Switch {
+            on: false,
+            detail: why.join("; "),
+        },
+    }
+}
+
+/// "failed web ORCH-44": what a message is about, for listings.
+pub fn label(
+    kind: &str,
+    alert_kind: Option<&str>,
+    project: Option<&str>,
+    task: Option<&str>,
+) -> String {
+    [Some(alert_kind.unwrap_or(kind)), project, task]
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether finalize should queue a usage comment for an ok run: the project has a forge and
+/// the task an issue number.
+pub fn wants_comment(config: &Config, project: &str, issue: Option<i64>) -> bool {
+    issue.is_some_and(|n| n > 0)
+        && config
+            .projects
+            .get(project)
+            .is_some_and(|p| p.forge.is_some())
+}
+
+fn forge_token(config: &Config) -> Option<&str> {
+    config
+        .text(config::FORGE_TOKEN)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The wait after the `attempts`-th failure: base doubling per attempt, capped.
+pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).max(0)).unwrap_or(u32::MAX);
+    let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
+    let seconds = base_seconds.saturating_mul(factor).min(max_seconds);
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// Deliver every due message (see the module doc). Errors only when the database fails;
+/// delivery failures are recorded on the messages and reported.
+pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<Report> {
+    let mut report = Report::default();
+    if options.retry_dead {
+        report.revived = store.retry_dead(now_ms())?;
+    }
+    let telegram = Telegram::from_config(config);
+    let token = forge_token(config);
+    if let Err(why) = &telegram {
+        let reason = format!("alerts are off: {why}");
+        wait(store, &mut report, "alert", reason)?;
+    }
+    if token.is_none() {
+        let reason = format!("comments are off: {} not set", config::FORGE_TOKEN.env());
+        wait(store, &mut report, "comment", reason)?;
+    }
+    let secrets = [
+        telegram.as_ref().ok().map(Telegram::token),
+        token,
+        config.text(config::TELEGRAM_BOT_TOKEN),
+    ];
+    let timeout_seconds = config.count(config::HTTP_TIMEOUT_SECONDS).max(1);
+    let http = http::Http::new(
+        Duration::from_secs(timeout_seconds),
+        secrets.iter().flatten().map(|s| s.to_string()).collect(),
+    );
+    let run = Run {
+        http,
+        claimer: format!("notify:{}:{}", std::process::id(), now_ms()),
+        max_attempts: i64::try_from(config.count(config::NOTIFY_MAX_ATTEMPTS).max(1))
+            .unwrap_or(i64::MAX),
+        retry_base_seconds: config.count(config::NOTIFY_RETRY_BASE_SECONDS),
+        retry_max_seconds: config.count(config::NOTIFY_RETRY_MAX_SECONDS),
+    };
+    // Longer than the slowest delivery can take (each phase is bounded by the timeout), so a
+    // live sender never loses its claim.
+    let claim_seconds = timeout_seconds.saturating_mul(6).saturating_add(30);
+    let claim_ms = i64::try_from(claim_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let dedup_ms = i64::try_from(
+        config
+            .count(config::ALERT_DEDUP_SECONDS)
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX);
+    let mut alerts = telegram.is_ok();
+    let mut skip_projects: Vec<String> = Vec::new();
+    loop {
+        let request = ClaimMessage {
+            claimer: &run.claimer,
+            now: now_ms(),
+            claim_ms,
+            dedup_ms,
+            alerts,
+            comments: token.is_some(),
+            skip_projects: &skip_projects,
+        };
+        let Some(message) = store.claim_message(&request)? else {
+            break;
+        };
+        let outcome = match (message.kind.as_str(), &telegram, token) {
+            ("alert", Ok(telegram), _) => send_alert(telegram, &run.http, &message),
+            ("comment", _, Some(token)) => send_comment(config, &run.http, token, &message),
+            (kind, _, _) => Outcome::Undeliverable(format!("cannot deliver a {kind} message")),
+        };
+        if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
+            match message.kind.as_str() {
+                "alert" => alerts = false,
+                _ => skip_projects.push(message.project.clone().unwrap_or_default()),
+            }
+        }
+        let attempt = record(store, &run, message, &outcome)?;
+        match attempt.outcome {
+            "sent" => {
+                report.sent += 1;
+                report.folded += attempt.folded;
+            }
+            "dead" => report.dead += 1,
+            "deferred" => report.deferred += 1,
+            _ => report.failed += 1,
+        }
+        report.messages.push(attempt);
+    }
+    let summary = store.outbox_summary(now_ms(), 0)?;
+    report.pending = summary.pending;
+    report.dead_total = summary.dead;
+    Ok(report)
+}
+
+/// What every message of one `deliver` run shares.
+struct Run {
+    http: http::Http,
+    claimer: String,
+    max_attempts: i64,
+    retry_base_seconds: u64,
+    retry_max_seconds: u64,
+}
+
+/// Store how the attempt went: sent, retried later (backoff, or the wait a 429 asked for), or
+/// dead.
+fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> Result<Attempt> {
+    let error = match outcome {
+        Outcome::Delivered => None,
+        Outcome::Failed(error)
+        | Outcome::RetryAfter { error, .. }
+        | Outcome::Undeliverable(error) => Some(run.http.redact(error)),
+    };
+    let error_text = error.as_deref().unwrap_or_default();
+    let now = now_ms();
+    let (finish, next_attempt_at) = match outcome {
+        Outcome::Delivered => (Finish::Sent, None),
+        Outcome::Failed(_) => {
+            let delay = retry_delay_ms(
+                run.retry_base_seconds,
+                run.retry_max_seconds,
+                message.attempts,
+            );
+            let finish = Finish::Failed {
+                error: error_text,
+                retry_at: now + delay,
+                max_attempts: run.max_attempts,
+            };
+            (finish, Some(now + delay))
+        }
+        Outcome::RetryAfter { seconds, .. } => {
+            let wait = (*seconds).min(MAX_RETRY_AFTER_SECONDS) as i64 * 1000;
+            let finish = Finish::Deferred {
+                error: error_text,
+                until: now + wait,
+            };
+            (finish, Some(now + wait))
+        }
+        Outcome::Undeliverable(_) => (Finish::Dead { error: error_text }, None),
+    };
+    let state = store.finish_message(message.id, &run.claimer, &finish, now)?;
+    let outcome = match (state.as_deref(), outcome) {
+        (Some("sent"), _) => "sent",
+        (Some("dead"), _) => "dead",
+        (Some(_), Outcome::RetryAfter { .. }) => "deferred",
+        (Some(_), _) => "failed",
+        (None, _) => "claim_lost",
+    };
+    Ok(Attempt {
+        id: message.id,
+        kind: message.kind,
+        alert_kind: message.alert_kind,
+        project: message.project,
+        task: message.task,
+        outcome,
+        attempts: message.attempts,
+        max_attempts: run.max_attempts,
+        folded: message.folded,
+        next_attempt_at: next_attempt_at.filter(|_| outcome != "dead"),
+        error,
+    })
+}
+
+fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: String) -> Result<()> {
+    let count = store.note_waiting(kind, &reason)?;
+    if count > 0 {
+        report.waiting.push(Waiting {
+            kind,
+            count,
+            reason,
+        });
+    }
+    Ok(())
+}
+
+fn send_alert(telegram: &Telegram, http: &http::Http, message: &Claimed) -> Outcome {
+    match serde_json::from_str::<NewAlert>(&message.payload) {
+        Ok(alert) => {
+            let text = telegram::render(&alert, message.folded, &message.folded_tasks);
+            telegram.send(http, &text)
+        }
+        Err(err) => Outcome::Undeliverable(format!("unreadable alert payload: {err}")),
+    }
+}
+
+fn send_comment(config: &Config, http: &http::Http, token: &str, message: &Claimed) -> Outcome {
+    let comment = match serde_json::from_str::<NewComment>(&message.payload) {
+        Ok(comment) => comment,
+        Err(err) => return Outcome::Undeliverable(format!("unreadable comment payload: {err}")),
+    };
+    let Some(project) = config.projects.get(&comment.project) else {
+        return Outcome::Undeliverable(format!(
+            "project {:?} is not in the configuration",
+            comment.project
+        ));
+    };
+    let Some(forge) = &project.forge else {
+        return Outcome::Undeliverable(format!(
+            "project {} has no forge ([projects.{}.forge])",
+            project.name, project.name
+        ));
+    };
+    if comment.issue <= 0 {
+        return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
+    }
+    let body = forge::render(&comment, message.id);
+    forge::post(http, forge, token, comment.issue, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(retry_delay_ms(30, 3600, 1), 30_000);
+        assert_eq!(retry_delay_ms(30, 3600, 2), 60_000);
+        assert_eq!(retry_delay_ms(30, 3600, 4), 240_000);
+        assert_eq!(retry_delay_ms(30, 3600, 8), 3_600_000);
+        assert_eq!(retry_delay_ms(30, 3600, 200), 3_600_000);
+        assert_eq!(retry_delay_ms(0, 3600, 5), 0);
+        assert_eq!(retry_delay_ms(30, 3600, 0), 30_000);
+    }
+}
