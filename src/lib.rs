@@ -3,11 +3,13 @@
 //! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
 //! `store/`, everything about Claude Code in `claude/`.
 
+pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod output;
+pub mod runner;
 pub mod store;
 
 use anyhow::Result;

@@ -5,6 +5,7 @@ mod claim;
 mod config;
 mod enqueue;
 mod retry;
+mod run;
 mod show;
 mod status;
 
@@ -19,6 +20,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Claim(args) => claim::run(ctx, &args),
         Command::Status(args) => status::run(ctx, &args),
         Command::Show(args) => show::run(ctx, &args),
+        Command::Run(args) => run::run(ctx, &args),
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),

@@ -1,7 +1,7 @@
 //! The preflight cache and the auth gate.
 
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::Store;
 
@@ -15,5 +15,18 @@ impl Store {
                 params![agent],
             )?)
         })
+    }
+
+    /// The agent version the cached preflight verdict recorded, if there is one.
+    pub fn cached_agent_version(&self, agent: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT agent_version FROM preflight_cache WHERE agent = ?1",
+                [agent],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 }
