@@ -303,7 +303,7 @@ fn heartbeat_keeps_the_lease_past_its_first_expiry() {
 
 #[test]
 fn a_killed_orch_run_leaves_the_job_to_the_lease_rescue() {
-    let w = world(&[("ORCH_LEASE_SECONDS", "1"), ("FAKE_CLAUDE_PIDS", "@pids")]);
+    let w = world(&[("ORCH_LEASE_SECONDS", "2"), ("FAKE_CLAUDE_PIDS", "@pids")]);
     let job = claimed(&w, "T-1", "w1");
     let mut child = spawn_run(&w, job, "w1", &[("FAKE_CLAUDE_MODE", "hang")]);
     wait_until("the agent to start", Duration::from_secs(5), || {
@@ -321,7 +321,7 @@ fn a_killed_orch_run_leaves_the_job_to_the_lease_rescue() {
     // The agent dies with orch (parent-death signal).
     assert_all_gone(&pids[..1]);
 
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     let out = w.orch(&["claim", "--worker", "w2", "--json"]).ok();
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
     let claimed = out.json();
