@@ -494,6 +494,24 @@ fn the_log_is_cut_at_the_cap() {
 }
 
 #[test]
+fn output_past_the_cap_is_read_and_discarded() {
+    let w = world(&[("ORCH_LOG_MAX_BYTES", "1000")]);
+    // An agent profile with its own argv template: 20 MB of output, then exit 0.
+    w.config(
+        r#"[agents.claude]
+argv = ["/bin/sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"]
+"#,
+    );
+    let job = claimed(&w, "T-1", "w1");
+    let out = run_json(&w, job, "w1");
+    assert_eq!(out["exit_code"], 0);
+    assert_eq!(out["log_truncated"], true);
+    assert_eq!(out["log_bytes"], 1000);
+    let log = std::fs::read(out["log_path"].as_str().unwrap()).unwrap();
+    assert_eq!(log, vec![b'x'; 1000]);
+}
+
+#[test]
 fn only_the_lease_holder_may_run() {
     let w = World::new();
     let queued = w.enqueue("T-0");

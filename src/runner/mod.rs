@@ -430,3 +430,61 @@ impl Run<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+    use crate::config::Inputs;
+
+    #[test]
+    fn the_agent_env_drops_secrets_and_sets_the_run() {
+        let global = GlobalArgs {
+            db: Some(PathBuf::from("/tmp/orch-test.db")),
+            ..GlobalArgs::default()
+        };
+        // Nothing in this environment points at a config file: defaults only.
+        let mut config = Config::load_from(&Inputs {
+            global: &global,
+            env: &|_| None,
+        })
+        .unwrap();
+        config.secret_env = vec!["DEPLOY_KEY".into()];
+        let profile = Agent {
+            env: [("CLAUDE_CONFIG_DIR".to_string(), "/c".to_string())].into(),
+            ..Agent::default()
+        };
+        let inherited = [
+            ("PATH", "/bin"),
+            ("HOME", "/root"),
+            ("ORCH_FORGE_TOKEN", "x"),
+            ("ORCH_TELEGRAM_BOT_TOKEN_FILE", "/t"),
+            ("DEPLOY_KEY", "k"),
+            ("ORCH_JOB_ID", "stale"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let ids = [("ORCH_JOB_ID", "5".to_string())];
+        let env = agent_env(
+            inherited.into_iter(),
+            &config,
+            &profile,
+            Some(Path::new("/home/agent")),
+            Path::new("/work"),
+            &ids,
+        );
+        let names: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "PATH=/bin",
+                "HOME=/home/agent",
+                "PWD=/work",
+                "CLAUDE_CONFIG_DIR=/c",
+                "ORCH_JOB_ID=5"
+            ]
+        );
+    }
+}
