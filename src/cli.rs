@@ -66,6 +66,8 @@ pub enum Command {
     Status(StatusArgs),
     /// One job: its task, history and runs
     Show(ShowArgs),
+    /// Launch the agent for a claimed job, capture its log and keep its lease until it ends
+    Run(RunArgs),
     /// Cancel a queued or running job
     Cancel(JobArg),
     /// Put a failed or cancelled job back in the queue with its attempts reset
@@ -154,6 +156,18 @@ pub struct ResetCacheArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Job id (claimed by --worker)
+    pub job: i64,
+    /// The worker holding the job's lease
+    #[arg(long)]
+    pub worker: String,
+    /// Agent profile, as in the configuration's [agents.NAME]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    pub agent: String,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {}
 
 #[derive(Debug, Args)]
@@ -179,6 +193,9 @@ pub struct ValidateLogArgs {
     /// The run was ended by its timeout: without a success result the class is `timeout`
     #[arg(long)]
     pub timed_out: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct NotifyArgs {
     /// Give dead messages (out of attempts) another round first
     #[arg(long)]

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod notify;
 pub mod output;
 pub mod preflight;
+pub mod runner;
 pub mod store;
 
 use anyhow::Result;

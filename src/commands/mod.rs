@@ -4,10 +4,11 @@ mod cancel;
 mod claim;
 mod config;
 mod enqueue;
+mod notify;
 mod preflight;
 mod reset_cache;
-mod notify;
 mod retry;
+mod run;
 mod show;
 mod status;
 mod validate_log;
@@ -23,6 +24,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Claim(args) => claim::run(ctx, &args),
         Command::Status(args) => status::run(ctx, &args),
         Command::Show(args) => show::run(ctx, &args),
+        Command::Run(args) => run::run(ctx, &args),
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),

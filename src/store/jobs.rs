@@ -174,6 +174,37 @@ pub fn settle_task(tx: &Transaction, task_id: i64, state: &str, now: i64) -> Res
     Ok(())
 }
 
+/// Who holds a running job's lease: a worker, for one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseHolder<'a> {
+    pub job_id: i64,
+    pub worker: &'a str,
+    pub attempt: i64,
+}
+
+/// Extend the holder's lease to `now + lease_ms`. False when it holds it no more: the job was
+/// cancelled, finalized or rescued (and maybe claimed again) meanwhile.
+pub fn renew_lease(
+    tx: &Transaction,
+    holder: &LeaseHolder,
+    lease_ms: i64,
+    now: i64,
+) -> Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE jobs SET lease_expires_at = ?4 + ?5
+             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempt = ?3",
+        )?
+        .execute(params![
+            holder.job_id,
+            holder.worker,
+            holder.attempt,
+            now,
+            lease_ms
+        ])?;
+    Ok(changed == 1)
+}
+
 pub fn job_in(tx: &rusqlite::Connection, job_id: i64) -> Result<Option<Job>> {
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM jobs j JOIN tasks t ON t.id = j.task_id WHERE j.id = ?1"
@@ -309,6 +340,11 @@ impl Store {
             )?;
             Ok((Some(job), rescued))
         })
+    }
+
+    /// The run's heartbeat: see `renew_lease`.
+    pub fn heartbeat(&mut self, holder: &LeaseHolder, lease_ms: i64, now: i64) -> Result<bool> {
+        self.write(|tx| renew_lease(tx, holder, lease_ms, now))
     }
 
     pub fn job(&self, job_id: i64) -> Result<Option<Job>> {

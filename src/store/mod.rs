@@ -8,8 +8,8 @@ mod preflight;
 mod runs;
 
 pub use jobs::*;
-pub use preflight::*;
 pub use outbox::*;
+pub use preflight::*;
 pub use runs::*;
 
 use std::fs::{DirBuilder, OpenOptions};

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use rusqlite::{params, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::Store;
 use crate::claude::credentials::CredsFingerprint;
@@ -168,6 +168,19 @@ impl Store {
             )?;
             Ok(Reset { verdicts, gates })
         })
+    }
+
+    /// The agent version the cached preflight verdict recorded, if there is one.
+    pub fn cached_agent_version(&self, agent: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT agent_version FROM preflight_cache WHERE agent = ?1",
+                [agent],
+                |row| row.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 }
 

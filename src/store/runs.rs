@@ -1,11 +1,11 @@
 //! agent_runs: one row per launch of the agent. `exit_code` is written once, when the process
 //! ends, exactly as it returned; the verdict (`result_ok`, `class`) is stored beside it.
 
-use anyhow::Result;
-use rusqlite::{OptionalExtension, Row};
+use anyhow::{bail, Result};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::Store;
+use super::{job_in, renew_lease, Job, LeaseHolder, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -85,6 +85,168 @@ impl Store {
         Ok(self
             .conn()
             .query_row(&sql, [run_id], Run::from_row)
+            .optional()?)
+    }
+}
+
+/// What `start_run` needs to check the lease and open a run row.
+pub struct NewRun<'a> {
+    pub job_id: i64,
+    pub worker: &'a str,
+    pub agent: &'a str,
+    pub agent_version: Option<&'a str>,
+    /// The lease granted from `now`: starting a run renews it, so the first heartbeat has a full
+    /// lease to come in.
+    pub lease_ms: i64,
+    pub now: i64,
+}
+
+/// The run row just opened, and the job as it stood when it was opened.
+pub struct StartedRun {
+    pub run_id: i64,
+    pub job: Job,
+    pub log_path: String,
+}
+
+/// How a run ended, written once over the row `start_run` opened.
+#[derive(Debug, Default)]
+pub struct RunEnd<'a> {
+    pub pid: Option<u32>,
+    pub ended_at: i64,
+    pub duration_ms: i64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub interrupted: bool,
+    pub launch_error: Option<&'a str>,
+    pub log_bytes: u64,
+    pub log_truncated: bool,
+}
+
+impl Store {
+    /// Open a run for `job_id` if `worker` holds its live lease and the current attempt has no run
+    /// yet, renewing the lease; one transaction, so two `orch run` of one job cannot both start.
+    /// `log_path` names the log from the new run's id. A refusal changes nothing.
+    pub fn start_run(
+        &mut self,
+        new: &NewRun,
+        log_path: impl FnOnce(i64) -> String,
+    ) -> Result<StartedRun> {
+        self.write(|tx| {
+            let Some(job) = job_in(tx, new.job_id)? else {
+                bail!("no job {}", new.job_id);
+            };
+            let id = job.job_id;
+            if job.state != "running" {
+                bail!(
+                    "job {id} is {}, not running: only a claimed job can be run",
+                    job.state
+                );
+            }
+            if job.lease_owner.as_deref() != Some(new.worker) {
+                bail!(
+                    "job {id} is leased to {}, not {}: only the lease holder may run it",
+                    job.lease_owner.as_deref().unwrap_or("nobody"),
+                    new.worker
+                );
+            }
+            if job.lease_expires_at.is_none_or(|at| at <= new.now) {
+                bail!("the lease of {} on job {id} has run out: claim it again", new.worker);
+            }
+            let earlier: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT id, ended_at FROM agent_runs WHERE job_id = ?1 AND attempt = ?2 ORDER BY id DESC LIMIT 1",
+                    params![id, job.attempt],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            match earlier {
+                Some((run_id, None)) => bail!(
+                    "attempt {} of job {id} is already running as run {run_id} (or its orch died: \
+                     the lease will run out and the job be rescued)",
+                    job.attempt
+                ),
+                Some((run_id, Some(_))) => bail!(
+                    "attempt {} of job {id} already ran as run {run_id}: finalize it before the next attempt",
+                    job.attempt
+                ),
+                None => {}
+            }
+            let holder = LeaseHolder {
+                job_id: id,
+                worker: new.worker,
+                attempt: job.attempt,
+            };
+            renew_lease(tx, &holder, new.lease_ms, new.now)?;
+            let run_id: i64 = tx.query_row(
+                "INSERT INTO agent_runs (job_id, attempt, worker, agent, agent_version, started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![id, job.attempt, new.worker, new.agent, new.agent_version, new.now],
+                |row| row.get(0),
+            )?;
+            let log_path = log_path(run_id);
+            tx.execute(
+                "UPDATE agent_runs SET log_path = ?2 WHERE id = ?1",
+                params![run_id, log_path],
+            )?;
+            Ok(StartedRun {
+                run_id,
+                job,
+                log_path,
+            })
+        })
+    }
+
+    pub fn set_run_pid(&mut self, run_id: i64, pid: u32) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE agent_runs SET pid = ?2 WHERE id = ?1",
+                params![run_id, pid],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Record how the run ended. Only an open run is written: its exit code is set once.
+    pub fn end_run(&mut self, run_id: i64, end: &RunEnd) -> Result<()> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
+                        exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
+                        launch_error = ?9, log_bytes = ?10, log_truncated = ?11
+                 WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL",
+                params![
+                    run_id,
+                    end.pid,
+                    end.ended_at,
+                    end.duration_ms,
+                    end.exit_code,
+                    end.signal,
+                    end.timed_out,
+                    end.interrupted,
+                    end.launch_error,
+                    end.log_bytes as i64,
+                    end.log_truncated,
+                ],
+            )?;
+            if changed != 1 {
+                bail!("run {run_id} was already ended; its record was left as it was");
+            }
+            Ok(())
+        })
+    }
+
+    /// The log of the last run judged ok (`result_ok = 1`) of `task_id`'s `stage`, if any.
+    pub fn last_ok_log(&self, task_id: i64, stage: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT r.log_path FROM agent_runs r JOIN jobs j ON j.id = r.job_id
+                 WHERE j.task_id = ?1 AND j.stage = ?2 AND r.result_ok = 1 AND r.log_path IS NOT NULL
+                 ORDER BY r.id DESC LIMIT 1",
+                params![task_id, stage],
+                |row| row.get(0),
+            )
             .optional()?)
     }
 }

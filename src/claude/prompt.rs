@@ -1,0 +1,151 @@
+//! The stage prompt: a template with `{placeholder}`s, from `[stages.NAME] prompt` or built in.
+//!
+//! Substitution is one pass of plain text replacement: a value is never scanned again, so a task
+//! body holding `{stage}` reaches the agent as written, and an unknown `{word}` stays as it is.
+
+/// What a prompt (and an argv template) may refer to, as `{name}`.
+pub const PLACEHOLDERS: &[&str] = &[
+    "task",
+    "title",
+    "body",
+    "issue",
+    "stage",
+    "project",
+    "attempt",
+    "previous_result",
+];
+
+/// Values for the placeholders, by name. A missing name is left in the text untouched.
+pub type Vars<'a> = [(&'a str, &'a str)];
+
+/// Replace every `{name}` whose name is in `vars`, in one pass over `template`.
+pub fn substitute(template: &str, vars: &Vars) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            vars.iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The template for `stage`: the configured one, else the built-in one.
+pub fn template(stage: &str, configured: Option<&str>) -> String {
+    configured.map_or_else(|| builtin(stage), str::to_string)
+}
+
+/// The shared head of every built-in prompt; the stage's instructions follow it.
+const FRAME: &str = "You work on the {stage} stage of an automated pipeline: task {task} of \
+project {project}, attempt {attempt}. Nobody will answer questions: decide, act, and say what you \
+did.
+
+Task {task}: {title}
+
+{body}
+
+Result of the previous stage (empty when there is none):
+{previous_result}
+
+";
+
+const ANALYST: &str = "Your job: analyse the task. Read the code and documents it touches. Write \
+down what must change and why, the acceptance criteria, the risks and the open questions, and \
+what is out of scope. Do not change code. End with a short summary of the analysis.";
+
+const ARCHITECT: &str = "Your job: design the change from the analysis above. Name the modules, \
+files, data structures and interfaces involved, the order of the work, and how it will be tested. \
+Keep to the existing design of the code base. Do not implement it yet. End with a short summary \
+of the design.";
+
+const DEVELOPER: &str = "Your job: implement the task following the design above. Make focused \
+changes in the style of the code around them, add or update the tests, and run the build and \
+the tests until they pass. End with a short summary of what you changed.";
+
+const REVIEWER: &str = "Your job: review the changes made for this task (see the version \
+control history and the working tree). Check correctness, error handling, security, tests and \
+style against the task. Fix what is clearly wrong; list anything left for a person. End with a \
+short summary of the review.";
+
+const TESTER: &str = "Your job: test the change. Run the whole test suite and exercise the new \
+behaviour, including its edge cases and failure paths; add tests where coverage is missing and \
+fix what fails. End with a short summary of what was tested and the outcome.";
+
+const DEPLOYER: &str = "Your job: prepare the change for release. Check that it builds cleanly, \
+that the tests pass, and that the documentation and the changelog describe it; follow the \
+project's release or deployment notes if it has any. End with a short summary of what was done.";
+
+const GENERIC: &str = "Your job: carry out the {stage} stage for this task. End with a short \
+summary of what you did.";
+
+fn instructions(stage: &str) -> &'static str {
+    match stage {
+        "analyst" => ANALYST,
+        "architect" => ARCHITECT,
+        "developer" => DEVELOPER,
+        "reviewer" => REVIEWER,
+        "tester" => TESTER,
+        "deployer" => DEPLOYER,
+        _ => GENERIC,
+    }
+}
+
+/// The built-in template of `stage` (a generic one for stages orch does not know).
+pub fn builtin(stage: &str) -> String {
+    format!("{FRAME}{}", instructions(stage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitutes_once_and_leaves_the_rest() {
+        let vars = [
+            ("task", "T-1"),
+            ("body", "run {stage} and $(rm -rf ~)"),
+            ("stage", "dev"),
+        ];
+        assert_eq!(
+            substitute("{task}: {body} in {stage} {unknown} {", &vars),
+            "T-1: run {stage} and $(rm -rf ~) in dev {unknown} {"
+        );
+        assert_eq!(substitute("{{task}}", &vars), "{T-1}");
+        assert_eq!(substitute("", &vars), "");
+    }
+
+    #[test]
+    fn every_default_stage_has_its_own_template() {
+        let mut seen = Vec::new();
+        for stage in crate::config::DEFAULT_STAGES {
+            let text = builtin(stage);
+            assert!(!text.contains("carry out the {stage} stage"), "{stage}");
+            for name in ["task", "title", "body", "project", "previous_result"] {
+                assert!(
+                    text.contains(&format!("{{{name}}}")),
+                    "{stage} lacks {name}"
+                );
+            }
+            assert!(!seen.contains(&text));
+            seen.push(text);
+        }
+        assert!(builtin("docs").contains("carry out the {stage} stage"));
+        assert_eq!(template("x", Some("mine {task}")), "mine {task}");
+    }
+}

@@ -1,0 +1,490 @@
+//! Running one claimed job: check the lease and open the run row, build the agent's command line
+//! and environment, start it in its own process group, watch it (log, lease heartbeat, timeout,
+//! signals), and record how it ended. The verdict on the run is finalize's, from the log.
+
+mod log;
+mod process;
+mod signals;
+mod status;
+mod supervise;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+
+use crate::claude::{self, prompt};
+use crate::config::{self, Agent, Config, Kind, Project, Stage};
+use crate::exit;
+use crate::store::{now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
+use crate::Ctx;
+
+use self::log::CappedLog;
+use self::process::{Agent as Process, Launch};
+use self::signals::Signals;
+use self::status::StatusLine;
+use self::supervise::{Limits, Watch};
+
+/// The previous stage's result text is cut to this many bytes in a prompt: one argv element may
+/// hold at most 128 KiB on Linux, and the task body shares it.
+pub const PREVIOUS_RESULT_MAX_BYTES: usize = 32 * 1024;
+
+pub struct RunRequest<'a> {
+    pub job_id: i64,
+    pub worker: &'a str,
+    /// The agent profile (`[agents.NAME]`; `claude` exists without configuration).
+    pub agent: &'a str,
+    /// Draw the live status line on stderr (a terminal, no `--json`).
+    pub live_status: bool,
+}
+
+/// How the run went, as recorded in its agent_runs row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub job_id: i64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub interrupted: bool,
+    pub duration_ms: i64,
+    pub log_path: String,
+    pub log_bytes: u64,
+    pub log_truncated: bool,
+    /// Why the agent could not be started (the run is recorded; the preflight cache was reset).
+    pub launch_error: Option<String>,
+    /// The lease was gone mid-run (job cancelled or rescued), so the agent was stopped.
+    pub lease_lost: bool,
+    /// The run's failure text says the agent is not logged in; the preflight cache was reset.
+    pub auth_failure: bool,
+}
+
+/// Run the agent for `request.job_id`, which `request.worker` must hold the lease of. Ok when
+/// the run was recorded, whatever the agent did (a launch failure included); Err when it could
+/// not be (not the lease holder, no such job, the database failing).
+///
+/// SIGINT and SIGTERM are caught from the start: while the agent runs they are passed to its
+/// group; before or after, they are delivered to orch once the run is recorded.
+pub fn run_job(ctx: &Ctx, store: &mut Store, request: &RunRequest) -> Result<RunOutcome> {
+    if request.worker.trim().is_empty() || request.worker.chars().any(char::is_control) {
+        return Err(exit::usage(
+            "--worker: a worker name is needed (e.g. the host name)",
+        ));
+    }
+    let mut signals = Signals::install().context("setting up signal handling")?;
+    let outcome = run_with_signals(&ctx.config, store, request, &mut signals);
+    signals.finish();
+    outcome
+}
+
+fn run_with_signals(
+    config: &Config,
+    store: &mut Store,
+    request: &RunRequest,
+    signals: &mut Signals,
+) -> Result<RunOutcome> {
+    let job = store
+        .job(request.job_id)?
+        .ok_or_else(|| anyhow!("no job {}", request.job_id))?;
+    let project = config.project(&job.project)?;
+    let profile = config.agent(request.agent)?;
+    let stage = config.stage(&job.stage);
+    let limits = limits(config, &stage);
+    let agent_version = store.cached_agent_version(request.agent)?;
+    let log_dir = std::path::absolute(config.log_dir()).context("locating the log directory")?;
+    let started = store.start_run(
+        &NewRun {
+            job_id: request.job_id,
+            worker: request.worker,
+            agent: request.agent,
+            agent_version: agent_version.as_deref(),
+            lease_ms: limits.lease_ms,
+            now: now_ms(),
+        },
+        |run_id| {
+            log_dir
+                .join(format!("job-{}-run-{run_id}.log", request.job_id))
+                .display()
+                .to_string()
+        },
+    )?;
+    // From here on the run exists: every way out ends its row.
+    let run = Run {
+        id: started.run_id,
+        job: started.job,
+        log_path: PathBuf::from(&started.log_path),
+        agent: request.agent,
+        worker: request.worker,
+        clock: Instant::now(),
+    };
+    let prepared = match prepare(config, store, &run, project, &profile, &stage) {
+        Ok(prepared) => prepared,
+        Err(err) => return run.launch_failed(store, format!("{err:#}")),
+    };
+    let Prepared { argv, env, mut log } = prepared;
+    let launch = Launch {
+        argv: &argv,
+        cwd: &project.workdir,
+        env: &env,
+    };
+    let mut agent = match process::spawn(&launch) {
+        Ok(agent) => agent,
+        Err(err) => return run.launch_failed(store, spawn_failure(&argv, &err)),
+    };
+    let pid = agent.pid();
+    if let Err(err) = store.set_run_pid(run.id, pid) {
+        eprintln!("orch: warning: could not record the agent's pid {pid}: {err:#}");
+    }
+    run.watch(
+        store,
+        &mut agent,
+        &mut log,
+        signals,
+        &limits,
+        request.live_status,
+    )
+}
+
+/// A run whose row is open.
+struct Run<'a> {
+    id: i64,
+    job: Job,
+    log_path: PathBuf,
+    agent: &'a str,
+    worker: &'a str,
+    clock: Instant,
+}
+
+/// Everything needed to start the agent.
+struct Prepared {
+    argv: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    log: CappedLog,
+}
+
+fn prepare(
+    config: &Config,
+    store: &Store,
+    run: &Run,
+    project: &Project,
+    profile: &Agent,
+    stage: &Stage,
+) -> Result<Prepared> {
+    let log =
+        CappedLog::create(&run.log_path, config.count(config::LOG_MAX_BYTES)).map_err(|err| {
+            anyhow!(
+                "cannot create the run's log {}: {err}",
+                run.log_path.display()
+            )
+        })?;
+    if !project.workdir.is_dir() {
+        return Err(anyhow!(
+            "the workdir of project {} ({}) does not exist or is not a directory",
+            project.name,
+            project.workdir.display()
+        ));
+    }
+    let prompt_text = build_prompt(config, store, &run.job, stage)?;
+    let bin = claude::argv::agent_bin(config, profile);
+    let argv = claude::argv::build(&bin, &prompt_text, profile, stage);
+    let home = claude::argv::agent_home(config, profile);
+    let ids = [
+        ("ORCH_JOB_ID", run.job.job_id.to_string()),
+        ("ORCH_RUN_ID", run.id.to_string()),
+        ("ORCH_TASK", run.job.task.clone()),
+        ("ORCH_STAGE", run.job.stage.clone()),
+    ];
+    let env = agent_env(
+        std::env::vars_os(),
+        config,
+        profile,
+        home.as_deref(),
+        &project.workdir,
+        &ids,
+    );
+    Ok(Prepared { argv, env, log })
+}
+
+/// The stage's prompt with the job's values filled in.
+fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Result<String> {
+    let body = store.task_body(job.task_id)?;
+    let previous = match config.stages.iter().position(|s| *s == job.stage) {
+        Some(at) if at > 0 => store.last_ok_log(job.task_id, &config.stages[at - 1])?,
+        _ => None,
+    };
+    let previous_result = previous
+        .and_then(|log| claude::stream::ok_result_text(Path::new(&log), PREVIOUS_RESULT_MAX_BYTES))
+        .unwrap_or_default();
+    let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
+    let attempt = job.attempt.to_string();
+    let vars = [
+        ("task", job.task.as_str()),
+        ("title", job.title.as_str()),
+        ("body", body.as_str()),
+        ("issue", issue.as_str()),
+        ("stage", job.stage.as_str()),
+        ("project", job.project.as_str()),
+        ("attempt", attempt.as_str()),
+        ("previous_result", previous_result.as_str()),
+    ];
+    debug_assert!(vars
+        .iter()
+        .all(|(name, _)| prompt::PLACEHOLDERS.contains(name)));
+    let template = prompt::template(&job.stage, stage.prompt.as_deref());
+    Ok(prompt::substitute(&template, &vars))
+}
+
+/// The agent's environment: orch's, minus every secret (orch's own tokens and their `_FILE`
+/// variants, and the names in `secret_env`), with HOME and PWD set, the profile's `env` added,
+/// and the run's identity on top.
+fn agent_env(
+    inherited: impl Iterator<Item = (OsString, OsString)>,
+    config: &Config,
+    profile: &Agent,
+    home: Option<&Path>,
+    workdir: &Path,
+    ids: &[(&str, String)],
+) -> Vec<(OsString, OsString)> {
+    let secret: Vec<String> = config::KEYS
+        .iter()
+        .filter(|key| key.kind == Kind::Secret)
+        .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
+        .chain(config.secret_env.iter().cloned())
+        .collect();
+    let mut env: Vec<(OsString, OsString)> = inherited
+        .filter(|(name, _)| !secret.iter().any(|s| name == s.as_str()))
+        .collect();
+    let mut set = |name: &str, value: OsString| {
+        env.retain(|(existing, _)| existing != name);
+        env.push((name.into(), value));
+    };
+    if let Some(home) = home {
+        set("HOME", home.into());
+    }
+    set("PWD", workdir.into());
+    for (name, value) in &profile.env {
+        set(name, value.into());
+    }
+    for (name, value) in ids {
+        set(name, value.into());
+    }
+    env
+}
+
+/// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
+fn limits(config: &Config, stage: &Stage) -> Limits {
+    let lease_ms = config.count(config::LEASE_SECONDS) as i64 * 1000;
+    let timeout = stage
+        .timeout_seconds
+        .unwrap_or_else(|| config.count(config::RUN_TIMEOUT_SECONDS));
+    Limits {
+        timeout: Duration::from_secs(timeout),
+        grace: Duration::from_secs(config.count(config::KILL_GRACE_SECONDS)),
+        lease_ms,
+        // Well before the lease runs out: two heartbeats may fail and the third still be in time.
+        heartbeat_every: Duration::from_millis((lease_ms / 3).max(100) as u64),
+    }
+}
+
+fn spawn_failure(argv: &[String], err: &std::io::Error) -> String {
+    let program = argv.first().map_or("(empty argv)", String::as_str);
+    let hint = match err.raw_os_error() {
+        Some(libc::ENOENT) => " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
+        Some(libc::EACCES) => " (not executable)",
+        Some(libc::E2BIG) => {
+            " (the prompt is too long: Linux takes at most 128 KiB in one argument)"
+        }
+        _ => "",
+    };
+    format!("cannot start the agent {program}: {err}{hint}")
+}
+
+impl Run<'_> {
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Record a run that never started, and drop the preflight verdict: the agent or its
+    /// checkout is not what preflight saw.
+    fn launch_failed(&self, store: &mut Store, reason: String) -> Result<RunOutcome> {
+        eprintln!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
+        let end = RunEnd {
+            ended_at: now_ms(),
+            duration_ms: self.elapsed_ms(),
+            launch_error: Some(&reason),
+            ..RunEnd::default()
+        };
+        store.end_run(self.id, &end)?;
+        store.reset_preflight(Some(self.agent))?;
+        Ok(RunOutcome {
+            run_id: self.id,
+            job_id: self.job.job_id,
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            interrupted: false,
+            duration_ms: end.duration_ms,
+            log_path: self.log_path.display().to_string(),
+            log_bytes: 0,
+            log_truncated: false,
+            launch_error: Some(reason),
+            lease_lost: false,
+            auth_failure: false,
+        })
+    }
+
+    /// Watch the started agent to its end and record how it ended.
+    fn watch(
+        &self,
+        store: &mut Store,
+        agent: &mut Process,
+        log: &mut CappedLog,
+        signals: &mut Signals,
+        limits: &Limits,
+        live_status: bool,
+    ) -> Result<RunOutcome> {
+        let mut status = live_status.then(|| StatusLine::new(self.clock));
+        let job_id = self.job.job_id;
+        let holder = LeaseHolder {
+            job_id,
+            worker: self.worker,
+            attempt: self.job.attempt,
+        };
+        let watched = {
+            let mut heartbeat = || store.heartbeat(&holder, limits.lease_ms, now_ms());
+            supervise::supervise(
+                Watch {
+                    agent,
+                    log,
+                    signals,
+                    status: status.as_mut(),
+                    heartbeat: &mut heartbeat,
+                },
+                limits,
+                self.clock,
+            )
+        };
+        if let Some(status) = status.as_mut() {
+            status.clear();
+        }
+        if let Err(err) = log.sync() {
+            eprintln!("orch: warning: could not sync the run's log: {err}");
+        }
+        let watched = match watched {
+            Ok(watched) => watched,
+            Err(err) => {
+                // orch itself failed while watching: end the agent's group, record the run as
+                // cut short, then report.
+                let _ = agent.wait();
+                let end = RunEnd {
+                    pid: Some(agent.pid()),
+                    ended_at: now_ms(),
+                    duration_ms: self.elapsed_ms(),
+                    interrupted: true,
+                    log_bytes: log.written,
+                    log_truncated: log.truncated,
+                    ..RunEnd::default()
+                };
+                store.end_run(self.id, &end)?;
+                return Err(err.context(format!("run {} of job {job_id}", self.id)));
+            }
+        };
+        let (exit_code, signal) = process::code_or_signal(watched.status);
+        let end = RunEnd {
+            pid: Some(agent.pid()),
+            ended_at: now_ms(),
+            duration_ms: self.elapsed_ms(),
+            exit_code,
+            signal,
+            timed_out: watched.timed_out,
+            interrupted: watched.interrupted,
+            launch_error: None,
+            log_bytes: log.written,
+            log_truncated: log.truncated,
+        };
+        store.end_run(self.id, &end)?;
+        let auth_failure = claude::markers::log_shows_auth_failure(&self.log_path);
+        if auth_failure {
+            eprintln!(
+                "orch: run {}: the agent is not authenticated; preflight will check afresh",
+                self.id
+            );
+            store.reset_preflight(Some(self.agent))?;
+        }
+        Ok(RunOutcome {
+            run_id: self.id,
+            job_id,
+            exit_code,
+            signal,
+            timed_out: watched.timed_out,
+            interrupted: watched.interrupted,
+            duration_ms: end.duration_ms,
+            log_path: self.log_path.display().to_string(),
+            log_bytes: log.written,
+            log_truncated: log.truncated,
+            launch_error: None,
+            lease_lost: watched.lease_lost,
+            auth_failure,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::GlobalArgs;
+    use crate::config::Inputs;
+
+    #[test]
+    fn the_agent_env_drops_secrets_and_sets_the_run() {
+        let global = GlobalArgs {
+            db: Some(PathBuf::from("/tmp/orch-test.db")),
+            ..GlobalArgs::default()
+        };
+        // Nothing in this environment points at a config file: defaults only.
+        let mut config = Config::load_from(&Inputs {
+            global: &global,
+            env: &|_| None,
+        })
+        .unwrap();
+        config.secret_env = vec!["DEPLOY_KEY".into()];
+        let profile = Agent {
+            env: [("CLAUDE_CONFIG_DIR".to_string(), "/c".to_string())].into(),
+            ..Agent::default()
+        };
+        let inherited = [
+            ("PATH", "/bin"),
+            ("HOME", "/root"),
+            ("ORCH_FORGE_TOKEN", "x"),
+            ("ORCH_TELEGRAM_BOT_TOKEN_FILE", "/t"),
+            ("DEPLOY_KEY", "k"),
+            ("ORCH_JOB_ID", "stale"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let ids = [("ORCH_JOB_ID", "5".to_string())];
+        let env = agent_env(
+            inherited.into_iter(),
+            &config,
+            &profile,
+            Some(Path::new("/home/agent")),
+            Path::new("/work"),
+            &ids,
+        );
+        let names: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "PATH=/bin",
+                "HOME=/home/agent",
+                "PWD=/work",
+                "CLAUDE_CONFIG_DIR=/c",
+                "ORCH_JOB_ID=5"
+            ]
+        );
+    }
+}
