@@ -4,9 +4,16 @@ use std::collections::HashSet;
 
 use support::World;
 
+/// A world whose agent is logged in, so the preflight gate lets claims through.
+fn logged_in() -> World {
+    let world = World::new();
+    world.login(24 * 3_600_000);
+    world
+}
+
 #[test]
 fn claim_takes_the_best_job_and_leases_it() {
-    let world = World::new();
+    let world = logged_in();
     let low = world.enqueue("LOW");
     let high = world
         .orch(&[
@@ -54,7 +61,7 @@ fn claim_takes_the_best_job_and_leases_it() {
 
 #[test]
 fn an_expired_lease_is_rescued_and_fails_when_attempts_run_out() {
-    let mut world = World::new();
+    let mut world = logged_in();
     world
         .set("ORCH_LEASE_SECONDS", "0")
         .set("ORCH_MAX_ATTEMPTS", "2");
@@ -96,7 +103,7 @@ fn an_expired_lease_is_rescued_and_fails_when_attempts_run_out() {
 
 #[test]
 fn cancel_and_retry() {
-    let world = World::new();
+    let world = logged_in();
     let job = world.enqueue("T").to_string();
     world.orch(&["claim", "--worker", "w"]).ok();
     let doc = world.orch(&["cancel", &job, "--json"]).ok().json();
@@ -121,7 +128,7 @@ fn cancel_and_retry() {
 /// 8 processes race over 2,000 jobs: each is claimed exactly once, none is lost.
 #[test]
 fn concurrent_claimers_take_every_job_exactly_once() {
-    let world = World::new();
+    let world = logged_in();
     world.raw_config(&format!(
         "[projects.web]\nworkdir = \"{}\"\nmax_running = 100000\n",
         world.path("work/web").display()
@@ -191,7 +198,7 @@ fn concurrent_claimers_take_every_job_exactly_once() {
 /// max_running holds under concurrency: 6 claimers, limit 2, never more than 2 running.
 #[test]
 fn max_running_is_respected_under_concurrency() {
-    let world = World::new();
+    let world = logged_in();
     world.raw_config(&format!(
         "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
         world.path("work/web").display()

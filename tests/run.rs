@@ -13,6 +13,7 @@ use support::{now_ms, Out, World};
 /// A world with these variables set; a value `@rel` is the path `rel` inside the world.
 fn world(vars: &[(&str, &str)]) -> World {
     let mut w = World::new();
+    w.login(24 * 3_600_000);
     for (name, value) in vars {
         let value = match value.strip_prefix('@') {
             Some(rel) => w.path(rel).into_os_string(),
@@ -54,13 +55,7 @@ fn run_column<T: rusqlite::types::FromSql>(w: &World, run: i64, column: &str) ->
 }
 
 fn cache_preflight(w: &World) {
-    w.db()
-        .execute(
-            "INSERT INTO preflight_cache (agent, ok, exit_code, checks_json, agent_version, created_at, expires_at)
-             VALUES ('claude', 1, 0, '[]', '2.1.197 (Claude Code)', ?1, ?1 + 300000)",
-            [now_ms()],
-        )
-        .unwrap();
+    w.orch(&["preflight", "--no-cache"]).ok();
 }
 
 fn cached_preflights(w: &World) -> i64 {
