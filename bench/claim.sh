@@ -8,7 +8,7 @@ N=${BENCH_N:-300}
 work=$(mktemp -d "$OUT/claim.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 printf '[projects.web]\nworkdir = "%s"\nmax_running = 100000000\n' "$work" >"$work/config.toml"
-export ORCH_CONFIG=$work/config.toml ORCH_PREFLIGHT_CHECK_AUTH=false HOME=$work
+export ORCH_CONFIG=$work/config.toml ORCH_PREFLIGHT_CHECK_AUTH=false ORCH_CLAUDE_BIN=$ROOT/tests/agent/fake-claude
 
 # make_db PATH JOBS: an orch database holding JOBS queued jobs.
 make_db() {
@@ -39,8 +39,7 @@ make_db "$work/m.db" 1000000
 k_us=$(per_call_us "$N" env ORCH_DB="$work/k.db" "$ORCH" claim --worker bench)
 m_us=$(per_call_us "$N" env ORCH_DB="$work/m.db" "$ORCH" claim --worker bench)
 
-inproc=$("$ROOT"/target/release/deps/claim-* 100000 2000 2>/dev/null | tail -1 || true)
-[ -n "$inproc" ] || inproc=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 100000 2000 | tail -1)
+inproc=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 100000 2000 | tail -1)
 store_rate=$(sed -E 's/.*store_per_sec=([0-9]+).*/\1/' <<<"$inproc")
 raw_rate=$(sed -E 's/.*raw_per_sec=([0-9]+).*/\1/' <<<"$inproc")
 inproc_k=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 1000 1000 | tail -1)

@@ -35,8 +35,9 @@ CREATE TABLE jobs (
 
 -- The claim walks this index per project, in claim order.
 CREATE INDEX jobs_queue ON jobs (project, priority DESC, run_after, id) WHERE state = 'queued';
--- Lease rescue and per-project running counts.
-CREATE INDEX jobs_running ON jobs (project, lease_expires_at) WHERE state = 'running';
+-- Lease rescue probes the expired end of this; per-project running counts read the other.
+CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_running ON jobs (project) WHERE state = 'running';
 CREATE INDEX jobs_task ON jobs (task_id);
 
 -- Every transition: who, when, why.
