@@ -107,6 +107,20 @@ impl World {
         command
     }
 
+    /// orch as a user that permission bits bind: as root, `nobody` through setpriv (the world's
+    /// files must then be readable by others).
+    pub fn orch_unprivileged(&self, args: &[&str]) -> Command {
+        let mut cmd = if unsafe { libc::geteuid() } == 0 {
+            let mut cmd = self.command("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", ORCH]);
+            cmd
+        } else {
+            self.command(ORCH)
+        };
+        cmd.args(args);
+        cmd
+    }
+
     pub fn orch(&self, args: &[&str]) -> Cmd {
         let mut command = self.command(ORCH);
         command.args(args);
