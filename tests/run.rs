@@ -518,6 +518,36 @@ argv = ["/bin/sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"]
     assert_eq!(log, vec![b'x'; 1000]);
 }
 
+/// The run starts the binary preflight checked, by the same precedence: the environment beats
+/// the profile's `bin`, which beats `claude_bin` in the config file.
+#[test]
+fn the_binary_follows_preflights_precedence() {
+    let mut w = world(&[]);
+    let fake = support::fake_claude();
+    let config = |w: &World, top: &str, profile_bin: &Path| {
+        w.raw_config(&format!(
+            "{top}\n[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n\n\
+             [agents.claude]\nbin = \"{}\"\n",
+            w.path("work/web").display(),
+            profile_bin.display()
+        ))
+    };
+    config(
+        &w,
+        &format!("claude_bin = \"{}\"\n", w.path("no/file/claude").display()),
+        &fake,
+    );
+    w.unset("ORCH_CLAUDE_BIN");
+    let job = claimed(&w, "T-1", "w1");
+    assert_eq!(run_json(&w, job, "w1")["exit_code"], 0, "the profile's bin");
+
+    config(&w, "", &w.path("no/profile/claude"));
+    w.set("ORCH_CLAUDE_BIN", &fake);
+    let job = claimed(&w, "T-2", "w1");
+    assert_eq!(run_json(&w, job, "w1")["exit_code"], 0, "ORCH_CLAUDE_BIN");
+    assert_eq!(agent_runs(&w), ["run ok", "run ok"]);
+}
+
 #[test]
 fn only_the_lease_holder_may_run() {
     let w = world(&[]);

@@ -8,21 +8,21 @@ mod signals;
 mod status;
 mod supervise;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
-use crate::claude::{self, prompt};
-use crate::config::{self, Agent, Config, Kind, Project, Stage};
+use crate::claude::{self, prompt, AgentEnv};
+use crate::config::{self, Config, Project, Stage};
 use crate::exit;
 use crate::store::{now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
 use crate::Ctx;
 
 use self::log::CappedLog;
-use self::process::{Agent as Process, Launch};
+use self::process::Agent as Process;
 use self::signals::Signals;
 use self::status::StatusLine;
 use self::supervise::{Limits, Watch};
@@ -89,7 +89,7 @@ fn run_with_signals(
         .job(request.job_id)?
         .ok_or_else(|| anyhow!("no job {}", request.job_id))?;
     let project = config.project(&job.project)?;
-    let profile = config.agent(request.agent)?;
+    let agent_env = AgentEnv::resolve(config, request.agent)?;
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
     let agent_version = store.cached_agent_version(request.agent)?;
@@ -119,19 +119,18 @@ fn run_with_signals(
         worker: request.worker,
         clock: Instant::now(),
     };
-    let prepared = match prepare(config, store, &run, project, &profile, &stage) {
+    let prepared = match prepare(config, store, &run, project, &agent_env, &stage) {
         Ok(prepared) => prepared,
         Err(err) => return run.launch_failed(store, format!("{err:#}")),
     };
-    let Prepared { argv, env, mut log } = prepared;
-    let launch = Launch {
-        argv: &argv,
-        cwd: &project.workdir,
-        env: &env,
-    };
-    let mut agent = match process::spawn(&launch) {
+    let Prepared {
+        command,
+        program,
+        mut log,
+    } = prepared;
+    let mut agent = match process::spawn(command, &project.workdir) {
         Ok(agent) => agent,
-        Err(err) => return run.launch_failed(store, spawn_failure(&argv, &err)),
+        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err)),
     };
     let pid = agent.pid();
     if let Err(err) = store.set_run_pid(run.id, pid) {
@@ -159,8 +158,10 @@ struct Run<'a> {
 
 /// Everything needed to start the agent.
 struct Prepared {
-    argv: Vec<String>,
-    env: Vec<(OsString, OsString)>,
+    /// The agent's argv and environment; `process::spawn` adds the rest.
+    command: Command,
+    /// argv[0], for a launch failure's reason.
+    program: String,
     log: CappedLog,
 }
 
@@ -169,7 +170,7 @@ fn prepare(
     store: &Store,
     run: &Run,
     project: &Project,
-    profile: &Agent,
+    agent_env: &AgentEnv,
     stage: &Stage,
 ) -> Result<Prepared> {
     let log =
@@ -187,24 +188,28 @@ fn prepare(
         ));
     }
     let prompt_text = build_prompt(config, store, &run.job, stage)?;
-    let bin = claude::argv::agent_bin(config, profile);
-    let argv = claude::argv::build(&bin, &prompt_text, profile, stage);
-    let home = claude::argv::agent_home(config, profile);
-    let ids = [
-        ("ORCH_JOB_ID", run.job.job_id.to_string()),
-        ("ORCH_RUN_ID", run.id.to_string()),
-        ("ORCH_TASK", run.job.task.clone()),
-        ("ORCH_STAGE", run.job.stage.clone()),
-    ];
-    let env = agent_env(
-        std::env::vars_os(),
-        config,
-        profile,
-        home.as_deref(),
-        &project.workdir,
-        &ids,
-    );
-    Ok(Prepared { argv, env, log })
+    let argv = claude::argv::for_agent(agent_env, &prompt_text, stage).map_err(|why| {
+        anyhow!(
+            "cannot start the agent: {why} (set claude_bin / ORCH_CLAUDE_BIN or bin in [agents.{}])",
+            agent_env.name
+        )
+    })?;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| anyhow!("the argv template of agent {} is empty", agent_env.name))?;
+    let mut command = agent_env.command(Path::new(program));
+    command
+        .args(args)
+        .env("PWD", &project.workdir)
+        .env("ORCH_JOB_ID", run.job.job_id.to_string())
+        .env("ORCH_RUN_ID", run.id.to_string())
+        .env("ORCH_TASK", &run.job.task)
+        .env("ORCH_STAGE", &run.job.stage);
+    Ok(Prepared {
+        command,
+        program: program.clone(),
+        log,
+    })
 }
 
 /// The stage's prompt with the job's values filled in.
@@ -236,43 +241,6 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
     Ok(prompt::substitute(&template, &vars))
 }
 
-/// The agent's environment: orch's, minus every secret (orch's own tokens and their `_FILE`
-/// variants, and the names in `secret_env`), with HOME and PWD set, the profile's `env` added,
-/// and the run's identity on top.
-fn agent_env(
-    inherited: impl Iterator<Item = (OsString, OsString)>,
-    config: &Config,
-    profile: &Agent,
-    home: Option<&Path>,
-    workdir: &Path,
-    ids: &[(&str, String)],
-) -> Vec<(OsString, OsString)> {
-    let secret: Vec<String> = config::KEYS
-        .iter()
-        .filter(|key| key.kind == Kind::Secret)
-        .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
-        .chain(config.secret_env.iter().cloned())
-        .collect();
-    let mut env: Vec<(OsString, OsString)> = inherited
-        .filter(|(name, _)| !secret.iter().any(|s| name == s.as_str()))
-        .collect();
-    let mut set = |name: &str, value: OsString| {
-        env.retain(|(existing, _)| existing != name);
-        env.push((name.into(), value));
-    };
-    if let Some(home) = home {
-        set("HOME", home.into());
-    }
-    set("PWD", workdir.into());
-    for (name, value) in &profile.env {
-        set(name, value.into());
-    }
-    for (name, value) in ids {
-        set(name, value.into());
-    }
-    env
-}
-
 /// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
 fn limits(config: &Config, stage: &Stage) -> Limits {
     let lease_ms = config.count(config::LEASE_SECONDS) as i64 * 1000;
@@ -288,8 +256,7 @@ fn limits(config: &Config, stage: &Stage) -> Limits {
     }
 }
 
-fn spawn_failure(argv: &[String], err: &std::io::Error) -> String {
-    let program = argv.first().map_or("(empty argv)", String::as_str);
+fn spawn_failure(program: &str, err: &std::io::Error) -> String {
     let hint = match err.raw_os_error() {
         Some(libc::ENOENT) => " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
         Some(libc::EACCES) => " (not executable)",
@@ -428,63 +395,5 @@ impl Run<'_> {
             lease_lost: watched.lease_lost,
             auth_failure,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::GlobalArgs;
-    use crate::config::Inputs;
-
-    #[test]
-    fn the_agent_env_drops_secrets_and_sets_the_run() {
-        let global = GlobalArgs {
-            db: Some(PathBuf::from("/tmp/orch-test.db")),
-            ..GlobalArgs::default()
-        };
-        // Nothing in this environment points at a config file: defaults only.
-        let mut config = Config::load_from(&Inputs {
-            global: &global,
-            env: &|_| None,
-        })
-        .unwrap();
-        config.secret_env = vec!["DEPLOY_KEY".into()];
-        let profile = Agent {
-            env: [("CLAUDE_CONFIG_DIR".to_string(), "/c".to_string())].into(),
-            ..Agent::default()
-        };
-        let inherited = [
-            ("PATH", "/bin"),
-            ("HOME", "/root"),
-            ("ORCH_FORGE_TOKEN", "x"),
-            ("ORCH_TELEGRAM_BOT_TOKEN_FILE", "/t"),
-            ("DEPLOY_KEY", "k"),
-            ("ORCH_JOB_ID", "stale"),
-        ]
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let ids = [("ORCH_JOB_ID", "5".to_string())];
-        let env = agent_env(
-            inherited.into_iter(),
-            &config,
-            &profile,
-            Some(Path::new("/home/agent")),
-            Path::new("/work"),
-            &ids,
-        );
-        let names: Vec<String> = env
-            .iter()
-            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "PATH=/bin",
-                "HOME=/home/agent",
-                "PWD=/work",
-                "CLAUDE_CONFIG_DIR=/c",
-                "ORCH_JOB_ID=5"
-            ]
-        );
     }
 }
