@@ -620,7 +620,7 @@ fn a_missing_workdir_is_recorded_and_resets_the_cache() {
 }
 
 #[test]
-fn an_auth_failure_in_the_log_resets_the_cache() {
+fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
     let mut w = world(&[]);
     w.raw_config(&format!(
         "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
@@ -638,12 +638,28 @@ fn an_auth_failure_in_the_log_resets_the_cache() {
 
     w.set("FAKE_CLAUDE_MODE", "auth");
     let job = claimed(&w, "T-2", "w1");
+    // Meanwhile another worker's finalize held the auth gate (no command holds one by hand).
+    w.db()
+        .execute(
+            "INSERT INTO auth_gate (agent, run_id, reason, created_at) VALUES ('claude', 1, 'x', ?1)",
+            [now_ms()],
+        )
+        .unwrap();
     let out = w
         .orch(&["run", &job.to_string(), "--worker", "w1", "--json"])
         .ok();
     assert_eq!(out.json()["exit_code"], 1);
+    assert_eq!(out.json()["auth_failure"], true);
     assert!(out.stderr.contains("not authenticated"), "{}", out.stderr);
     assert_eq!(cached_preflights(&w), 0);
+    let gates: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM auth_gate", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        gates, 1,
+        "orch run drops the cache only; the gate is finalize's"
+    );
 }
 
 fn interrupt_with(signal: i32, agent_exit: i64) {

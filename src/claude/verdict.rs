@@ -154,6 +154,10 @@ pub struct Verdict {
     pub subtype: Option<String>,
     pub is_error: Option<bool>,
     pub result_excerpt: Option<String>,
+    /// The result's `result` text, whole and as written: what the next stage is given. Not in
+    /// the JSON (which has `result_excerpt`, cut and masked).
+    #[serde(skip)]
+    pub result_text: Option<String>,
     pub usage: Usage,
 }
 
@@ -453,6 +457,7 @@ struct ResultFacts {
     is_error: Option<bool>,
     failed: bool,
     excerpt: Option<String>,
+    text: Option<String>,
     evidence: Evidence,
     usage: Usage,
 }
@@ -486,6 +491,7 @@ impl ResultFacts {
         }
         ResultFacts {
             excerpt: text.map(|t| excerpt(t, EXCERPT_CHARS)),
+            text: text.map(str::to_owned),
             usage: usage_of(value),
             subtype,
             is_error,
@@ -1036,6 +1042,7 @@ impl Scan {
             subtype: result.as_ref().and_then(|r| r.subtype.clone()),
             is_error: result.as_ref().and_then(|r| r.is_error),
             result_excerpt: result.as_ref().and_then(|r| r.excerpt.clone()),
+            result_text: result.and_then(|r| r.text),
             usage,
         }
     }
@@ -1406,6 +1413,7 @@ mod tests {
         assert_eq!(v.usage.turns, Some(2));
         assert_eq!(v.usage.models, vec!["claude-sonnet-4-5".to_string()]);
         assert_eq!(v.result_excerpt.as_deref(), Some("Done."));
+        assert_eq!(v.result_text.as_deref(), Some("Done."));
     }
 
     #[test]

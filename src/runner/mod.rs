@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
+use crate::claude::verdict::{self, Class};
 use crate::claude::{self, prompt, AgentEnv};
 use crate::config::{self, Config, Project, Stage};
 use crate::exit;
@@ -53,11 +54,11 @@ pub struct RunOutcome {
     pub log_path: String,
     pub log_bytes: u64,
     pub log_truncated: bool,
-    /// Why the agent could not be started (the run is recorded; the preflight cache was reset).
+    /// Why the agent could not be started (the run is recorded; the cached preflight verdict was dropped).
     pub launch_error: Option<String>,
     /// The lease was gone mid-run (job cancelled or rescued), so the agent was stopped.
     pub lease_lost: bool,
-    /// The run's failure text says the agent is not logged in; the preflight cache was reset.
+    /// The run's failure text says the agent is not logged in; the cached preflight verdict was dropped.
     pub auth_failure: bool,
 }
 
@@ -115,7 +116,6 @@ fn run_with_signals(
         id: started.run_id,
         job: started.job,
         log_path: PathBuf::from(&started.log_path),
-        agent: request.agent,
         worker: request.worker,
         clock: Instant::now(),
     };
@@ -151,7 +151,6 @@ struct Run<'a> {
     id: i64,
     job: Job,
     log_path: PathBuf,
-    agent: &'a str,
     worker: &'a str,
     clock: Instant,
 }
@@ -220,7 +219,7 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
         _ => None,
     };
     let previous_result = previous
-        .and_then(|log| claude::stream::ok_result_text(Path::new(&log), PREVIOUS_RESULT_MAX_BYTES))
+        .map(|log| previous_result(Path::new(&log)))
         .unwrap_or_default();
     let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
     let attempt = job.attempt.to_string();
@@ -239,6 +238,25 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
         .all(|(name, _)| prompt::PLACEHOLDERS.contains(name)));
     let template = prompt::template(&job.stage, stage.prompt.as_deref());
     Ok(prompt::substitute(&template, &vars))
+}
+
+/// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
+/// log holds no successful result.
+fn previous_result(log: &Path) -> String {
+    match verdict::judge_path(log, None, false) {
+        Ok(verdict) if verdict.ok => prompt::cap(
+            verdict.result_text.unwrap_or_default(),
+            PREVIOUS_RESULT_MAX_BYTES,
+        ),
+        Ok(_) => String::new(),
+        Err(err) => {
+            eprintln!(
+                "orch: warning: cannot read the previous stage's log {}: {err}",
+                log.display()
+            );
+            String::new()
+        }
+    }
 }
 
 /// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
@@ -273,7 +291,7 @@ impl Run<'_> {
         i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Record a run that never started, and drop the preflight verdict: the agent or its
+    /// Record a run that never started, and drop the cached preflight verdict: the agent or its
     /// checkout is not what preflight saw.
     fn launch_failed(&self, store: &mut Store, reason: String) -> Result<RunOutcome> {
         eprintln!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
@@ -281,10 +299,10 @@ impl Run<'_> {
             ended_at: now_ms(),
             duration_ms: self.elapsed_ms(),
             launch_error: Some(&reason),
+            drop_preflight_cache: true,
             ..RunEnd::default()
         };
         store.end_run(self.id, &end)?;
-        store.reset_preflight(Some(self.agent))?;
         Ok(RunOutcome {
             run_id: self.id,
             job_id: self.job.job_id,
@@ -359,6 +377,9 @@ impl Run<'_> {
             }
         };
         let (exit_code, signal) = process::code_or_signal(watched.status);
+        // The post-factum safety net: a log that says the agent is not authenticated drops the
+        // cached verdict, so the next claim checks afresh (finalize decides about the gate).
+        let auth_failure = self.auth_failure(exit_code, watched.timed_out);
         let end = RunEnd {
             pid: Some(agent.pid()),
             ended_at: now_ms(),
@@ -370,15 +391,14 @@ impl Run<'_> {
             launch_error: None,
             log_bytes: log.written,
             log_truncated: log.truncated,
+            drop_preflight_cache: auth_failure.is_some(),
         };
         store.end_run(self.id, &end)?;
-        let auth_failure = claude::markers::log_shows_auth_failure(&self.log_path);
-        if auth_failure {
+        if let Some(reason) = &auth_failure {
             eprintln!(
-                "orch: run {}: the agent is not authenticated; preflight will check afresh",
+                "orch: run {}: {reason}; the preflight cache was dropped, the next claim checks afresh",
                 self.id
             );
-            store.reset_preflight(Some(self.agent))?;
         }
         Ok(RunOutcome {
             run_id: self.id,
@@ -393,7 +413,21 @@ impl Run<'_> {
             log_truncated: log.truncated,
             launch_error: None,
             lease_lost: watched.lease_lost,
-            auth_failure,
+            auth_failure: auth_failure.is_some(),
         })
+    }
+
+    /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
+    fn auth_failure(&self, exit_code: Option<i32>, timed_out: bool) -> Option<String> {
+        match verdict::judge_path(&self.log_path, exit_code, timed_out) {
+            Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
+            Err(err) => {
+                eprintln!(
+                    "orch: warning: cannot read the run's log {}: {err}",
+                    self.log_path.display()
+                );
+                None
+            }
+        }
     }
 }
