@@ -25,6 +25,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::exit;
+use crate::output;
 
 /// What a class means for the job: done, retry later, fail for good, or stop until re-login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,10 +445,7 @@ pub fn redact(text: &str) -> String {
 
 /// The first `max` characters of `text`, with "…" when cut, tokens masked.
 fn excerpt(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => redact(&format!("{}…", &text[..cut])),
-        None => redact(text),
-    }
+    redact(&output::clip(text, max))
 }
 
 /// The facts taken from one result object.

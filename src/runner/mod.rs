@@ -302,21 +302,32 @@ impl Run<'_> {
             drop_preflight_cache: true,
             ..RunEnd::default()
         };
-        store.end_run(self.id, &end)?;
+        self.record(store, &end, false, false)
+    }
+
+    /// Write how the run ended, and say so.
+    fn record(
+        &self,
+        store: &mut Store,
+        end: &RunEnd,
+        lease_lost: bool,
+        auth_failure: bool,
+    ) -> Result<RunOutcome> {
+        store.end_run(self.id, end)?;
         Ok(RunOutcome {
             run_id: self.id,
             job_id: self.job.job_id,
-            exit_code: None,
-            signal: None,
-            timed_out: false,
-            interrupted: false,
+            exit_code: end.exit_code,
+            signal: end.signal,
+            timed_out: end.timed_out,
+            interrupted: end.interrupted,
             duration_ms: end.duration_ms,
             log_path: self.log_path.display().to_string(),
-            log_bytes: 0,
-            log_truncated: false,
-            launch_error: Some(reason),
-            lease_lost: false,
-            auth_failure: false,
+            log_bytes: end.log_bytes,
+            log_truncated: end.log_truncated,
+            launch_error: end.launch_error.map(str::to_string),
+            lease_lost,
+            auth_failure,
         })
     }
 
@@ -393,28 +404,14 @@ impl Run<'_> {
             log_truncated: log.truncated,
             drop_preflight_cache: auth_failure.is_some(),
         };
-        store.end_run(self.id, &end)?;
+        let outcome = self.record(store, &end, watched.lease_lost, auth_failure.is_some())?;
         if let Some(reason) = &auth_failure {
             eprintln!(
                 "orch: run {}: {reason}; the preflight cache was dropped, the next claim checks afresh",
                 self.id
             );
         }
-        Ok(RunOutcome {
-            run_id: self.id,
-            job_id,
-            exit_code,
-            signal,
-            timed_out: watched.timed_out,
-            interrupted: watched.interrupted,
-            duration_ms: end.duration_ms,
-            log_path: self.log_path.display().to_string(),
-            log_bytes: log.written,
-            log_truncated: log.truncated,
-            launch_error: None,
-            lease_lost: watched.lease_lost,
-            auth_failure: auth_failure.is_some(),
-        })
+        Ok(outcome)
     }
 
     /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
