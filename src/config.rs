@@ -449,6 +449,16 @@ impl Config {
         self.stage_settings.get(name).cloned().unwrap_or_default()
     }
 
+    /// The variables the agent never sees: each secret setting's variable and its `_FILE`
+    /// variant, then the names listed in `secret_env`. The one list; the agent's command uses it.
+    pub fn secret_vars(&self) -> Vec<String> {
+        KEYS.iter()
+            .filter(|key| key.kind == Kind::Secret)
+            .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
+            .chain(self.secret_env.iter().cloned())
+            .collect()
+    }
+
     /// The named agent profile; `claude` exists without configuration.
     pub fn agent(&self, name: &str) -> Result<Agent> {
         match self.agents.get(name) {

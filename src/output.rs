@@ -68,40 +68,28 @@ pub struct Paint {
 }
 
 impl Paint {
-    pub fn pass(&self, text: &str) -> String {
+    /// `text` in `style` when colour is on, else as it is.
+    fn styled(&self, text: &str, style: impl FnOnce(&str) -> String) -> String {
         if self.color {
-            text.green().to_string()
+            style(text)
         } else {
             text.to_string()
         }
+    }
+    pub fn pass(&self, text: &str) -> String {
+        self.styled(text, |t| t.green().to_string())
     }
     pub fn fail(&self, text: &str) -> String {
-        if self.color {
-            text.red().bold().to_string()
-        } else {
-            text.to_string()
-        }
+        self.styled(text, |t| t.red().bold().to_string())
     }
     pub fn warn(&self, text: &str) -> String {
-        if self.color {
-            text.yellow().to_string()
-        } else {
-            text.to_string()
-        }
+        self.styled(text, |t| t.yellow().to_string())
     }
     pub fn dim(&self, text: &str) -> String {
-        if self.color {
-            text.dimmed().to_string()
-        } else {
-            text.to_string()
-        }
+        self.styled(text, |t| t.dimmed().to_string())
     }
     pub fn bold(&self, text: &str) -> String {
-        if self.color {
-            text.bold().to_string()
-        } else {
-            text.to_string()
-        }
+        self.styled(text, |t| t.bold().to_string())
     }
     /// A state name coloured by what it means.
     pub fn state(&self, state: &str) -> String {

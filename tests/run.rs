@@ -54,6 +54,14 @@ fn run_column<T: rusqlite::types::FromSql>(w: &World, run: i64, column: &str) ->
         .unwrap()
 }
 
+/// The stand-in agent's runs (its `--version` calls are preflight's).
+fn agent_runs(w: &World) -> Vec<String> {
+    w.calls()
+        .into_iter()
+        .filter(|call| call.starts_with("run "))
+        .collect()
+}
+
 fn cache_preflight(w: &World) {
     w.orch(&["preflight", "--no-cache"]).ok();
 }
@@ -174,7 +182,8 @@ fn success_is_recorded_with_a_private_log() {
     assert_eq!(row["run_id"], run);
     assert_eq!(row["worker"], "w1");
     assert_eq!(row["agent"], "claude");
-    assert_eq!(row["agent_version"], "2.1.197 (Claude Code)");
+    // The version preflight read from `--version` ("2.1.197 (Claude Code)").
+    assert_eq!(row["agent_version"], "2.1.197");
     assert_eq!(row["exit_code"], 0);
     assert_eq!(row["log_bytes"].as_u64(), Some(text.len() as u64));
     assert_eq!(row["log_truncated"], false);
@@ -193,7 +202,7 @@ fn success_is_recorded_with_a_private_log() {
         "{}",
         again.stderr
     );
-    assert_eq!(w.calls(), ["run ok"]);
+    assert_eq!(agent_runs(&w), ["run ok"]);
 
     let human = w.orch(&["run", "99", "--worker", "w1"]).status(1);
     assert!(human.stderr.contains("no job 99"), "{}", human.stderr);
@@ -342,10 +351,13 @@ fn secrets_are_kept_from_the_agent() {
         ("ORCH_AGENT_HOME", "@agent-home"),
         ("FAKE_CLAUDE_ENV", "@env"),
     ]);
+    // The profile points the agent at its config dir, where preflight finds the login.
+    let claude_dir = w.path("home/.claude");
     w.raw_config(&format!(
         "secret_env = [\"MY_DEPLOY_KEY\"]\n\n[projects.web]\nworkdir = \"{}\"\n\n\
-         [agents.claude]\nenv = {{ CLAUDE_CONFIG_DIR = \"/srv/claude\" }}\n",
-        w.path("work/web").display()
+         [agents.claude]\nenv = {{ CLAUDE_CONFIG_DIR = \"{}\" }}\n",
+        w.path("work/web").display(),
+        claude_dir.display()
     ));
     std::fs::write(w.path("forge-token"), "forge-secret-file\n").unwrap();
     std::fs::write(w.path("tg-token"), "tg-secret-file\n").unwrap();
@@ -378,7 +390,7 @@ fn secrets_are_kept_from_the_agent() {
     has("ORCH_TASK=T-7".to_string());
     has("ORCH_STAGE=analyst".to_string());
     has(format!("HOME={}", w.path("agent-home").display()));
-    has("CLAUDE_CONFIG_DIR=/srv/claude".to_string());
+    has(format!("CLAUDE_CONFIG_DIR={}", claude_dir.display()));
     has("HARMLESS=kept".to_string());
 }
 
@@ -506,9 +518,39 @@ argv = ["/bin/sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"]
     assert_eq!(log, vec![b'x'; 1000]);
 }
 
+/// The run starts the binary preflight checked, by the same precedence: the environment beats
+/// the profile's `bin`, which beats `claude_bin` in the config file.
+#[test]
+fn the_binary_follows_preflights_precedence() {
+    let mut w = world(&[]);
+    let fake = support::fake_claude();
+    let config = |w: &World, top: &str, profile_bin: &Path| {
+        w.raw_config(&format!(
+            "{top}\n[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n\n\
+             [agents.claude]\nbin = \"{}\"\n",
+            w.path("work/web").display(),
+            profile_bin.display()
+        ))
+    };
+    config(
+        &w,
+        &format!("claude_bin = \"{}\"\n", w.path("no/file/claude").display()),
+        &fake,
+    );
+    w.unset("ORCH_CLAUDE_BIN");
+    let job = claimed(&w, "T-1", "w1");
+    assert_eq!(run_json(&w, job, "w1")["exit_code"], 0, "the profile's bin");
+
+    config(&w, "", &w.path("no/profile/claude"));
+    w.set("ORCH_CLAUDE_BIN", &fake);
+    let job = claimed(&w, "T-2", "w1");
+    assert_eq!(run_json(&w, job, "w1")["exit_code"], 0, "ORCH_CLAUDE_BIN");
+    assert_eq!(agent_runs(&w), ["run ok", "run ok"]);
+}
+
 #[test]
 fn only_the_lease_holder_may_run() {
-    let w = World::new();
+    let w = world(&[]);
     let queued = w.enqueue("T-0");
     let out = w
         .orch(&["run", &queued.to_string(), "--worker", "w1"])
@@ -533,17 +575,22 @@ fn only_the_lease_holder_may_run() {
     let after = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
     assert_eq!(before["job"], after["job"], "nothing changed");
     assert_eq!(after["runs"].as_array().unwrap().len(), 0);
-    assert!(w.calls().is_empty());
+    assert!(agent_runs(&w).is_empty());
     w.orch(&["run", &job.to_string(), "--worker", " "])
         .status(2);
 }
 
 #[test]
 fn a_missing_binary_is_recorded_and_resets_the_cache() {
-    let w = world(&[("ORCH_CLAUDE_BIN", "@no/such/claude")]);
+    let w = world(&[]);
+    // Claimed while the binary was there (the claim cached a passing verdict); gone since.
     let job = claimed(&w, "T-1", "w1");
-    cache_preflight(&w);
-    let out = run_json(&w, job, "w1");
+    assert_eq!(cached_preflights(&w), 1);
+    let out = w
+        .orch(&["run", &job.to_string(), "--worker", "w1", "--json"])
+        .env("ORCH_CLAUDE_BIN", w.path("no/such/claude"))
+        .ok()
+        .json();
     let reason = out["launch_error"].as_str().unwrap();
     assert!(reason.contains("no/such/claude"), "{reason}");
     assert_eq!(out["exit_code"], Value::Null);
@@ -558,7 +605,7 @@ fn a_missing_binary_is_recorded_and_resets_the_cache() {
 
 #[test]
 fn a_missing_workdir_is_recorded_and_resets_the_cache() {
-    let w = World::new();
+    let w = world(&[]);
     let job = claimed(&w, "T-1", "w1");
     std::fs::remove_dir(w.path("work/web")).unwrap();
     cache_preflight(&w);
@@ -569,13 +616,16 @@ fn a_missing_workdir_is_recorded_and_resets_the_cache() {
     let reason = runs[0]["launch_error"].as_str().unwrap();
     assert!(reason.contains("work/web"), "{reason}");
     assert_eq!(cached_preflights(&w), 0);
-    assert!(w.calls().is_empty());
+    assert!(agent_runs(&w).is_empty());
 }
 
 #[test]
-fn an_auth_failure_in_the_log_resets_the_cache() {
-    let mut w = World::new();
-    w.config("max_running = 2\n");
+fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
+    let mut w = world(&[]);
+    w.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
+        w.path("work/web").display()
+    ));
     w.set("FAKE_CLAUDE_MODE", "error");
     let job = claimed(&w, "T-1", "w1");
     cache_preflight(&w);
@@ -588,12 +638,28 @@ fn an_auth_failure_in_the_log_resets_the_cache() {
 
     w.set("FAKE_CLAUDE_MODE", "auth");
     let job = claimed(&w, "T-2", "w1");
+    // Meanwhile another worker's finalize held the auth gate (no command holds one by hand).
+    w.db()
+        .execute(
+            "INSERT INTO auth_gate (agent, run_id, reason, created_at) VALUES ('claude', 1, 'x', ?1)",
+            [now_ms()],
+        )
+        .unwrap();
     let out = w
         .orch(&["run", &job.to_string(), "--worker", "w1", "--json"])
         .ok();
     assert_eq!(out.json()["exit_code"], 1);
+    assert_eq!(out.json()["auth_failure"], true);
     assert!(out.stderr.contains("not authenticated"), "{}", out.stderr);
     assert_eq!(cached_preflights(&w), 0);
+    let gates: i64 = w
+        .db()
+        .query_row("SELECT count(*) FROM auth_gate", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        gates, 1,
+        "orch run drops the cache only; the gate is finalize's"
+    );
 }
 
 fn interrupt_with(signal: i32, agent_exit: i64) {
@@ -651,7 +717,7 @@ fn a_cancelled_job_stops_its_agent() {
 
 #[test]
 fn no_status_line_off_a_terminal() {
-    let w = World::new();
+    let w = world(&[]);
     let job = claimed(&w, "T-1", "w1");
     let out = w.orch(&["run", &job.to_string(), "--worker", "w1"]).ok();
     assert!(!out.stderr.contains('\r'), "{:?}", out.stderr);
@@ -665,7 +731,7 @@ fn no_status_line_off_a_terminal() {
 
 #[test]
 fn a_status_line_on_a_terminal() {
-    let w = World::new();
+    let w = world(&[]);
     let job = claimed(&w, "T-1", "w1");
     let (mut master, slave) = open_pty();
     let mut cmd = w.orch(&["run", &job.to_string(), "--worker", "w1"]);

@@ -1,10 +1,9 @@
-//! The agent's command line: which binary, its argv template, the extra arguments per agent and
-//! per stage, and the home it runs in.
+//! The agent's command line: its argv template, with the binary and the prompt filled in, and the
+//! extra arguments per agent and per stage.
 
-use std::path::PathBuf;
-
+use crate::claude::env::{AgentEnv, Unlaunchable};
 use crate::claude::prompt;
-use crate::config::{self, Agent, Config, Stage};
+use crate::config::{Agent, Stage};
 
 /// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json).
 pub const DEFAULT_ARGV: &[&str] = &[
@@ -16,22 +15,28 @@ pub const DEFAULT_ARGV: &[&str] = &[
     "--verbose",
 ];
 
-/// The binary to start: the profile's `bin`, else `claude_bin` (`ORCH_CLAUDE_BIN`).
-pub fn agent_bin(config: &Config, profile: &Agent) -> String {
-    profile
-        .bin
-        .clone()
-        .or_else(|| config.text(config::CLAUDE_BIN).map(str::to_string))
-        .unwrap_or_else(|| "claude".to_string())
+/// The argv to start `agent` with for one stage. `{bin}` is the binary preflight checks, found
+/// the same way (`AgentEnv::program`); a template that names it fails when it cannot be found.
+pub fn for_agent(
+    agent: &AgentEnv,
+    prompt_text: &str,
+    stage: &Stage,
+) -> Result<Vec<String>, Unlaunchable> {
+    let profile = agent.profile();
+    let bin = if template(profile).iter().any(|arg| arg.contains("{bin}")) {
+        agent.program()?.to_string_lossy().into_owned()
+    } else {
+        agent.bin().value
+    };
+    Ok(build(&bin, prompt_text, profile, stage))
 }
 
-/// The agent's HOME when it is not orch's: the profile's `home`, else `agent_home`
-/// (`ORCH_AGENT_HOME`); None keeps orch's own.
-pub fn agent_home(config: &Config, profile: &Agent) -> Option<PathBuf> {
-    profile
-        .home
-        .clone()
-        .or_else(|| config.path(config::AGENT_HOME))
+/// The profile's argv template, else `DEFAULT_ARGV`.
+fn template(profile: &Agent) -> Vec<&str> {
+    match &profile.argv {
+        Some(argv) => argv.iter().map(String::as_str).collect(),
+        None => DEFAULT_ARGV.to_vec(),
+    }
 }
 
 /// The full argv: the profile's template (or `DEFAULT_ARGV`) with `{bin}` and `{prompt}` filled
@@ -39,11 +44,7 @@ pub fn agent_home(config: &Config, profile: &Agent) -> Option<PathBuf> {
 /// the agent as one argument, never through a shell.
 pub fn build(bin: &str, prompt_text: &str, profile: &Agent, stage: &Stage) -> Vec<String> {
     let vars = [("bin", bin), ("prompt", prompt_text)];
-    let template: Vec<&str> = match &profile.argv {
-        Some(argv) => argv.iter().map(String::as_str).collect(),
-        None => DEFAULT_ARGV.to_vec(),
-    };
-    template
+    template(profile)
         .into_iter()
         .map(|arg| prompt::substitute(arg, &vars))
         .chain(profile.extra_args.iter().cloned())

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::config::{self, Agent, Config, Key, Kind, Source};
+use crate::config::{self, Agent, Config, Key, Source};
 
 /// A value and where it came from, for `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,11 @@ impl<'a> AgentEnv<'a> {
 
     pub fn config(&self) -> &Config {
         self.config
+    }
+
+    /// The agent's profile (`[agents.NAME]`; all defaults for `claude` without one).
+    pub fn profile(&self) -> &Agent {
+        &self.profile
     }
 
     /// The binary as configured: a path, or a name looked up on the agent's PATH.
@@ -148,11 +153,7 @@ impl<'a> AgentEnv<'a> {
     /// can end the whole tree. The caller sets argv and stdio.
     pub fn command(&self, program: &Path) -> Command {
         let mut command = Command::new(program);
-        for key in config::KEYS.iter().filter(|k| k.kind == Kind::Secret) {
-            command.env_remove(key.env());
-            command.env_remove(format!("{}_FILE", key.env()));
-        }
-        for name in &self.config.secret_env {
+        for name in self.config.secret_vars() {
             command.env_remove(name);
         }
         command.envs(&self.profile.env);
@@ -245,6 +246,37 @@ mod tests {
         assert_eq!(file.origin, "agent_home in the config file");
         assert_eq!(home("", orch).unwrap().value, PathBuf::from("/orch"));
         assert_eq!(home("", &[]), None);
+    }
+
+    #[test]
+    fn the_command_drops_every_secret_and_sets_the_home() {
+        let vars: Vars = &[("HOME", "/orch"), ("ORCH_AGENT_HOME", "/home/agent")];
+        let config = load_for_test(
+            "secret_env = [\"DEPLOY_KEY\"]\n[agents.claude.env]\nCLAUDE_CONFIG_DIR = \"/c\"\n",
+            vars,
+        )
+        .unwrap();
+        let lookup = |key: &str| lookup_in(vars, key);
+        let agent_env = AgentEnv::resolve_with(&config, "claude", &lookup).unwrap();
+        let command = agent_env.command(Path::new("/bin/true"));
+        let envs: std::collections::BTreeMap<String, Option<String>> = command
+            .get_envs()
+            .map(|(k, v)| {
+                let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+                (text(k), v.map(text))
+            })
+            .collect();
+        for removed in [
+            "ORCH_TELEGRAM_BOT_TOKEN",
+            "ORCH_TELEGRAM_BOT_TOKEN_FILE",
+            "ORCH_FORGE_TOKEN",
+            "ORCH_FORGE_TOKEN_FILE",
+            "DEPLOY_KEY",
+        ] {
+            assert_eq!(envs.get(removed), Some(&None), "{removed}: {envs:?}");
+        }
+        assert_eq!(envs["HOME"].as_deref(), Some("/home/agent"));
+        assert_eq!(envs["CLAUDE_CONFIG_DIR"].as_deref(), Some("/c"));
     }
 
     #[test]

@@ -5,7 +5,6 @@
 pub mod argv;
 pub mod credentials;
 pub mod env;
-pub mod markers;
 pub mod prompt;
 pub mod stream;
 pub mod verdict;

@@ -46,6 +46,20 @@ pub fn substitute(template: &str, vars: &Vars) -> String {
     out
 }
 
+/// `text` cut to `max_bytes` on a character boundary, with a note saying so: a prompt goes to the
+/// agent as one argv element, which Linux limits to 128 KiB.
+pub fn cap(mut text: String, max_bytes: usize) -> String {
+    if text.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("\n[… cut by orch]");
+    }
+    text
+}
+
 /// The template for `stage`: the configured one, else the built-in one.
 pub fn template(stage: &str, configured: Option<&str>) -> String {
     configured.map_or_else(|| builtin(stage), str::to_string)
@@ -128,6 +142,13 @@ mod tests {
         );
         assert_eq!(substitute("{{task}}", &vars), "{T-1}");
         assert_eq!(substitute("", &vars), "");
+    }
+
+    #[test]
+    fn cap_cuts_on_a_character() {
+        assert_eq!(cap("All done".into(), 100), "All done");
+        assert_eq!(cap("All done".into(), 5), "All d\n[… cut by orch]");
+        assert_eq!(cap("né".into(), 2), "n\n[… cut by orch]");
     }
 
     #[test]

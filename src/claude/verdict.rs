@@ -25,6 +25,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::exit;
+use crate::output;
 
 /// What a class means for the job: done, retry later, fail for good, or stop until re-login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +155,10 @@ pub struct Verdict {
     pub subtype: Option<String>,
     pub is_error: Option<bool>,
     pub result_excerpt: Option<String>,
+    /// The result's `result` text, whole and as written: what the next stage is given. Not in
+    /// the JSON (which has `result_excerpt`, cut and masked).
+    #[serde(skip)]
+    pub result_text: Option<String>,
     pub usage: Usage,
 }
 
@@ -440,10 +445,7 @@ pub fn redact(text: &str) -> String {
 
 /// The first `max` characters of `text`, with "…" when cut, tokens masked.
 fn excerpt(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => redact(&format!("{}…", &text[..cut])),
-        None => redact(text),
-    }
+    redact(&output::clip(text, max))
 }
 
 /// The facts taken from one result object.
@@ -453,6 +455,7 @@ struct ResultFacts {
     is_error: Option<bool>,
     failed: bool,
     excerpt: Option<String>,
+    text: Option<String>,
     evidence: Evidence,
     usage: Usage,
 }
@@ -486,6 +489,7 @@ impl ResultFacts {
         }
         ResultFacts {
             excerpt: text.map(|t| excerpt(t, EXCERPT_CHARS)),
+            text: text.map(str::to_owned),
             usage: usage_of(value),
             subtype,
             is_error,
@@ -1036,6 +1040,7 @@ impl Scan {
             subtype: result.as_ref().and_then(|r| r.subtype.clone()),
             is_error: result.as_ref().and_then(|r| r.is_error),
             result_excerpt: result.as_ref().and_then(|r| r.excerpt.clone()),
+            result_text: result.and_then(|r| r.text),
             usage,
         }
     }
@@ -1406,6 +1411,7 @@ mod tests {
         assert_eq!(v.usage.turns, Some(2));
         assert_eq!(v.usage.models, vec!["claude-sonnet-4-5".to_string()]);
         assert_eq!(v.result_excerpt.as_deref(), Some("Done."));
+        assert_eq!(v.result_text.as_deref(), Some("Done."));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 use std::io::IsTerminal;
 
 use anyhow::Result;
-use serde_json::json;
 
 use crate::cli::RunArgs;
 use crate::exit;
@@ -30,19 +29,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
 
 fn print(ctx: &Ctx, outcome: &RunOutcome) -> Result<()> {
     if ctx.json() {
-        return output::json(&json!({
-            "run_id": outcome.run_id,
-            "job_id": outcome.job_id,
-            "exit_code": outcome.exit_code,
-            "signal": outcome.signal,
-            "timed_out": outcome.timed_out,
-            "interrupted": outcome.interrupted,
-            "duration_ms": outcome.duration_ms,
-            "log_path": outcome.log_path,
-            "log_bytes": outcome.log_bytes,
-            "log_truncated": outcome.log_truncated,
-            "launch_error": outcome.launch_error,
-        }));
+        return output::json(outcome);
     }
     let paint = ctx.paint();
     let ended = match (&outcome.launch_error, outcome.exit_code, outcome.signal) {

@@ -90,16 +90,14 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "LEASE EXPIRES",
         ]);
         for job in &running {
-            table.row(vec![
-                job.job_id.to_string(),
-                format!("{} {}", job.project, job.task),
-                job.stage.clone(),
-                format!("{}/{}", job.attempt, job.max_attempts),
-                job.lease_owner.clone().unwrap_or_default(),
+            let mut cells = job_cells(job);
+            cells.push(job.lease_owner.clone().unwrap_or_default());
+            cells.push(
                 job.lease_expires_at
                     .map(|t| output::when(t, now))
                     .unwrap_or_default(),
-            ]);
+            );
+            table.row(cells);
         }
         out.push(String::new());
         out.push(table.render(paint));
@@ -107,14 +105,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     if !retries.is_empty() {
         let mut table = Table::new(&["RETRY", "TASK", "STAGE", "ATTEMPTS", "LAST", "DUE"]);
         for job in &retries {
-            table.row(vec![
-                job.job_id.to_string(),
-                format!("{} {}", job.project, job.task),
-                job.stage.clone(),
-                format!("{}/{}", job.attempt, job.max_attempts),
-                job.last_class.clone().unwrap_or_default(),
-                output::when(job.run_after, now),
-            ]);
+            let mut cells = job_cells(job);
+            cells.push(job.last_class.clone().unwrap_or_default());
+            cells.push(output::when(job.run_after, now));
+            table.row(cells);
         }
         out.push(String::new());
         out.push(table.render(paint));
@@ -122,6 +116,16 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     out.extend(outbox_lines(&outbox, &alerts, now, paint));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
+}
+
+/// A job's id, task, stage and attempts: the first columns of the running and retry tables.
+fn job_cells(job: &Job) -> Vec<String> {
+    vec![
+        job.job_id.to_string(),
+        format!("{} {}", job.project, job.task),
+        job.stage.clone(),
+        format!("{}/{}", job.attempt, job.max_attempts),
+    ]
 }
 
 /// Messages waiting in the outbox and dead ones, when there are any; and that alerts are off

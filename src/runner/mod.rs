@@ -8,21 +8,22 @@ mod signals;
 mod status;
 mod supervise;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 
-use crate::claude::{self, prompt};
-use crate::config::{self, Agent, Config, Kind, Project, Stage};
+use crate::claude::verdict::{self, Class};
+use crate::claude::{self, prompt, AgentEnv};
+use crate::config::{self, Config, Project, Stage};
 use crate::exit;
 use crate::store::{now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
 use crate::Ctx;
 
 use self::log::CappedLog;
-use self::process::{Agent as Process, Launch};
+use self::process::Agent as Process;
 use self::signals::Signals;
 use self::status::StatusLine;
 use self::supervise::{Limits, Watch};
@@ -53,11 +54,11 @@ pub struct RunOutcome {
     pub log_path: String,
     pub log_bytes: u64,
     pub log_truncated: bool,
-    /// Why the agent could not be started (the run is recorded; the preflight cache was reset).
+    /// Why the agent could not be started (the run is recorded; the cached preflight verdict was dropped).
     pub launch_error: Option<String>,
     /// The lease was gone mid-run (job cancelled or rescued), so the agent was stopped.
     pub lease_lost: bool,
-    /// The run's failure text says the agent is not logged in; the preflight cache was reset.
+    /// The run's failure text says the agent is not logged in; the cached preflight verdict was dropped.
     pub auth_failure: bool,
 }
 
@@ -89,7 +90,7 @@ fn run_with_signals(
         .job(request.job_id)?
         .ok_or_else(|| anyhow!("no job {}", request.job_id))?;
     let project = config.project(&job.project)?;
-    let profile = config.agent(request.agent)?;
+    let agent_env = AgentEnv::resolve(config, request.agent)?;
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
     let agent_version = store.cached_agent_version(request.agent)?;
@@ -115,23 +116,21 @@ fn run_with_signals(
         id: started.run_id,
         job: started.job,
         log_path: PathBuf::from(&started.log_path),
-        agent: request.agent,
         worker: request.worker,
         clock: Instant::now(),
     };
-    let prepared = match prepare(config, store, &run, project, &profile, &stage) {
+    let prepared = match prepare(config, store, &run, project, &agent_env, &stage) {
         Ok(prepared) => prepared,
         Err(err) => return run.launch_failed(store, format!("{err:#}")),
     };
-    let Prepared { argv, env, mut log } = prepared;
-    let launch = Launch {
-        argv: &argv,
-        cwd: &project.workdir,
-        env: &env,
-    };
-    let mut agent = match process::spawn(&launch) {
+    let Prepared {
+        command,
+        program,
+        mut log,
+    } = prepared;
+    let mut agent = match process::spawn(command, &project.workdir) {
         Ok(agent) => agent,
-        Err(err) => return run.launch_failed(store, spawn_failure(&argv, &err)),
+        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err)),
     };
     let pid = agent.pid();
     if let Err(err) = store.set_run_pid(run.id, pid) {
@@ -152,15 +151,16 @@ struct Run<'a> {
     id: i64,
     job: Job,
     log_path: PathBuf,
-    agent: &'a str,
     worker: &'a str,
     clock: Instant,
 }
 
 /// Everything needed to start the agent.
 struct Prepared {
-    argv: Vec<String>,
-    env: Vec<(OsString, OsString)>,
+    /// The agent's argv and environment; `process::spawn` adds the rest.
+    command: Command,
+    /// argv[0], for a launch failure's reason.
+    program: String,
     log: CappedLog,
 }
 
@@ -169,7 +169,7 @@ fn prepare(
     store: &Store,
     run: &Run,
     project: &Project,
-    profile: &Agent,
+    agent_env: &AgentEnv,
     stage: &Stage,
 ) -> Result<Prepared> {
     let log =
@@ -187,24 +187,28 @@ fn prepare(
         ));
     }
     let prompt_text = build_prompt(config, store, &run.job, stage)?;
-    let bin = claude::argv::agent_bin(config, profile);
-    let argv = claude::argv::build(&bin, &prompt_text, profile, stage);
-    let home = claude::argv::agent_home(config, profile);
-    let ids = [
-        ("ORCH_JOB_ID", run.job.job_id.to_string()),
-        ("ORCH_RUN_ID", run.id.to_string()),
-        ("ORCH_TASK", run.job.task.clone()),
-        ("ORCH_STAGE", run.job.stage.clone()),
-    ];
-    let env = agent_env(
-        std::env::vars_os(),
-        config,
-        profile,
-        home.as_deref(),
-        &project.workdir,
-        &ids,
-    );
-    Ok(Prepared { argv, env, log })
+    let argv = claude::argv::for_agent(agent_env, &prompt_text, stage).map_err(|why| {
+        anyhow!(
+            "cannot start the agent: {why} (set claude_bin / ORCH_CLAUDE_BIN or bin in [agents.{}])",
+            agent_env.name
+        )
+    })?;
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| anyhow!("the argv template of agent {} is empty", agent_env.name))?;
+    let mut command = agent_env.command(Path::new(program));
+    command
+        .args(args)
+        .env("PWD", &project.workdir)
+        .env("ORCH_JOB_ID", run.job.job_id.to_string())
+        .env("ORCH_RUN_ID", run.id.to_string())
+        .env("ORCH_TASK", &run.job.task)
+        .env("ORCH_STAGE", &run.job.stage);
+    Ok(Prepared {
+        command,
+        program: program.clone(),
+        log,
+    })
 }
 
 /// The stage's prompt with the job's values filled in.
@@ -215,7 +219,7 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
         _ => None,
     };
     let previous_result = previous
-        .and_then(|log| claude::stream::ok_result_text(Path::new(&log), PREVIOUS_RESULT_MAX_BYTES))
+        .map(|log| previous_result(Path::new(&log)))
         .unwrap_or_default();
     let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
     let attempt = job.attempt.to_string();
@@ -236,41 +240,23 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
     Ok(prompt::substitute(&template, &vars))
 }
 
-/// The agent's environment: orch's, minus every secret (orch's own tokens and their `_FILE`
-/// variants, and the names in `secret_env`), with HOME and PWD set, the profile's `env` added,
-/// and the run's identity on top.
-fn agent_env(
-    inherited: impl Iterator<Item = (OsString, OsString)>,
-    config: &Config,
-    profile: &Agent,
-    home: Option<&Path>,
-    workdir: &Path,
-    ids: &[(&str, String)],
-) -> Vec<(OsString, OsString)> {
-    let secret: Vec<String> = config::KEYS
-        .iter()
-        .filter(|key| key.kind == Kind::Secret)
-        .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
-        .chain(config.secret_env.iter().cloned())
-        .collect();
-    let mut env: Vec<(OsString, OsString)> = inherited
-        .filter(|(name, _)| !secret.iter().any(|s| name == s.as_str()))
-        .collect();
-    let mut set = |name: &str, value: OsString| {
-        env.retain(|(existing, _)| existing != name);
-        env.push((name.into(), value));
-    };
-    if let Some(home) = home {
-        set("HOME", home.into());
+/// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
+/// log holds no successful result.
+fn previous_result(log: &Path) -> String {
+    match verdict::judge_path(log, None, false) {
+        Ok(verdict) if verdict.ok => prompt::cap(
+            verdict.result_text.unwrap_or_default(),
+            PREVIOUS_RESULT_MAX_BYTES,
+        ),
+        Ok(_) => String::new(),
+        Err(err) => {
+            eprintln!(
+                "orch: warning: cannot read the previous stage's log {}: {err}",
+                log.display()
+            );
+            String::new()
+        }
     }
-    set("PWD", workdir.into());
-    for (name, value) in &profile.env {
-        set(name, value.into());
-    }
-    for (name, value) in ids {
-        set(name, value.into());
-    }
-    env
 }
 
 /// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
@@ -288,8 +274,7 @@ fn limits(config: &Config, stage: &Stage) -> Limits {
     }
 }
 
-fn spawn_failure(argv: &[String], err: &std::io::Error) -> String {
-    let program = argv.first().map_or("(empty argv)", String::as_str);
+fn spawn_failure(program: &str, err: &std::io::Error) -> String {
     let hint = match err.raw_os_error() {
         Some(libc::ENOENT) => " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
         Some(libc::EACCES) => " (not executable)",
@@ -306,7 +291,7 @@ impl Run<'_> {
         i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Record a run that never started, and drop the preflight verdict: the agent or its
+    /// Record a run that never started, and drop the cached preflight verdict: the agent or its
     /// checkout is not what preflight saw.
     fn launch_failed(&self, store: &mut Store, reason: String) -> Result<RunOutcome> {
         eprintln!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
@@ -314,24 +299,35 @@ impl Run<'_> {
             ended_at: now_ms(),
             duration_ms: self.elapsed_ms(),
             launch_error: Some(&reason),
+            drop_preflight_cache: true,
             ..RunEnd::default()
         };
-        store.end_run(self.id, &end)?;
-        store.reset_preflight(Some(self.agent))?;
+        self.record(store, &end, false, false)
+    }
+
+    /// Write how the run ended, and say so.
+    fn record(
+        &self,
+        store: &mut Store,
+        end: &RunEnd,
+        lease_lost: bool,
+        auth_failure: bool,
+    ) -> Result<RunOutcome> {
+        store.end_run(self.id, end)?;
         Ok(RunOutcome {
             run_id: self.id,
             job_id: self.job.job_id,
-            exit_code: None,
-            signal: None,
-            timed_out: false,
-            interrupted: false,
+            exit_code: end.exit_code,
+            signal: end.signal,
+            timed_out: end.timed_out,
+            interrupted: end.interrupted,
             duration_ms: end.duration_ms,
             log_path: self.log_path.display().to_string(),
-            log_bytes: 0,
-            log_truncated: false,
-            launch_error: Some(reason),
-            lease_lost: false,
-            auth_failure: false,
+            log_bytes: end.log_bytes,
+            log_truncated: end.log_truncated,
+            launch_error: end.launch_error.map(str::to_string),
+            lease_lost,
+            auth_failure,
         })
     }
 
@@ -392,6 +388,9 @@ impl Run<'_> {
             }
         };
         let (exit_code, signal) = process::code_or_signal(watched.status);
+        // The post-factum safety net: a log that says the agent is not authenticated drops the
+        // cached verdict, so the next claim checks afresh (finalize decides about the gate).
+        let auth_failure = self.auth_failure(exit_code, watched.timed_out);
         let end = RunEnd {
             pid: Some(agent.pid()),
             ended_at: now_ms(),
@@ -403,88 +402,29 @@ impl Run<'_> {
             launch_error: None,
             log_bytes: log.written,
             log_truncated: log.truncated,
+            drop_preflight_cache: auth_failure.is_some(),
         };
-        store.end_run(self.id, &end)?;
-        let auth_failure = claude::markers::log_shows_auth_failure(&self.log_path);
-        if auth_failure {
+        let outcome = self.record(store, &end, watched.lease_lost, auth_failure.is_some())?;
+        if let Some(reason) = &auth_failure {
             eprintln!(
-                "orch: run {}: the agent is not authenticated; preflight will check afresh",
+                "orch: run {}: {reason}; the preflight cache was dropped, the next claim checks afresh",
                 self.id
             );
-            store.reset_preflight(Some(self.agent))?;
         }
-        Ok(RunOutcome {
-            run_id: self.id,
-            job_id,
-            exit_code,
-            signal,
-            timed_out: watched.timed_out,
-            interrupted: watched.interrupted,
-            duration_ms: end.duration_ms,
-            log_path: self.log_path.display().to_string(),
-            log_bytes: log.written,
-            log_truncated: log.truncated,
-            launch_error: None,
-            lease_lost: watched.lease_lost,
-            auth_failure,
-        })
+        Ok(outcome)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::GlobalArgs;
-    use crate::config::Inputs;
-
-    #[test]
-    fn the_agent_env_drops_secrets_and_sets_the_run() {
-        let global = GlobalArgs {
-            db: Some(PathBuf::from("/tmp/orch-test.db")),
-            ..GlobalArgs::default()
-        };
-        // Nothing in this environment points at a config file: defaults only.
-        let mut config = Config::load_from(&Inputs {
-            global: &global,
-            env: &|_| None,
-        })
-        .unwrap();
-        config.secret_env = vec!["DEPLOY_KEY".into()];
-        let profile = Agent {
-            env: [("CLAUDE_CONFIG_DIR".to_string(), "/c".to_string())].into(),
-            ..Agent::default()
-        };
-        let inherited = [
-            ("PATH", "/bin"),
-            ("HOME", "/root"),
-            ("ORCH_FORGE_TOKEN", "x"),
-            ("ORCH_TELEGRAM_BOT_TOKEN_FILE", "/t"),
-            ("DEPLOY_KEY", "k"),
-            ("ORCH_JOB_ID", "stale"),
-        ]
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let ids = [("ORCH_JOB_ID", "5".to_string())];
-        let env = agent_env(
-            inherited.into_iter(),
-            &config,
-            &profile,
-            Some(Path::new("/home/agent")),
-            Path::new("/work"),
-            &ids,
-        );
-        let names: Vec<String> = env
-            .iter()
-            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "PATH=/bin",
-                "HOME=/home/agent",
-                "PWD=/work",
-                "CLAUDE_CONFIG_DIR=/c",
-                "ORCH_JOB_ID=5"
-            ]
-        );
+    /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
+    fn auth_failure(&self, exit_code: Option<i32>, timed_out: bool) -> Option<String> {
+        match verdict::judge_path(&self.log_path, exit_code, timed_out) {
+            Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
+            Err(err) => {
+                eprintln!(
+                    "orch: warning: cannot read the run's log {}: {err}",
+                    self.log_path.display()
+                );
+                None
+            }
+        }
     }
 }

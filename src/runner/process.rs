@@ -2,21 +2,12 @@
 //! group, with stdin from /dev/null and stdout and stderr on one pipe, like `2>&1`, so the log
 //! keeps the order the agent wrote in. Ending it always means ending its whole group.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-
-/// What to start, and where.
-pub struct Launch<'a> {
-    pub argv: &'a [String],
-    pub cwd: &'a Path,
-    /// The agent's whole environment: nothing of orch's passes unless listed here.
-    pub env: &'a [(OsString, OsString)],
-}
 
 /// A running agent. Dropping it before `wait` kills its group and reaps it, so no error path
 /// leaves an agent behind.
@@ -27,23 +18,18 @@ pub struct Agent {
     reaped: bool,
 }
 
-/// Start the agent. Errors are launch failures: binary missing or not executable, and the like.
-pub fn spawn(launch: &Launch) -> io::Result<Agent> {
-    let (program, args) = launch
-        .argv
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the argv is empty"))?;
+/// Start the agent: `command` holds its program, arguments and environment (from
+/// `AgentEnv::command`); it runs in `cwd`. Errors are launch failures: binary missing or not
+/// executable, and the like.
+pub fn spawn(mut command: Command, cwd: &Path) -> io::Result<Agent> {
     let (read, write) = pipe()?;
     let write_err = write.try_clone()?;
-    let mut command = Command::new(program);
     command
-        .args(args)
-        .current_dir(launch.cwd)
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(write_err))
+        // Ending the agent signals its group (`signal_group`): it must lead one.
         .process_group(0);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: runs in the forked child before exec and calls only async-signal-safe functions.

@@ -165,6 +165,14 @@ impl Store {
     }
 }
 
+/// A fresh database in a temporary directory (unit tests); the directory goes with the guard.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("orch.db"), 1000).unwrap();
+    (dir, store)
+}
+
 /// Turn an SQLite failure somewhere in `err` into a message an operator can act on.
 fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
     let sqlite = err

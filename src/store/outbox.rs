@@ -583,12 +583,7 @@ fn with_folded(tx: &Transaction, mut claimed: Claimed) -> Result<Claimed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("orch.db"), 1000).unwrap();
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
 
     fn alert(key: &str, task: &str) -> NewAlert {
         let reason = "exit 0 but the log is empty\nsecond line";

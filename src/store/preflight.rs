@@ -222,12 +222,7 @@ pub fn hold_auth_gate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("orch.db"), 1000).unwrap();
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
 
     fn verdict(ok: bool, creds: Option<CredsFingerprint>) -> CachedVerdict {
         CachedVerdict {

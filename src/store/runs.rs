@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{job_in, renew_lease, Job, LeaseHolder, Store};
+use super::{drop_preflight_cache, job_in, renew_lease, Job, LeaseHolder, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -121,6 +121,9 @@ pub struct RunEnd<'a> {
     pub launch_error: Option<&'a str>,
     pub log_bytes: u64,
     pub log_truncated: bool,
+    /// Drop the agent's cached preflight verdict in the same transaction: the run showed it is
+    /// stale (the agent could not start, or is not authenticated). A held auth gate stays held.
+    pub drop_preflight_cache: bool,
 }
 
 impl Store {
@@ -207,14 +210,16 @@ impl Store {
         })
     }
 
-    /// Record how the run ended. Only an open run is written: its exit code is set once.
+    /// Record how the run ended (and drop the preflight cache when `end` says so). Only an open
+    /// run is written: its exit code is set once.
     pub fn end_run(&mut self, run_id: i64, end: &RunEnd) -> Result<()> {
         self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
+            let agent: Option<String> = tx
+                .query_row(
+                    "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
                         exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
                         launch_error = ?9, log_bytes = ?10, log_truncated = ?11
-                 WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL",
+                 WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL RETURNING agent",
                 params![
                     run_id,
                     end.pid,
@@ -228,9 +233,14 @@ impl Store {
                     end.log_bytes as i64,
                     end.log_truncated,
                 ],
-            )?;
-            if changed != 1 {
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(agent) = agent else {
                 bail!("run {run_id} was already ended; its record was left as it was");
+            };
+            if end.drop_preflight_cache {
+                drop_preflight_cache(tx, Some(&agent))?;
             }
             Ok(())
         })
