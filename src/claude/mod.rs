@@ -8,6 +8,7 @@ pub mod env;
 pub mod markers;
 pub mod prompt;
 pub mod stream;
+pub mod transcript;
 pub mod verdict;
 pub mod version;
 
