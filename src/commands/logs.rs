@@ -74,8 +74,9 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
             render(&mut out, &event, paint)?;
         }
     }
-    if run.ended_at.is_none() {
-        if !ctx.json() {
+    // A log is judged once the run is over, and only if the agent ran to write it.
+    if run.ended_at.is_none() || run.launch_error.is_some() {
+        if !ctx.json() && run.launch_error.is_none() {
             writeln!(out, "\nthe run has not ended: no verdict yet")?;
         }
         out.flush()?;
