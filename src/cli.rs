@@ -95,6 +95,29 @@ pub enum Command {
                       the step ran, nothing due included; failed deliveries are reported, not raised."
     )]
     Notify(NotifyArgs),
+    /// Render a run's stream-json log for a person: text, tool calls, results, verdict and usage
+    #[command(
+        long_about = "Render a run's stream-json log for a person: the agent's text, its tool calls \
+                      (name and the gist of the input) and their results cut to one line, then the \
+                      verdict and usage. The log is read as a stream, whatever its size. Lines that \
+                      are not JSON are shown dimmed. `--raw` prints the log exactly as stored; \
+                      `--json` prints one JSON object per event (JSON Lines). Exit 3 when the job \
+                      has no run yet."
+    )]
+    Logs(LogsArgs),
+    /// Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out
+    #[command(
+        long_about = "Print the queue's state as Prometheus metrics (text exposition format 0.0.4): \
+                      jobs by project, stage and state, runs by class, retries, cost and tokens by \
+                      project, preflight state and age, the outbox backlog and the age of the oldest \
+                      due job. `--out FILE` writes them through a temporary file and a rename, for \
+                      node_exporter's textfile collector."
+    )]
+    Metrics(MetricsArgs),
+    /// Print a shell completion script, or write every shell's into --dir
+    Completions(CompletionsArgs),
+    /// Write the manual pages (orch.1 and one per subcommand) into a directory
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,4 +223,41 @@ pub struct NotifyArgs {
     /// Give dead messages (out of attempts) another round first
     #[arg(long)]
     pub retry_dead: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Job id
+    pub job: i64,
+    /// The run to show (the RUN column of `orch show JOB`) [default: the job's latest run]
+    #[arg(long, value_name = "N")]
+    pub run: Option<i64>,
+    /// Print the log exactly as stored
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write the metrics to FILE (atomically: a temporary file beside it, then a rename) instead
+    /// of standard output
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell whose completion script to print
+    #[arg(value_enum, required_unless_present = "dir")]
+    pub shell: Option<clap_complete::Shell>,
+    /// Write the scripts into this directory under their usual names (every shell, or SHELL's)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory the pages are written into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }

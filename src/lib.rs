@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod preflight;

@@ -2,12 +2,15 @@
 //! stdout carries data only; diagnostics go to stderr.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{Local, TimeZone};
 use owo_colors::OwoColorize;
 use serde::Serialize;
 
+use crate::claude::verdict::{Class, Kind};
 use crate::cli::ColorChoice;
 
 /// Print one JSON document on stdout.
@@ -24,6 +27,40 @@ pub fn line(text: impl AsRef<str>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_ref().as_bytes())?;
     out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Replace `path` with `bytes` atomically, for files other programs read while orch rewrites
+/// them (metrics for node_exporter, generated manual pages): a temporary file in the same
+/// directory, written and synced, then renamed over `path`. A reader sees the old file or the new
+/// one, never half of either. The file gets `mode` whatever the umask: it is for other users, so
+/// it never holds a secret.
+pub fn write_public_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = dir.map_or_else(|| temp_name.clone().into(), |d| d.join(&temp_name));
+    let written = (|| -> std::io::Result<()> {
+        // A temporary file left by a crashed orch that had our pid is ours to replace.
+        let _ = std::fs::remove_file(&temp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(err).with_context(|| format!("writing {}", path.display()));
+    }
     Ok(())
 }
 
@@ -51,6 +88,36 @@ pub fn parse_color(value: &str) -> Option<ColorChoice> {
         "never" => Some(ColorChoice::Never),
         _ => None,
     }
+}
+
+/// Text from elsewhere (an agent's log) made safe to print on a terminal: control characters
+/// other than tab become U+FFFD, so escape sequences in it cannot move the cursor, retitle the
+/// window or recolour the screen.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if text.chars().any(unsafe_char) {
+        text.chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// A byte count for people: "812 B", "2.1 kB", "1.3 MB", "4.0 GB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// `text` cut to at most `max_chars` characters, an ellipsis marking the cut.
@@ -91,6 +158,17 @@ impl Paint {
     pub fn bold(&self, text: &str) -> String {
         self.styled(text, |t| t.bold().to_string())
     }
+    /// A verdict class coloured by its kind: ok green, transient yellow, permanent or gate red;
+    /// a class the verdict does not know (`lease_expired`) like a state.
+    pub fn class(&self, class: &str) -> String {
+        match Class::from_name(class).map(Class::kind) {
+            Some(Kind::Ok) => self.pass(class),
+            Some(Kind::Transient) => self.warn(class),
+            Some(Kind::Permanent | Kind::Gate) => self.fail(class),
+            None => self.state(class),
+        }
+    }
+
     /// A state name coloured by what it means.
     pub fn state(&self, state: &str) -> String {
         match state {
@@ -215,6 +293,23 @@ mod tests {
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(clip("ééé", 3), "ééé");
         assert_eq!(clip("", 3), "");
+    }
+
+    #[test]
+    fn printable_replaces_control_characters() {
+        assert_eq!(printable("a\tb"), "a\tb");
+        assert_eq!(
+            printable("\u{1b}[31mred\u{7}\r"),
+            "\u{fffd}[31mred\u{fffd}\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(bytes(812), "812 B");
+        assert_eq!(bytes(2_100), "2.1 kB");
+        assert_eq!(bytes(999_999), "1.0 MB");
+        assert_eq!(bytes(1_300_000), "1.3 MB");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod env;
 pub mod prompt;
 pub mod stream;
+pub mod transcript;
 pub mod verdict;
 pub mod version;
 

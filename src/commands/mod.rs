@@ -2,8 +2,12 @@
 
 mod cancel;
 mod claim;
+mod completions;
 mod config;
 mod enqueue;
+mod logs;
+mod man;
+mod metrics;
 mod notify;
 mod preflight;
 mod reset_cache;
@@ -32,5 +36,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Preflight(args) => preflight::run(ctx, &args),
         Command::ResetCache(args) => reset_cache::run(ctx, &args),
         Command::Notify(args) => notify::run(ctx, &args),
+        Command::Logs(args) => logs::run(ctx, &args),
+        Command::Metrics(args) => metrics::run(ctx, &args),
+        Command::Completions(args) => completions::run(ctx, &args),
+        Command::Man(args) => man::run(ctx, &args),
     }
 }

@@ -43,7 +43,8 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
     }
     if let Some(class) = &job.last_class {
         out.push(format!(
-            "last      {class}: {}",
+            "last      {}: {}",
+            paint.class(class),
             job.last_reason.as_deref().unwrap_or("")
         ));
     }
@@ -78,7 +79,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
                 exit,
                 run.class
                     .clone()
-                    .map(|c| paint.state(&c))
+                    .map(|c| paint.class(&c))
                     .unwrap_or_else(|| "·".into()),
                 run.log_path.clone().unwrap_or_default(),
             ]);

@@ -71,11 +71,11 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 continue;
             };
             let mut cells = vec![stage.to_string()];
-            cells.extend(
-                states
-                    .iter()
-                    .map(|s| row.get(s).map_or("·".to_string(), |n| n.to_string())),
-            );
+            cells.extend(states.iter().map(|s| match row.get(s) {
+                None => paint.dim("·"),
+                Some(n) if *s == "failed" => paint.fail(&n.to_string()),
+                Some(n) => n.to_string(),
+            }));
             table.row(cells);
         }
         out.push(table.render(paint));

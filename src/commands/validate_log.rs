@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::claude::verdict::{self, Kind, Verdict};
+use crate::claude::verdict::{self, Verdict};
 use crate::cli::ValidateLogArgs;
 use crate::exit;
 use crate::output::{self, Paint};
@@ -32,14 +32,9 @@ pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
     Ok(verdict.exit_status())
 }
 
-/// "ok  success result: Done.  ($0.0123, 2 turns)"
-fn human(verdict: &Verdict, paint: Paint) -> String {
-    let class = verdict.class.name();
-    let class = match verdict.kind {
-        Kind::Ok => paint.pass(class),
-        Kind::Transient => paint.warn(class),
-        Kind::Permanent | Kind::Gate => paint.fail(class),
-    };
+/// "ok  success result: Done.  ($0.0123, 2 turns)"; `orch logs` ends with it too.
+pub fn human(verdict: &Verdict, paint: Paint) -> String {
+    let class = paint.class(verdict.class.name());
     let cost = verdict
         .usage
         .cost_usd
@@ -51,7 +46,7 @@ fn human(verdict: &Verdict, paint: Paint) -> String {
     };
     format!(
         "{class}  {}  {}",
-        verdict.reason,
+        output::printable(&verdict.reason),
         paint.dim(&format!("({cost}, {turns})"))
     )
 }

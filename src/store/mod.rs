@@ -3,11 +3,13 @@
 //! `Store::write`, so a decision and everything it implies land together or not at all.
 
 mod jobs;
+mod metrics;
 mod outbox;
 mod preflight;
 mod runs;
 
 pub use jobs::*;
+pub use metrics::*;
 pub use outbox::*;
 pub use preflight::*;
 pub use runs::*;
@@ -147,6 +149,19 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
         let value = f(&tx).map_err(|err| with_hint(err, &self.path, self.busy_timeout_ms))?;
+        tx.commit()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        Ok(value)
+    }
+
+    /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
+    /// database, whatever other processes commit meanwhile (WAL keeps readers and writers apart).
+    pub fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        let value = f(self).map_err(|err| self.context(err))?;
         tx.commit()
             .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
         Ok(value)

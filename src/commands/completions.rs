@@ -1,0 +1,53 @@
+//! `orch completions SHELL` prints a completion script; `--dir D` writes them under the names
+//! each shell looks for (`orch.bash`, `_orch`, `orch.fish`, `orch.elv`, `_orch.ps1`).
+
+use anyhow::Result;
+use clap::{CommandFactory, ValueEnum};
+use clap_complete::{Generator, Shell};
+use serde_json::json;
+
+use crate::cli::{Cli, CompletionsArgs};
+use crate::commands::man;
+use crate::exit;
+use crate::output;
+use crate::Ctx;
+
+const BIN: &str = "orch";
+
+pub fn run(ctx: &Ctx, args: &CompletionsArgs) -> Result<u8> {
+    match (&args.dir, args.shell) {
+        (Some(dir), shell) => {
+            let shells = match shell {
+                Some(shell) => vec![shell],
+                None => Shell::value_variants().to_vec(),
+            };
+            let files: Vec<(String, Vec<u8>)> = shells
+                .into_iter()
+                .map(|shell| (shell.file_name(BIN), script(shell)))
+                .collect();
+            man::write_files(ctx, dir, &files)
+        }
+        (None, Some(shell)) if ctx.json() => {
+            output::json(&json!({
+                "shell": shell.to_string(),
+                "file_name": shell.file_name(BIN),
+                "script": String::from_utf8_lossy(&script(shell)),
+            }))?;
+            Ok(exit::OK)
+        }
+        (None, Some(shell)) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script(shell))?;
+            out.flush()?;
+            Ok(exit::OK)
+        }
+        (None, None) => Err(exit::usage("completions: name a SHELL or give --dir")),
+    }
+}
+
+pub fn script(shell: Shell) -> Vec<u8> {
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut text);
+    text
+}

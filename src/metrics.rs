@@ -1,0 +1,442 @@
+//! The queue's state as Prometheus metrics, in the text exposition format 0.0.4 that
+//! node_exporter's textfile collector reads.
+//!
+//! Each family is one entry of `FAMILIES`: a name, a type, a help text and the function that
+//! reads its samples. Series a dashboard or an alert expects (every job state of every stage,
+//! every verdict class, every outbox state, every configured project) are present at zero, so
+//! they do not vanish while nothing happens.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::claude::verdict::CLASSES;
+use crate::config::Config;
+use crate::store::{ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Type {
+    Counter,
+    Gauge,
+}
+
+impl Type {
+    fn name(self) -> &'static str {
+        match self {
+            Type::Counter => "counter",
+            Type::Gauge => "gauge",
+        }
+    }
+}
+
+/// One metric family with its samples, ready to print.
+#[derive(Debug, Clone, Serialize)]
+pub struct Family {
+    pub name: &'static str,
+    #[serde(rename = "type")]
+    pub kind: Type,
+    pub help: &'static str,
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    pub labels: BTreeMap<&'static str, String>,
+    pub value: f64,
+}
+
+impl Sample {
+    fn new(labels: &[(&'static str, &str)], value: f64) -> Sample {
+        Sample {
+            labels: labels.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            value,
+        }
+    }
+}
+
+/// Everything the families are made from, read in one snapshot of the database.
+pub struct Snapshot<'a> {
+    pub config: &'a Config,
+    pub now_ms: i64,
+    pub job_counts: Vec<StateCount>,
+    pub run_classes: Vec<ClassCount>,
+    pub requeues: i64,
+    pub usage: Vec<UsageTotals>,
+    pub preflight: Vec<PreflightRow>,
+    pub outbox: OutboxSummary,
+    pub oldest_due_queued: Option<i64>,
+}
+
+impl Snapshot<'_> {
+    /// Read every query inside one read transaction, so the families agree with each other.
+    pub fn read<'a>(store: &Store, config: &'a Config, now_ms: i64) -> Result<Snapshot<'a>> {
+        store.read(|store| {
+            Ok(Snapshot {
+                config,
+                now_ms,
+                job_counts: store.state_counts()?,
+                run_classes: store.run_class_counts()?,
+                requeues: store.requeue_count()?,
+                usage: store.usage_by_project()?,
+                preflight: store.preflight_rows()?,
+                outbox: store.outbox_summary(now_ms, 0)?,
+                oldest_due_queued: store.oldest_due_queued(now_ms)?,
+            })
+        })
+    }
+}
+
+struct Spec {
+    name: &'static str,
+    kind: Type,
+    help: &'static str,
+    samples: fn(&Snapshot) -> Vec<Sample>,
+}
+
+/// Every family, in the order they are printed. Adding one is adding an entry here (and, when
+/// it needs data, a query in `store/metrics.rs`).
+const FAMILIES: &[Spec] = &[
+    Spec {
+        name: "orch_jobs",
+        kind: Type::Gauge,
+        help: "Jobs by pipeline stage and state.",
+        samples: jobs,
+    },
+    Spec {
+        name: "orch_runs_total",
+        kind: Type::Counter,
+        help: "Agent runs by verdict class (unjudged: not finalized yet).",
+        samples: runs,
+    },
+    Spec {
+        name: "orch_retries_total",
+        kind: Type::Counter,
+        help: "Times a running job went back to the queue to be tried again (transient failure, expired lease).",
+        samples: retries,
+    },
+    Spec {
+        name: "orch_cost_usd_total",
+        kind: Type::Counter,
+        help: "Agent cost in US dollars by project, as the agent reported it.",
+        samples: cost,
+    },
+    Spec {
+        name: "orch_tokens_total",
+        kind: Type::Counter,
+        help: "Agent tokens by project and kind (input, output, cache_read, cache_write).",
+        samples: tokens,
+    },
+    Spec {
+        name: "orch_preflight_ok",
+        kind: Type::Gauge,
+        help: "1 when the agent's cached preflight verdict passed, 0 when it failed.",
+        samples: preflight_ok,
+    },
+    Spec {
+        name: "orch_preflight_age_seconds",
+        kind: Type::Gauge,
+        help: "Age of the agent's cached preflight verdict.",
+        samples: preflight_age,
+    },
+    Spec {
+        name: "orch_auth_gate_held",
+        kind: Type::Gauge,
+        help: "1 while a run's auth failure holds the agent's gate shut (until re-login or orch reset-cache).",
+        samples: auth_gate,
+    },
+    Spec {
+        name: "orch_outbox_messages",
+        kind: Type::Gauge,
+        help: "Outbox messages (Telegram alerts, forge comments) by kind and state; dead ones gave up.",
+        samples: outbox,
+    },
+    Spec {
+        name: "orch_outbox_oldest_pending_age_seconds",
+        kind: Type::Gauge,
+        help: "Age of the oldest message waiting in the outbox (0 when none waits).",
+        samples: outbox_oldest,
+    },
+    Spec {
+        name: "orch_oldest_queued_age_seconds",
+        kind: Type::Gauge,
+        help: "How long the longest-waiting due job has waited for a worker (0 when none is due).",
+        samples: oldest_queued,
+    },
+];
+
+const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
+const OUTBOX_KINDS: &[&str] = &["alert", "comment"];
+const OUTBOX_STATES: &[&str] = &["pending", "sending", "sent", "dead", "folded"];
+const UNJUDGED: &str = "unjudged";
+
+/// Every family with its samples.
+pub fn families(snapshot: &Snapshot) -> Vec<Family> {
+    FAMILIES
+        .iter()
+        .map(|spec| {
+            let mut samples = (spec.samples)(snapshot);
+            samples.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Family {
+                name: spec.name,
+                kind: spec.kind,
+                help: spec.help,
+                samples,
+            }
+        })
+        .collect()
+}
+
+fn jobs(snap: &Snapshot) -> Vec<Sample> {
+    let counts: BTreeMap<(&str, &str), i64> = snap
+        .job_counts
+        .iter()
+        .map(|c| ((c.stage.as_str(), c.state.as_str()), c.count))
+        .collect();
+    let stages: BTreeSet<&str> = snap
+        .config
+        .stages
+        .iter()
+        .map(String::as_str)
+        .chain(counts.keys().map(|(stage, _)| *stage))
+        .collect();
+    let states: BTreeSet<&str> = JOB_STATES
+        .iter()
+        .copied()
+        .chain(counts.keys().map(|(_, state)| *state))
+        .collect();
+    let mut samples = Vec::new();
+    for stage in &stages {
+        for state in &states {
+            let n = counts.get(&(*stage, *state)).copied().unwrap_or(0);
+            samples.push(Sample::new(&[("stage", stage), ("state", state)], n as f64));
+        }
+    }
+    samples
+}
+
+fn runs(snap: &Snapshot) -> Vec<Sample> {
+    let mut counts: BTreeMap<&str, i64> = CLASSES
+        .iter()
+        .map(|(_, name, _)| (*name, 0))
+        .chain([(UNJUDGED, 0)])
+        .collect();
+    for row in &snap.run_classes {
+        *counts
+            .entry(row.class.as_deref().unwrap_or(UNJUDGED))
+            .or_default() += row.count;
+    }
+    counts
+        .iter()
+        .map(|(class, n)| Sample::new(&[("class", class)], *n as f64))
+        .collect()
+}
+
+fn retries(snap: &Snapshot) -> Vec<Sample> {
+    vec![Sample::new(&[], snap.requeues as f64)]
+}
+
+/// Usage totals of every configured project (zero without runs) and every project with runs.
+fn usage(snap: &Snapshot) -> Vec<UsageTotals> {
+    let mut by_project: BTreeMap<&str, UsageTotals> = snap
+        .config
+        .projects
+        .keys()
+        .map(|name| {
+            let zero = UsageTotals {
+                project: name.clone(),
+                ..Default::default()
+            };
+            (name.as_str(), zero)
+        })
+        .collect();
+    for totals in &snap.usage {
+        by_project.insert(&totals.project, totals.clone());
+    }
+    by_project.into_values().collect()
+}
+
+fn cost(snap: &Snapshot) -> Vec<Sample> {
+    usage(snap)
+        .iter()
+        .map(|u| Sample::new(&[("project", &u.project)], u.cost_usd))
+        .collect()
+}
+
+fn tokens(snap: &Snapshot) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for u in usage(snap) {
+        for (kind, n) in [
+            ("input", u.input_tokens),
+            ("output", u.output_tokens),
+            ("cache_read", u.cache_read_tokens),
+            ("cache_write", u.cache_write_tokens),
+        ] {
+            samples.push(Sample::new(
+                &[("project", &u.project), ("kind", kind)],
+                n as f64,
+            ));
+        }
+    }
+    samples
+}
+
+fn preflight_ok(snap: &Snapshot) -> Vec<Sample> {
+    snap.preflight
+        .iter()
+        .filter_map(|row| {
+            let ok = row.ok?;
+            Some(Sample::new(
+                &[("agent", &row.agent)],
+                f64::from(u8::from(ok)),
+            ))
+        })
+        .collect()
+}
+
+fn preflight_age(snap: &Snapshot) -> Vec<Sample> {
+    snap.preflight
+        .iter()
+        .filter_map(|row| {
+            let age = seconds_since(row.created_at?, snap.now_ms);
+            Some(Sample::new(&[("agent", &row.agent)], age))
+        })
+        .collect()
+}
+
+fn auth_gate(snap: &Snapshot) -> Vec<Sample> {
+    snap.preflight
+        .iter()
+        .map(|row| Sample::new(&[("agent", &row.agent)], f64::from(u8::from(row.gate_held))))
+        .collect()
+}
+
+fn outbox(snap: &Snapshot) -> Vec<Sample> {
+    let mut counts: BTreeMap<(&str, &str), i64> = OUTBOX_KINDS
+        .iter()
+        .flat_map(|kind| OUTBOX_STATES.iter().map(move |state| ((*kind, *state), 0)))
+        .collect();
+    for count in &snap.outbox.counts {
+        *counts
+            .entry((count.kind.as_str(), count.state.as_str()))
+            .or_default() += count.count;
+    }
+    counts
+        .iter()
+        .map(|((kind, state), n)| Sample::new(&[("kind", kind), ("state", state)], *n as f64))
+        .collect()
+}
+
+fn outbox_oldest(snap: &Snapshot) -> Vec<Sample> {
+    let age = snap
+        .outbox
+        .oldest_pending_at
+        .map_or(0.0, |at| seconds_since(at, snap.now_ms));
+    vec![Sample::new(&[], age)]
+}
+
+fn oldest_queued(snap: &Snapshot) -> Vec<Sample> {
+    let age = snap
+        .oldest_due_queued
+        .map_or(0.0, |at| seconds_since(at, snap.now_ms));
+    vec![Sample::new(&[], age)]
+}
+
+/// Whole seconds from `at_ms` to `now_ms`, never negative (clocks of two hosts may disagree).
+fn seconds_since(at_ms: i64, now_ms: i64) -> f64 {
+    ((now_ms - at_ms).max(0) / 1000) as f64
+}
+
+/// The families in the text exposition format 0.0.4: `# HELP` and `# TYPE` once per family,
+/// then its samples.
+pub fn render(families: &[Family]) -> String {
+    let mut out = String::new();
+    for family in families {
+        let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
+        let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.name());
+        for sample in &family.samples {
+            out.push_str(family.name);
+            if !sample.labels.is_empty() {
+                let labels: Vec<String> = sample
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect();
+                let _ = write!(out, "{{{}}}", labels.join(","));
+            }
+            let _ = writeln!(out, " {}", value(sample.value));
+        }
+    }
+    out
+}
+
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn escape_label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A sample value as Prometheus reads it: integers without a fraction, `NaN`, `+Inf`, `-Inf`.
+fn value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_help_type_and_escaped_labels() {
+        let families = vec![Family {
+            name: "orch_x_total",
+            kind: Type::Counter,
+            help: "A back\\slash\nand a line.",
+            samples: vec![
+                Sample::new(&[("project", "a\"b\\c\nd")], 3.0),
+                Sample::new(&[], 0.25),
+            ],
+        }];
+        assert_eq!(
+            render(&families),
+            "# HELP orch_x_total A back\\\\slash\\nand a line.\n\
+             # TYPE orch_x_total counter\n\
+             orch_x_total{project=\"a\\\"b\\\\c\\nd\"} 3\n\
+             orch_x_total 0.25\n"
+        );
+    }
+
+    #[test]
+    fn special_values() {
+        assert_eq!(value(f64::NAN), "NaN");
+        assert_eq!(value(f64::INFINITY), "+Inf");
+        assert_eq!(value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(value(1e3), "1000");
+        assert_eq!(value(0.0123), "0.0123");
+    }
+
+    #[test]
+    fn family_names_are_unique_and_valid() {
+        let mut seen = BTreeSet::new();
+        for spec in FAMILIES {
+            assert!(seen.insert(spec.name), "{} twice", spec.name);
+            assert!(spec.name.starts_with("orch_"));
+            assert!(spec
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert_eq!(spec.kind == Type::Counter, spec.name.ends_with("_total"));
+        }
+    }
+}
