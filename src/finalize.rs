@@ -321,6 +321,7 @@ pub fn finalize_job(
     if run.finalized_at.is_some() {
         return earlier(store, &run);
     }
+    let next_stage = next_stage(config, &job)?;
     let judgement = judge(&run)?;
     let commit = match config.projects.get(&job.project) {
         Some(project) if project.auto_commit && judgement.judged.kind() == Kind::Ok => {
@@ -340,7 +341,6 @@ pub fn finalize_job(
         }),
         _ => None,
     };
-    let next_stage = next_stage(config, &job)?;
     let inputs = Inputs {
         config,
         run: &run,
@@ -689,7 +689,8 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             run_after: plan.retry_at,
             refund_attempt: plan.refund_attempt,
             class,
-            reason: &why,
+            reason,
+            history: &why,
             actor,
         },
         now,

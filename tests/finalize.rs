@@ -894,6 +894,19 @@ fn a_rescued_jobs_open_run_carries_the_rescue_decision() {
     run(&w, job, "w2", "ok");
     let doc = finalize(&w, job, 0);
     assert_eq!(doc["attempt"], 2);
+    let shown = w.orch(&["show", &job.to_string()]).ok().stdout;
+    assert!(shown.contains("lease_expired  requeued"), "{shown}");
+
+    // A rescue that fails a job for good alerts like finalize does.
+    let mut w = world();
+    w.set("ORCH_MAX_ATTEMPTS", "1");
+    let job = claimed(&w, "T-1");
+    w.db()
+        .execute("UPDATE jobs SET lease_expires_at = 1", [])
+        .unwrap();
+    w.orch(&["claim", "--worker", "w2"]).status(3);
+    assert_eq!(job_row(&w, job).0, "failed");
+    assert_eq!(alerts(&w), ["failed"]);
 }
 
 #[test]

@@ -57,8 +57,11 @@ pub struct JobMove<'a> {
     pub run_after: Option<i64>,
     /// Give back the attempt the claim took (the run did not count).
     pub refund_attempt: bool,
+    /// The verdict's class and reason, kept on the job as its last.
     pub class: &'a str,
     pub reason: &'a str,
+    /// The history line: what was decided and why.
+    pub history: &'a str,
     pub actor: &'a str,
 }
 
@@ -98,7 +101,7 @@ pub fn move_held_job(
         Some("running"),
         to.to,
         to.actor,
-        to.reason,
+        to.history,
         now,
     )?;
     Ok(true)
