@@ -20,14 +20,15 @@ fn main() {
     fill(&store_db, queued);
     let request = |now| ClaimRequest {
         worker: "bench",
+        agent: "claude",
         projects: vec![("web", u32::MAX)],
         lease_ms: 900_000,
         now,
     };
     let started = Instant::now();
     for _ in 0..claims {
-        let (job, _) = store.claim(&request(orch::store::now_ms())).unwrap();
-        assert!(job.is_some());
+        let claim = store.claim(&request(orch::store::now_ms())).unwrap();
+        assert!(claim.job.is_some());
     }
     let store_secs = started.elapsed().as_secs_f64();
 

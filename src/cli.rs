@@ -68,6 +68,11 @@ pub enum Command {
     Show(ShowArgs),
     /// Launch the agent for a claimed job, capture its log and keep its lease until it ends
     Run(RunArgs),
+    /// Judge a job's run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)
+    #[command(
+        long_about = "Judge a job's latest run (or --run) from its log and write what the verdict                       implies in one transaction: the next stage's job or the task's completion, a                       retry after a backoff, a failure for good, or the auth gate; alerts and the usage                       comment in the outbox; the agent's circuit breaker. Finalizing a finalized run                       changes nothing and reports the earlier decision. Exit 0 advanced or completed,                       20 requeued, 21 failed, 22 gated (agent not authenticated)."
+    )]
+    Finalize(FinalizeArgs),
     /// Cancel a queued or running job
     Cancel(JobArg),
     /// Put a failed or cancelled job back in the queue with its attempts reset
@@ -85,7 +90,7 @@ pub enum Command {
                       seconds and shared by every orch process; `orch claim` asks the same question first."
     )]
     Preflight(PreflightArgs),
-    /// Drop cached preflight verdicts and release auth gates, so the next claim checks afresh
+    /// Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)
     ResetCache(ResetCacheArgs),
     /// Deliver the outbox: Telegram alerts and forge usage comments that are due
     #[command(
@@ -173,9 +178,12 @@ pub struct PreflightArgs {
 
 #[derive(Debug, Args)]
 pub struct ResetCacheArgs {
-    /// Only this agent's verdict and gate [default: every agent's]
+    /// Only this agent's verdict, gate and breaker [default: every agent's]
     #[arg(long)]
     pub agent: Option<String>,
+    /// Also close the circuit breaker and forget its count of failures
+    #[arg(long)]
+    pub breaker: bool,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +196,15 @@ pub struct RunArgs {
     /// Agent profile, as in the configuration's [agents.NAME]
     #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
     pub agent: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FinalizeArgs {
+    /// Job id
+    pub job: i64,
+    /// This run of the job instead of its latest
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<i64>,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,7 @@ keys! {
     RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count, Some("900"), "Shortest retry delay after a rate limit";
     BREAKER_THRESHOLD = "breaker_threshold", Count, Some("3"), "Consecutive transient failures that open an agent's circuit breaker";
     BREAKER_COOLDOWN_SECONDS = "breaker_cooldown_seconds", Count, Some("600"), "How long an open breaker waits before a probe";
+    GIT_TIMEOUT_SECONDS = "git_timeout_seconds", Count, Some("120"), "How long each git command of an auto-commit may take";
     NOTIFY_MAX_ATTEMPTS = "notify_max_attempts", Count, Some("20"), "Delivery attempts before a message is marked dead";
     NOTIFY_RETRY_BASE_SECONDS = "notify_retry_base_seconds", Count, Some("30"), "First delay after a failed delivery; doubles with each attempt";
     NOTIFY_RETRY_MAX_SECONDS = "notify_retry_max_seconds", Count, Some("3600"), "Longest delay between delivery attempts";
@@ -490,6 +491,15 @@ pub fn find_key(name: &str) -> Option<&'static Key> {
     KEYS.iter().copied().find(|key| key.name == name)
 }
 
+/// `Name <email>` (git's author form) as its two parts, both non-empty.
+pub fn parse_author(author: &str) -> Option<(&str, &str)> {
+    let (name, rest) = author.trim().split_once('<')?;
+    let email = rest.strip_suffix('>')?.trim();
+    let name = name.trim();
+    let clean = |s: &str| !s.is_empty() && !s.contains(['<', '>', '\n', '\0']);
+    (clean(name) && clean(email)).then_some((name, email))
+}
+
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -708,13 +718,20 @@ fn parse_projects(
             None => None,
             Some(value) => Some(parse_forge(value, at)?),
         };
+        let commit_author = fields.text("commit_author")?;
+        if commit_author
+            .as_deref()
+            .is_some_and(|a| parse_author(a).is_none())
+        {
+            return Err(fields.wrong("commit_author", "\"Name <email>\""));
+        }
         Ok(Project {
             name: name.to_string(),
             workdir: PathBuf::from(workdir),
             max_running: max_running as u32,
             priority: fields.int("priority")?.unwrap_or(0),
             auto_commit: fields.bool("auto_commit")?.unwrap_or(false),
-            commit_author: fields.text("commit_author")?,
+            commit_author,
             forge,
         })
     })
@@ -850,6 +867,23 @@ mod tests {
             "{err:#}"
         );
         assert_eq!(exit::code_of(&err), exit::CONFIG);
+    }
+
+    #[test]
+    fn commit_author_is_name_and_email() {
+        assert_eq!(
+            parse_author(" orch bot <bot@example.org> "),
+            Some(("orch bot", "bot@example.org"))
+        );
+        for bad in ["bot@example.org", "<a@b>", "x <>", "x <a@b", "a <b> c"] {
+            assert_eq!(parse_author(bad), None, "{bad}");
+        }
+        let err = load(
+            "[projects.web]\nworkdir = \"/srv\"\ncommit_author = \"bot\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("commit_author"), "{err:#}");
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
 //! `store/`, everything about Claude Code in `claude/`, delivery of alerts and comments in `notify/`.
 
+pub mod breaker;
 pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod metrics;
+pub mod finalize;
+pub mod git;
 pub mod notify;
 pub mod output;
 pub mod preflight;

@@ -162,6 +162,13 @@ pub fn require(config: &Config, store: &mut Store, agent: &str) -> Result<Verdic
     }
 }
 
+/// The agent's credentials file as it is now (None when it is missing or nowhere to be found):
+/// what an auth gate held after a failed run watches for a change.
+pub fn creds_fingerprint(config: &Config, agent: &str) -> Result<Option<CredsFingerprint>> {
+    let agent = AgentEnv::resolve(config, agent)?;
+    Ok(credentials::locate(&agent).and_then(|c| credentials::fingerprint(&c.value)))
+}
+
 /// How the auth check will be made.
 enum Auth {
     Off,

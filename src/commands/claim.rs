@@ -6,25 +6,29 @@ use crate::config;
 use crate::exit;
 use crate::output;
 use crate::preflight;
-use crate::store::{now_ms, ClaimRequest, Job};
+use crate::store::{now_ms, Claim, ClaimRequest, Job};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
     check_worker(&args.worker)?;
     // The gate first: an agent that is missing or logged out would only fail the job it took.
-    // A failure exits 10 or 11 with the reason on stderr, before any job is touched.
+    // A failure exits 10 or 11 with the reason on stderr, before any job is touched. The
+    // circuit breaker is asked inside the claim (exit 12).
     preflight::require(&ctx.config, &mut ctx.store()?, &args.agent)?;
-    match claim(ctx, &args.worker, args.project.as_deref())? {
+    let claim = claim(ctx, &args.worker, &args.agent, args.project.as_deref())?;
+    match &claim.job {
         Some(job) => {
-            print(ctx, &job)?;
+            print(ctx, job, claim.probe)?;
             Ok(exit::OK)
         }
         None => Ok(exit::NOTHING_TO_DO),
     }
 }
 
-/// Take the next eligible job for `worker`, or None. Shared by `claim` and `tick`.
-pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Option<Job>> {
+/// Take the next eligible job for `worker` to run with `agent`, unless the agent's circuit
+/// breaker is open (an error carrying exit 12). Shared by `claim` and `tick`; the preflight gate
+/// is the caller's.
+pub fn claim(ctx: &Ctx, worker: &str, agent: &str, only_project: Option<&str>) -> Result<Claim> {
     check_worker(worker)?;
     let projects: Vec<(&str, u32)> = match only_project {
         Some(name) => {
@@ -39,13 +43,14 @@ pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Opti
             .collect(),
     };
     let mut store = ctx.store()?;
-    let (job, rescued) = store.claim(&ClaimRequest {
+    let claim = store.claim(&ClaimRequest {
         worker,
+        agent,
         projects,
         lease_ms: ctx.config.count(config::LEASE_SECONDS) as i64 * 1000,
         now: now_ms(),
     })?;
-    for r in &rescued {
+    for r in &claim.rescued {
         eprintln!(
             "orch: job {} lease of {} expired: {}",
             r.job_id,
@@ -53,7 +58,13 @@ pub fn claim(ctx: &Ctx, worker: &str, only_project: Option<&str>) -> Result<Opti
             r.state
         );
     }
-    Ok(job)
+    if let Some(job) = claim.job.as_ref().filter(|_| claim.probe) {
+        eprintln!(
+            "orch: job {} is the probe of agent {agent}'s half-open circuit breaker",
+            job.job_id
+        );
+    }
+    Ok(claim)
 }
 
 fn check_worker(worker: &str) -> Result<()> {
@@ -65,7 +76,7 @@ fn check_worker(worker: &str) -> Result<()> {
     Ok(())
 }
 
-fn print(ctx: &Ctx, job: &Job) -> Result<()> {
+fn print(ctx: &Ctx, job: &Job, probe: bool) -> Result<()> {
     if !ctx.json() {
         return output::line(job.job_id.to_string());
     }
@@ -85,5 +96,6 @@ fn print(ctx: &Ctx, job: &Job) -> Result<()> {
         "lease_owner": job.lease_owner,
         "lease_expires_at": job.lease_expires_at,
         "workdir": workdir,
+        "breaker_probe": probe,
     }))
 }

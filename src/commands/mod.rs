@@ -8,6 +8,7 @@ mod enqueue;
 mod logs;
 mod man;
 mod metrics;
+mod finalize;
 mod notify;
 mod preflight;
 mod reset_cache;
@@ -29,6 +30,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Status(args) => status::run(ctx, &args),
         Command::Show(args) => show::run(ctx, &args),
         Command::Run(args) => run::run(ctx, &args),
+        Command::Finalize(args) => finalize::run(ctx, &args),
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),

@@ -1,5 +1,5 @@
-//! `orch reset-cache [--agent A]`: drop cached preflight verdicts and release auth gates, so the
-//! next claim evaluates the agent afresh.
+//! `orch reset-cache [--agent A] [--breaker]`: drop cached preflight verdicts and release auth
+//! gates, so the next claim evaluates the agent afresh; with `--breaker`, close circuit breakers.
 
 use anyhow::Result;
 use serde_json::json;
@@ -14,20 +14,29 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
         // A typo must not pass as "nothing to reset".
         ctx.config.agent(agent)?;
     }
-    let reset = ctx.store()?.reset_preflight(args.agent.as_deref())?;
+    let mut store = ctx.store()?;
+    let reset = store.reset_preflight(args.agent.as_deref())?;
+    let breakers = match args.breaker {
+        true => Some(store.close_breakers(args.agent.as_deref())?),
+        false => None,
+    };
     if ctx.json() {
         output::json(&json!({
             "agent": args.agent,
             "verdicts_dropped": reset.verdicts,
             "gates_released": reset.gates,
+            "breakers_closed": breakers,
         }))?;
     } else {
         let whose = match &args.agent {
             Some(agent) => format!("agent {agent}"),
             None => "every agent".to_string(),
         };
+        let closed = breakers.map_or(String::new(), |n| {
+            format!(", closed {n} open circuit breaker{}", plural(n))
+        });
         output::line(format!(
-            "{whose}: dropped {} cached verdict{}, released {} auth gate{}",
+            "{whose}: dropped {} cached verdict{}, released {} auth gate{}{closed}",
             reset.verdicts,
             plural(reset.verdicts),
             reset.gates,

@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
     out.push(table.render(paint));
     if !runs.is_empty() {
         let mut table = Table::new(&[
-            "RUN", "ATTEMPT", "WORKER", "STARTED", "EXIT", "CLASS", "LOG",
+            "RUN", "ATTEMPT", "WORKER", "STARTED", "EXIT", "CLASS", "DECISION", "LOG",
         ]);
         for run in &runs {
             let exit = match (run.exit_code, run.signal) {
@@ -81,6 +81,7 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
                     .clone()
                     .map(|c| paint.class(&c))
                     .unwrap_or_else(|| "·".into()),
+                run.decision.clone().unwrap_or_else(|| "·".into()),
                 run.log_path.clone().unwrap_or_default(),
             ]);
         }

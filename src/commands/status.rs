@@ -3,11 +3,12 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::breaker::State;
 use crate::cli::StatusArgs;
 use crate::exit;
 use crate::notify;
 use crate::output::{self, Paint, Table};
-use crate::store::{now_ms, Job, OutboxSummary};
+use crate::store::{now_ms, BreakerRow, Job, OutboxSummary};
 use crate::Ctx;
 
 const LISTED: i64 = 20;
@@ -20,6 +21,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let retries = store.pending_retries(now, LISTED)?;
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
+    let breakers = store.breakers(now)?;
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -40,6 +42,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "retries": retries.iter().map(brief).collect::<Vec<_>>(),
             "outbox": outbox,
             "alerts": alerts,
+            "breakers": breakers.iter().map(|b| breaker_json(b, now)).collect::<Vec<_>>(),
         }))?;
         return Ok(exit::OK);
     }
@@ -113,6 +116,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         out.push(String::new());
         out.push(table.render(paint));
     }
+    out.extend(breaker_lines(&breakers, now, paint));
     out.extend(outbox_lines(&outbox, &alerts, now, paint));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
@@ -126,6 +130,71 @@ fn job_cells(job: &Job) -> Vec<String> {
         job.stage.clone(),
         format!("{}/{}", job.attempt, job.max_attempts),
     ]
+}
+
+/// One agent's circuit breaker as claims see it now.
+fn breaker_json(row: &BreakerRow, now: i64) -> serde_json::Value {
+    let b = &row.breaker;
+    json!({
+        "agent": row.agent,
+        "state": b.effective(now).as_str(),
+        "consecutive_failures": b.consecutive_failures,
+        "last_class": b.last_class,
+        "opened_at": b.opened_at,
+        "cooldown_seconds": b.cooldown_ms / 1000,
+        "half_open_at": b.half_open_at().filter(|_| b.state != State::Closed),
+        "probe_job_id": b.probe.as_ref().filter(|_| row.probe_live).map(|p| p.job_id),
+        "last_run_id": row.last_run_id,
+        "updated_at": row.updated_at,
+    })
+}
+
+/// Breakers that are not closed, or are counting failures; nothing when all are quiet.
+fn breaker_lines(breakers: &[BreakerRow], now: i64, paint: Paint) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in breakers {
+        let b = &row.breaker;
+        let failures = format!(
+            "{} transient failure{} in a row{}",
+            b.consecutive_failures,
+            if b.consecutive_failures == 1 { "" } else { "s" },
+            b.last_class
+                .as_deref()
+                .map_or(String::new(), |c| format!(", last {c}"))
+        );
+        let line = match b.effective(now) {
+            State::Closed if b.consecutive_failures == 0 => continue,
+            State::Closed => format!("closed ({failures})"),
+            State::Open => format!(
+                "{} since {} ({failures}); half-open {}",
+                paint.fail("open"),
+                b.opened_at
+                    .map_or("?".into(), |at| output::relative(at, now)),
+                b.half_open_at()
+                    .map_or("?".into(), |at| output::relative(at, now))
+            ),
+            State::HalfOpen => match b.probe.as_ref().filter(|_| row.probe_live) {
+                Some(probe) => format!(
+                    "{}: probe job {} ({}) decides it",
+                    paint.warn("half-open"),
+                    probe.job_id,
+                    probe.worker
+                ),
+                None => format!(
+                    "{}: the next claim is its probe ({failures})",
+                    paint.warn("half-open")
+                ),
+            },
+        };
+        out.push(format!("breaker {}: {line}", row.agent));
+    }
+    if out.iter().any(|l| !l.contains(": closed (")) {
+        out.push("`orch reset-cache --breaker` closes a breaker".to_string());
+    }
+    if !out.is_empty() {
+        out.insert(0, String::new());
+    }
+    out
 }
 
 /// Messages waiting in the outbox and dead ones, when there are any; and that alerts are off

@@ -4,7 +4,11 @@ use anyhow::{bail, Result};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
-use super::Store;
+use super::{
+    breaker_gate, close_orphaned_runs, queue_alert, take_probe, AlertKind, NewAlert, Store,
+};
+use crate::breaker::{Gate, Probe};
+use crate::exit;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
@@ -92,10 +96,22 @@ pub struct Enqueued {
 
 pub struct ClaimRequest<'a> {
     pub worker: &'a str,
+    /// The agent that will run the job: its circuit breaker gates the claim.
+    pub agent: &'a str,
     /// Projects that may be claimed from, with their `max_running`.
     pub projects: Vec<(&'a str, u32)>,
     pub lease_ms: i64,
     pub now: i64,
+}
+
+/// What a claim did.
+#[derive(Debug)]
+pub struct Claim {
+    pub job: Option<Job>,
+    /// Jobs whose expired leases were rescued on the way.
+    pub rescued: Vec<Rescued>,
+    /// The claim went through a half-open circuit breaker: its run decides whether it closes.
+    pub probe: bool,
 }
 
 /// A job whose lease ran out while it was running: its worker died or lost the database.
@@ -280,9 +296,16 @@ impl Store {
         })
     }
 
-    /// Rescue expired leases, then take the best eligible job: one transaction, one winner.
-    pub fn claim(&mut self, request: &ClaimRequest) -> Result<(Option<Job>, Vec<Rescued>)> {
+    /// Ask the agent's circuit breaker, rescue expired leases, then take the best eligible job:
+    /// one transaction, one winner. An open breaker is an error carrying exit 12, and nothing is
+    /// written; a half-open one lets this claim through as its only probe.
+    pub fn claim(&mut self, request: &ClaimRequest) -> Result<Claim> {
         self.write(|tx| {
+            let (breaker, gate) = breaker_gate(tx, request.agent, request.now)?;
+            if let Gate::Refuse(why) = gate {
+                return Err(exit::coded(exit::BREAKER_OPEN, why));
+            }
+            let probe = gate == Gate::Probe;
             let rescued = rescue_expired(tx, request.now)?;
             let mut running = tx.prepare_cached(
                 "SELECT project, count(*) FROM jobs WHERE state = 'running' GROUP BY project",
@@ -302,8 +325,13 @@ impl Store {
                 })
                 .map(|(name, _)| *name)
                 .collect();
+            let nothing = |rescued| Claim {
+                job: None,
+                rescued,
+                probe: false,
+            };
             if open.is_empty() {
-                return Ok((None, rescued));
+                return Ok(nothing(rescued));
             }
             let open = serde_json::to_string(&open)?;
             let claimed: Option<i64> = tx
@@ -325,10 +353,23 @@ impl Store {
                 )
                 .optional()?;
             let Some(job_id) = claimed else {
-                return Ok((None, rescued));
+                return Ok(nothing(rescued));
             };
             let job = job_in(tx, job_id)?.expect("the claimed job exists");
-            let reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
+            let mut reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
+            if probe {
+                let slot = Probe {
+                    job_id,
+                    worker: request.worker.to_string(),
+                    attempt: job.attempt,
+                    started_at: request.now,
+                };
+                take_probe(tx, request.agent, &breaker, slot)?;
+                reason.push_str(&format!(
+                    " (the probe of agent {}'s half-open circuit breaker)",
+                    request.agent
+                ));
+            }
             record(
                 tx,
                 job_id,
@@ -338,7 +379,11 @@ impl Store {
                 &reason,
                 request.now,
             )?;
-            Ok((Some(job), rescued))
+            Ok(Claim {
+                job: Some(job),
+                rescued,
+                probe,
+            })
         })
     }
 
@@ -513,8 +558,18 @@ fn rescue_expired(tx: &Transaction, now: i64) -> Result<Vec<Rescued>> {
             params![job_id, state, now, reason],
         )?;
         record(tx, job_id, Some("running"), state, "orch", &reason, now)?;
+        let decision = if state == "failed" {
+            "failed"
+        } else {
+            "requeued"
+        };
+        close_orphaned_runs(tx, job_id, attempt, decision, &reason, now)?;
         if state == "failed" {
             settle_task(tx, task_id, "failed", now)?;
+            if let Some(job) = job_in(tx, job_id)? {
+                let alert = NewAlert::for_job(AlertKind::Failed, &job, "lease_expired", &reason);
+                queue_alert(tx, &alert, now)?;
+            }
         }
         rescued.push(Rescued {
             job_id,

@@ -2,12 +2,16 @@
 //! queries, one concern each. Every write runs in a `BEGIN IMMEDIATE` transaction through
 //! `Store::write`, so a decision and everything it implies land together or not at all.
 
+mod breaker;
+mod finalize;
 mod jobs;
 mod metrics;
 mod outbox;
 mod preflight;
 mod runs;
 
+pub use breaker::*;
+pub use finalize::*;
 pub use jobs::*;
 pub use metrics::*;
 pub use outbox::*;
@@ -29,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_foundation.sql"),
     include_str!("migrations/0002_preflight.sql"),
     include_str!("migrations/0003_outbox.sql"),
+    include_str!("migrations/0004_breaker.sql"),
 ];
 
 pub struct Store {

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{Job, Store};
 use crate::output::clip;
 
 /// Longest reason kept in an alert: its first line, cut here.
@@ -87,6 +87,23 @@ impl NewAlert {
             attempt: None,
             max_attempts: None,
             reason: reason.to_string(),
+        }
+    }
+}
+
+impl NewAlert {
+    /// An alert about one job (project, task, stage, attempt filled in), folded per project and
+    /// stage unless `dedup_key` is changed.
+    pub fn for_job(kind: AlertKind, job: &Job, class: &str, reason: &str) -> NewAlert {
+        NewAlert {
+            project: Some(job.project.clone()),
+            task: Some(job.task.clone()),
+            stage: Some(job.stage.clone()),
+            job_id: Some(job.job_id),
+            class: Some(class.to_string()),
+            attempt: Some(job.attempt),
+            max_attempts: Some(job.max_attempts),
+            ..NewAlert::new(kind, &format!("{}/{}", job.project, job.stage), reason)
         }
     }
 }

@@ -2,7 +2,7 @@
 //! ends, exactly as it returned; the verdict (`result_ok`, `class`) is stored beside it.
 
 use anyhow::{bail, Result};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{drop_preflight_cache, job_in, renew_lease, Job, LeaseHolder, Store};
@@ -33,12 +33,18 @@ pub struct Run {
     pub usage: Option<serde_json::Value>,
     pub decision: Option<String>,
     pub finalized_at: Option<i64>,
+    /// What finalize decided besides `decision`: the next stage's job, or when a retry is due.
+    pub next_job_id: Option<i64>,
+    pub retry_at: Option<i64>,
+    /// The commit auto-commit made after this ok run.
+    pub commit_sha: Option<String>,
 }
 
 pub(crate) const RUN_COLUMNS: &str =
     "id, job_id, attempt, worker, agent, agent_version, pid, started_at, ended_at, \
      duration_ms, exit_code, signal, timed_out, interrupted, launch_error, log_path, log_bytes, \
-     log_truncated, result_ok, class, reason, usage_json, decision, finalized_at";
+     log_truncated, result_ok, class, reason, usage_json, decision, finalized_at, next_job_id, \
+     retry_at, commit_sha";
 
 impl Run {
     pub(crate) fn from_row(row: &Row) -> rusqlite::Result<Run> {
@@ -68,6 +74,9 @@ impl Run {
             usage: usage.and_then(|u| serde_json::from_str(&u).ok()),
             decision: row.get(22)?,
             finalized_at: row.get(23)?,
+            next_job_id: row.get(24)?,
+            retry_at: row.get(25)?,
+            commit_sha: row.get(26)?,
         })
     }
 }
@@ -81,12 +90,17 @@ impl Store {
     }
 
     pub fn run(&self, run_id: i64) -> Result<Option<Run>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = ?1");
-        Ok(self
-            .conn()
-            .query_row(&sql, [run_id], Run::from_row)
-            .optional()?)
+        run_in(self.conn(), run_id)
     }
+}
+
+/// One run, read inside the caller's transaction (or on the store's connection).
+pub fn run_in(conn: &Connection, run_id: i64) -> Result<Option<Run>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([run_id], Run::from_row)
+        .optional()?)
 }
 
 /// What `start_run` needs to check the lease and open a run row.
@@ -156,9 +170,12 @@ impl Store {
             if job.lease_expires_at.is_none_or(|at| at <= new.now) {
                 bail!("the lease of {} on job {id} has run out: claim it again", new.worker);
             }
+            // A finalized run of this attempt number did not count (finalize gave the attempt
+            // back after an auth failure): the attempt may run again.
             let earlier: Option<(i64, Option<i64>)> = tx
                 .query_row(
-                    "SELECT id, ended_at FROM agent_runs WHERE job_id = ?1 AND attempt = ?2 ORDER BY id DESC LIMIT 1",
+                    "SELECT id, ended_at FROM agent_runs WHERE job_id = ?1 AND attempt = ?2 AND finalized_at IS NULL
+                     ORDER BY id DESC LIMIT 1",
                     params![id, job.attempt],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )

@@ -209,6 +209,16 @@ impl Cmd {
         Out::from(child.wait_with_output().unwrap())
     }
 
+    /// Start it in the background, its output captured; `Out::of` waits for it.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn orch")
+    }
+
     /// Run and assert the exit status.
     pub fn status(self, code: i32) -> Out {
         let out = self.run();
@@ -247,6 +257,11 @@ impl From<Output> for Out {
 }
 
 impl Out {
+    /// Wait for a command started with `Cmd::spawn`.
+    pub fn of(child: std::process::Child) -> Out {
+        Out::from(child.wait_with_output().unwrap())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
