@@ -35,12 +35,15 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Counts by state and stage, running jobs and their leases, the next retries')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job: its task, history and runs')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
+            [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective configuration and where each value came from')
+            [CompletionResult]::new('tick', 'tick', [CompletionResultType]::ParameterValue, 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Walk one task through the pipeline with a stand-in agent, in a directory of its own')
             [CompletionResult]::new('validate-log', 'validate-log', [CompletionResultType]::ParameterValue, 'Judge a run''s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)')
             [CompletionResult]::new('preflight', 'preflight', [CompletionResultType]::ParameterValue, 'Check the agent can take a job: its binary answers --version and it is logged in')
-            [CompletionResult]::new('reset-cache', 'reset-cache', [CompletionResultType]::ParameterValue, 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh')
+            [CompletionResult]::new('reset-cache', 'reset-cache', [CompletionResultType]::ParameterValue, 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Deliver the outbox: Telegram alerts and forge usage comments that are due')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Render a run''s stream-json log for a person: text, tool calls, results, verdict and usage')
             [CompletionResult]::new('metrics', 'metrics', [CompletionResultType]::ParameterValue, 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out')
@@ -111,6 +114,17 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'orch;finalize' {
+            [CompletionResult]::new('--run', '--run', [CompletionResultType]::ParameterName, 'This run of the job instead of its latest')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'orch;cancel' {
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
@@ -136,6 +150,32 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'orch;tick' {
+            [CompletionResult]::new('--worker', '--worker', [CompletionResultType]::ParameterName, 'Worker name that holds the leases (e.g. the host name); one tick per worker at a time')
+            [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'Agent profile, as in the configuration''s [agents.NAME]')
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Only claim jobs of this project')
+            [CompletionResult]::new('--max-jobs', '--max-jobs', [CompletionResultType]::ParameterName, 'Jobs to do in this tick at most')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'orch;demo' {
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Make the demo in this new or empty directory (kept) instead of a temporary one')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Leave the demo''s directory (project, config, database, logs) to explore')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -167,11 +207,12 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             break
         }
         'orch;reset-cache' {
-            [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'Only this agent''s verdict and gate [default: every agent''s]')
+            [CompletionResult]::new('--agent', '--agent', [CompletionResultType]::ParameterName, 'Only this agent''s verdict, gate and breaker [default: every agent''s]')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--breaker', '--breaker', [CompletionResultType]::ParameterName, 'Also close the circuit breaker and forget its count of failures')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -239,12 +280,15 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Counts by state and stage, running jobs and their leases, the next retries')
             [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job: its task, history and runs')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
+            [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
             [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective configuration and where each value came from')
+            [CompletionResult]::new('tick', 'tick', [CompletionResultType]::ParameterValue, 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Walk one task through the pipeline with a stand-in agent, in a directory of its own')
             [CompletionResult]::new('validate-log', 'validate-log', [CompletionResultType]::ParameterValue, 'Judge a run''s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)')
             [CompletionResult]::new('preflight', 'preflight', [CompletionResultType]::ParameterValue, 'Check the agent can take a job: its binary answers --version and it is logged in')
-            [CompletionResult]::new('reset-cache', 'reset-cache', [CompletionResultType]::ParameterValue, 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh')
+            [CompletionResult]::new('reset-cache', 'reset-cache', [CompletionResultType]::ParameterValue, 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)')
             [CompletionResult]::new('notify', 'notify', [CompletionResultType]::ParameterValue, 'Deliver the outbox: Telegram alerts and forge usage comments that are due')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Render a run''s stream-json log for a person: text, tool calls, results, verdict and usage')
             [CompletionResult]::new('metrics', 'metrics', [CompletionResultType]::ParameterValue, 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out')
@@ -268,6 +312,9 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
         'orch;help;run' {
             break
         }
+        'orch;help;finalize' {
+            break
+        }
         'orch;help;cancel' {
             break
         }
@@ -275,6 +322,12 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             break
         }
         'orch;help;config' {
+            break
+        }
+        'orch;help;tick' {
+            break
+        }
+        'orch;help;demo' {
             break
         }
         'orch;help;validate-log' {

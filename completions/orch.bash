@@ -28,8 +28,14 @@ _orch() {
             orch,config)
                 cmd="orch__subcmd__config"
                 ;;
+            orch,demo)
+                cmd="orch__subcmd__demo"
+                ;;
             orch,enqueue)
                 cmd="orch__subcmd__enqueue"
+                ;;
+            orch,finalize)
+                cmd="orch__subcmd__finalize"
                 ;;
             orch,help)
                 cmd="orch__subcmd__help"
@@ -64,6 +70,9 @@ _orch() {
             orch,status)
                 cmd="orch__subcmd__status"
                 ;;
+            orch,tick)
+                cmd="orch__subcmd__tick"
+                ;;
             orch,validate-log)
                 cmd="orch__subcmd__validate__subcmd__log"
                 ;;
@@ -79,8 +88,14 @@ _orch() {
             orch__subcmd__help,config)
                 cmd="orch__subcmd__help__subcmd__config"
                 ;;
+            orch__subcmd__help,demo)
+                cmd="orch__subcmd__help__subcmd__demo"
+                ;;
             orch__subcmd__help,enqueue)
                 cmd="orch__subcmd__help__subcmd__enqueue"
+                ;;
+            orch__subcmd__help,finalize)
+                cmd="orch__subcmd__help__subcmd__finalize"
                 ;;
             orch__subcmd__help,help)
                 cmd="orch__subcmd__help__subcmd__help"
@@ -115,6 +130,9 @@ _orch() {
             orch__subcmd__help,status)
                 cmd="orch__subcmd__help__subcmd__status"
                 ;;
+            orch__subcmd__help,tick)
+                cmd="orch__subcmd__help__subcmd__tick"
+                ;;
             orch__subcmd__help,validate-log)
                 cmd="orch__subcmd__help__subcmd__validate__subcmd__log"
                 ;;
@@ -125,7 +143,7 @@ _orch() {
 
     case "${cmd}" in
         orch)
-            opts="-h -V --db --config --set --json --color --help --version enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help"
+            opts="-h -V --db --config --set --json --color --help --version enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,6 +308,40 @@ _orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orch__subcmd__demo)
+            opts="-h --keep --dir --db --config --set --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orch__subcmd__enqueue)
             opts="-h --project --task --title --body-file --issue --stage --priority --db --config --set --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -348,8 +400,42 @@ _orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orch__subcmd__finalize)
+            opts="-h --run --db --config --set --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --run)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orch__subcmd__help)
-            opts="enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help"
+            opts="enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -418,7 +504,35 @@ _orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        orch__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         orch__subcmd__help__subcmd__enqueue)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orch__subcmd__help__subcmd__finalize)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -573,6 +687,20 @@ _orch() {
             return 0
             ;;
         orch__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orch__subcmd__help__subcmd__tick)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -767,7 +895,7 @@ _orch() {
             return 0
             ;;
         orch__subcmd__reset__subcmd__cache)
-            opts="-h --agent --db --config --set --json --color --help"
+            opts="-h --agent --breaker --db --config --set --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -905,6 +1033,52 @@ _orch() {
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orch__subcmd__tick)
+            opts="-h --worker --agent --project --max-jobs --db --config --set --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -32,12 +32,15 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand status 'Counts by state and stage, running jobs and their leases, the next retries'
             cand show 'One job: its task, history and runs'
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
+            cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
             cand retry 'Put a failed or cancelled job back in the queue with its attempts reset'
             cand config 'Print the effective configuration and where each value came from'
+            cand tick 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
+            cand demo 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
             cand validate-log 'Judge a run''s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)'
             cand preflight 'Check the agent can take a job: its binary answers --version and it is logged in'
-            cand reset-cache 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh'
+            cand reset-cache 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)'
             cand notify 'Deliver the outbox: Telegram alerts and forge usage comments that are due'
             cand logs 'Render a run''s stream-json log for a person: text, tool calls, results, verdict and usage'
             cand metrics 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out'
@@ -102,6 +105,16 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'orch;finalize'= {
+            cand --run 'This run of the job instead of its latest'
+            cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
+            cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
+            cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
+            cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --json 'Print one JSON document on stdout instead of text for people'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'orch;cancel'= {
             cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
             cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
@@ -125,6 +138,30 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
             cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
             cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --json 'Print one JSON document on stdout instead of text for people'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'orch;tick'= {
+            cand --worker 'Worker name that holds the leases (e.g. the host name); one tick per worker at a time'
+            cand --agent 'Agent profile, as in the configuration''s [agents.NAME]'
+            cand --project 'Only claim jobs of this project'
+            cand --max-jobs 'Jobs to do in this tick at most'
+            cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
+            cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
+            cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
+            cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --json 'Print one JSON document on stdout instead of text for people'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'orch;demo'= {
+            cand --dir 'Make the demo in this new or empty directory (kept) instead of a temporary one'
+            cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
+            cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
+            cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
+            cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --keep 'Leave the demo''s directory (project, config, database, logs) to explore'
             cand --json 'Print one JSON document on stdout instead of text for people'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -153,11 +190,12 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'orch;reset-cache'= {
-            cand --agent 'Only this agent''s verdict and gate [default: every agent''s]'
+            cand --agent 'Only this agent''s verdict, gate and breaker [default: every agent''s]'
             cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
             cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
             cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
             cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --breaker 'Also close the circuit breaker and forget its count of failures'
             cand --json 'Print one JSON document on stdout instead of text for people'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -219,12 +257,15 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand status 'Counts by state and stage, running jobs and their leases, the next retries'
             cand show 'One job: its task, history and runs'
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
+            cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
             cand retry 'Put a failed or cancelled job back in the queue with its attempts reset'
             cand config 'Print the effective configuration and where each value came from'
+            cand tick 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
+            cand demo 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
             cand validate-log 'Judge a run''s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)'
             cand preflight 'Check the agent can take a job: its binary answers --version and it is logged in'
-            cand reset-cache 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh'
+            cand reset-cache 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)'
             cand notify 'Deliver the outbox: Telegram alerts and forge usage comments that are due'
             cand logs 'Render a run''s stream-json log for a person: text, tool calls, results, verdict and usage'
             cand metrics 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out'
@@ -242,11 +283,17 @@ set edit:completion:arg-completer[orch] = {|@words|
         }
         &'orch;help;run'= {
         }
+        &'orch;help;finalize'= {
+        }
         &'orch;help;cancel'= {
         }
         &'orch;help;retry'= {
         }
         &'orch;help;config'= {
+        }
+        &'orch;help;tick'= {
+        }
+        &'orch;help;demo'= {
         }
         &'orch;help;validate-log'= {
         }

@@ -38,12 +38,15 @@ complete -c orch -n "__fish_orch_needs_command" -f -a "claim" -d 'Atomically tak
 complete -c orch -n "__fish_orch_needs_command" -f -a "status" -d 'Counts by state and stage, running jobs and their leases, the next retries'
 complete -c orch -n "__fish_orch_needs_command" -f -a "show" -d 'One job: its task, history and runs'
 complete -c orch -n "__fish_orch_needs_command" -f -a "run" -d 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
+complete -c orch -n "__fish_orch_needs_command" -f -a "finalize" -d 'Judge a job\'s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "cancel" -d 'Cancel a queued or running job'
 complete -c orch -n "__fish_orch_needs_command" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset'
 complete -c orch -n "__fish_orch_needs_command" -f -a "config" -d 'Print the effective configuration and where each value came from'
+complete -c orch -n "__fish_orch_needs_command" -f -a "tick" -d 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
+complete -c orch -n "__fish_orch_needs_command" -f -a "demo" -d 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
 complete -c orch -n "__fish_orch_needs_command" -f -a "validate-log" -d 'Judge a run\'s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "preflight" -d 'Check the agent can take a job: its binary answers --version and it is logged in'
-complete -c orch -n "__fish_orch_needs_command" -f -a "reset-cache" -d 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh'
+complete -c orch -n "__fish_orch_needs_command" -f -a "reset-cache" -d 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "notify" -d 'Deliver the outbox: Telegram alerts and forge usage comments that are due'
 complete -c orch -n "__fish_orch_needs_command" -f -a "logs" -d 'Render a run\'s stream-json log for a person: text, tool calls, results, verdict and usage'
 complete -c orch -n "__fish_orch_needs_command" -f -a "metrics" -d 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out'
@@ -102,6 +105,15 @@ always\t''
 never\t''"
 complete -c orch -n "__fish_orch_using_subcommand run" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand run" -s h -l help -d 'Print help'
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l run -d 'This run of the job instead of its latest' -r
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l color -d 'When to colour human output [env: ORCH_COLOR]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c orch -n "__fish_orch_using_subcommand finalize" -l json -d 'Print one JSON document on stdout instead of text for people'
+complete -c orch -n "__fish_orch_using_subcommand finalize" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c orch -n "__fish_orch_using_subcommand cancel" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand cancel" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand cancel" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
@@ -126,6 +138,28 @@ always\t''
 never\t''"
 complete -c orch -n "__fish_orch_using_subcommand config" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand config" -s h -l help -d 'Print help'
+complete -c orch -n "__fish_orch_using_subcommand tick" -l worker -d 'Worker name that holds the leases (e.g. the host name); one tick per worker at a time' -r
+complete -c orch -n "__fish_orch_using_subcommand tick" -l agent -d 'Agent profile, as in the configuration\'s [agents.NAME]' -r
+complete -c orch -n "__fish_orch_using_subcommand tick" -l project -d 'Only claim jobs of this project' -r
+complete -c orch -n "__fish_orch_using_subcommand tick" -l max-jobs -d 'Jobs to do in this tick at most' -r
+complete -c orch -n "__fish_orch_using_subcommand tick" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand tick" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand tick" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
+complete -c orch -n "__fish_orch_using_subcommand tick" -l color -d 'When to colour human output [env: ORCH_COLOR]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c orch -n "__fish_orch_using_subcommand tick" -l json -d 'Print one JSON document on stdout instead of text for people'
+complete -c orch -n "__fish_orch_using_subcommand tick" -s h -l help -d 'Print help'
+complete -c orch -n "__fish_orch_using_subcommand demo" -l dir -d 'Make the demo in this new or empty directory (kept) instead of a temporary one' -r -F
+complete -c orch -n "__fish_orch_using_subcommand demo" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand demo" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
+complete -c orch -n "__fish_orch_using_subcommand demo" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
+complete -c orch -n "__fish_orch_using_subcommand demo" -l color -d 'When to colour human output [env: ORCH_COLOR]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c orch -n "__fish_orch_using_subcommand demo" -l keep -d 'Leave the demo\'s directory (project, config, database, logs) to explore'
+complete -c orch -n "__fish_orch_using_subcommand demo" -l json -d 'Print one JSON document on stdout instead of text for people'
+complete -c orch -n "__fish_orch_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c orch -n "__fish_orch_using_subcommand validate-log" -l exit-code -d 'The agent\'s exit status: a success result with a non-zero status is `exit_mismatch`' -r
 complete -c orch -n "__fish_orch_using_subcommand validate-log" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand validate-log" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
@@ -147,13 +181,14 @@ complete -c orch -n "__fish_orch_using_subcommand preflight" -l explain -d 'Each
 complete -c orch -n "__fish_orch_using_subcommand preflight" -l no-cache -d 'Evaluate afresh instead of serving the cached verdict (the result is cached)'
 complete -c orch -n "__fish_orch_using_subcommand preflight" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand preflight" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l agent -d 'Only this agent\'s verdict and gate [default: every agent\'s]' -r
+complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l agent -d 'Only this agent\'s verdict, gate and breaker [default: every agent\'s]' -r
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l color -d 'When to colour human output [env: ORCH_COLOR]' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l breaker -d 'Also close the circuit breaker and forget its count of failures'
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand reset-cache" -s h -l help -d 'Print help'
 complete -c orch -n "__fish_orch_using_subcommand notify" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
@@ -202,20 +237,23 @@ always\t''
 never\t''"
 complete -c orch -n "__fish_orch_using_subcommand man" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand man" -s h -l help -d 'Print help'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "enqueue" -d 'Create a task and queue the job for its first stage (or --stage)'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "claim" -d 'Atomically take the next eligible job and lease it to a worker'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "status" -d 'Counts by state and stage, running jobs and their leases, the next retries'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "show" -d 'One job: its task, history and runs'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "run" -d 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "cancel" -d 'Cancel a queued or running job'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "config" -d 'Print the effective configuration and where each value came from'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "validate-log" -d 'Judge a run\'s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "preflight" -d 'Check the agent can take a job: its binary answers --version and it is logged in'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "reset-cache" -d 'Drop cached preflight verdicts and release auth gates, so the next claim checks afresh'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "notify" -d 'Deliver the outbox: Telegram alerts and forge usage comments that are due'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "logs" -d 'Render a run\'s stream-json log for a person: text, tool calls, results, verdict and usage'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "metrics" -d 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "completions" -d 'Print a shell completion script, or write every shell\'s into --dir'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "man" -d 'Write the manual pages (orch.1 and one per subcommand) into a directory'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run cancel retry config validate-log preflight reset-cache notify logs metrics completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "enqueue" -d 'Create a task and queue the job for its first stage (or --stage)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "claim" -d 'Atomically take the next eligible job and lease it to a worker'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "status" -d 'Counts by state and stage, running jobs and their leases, the next retries'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "show" -d 'One job: its task, history and runs'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "run" -d 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "finalize" -d 'Judge a job\'s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "cancel" -d 'Cancel a queued or running job'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "config" -d 'Print the effective configuration and where each value came from'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "tick" -d 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "demo" -d 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "validate-log" -d 'Judge a run\'s log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "preflight" -d 'Check the agent can take a job: its binary answers --version and it is logged in'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "reset-cache" -d 'Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "notify" -d 'Deliver the outbox: Telegram alerts and forge usage comments that are due'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "logs" -d 'Render a run\'s stream-json log for a person: text, tool calls, results, verdict and usage'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "metrics" -d 'Print Prometheus metrics (text exposition 0.0.4), or write them atomically with --out'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "completions" -d 'Print a shell completion script, or write every shell\'s into --dir'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "man" -d 'Write the manual pages (orch.1 and one per subcommand) into a directory'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -79,6 +79,10 @@ pub enum Command {
     Retry(JobArg),
     /// Print the effective configuration and where each value came from
     Config,
+    /// The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)
+    Tick(TickArgs),
+    /// Walk one task through the pipeline with a stand-in agent, in a directory of its own
+    Demo(DemoArgs),
     /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)
     #[command(name = "validate-log")]
     ValidateLog(ValidateLogArgs),
@@ -277,4 +281,30 @@ pub struct ManArgs {
     /// Directory the pages are written into (created if missing)
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    /// Worker name that holds the leases (e.g. the host name); one tick per worker at a time
+    #[arg(long)]
+    pub worker: String,
+    /// Agent profile, as in the configuration's [agents.NAME]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    pub agent: String,
+    /// Only claim jobs of this project
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Jobs to do in this tick at most
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_jobs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the demo's directory (project, config, database, logs) to explore
+    #[arg(long)]
+    pub keep: bool,
+    /// Make the demo in this new or empty directory (kept) instead of a temporary one
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

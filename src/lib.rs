@@ -9,14 +9,15 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
-pub mod metrics;
 pub mod finalize;
 pub mod git;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod preflight;
 pub mod runner;
 pub mod store;
+pub mod tick;
 
 use anyhow::Result;
 

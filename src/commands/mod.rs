@@ -1,21 +1,23 @@
 //! One file per subcommand: read the arguments, call the store or the domain, print.
 
 mod cancel;
-mod claim;
+pub(crate) mod claim;
 mod completions;
 mod config;
+mod demo;
 mod enqueue;
+mod finalize;
 mod logs;
 mod man;
 mod metrics;
-mod finalize;
 mod notify;
 mod preflight;
 mod reset_cache;
 mod retry;
 mod run;
 mod show;
-mod status;
+pub mod status;
+mod tick;
 mod validate_log;
 
 use anyhow::Result;
@@ -34,6 +36,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Cancel(args) => cancel::run(ctx, &args),
         Command::Retry(args) => retry::run(ctx, &args),
         Command::Config => config::run(ctx),
+        Command::Tick(args) => tick::run(ctx, &args),
+        Command::Demo(args) => demo::run(ctx, &args),
         Command::ValidateLog(args) => validate_log::run(ctx, &args),
         Command::Preflight(args) => preflight::run(ctx, &args),
         Command::ResetCache(args) => reset_cache::run(ctx, &args),

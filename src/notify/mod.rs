@@ -9,7 +9,7 @@
 //! message. A destination that is not configured keeps its messages pending, with the reason in
 //! `last_error` and no attempt counted.
 
-mod forge;
+pub mod forge;
 mod http;
 mod telegram;
 

@@ -597,6 +597,28 @@ fn with_folded(tx: &Transaction, mut claimed: Claimed) -> Result<Claimed> {
     Ok(claimed)
 }
 
+impl Store {
+    /// Usage comments in the outbox, oldest first, with their message ids (for `orch demo`,
+    /// which shows what it would have posted).
+    pub fn comments(&self) -> Result<Vec<(i64, NewComment)>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, payload FROM outbox WHERE kind = 'comment' ORDER BY id")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut comments = Vec::new();
+        for row in rows {
+            let (id, payload) = row?;
+            comments.push((
+                id,
+                serde_json::from_str(&payload).context("reading a queued comment")?,
+            ));
+        }
+        Ok(comments)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,320 @@
+//! `orch demo`: a newcomer's first command. In a directory of its own it makes a project (a git
+//! repository), a config, a logged-in stand-in agent that speaks Claude Code's CLI contract, then
+//! walks one task through the whole pipeline — one transient failure and its retry among them —
+//! printing each step, the status table and the usage comments it would have posted. Nothing
+//! outside its directory is read or written: the configuration is built from its own file only,
+//! whatever ORCH_* variables the shell holds.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{DemoArgs, GlobalArgs, StatusArgs};
+use crate::config::{Config, Inputs};
+use crate::notify::forge;
+use crate::output::{self, Paint};
+use crate::store::{now_ms, NewTask};
+use crate::tick::{self, Event};
+use crate::{commands, exit, Ctx};
+
+/// The stand-in agent, the same script the test suite drives.
+const STAND_IN: &str = include_str!("../../tests/agent/fake-claude");
+
+/// What the stand-in does on each run, in order: the architect's first attempt fails.
+const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\nok\n";
+
+const TASK: &str = "DEMO-1";
+
+pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
+    let dir = match &args.dir {
+        Some(dir) => {
+            if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+                bail!(
+                    "{} is not empty; name a new or empty directory",
+                    dir.display()
+                );
+            }
+            dir.clone()
+        }
+        None => std::env::temp_dir().join(format!("orch-demo-{}-{}", std::process::id(), now_ms())),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let result = walk(ctx, &dir);
+    if args.keep || args.dir.is_some() {
+        eprintln!("orch demo: the demo's files are in {}", dir.display());
+    } else if let Err(err) = std::fs::remove_dir_all(&dir) {
+        eprintln!("orch demo: could not remove {}: {err}", dir.display());
+    }
+    result
+}
+
+fn walk(outer: &Ctx, dir: &Path) -> Result<u8> {
+    let ctx = build(outer, dir)?;
+    let paint = ctx.paint();
+    let say = |text: String| output::line(text);
+    say(paint.bold(&format!("orch demo in {}", dir.display())))?;
+    say(format!(
+        "  a project (a git repository), a config and a logged-in stand-in agent; pipeline: {}",
+        ctx.config.stages.join(" → ")
+    ))?;
+    let mut store = ctx.store()?;
+    let queued = store.enqueue(
+        &NewTask {
+            project: "demo",
+            key: TASK,
+            title: Some("Add a health check endpoint"),
+            body: Some("GET /health answers 200 with the build's version.\n"),
+            issue: Some(1),
+            stage: &ctx.config.stages[0],
+            priority: 0,
+            max_attempts: 3,
+            actor: "demo",
+        },
+        now_ms(),
+    )?;
+    drop(store);
+    say(format!(
+        "\n{} job {} ({TASK}, stage {})",
+        step(paint, "enqueue"),
+        queued.job_id,
+        queued.stage
+    ))?;
+
+    let mut worked = 0;
+    for _ in 0..(ctx.config.stages.len() * 3) {
+        let request = tick::Request {
+            worker: "demo-worker",
+            agent: crate::config::DEFAULT_AGENT,
+            project: None,
+            max_jobs: 1,
+            live_status: false,
+        };
+        let mut printed = Ok(());
+        let code = tick::tick(&ctx, &request, &mut |event| {
+            if printed.is_ok() {
+                printed = print_event(paint, &event);
+            }
+        })?;
+        printed?;
+        if code == exit::NOTHING_TO_DO {
+            break;
+        }
+        worked += 1;
+    }
+
+    say(format!("\n{} after {worked} ticks", paint.bold("status")))?;
+    commands::status::run(&ctx, &StatusArgs {})?;
+    let store = ctx.store()?;
+    let comments = store.comments()?;
+    output::line(format!(
+        "\n{} ({} queued; with a forge token they go to the task's issue)",
+        paint.bold("usage comments orch would have posted"),
+        comments.len()
+    ))?;
+    for (id, comment) in comments {
+        output::line(format!("\n{}", forge::render(&comment, id)))?;
+    }
+    output::line(format!(
+        "\nThe agent's commits: git -C {} log --oneline (with --keep, the directory stays)",
+        dir.join("project").display()
+    ))?;
+    let task_state: String =
+        store
+            .conn()
+            .query_row("SELECT state FROM tasks WHERE key = ?1", [TASK], |row| {
+                row.get(0)
+            })?;
+    if task_state != "complete" {
+        bail!("the demo task ended {task_state}, not complete");
+    }
+    Ok(exit::OK)
+}
+
+fn step(paint: Paint, name: &str) -> String {
+    paint.bold(&format!("▸ {name:<9}"))
+}
+
+fn print_event(paint: Paint, event: &Event) -> Result<()> {
+    let line = match event {
+        Event::Delivered(_) | Event::Stopped(..) => return Ok(()),
+        Event::Recovered(outcome) => format!(
+            "{} run {} left by a dead worker: {}",
+            step(paint, "recover"),
+            outcome.run_id,
+            outcome.decision.as_str()
+        ),
+        Event::Preflight(verdict) => {
+            let how = if verdict.cached { "cached" } else { "checked" };
+            format!(
+                "{} {} (agent {}, {how})",
+                step(paint, "preflight"),
+                paint.pass("pass"),
+                verdict.agent
+            )
+        }
+        Event::Claimed(job) => format!(
+            "{} job {} {} stage {}, attempt {}/{}",
+            step(paint, "claim"),
+            job.job_id,
+            job.task,
+            paint.bold(&job.stage),
+            job.attempt,
+            job.max_attempts
+        ),
+        Event::Ran(run) => format!(
+            "{} run {}: exit {}, {:.1} s, log {}",
+            step(paint, "run"),
+            run.run_id,
+            run.exit_code
+                .map_or_else(|| "none".to_string(), |c| c.to_string()),
+            run.duration_ms as f64 / 1000.0,
+            run.log_path
+        ),
+        Event::Finalized(outcome) => {
+            let what = match (
+                outcome.decision.as_str(),
+                &outcome.next_stage,
+                outcome.retry_at,
+            ) {
+                ("advanced", Some(next), _) => format!("advanced to {next}"),
+                ("requeued", _, Some(at)) => {
+                    format!("will retry {}", output::relative(at, now_ms()))
+                }
+                (decision, _, _) => decision.to_string(),
+            };
+            format!(
+                "{} {} → {what}{}",
+                step(paint, "finalize"),
+                paint.class(&outcome.class),
+                match &outcome.commit {
+                    Some(crate::git::Committed::Committed { sha }) =>
+                        format!(", committed {}", &sha[..sha.len().min(10)]),
+                    _ => String::new(),
+                }
+            )
+        }
+    };
+    output::line(line)
+}
+
+/// Lay out the demo's directory and the context that points at nothing else.
+fn build(outer: &Ctx, dir: &Path) -> Result<Ctx> {
+    let bin = dir.join("bin/claude");
+    let home = dir.join("home");
+    let project = dir.join("project");
+    for sub in [
+        dir.join("bin"),
+        home.join(".claude"),
+        project.clone(),
+        dir.join("state"),
+    ] {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&sub)?;
+    }
+    write(&bin, STAND_IN.as_bytes(), 0o755)?;
+    let expires = now_ms() + 24 * 3_600_000;
+    let credentials = format!(
+        r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-demo","refreshToken":"sk-ant-ort01-demo","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"demo"}}}}"#
+    );
+    write(
+        &home.join(".claude/.credentials.json"),
+        credentials.as_bytes(),
+        0o600,
+    )?;
+    let script = dir.join("agent-script.txt");
+    write(&script, SCRIPT.as_bytes(), 0o600)?;
+    git(&project, &["init", "--quiet", "--initial-branch=main"])?;
+    write(&project.join("README.md"), b"# demo\n", 0o644)?;
+    git(&project, &["add", "README.md"])?;
+    git(&project, &["commit", "--quiet", "-m", "initial commit"])?;
+
+    let config = format!(
+        r#"# Written by `orch demo`: retries are due at once so the demo never waits.
+retry_base_seconds = 0
+retry_max_seconds = 0
+rate_limit_backoff_seconds = 0
+run_timeout_seconds = 60
+kill_grace_seconds = 1
+preflight_cache_ttl = 300
+
+[projects.demo]
+workdir = "{project}"
+auto_commit = true
+commit_author = "orch demo <demo@orch.invalid>"
+forge = {{ kind = "gitea", url = "https://git.example.invalid", repo = "acme/demo" }}
+
+[agents.claude]
+bin = "{bin}"
+home = "{home}"
+env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE_TOUCH = "CHANGES.md" }}
+"#,
+        project = project.display(),
+        bin = bin.display(),
+        home = home.display(),
+        script = script.display(),
+    );
+    let config_path = dir.join("config.toml");
+    write(&config_path, config.as_bytes(), 0o600)?;
+    let global = GlobalArgs {
+        config: Some(config_path),
+        db: Some(dir.join("state/orch.db")),
+        color: outer.global.color,
+        ..GlobalArgs::default()
+    };
+    let home_text = home.display().to_string();
+    let config = Config::load_from(&Inputs {
+        global: &global,
+        env: &|name| (name == "HOME").then(|| home_text.clone()),
+    })?;
+    Ok(Ctx {
+        global: GlobalArgs {
+            color: outer.global.color,
+            ..global
+        },
+        config,
+    })
+}
+
+fn write(path: &PathBuf, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=orch demo",
+            "-c",
+            "user.email=demo@orch.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .context("running git (the demo's project is a git repository: install git)")?;
+    if !out.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}

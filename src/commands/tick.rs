@@ -1,0 +1,78 @@
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::cli::TickArgs;
+use crate::exit;
+use crate::output;
+use crate::tick::{self, Event};
+use crate::Ctx;
+
+pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
+    let Some(lock) = tick::lock(ctx, &args.worker)? else {
+        eprintln!(
+            "orch: another tick for worker {} is running; this one does nothing",
+            args.worker
+        );
+        return Ok(exit::NOTHING_TO_DO);
+    };
+    let request = tick::Request {
+        worker: &args.worker,
+        agent: &args.agent,
+        project: args.project.as_deref(),
+        max_jobs: args.max_jobs,
+        live_status: !ctx.json() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let mut steps: Vec<Value> = Vec::new();
+    let mut printed = Ok(());
+    let code = tick::tick(ctx, &request, &mut |event| {
+        let step = describe(&event);
+        if !ctx.json() && printed.is_ok() {
+            if let Some(text) = step.get("text").and_then(Value::as_str) {
+                printed = output::line(text);
+            }
+        }
+        steps.push(step);
+    })?;
+    printed?;
+    drop(lock);
+    if ctx.json() {
+        output::json(&json!({ "worker": args.worker, "exit": code, "steps": steps }))?;
+    }
+    Ok(code)
+}
+
+/// One step as JSON, with a `text` line for people.
+fn describe(event: &Event) -> Value {
+    match event {
+        Event::Delivered(report) => json!({
+            "step": "notify", "report": report,
+            "text": format!("notify: {}", serde_json::to_string(report).unwrap_or_default()),
+        }),
+        Event::Recovered(outcome) => json!({
+            "step": "recover", "outcome": outcome,
+            "text": format!("recover: run {} of job {} → {}", outcome.run_id, outcome.job_id, outcome.decision.as_str()),
+        }),
+        Event::Preflight(verdict) => json!({
+            "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
+            "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),
+        }),
+        Event::Claimed(job) => json!({
+            "step": "claim", "job_id": job.job_id, "task": job.task, "project": job.project,
+            "stage": job.stage, "attempt": job.attempt,
+            "text": format!("claim: job {} {} {} stage {}, attempt {}/{}", job.job_id, job.project, job.task, job.stage, job.attempt, job.max_attempts),
+        }),
+        Event::Ran(run) => json!({
+            "step": "run", "run": run,
+            "text": format!("run: run {} exit {} in {} ms, log {}", run.run_id,
+                run.exit_code.map_or_else(|| "none".to_string(), |c| c.to_string()), run.duration_ms, run.log_path),
+        }),
+        Event::Finalized(outcome) => json!({
+            "step": "finalize", "outcome": outcome,
+            "text": format!("finalize: {} → {}", outcome.class, outcome.decision.as_str()),
+        }),
+        Event::Stopped(code, why) => json!({
+            "step": "stop", "exit": code, "reason": why,
+            "text": format!("stop: {why} (exit {code})"),
+        }),
+    }
+}

@@ -1,0 +1,171 @@
+//! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, then
+//! preflight → claim → run → finalize, up to `max_jobs` times. `orch tick` prints the steps;
+//! `orch demo` drives the same function with its own printer.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::finalize::{self, Outcome};
+use crate::notify::{self, Report};
+use crate::preflight::{self, Verdict};
+use crate::runner::{self, RunOutcome, RunRequest};
+use crate::store::Job;
+use crate::{commands, exit, Ctx};
+
+pub struct Request<'a> {
+    pub worker: &'a str,
+    pub agent: &'a str,
+    pub project: Option<&'a str>,
+    pub max_jobs: u64,
+    /// Draw the run's live status line (a terminal, no `--json`).
+    pub live_status: bool,
+}
+
+/// What a tick did, step by step, as it happens.
+pub enum Event<'a> {
+    Delivered(&'a Report),
+    Recovered(&'a Outcome),
+    Preflight(&'a Verdict),
+    Claimed(&'a Job),
+    Ran(&'a RunOutcome),
+    Finalized(&'a Outcome),
+    /// Why the tick stopped, with its exit status.
+    Stopped(u8, &'a str),
+}
+
+/// The per-worker lock: held for the tick's life, released when the file closes.
+pub struct Lock {
+    _file: std::fs::File,
+    pub path: PathBuf,
+}
+
+/// Take the worker's tick lock without waiting; None when another tick holds it.
+pub fn lock(ctx: &Ctx, worker: &str) -> Result<Option<Lock>> {
+    let dir = ctx.config.log_dir();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let safe: String = worker
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("tick-{safe}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening the tick lock {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is shared.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !taken {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        return Err(err).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(Some(Lock { _file: file, path }))
+}
+
+/// Run one tick. Returns the exit status of the step that stopped it: 0 when it did a job (and
+/// the job advanced), 3 nothing to do, 10/11 preflight, 12 breaker, 20/21/22 from finalize.
+pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {
+    let mut store = ctx.store()?;
+    let report = notify::deliver(
+        &ctx.config,
+        &mut store,
+        &notify::Options { retry_dead: false },
+    )?;
+    on(Event::Delivered(&report));
+    for left in store.unfinalized_runs(Some(request.worker), 20)? {
+        match finalize::finalize_job(
+            &ctx.config,
+            &mut store,
+            left.job_id,
+            Some(left.run_id),
+            request.worker,
+        ) {
+            Ok(outcome) => on(Event::Recovered(&outcome)),
+            Err(err) => eprintln!(
+                "orch: run {} of job {} left unfinalized: {err:#}",
+                left.run_id, left.job_id
+            ),
+        }
+    }
+    let mut last = exit::NOTHING_TO_DO;
+    for _ in 0..request.max_jobs.max(1) {
+        let verdict = match preflight::require(&ctx.config, &mut store, request.agent) {
+            Ok(verdict) => verdict,
+            Err(err) => {
+                let code = exit::code_of(&err);
+                on(Event::Stopped(code, &format!("{err:#}")));
+                return Ok(code);
+            }
+        };
+        on(Event::Preflight(&verdict));
+        let job = match commands::claim::claim(ctx, request.worker, request.agent, request.project)
+        {
+            Ok(crate::store::Claim { job: Some(job), .. }) => job,
+            Ok(_) => {
+                on(Event::Stopped(exit::NOTHING_TO_DO, "no eligible job"));
+                return Ok(if last == exit::NOTHING_TO_DO {
+                    exit::NOTHING_TO_DO
+                } else {
+                    last
+                });
+            }
+            Err(err) => {
+                let code = exit::code_of(&err);
+                if code == exit::UNEXPECTED {
+                    return Err(err);
+                }
+                on(Event::Stopped(code, &format!("{err:#}")));
+                return Ok(code);
+            }
+        };
+        on(Event::Claimed(&job));
+        let run = runner::run_job(
+            ctx,
+            &mut store,
+            &RunRequest {
+                job_id: job.job_id,
+                worker: request.worker,
+                agent: request.agent,
+                live_status: request.live_status,
+            },
+        )?;
+        on(Event::Ran(&run));
+        if run.interrupted {
+            on(Event::Stopped(
+                exit::UNEXPECTED,
+                "the run was interrupted; the job is left for finalize or the lease rescue",
+            ));
+            return Ok(exit::UNEXPECTED);
+        }
+        let outcome = finalize::finalize_job(
+            &ctx.config,
+            &mut store,
+            job.job_id,
+            Some(run.run_id),
+            request.worker,
+        )?;
+        on(Event::Finalized(&outcome));
+        last = outcome.decision.exit_status();
+    }
+    on(Event::Stopped(last, "max jobs reached"));
+    Ok(last)
+}

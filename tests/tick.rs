@@ -1,0 +1,169 @@
+//! `orch tick` end to end, its per-worker lock, the recovery of unfinalized runs, and `orch demo`.
+mod support;
+
+use support::World;
+
+fn world() -> World {
+    let mut w = World::new();
+    w.login(24 * 3_600_000);
+    w.set("ORCH_RETRY_BASE_SECONDS", "0");
+    w
+}
+
+#[test]
+fn a_tick_claims_runs_and_finalizes_one_job() {
+    let w = world();
+    let job = w.enqueue("T-1");
+    let out = w.orch(&["tick", "--worker", "w1", "--json"]).ok();
+    let doc = out.json();
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["notify", "preflight", "claim", "run", "finalize", "stop"],
+        "{doc}"
+    );
+    assert_eq!(doc["steps"][2]["job_id"].as_i64(), Some(job));
+    assert_eq!(doc["steps"][4]["outcome"]["decision"], "advanced");
+    let shown = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
+    assert_eq!(shown["job"]["state"], "done");
+    // The next stage is queued; a second tick takes it, a third with --max-jobs finishes more.
+    w.orch(&["tick", "--worker", "w1"]).ok();
+    w.orch(&["tick", "--worker", "w1", "--max-jobs", "10"]).ok();
+    let state: String = w
+        .db()
+        .query_row("SELECT state FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(state, "complete");
+    let out = w.orch(&["tick", "--worker", "w1"]).status(3);
+    assert!(out.stdout.contains("no eligible job"), "{}", out.stdout);
+}
+
+#[test]
+fn a_failed_run_stops_the_tick_with_finalizes_status() {
+    let mut w = world();
+    w.set("FAKE_CLAUDE_MODE", "empty");
+    w.enqueue("T-1");
+    w.orch(&["tick", "--worker", "w1"]).status(20);
+    w.set("FAKE_CLAUDE_MODE", "auth");
+    w.orch(&["tick", "--worker", "w1"]).status(22);
+    // The gate now holds: preflight stops the next tick with 11 before any claim.
+    w.orch(&["tick", "--worker", "w1"]).status(11);
+}
+
+#[test]
+fn overlapping_ticks_one_works_the_other_exits_3() {
+    let mut w = world();
+    w.set("FAKE_CLAUDE_SLEEP", "1.5");
+    w.enqueue("T-1");
+    w.enqueue("T-2");
+    w.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 2\n",
+        w.path("work/web").display()
+    ));
+    let first = w.orch(&["tick", "--worker", "same"]).spawn();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let second = w.orch(&["tick", "--worker", "same"]).status(3);
+    assert!(
+        second
+            .stderr
+            .contains("another tick for worker same is running"),
+        "{}",
+        second.stderr
+    );
+    let first = support::Out::of(first);
+    assert_eq!(first.code, 0, "{first:?}");
+    // Another worker is not blocked by that lock.
+    w.orch(&["tick", "--worker", "other"]).ok();
+}
+
+#[test]
+fn a_run_left_unfinalized_is_finalized_by_the_next_tick() {
+    let w = world();
+    let job = w.enqueue("T-1").to_string();
+    w.orch(&["claim", "--worker", "w1"]).ok();
+    w.orch(&["run", &job, "--worker", "w1"]).ok();
+    // orch died here, before finalize: the next tick of this worker finalizes the run first.
+    let doc = w.orch(&["tick", "--worker", "w1", "--json"]).ok().json();
+    assert_eq!(doc["steps"][1]["step"], "recover", "{doc}");
+    assert_eq!(doc["steps"][1]["outcome"]["decision"], "advanced");
+    let shown = w.orch(&["show", &job, "--json"]).ok().json();
+    assert_eq!(shown["job"]["state"], "done");
+    assert_eq!(
+        shown["runs"].as_array().unwrap().len(),
+        1,
+        "the stage was not run again"
+    );
+}
+
+#[test]
+fn the_demo_walks_all_stages_and_leaves_nothing_behind() {
+    let w = World::new();
+    let tmp = w.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = w
+        .orch(&["demo", "--color", "never"])
+        .env("TMPDIR", &tmp)
+        // The demo must not use the caller's agent, database or config.
+        .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
+        .env("ORCH_DB", "/nonexistent/orch.db")
+        .ok();
+    for stage in [
+        "analyst",
+        "architect",
+        "developer",
+        "reviewer",
+        "tester",
+        "deployer",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("stage {stage}")),
+            "{stage} missing:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout.contains("agent_error → will retry"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("ok → completed"), "{}", out.stdout);
+    assert!(out.stdout.contains("| Cost | $0.0123 |"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the demo left files behind"
+    );
+    assert!(
+        !w.path("state/orch.db").exists(),
+        "the demo touched the caller's database"
+    );
+}
+
+#[test]
+fn the_demo_keeps_its_directory_when_asked() {
+    let w = World::new();
+    let dir = w.path("demo");
+    w.orch(&["demo", "--dir", dir.to_str().unwrap()]).ok();
+    assert!(dir.join("state/orch.db").exists());
+    let log = std::process::Command::new("git")
+        .args([
+            "-C",
+            dir.join("project").to_str().unwrap(),
+            "log",
+            "--oneline",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.contains("deployer(demo-worker): auto-commit from deployer"),
+        "{log}"
+    );
+    let out = w.orch(&["demo", "--dir", dir.to_str().unwrap()]).status(1);
+    assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
+}
