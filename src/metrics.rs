@@ -12,9 +12,12 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::breaker::State as BreakerState;
 use crate::claude::verdict::CLASSES;
 use crate::config::Config;
-use crate::store::{ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals};
+use crate::store::{
+    BreakerRow, ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +71,7 @@ pub struct Snapshot<'a> {
     pub preflight: Vec<PreflightRow>,
     pub outbox: OutboxSummary,
     pub oldest_due_queued: Option<i64>,
+    pub breakers: Vec<BreakerRow>,
 }
 
 impl Snapshot<'_> {
@@ -84,6 +88,7 @@ impl Snapshot<'_> {
                 preflight: store.preflight_rows()?,
                 outbox: store.outbox_summary(now_ms, 0)?,
                 oldest_due_queued: store.oldest_due_queued(now_ms)?,
+                breakers: store.breakers(now_ms)?,
             })
         })
     }
@@ -99,6 +104,18 @@ struct Spec {
 /// Every family, in the order they are printed. Adding one is adding an entry here (and, when
 /// it needs data, a query in `store/metrics.rs`).
 const FAMILIES: &[Spec] = &[
+    Spec {
+        name: "orch_breaker_state",
+        kind: Type::Gauge,
+        help: "1 for the state each agent's circuit breaker is in now (closed, open, half_open), 0 for the others.",
+        samples: breaker_state,
+    },
+    Spec {
+        name: "orch_breaker_consecutive_failures",
+        kind: Type::Gauge,
+        help: "Consecutive transient failures counted by each agent's circuit breaker.",
+        samples: breaker_failures,
+    },
     Spec {
         name: "orch_jobs",
         kind: Type::Gauge,
@@ -281,6 +298,36 @@ fn tokens(snap: &Snapshot) -> Vec<Sample> {
         }
     }
     samples
+}
+
+fn breaker_state(snap: &Snapshot) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for row in &snap.breakers {
+        let now = row.breaker.effective(snap.now_ms);
+        for state in [
+            BreakerState::Closed,
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+        ] {
+            samples.push(Sample::new(
+                &[("agent", &row.agent), ("state", state.as_str())],
+                f64::from(u8::from(state == now)),
+            ));
+        }
+    }
+    samples
+}
+
+fn breaker_failures(snap: &Snapshot) -> Vec<Sample> {
+    snap.breakers
+        .iter()
+        .map(|row| {
+            Sample::new(
+                &[("agent", &row.agent)],
+                row.breaker.consecutive_failures as f64,
+            )
+        })
+        .collect()
 }
 
 fn preflight_ok(snap: &Snapshot) -> Vec<Sample> {

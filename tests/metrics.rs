@@ -410,3 +410,37 @@ fn json_holds_the_same_families() {
     assert_eq!(retries["samples"][0]["value"], 1.0);
     assert_eq!(retries["samples"][0]["labels"], serde_json::json!({}));
 }
+
+#[test]
+fn the_breaker_state_is_exported() {
+    let mut w = World::new();
+    w.login(24 * 3_600_000);
+    w.set("ORCH_RETRY_BASE_SECONDS", "0")
+        .set("ORCH_MAX_ATTEMPTS", "9")
+        .set("FAKE_CLAUDE_MODE", "empty");
+    w.enqueue("T-1");
+    for _ in 0..3 {
+        w.orch(&["tick", "--worker", "w1"]).status(20);
+    }
+    w.orch(&["tick", "--worker", "w1"]).status(12);
+    let m = parse(&w.orch(&["metrics"]).ok().stdout);
+    assert_eq!(
+        m.value(
+            "orch_breaker_state",
+            &[("agent", "claude"), ("state", "open")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "orch_breaker_state",
+            &[("agent", "claude"), ("state", "closed")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        m.value("orch_breaker_consecutive_failures", &[("agent", "claude")]),
+        3.0
+    );
+    assert_eq!(m.types["orch_breaker_state"], "gauge");
+}
