@@ -9,6 +9,7 @@
 //! README.md has no such block. `UPDATE_DOCS=1 cargo test --test bad_input` rewrites it.
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::thread::JoinHandle;
@@ -327,7 +328,6 @@ fn cases() -> Vec<Case> {
 
 /// A text file (no `#!` line) where the agent's binary should be.
 fn agent_file(world: &World, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
     let path = world.path("notes.txt");
     std::fs::write(&path, "not a program\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -439,6 +439,11 @@ fn run(case: &Case) -> Seen {
     let output = command.stdin(Stdio::null()).output().unwrap();
     if let Some(holder) = held {
         holder.join().unwrap();
+    }
+    if case.unprivileged {
+        // Writable again, so the world can be removed.
+        std::fs::set_permissions(world.path("state"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
     }
     let mut out = Out::from(output);
     // Paths in the world read as the command gave them: relative to its directory.

@@ -25,9 +25,10 @@ pub fn hold_write_lock(world: &World, hold: Duration) -> JoinHandle<()> {
     handle
 }
 
-/// Make the database one that `World::orch_unprivileged` may read but not write. Root writes
-/// through permission bits, so as root the command runs as `nobody` against a file `nobody` does
-/// not own; otherwise the write bit is off for everyone.
+/// Make the database one that `World::orch_unprivileged` may read but not write, in a
+/// directory it may not write either. Root writes through permission bits, so as root the
+/// command runs as `nobody` against files `nobody` does not own; otherwise the write bits are off
+/// for everyone. Either way the same user meets the same bits.
 pub fn make_db_read_only(world: &World) {
     let db_mode = if unsafe { libc::geteuid() } == 0 {
         0o644
@@ -36,7 +37,7 @@ pub fn make_db_read_only(world: &World) {
     };
     for (path, mode) in [
         (world.root().to_path_buf(), 0o755),
-        (world.path("state"), 0o755),
+        (world.path("state"), 0o555),
         (world.path("home"), 0o755),
         (world.path("state/orch.db"), db_mode),
         (world.path("config.toml"), 0o644),
