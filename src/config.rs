@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
@@ -235,8 +235,9 @@ impl Config {
                 config.set(key, value, Source::Env)?;
             } else if key.kind == Kind::Secret {
                 if let Some(path) = env(&format!("{}_FILE", key.env())) {
-                    let value = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}_FILE ({path})", key.env()))?;
+                    let value = std::fs::read_to_string(&path).map_err(|err| {
+                        exit::config(format!("cannot read {}_FILE ({path}): {err}", key.env()))
+                    })?;
                     config.set(key, value.trim_end().to_string(), Source::Env)?;
                 }
             }
@@ -263,7 +264,8 @@ impl Config {
             }
             config.set(key, value.to_string(), Source::Flag)?;
         }
-        if config.get(DB).is_none() {
+        // An empty ORCH_DB (or --db "") counts as unset, like an empty ORCH_CONFIG.
+        if config.text(DB).is_none() {
             let db = default_state_dir(env)?.join("orch.db");
             config.set(DB, db.display().to_string(), Source::Default)?;
         }

@@ -311,7 +311,7 @@ pub fn finalize_job(
     }
     let job = store
         .job(job_id)?
-        .ok_or_else(|| exit::usage(format!("no job {job_id}")))?;
+        .ok_or_else(|| crate::store::no_job(job_id))?;
     check_held(&job, &run, now_ms())?;
     // A second finalizer of this run waits here for the first, then reports its decision.
     let _lock = lock_log(&run)?;
@@ -383,7 +383,7 @@ fn pick_run(store: &Store, job_id: i64, run_id: Option<i64>) -> Result<Run> {
         }
         None => {
             if store.job(job_id)?.is_none() {
-                return Err(exit::usage(format!("no job {job_id}")));
+                return Err(crate::store::no_job(job_id));
             }
             store.runs_for_job(job_id)?.pop().ok_or_else(|| {
                 anyhow!("job {job_id} has no run to finalize: run it first (`orch run {job_id} --worker W`)")

@@ -122,7 +122,7 @@ fn cancel_and_retry() {
         "{}",
         out.stderr
     );
-    world.orch(&["cancel", "999"]).status(1);
+    world.orch(&["cancel", "999"]).status(2);
 }
 
 /// 8 processes race over 2,000 jobs: each is claimed exactly once, none is lost.

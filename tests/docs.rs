@@ -1,7 +1,11 @@
 //! The README's generated tables match the code. `UPDATE_DOCS=1 cargo test --test docs` rewrites
 //! them.
 
+mod support;
+
 use std::path::Path;
+
+use support::splice;
 
 fn exit_table() -> String {
     let mut out = String::from("| code | meaning |\n|---|---|\n");
@@ -23,20 +27,6 @@ fn settings_table() -> String {
         ));
     }
     out
-}
-
-/// Replace the text between `<!-- NAME…-->` and `<!-- /NAME -->` with `body`.
-fn splice(text: &str, name: &str, body: &str) -> String {
-    let open = format!("<!-- {name}");
-    let close = format!("<!-- /{name} -->");
-    let start = text
-        .find(&open)
-        .unwrap_or_else(|| panic!("README lacks {open}"));
-    let start = start + text[start..].find("-->").unwrap() + 3;
-    let end = text
-        .find(&close)
-        .unwrap_or_else(|| panic!("README lacks {close}"));
-    format!("{}\n{}{}", &text[..start], body, &text[end..])
 }
 
 #[test]

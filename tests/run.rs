@@ -204,7 +204,7 @@ fn success_is_recorded_with_a_private_log() {
     );
     assert_eq!(agent_runs(&w), ["run ok"]);
 
-    let human = w.orch(&["run", "99", "--worker", "w1"]).status(1);
+    let human = w.orch(&["run", "99", "--worker", "w1"]).status(2);
     assert!(human.stderr.contains("no job 99"), "{}", human.stderr);
 }
 

@@ -60,33 +60,13 @@ fn a_file_that_is_not_sqlite_is_refused() {
     );
 }
 
-/// A database the user may read but not write. Root writes through permission bits, so as root
-/// the command runs as `nobody` (through setpriv) against a file that `nobody` does not own.
+/// A database the user may read but not write (see `make_db_read_only`).
 #[test]
 fn a_read_only_database_is_a_clear_error() {
     let world = World::new();
     world.enqueue("T");
     let before: i64 = count_jobs(&world);
-    for path in [world.root(), &world.path("state"), &world.path("home")] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    // Readable by all, writable by its owner only: a non-root runner is not the owner as far as
-    // permission bits go once the write bit is off for everyone.
-    let db_mode = if unsafe { libc::geteuid() } == 0 {
-        0o644
-    } else {
-        0o444
-    };
-    std::fs::set_permissions(
-        world.path("state/orch.db"),
-        std::fs::Permissions::from_mode(db_mode),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        world.path("config.toml"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
+    support::faults::make_db_read_only(&world);
     let out = world
         .orch_unprivileged(&["enqueue", "--project", "web", "--task", "U"])
         .output()

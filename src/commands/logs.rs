@@ -16,7 +16,7 @@ use crate::cli::LogsArgs;
 use crate::commands::validate_log;
 use crate::exit;
 use crate::output::{self, Paint};
-use crate::store::{now_ms, Job, Run};
+use crate::store::{self, now_ms, Job, Run};
 use crate::Ctx;
 
 /// Width of the label column ("result" and two spaces).
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
     }
     let store = ctx.store()?;
     let Some(job) = store.job(args.job)? else {
-        return Err(exit::usage(format!("no job {}", args.job)));
+        return Err(store::no_job(args.job));
     };
     let mut runs = store.runs_for_job(job.job_id)?;
     let run = match args.run {

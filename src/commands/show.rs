@@ -4,13 +4,13 @@ use serde_json::json;
 use crate::cli::ShowArgs;
 use crate::exit;
 use crate::output::{self, Table};
-use crate::store::now_ms;
+use crate::store::{self, now_ms};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
     let store = ctx.store()?;
     let Some(job) = store.job(args.job)? else {
-        return Err(exit::usage(format!("no job {}", args.job)));
+        return Err(store::no_job(args.job));
     };
     let history = store.history(job.job_id)?;
     let runs = store.runs_for_job(job.job_id)?;

@@ -33,23 +33,34 @@ impl CappedLog {
     }
 
     /// Append what fits under the cap; past it, the rest is discarded and the log is marked cut.
-    /// After a write error nothing more is written.
+    /// After a write error nothing more is written, and `written` still counts every byte that
+    /// reached the file (a full disk takes part of a chunk before it refuses the rest).
     pub fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         let room = self.cap.saturating_sub(self.written);
         let take = chunk.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         if take < chunk.len() {
             self.truncated = true;
         }
-        if take > 0 {
-            if let Err(err) = self.file.write_all(&chunk[..take]) {
-                // A full disk, say: keep what is there and discard the rest, like past the cap.
-                self.cap = self.written;
-                self.truncated = true;
-                return Err(err);
+        let mut rest = &chunk[..take];
+        while !rest.is_empty() {
+            match self.file.write(rest) {
+                Ok(0) => return Err(self.stop(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    self.written += n as u64;
+                    rest = &rest[n..];
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.stop(err)),
             }
-            self.written += take as u64;
         }
         Ok(())
+    }
+
+    /// A full disk, say: keep what is there and discard the rest, like past the cap.
+    fn stop(&mut self, err: io::Error) -> io::Error {
+        self.cap = self.written;
+        self.truncated = true;
+        err
     }
 
     /// Flush to disk: the verdict is made from this file, maybe by another process.
@@ -79,5 +90,25 @@ mod tests {
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
         assert!(CappedLog::create(&path, 10).is_err());
+    }
+
+    #[test]
+    fn a_write_error_ends_the_log_where_it_stands() {
+        // /dev/full refuses every write with ENOSPC, like a full log filesystem.
+        let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {
+            return;
+        };
+        let mut log = CappedLog {
+            file,
+            cap: 100,
+            written: 0,
+            truncated: false,
+        };
+        let err = log.write(b"12345").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert!(log.truncated);
+        assert_eq!(log.written, 0);
+        log.write(b"more").unwrap();
+        assert_eq!(log.written, 0, "nothing is written after the error");
     }
 }

@@ -19,7 +19,7 @@ use crate::claude::verdict::{self, Class};
 use crate::claude::{self, prompt, AgentEnv};
 use crate::config::{self, Config, Project, Stage};
 use crate::exit;
-use crate::store::{now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
+use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
 use crate::Ctx;
 
 use self::log::CappedLog;
@@ -88,7 +88,7 @@ fn run_with_signals(
 ) -> Result<RunOutcome> {
     let job = store
         .job(request.job_id)?
-        .ok_or_else(|| anyhow!("no job {}", request.job_id))?;
+        .ok_or_else(|| store::no_job(request.job_id))?;
     let project = config.project(&job.project)?;
     let agent_env = AgentEnv::resolve(config, request.agent)?;
     let stage = config.stage(&job.stage);

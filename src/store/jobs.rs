@@ -10,6 +10,11 @@ use super::{
 use crate::breaker::{Gate, Probe};
 use crate::exit;
 
+/// A job id that names no job: a wrong argument (exit 2), whichever command was given it.
+pub fn no_job(job_id: i64) -> anyhow::Error {
+    exit::usage(format!("no job {job_id}"))
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     pub job_id: i64,
@@ -424,7 +429,7 @@ impl Store {
     pub fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<String> {
         self.write(|tx| {
             let Some(job) = job_in(tx, job_id)? else {
-                bail!("no job {job_id}");
+                return Err(no_job(job_id));
             };
             match job.state.as_str() {
                 "queued" | "running" => {}
@@ -445,7 +450,7 @@ impl Store {
     pub fn retry(&mut self, job_id: i64, actor: &str, now: i64) -> Result<String> {
         self.write(|tx| {
             let Some(job) = job_in(tx, job_id)? else {
-                bail!("no job {job_id}");
+                return Err(no_job(job_id));
             };
             if !matches!(job.state.as_str(), "failed" | "cancelled") {
                 bail!(

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::{drop_preflight_cache, job_in, renew_lease, Job, LeaseHolder, Store};
+use super::{drop_preflight_cache, job_in, no_job, renew_lease, Job, LeaseHolder, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -151,7 +151,7 @@ impl Store {
     ) -> Result<StartedRun> {
         self.write(|tx| {
             let Some(job) = job_in(tx, new.job_id)? else {
-                bail!("no job {}", new.job_id);
+                return Err(no_job(new.job_id));
             };
             let id = job.job_id;
             if job.state != "running" {

@@ -2,6 +2,7 @@
 //! that runs the real `orch` binary in it with a clean environment.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -266,4 +267,18 @@ impl Out {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
     }
+}
+
+/// Replace the text between `<!-- NAME…-->` and `<!-- /NAME -->` with `body`.
+pub fn splice(text: &str, name: &str, body: &str) -> String {
+    let open = format!("<!-- {name}");
+    let close = format!("<!-- /{name} -->");
+    let start = text
+        .find(&open)
+        .unwrap_or_else(|| panic!("README lacks {open}"));
+    let start = start + text[start..].find("-->").unwrap() + 3;
+    let end = text
+        .find(&close)
+        .unwrap_or_else(|| panic!("README lacks {close}"));
+    format!("{}\n{}{}", &text[..start], body, &text[end..])
 }
