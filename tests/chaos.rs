@@ -276,7 +276,9 @@ fn check_pipeline_order(db: &rusqlite::Connection) {
     let mut stmt = db
         .prepare("SELECT t.key, t.state, j.id, j.stage, j.state FROM jobs j JOIN tasks t ON t.id = j.task_id ORDER BY t.id, j.id")
         .unwrap();
-    let mut tasks: BTreeMap<String, (String, Vec<(i64, String, String)>)> = BTreeMap::new();
+    // task key → (task state, its jobs as (id, stage, state) in order)
+    type Jobs = Vec<(i64, String, String)>;
+    let mut tasks: BTreeMap<String, (String, Jobs)> = BTreeMap::new();
     for row in stmt
         .query_map([], |r| {
             Ok((
