@@ -3,7 +3,6 @@
 //! lost.
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,19 +65,7 @@ fn a_read_only_directory_is_a_clear_error() {
     let world = World::new();
     world.enqueue("SEED");
     make_db_dir_read_only(&world);
-    let out = world
-        .orch_unprivileged(&["enqueue", "--project", "web", "--task", "T"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.starts_with("orch: error: "), "{stderr}");
-    assert!(
-        stderr.contains("read-only") || stderr.contains("cannot open the database"),
-        "{stderr}"
-    );
-    std::fs::set_permissions(world.path("state"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(jobs(&world), 1, "nothing was written");
+    support::faults::assert_write_refused(&world);
 }
 
 /// Why a tiny filesystem for the logs cannot be had here, or None when it can: it is a tmpfs

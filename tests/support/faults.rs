@@ -58,3 +58,27 @@ pub fn make_db_dir_read_only(world: &World) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
+
+/// Run an enqueue as the unprivileged user against a database it cannot write, and assert the
+/// error is clear (exit 1, one `orch: error:` line naming the cause) and nothing was written.
+pub fn assert_write_refused(world: &World) {
+    let jobs = |w: &World| -> i64 {
+        w.db()
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = jobs(world);
+    let out = world
+        .orch_unprivileged(&["enqueue", "--project", "web", "--task", "REFUSED"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("orch: error: "), "{stderr}");
+    assert!(
+        stderr.contains("read-only") || stderr.contains("cannot open the database"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(world.path("state"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(jobs(world), before, "nothing was written");
+}
