@@ -103,8 +103,10 @@ r = f["preflight_orch_us"] / f["preflight_agent_us"]
 row("`orch preflight`, cached verdict", ms(f["preflight_orch_us"]),
     f"spawning `tests/agent/fake-claude --version`: {ms(f['preflight_agent_us'])}", f"{r:.2f}×", "≤ 3 ms",
     mark(f["preflight_orch_us"] <= 3000))
-log = f"{f['validate_log_mib']:.0f} MiB"
-scaled = "" if f["validate_peer_mib"] == f["validate_log_mib"] else f" (on the first {f['validate_peer_mib']:.0f} MiB)"
+def size(mib):
+    return f"{mib / 1024:.0f} GiB" if mib % 1024 == 0 else f"{mib:.0f} MiB"
+log = size(f["validate_log_mib"])
+scaled = "" if f["validate_peer_mib"] == f["validate_log_mib"] else f" (on the first {size(f['validate_peer_mib'])})"
 r = f["validate_orch_gbps"] / f["validate_jq_gbps"]
 row(f"`orch validate-log`, {log} stream-json log", f"{f['validate_orch_gbps']:.2f} GB/s",
     f"`jq -c 'select(.type==\"result\")'`{scaled}: {f['validate_jq_gbps']:.3f} GB/s", f"{r:.0f}×",
@@ -127,7 +129,12 @@ for key, what in [("overhead_tick_us", "one `orch tick` process per job (cron)")
 n = os.environ["BENCH_N"]
 jobs = os.environ["BENCH_JOBS"]
 claims = os.environ["BENCH_CLAIMS"]
-commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+def git(*args):
+    return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+# The binary's source: uncommitted changes outside it (this file, BENCHMARKS.md) do not count.
+commit = git("rev-parse", "--short", "HEAD")
+if git("status", "--porcelain", "--", "src", "benches", "Cargo.toml", "Cargo.lock"):
+    commit += " with uncommitted changes to the source"
 today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 quick = " BENCH_QUICK=1" if mode == "quick" else ""
 lines = [
@@ -149,7 +156,7 @@ if rounds > 1:
     for name in sorted(per_round[0]):
         values = [r[name] for r in per_round if name in r]
         spread.append(f"{name} " + " / ".join(f"{v:g}" for v in values))
-    lines += ["Rounds (µs, or claims/s): " + "; ".join(spread) + ".", ""]
+    lines += ["Each round's figures (µs; claims/s for `*_per_sec`): " + "; ".join(spread) + ".", ""]
 tmpfs = f.get("overhead_tick_tmpfs_us")
 syncs = f.get("overhead_syncs_per_job")
 notes = []
