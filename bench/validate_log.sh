@@ -46,6 +46,7 @@ peer_bytes=$(stat -c %s "$peer_log")
 sandbox=$(mktemp -d)
 trap 'rm -rf "$sandbox"' EXIT
 : >"$sandbox/config.toml"
+# Every tool runs in this clean environment, outside what GNU time measures.
 clean_env=(env -i PATH="$PATH" HOME="$sandbox" ORCH_CONFIG="$sandbox/config.toml")
 
 echo "== warming the page cache"
@@ -57,14 +58,14 @@ run() {
   local name=$1; shift
   local start end
   start=$EPOCHREALTIME
-  /usr/bin/time -f '%M' -o "$sandbox/$name.rss" "$@" >"$sandbox/$name.out"
+  "${clean_env[@]}" /usr/bin/time -f '%M' -o "$sandbox/$name.rss" "$@" >"$sandbox/$name.out"
   end=$EPOCHREALTIME
   python3 -c "print(f'{$end - $start:.4f}')"
 }
 
 best=
 for _ in $(seq "$RUNS"); do
-  t=$(run orch "${clean_env[@]}" "$bin" validate-log --json "$log" 2>/dev/null || true)
+  t=$(run orch "$bin" validate-log --json "$log" 2>/dev/null || true)
   # validate-log exits with the verdict; the generated log must judge ok
   grep -q '"class": "ok"' "$sandbox/orch.out" || { echo "bench: unexpected verdict" >&2; cat "$sandbox/orch.out" >&2; exit 1; }
   if [ -z "$best" ] || python3 -c "import sys; sys.exit(not $t < $best)"; then best=$t; fi
