@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Claim benchmarks (issue 3). Usage: bash bench/claim.sh   (BENCH_N=runs per figure, default 300)
+# Claim benchmarks (issue 3). Usage: bash bench/claim.sh
+#   BENCH_N       runs per per-invocation figure (default 300)
+#   BENCH_CLAIMS  claims per in-process figure (default 2000)
+# Prints `FIGURE name value` lines (bench/run.sh collects them) and rewrites the "Claim (issue 3)"
+# section of BENCHMARKS.md unless BENCH_SECTIONS=0.
 source "$(dirname "$0")/lib.sh"
 need sqlite3 sqlite3
 build
-(cd "$ROOT" && cargo build --release --locked --quiet --bench claim)
 N=${BENCH_N:-300}
+CLAIMS=${BENCH_CLAIMS:-2000}
 work=$(mktemp -d "$OUT/claim.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 printf '[projects.web]\nworkdir = "%s"\nmax_running = 100000000\n' "$work" >"$work/config.toml"
@@ -20,36 +24,61 @@ make_db() {
     SELECT id, id, 'web', 'analyst', 'queued', 3, id, 0, 0 FROM tasks; COMMIT;"
 }
 
+# claimed PATH EXPECTED: fail unless the database holds EXPECTED running jobs (each timed run claimed one).
+claimed() {
+  local running
+  running=$(sqlite3 "$1" "SELECT count(*) FROM jobs WHERE state = 'running'")
+  [ "$running" = "$2" ] || { echo "bench: $1 has $running running jobs, expected $2: a timed run claimed nothing" >&2; exit 1; }
+}
+
+# Epoch milliseconds the way any sqlite3 shell computes them (unixepoch('subsec') needs 3.42; on an
+# older shell it is NULL, and the claim would silently match nothing).
+now_ms="CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 claim_sql="PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;
 UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = 'sh',
-       lease_expires_at = CAST(unixepoch('subsec') * 1000 AS INTEGER) + 900000,
-       updated_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)
-WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND project = 'web'
-            AND run_after <= CAST(unixepoch('subsec') * 1000 AS INTEGER)
+       lease_expires_at = $now_ms + 900000, updated_at = $now_ms
+WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND project = 'web' AND run_after <= $now_ms
             ORDER BY priority DESC, run_after, id LIMIT 1) RETURNING id;"
 
 make_db "$work/a.db" 100000
 make_db "$work/b.db" 100000
 # The one-time stand-in agent check (preflight) is off here: this measures the claim itself.
-orch_us=$(per_call_us "$N" env ORCH_DB="$work/a.db" "$ORCH" claim --worker bench)
+orch_us=$(ORCH_DB="$work/a.db" per_call_us "$N" "$ORCH" claim --worker bench)
 shell_us=$(per_call_us "$N" sqlite3 "$work/b.db" "$claim_sql")
+claimed "$work/a.db" "$N"
+claimed "$work/b.db" "$N"
 
 make_db "$work/k.db" 1000
 make_db "$work/m.db" 1000000
-k_us=$(per_call_us "$N" env ORCH_DB="$work/k.db" "$ORCH" claim --worker bench)
-m_us=$(per_call_us "$N" env ORCH_DB="$work/m.db" "$ORCH" claim --worker bench)
+k_us=$(ORCH_DB="$work/k.db" per_call_us "$N" "$ORCH" claim --worker bench)
+m_us=$(ORCH_DB="$work/m.db" per_call_us "$N" "$ORCH" claim --worker bench)
+claimed "$work/k.db" "$N"
+claimed "$work/m.db" "$N"
 
-inproc=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 100000 2000 | tail -1)
-store_rate=$(sed -E 's/.*store_per_sec=([0-9]+).*/\1/' <<<"$inproc")
-raw_rate=$(sed -E 's/.*raw_per_sec=([0-9]+).*/\1/' <<<"$inproc")
-inproc_k=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 1000 1000 | tail -1)
-inproc_m=$(cd "$ROOT" && cargo bench --locked --quiet --bench claim -- 1000000 1000 | tail -1)
-k_inproc=$(sed -E 's/.*store_us=([0-9.]+).*/\1/' <<<"$inproc_k")
-m_inproc=$(sed -E 's/.*store_us=([0-9.]+).*/\1/' <<<"$inproc_m")
+# bench_line QUEUED CLAIMS: benches/claim.rs's result line; field NAME LINE: one number of it.
+bench_line() { (cd "$ROOT" && cargo bench --locked --quiet --bench claim -- "$1" "$2" | tail -1); }
+field() { sed -E "s/.*$1=([0-9.]+).*/\\1/" <<<"$2"; }
+inproc=$(bench_line 100000 "$CLAIMS")
+inproc_k=$(bench_line 1000 $((CLAIMS / 2)))
+inproc_m=$(bench_line 1000000 $((CLAIMS / 2)))
+store_rate=$(field store_per_sec "$inproc")
+raw_rate=$(field raw_per_sec "$inproc")
+k_inproc=$(field store_us "$inproc_k")
+m_inproc=$(field store_us "$inproc_m")
 
+figure claim_orch_us "$orch_us"
+figure claim_shell_us "$shell_us"
+figure claim_inproc_per_sec "$store_rate"
+figure claim_raw_per_sec "$raw_rate"
+figure claim_1k_us "$k_us"
+figure claim_1m_us "$m_us"
+figure claim_inproc_1k_us "$k_inproc"
+figure claim_inproc_1m_us "$m_inproc"
+
+sections || exit 0
 body=$work/section.md
 cat >"$body" <<MD
-Command: \`bash bench/claim.sh\` (BENCH_N=$N runs per per-invocation figure). Machine: $(machine), $(date -u +%Y-%m-%d).
+Command: \`bash bench/claim.sh\` (BENCH_N=$N runs per per-invocation figure, BENCH_CLAIMS=$CLAIMS). Machine: $(machine), $(date -u +%Y-%m-%d).
 
 | figure | orch | peer | ratio | target |
 |---|---|---|---|---|
@@ -59,7 +88,8 @@ Command: \`bash bench/claim.sh\` (BENCH_N=$N runs per per-invocation figure). Ma
 | in-process claim, 1,000,000 vs 1,000 queued | ${m_inproc} µs | ${k_inproc} µs | $(ratio "$m_inproc" "$k_inproc")× | ≤ 2× |
 
 Every claim is one \`BEGIN IMMEDIATE\` transaction with \`synchronous=FULL\` in WAL mode, so each pays
-one fsync of the WAL; both sides pay it alike.
+one fsync of the WAL; both sides pay it alike. The script checks that every timed run claimed a job
+(the database holds exactly N running jobs afterwards), on both sides.
 MD
 cat "$body"
 replace_section "Claim (issue 3)" "$body"

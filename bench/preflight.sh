@@ -6,14 +6,15 @@
 #   bench/preflight.sh [RUNS]      (default 500 runs each)
 #
 # Uses hyperfine when it is on PATH (apt-get install hyperfine), else a bash loop timed with
-# `date +%s%N`. Runs in a temporary HOME and database; never reads ~/.claude.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# `date +%s%N`. Runs in a temporary HOME and database; never reads ~/.claude. Prints
+# `FIGURE preflight_orch_us N` and `FIGURE preflight_agent_us N` (means) for bench/run.sh.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 runs=${1:-500}
 
-cargo build --release --quiet
-orch=$PWD/target/release/orch
-fake=$PWD/tests/agent/fake-claude
+build
+orch=$ORCH
+fake=$ROOT/tests/agent/fake-claude
 
 world=$(mktemp -d)
 trap 'rm -rf "$world"' EXIT
@@ -39,28 +40,31 @@ if command -v hyperfine >/dev/null; then
     --export-json "$world/result.json" \
     -n "orch preflight (warm cache)" "$orch preflight" \
     -n "fake-claude --version" "$fake --version"
-  python3 - "$world/result.json" <<'PY'
+  python3 - "$world/result.json" <<'PY' | figures
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 for r in results:
     print(f"{r['command']:<28} mean {r['mean']*1000:7.3f} ms  median {r['median']*1000:7.3f} ms  "
           f"min {r['min']*1000:7.3f} ms  max {r['max']*1000:7.3f} ms")
 orch, fake = results[0], results[1]
-print(f"warm preflight is {fake['mean'] / orch['mean']:.1f}x faster than spawning the stand-in's --version")
+print(f"a warm preflight takes {orch['mean'] / fake['mean']:.2f}x the time of spawning the stand-in's --version")
 print("target <= 3 ms per cached preflight:", "met" if orch["mean"] <= 0.003 else "MISSED")
+print(f"FIGURE preflight_orch_us {orch['mean'] * 1e6:.0f}")
+print(f"FIGURE preflight_agent_us {fake['mean'] * 1e6:.0f}")
 PY
 else
-  time_loop() { # name, command...
-    local name=$1; shift
+  time_loop() { # name, figure, command...
+    local name=$1 fig=$2; shift 2
     local start end
     for _ in 1 2 3 4 5 6 7 8 9 10; do "$@" >/dev/null; done
     start=$(date +%s%N)
     for ((i = 0; i < runs; i++)); do "$@" >/dev/null; done
     end=$(date +%s%N)
     awk -v n="$name" -v t=$((end - start)) -v r="$runs" 'BEGIN { printf "%-28s mean %7.3f ms\n", n, t / r / 1e6 }'
+    figure "$fig" $(( (end - start) / runs / 1000 ))
   }
-  time_loop "orch preflight (warm cache)" "$orch" preflight
-  time_loop "fake-claude --version" "$fake" --version
+  time_loop "orch preflight (warm cache)" preflight_orch_us "$orch" preflight
+  time_loop "fake-claude --version" preflight_agent_us "$fake" --version
 fi
 
 echo "agent spawns during the warm preflights: $(( $(wc -l <"$calls") - calls_before ))"

@@ -7,9 +7,11 @@
 #   SIZE_MB=256 bench/validate_log.sh
 #   PEER_MB=256 bench/validate_log.sh   # peers on the first 256 MiB only, their rate scaled
 #
-# The log is cached under bench/out/ (gitignored). Needs python3, jq and GNU time (/usr/bin/time).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# The log is cached under bench/out/ (gitignored). Needs python3, jq and GNU time (/usr/bin/time),
+# installs the last two with apt-get when missing. Prints `FIGURE name value` lines (throughput in
+# GB/s, peak RSS in KiB) for bench/run.sh.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 
 SIZE_MB=${SIZE_MB:-1024}
 PEER_MB=${PEER_MB:-$SIZE_MB}
@@ -18,9 +20,9 @@ out=bench/out
 log=$out/stream-${SIZE_MB}m.jsonl
 mkdir -p "$out"
 
-for tool in python3 jq /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install jq time)" >&2; exit 1; }
-done
+command -v python3 >/dev/null || { echo "bench: python3 is missing" >&2; exit 1; }
+need jq jq
+need /usr/bin/time time
 
 if [ ! -s "$log" ]; then
   echo "== generating $log"
@@ -34,9 +36,9 @@ if [ "$PEER_MB" != "$SIZE_MB" ]; then
   [ -s "$peer_log" ] || { head -c "$((PEER_MB << 20))" "$log" | sed '$d'; tail -n 2 "$log"; } >"$peer_log"
 fi
 
-echo "== cargo build --release"
-cargo build --release --locked --quiet
-bin=$PWD/target/release/orch
+[ -n "${BENCH_NO_BUILD:-}" ] || echo "== cargo build --release"
+build
+bin=$ORCH
 bytes=$(stat -c %s "$log")
 peer_bytes=$(stat -c %s "$peer_log")
 
@@ -44,7 +46,8 @@ peer_bytes=$(stat -c %s "$peer_log")
 sandbox=$(mktemp -d)
 trap 'rm -rf "$sandbox"' EXIT
 : >"$sandbox/config.toml"
-orch() { env -i PATH="$PATH" HOME="$sandbox" ORCH_CONFIG="$sandbox/config.toml" "$bin" "$@"; }
+# Every tool runs in this clean environment, outside what GNU time measures.
+clean_env=(env -i PATH="$PATH" HOME="$sandbox" ORCH_CONFIG="$sandbox/config.toml")
 
 echo "== warming the page cache"
 cat "$log" "$peer_log" >/dev/null
@@ -55,7 +58,7 @@ run() {
   local name=$1; shift
   local start end
   start=$EPOCHREALTIME
-  /usr/bin/time -f '%M' -o "$sandbox/$name.rss" "$@" >"$sandbox/$name.out"
+  "${clean_env[@]}" /usr/bin/time -f '%M' -o "$sandbox/$name.rss" "$@" >"$sandbox/$name.out"
   end=$EPOCHREALTIME
   python3 -c "print(f'{$end - $start:.4f}')"
 }
@@ -91,7 +94,7 @@ print(result["subtype"])
 ' "$peer_log")
 py_rss=$(cat "$sandbox/py.rss")
 
-python3 - "$bytes" "$peer_bytes" "$best" "$orch_rss" "$jq_t" "$jq_rss" "$py_t" "$py_rss" "$RUNS" <<'PY'
+python3 - "$bytes" "$peer_bytes" "$best" "$orch_rss" "$jq_t" "$jq_rss" "$py_t" "$py_rss" "$RUNS" <<'PY' | figures
 import sys
 size, peer_size = int(sys.argv[1]), int(sys.argv[2])
 orch_t, orch_rss, jq_t, jq_rss, py_t, py_rss = map(float, sys.argv[3:9])
@@ -110,6 +113,12 @@ print(f"{jq_name:<34} {size / (jq * gb):>8.2f}s {jq:>7.3f} {jq_rss / 1024:>7.1f}
 print(f"{'python json.loads loop':<34} {size / (py * gb):>8.2f}s {py:>7.3f} {py_rss / 1024:>7.1f} MiB {orch / py:>8.1f}x")
 if scaled:
     print(f"jq and python{scaled}; their times are for the whole log at that rate")
+for name, value in [("validate_orch_gbps", orch), ("validate_jq_gbps", jq), ("validate_py_gbps", py)]:
+    print(f"FIGURE {name} {value:.3f}")
+for name, value in [("validate_orch_rss_kib", orch_rss), ("validate_jq_rss_kib", jq_rss), ("validate_py_rss_kib", py_rss)]:
+    print(f"FIGURE {name} {value:.0f}")
+print(f"FIGURE validate_log_mib {size / 2**20:.0f}")
+print(f"FIGURE validate_peer_mib {peer_size / 2**20:.0f}")
 ok = orch >= 1.0 and orch / jq >= 10 and orch_rss <= 16 * 1024
 print("targets (>= 1 GB/s, >= 10x jq, <= 16 MiB):", "met" if ok else "NOT met")
 sys.exit(0 if ok else 1)

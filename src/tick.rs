@@ -117,8 +117,13 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
         };
         on(Event::Preflight(&verdict));
-        let job = match commands::claim::claim(ctx, request.worker, request.agent, request.project)
-        {
+        let job = match commands::claim::claim(
+            ctx,
+            &mut store,
+            request.worker,
+            request.agent,
+            request.project,
+        ) {
             Ok(crate::store::Claim { job: Some(job), .. }) => job,
             Ok(_) => {
                 on(Event::Stopped(exit::NOTHING_TO_DO, "no eligible job"));

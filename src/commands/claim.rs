@@ -6,7 +6,7 @@ use crate::config;
 use crate::exit;
 use crate::output;
 use crate::preflight;
-use crate::store::{now_ms, Claim, ClaimRequest, Job};
+use crate::store::{now_ms, Claim, ClaimRequest, Job, Store};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
@@ -14,8 +14,15 @@ pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
     // The gate first: an agent that is missing or logged out would only fail the job it took.
     // A failure exits 10 or 11 with the reason on stderr, before any job is touched. The
     // circuit breaker is asked inside the claim (exit 12).
-    preflight::require(&ctx.config, &mut ctx.store()?, &args.agent)?;
-    let claim = claim(ctx, &args.worker, &args.agent, args.project.as_deref())?;
+    let mut store = ctx.store()?;
+    preflight::require(&ctx.config, &mut store, &args.agent)?;
+    let claim = claim(
+        ctx,
+        &mut store,
+        &args.worker,
+        &args.agent,
+        args.project.as_deref(),
+    )?;
     match &claim.job {
         Some(job) => {
             print(ctx, job, claim.probe)?;
@@ -26,9 +33,15 @@ pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
 }
 
 /// Take the next eligible job for `worker` to run with `agent`, unless the agent's circuit
-/// breaker is open (an error carrying exit 12). Shared by `claim` and `tick`; the preflight gate
-/// is the caller's.
-pub fn claim(ctx: &Ctx, worker: &str, agent: &str, only_project: Option<&str>) -> Result<Claim> {
+/// breaker is open (an error carrying exit 12). Shared by `claim` and `tick`, on the caller's
+/// connection (a second one per job cost a tenth of a tick); the preflight gate is the caller's.
+pub fn claim(
+    ctx: &Ctx,
+    store: &mut Store,
+    worker: &str,
+    agent: &str,
+    only_project: Option<&str>,
+) -> Result<Claim> {
     check_worker(worker)?;
     let projects: Vec<(&str, u32)> = match only_project {
         Some(name) => {
@@ -42,7 +55,6 @@ pub fn claim(ctx: &Ctx, worker: &str, agent: &str, only_project: Option<&str>) -
             .map(|p| (p.name.as_str(), p.max_running))
             .collect(),
     };
-    let mut store = ctx.store()?;
     let claim = store.claim(&ClaimRequest {
         worker,
         agent,
