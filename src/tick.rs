@@ -126,12 +126,9 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         ) {
             Ok(crate::store::Claim { job: Some(job), .. }) => job,
             Ok(_) => {
+                // Nothing (more) to claim: the status is the last finalize's, or 3 when none ran.
                 on(Event::Stopped(exit::NOTHING_TO_DO, "no eligible job"));
-                return Ok(if last == exit::NOTHING_TO_DO {
-                    exit::NOTHING_TO_DO
-                } else {
-                    last
-                });
+                return Ok(last);
             }
             Err(err) => {
                 let code = exit::code_of(&err);

@@ -46,7 +46,7 @@ fn describe(event: &Event) -> Value {
     match event {
         Event::Delivered(report) => json!({
             "step": "notify", "report": report,
-            "text": format!("notify: {}", serde_json::to_string(report).unwrap_or_default()),
+            "text": format!("notify: {} sent, {} failed, {} deferred, {} pending", report.sent, report.failed, report.deferred, report.pending),
         }),
         Event::Recovered(outcome) => json!({
             "step": "recover", "outcome": outcome,
