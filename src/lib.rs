@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod finalize;
+pub mod fsx;
 pub mod git;
 pub mod metrics;
 pub mod notify;

@@ -1,0 +1,162 @@
+//! Reading small files that someone else may have put in our way: a credentials file, a `*_FILE`
+//! secret, the config file. Each is read only if it is a regular file, opened without blocking
+//! (a FIFO in its place must not hang every command) and read up to a cap (`/dev/zero` must not
+//! grow orch to gigabytes).
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Why a small file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// open(2) or read(2) failed (NotFound included).
+    Io(io::Error),
+    /// A FIFO, a device, a socket or a directory stands at the path.
+    NotRegular(&'static str),
+    /// Larger than the cap (the size read so far, or the size stat(2) gave).
+    TooLarge { size: u64, cap: u64 },
+}
+
+impl ReadError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io(err) if err.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(err) => write!(f, "{err}"),
+            ReadError::NotRegular(what) => write!(f, "it is {what}, not a regular file"),
+            ReadError::TooLarge { size, cap } => write!(
+                f,
+                "it is larger than {cap} bytes ({size} bytes or more): not a file orch reads"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// What kind of file `meta` describes, for messages: "a FIFO", "a directory", …
+pub fn file_kind(meta: &Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Open `path` for reading without blocking (O_NONBLOCK: a FIFO with no writer does not hang
+/// open(2)), and refuse anything but a regular file. The descriptor is put back in blocking mode.
+pub fn open_regular(path: &Path) -> Result<(File, Metadata), ReadError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular(file_kind(&meta)));
+    }
+    set_blocking(&file).map_err(ReadError::Io)?;
+    Ok((file, meta))
+}
+
+/// The whole of a regular file of at most `cap` bytes, with its metadata from the same open.
+pub fn read_capped(path: &Path, cap: u64) -> Result<(Vec<u8>, Metadata), ReadError> {
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > cap {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            cap,
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // One byte past the cap tells a file that grew after the stat.
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            cap,
+        });
+    }
+    Ok((bytes, meta))
+}
+
+/// As `read_capped`, as UTF-8 text.
+pub fn read_capped_text(path: &Path, cap: u64) -> Result<String, ReadError> {
+    let (bytes, _) = read_capped(path, cap)?;
+    String::from_utf8(bytes).map_err(|_| {
+        ReadError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not UTF-8 text",
+        ))
+    })
+}
+
+fn set_blocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function's caller owns; no memory is passed.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_fifos_devices_and_big_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            read_capped(&fifo, 10),
+            Err(ReadError::NotRegular("a FIFO"))
+        ));
+        assert!(matches!(
+            read_capped(Path::new("/dev/zero"), 10),
+            Err(ReadError::NotRegular("a character device"))
+        ));
+        assert!(matches!(
+            read_capped(dir.path(), 10),
+            Err(ReadError::NotRegular("a directory"))
+        ));
+        let big = dir.path().join("big");
+        std::fs::write(&big, [b'x'; 11]).unwrap();
+        assert!(matches!(
+            read_capped(&big, 10),
+            Err(ReadError::TooLarge { size: 11, cap: 10 })
+        ));
+        std::fs::write(&big, [b'x'; 10]).unwrap();
+        assert_eq!(read_capped(&big, 10).unwrap().0.len(), 10);
+        assert!(read_capped(&dir.path().join("none"), 10)
+            .unwrap_err()
+            .is_not_found());
+    }
+}
