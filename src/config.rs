@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::exit;
+use crate::secrets;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -81,6 +82,7 @@ keys! {
     RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count, Some("900"), "Shortest retry delay after a rate limit";
     BREAKER_THRESHOLD = "breaker_threshold", Count, Some("3"), "Consecutive transient failures that open an agent's circuit breaker";
     BREAKER_COOLDOWN_SECONDS = "breaker_cooldown_seconds", Count, Some("600"), "How long an open breaker waits before a probe";
+    GIT_HOOKS = "git_hooks", Bool, Some("false"), "true: orch's own git commands (auto-commit) run the repository's hooks";
     GIT_TIMEOUT_SECONDS = "git_timeout_seconds", Count, Some("120"), "How long each git command of an auto-commit may take";
     NOTIFY_MAX_ATTEMPTS = "notify_max_attempts", Count, Some("20"), "Delivery attempts before a message is marked dead";
     NOTIFY_RETRY_BASE_SECONDS = "notify_retry_base_seconds", Count, Some("30"), "First delay after a failed delivery; doubles with each attempt";
@@ -191,6 +193,8 @@ pub struct Config {
 pub struct Inputs<'a> {
     pub global: &'a GlobalArgs,
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The secret settings, by name: taken out of the environment at start-up (`crate::secrets`).
+    pub secret: &'a dyn Fn(&str) -> Option<secrets::Found>,
 }
 
 impl Config {
@@ -199,6 +203,7 @@ impl Config {
         Config::load_from(&Inputs {
             global,
             env: &|name| std::env::var(name).ok(),
+            secret: &secrets::get,
         })
     }
 
@@ -231,15 +236,14 @@ impl Config {
             config.apply_file(path, text, table)?;
         }
         for key in KEYS {
-            if let Some(value) = env(&key.env()) {
-                config.set(key, value, Source::Env)?;
-            } else if key.kind == Kind::Secret {
-                if let Some(path) = env(&format!("{}_FILE", key.env())) {
-                    let value = std::fs::read_to_string(&path).map_err(|err| {
-                        exit::config(format!("cannot read {}_FILE ({path}): {err}", key.env()))
-                    })?;
-                    config.set(key, value.trim_end().to_string(), Source::Env)?;
+            if key.kind == Kind::Secret {
+                match (inputs.secret)(key.name) {
+                    Some(secrets::Found::Value(value)) => config.set(key, value, Source::Env)?,
+                    Some(secrets::Found::Unreadable(why)) => return Err(exit::config(why)),
+                    None => {}
                 }
+            } else if let Some(value) = env(&key.env()) {
+                config.set(key, value, Source::Env)?;
             }
         }
         if let Some(db) = &inputs.global.db {
@@ -450,16 +454,6 @@ impl Config {
 
     pub fn stage(&self, name: &str) -> Stage {
         self.stage_settings.get(name).cloned().unwrap_or_default()
-    }
-
-    /// The variables the agent never sees: each secret setting's variable and its `_FILE`
-    /// variant, then the names listed in `secret_env`. The one list; the agent's command uses it.
-    pub fn secret_vars(&self) -> Vec<String> {
-        KEYS.iter()
-            .filter(|key| key.kind == Kind::Secret)
-            .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
-            .chain(self.secret_env.iter().cloned())
-            .collect()
     }
 
     /// The named agent profile; `claude` exists without configuration.
@@ -824,9 +818,14 @@ pub(crate) fn load_for_test(text: &str, vars: &[(&str, &str)]) -> Result<Config>
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let secret = |name: &str| {
+        let key = find_key(name)?;
+        vars.get(&key.env()).cloned().map(secrets::Found::Value)
+    };
     Config::load_from(&Inputs {
         global: &global,
         env: &|name| vars.get(name).cloned(),
+        secret: &secret,
     })
 }
 

@@ -330,6 +330,7 @@ pub fn finalize_job(
                 message: &git::commit_message(&job.stage, &run.worker, run.run_id),
                 author: project.commit_author.as_deref(),
                 timeout: Duration::from_secs(config.count(config::GIT_TIMEOUT_SECONDS)),
+                hooks: config.flag(config::GIT_HOOKS),
             }))
         }
         _ => None,

@@ -1,18 +1,22 @@
 //! Auto-commit after an ok run, through the git CLI: each command an argv (never a shell), in the
-//! project's workdir, stdin from /dev/null, in its own process group so a timeout ends its hooks
-//! too. Commands that could print a lot are run quietly; what they print is kept up to a cap for
-//! the error message.
+//! project's workdir, from `process::command` (stdin from /dev/null, no secret in its environment,
+//! its own process group so a timeout ends its hooks too). What git prints is kept up to a cap,
+//! redacted, for the error message.
+//!
+//! The checkout is the agent's, and the agent may be steered by the task's text: it can write
+//! `.git/hooks/*` or `core.fsmonitor` into the repository's config. orch's own git commands run
+//! with `core.fsmonitor=false` always, and with `core.hooksPath=/dev/null` unless the operator
+//! sets `git_hooks = true`. Either way nothing git starts can see a token: none is in its
+//! environment, and orch's memory is closed to it (`crate::secrets`).
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::parse_author;
+use crate::process;
 
 /// What a failed git command printed, kept for the message.
 const OUTPUT_CAP: usize = 16 * 1024;
@@ -34,6 +38,8 @@ pub struct CommitRequest<'a> {
     pub author: Option<&'a str>,
     /// Each git command's limit.
     pub timeout: Duration,
+    /// Run the repository's hooks (`git_hooks`); off, git is told `core.hooksPath=/dev/null`.
+    pub hooks: bool,
 }
 
 /// How an auto-commit went.
@@ -64,6 +70,7 @@ fn try_commit(request: &CommitRequest) -> Result<Committed, String> {
     let git = Git {
         workdir: request.workdir,
         timeout: request.timeout,
+        hooks: request.hooks,
     };
     let inside = git.run(&["rev-parse", "--is-inside-work-tree"], &[])?;
     if !inside.status.success() || inside.stdout.trim() != "true" {
@@ -98,6 +105,7 @@ fn try_commit(request: &CommitRequest) -> Result<Committed, String> {
 struct Git<'a> {
     workdir: &'a Path,
     timeout: Duration,
+    hooks: bool,
 }
 
 struct Ran {
@@ -131,77 +139,42 @@ impl Git<'_> {
     /// Run git; Err only when it could not be started or ran out of time.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Ran, String> {
         let shown = args.join(" ");
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(self.workdir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut command = process::command("git");
+        command.arg("-C").arg(self.workdir);
+        // The checkout is the agent's: what it wrote into .git/config or .git/hooks must not run
+        // as part of orch's own commands unless the operator asked for hooks.
+        command.args(["-c", "core.fsmonitor=false"]);
+        if !self.hooks {
+            command.args(["-c", "core.hooksPath=/dev/null"]);
+        }
+        command.args(args);
         for var in REPO_VARS {
             command.env_remove(var);
         }
         command.envs(env.iter().copied());
-        let mut child = command
-            .spawn()
-            .map_err(|err| format!("cannot run git {shown}: {err}"))?;
-        let stdout = drain(child.stdout.take());
-        let stderr = drain(child.stderr.take());
-        let status = wait(&mut child, self.timeout).map_err(|err| format!("git {shown}: {err}"))?;
+        let captured =
+            process::capture(command, self.timeout, OUTPUT_CAP).map_err(
+                |failure| match failure {
+                    process::Failure::Spawn(err) => format!("cannot run git {shown}: {err}"),
+                    process::Failure::TimedOut => {
+                        format!("git {shown}: timed out after {} s", self.timeout.as_secs())
+                    }
+                },
+            )?;
+        let text = |bytes: &[u8]| crate::redact::redact(&String::from_utf8_lossy(bytes));
         Ok(Ran {
-            status,
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
+            status: captured.status,
+            stdout: text(&captured.stdout),
+            stderr: text(&captured.stderr),
             args: shown,
         })
-    }
-}
-
-/// Read a pipe to its end on a thread, keeping the first `OUTPUT_CAP` bytes.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let Some(mut pipe) = pipe else {
-            return String::new();
-        };
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let room = OUTPUT_CAP.saturating_sub(kept.len());
-            kept.extend_from_slice(&buf[..n.min(room)]);
-        }
-        String::from_utf8_lossy(&kept).into_owned()
-    })
-}
-
-/// Wait for the child; past `timeout`, kill its whole group (hooks included) and say so.
-fn wait(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|err| err.to_string())? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let group = i32::try_from(child.id()).unwrap_or(0);
-            if group > 0 {
-                // SAFETY: kill(2) with a negative pid signals the group git leads; no memory is
-                // touched.
-                unsafe { libc::kill(-group, libc::SIGKILL) };
-            }
-            let _ = child.wait();
-            return Err(format!("timed out after {} s", timeout.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::{Command, Stdio};
 
     fn git(dir: &Path, args: &[&str]) {
         let ok = Command::new("git")
@@ -222,6 +195,7 @@ mod tests {
             message: "developer(w1): auto-commit from developer run_id=3",
             author,
             timeout: Duration::from_secs(30),
+            hooks: false,
         }
     }
 

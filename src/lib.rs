@@ -16,7 +16,10 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod preflight;
+pub mod process;
+pub mod redact;
 pub mod runner;
+pub mod secrets;
 pub mod store;
 pub mod tick;
 
@@ -64,6 +67,8 @@ impl Ctx {
 /// Run one subcommand; Ok carries the exit status (0, or a documented non-error status like 3).
 pub fn run(cli: Cli) -> Result<u8> {
     let config = Config::load(&cli.global)?;
+    // Still one thread: the configuration's extra secret variables leave the environment now.
+    secrets::scrub_names(&config.secret_env);
     if let Some(color) = config.get(config::COLOR) {
         if output::parse_color(&color.value).is_none() {
             return Err(exit::config(format!(

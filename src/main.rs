@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // First, while orch has one thread and no child: secrets out of the environment.
+    orch::secrets::init();
     let cli = orch::cli::Cli::parse();
     match orch::run(cli) {
         Ok(code) => ExitCode::from(code),

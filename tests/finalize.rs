@@ -767,7 +767,8 @@ fn a_failed_commit_is_recorded_and_alerted_and_the_verdict_stands() {
     std::fs::write(&hook, "#!/bin/sh\necho 'hook says no' >&2\nexit 1\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    config(&w, "", "auto_commit = true");
+    // The operator asked for the repository's hooks.
+    config(&w, "git_hooks = true", "auto_commit = true");
     let job = claimed(&w, "T-1");
     w.orch(&["run", &job.to_string(), "--worker", "w1"])
         .env("FAKE_CLAUDE_TOUCH", "out.txt")

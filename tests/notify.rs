@@ -615,31 +615,6 @@ fn comments_wait_for_a_token_and_die_without_a_forge() {
     assert_eq!(server.requests().len(), 1);
 }
 
-/// Every value of every table, as text.
-fn dump(world: &World) -> String {
-    let db = world.db();
-    let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut out = String::new();
-    for table in tables {
-        let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                let value: rusqlite::types::Value = row.get(i).unwrap();
-                out.push_str(&format!("{table}: {value:?}\n"));
-            }
-        }
-    }
-    out
-}
-
 /// Every file under `dir`, read as bytes.
 fn files_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -673,7 +648,7 @@ fn the_tokens_appear_in_no_output_error_row_or_file() {
 
     let first = world.orch(&["notify", "--json"]).ok();
     // The deliveries did happen, and the echoed errors were recorded, redacted.
-    let echoed = dump(&world);
+    let echoed = support::dump_db(&world);
     assert!(
         echoed.contains("sendMessage"),
         "the echo was recorded:\n{echoed}"
@@ -716,7 +691,7 @@ fn the_tokens_appear_in_no_output_error_row_or_file() {
 
     let requests = server.requests();
     assert!(requests.len() >= 6, "{requests:?}");
-    let dump = format!("{echoed}\n{}", dump(&world));
+    let dump = format!("{echoed}\n{}", support::dump_db(&world));
 
     let mut files = Vec::new();
     files_under(world.root(), &mut files);

@@ -9,7 +9,6 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -152,15 +151,19 @@ impl<'a> AgentEnv<'a> {
     /// `env` applied, HOME set to a configured agent home, in its own process group so a timeout
     /// can end the whole tree. The caller sets argv and stdio.
     pub fn command(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
-        for name in self.config.secret_vars() {
-            command.env_remove(name);
-        }
-        command.envs(&self.profile.env);
+        let mut command = crate::process::command(program);
+        // The profile's env table cannot bring a secret back: it is the operator's, but a name
+        // orch scrubs stays scrubbed.
+        let scrubbed = crate::secrets::scrubbed_names();
+        command.envs(
+            self.profile
+                .env
+                .iter()
+                .filter(|(name, _)| !scrubbed.contains(name)),
+        );
         if let Some(home) = self.configured_home() {
             command.env("HOME", home.value);
         }
-        command.process_group(0);
         command
     }
 
@@ -257,6 +260,7 @@ mod tests {
         )
         .unwrap();
         let lookup = |key: &str| lookup_in(vars, key);
+        crate::secrets::scrub_names(&config.secret_env);
         let agent_env = AgentEnv::resolve_with(&config, "claude", &lookup).unwrap();
         let command = agent_env.command(Path::new("/bin/true"));
         let envs: std::collections::BTreeMap<String, Option<String>> = command

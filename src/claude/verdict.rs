@@ -393,7 +393,7 @@ fn snippet(text: &[u8], at: usize) -> String {
     if end < text.len() {
         out.push('…');
     }
-    redact(out.trim())
+    crate::redact::redact(out.trim())
 }
 
 /// Whitespace runs (newlines included) folded into one space, other control characters (a
@@ -405,47 +405,9 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-/// Prefixes of credentials that must never be printed; the rest of such a token is masked.
-const TOKEN_PREFIXES: &[&str] = &[
-    "sk-ant-",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "glpat-",
-    "xoxb-",
-];
-
-/// Mask anything that looks like a credential.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    'outer: while !rest.is_empty() {
-        for prefix in TOKEN_PREFIXES {
-            if let Some(tail) = rest.strip_prefix(prefix) {
-                let token_len = tail
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-                    .unwrap_or(tail.len());
-                if token_len > 0 {
-                    out.push_str(prefix);
-                    out.push('…');
-                    rest = &tail[token_len..];
-                    continue 'outer;
-                }
-            }
-        }
-        let mut chars = rest.chars();
-        if let Some(c) = chars.next() {
-            out.push(c);
-        }
-        rest = chars.as_str();
-    }
-    out
-}
-
 /// The first `max` characters of `text`, with "…" when cut, tokens masked.
 fn excerpt(text: &str, max: usize) -> String {
-    redact(&output::clip(text, max))
+    crate::redact::redact(&output::clip(text, max))
 }
 
 /// The facts taken from one result object.

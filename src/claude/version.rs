@@ -4,14 +4,12 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use super::env::{AgentEnv, Unlaunchable};
+use crate::process;
 
 /// The part of the output kept for a reason; the rest is drained and dropped.
 const KEEP_BYTES: usize = 16 * 1024;
@@ -146,29 +144,23 @@ pub fn probe(
 ) -> Result<Answer, Problem> {
     let program = agent.program().map_err(Problem::Unlaunchable)?;
     let mut command = agent.command(&program);
-    command
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|err| Problem::Spawn {
-        program: program.clone(),
-        error: err.to_string(),
-    })?;
-    let outputs = drain(&mut child);
-    let deadline = Instant::now() + timeout;
-    let Some(status) = wait_until(&mut child, deadline) else {
-        end_group(&mut child);
-        return Err(Problem::TimedOut {
-            program,
-            seconds: timeout.as_secs(),
-        });
+    command.arg("--version");
+    let captured = match process::capture(command, timeout, KEEP_BYTES) {
+        Ok(captured) => captured,
+        Err(process::Failure::Spawn(err)) => {
+            return Err(Problem::Spawn {
+                program,
+                error: err.to_string(),
+            })
+        }
+        Err(process::Failure::TimedOut) => {
+            return Err(Problem::TimedOut {
+                program,
+                seconds: timeout.as_secs(),
+            })
+        }
     };
-    // A grandchild may still hold the pipes; its output is not worth waiting for.
-    let grace = deadline
-        .saturating_duration_since(Instant::now())
-        .min(Duration::from_secs(1));
-    let (stdout, stderr) = outputs.collect(grace);
+    let (status, stdout, stderr) = (captured.status, captured.stdout, captured.stderr);
     if !status.success() {
         let said = first_line(&stderr).or_else(|| first_line(&stdout));
         return Err(Problem::Exit {
@@ -234,81 +226,6 @@ fn numbers(word: &str) -> Option<Vec<u64>> {
         .collect()
 }
 
-/// Both pipes read on their own threads so a chatty child never blocks on a full pipe.
-struct Outputs {
-    stdout: mpsc::Receiver<Vec<u8>>,
-    stderr: mpsc::Receiver<Vec<u8>>,
-}
-
-impl Outputs {
-    fn collect(self, grace: Duration) -> (Vec<u8>, Vec<u8>) {
-        let until = Instant::now() + grace;
-        let take = |rx: mpsc::Receiver<Vec<u8>>| {
-            rx.recv_timeout(until.saturating_duration_since(Instant::now()))
-                .unwrap_or_default()
-        };
-        let stdout = take(self.stdout);
-        (stdout, take(self.stderr))
-    }
-}
-
-fn drain(child: &mut Child) -> Outputs {
-    fn reader(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
-        let (tx, rx) = mpsc::channel();
-        if let Some(mut pipe) = pipe {
-            thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let room = KEEP_BYTES.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-                let _ = tx.send(kept);
-            });
-        }
-        rx
-    }
-    Outputs {
-        stdout: reader(child.stdout.take()),
-        stderr: reader(child.stderr.take()),
-    }
-}
-
-/// Wait for the child until `deadline`, polling with a short, growing pause. None on timeout.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    let mut pause = Duration::from_micros(200);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) => {}
-            // The child cannot be waited for: treat it like a hang, which ends it.
-            Err(_) => return None,
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return None;
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
-
-/// End the child's whole process group (it leads one), then reap it.
-fn end_group(child: &mut Child) {
-    if let Ok(pgid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group the child leads; the
-        // child is not reaped yet, so its pid cannot have been reused.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn describe(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -322,17 +239,7 @@ fn describe(status: ExitStatus) -> String {
 fn first_line(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let redacted: Vec<&str> = line
-        .split(' ')
-        .map(|word| {
-            if word.contains("sk-ant-") {
-                "[redacted]"
-            } else {
-                word
-            }
-        })
-        .collect();
-    let mut line = redacted.join(" ");
+    let mut line = crate::redact::redact(line);
     if line.chars().count() > 160 {
         line = line.chars().take(160).collect::<String>() + "…";
     }
@@ -372,7 +279,7 @@ mod tests {
     fn output_lines_are_short_and_redacted() {
         assert_eq!(
             first_line(b"\n  token sk-ant-oat01-abc bad\nmore").as_deref(),
-            Some("token [redacted] bad")
+            Some("token sk-ant-… bad")
         );
         assert_eq!(first_line(b"  \n"), None);
         assert_eq!(first_line(&[b'x'; 500]).unwrap().chars().count(), 161);

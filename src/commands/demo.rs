@@ -7,7 +7,6 @@
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -273,6 +272,8 @@ env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE
     let config = Config::load_from(&Inputs {
         global: &global,
         env: &|name| (name == "HOME").then(|| home_text.clone()),
+        // The demo never delivers anything: no secret of the caller's reaches it.
+        secret: &|_| None,
     })?;
     Ok(Ctx {
         global: GlobalArgs {
@@ -296,7 +297,7 @@ fn write(path: &PathBuf, bytes: &[u8], mode: u32) -> Result<()> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let out = Command::new("git")
+    let out = crate::process::command("git")
         .args([
             "-c",
             "user.name=orch demo",
@@ -307,6 +308,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<()> {
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(std::process::Stdio::null())
         .output()
         .context("running git (the demo's project is a git repository: install git)")?;
     if !out.status.success() {

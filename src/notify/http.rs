@@ -108,11 +108,9 @@ impl Http {
         self.redact(&text)
     }
 
-    /// `text` with every secret replaced by `***`.
+    /// `text` with every secret replaced by `***`, in every encoding a server may echo.
     pub fn redact(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_string(), |text, secret| text.replace(secret, "***"))
+        crate::redact::redact_with(text, &self.secrets)
     }
 }
 

@@ -282,3 +282,29 @@ pub fn splice(text: &str, name: &str, body: &str) -> String {
         .unwrap_or_else(|| panic!("README lacks {close}"));
     format!("{}\n{}{}", &text[..start], body, &text[end..])
 }
+
+/// Every value of every table of the world's database, as text (to look for what must not be
+/// there).
+pub fn dump_db(world: &World) -> String {
+    let db = world.db();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = String::new();
+    for table in tables {
+        let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                let value: rusqlite::types::Value = row.get(i).unwrap();
+                out.push_str(&format!("{table}: {value:?}\n"));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! orch's own secrets (the Telegram bot token, the forge token): read once, first thing in
+//! `main`, and kept where no child can find them.
+//!
+//! `init` runs before any thread or child exists. For each secret it takes `ORCH_<NAME>` (or the
+//! file `ORCH_<NAME>_FILE` names) out of the environment: the value is kept in this process's
+//! memory, the variable is unset, and its bytes in the original environment block (what
+//! `/proc/PID/environ` shows, whatever `unsetenv` did) are overwritten. Then the process is made
+//! non-dumpable (`PR_SET_DUMPABLE 0`), which closes its memory and `/proc` files to other
+//! processes of the same user (the agent among them). A process with CAP_SYS_PTRACE (root) can
+//! still read orch's memory: run the agent as another, unprivileged user where that matters.
+//!
+//! Variables listed in the configuration's `secret_env` are scrubbed the same way once the
+//! configuration is read (`scrub_names`). Every child's environment is built by
+//! `crate::process::command`, which also removes every name scrubbed here.
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use crate::config::{Kind, KEYS};
+use crate::fsx;
+
+/// A secret file holds one token: anything larger is not one.
+const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// What `init` found for one secret setting.
+#[derive(Clone)]
+pub enum Found {
+    Value(String),
+    /// `ORCH_<NAME>_FILE` was set but could not be read: the reason, for a config error.
+    Unreadable(String),
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Found::Value(_) => f.write_str("Value(***)"),
+            Found::Unreadable(why) => write!(f, "Unreadable({why:?})"),
+        }
+    }
+}
+
+struct Taken {
+    /// By setting name (`forge_token`).
+    values: BTreeMap<&'static str, Found>,
+    /// Every variable name scrubbed from the environment (the secrets, their `_FILE` variants,
+    /// the configuration's `secret_env`): never passed to a child.
+    names: Vec<String>,
+}
+
+static TAKEN: OnceLock<Mutex<Taken>> = OnceLock::new();
+
+fn taken() -> &'static Mutex<Taken> {
+    TAKEN.get_or_init(|| {
+        Mutex::new(Taken {
+            values: BTreeMap::new(),
+            names: Vec::new(),
+        })
+    })
+}
+
+/// Take every secret out of the environment and make the process non-dumpable. Call it first in
+/// `main`, while the process has one thread.
+pub fn init() {
+    let mut found = BTreeMap::new();
+    let mut names = Vec::new();
+    for key in KEYS.iter().filter(|key| key.kind == Kind::Secret) {
+        let var = key.env();
+        let file_var = format!("{var}_FILE");
+        let value = take_var(&var);
+        let file = take_var(&file_var);
+        match (value, file) {
+            (Some(value), _) if !value.is_empty() => {
+                found.insert(key.name, Found::Value(value));
+            }
+            (_, Some(path)) if !path.is_empty() => {
+                found.insert(key.name, read_secret_file(&file_var, &path));
+            }
+            _ => {}
+        }
+        names.extend([var, file_var]);
+    }
+    {
+        let mut taken = taken().lock().unwrap_or_else(|e| e.into_inner());
+        taken.values = found;
+        taken.names = names;
+    }
+    // SAFETY: prctl with integer arguments; no memory is passed.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+/// The secret setting `name` (`forge_token`), as `init` found it.
+pub fn get(name: &str) -> Option<Found> {
+    taken()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values
+        .get(name)
+        .cloned()
+}
+
+/// Every secret value orch holds, for redaction.
+pub fn values() -> Vec<String> {
+    taken()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values
+        .values()
+        .filter_map(|found| match found {
+            Found::Value(value) => Some(value.clone()),
+            Found::Unreadable(_) => None,
+        })
+        .collect()
+}
+
+/// Scrub more variables (the configuration's `secret_env`) from the environment, like the secrets.
+/// Call it while the process has one thread (the configuration is read before any other starts).
+pub fn scrub_names(extra: &[String]) {
+    let mut taken = taken().lock().unwrap_or_else(|e| e.into_inner());
+    for name in extra {
+        take_var(name);
+        if !taken.names.contains(name) {
+            taken.names.push(name.clone());
+        }
+    }
+}
+
+/// Every name a child's environment must not have.
+pub fn scrubbed_names() -> Vec<String> {
+    let taken = taken().lock().unwrap_or_else(|e| e.into_inner());
+    // The secrets' own names even before `init` ran (unit tests).
+    let mut names: Vec<String> = KEYS
+        .iter()
+        .filter(|key| key.kind == Kind::Secret)
+        .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
+        .collect();
+    names.extend(
+        taken
+            .names
+            .iter()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    names
+}
+
+/// Read a `*_FILE` secret: a small regular file, its content without the trailing newline.
+fn read_secret_file(var: &str, path: &str) -> Found {
+    match fsx::read_capped_text(Path::new(path), SECRET_FILE_MAX_BYTES) {
+        Ok(text) => Found::Value(text.trim_end().to_string()),
+        Err(err) => Found::Unreadable(format!("cannot read {var} ({path}): {err}")),
+    }
+}
+
+extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Remove `name` from the environment and return its value. Its entry's bytes in the environment
+/// block are overwritten first: `unsetenv` only drops the pointer, and `/proc/PID/environ` reads
+/// the block itself. The value is copied out before the bytes are overwritten.
+fn take_var(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return None;
+    }
+    let value = std::env::var_os(name)?;
+    let prefix = format!("{name}=");
+    // SAFETY: called while the process has one thread (see `init` and `scrub_names`), so nothing
+    // reads or changes the environment meanwhile. Each entry of `environ` is a NUL-terminated
+    // string that stays valid until unsetenv; we overwrite bytes inside it, up to its NUL.
+    unsafe {
+        let mut found: Vec<(*mut u8, usize)> = Vec::new();
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let bytes = CStr::from_ptr(*entry).to_bytes();
+            if bytes.starts_with(prefix.as_bytes()) {
+                found.push((*entry as *mut u8, bytes.len()));
+            }
+            entry = entry.add(1);
+        }
+        if let Ok(c_name) = CString::new(name) {
+            libc::unsetenv(c_name.as_ptr());
+        }
+        // Name and value: that a token is configured at all is nobody else's business.
+        for (start, len) in found {
+            std::ptr::write_bytes(start, 0, len);
+        }
+    }
+    Some(String::from_utf8_lossy(OsStr::as_bytes(&value)).into_owned())
+}
