@@ -793,10 +793,21 @@ fn parse_agent(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) ->
             env.insert(name.clone(), value.to_string());
         }
     }
+    let argv = fields.list("argv")?;
+    if argv
+        .as_ref()
+        .is_some_and(|argv| !crate::claude::argv::prompt_is_positional(argv))
+    {
+        return Err(fields.wrong(
+            "argv",
+            "a template where {prompt} comes after a \"--\" element (e.g. [\"{bin}\", \"-p\", \"--\", \"{prompt}\"]), \
+             so no task text can be read as an option; or embed it, as in \"--prompt={prompt}\"",
+        ));
+    }
     Ok(Agent {
         bin: fields.text("bin")?,
         home: fields.text("home")?.map(PathBuf::from),
-        argv: fields.list("argv")?,
+        argv,
         extra_args: fields.list("extra_args")?.unwrap_or_default(),
         min_version: fields.text("min_version")?,
         env,

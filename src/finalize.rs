@@ -337,7 +337,9 @@ pub fn finalize_job(
     };
     let creds = match judgement.judged.kind() {
         Kind::Gate => preflight::creds_fingerprint(config, &run.agent).unwrap_or_else(|err| {
-            eprintln!("orch: warning: the auth gate will wait for any credentials file: {err:#}");
+            crate::diag!(
+                "orch: warning: the auth gate will wait for any credentials file: {err:#}"
+            );
             None
         }),
         _ => None,

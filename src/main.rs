@@ -5,13 +5,30 @@ use clap::Parser;
 fn main() -> ExitCode {
     // First, while orch has one thread and no child: secrets out of the environment.
     orch::secrets::init();
-    let cli = orch::cli::Cli::parse();
+    let cli = match orch::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return parse_error(&err),
+    };
     match orch::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) if orch::exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("orch: error: {err:#}");
+            orch::output::diag(&format!("orch: error: {err:#}"));
             ExitCode::from(orch::exit::code_of(&err))
         }
     }
+}
+
+/// Print clap's verdict on the command line (help, version, or a usage error quoting what was
+/// typed, which may hold anything) made safe for a terminal; the exit status is clap's (0 for help
+/// and version, 2 for a usage error). A closed stdout (`orch --help | head -1`) is not an error.
+fn parse_error(err: &clap::Error) -> ExitCode {
+    let text = err.render().to_string();
+    let text = text.trim_end();
+    if err.use_stderr() {
+        orch::output::diag(text);
+    } else {
+        let _ = orch::output::line(text);
+    }
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
 }

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{Local, TimeZone};
-use owo_colors::OwoColorize;
 use serde::Serialize;
 
 use crate::claude::verdict::{Class, Kind};
@@ -22,12 +21,144 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// Print text on stdout (a closed pipe surfaces as an io error the boundary treats as success).
+/// Print text on stdout (a closed pipe surfaces as an io error the boundary treats as success),
+/// made safe for a terminal (`terminal_text`).
 pub fn line(text: impl AsRef<str>) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_ref().as_bytes())?;
+    out.write_all(terminal_text(text.as_ref()).as_bytes())?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// Print a diagnostic line on stderr, made safe for a terminal. Write errors are ignored: there
+/// is nowhere left to report them.
+pub fn diag(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(terminal_text(text).as_bytes());
+    let _ = err.write_all(b"\n");
+}
+
+/// `eprintln!` for orch: the line goes through `output::diag`, so text from outside (a server's
+/// reply, git's stderr, a task's title) cannot drive the operator's terminal.
+#[macro_export]
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        $crate::output::diag(&format!($($arg)*))
+    };
+}
+
+// Terminal safety, in one place. Every line orch prints for people passes through
+// `terminal_text`: control characters (escape sequences, carriage returns, bells) and Unicode's
+// bidirectional overrides become U+FFFD, whatever their source. orch's own colours cannot be
+// written as escape sequences then, so `Paint` writes them as markers — U+E000, this process's
+// random nonce, the SGR parameters, U+E001 — which `terminal_text` alone turns into SGR
+// sequences. Text from outside cannot forge a marker: it does not know the nonce.
+const MARK_OPEN: char = '\u{e000}';
+const MARK_CLOSE: char = '\u{e001}';
+
+fn nonce() -> &'static str {
+    static NONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NONCE.get_or_init(|| {
+        use std::hash::{BuildHasher, RandomState};
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let bits = RandomState::new().hash_one((time, std::process::id()));
+        format!("{bits:016x}")
+    })
+}
+
+/// An SGR colour for `Paint`: a marker only `terminal_text` turns into an escape sequence.
+fn sgr(params: &str) -> String {
+    format!("{MARK_OPEN}{}{params}{MARK_CLOSE}", nonce())
+}
+
+/// A character that must not reach a terminal as it is.
+fn unsafe_for_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` made safe for a terminal: see the comment above `MARK_OPEN`.
+pub fn terminal_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c == MARK_OPEN || unsafe_for_terminal(c))
+    {
+        return text.into();
+    }
+    let nonce = nonce();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        if c == MARK_OPEN {
+            let marker = rest.strip_prefix(nonce).and_then(|tail| {
+                let end = tail.find(MARK_CLOSE)?;
+                let params = &tail[..end];
+                params
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b';')
+                    .then_some((params, &tail[end + MARK_CLOSE.len_utf8()..]))
+            });
+            if let Some((params, tail)) = marker {
+                out.push_str("\u{1b}[");
+                out.push_str(params);
+                out.push('m');
+                rest = tail;
+                continue;
+            }
+        }
+        out.push(if unsafe_for_terminal(c) {
+            '\u{fffd}'
+        } else {
+            c
+        });
+    }
+    out.into()
+}
+
+/// A writer that passes everything through `terminal_text`, for commands that stream their
+/// output (`orch logs`). Each write is expected to hold whole characters; a character cut at the
+/// end of one write is completed by the next.
+pub struct TerminalWriter<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> TerminalWriter<W> {
+    pub fn new(inner: W) -> TerminalWriter<W> {
+        TerminalWriter {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for TerminalWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let valid = match std::str::from_utf8(&self.pending) {
+            Ok(_) => self.pending.len(),
+            // A character cut at the end waits for its rest; bytes that can never be UTF-8 are
+            // shown as U+FFFD.
+            Err(err) if err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => self.pending.len(),
+        };
+        let head: Vec<u8> = self.pending.drain(..valid).collect();
+        let text = String::from_utf8_lossy(&head);
+        self.inner.write_all(terminal_text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            let text = String::from_utf8_lossy(&rest).into_owned();
+            self.inner.write_all(terminal_text(&text).as_bytes())?;
+        }
+        self.inner.flush()
+    }
 }
 
 /// Replace `path` with `bytes` atomically, for files other programs read while orch rewrites
@@ -135,28 +266,28 @@ pub struct Paint {
 }
 
 impl Paint {
-    /// `text` in `style` when colour is on, else as it is.
-    fn styled(&self, text: &str, style: impl FnOnce(&str) -> String) -> String {
+    /// `text` between the SGR parameters `on` and `off` when colour is on, else as it is.
+    fn styled(&self, text: &str, on: &str, off: &str) -> String {
         if self.color {
-            style(text)
+            format!("{}{text}{}", sgr(on), sgr(off))
         } else {
             text.to_string()
         }
     }
     pub fn pass(&self, text: &str) -> String {
-        self.styled(text, |t| t.green().to_string())
+        self.styled(text, "32", "39")
     }
     pub fn fail(&self, text: &str) -> String {
-        self.styled(text, |t| t.red().bold().to_string())
+        self.styled(text, "1;31", "22;39")
     }
     pub fn warn(&self, text: &str) -> String {
-        self.styled(text, |t| t.yellow().to_string())
+        self.styled(text, "33", "39")
     }
     pub fn dim(&self, text: &str) -> String {
-        self.styled(text, |t| t.dimmed().to_string())
+        self.styled(text, "2", "22")
     }
     pub fn bold(&self, text: &str) -> String {
-        self.styled(text, |t| t.bold().to_string())
+        self.styled(text, "1", "22")
     }
     /// A verdict class coloured by its kind: ok green, transient yellow, permanent or gate red;
     /// a class the verdict does not know (`lease_expired`) like a state.
@@ -269,14 +400,14 @@ impl Table {
     }
 }
 
-/// Display width of text without ANSI escape sequences.
+/// Display width of text without colour markers (see `MARK_OPEN`).
 fn visible_width(text: &str) -> usize {
     let mut width = 0;
-    let mut in_escape = false;
+    let mut in_marker = false;
     for ch in text.chars() {
-        match (in_escape, ch) {
-            (false, '\u{1b}') => in_escape = true,
-            (true, 'm') => in_escape = false,
+        match (in_marker, ch) {
+            (false, MARK_OPEN) => in_marker = true,
+            (true, MARK_CLOSE) => in_marker = false,
             (true, _) => {}
             (false, _) => width += 1,
         }
@@ -302,6 +433,35 @@ mod tests {
             printable("\u{1b}[31mred\u{7}\r"),
             "\u{fffd}[31mred\u{fffd}\u{fffd}"
         );
+    }
+
+    #[test]
+    fn only_orchs_own_colours_reach_the_terminal() {
+        let paint = Paint { color: true };
+        let outside = "title \u{1b}[2J\u{1b}]0;pwned\u{7} \u{202e}txt.exe\r";
+        let forged = format!("{MARK_OPEN}0000000000000000;8{MARK_CLOSE}hidden");
+        let text = format!("{} {outside} {forged}\n", paint.fail("failed"));
+        let shown = terminal_text(&text);
+        assert!(
+            shown.starts_with("\u{1b}[1;31mfailed\u{1b}[22;39m title "),
+            "{shown:?}"
+        );
+        assert_eq!(shown.matches('\u{1b}').count(), 2, "{shown:?}");
+        assert!(
+            shown.contains("\u{fffd}[2J\u{fffd}]0;pwned\u{fffd}"),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains("hidden") && shown.ends_with('\n'),
+            "{shown:?}"
+        );
+        assert_eq!(terminal_text("plain"), "plain");
+        let mut out = TerminalWriter::new(Vec::new());
+        let bytes = "é\u{1b}".as_bytes();
+        out.write_all(&bytes[..1]).unwrap();
+        out.write_all(&bytes[1..]).unwrap();
+        out.flush().unwrap();
+        assert_eq!(String::from_utf8(out.inner).unwrap(), "é\u{fffd}");
     }
 
     #[test]

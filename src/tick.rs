@@ -100,9 +100,10 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             request.worker,
         ) {
             Ok(outcome) => on(Event::Recovered(&outcome)),
-            Err(err) => eprintln!(
+            Err(err) => crate::diag!(
                 "orch: run {} of job {} left unfinalized: {err:#}",
-                left.run_id, left.job_id
+                left.run_id,
+                left.job_id
             ),
         }
     }

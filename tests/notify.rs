@@ -514,7 +514,7 @@ fn alerts_wait_visibly_while_telegram_is_not_configured() {
 
 fn assert_comment_table(body: &str) {
     for row in [
-        "stage `developer` of ORCH-44 finished: **ok**",
+        "stage `developer` of `ORCH-44` finished: **ok**",
         "| Stage | developer |",
         "| Run id | 17 |",
         "| Verdict | ok |",
@@ -525,7 +525,7 @@ fn assert_comment_table(body: &str) {
         "| Tokens out | 5,678 |",
         "| Cache read | 120,000 |",
         "| Cache write | 3,000 |",
-        "| Models | claude-sonnet-4-5, claude-haiku-4-5 |",
+        "| Models | `claude-sonnet-4-5`, `claude-haiku-4-5` |",
         "| Attempt | 1/3 |",
     ] {
         assert!(body.contains(row), "{row:?} missing from:\n{body}");

@@ -426,7 +426,6 @@ fn hostile_text_reaches_the_agent_byte_for_byte() {
         argv,
         [
             "-p".to_string(),
-            format!("BODY<{body}>END T-9 {title} #42 {{nope}}"),
             "--output-format".into(),
             "stream-json".into(),
             "--verbose".into(),
@@ -434,6 +433,8 @@ fn hostile_text_reaches_the_agent_byte_for_byte() {
             "acceptEdits".into(),
             "--max-turns".into(),
             "40".into(),
+            "--".into(),
+            format!("BODY<{body}>END T-9 {title} #42 {{nope}}"),
         ]
     );
     assert!(!w.path("work/web/pwned").exists());
@@ -445,7 +446,7 @@ fn built_in_prompt_and_the_previous_stage_result() {
     let w = world(&[("FAKE_CLAUDE_ARGV", "@argv")]);
     let job = claimed(&w, "T-2", "w1");
     let first = run_json(&w, job, "w1");
-    let prompt = &records(&w.path("argv"))[0][1];
+    let prompt = records(&w.path("argv"))[0].last().unwrap().clone();
     assert!(prompt.contains("analyst stage"), "{prompt}");
     assert!(
         prompt.contains("task T-2 of project web, attempt 1"),
@@ -477,7 +478,7 @@ fn built_in_prompt_and_the_previous_stage_result() {
     .ok();
     let next = claim(&w, "w1");
     run_json(&w, next, "w1");
-    let prompt = &records(&w.path("argv"))[1][1];
+    let prompt = records(&w.path("argv"))[1].last().unwrap().clone();
     assert!(prompt.contains("architect stage"), "{prompt}");
     assert!(
         prompt.contains("previous stage (empty when there is none):\nDone: the stage is complete."),

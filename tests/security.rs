@@ -268,3 +268,192 @@ fn a_token_echoed_in_any_encoding_is_redacted_everywhere() {
         assert!(!text.contains("AAHbotSECRETtokenPart_x1"), "{text}");
     }
 }
+
+/// Text of `out` with orch's own colour sequences (SGR: ESC [ digits m) removed: whatever escape
+/// is left came from outside.
+fn foreign_escapes(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['\u{1b}', '\u{7}', '\r', '\u{9b}']) {
+        let tail = &rest[at..];
+        let sgr = tail
+            .strip_prefix("\u{1b}[")
+            .and_then(|t| t.find('m').map(|end| &t[..end]))
+            .is_some_and(|params| params.bytes().all(|b| b.is_ascii_digit() || b == b';'));
+        let len = tail.chars().next().unwrap().len_utf8();
+        if !sgr {
+            found.push(tail.chars().take(12).collect());
+        }
+        rest = &tail[len..];
+    }
+    found
+}
+
+#[test]
+fn escape_sequences_from_outside_never_reach_the_terminal() {
+    const NASTY: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{9b}31m";
+    let server = Server::start();
+    server.fallback(Reply::Status(
+        500,
+        format!("{{\"description\":\"down {NASTY}\"}}"),
+    ));
+    let mut w = world("git_hooks = true");
+    w.set("ORCH_TELEGRAM_API_URL", &server.url)
+        .set("ORCH_HTTP_TIMEOUT_SECONDS", "1")
+        .set("ORCH_MAX_ATTEMPTS", "1");
+    // git's stderr, from a hook that fails.
+    let hook = w.path("work/web/.git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\nprintf 'no {NASTY}' >&2\nexit 1\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A task title.
+    let job = w
+        .orch(&[
+            "enqueue",
+            "--project",
+            "web",
+            "--task",
+            "T-1",
+            "--title",
+            NASTY,
+            "--json",
+        ])
+        .ok()
+        .json()["job_id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    w.orch(&["tick", "--worker", "w1"])
+        .env("FAKE_CLAUDE_TOUCH", "CHANGES.md")
+        .ok();
+    // An alert (the next stage fails for good) whose delivery fails with the server's words.
+    w.orch(&["tick", "--worker", "w1"])
+        .env("FAKE_CLAUDE_MODE", "max_turns")
+        .status(21);
+    let mut shown = Vec::new();
+    for color in ["never", "always"] {
+        for args in [
+            &["show", job.as_str()][..],
+            &["status"],
+            &["notify"],
+            &["logs", job.as_str()],
+            &["enqueue", "--project", NASTY, "--task", "T-2"],
+            &["show", NASTY],
+        ] {
+            let mut args = args.to_vec();
+            args.extend(["--color", color]);
+            let out = w.orch(&args).run();
+            shown.push((format!("{args:?}"), out.stdout, out.stderr));
+        }
+    }
+    let all: String = shown
+        .iter()
+        .map(|(a, o, e)| format!("{a}\n{o}\n{e}\n"))
+        .collect();
+    assert!(
+        all.contains("no \u{fffd}[2J"),
+        "git's stderr was shown:\n{all}"
+    );
+    assert!(
+        all.contains("down \u{fffd}[2J"),
+        "the server's reply was shown:\n{all}"
+    );
+    for (args, stdout, stderr) in &shown {
+        assert_eq!(
+            foreign_escapes(stdout),
+            Vec::<String>::new(),
+            "{args} stdout:\n{stdout}"
+        );
+        assert_eq!(
+            foreign_escapes(stderr),
+            Vec::<String>::new(),
+            "{args} stderr:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn log_values_are_data_in_the_usage_comment_and_counters_never_go_down() {
+    let server = Server::start();
+    let mut w = World::new();
+    w.login(24 * 3_600_000);
+    w.set("ORCH_FORGE_TOKEN", FORGE_TOKEN)
+        .set("ORCH_HTTP_TIMEOUT_SECONDS", "1");
+    w.config(&format!(
+        "[projects.web.forge]\nkind = \"gitea\"\nurl = \"{}\"\nrepo = \"team/web\"\n",
+        server.url
+    ));
+    w.orch(&[
+        "enqueue",
+        "--project",
+        "web",
+        "--task",
+        "T-1",
+        "--issue",
+        "7",
+    ])
+    .ok();
+    w.orch(&["tick", "--worker", "w1"])
+        .env("FAKE_CLAUDE_COST", "-1000")
+        .env(
+            "FAKE_CLAUDE_MODEL",
+            "![x](http://e.x/p.png) @everyone <img src=x onerror=alert(1)>",
+        )
+        .ok();
+    w.orch(&["notify"]).ok();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let body = requests[0].json()["body"].as_str().unwrap().to_string();
+    let models = body.lines().find(|l| l.starts_with("| Models")).unwrap();
+    assert_eq!(
+        models,
+        "| Models | `![x](http://e.x/p.png) @everyone ‹img src=x onerror=alert(1)›` |"
+    );
+    assert!(body.contains("| Cost | — |"), "{body}");
+    assert!(!body.contains("$-"), "{body}");
+    let metrics = w.orch(&["metrics"]).ok().stdout;
+    let cost = metrics
+        .lines()
+        .find(|l| l.starts_with("orch_cost_usd_total{"))
+        .unwrap_or("orch_cost_usd_total 0");
+    let value: f64 = cost.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value >= 0.0, "{cost}");
+}
+
+#[test]
+fn no_task_text_is_ever_read_as_an_option_by_the_agent() {
+    let mut w = World::new();
+    w.login(24 * 3_600_000);
+    w.set("FAKE_CLAUDE_ARGV", w.path("argv"));
+    w.config("[stages.analyst]\nprompt = \"{title}\"\n");
+    w.orch(&[
+        "enqueue",
+        "--project",
+        "web",
+        "--task",
+        "T-1",
+        "--title=--dangerously-skip-permissions",
+    ])
+    .ok();
+    w.orch(&["tick", "--worker", "w1"]).ok();
+    let argv = std::fs::read(w.path("argv")).unwrap();
+    let args: Vec<String> = argv
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args
+        .iter()
+        .position(|a| a == "--dangerously-skip-permissions")
+        .expect("the title reached the agent");
+    assert_eq!(at, args.len() - 1, "{args:?}");
+    assert_eq!(args[at - 1], "--", "{args:?}");
+
+    // A template that would put the prompt where options are read is refused.
+    w.config("[agents.claude]\nargv = [\"{bin}\", \"-p\", \"{prompt}\"]\n");
+    let out = w.orch(&["config"]).status(78);
+    assert!(out.stderr.contains("argv"), "{}", out.stderr);
+}

@@ -5,14 +5,17 @@ use crate::claude::env::{AgentEnv, Unlaunchable};
 use crate::claude::prompt;
 use crate::config::{Agent, Stage};
 
-/// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json).
+/// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json). The
+/// prompt comes last, after `--`: whatever the task's text starts with (`--dangerously-skip-
+/// permissions`, say), the agent cannot parse it as an option.
 pub const DEFAULT_ARGV: &[&str] = &[
     "{bin}",
     "-p",
-    "{prompt}",
     "--output-format",
     "stream-json",
     "--verbose",
+    "--",
+    "{prompt}",
 ];
 
 /// The argv to start `agent` with for one stage. `{bin}` is the binary preflight checks, found
@@ -40,16 +43,37 @@ fn template(profile: &Agent) -> Vec<&str> {
 }
 
 /// The full argv: the profile's template (or `DEFAULT_ARGV`) with `{bin}` and `{prompt}` filled
-/// in, then the profile's and the stage's extra arguments, each as given. Every element goes to
-/// the agent as one argument, never through a shell.
+/// in, and the profile's and the stage's extra arguments, each as given, just before the
+/// template's `--` (at the end when it has none). Every element goes to the agent as one
+/// argument, never through a shell.
 pub fn build(bin: &str, prompt_text: &str, profile: &Agent, stage: &Stage) -> Vec<String> {
     let vars = [("bin", bin), ("prompt", prompt_text)];
-    template(profile)
-        .into_iter()
-        .map(|arg| prompt::substitute(arg, &vars))
-        .chain(profile.extra_args.iter().cloned())
-        .chain(stage.extra_args.iter().cloned())
-        .collect()
+    let template = template(profile);
+    let extras_at = template
+        .iter()
+        .position(|arg| *arg == "--")
+        .unwrap_or(template.len());
+    let filled = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .map(|arg| prompt::substitute(arg, &vars))
+            .collect()
+    };
+    let mut argv = filled(&template[..extras_at]);
+    argv.extend(profile.extra_args.iter().cloned());
+    argv.extend(stage.extra_args.iter().cloned());
+    argv.extend(filled(&template[extras_at..]));
+    argv
+}
+
+/// Whether a template keeps the prompt from being read as an option: every element that starts
+/// with `{prompt}` comes after a `--` element. (`--prompt={prompt}` is safe as it is.)
+pub fn prompt_is_positional(template: &[String]) -> bool {
+    let end_of_options = template.iter().position(|arg| arg == "--");
+    template
+        .iter()
+        .enumerate()
+        .filter(|(_, arg)| arg.starts_with("{prompt}"))
+        .all(|(at, _)| end_of_options.is_some_and(|end| end < at))
 }
 
 #[cfg(test)]
@@ -72,16 +96,19 @@ mod tests {
             [
                 "/bin/claude",
                 "-p",
-                "do {bin} it\n$(x)",
                 "--output-format",
                 "stream-json",
                 "--verbose",
                 "--permission-mode",
                 "acceptEdits",
                 "--max-turns",
-                "40"
+                "40",
+                "--",
+                "do {bin} it\n$(x)",
             ]
         );
+        let template: Vec<String> = DEFAULT_ARGV.iter().map(|s| s.to_string()).collect();
+        assert!(prompt_is_positional(&template));
     }
 
     #[test]
@@ -96,5 +123,8 @@ mod tests {
         };
         let argv = build("claude", "hi", &profile, &Stage::default());
         assert_eq!(argv, ["wrap", "claude", "--prompt=hi"]);
+        assert!(prompt_is_positional(profile.argv.as_ref().unwrap()));
+        let unsafe_template = ["{bin}".to_string(), "-p".into(), "{prompt}".into()];
+        assert!(!prompt_is_positional(&unsafe_template));
     }
 }

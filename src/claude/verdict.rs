@@ -491,16 +491,13 @@ fn usage_of(result: &Value) -> Usage {
     let field = |usage_key: &str, model_key: &str| {
         count(tokens.and_then(|u| u.get(usage_key))).or_else(|| per_model(model_key))
     };
-    let cost = result
-        .get("total_cost_usd")
-        .and_then(Value::as_f64)
-        .or_else(|| {
-            let costs: Vec<f64> = models?
-                .values()
-                .filter_map(|m| m.get("costUSD").and_then(Value::as_f64))
-                .collect();
-            (!costs.is_empty()).then(|| costs.iter().sum())
-        });
+    let cost = dollars(result.get("total_cost_usd")).or_else(|| {
+        let costs: Vec<f64> = models?
+            .values()
+            .filter_map(|m| dollars(m.get("costUSD")))
+            .collect();
+        (!costs.is_empty()).then(|| costs.iter().sum())
+    });
     Usage {
         cost_usd: cost,
         input_tokens: field("input_tokens", "inputTokens"),
@@ -514,8 +511,31 @@ fn usage_of(result: &Value) -> Usage {
             .get("session_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        models: models.map_or_else(Vec::new, |m| m.keys().cloned().collect()),
+        models: models.map_or_else(Vec::new, |m| model_names(m.keys())),
     }
+}
+
+/// A run's cost in dollars as the log states it; a value no run can cost (negative, not finite,
+/// or past `MAX_RUN_COST_USD`) is unknown rather than counted: a steered agent must not drive the
+/// cost counters down or through the roof.
+fn dollars(value: Option<&Value>) -> Option<f64> {
+    value
+        .and_then(Value::as_f64)
+        .filter(|usd| usd.is_finite() && (0.0..=MAX_RUN_COST_USD).contains(usd))
+}
+
+/// No single run costs more than this; a larger figure in a log is nonsense.
+const MAX_RUN_COST_USD: f64 = 100_000.0;
+
+/// Model names as the log gives them (`modelUsage` keys), a bounded few of bounded length: they
+/// are the agent's words, shown in comments and listings.
+fn model_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    const MAX_MODELS: usize = 8;
+    const MAX_CHARS: usize = 64;
+    names
+        .take(MAX_MODELS)
+        .map(|name| name.chars().take(MAX_CHARS).collect())
+        .collect()
 }
 
 /// The top-level `type` of a JSON object line written the usual way (`{"type":"…"` first), read

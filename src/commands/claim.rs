@@ -63,7 +63,7 @@ pub fn claim(
         now: now_ms(),
     })?;
     for r in &claim.rescued {
-        eprintln!(
+        crate::diag!(
             "orch: job {} lease of {} expired: {}",
             r.job_id,
             r.worker.as_deref().unwrap_or("?"),
@@ -71,7 +71,7 @@ pub fn claim(
         );
     }
     if let Some(job) = claim.job.as_ref().filter(|_| claim.probe) {
-        eprintln!(
+        crate::diag!(
             "orch: job {} is the probe of agent {agent}'s half-open circuit breaker",
             job.job_id
         );

@@ -46,9 +46,9 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
         .with_context(|| format!("creating {}", dir.display()))?;
     let result = walk(ctx, &dir);
     if args.keep || args.dir.is_some() {
-        eprintln!("orch demo: the demo's files are in {}", dir.display());
+        crate::diag!("orch demo: the demo's files are in {}", dir.display());
     } else if let Err(err) = std::fs::remove_dir_all(&dir) {
-        eprintln!("orch demo: could not remove {}: {err}", dir.display());
+        crate::diag!("orch demo: could not remove {}: {err}", dir.display());
     }
     result
 }

@@ -4,7 +4,7 @@
 //! per event.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -41,20 +41,27 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         None => match runs.pop() {
             Some(run) => run,
             None => {
-                eprintln!("orch: job {} has no run yet", job.job_id);
+                crate::diag!("orch: job {} has no run yet", job.job_id);
                 return Ok(exit::NOTHING_TO_DO);
             }
         },
     };
     let log = open_log(&run)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let stdout = BufWriter::new(std::io::stdout().lock());
     if args.raw {
+        // As stored into a pipe or a file; made safe on a terminal, like every other output.
+        let mut out: Box<dyn Write> = if std::io::stdout().is_terminal() {
+            Box::new(output::TerminalWriter::new(stdout))
+        } else {
+            Box::new(stdout)
+        };
         if let Some((mut file, _)) = log {
             std::io::copy(&mut file, &mut out)?;
         }
         out.flush()?;
         return Ok(exit::OK);
     }
+    let mut out = output::TerminalWriter::new(stdout);
     let paint = ctx.paint();
     if ctx.json() {
         run_line(&mut out, &job, &run)?;

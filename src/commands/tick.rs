@@ -9,7 +9,7 @@ use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
     let Some(lock) = tick::lock(ctx, &args.worker)? else {
-        eprintln!(
+        crate::diag!(
             "orch: another tick for worker {} is running; this one does nothing",
             args.worker
         );

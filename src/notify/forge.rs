@@ -68,10 +68,13 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
         Some(max) => format!("{}/{max}", comment.attempt),
         None => comment.attempt.to_string(),
     };
+    // Model names come from the agent's log: data, shown as code so no Markdown, HTML, link,
+    // image or mention in them takes effect.
     let models = if comment.models.is_empty() {
         missing()
     } else {
-        comment.models.join(", ")
+        let names: Vec<String> = comment.models.iter().map(|m| code(m)).collect();
+        names.join(", ")
     };
     let rows = [
         ("Stage", comment.stage.clone()),
@@ -86,6 +89,7 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
             "Cost",
             comment
                 .cost_usd
+                .filter(|usd| usd.is_finite() && *usd >= 0.0)
                 .map_or_else(missing, |usd| format!("${usd:.4}")),
         ),
         ("Tokens in", count(comment.input_tokens)),
@@ -96,9 +100,9 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
         ("Attempt", attempt),
     ];
     let mut out = format!(
-        "**orch**: stage `{}` of {} finished: **{}**\n\n| | |\n|---|---|\n",
-        cell(&comment.stage),
-        cell(&comment.task),
+        "**orch**: stage {} of {} finished: **{}**\n\n| | |\n|---|---|\n",
+        code(&comment.stage),
+        code(&comment.task),
         cell(&comment.verdict)
     );
     for (name, value) in rows {
@@ -109,6 +113,29 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
         comment.job_id, comment.run_id
     ));
     out
+}
+
+/// Text from elsewhere as a Markdown code span: one line, no backtick that could close it, no
+/// `<`/`>` an HTML sanitizer might still see, and `|` escaped for a table. Inside a code span
+/// Markdown, HTML, links, images and @-mentions are all shown as written.
+pub fn code(text: &str) -> String {
+    let clean: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect();
+    if clean.is_empty() {
+        return "—".to_string();
+    }
+    format!("`{clean}`")
 }
 
 /// A value safe inside a table cell: one line, pipes escaped.
@@ -205,11 +232,34 @@ mod tests {
             "| Cost | $0.4214 |",
             "| Tokens in | 1,234 |",
             "| Cache write | — |",
-            "| Models | claude-sonnet-4-5, a\\|b |",
+            "| Models | `claude-sonnet-4-5`, `a\\|b` |",
             "| Attempt | 2/3 |",
             "<!-- orch outbox=9 job=42 run=17 -->",
         ] {
             assert!(body.contains(row), "{row} missing from:\n{body}");
         }
+    }
+
+    #[test]
+    fn values_from_a_log_are_data_in_markdown() {
+        let comment = NewComment {
+            task: "T-1".into(),
+            verdict: "ok".into(),
+            cost_usd: Some(-1000.0),
+            models: vec![
+                "![x](http://evil/img.png)".into(),
+                "@everyone <img src=x onerror=alert(1)>".into(),
+                "`code` [link](http://evil)".into(),
+            ],
+            ..Default::default()
+        };
+        let body = render(&comment, 1);
+        assert!(body.contains("| Cost | — |"), "{body}");
+        let models = body.lines().find(|l| l.starts_with("| Models")).unwrap();
+        assert_eq!(
+            models,
+            "| Models | `![x](http://evil/img.png)`, `@everyone ‹img src=x onerror=alert(1)›`, \
+             `'code' [link](http://evil)` |"
+        );
     }
 }

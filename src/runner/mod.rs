@@ -134,7 +134,7 @@ fn run_with_signals(
     };
     let pid = agent.pid();
     if let Err(err) = store.set_run_pid(run.id, pid) {
-        eprintln!("orch: warning: could not record the agent's pid {pid}: {err:#}");
+        crate::diag!("orch: warning: could not record the agent's pid {pid}: {err:#}");
     }
     run.watch(
         store,
@@ -250,7 +250,7 @@ fn previous_result(log: &Path) -> String {
         ),
         Ok(_) => String::new(),
         Err(err) => {
-            eprintln!(
+            crate::diag!(
                 "orch: warning: cannot read the previous stage's log {}: {err}",
                 log.display()
             );
@@ -294,7 +294,7 @@ impl Run<'_> {
     /// Record a run that never started, and drop the cached preflight verdict: the agent or its
     /// checkout is not what preflight saw.
     fn launch_failed(&self, store: &mut Store, reason: String) -> Result<RunOutcome> {
-        eprintln!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
+        crate::diag!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
         let end = RunEnd {
             ended_at: now_ms(),
             duration_ms: self.elapsed_ms(),
@@ -366,7 +366,7 @@ impl Run<'_> {
             status.clear();
         }
         if let Err(err) = log.sync() {
-            eprintln!("orch: warning: could not sync the run's log: {err}");
+            crate::diag!("orch: warning: could not sync the run's log: {err}");
         }
         let watched = match watched {
             Ok(watched) => watched,
@@ -406,7 +406,7 @@ impl Run<'_> {
         };
         let outcome = self.record(store, &end, watched.lease_lost, auth_failure.is_some())?;
         if let Some(reason) = &auth_failure {
-            eprintln!(
+            crate::diag!(
                 "orch: run {}: {reason}; the preflight cache was dropped, the next claim checks afresh",
                 self.id
             );
@@ -419,7 +419,7 @@ impl Run<'_> {
         match verdict::judge_path(&self.log_path, exit_code, timed_out) {
             Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
             Err(err) => {
-                eprintln!(
+                crate::diag!(
                     "orch: warning: cannot read the run's log {}: {err}",
                     self.log_path.display()
                 );

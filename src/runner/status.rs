@@ -70,7 +70,8 @@ impl StatusLine {
         let width = terminal_width().saturating_sub(1).max(10);
         let text: String = text.chars().take(width).collect();
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{text}");
+        // The line shows what the agent printed (its last tool's name): made safe first.
+        let _ = write!(err, "\r\x1b[2K{}", crate::output::terminal_text(&text));
         let _ = err.flush();
         self.drawn = true;
     }

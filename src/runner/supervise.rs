@@ -113,12 +113,12 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
                 Ok(false) => {
                     lease_lost = true;
                     interrupted = true;
-                    eprintln!(
+                    crate::diag!(
                         "orch: the job's lease is gone (cancelled, or rescued by another worker): stopping the agent"
                     );
                     end_group(agent, libc::SIGTERM, &mut kill_at);
                 }
-                Err(err) => eprintln!("orch: warning: could not renew the lease: {err:#}"),
+                Err(err) => crate::diag!("orch: warning: could not renew the lease: {err:#}"),
             }
             next_heartbeat = Instant::now() + limits.heartbeat_every;
         }
@@ -187,7 +187,7 @@ impl Copy<'_> {
             };
             if let Err(err) = self.log.write(&buf[..n]) {
                 if !self.warned {
-                    eprintln!(
+                    crate::diag!(
                         "orch: warning: writing the run's log failed, the rest is discarded: {err}"
                     );
                     self.warned = true;

@@ -61,15 +61,16 @@ impl Store {
     }
 
     /// Cost and tokens by project, from each run's `usage_json` (the verdict's `Usage`); runs
-    /// without usage, or with usage that is not valid JSON, count as zero.
+    /// without usage, or with usage that is not valid JSON, count as zero, and so does a negative
+    /// figure (a counter never goes down).
     pub fn usage_by_project(&self) -> Result<Vec<UsageTotals>> {
         let mut stmt = self.conn().prepare(
             "SELECT j.project,
-                    total(json_extract(r.usage_json, '$.cost_usd')),
-                    total(json_extract(r.usage_json, '$.input_tokens')),
-                    total(json_extract(r.usage_json, '$.output_tokens')),
-                    total(json_extract(r.usage_json, '$.cache_read_tokens')),
-                    total(json_extract(r.usage_json, '$.cache_write_tokens'))
+                    total(max(json_extract(r.usage_json, '$.cost_usd'), 0)),
+                    total(max(json_extract(r.usage_json, '$.input_tokens'), 0)),
+                    total(max(json_extract(r.usage_json, '$.output_tokens'), 0)),
+                    total(max(json_extract(r.usage_json, '$.cache_read_tokens'), 0)),
+                    total(max(json_extract(r.usage_json, '$.cache_write_tokens'), 0))
              FROM agent_runs r JOIN jobs j ON j.id = r.job_id
              WHERE r.usage_json IS NOT NULL AND json_valid(r.usage_json)
              GROUP BY j.project ORDER BY j.project",
