@@ -33,7 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('enqueue', 'enqueue', [CompletionResultType]::ParameterValue, 'Create a task and queue the job for its first stage (or --stage)')
             [CompletionResult]::new('claim', 'claim', [CompletionResultType]::ParameterValue, 'Atomically take the next eligible job and lease it to a worker')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Counts by state and stage, running jobs and their leases, the next retries')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job: its task, history and runs')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job (its task, history and runs), or one task and all its jobs')
+            [CompletionResult]::new('jobs', 'jobs', [CompletionResultType]::ParameterValue, 'List jobs: live ones by default, or by state, project, stage or task')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
             [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
@@ -93,6 +94,22 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             break
         }
         'orch;show' {
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'With a task key: the task of this project (keys are unique per project)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
+            [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour human output [env: ORCH_COLOR]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout instead of text for people')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'orch;jobs' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only jobs in this state (repeatable) [default: queued and running]')
+            [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Only this project''s jobs')
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Only jobs at this stage')
+            [CompletionResult]::new('--task', '--task', [CompletionResultType]::ParameterName, 'Only this task''s jobs (its key)')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'At most this many jobs of each state')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
@@ -278,7 +295,8 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('enqueue', 'enqueue', [CompletionResultType]::ParameterValue, 'Create a task and queue the job for its first stage (or --stage)')
             [CompletionResult]::new('claim', 'claim', [CompletionResultType]::ParameterValue, 'Atomically take the next eligible job and lease it to a worker')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Counts by state and stage, running jobs and their leases, the next retries')
-            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job: its task, history and runs')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One job (its task, history and runs), or one task and all its jobs')
+            [CompletionResult]::new('jobs', 'jobs', [CompletionResultType]::ParameterValue, 'List jobs: live ones by default, or by state, project, stage or task')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
             [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
@@ -307,6 +325,9 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             break
         }
         'orch;help;show' {
+            break
+        }
+        'orch;help;jobs' {
             break
         }
         'orch;help;run' {

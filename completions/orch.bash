@@ -40,6 +40,9 @@ _orch() {
             orch,help)
                 cmd="orch__subcmd__help"
                 ;;
+            orch,jobs)
+                cmd="orch__subcmd__jobs"
+                ;;
             orch,logs)
                 cmd="orch__subcmd__logs"
                 ;;
@@ -100,6 +103,9 @@ _orch() {
             orch__subcmd__help,help)
                 cmd="orch__subcmd__help__subcmd__help"
                 ;;
+            orch__subcmd__help,jobs)
+                cmd="orch__subcmd__help__subcmd__jobs"
+                ;;
             orch__subcmd__help,logs)
                 cmd="orch__subcmd__help__subcmd__logs"
                 ;;
@@ -143,7 +149,7 @@ _orch() {
 
     case "${cmd}" in
         orch)
-            opts="-h -V --db --config --set --json --color --help --version enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
+            opts="-h -V --db --config --set --json --color --help --version enqueue claim status show jobs run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,7 +441,7 @@ _orch() {
             return 0
             ;;
         orch__subcmd__help)
-            opts="enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
+            opts="enqueue claim status show jobs run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +553,20 @@ _orch() {
             return 0
             ;;
         orch__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orch__subcmd__help__subcmd__jobs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -721,6 +741,56 @@ _orch() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        orch__subcmd__jobs)
+            opts="-h --state --project --stage --task --limit --db --config --set --json --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --task)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -997,12 +1067,16 @@ _orch() {
             return 0
             ;;
         orch__subcmd__show)
-            opts="-h --db --config --set --json --color --help"
+            opts="-h --project --db --config --set --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --project)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -30,7 +30,8 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand enqueue 'Create a task and queue the job for its first stage (or --stage)'
             cand claim 'Atomically take the next eligible job and lease it to a worker'
             cand status 'Counts by state and stage, running jobs and their leases, the next retries'
-            cand show 'One job: its task, history and runs'
+            cand show 'One job (its task, history and runs), or one task and all its jobs'
+            cand jobs 'List jobs: live ones by default, or by state, project, stage or task'
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
             cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
@@ -86,6 +87,21 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand --help 'Print help'
         }
         &'orch;show'= {
+            cand --project 'With a task key: the task of this project (keys are unique per project)'
+            cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
+            cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
+            cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
+            cand --color 'When to colour human output [env: ORCH_COLOR]'
+            cand --json 'Print one JSON document on stdout instead of text for people'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'orch;jobs'= {
+            cand --state 'Only jobs in this state (repeatable) [default: queued and running]'
+            cand --project 'Only this project''s jobs'
+            cand --stage 'Only jobs at this stage'
+            cand --task 'Only this task''s jobs (its key)'
+            cand --limit 'At most this many jobs of each state'
             cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
             cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
             cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
@@ -255,7 +271,8 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand enqueue 'Create a task and queue the job for its first stage (or --stage)'
             cand claim 'Atomically take the next eligible job and lease it to a worker'
             cand status 'Counts by state and stage, running jobs and their leases, the next retries'
-            cand show 'One job: its task, history and runs'
+            cand show 'One job (its task, history and runs), or one task and all its jobs'
+            cand jobs 'List jobs: live ones by default, or by state, project, stage or task'
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
             cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
@@ -280,6 +297,8 @@ set edit:completion:arg-completer[orch] = {|@words|
         &'orch;help;status'= {
         }
         &'orch;help;show'= {
+        }
+        &'orch;help;jobs'= {
         }
         &'orch;help;run'= {
         }

@@ -64,8 +64,10 @@ pub enum Command {
     Claim(ClaimArgs),
     /// Counts by state and stage, running jobs and their leases, the next retries
     Status(StatusArgs),
-    /// One job: its task, history and runs
+    /// One job (its task, history and runs), or one task and all its jobs
     Show(ShowArgs),
+    /// List jobs: live ones by default, or by state, project, stage or task
+    Jobs(JobsArgs),
     /// Launch the agent for a claimed job, capture its log and keep its lease until it ends
     Run(RunArgs),
     /// Judge a job's run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)
@@ -216,8 +218,32 @@ pub struct StatusArgs {}
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Job id
-    pub job: i64,
+    /// A job id (`orch jobs` lists them), or a task key such as ORCH-44
+    #[arg(value_name = "JOB|TASK")]
+    pub target: String,
+    /// With a task key: the task of this project (keys are unique per project)
+    #[arg(long)]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Only jobs in this state (repeatable) [default: queued and running]
+    #[arg(long, value_name = "STATE")]
+    pub state: Vec<String>,
+    /// Only this project's jobs
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only jobs at this stage
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// Only this task's jobs (its key)
+    #[arg(long, value_name = "KEY")]
+    pub task: Option<String>,
+    /// At most this many jobs of each state
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]

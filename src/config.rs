@@ -179,7 +179,11 @@ pub struct Agent {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The config file read, when there was one.
     pub file: Option<PathBuf>,
+    /// The config file orch looked for (it may not exist): named in errors about a missing
+    /// project, stage or agent.
+    pub looked_for: Option<PathBuf>,
     settings: BTreeMap<&'static str, Setting>,
     pub projects: BTreeMap<String, Project>,
     pub stages: Vec<String>,
@@ -220,6 +224,7 @@ impl Config {
         };
         let mut config = Config {
             file: table.as_ref().and(file.clone()),
+            looked_for: file.clone(),
             settings: BTreeMap::new(),
             projects: BTreeMap::new(),
             stages: DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
@@ -423,26 +428,54 @@ impl Config {
     }
 
     pub fn project(&self, name: &str) -> Result<&Project> {
-        self.projects.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.projects.keys().map(String::as_str).collect();
-            let hint = if known.is_empty() {
-                "no projects are configured; add [projects.NAME] with a workdir to the config file"
-                    .to_string()
-            } else {
-                format!("known projects: {}", known.join(", "))
-            };
-            exit::config(format!("unknown project {name:?} ({hint})"))
-        })
+        self.projects
+            .get(name)
+            .ok_or_else(|| exit::config(self.unknown_project(name)))
+    }
+
+    /// Why `name` is not a project, with the known ones, a likely typo and the file looked in.
+    pub fn unknown_project(&self, name: &str) -> String {
+        let known: Vec<&str> = self.projects.keys().map(String::as_str).collect();
+        let hint = if known.is_empty() {
+            format!(
+                "no projects are configured; add [projects.NAME] with a workdir to {}",
+                self.describe_file()
+            )
+        } else {
+            format!(
+                "known projects: {}, in {}{}",
+                known.join(", "),
+                self.describe_file(),
+                crate::suggest::hint(name, known.iter().copied())
+            )
+        };
+        format!("unknown project {name:?} ({hint})")
+    }
+
+    /// Why `stage` is not a stage of the pipeline.
+    pub fn unknown_stage(&self, stage: &str) -> String {
+        format!(
+            "unknown stage {stage:?} (the pipeline is: {}, in {}{})",
+            self.stages.join(", "),
+            self.describe_file(),
+            crate::suggest::hint(stage, self.stages.iter().map(String::as_str))
+        )
+    }
+
+    /// The config file for a message: its path, and whether it exists.
+    pub fn describe_file(&self) -> String {
+        match (&self.file, &self.looked_for) {
+            (Some(file), _) => file.display().to_string(),
+            (None, Some(path)) => format!("{} (which does not exist)", path.display()),
+            (None, None) => "the config file (none: set --config, ORCH_CONFIG or HOME)".to_string(),
+        }
     }
 
     pub fn check_stage(&self, stage: &str) -> Result<()> {
         if self.stages.iter().any(|s| s == stage) {
             Ok(())
         } else {
-            Err(exit::config(format!(
-                "unknown stage {stage:?} (the pipeline is: {})",
-                self.stages.join(", ")
-            )))
+            Err(exit::config(self.unknown_stage(stage)))
         }
     }
 

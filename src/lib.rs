@@ -21,6 +21,7 @@ pub mod redact;
 pub mod runner;
 pub mod secrets;
 pub mod store;
+pub mod suggest;
 pub mod tick;
 
 use anyhow::Result;

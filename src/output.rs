@@ -251,6 +251,26 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A duration for people, the one format every command uses: "850 ms", "4.0 s", "3 min 12 s",
+/// "1 h 02 min".
+pub fn duration(ms: u64) -> String {
+    let secs = ms / 1000;
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if secs < 60 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if secs < 3600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
+    }
+}
+
+/// As `duration`, for a signed count of milliseconds (negative ones are 0).
+pub fn duration_i(ms: i64) -> String {
+    duration(u64::try_from(ms).unwrap_or(0))
+}
+
 /// `text` cut to at most `max_chars` characters, an ellipsis marking the cut.
 pub fn clip(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {

@@ -82,7 +82,9 @@ pub fn lock(ctx: &Ctx, worker: &str) -> Result<Option<Lock>> {
 }
 
 /// Run one tick. Returns the exit status of the step that stopped it: 0 when it did a job (and
-/// the job advanced), 3 nothing to do, 10/11 preflight, 12 breaker, 20/21/22 from finalize.
+/// the job advanced), 3 nothing to do, 10/11 preflight, 12 breaker, 20/21/22 from finalize. A tick
+/// that did jobs and then found nothing more to claim ends with its last job's status. The
+/// `Stopped` event always carries the status returned.
 pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {
     let mut store = ctx.store()?;
     let report = notify::deliver(
@@ -108,7 +110,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
     }
     let mut last = exit::NOTHING_TO_DO;
-    for _ in 0..request.max_jobs.max(1) {
+    for done in 0..request.max_jobs.max(1) {
         let verdict = match preflight::require(&ctx.config, &mut store, request.agent) {
             Ok(verdict) => verdict,
             Err(err) => {
@@ -128,7 +130,12 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             Ok(crate::store::Claim { job: Some(job), .. }) => job,
             Ok(_) => {
                 // Nothing (more) to claim: the status is the last finalize's, or 3 when none ran.
-                on(Event::Stopped(exit::NOTHING_TO_DO, "no eligible job"));
+                let why = if done == 0 {
+                    "no eligible job".to_string()
+                } else {
+                    format!("no more eligible jobs after {done}; the last job's status")
+                };
+                on(Event::Stopped(last, &why));
                 return Ok(last);
             }
             Err(err) => {

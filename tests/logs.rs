@@ -17,8 +17,10 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A logged-in world (the stand-in agent is `claude`).
 fn world() -> World {
-    let w = World::new();
+    let mut w = World::new();
     w.login(24 * 3_600_000);
+    // The stand-in reports how long it really took; a fixed figure keeps the rendering exact.
+    w.set("FAKE_CLAUDE_DURATION_MS", "1234");
     w
 }
 
@@ -73,7 +75,7 @@ fn a_run_of_the_stand_in_agent_reads_as_a_story() {
         "  ok      On branch main  (+1 line)",
         "  result  success  Done: the stage is complete.",
         "verdict   ok  success result: Done: the stage is complete.  ($0.0123, 2 turns)",
-        "usage     $0.0123 · 2 turns · tokens 120 in, 30 out, 2000 cache read, 500 cache write · 1.2 s (API 1.0 s) · claude-sonnet-4-5",
+        "usage     $0.0123 · 2 turns · tokens 120 in, 30 out, 2000 cache read, 500 cache write · 1.2 s (API 987 ms) · claude-sonnet-4-5",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -146,7 +148,7 @@ fn a_fixture_log_shows_tools_results_and_side_lines() {
         "  ok      The file src/auth.py has been updated.",
         "  ·       rate_limit_event",
         "verdict   ok  success result: Done: the 401 handler is fixed.  ($0.0731, 4 turns)",
-        "tokens 1520 in, 2310 out, 120400 cache read, 8200 cache write · 93.1 s (API 80.1 s) · claude-haiku-4-5, claude-sonnet-4-5",
+        "tokens 1520 in, 2310 out, 120400 cache read, 8200 cache write · 1 min 33 s (API 1 min 20 s) · claude-haiku-4-5, claude-sonnet-4-5",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

@@ -612,7 +612,7 @@ fn a_missing_workdir_is_recorded_and_resets_the_cache() {
     cache_preflight(&w);
     let out = w.orch(&["run", &job.to_string(), "--worker", "w1"]).ok();
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
-    assert!(out.stdout.contains("not started"), "{}", out.stdout);
+    assert!(out.stdout.contains("never started"), "{}", out.stdout);
     let runs = w.orch(&["show", &job.to_string(), "--json"]).ok().json()["runs"].clone();
     let reason = runs[0]["launch_error"].as_str().unwrap();
     assert!(reason.contains("work/web"), "{reason}");

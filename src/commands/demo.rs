@@ -167,13 +167,9 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
             job.max_attempts
         ),
         Event::Ran(run) => format!(
-            "{} run {}: exit {}, {:.1} s, log {}",
+            "{} {}",
             step(paint, "run"),
-            run.run_id,
-            run.exit_code
-                .map_or_else(|| "none".to_string(), |c| c.to_string()),
-            run.duration_ms as f64 / 1000.0,
-            run.log_path
+            crate::commands::run::summary(paint, run)
         ),
         Event::Finalized(outcome) => {
             let what = match (

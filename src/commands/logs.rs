@@ -181,8 +181,9 @@ fn header(out: &mut impl Write, job: &Job, run: &Run, paint: Paint) -> Result<()
         (None, Some(_), None, None) => "ended".to_string(),
     };
     let mut notes = Vec::new();
-    if let Some(ms) = run.duration_ms {
-        notes.push(format!("after {:.1} s", ms as f64 / 1000.0));
+    // A run that never started has no duration worth telling.
+    if let Some(ms) = run.duration_ms.filter(|_| run.launch_error.is_none()) {
+        notes.push(format!("after {}", output::duration_i(ms)));
     }
     if run.timed_out {
         notes.push(paint.warn("timed out"));
@@ -355,11 +356,11 @@ fn usage_line(usage: &Usage) -> String {
     }
     match (usage.duration_ms, usage.duration_api_ms) {
         (Some(total), Some(api)) => parts.push(format!(
-            "{:.1} s (API {:.1} s)",
-            total as f64 / 1000.0,
-            api as f64 / 1000.0
+            "{} (API {})",
+            output::duration(total),
+            output::duration(api)
         )),
-        (Some(total), None) => parts.push(format!("{:.1} s", total as f64 / 1000.0)),
+        (Some(total), None) => parts.push(output::duration(total)),
         _ => {}
     }
     if !usage.models.is_empty() {

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod enqueue;
 mod finalize;
+mod jobs;
 mod logs;
 mod man;
 mod metrics;
@@ -14,7 +15,7 @@ mod notify;
 mod preflight;
 mod reset_cache;
 mod retry;
-mod run;
+pub(crate) mod run;
 mod show;
 pub mod status;
 mod tick;
@@ -23,7 +24,8 @@ mod validate_log;
 use anyhow::Result;
 
 use crate::cli::Command;
-use crate::Ctx;
+use crate::config::Project;
+use crate::{exit, Ctx};
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
     match command {
@@ -31,6 +33,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Claim(args) => claim::run(ctx, &args),
         Command::Status(args) => status::run(ctx, &args),
         Command::Show(args) => show::run(ctx, &args),
+        Command::Jobs(args) => jobs::run(ctx, &args),
         Command::Run(args) => run::run(ctx, &args),
         Command::Finalize(args) => finalize::run(ctx, &args),
         Command::Cancel(args) => cancel::run(ctx, &args),
@@ -46,5 +49,43 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Metrics(args) => metrics::run(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
+    }
+}
+
+// The rule for a name given on the command line (`--project`, `--stage`, `--agent`, `--state`):
+// one that names nothing known is a usage error, exit 2 — the command line is wrong, not the
+// configuration — with the known names, the config file they come from and a likely typo. A
+// name in the configuration file that names nothing known is a configuration error (78).
+
+/// `--project NAME`: a project of the configuration.
+pub(crate) fn project_arg<'c>(ctx: &'c Ctx, name: &str) -> Result<&'c Project> {
+    ctx.config
+        .projects
+        .get(name)
+        .ok_or_else(|| exit::usage(format!("--project: {}", ctx.config.unknown_project(name))))
+}
+
+/// `--stage NAME`: a stage of the pipeline.
+pub(crate) fn stage_arg(ctx: &Ctx, name: &str) -> Result<()> {
+    if ctx.config.stages.iter().any(|s| s == name) {
+        Ok(())
+    } else {
+        Err(exit::usage(format!(
+            "--stage: {}",
+            ctx.config.unknown_stage(name)
+        )))
+    }
+}
+
+/// `--state NAME`: a job state.
+pub(crate) fn state_arg(name: &str) -> Result<()> {
+    if crate::store::JOB_STATES.contains(&name) {
+        Ok(())
+    } else {
+        Err(exit::usage(format!(
+            "--state: unknown job state {name:?} (states: {}{})",
+            crate::store::JOB_STATES.join(", "),
+            crate::suggest::hint(name, crate::store::JOB_STATES.iter().copied())
+        )))
     }
 }

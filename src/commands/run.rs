@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::RunArgs;
 use crate::exit;
-use crate::output;
+use crate::output::{self, Paint};
 use crate::runner::{self, RunOutcome, RunRequest};
 use crate::Ctx;
 
@@ -31,13 +31,21 @@ fn print(ctx: &Ctx, outcome: &RunOutcome) -> Result<()> {
     if ctx.json() {
         return output::json(outcome);
     }
-    let paint = ctx.paint();
-    let ended = match (&outcome.launch_error, outcome.exit_code, outcome.signal) {
-        (Some(_), _, _) => paint.fail("not started"),
-        (None, Some(0), _) => paint.pass("exit 0"),
-        (None, Some(code), _) => paint.warn(&format!("exit {code}")),
-        (None, None, Some(signal)) => paint.warn(&format!("signal {signal}")),
-        (None, None, None) => "ended".to_string(),
+    output::line(summary(ctx.paint(), outcome))
+}
+
+/// One line for a run, the same in `orch run`, `orch tick` and `orch demo`: "run 7 of job 3: exit
+/// 0 after 4.0 s, log PATH", or why the agent never started.
+pub(crate) fn summary(paint: Paint, outcome: &RunOutcome) -> String {
+    let head = format!("run {} of job {}", outcome.run_id, outcome.job_id);
+    if let Some(error) = &outcome.launch_error {
+        return format!("{head}: {}: {error}", paint.fail("the agent never started"));
+    }
+    let ended = match (outcome.exit_code, outcome.signal) {
+        (Some(0), _) => paint.pass("exit 0"),
+        (Some(code), _) => paint.warn(&format!("exit {code}")),
+        (None, Some(signal)) => paint.warn(&format!("signal {signal}")),
+        (None, None) => "ended".to_string(),
     };
     let mut notes = Vec::new();
     if outcome.timed_out {
@@ -54,11 +62,9 @@ fn print(ctx: &Ctx, outcome: &RunOutcome) -> Result<()> {
     } else {
         format!(" ({})", notes.join(", "))
     };
-    output::line(format!(
-        "run {} of job {}: {ended}{notes} after {:.1} s, log {}",
-        outcome.run_id,
-        outcome.job_id,
-        outcome.duration_ms as f64 / 1000.0,
+    format!(
+        "{head}: {ended}{notes} after {}, log {}",
+        output::duration_i(outcome.duration_ms),
         outcome.log_path
-    ))
+    )
 }

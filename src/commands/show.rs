@@ -1,16 +1,94 @@
+//! `orch show JOB|TASK`: one job with its history and runs, or one task with all its jobs.
+
 use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
+use crate::commands::project_arg;
 use crate::exit;
 use crate::output::{self, Table};
-use crate::store::{self, now_ms};
+use crate::store::{self, now_ms, Store, Task};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
+    if let Some(project) = &args.project {
+        project_arg(ctx, project)?;
+    }
     let store = ctx.store()?;
-    let Some(job) = store.job(args.job)? else {
-        return Err(store::no_job(args.job));
+    // All digits: a job id (`orch jobs` lists them); anything else: a task key.
+    match args.target.parse::<i64>() {
+        Ok(job_id) if args.project.is_none() => show_job(ctx, &store, job_id),
+        _ => show_task(ctx, &store, &args.target, args.project.as_deref()),
+    }
+}
+
+fn show_task(ctx: &Ctx, store: &Store, key: &str, project: Option<&str>) -> Result<u8> {
+    let mut tasks = store.tasks_by_key(key)?;
+    tasks.retain(|t| project.is_none_or(|p| t.project == p));
+    let task = match tasks.len() {
+        0 => {
+            return Err(exit::usage(format!(
+                "no job or task {key:?}{} (`orch jobs` lists jobs and their tasks)",
+                project.map_or(String::new(), |p| format!(" in project {p}"))
+            )))
+        }
+        1 => tasks.remove(0),
+        _ => {
+            let projects: Vec<&str> = tasks.iter().map(|t| t.project.as_str()).collect();
+            return Err(exit::usage(format!(
+                "task {key:?} exists in several projects ({}): add --project",
+                projects.join(", ")
+            )));
+        }
+    };
+    let jobs = store.jobs_of_task(task.task_id)?;
+    if ctx.json() {
+        output::json(&json!({ "task": task, "jobs": jobs }))?;
+        return Ok(exit::OK);
+    }
+    let now = now_ms();
+    let paint = ctx.paint();
+    let mut out = vec![task_line(&task, paint)];
+    if !task.title.is_empty() {
+        out.push(format!("title     {}", task.title));
+    }
+    if let Some(issue) = task.issue {
+        out.push(format!("issue     #{issue}"));
+    }
+    out.push(format!("created   {}", output::when(task.created_at, now)));
+    let mut table = Table::new(&["JOB", "STAGE", "STATE", "ATTEMPT", "LAST", "UPDATED"]);
+    for job in &jobs {
+        table.row(vec![
+            job.job_id.to_string(),
+            job.stage.clone(),
+            paint.state(&job.state),
+            format!("{}/{}", job.attempt, job.max_attempts),
+            job.last_class
+                .as_deref()
+                .map_or_else(|| paint.dim("·"), |c| paint.class(c)),
+            output::when(job.updated_at, now),
+        ]);
+    }
+    out.push(String::new());
+    out.push(table.render(paint));
+    out.push(String::new());
+    out.push("`orch show JOB` for a job's history and runs".to_string());
+    output::line(out.join("\n"))?;
+    Ok(exit::OK)
+}
+
+fn task_line(task: &Task, paint: output::Paint) -> String {
+    format!(
+        "task {}  {}  project {}",
+        task.key,
+        paint.state(&task.state),
+        task.project
+    )
+}
+
+fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
+    let Some(job) = store.job(job_id)? else {
+        return Err(store::no_job(job_id));
     };
     let history = store.history(job.job_id)?;
     let runs = store.runs_for_job(job.job_id)?;
@@ -46,6 +124,12 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
             "last      {}: {}",
             paint.class(class),
             job.last_reason.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(next) = runs.iter().rev().find_map(|r| r.next_job_id) {
+        let stage = store.job(next)?.map(|j| j.stage).unwrap_or_default();
+        out.push(format!(
+            "next      job {next} ({stage}): `orch show {next}`"
         ));
     }
     let mut table = Table::new(&["WHEN", "FROM", "TO", "BY", "WHY"]);

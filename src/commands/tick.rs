@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 
 use crate::cli::TickArgs;
 use crate::exit;
-use crate::output;
+use crate::output::{self, Paint};
 use crate::tick::{self, Event};
 use crate::Ctx;
 
@@ -63,8 +63,7 @@ fn describe(event: &Event) -> Value {
         }),
         Event::Ran(run) => json!({
             "step": "run", "run": run,
-            "text": format!("run: run {} exit {} in {} ms, log {}", run.run_id,
-                run.exit_code.map_or_else(|| "none".to_string(), |c| c.to_string()), run.duration_ms, run.log_path),
+            "text": format!("run: {}", super::run::summary(Paint { color: false }, run)),
         }),
         Event::Finalized(outcome) => json!({
             "step": "finalize", "outcome": outcome,

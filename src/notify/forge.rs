@@ -83,7 +83,9 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
         ("Turns", count(comment.turns)),
         (
             "Duration",
-            comment.duration_ms.map_or_else(missing, duration),
+            comment
+                .duration_ms
+                .map_or_else(missing, crate::output::duration),
         ),
         (
             "Cost",
@@ -159,20 +161,6 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// 850 ms, 12.3 s, 3 min 12 s, 1 h 02 min.
-fn duration(ms: u64) -> String {
-    let secs = ms / 1000;
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if secs < 60 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else if secs < 3600 {
-        format!("{} min {} s", secs / 60, secs % 60)
-    } else {
-        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +171,7 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+        let duration = crate::output::duration;
         assert_eq!(duration(850), "850 ms");
         assert_eq!(duration(12_345), "12.3 s");
         assert_eq!(duration(192_000), "3 min 12 s");

@@ -37,13 +37,13 @@ pub struct Job {
     pub updated_at: i64,
 }
 
-const JOB_COLUMNS: &str =
+pub(super) const JOB_COLUMNS: &str =
     "j.id, j.task_id, t.key, t.title, t.issue, j.project, j.stage, j.state, j.priority, \
      j.attempt, j.max_attempts, j.run_after, j.lease_owner, j.lease_expires_at, j.last_class, \
      j.last_reason, j.created_at, j.updated_at";
 
 impl Job {
-    fn from_row(row: &Row) -> rusqlite::Result<Job> {
+    pub(super) fn from_row(row: &Row) -> rusqlite::Result<Job> {
         Ok(Job {
             job_id: row.get(0)?,
             task_id: row.get(1)?,

@@ -5,6 +5,7 @@
 mod breaker;
 mod finalize;
 mod jobs;
+mod listing;
 mod metrics;
 mod outbox;
 mod preflight;
@@ -13,6 +14,7 @@ mod runs;
 pub use breaker::*;
 pub use finalize::*;
 pub use jobs::*;
+pub use listing::*;
 pub use metrics::*;
 pub use outbox::*;
 pub use preflight::*;
