@@ -158,6 +158,37 @@ pub struct Project {
     pub forge: Option<Forge>,
 }
 
+impl Project {
+    /// What is wrong with the workdir, if anything: missing, not a directory, or (with
+    /// auto-commit on) not inside a git work tree. Checked where an operator looks (`orch config`,
+    /// `orch preflight --explain`, `orch enqueue`), before a job finds out.
+    pub fn workdir_problem(&self) -> Option<String> {
+        let dir = &self.workdir;
+        match std::fs::metadata(dir) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                Some(format!("workdir {} does not exist", dir.display()))
+            }
+            Err(err) => Some(format!(
+                "workdir {} cannot be reached: {err}",
+                dir.display()
+            )),
+            Ok(meta) if !meta.is_dir() => {
+                Some(format!("workdir {} is not a directory", dir.display()))
+            }
+            Ok(_) if self.auto_commit && !in_git_work_tree(dir) => Some(format!(
+                "workdir {} is not in a git work tree, and auto_commit is on",
+                dir.display()
+            )),
+            Ok(_) => None,
+        }
+    }
+}
+
+/// Whether `dir` or one of its parents holds a `.git` (a directory, or a worktree's file).
+fn in_git_work_tree(dir: &Path) -> bool {
+    dir.ancestors().any(|d| d.join(".git").exists())
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stage {
     pub prompt: Option<String>,

@@ -119,7 +119,7 @@ const FAMILIES: &[Spec] = &[
     Spec {
         name: "orch_jobs",
         kind: Type::Gauge,
-        help: "Jobs by pipeline stage and state.",
+        help: "Jobs by project, pipeline stage and state.",
         samples: jobs,
     },
     Spec {
@@ -207,28 +207,47 @@ pub fn families(snapshot: &Snapshot) -> Vec<Family> {
 }
 
 fn jobs(snap: &Snapshot) -> Vec<Sample> {
-    let counts: BTreeMap<(&str, &str), i64> = snap
+    let counts: BTreeMap<(&str, &str, &str), i64> = snap
         .job_counts
         .iter()
-        .map(|c| ((c.stage.as_str(), c.state.as_str()), c.count))
+        .map(|c| {
+            (
+                (c.project.as_str(), c.stage.as_str(), c.state.as_str()),
+                c.count,
+            )
+        })
+        .collect();
+    // Every configured project × stage × state is there at zero, and whatever else has jobs.
+    let projects: BTreeSet<&str> = snap
+        .config
+        .projects
+        .keys()
+        .map(String::as_str)
+        .chain(counts.keys().map(|(project, _, _)| *project))
         .collect();
     let stages: BTreeSet<&str> = snap
         .config
         .stages
         .iter()
         .map(String::as_str)
-        .chain(counts.keys().map(|(stage, _)| *stage))
+        .chain(counts.keys().map(|(_, stage, _)| *stage))
         .collect();
     let states: BTreeSet<&str> = JOB_STATES
         .iter()
         .copied()
-        .chain(counts.keys().map(|(_, state)| *state))
+        .chain(counts.keys().map(|(_, _, state)| *state))
         .collect();
     let mut samples = Vec::new();
-    for stage in &stages {
-        for state in &states {
-            let n = counts.get(&(*stage, *state)).copied().unwrap_or(0);
-            samples.push(Sample::new(&[("stage", stage), ("state", state)], n as f64));
+    for project in &projects {
+        for stage in &stages {
+            for state in &states {
+                let n = counts
+                    .get(&(*project, *stage, *state))
+                    .copied()
+                    .unwrap_or(0);
+                let labels = [("project", *project), ("stage", *stage), ("state", *state)];
+                samples.push(Sample::new(&labels, n as f64));
+            }
         }
     }
     samples

@@ -251,6 +251,68 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// The width to wrap text for people at: `COLUMNS` when set, else the terminal's width when stdout
+/// is one; None (no wrapping) for a pipe or a file.
+pub fn wrap_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c >= 20)
+    {
+        return Some(columns);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ fills the winsize struct on this stack frame.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col >= 20).then_some(usize::from(size.ws_col))
+}
+
+/// `line` wrapped at `width` on spaces, the lines after the first indented by `indent` columns (a
+/// hanging indent). A word is never split: a variable name, a path or a command longer than the
+/// room stays whole on a line of its own, where it can be copied.
+pub fn wrap(line: &str, indent: usize, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return line.to_string();
+    };
+    if visible_width(line) <= width {
+        return line.to_string();
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut used = 0;
+    // Whether the current output line holds a word yet: only then may it break.
+    let mut has_word = false;
+    let mut spaces = "";
+    let mut rest = line;
+    while !rest.is_empty() {
+        let run = rest.len() - rest.trim_start_matches(' ').len();
+        if run > 0 {
+            spaces = &rest[..run];
+            rest = &rest[run..];
+            continue;
+        }
+        let end = rest.find(' ').unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        let len = visible_width(word);
+        if has_word && used + spaces.len() + len > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            used = indent;
+        } else {
+            out.push_str(spaces);
+            used += spaces.len();
+        }
+        out.push_str(word);
+        used += len;
+        has_word = true;
+        spaces = "";
+    }
+    out
+}
+
 /// A duration for people, the one format every command uses: "850 ms", "4.0 s", "3 min 12 s",
 /// "1 h 02 min".
 pub fn duration(ms: u64) -> String {
@@ -482,6 +544,17 @@ mod tests {
         out.write_all(&bytes[1..]).unwrap();
         out.flush().unwrap();
         assert_eq!(String::from_utf8(out.inner).unwrap(), "é\u{fffd}");
+    }
+
+    #[test]
+    fn wrapping_keeps_words_whole_under_a_hanging_indent() {
+        let line = "  fix: export ORCH_CLAUDE_CREDENTIALS_PATH=/very/long/path/.credentials.json then retry";
+        assert_eq!(
+            wrap(line, 7, Some(30)),
+            "  fix: export\n       ORCH_CLAUDE_CREDENTIALS_PATH=/very/long/path/.credentials.json\n       then retry"
+        );
+        assert_eq!(wrap(line, 7, None), line);
+        assert_eq!(wrap("short", 2, Some(30)), "short");
     }
 
     #[test]

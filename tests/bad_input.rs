@@ -305,8 +305,10 @@ fn cases() -> Vec<Case> {
             .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
             .fails(10, Orch(&["preflight failed for agent claude", "does not exist"])),
         // Job ids.
-        try_("job ids", "not a number", &["show", "one"])
+        try_("job ids", "not a number", &["cancel", "one"])
             .fails(2, Clap(&["invalid value 'one'"])),
+        try_("job ids", "`show` of neither a job nor a task", &["show", "one"])
+            .fails(2, Orch(&["no job or task \"one\""])),
         try_("job ids", "`show` of a missing job", &["show", "99"])
             .fails(2, Orch(&["no job 99"])),
         try_("job ids", "`cancel` of a missing job", &["cancel", "99"])

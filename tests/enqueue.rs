@@ -95,7 +95,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
     let cases: &[(&[&str], i32, &str)] = &[
         (
             &["enqueue", "--project", "nope", "--task", "X"],
-            78,
+            2,
             "unknown project \"nope\"",
         ),
         (
@@ -108,7 +108,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
                 "--stage",
                 "qa",
             ],
-            78,
+            2,
             "unknown stage \"qa\"",
         ),
         (

@@ -491,8 +491,8 @@ fn three_transient_failures_open_the_breaker_and_a_probe_closes_it() {
     let doc = finalize(&w, job, 0);
     assert_eq!(doc["breaker"], "closed");
     let status = status_json(&w);
-    assert_eq!(status["breakers"][0]["state"], "closed");
-    assert_eq!(status["breakers"][0]["consecutive_failures"], 0);
+    // A quiet breaker (closed, no failures counted) is shown by neither text nor JSON.
+    assert_eq!(status["breakers"], serde_json::json!([]));
     let text = w.orch(&["status"]).ok().stdout;
     assert!(
         !text.contains("breaker claude"),

@@ -170,3 +170,208 @@ fn durations_read_the_same_everywhere() {
     let logs = w.orch(&["logs", job]).ok().stdout;
     assert!(!logs.contains("after 0.0 s"), "{logs}");
 }
+
+/// The fenced block between `<!-- name -->` and `<!-- /name -->` in the README.
+fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find(&format!("<!-- {name} -->")).unwrap();
+    let end = readme.find(&format!("<!-- /{name} -->")).unwrap();
+    readme[start..end]
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// A fresh HOME whose PATH holds `orch` and the stand-in agent as `claude`, and nothing of the
+/// test's environment: the README's commands run as a new operator would type them.
+fn fresh_machine() -> (World, std::path::PathBuf) {
+    let w = World::new();
+    w.login(24 * 3_600_000);
+    let bin = w.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(support::fake_claude(), bin.join("claude")).unwrap();
+    std::os::unix::fs::symlink(support::ORCH, bin.join("orch")).unwrap();
+    (w, bin)
+}
+
+fn sh(w: &World, path: &str, script: &str) -> support::Out {
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-euo", "pipefail", "-c", script])
+        .env_clear()
+        .current_dir(w.root())
+        .env("PATH", path)
+        .env("HOME", w.path("home"))
+        .env("TZ", "UTC");
+    support::Out::from(command.output().unwrap())
+}
+
+#[test]
+fn the_readme_walk_through_runs_as_written() {
+    let (w, bin) = fresh_machine();
+    // Everything but the install, which the test binary stands in for.
+    let script: String = readme_block("walkthrough")
+        .lines()
+        .filter(|l| !l.starts_with("cargo install"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = sh(&w, &path, &script);
+    assert_eq!(
+        out.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    assert!(out.stdout.contains("config file: "), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("queued job 1 (web WEB-12 stage analyst)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("finalize: ok → advanced"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("task WEB-12"), "{}", out.stdout);
+
+    // The cron line, the way cron runs it: sh, PATH=/usr/bin:/bin, orch in ~/.cargo/bin.
+    let cargo_bin = w.path("home/.cargo/bin");
+    std::fs::create_dir_all(&cargo_bin).unwrap();
+    std::os::unix::fs::symlink(support::ORCH, cargo_bin.join("orch")).unwrap();
+    let cron = readme_block("cron");
+    let line = cron.lines().find(|l| l.starts_with("* * * * *")).unwrap();
+    let command = line.splitn(6, ' ').nth(5).unwrap().trim();
+    let out = std::process::Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", w.path("home").display()))
+        .args(["sh", "-c", command])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = std::fs::read_to_string(w.path("home/.local/state/orch/tick.log")).unwrap();
+    assert!(log.contains("claim: job 2"), "{log}");
+    assert!(log.contains("finalize: ok → advanced"), "{log}");
+}
+
+#[test]
+fn orch_config_names_the_file_it_looked_for() {
+    let mut w = World::new();
+    w.unset("ORCH_CONFIG");
+    let elsewhere = w.path("xdg");
+    w.set("XDG_CONFIG_HOME", &elsewhere);
+    let out = w.orch(&["config"]).ok().stdout;
+    let looked = elsewhere.join("orch/config.toml");
+    assert!(
+        out.contains(&format!(
+            "config file: none — {} does not exist",
+            looked.display()
+        )),
+        "{out}"
+    );
+    let doc = w.orch(&["config", "--json"]).ok().json();
+    assert_eq!(doc["looked_for"], looked.display().to_string());
+    // An error about a missing project names the file too.
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .status(2);
+    assert!(
+        out.stderr.contains(&looked.display().to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+}
+
+#[test]
+fn a_workdir_that_cannot_work_is_reported_before_a_job_finds_out() {
+    let w = world();
+    let file = w.path("a-file");
+    std::fs::write(&file, "").unwrap();
+    w.raw_config(&format!(
+        "[projects.gone]\nworkdir = \"{}\"\n\n[projects.file]\nworkdir = \"{}\"\n\n\
+         [projects.plain]\nworkdir = \"{}\"\nauto_commit = true\n\n[projects.web]\nworkdir = \"{}\"\n",
+        w.path("nowhere").display(),
+        file.display(),
+        w.path("work").display(),
+        w.path("work/web").display(),
+    ));
+    let text = w.orch(&["config"]).ok().stdout;
+    assert!(text.contains("nowhere does not exist"), "{text}");
+    assert!(text.contains("a-file is not a directory"), "{text}");
+    assert!(
+        text.contains("is not in a git work tree, and auto_commit is on"),
+        "{text}"
+    );
+    let doc = w.orch(&["config", "--json"]).ok().json();
+    let problems = doc["problems"].as_object().unwrap();
+    assert_eq!(
+        problems.keys().collect::<Vec<_>>(),
+        ["file", "gone", "plain"],
+        "{problems:?}"
+    );
+    let explain = w.orch(&["preflight", "--explain"]).ok().stdout;
+    assert!(explain.contains("projects:"), "{explain}");
+    assert!(explain.contains("fail  gone  workdir"), "{explain}");
+    assert!(explain.contains("pass  web  workdir"), "{explain}");
+    let out = w
+        .orch(&["enqueue", "--project", "gone", "--task", "T-1"])
+        .ok();
+    assert!(
+        out.stderr.contains("warning: project gone: workdir"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn explain_wraps_at_word_boundaries_under_a_hanging_indent() {
+    let w = World::new();
+    let out = w
+        .orch(&["preflight", "--explain"])
+        .env("COLUMNS", "50")
+        .env(
+            "ORCH_CLAUDE_BIN",
+            "/nonexistent/very/long/path/to/the/agent/binary/claude",
+        )
+        .status(10);
+    let text = out.stdout;
+    assert!(text.contains("ORCH_CLAUDE_CREDENTIALS_PATH"), "{text}");
+    for line in text.lines() {
+        let words = line.split_whitespace().count();
+        assert!(
+            line.chars().count() <= 50
+                || words == 1
+                || line.trim_start().starts_with("fix:") && words == 2,
+            "{line:?} is longer than 50 columns:\n{text}"
+        );
+    }
+    // Continuation lines hang under the reason column.
+    let fix = text.lines().position(|l| l.contains("fix:")).unwrap();
+    let indent = text.lines().nth(fix).unwrap().find("fix:").unwrap();
+    let next = text.lines().nth(fix + 1).unwrap();
+    assert!(next.starts_with(&" ".repeat(indent)), "{text}");
+}
+
+#[test]
+fn json_and_text_say_the_same_things() {
+    let w = World::new();
+    let doc = w.orch(&["config", "--json"]).ok().json();
+    let lease = &doc["settings"]["lease_seconds"];
+    assert_eq!(lease["value"], 900, "{lease}");
+    assert_eq!(lease["source"], "default");
+    assert_eq!(doc["settings"]["preflight_check_auth"]["value"], true);
+    let unset = &doc["settings"]["log_dir"];
+    assert_eq!(
+        (unset["value"].is_null(), &unset["source"]),
+        (true, &Value::from("default"))
+    );
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["breakers"], serde_json::json!([]));
+}

@@ -286,15 +286,23 @@ fn metrics_describe_the_queue() {
         assert_eq!(kind == "counter", counter, "{name} is a {kind}");
     }
 
-    let jobs = |state| m.value("orch_jobs", &[("stage", "analyst"), ("state", state)]);
+    let jobs = |state| {
+        m.value(
+            "orch_jobs",
+            &[("project", "web"), ("stage", "analyst"), ("state", state)],
+        )
+    };
     assert_eq!(
         (jobs("queued"), jobs("running"), jobs("done")),
         (2.0, 1.0, 0.0)
     );
-    // Every state of every stage is there, at zero when empty.
-    assert_eq!(m.family("orch_jobs").len(), 6 * 5);
+    // Every state of every stage of every project is there, at zero when empty.
+    assert_eq!(m.family("orch_jobs").len(), 2 * 6 * 5);
     assert_eq!(
-        m.value("orch_jobs", &[("stage", "tester"), ("state", "failed")]),
+        m.value(
+            "orch_jobs",
+            &[("project", "web"), ("stage", "tester"), ("state", "failed")]
+        ),
         0.0
     );
 

@@ -413,7 +413,7 @@ fn min_version_and_the_profiles_bin() {
     world.config("[agents.claude]\nmin_version = \"latest\"\n");
     let out = world.orch(&["preflight"]).status(78);
     assert!(out.stderr.contains("min_version"), "{}", out.stderr);
-    world.orch(&["preflight", "--agent", "nobody"]).status(78);
+    world.orch(&["preflight", "--agent", "nobody"]).status(2);
 }
 
 #[test]
@@ -516,7 +516,7 @@ fn reset_cache_drops_verdicts_all_or_per_agent() {
     );
     assert_eq!(preflight(&world, 0)["cached"], false);
     assert_eq!(version_calls(&world), 4);
-    world.orch(&["reset-cache", "--agent", "nobody"]).status(78);
+    world.orch(&["reset-cache", "--agent", "nobody"]).status(2);
 }
 
 #[test]
@@ -709,5 +709,5 @@ fn claim_is_gated_and_leaves_the_job_untouched() {
     assert_eq!((state.as_str(), attempt), ("running", 1));
     world
         .orch(&["claim", "--worker", "w1", "--agent", "nobody"])
-        .status(78);
+        .status(2);
 }

@@ -14,6 +14,7 @@ pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
     // The gate first: an agent that is missing or logged out would only fail the job it took.
     // A failure exits 10 or 11 with the reason on stderr, before any job is touched. The
     // circuit breaker is asked inside the claim (exit 12).
+    crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
     preflight::require(&ctx.config, &mut store, &args.agent)?;
     let claim = claim(
@@ -45,7 +46,7 @@ pub fn claim(
     check_worker(worker)?;
     let projects: Vec<(&str, u32)> = match only_project {
         Some(name) => {
-            let project = ctx.config.project(name)?;
+            let project = crate::commands::project_arg(ctx, name)?;
             vec![(project.name.as_str(), project.max_running)]
         }
         None => ctx

@@ -1,6 +1,7 @@
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
+use crate::config::Kind;
 use crate::exit;
 use crate::notify::{self, Switch};
 use crate::output::{self, Table};
@@ -14,17 +15,34 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     if ctx.json() {
         let mut values = Map::new();
         for (key, setting) in &settings {
+            // Numbers as numbers and switches as booleans, like the file; unset is null, from
+            // the default (as the text says).
+            let value = setting.as_ref().map_or(Value::Null, |s| match key.kind {
+                Kind::Count => s
+                    .value
+                    .trim()
+                    .parse::<u64>()
+                    .map_or(Value::Null, Value::from),
+                Kind::Bool => crate::config::parse_bool(&s.value).map_or(Value::Null, Value::from),
+                _ => Value::from(s.value.clone()),
+            });
+            let source = setting
+                .as_ref()
+                .map_or("default".to_string(), |s| s.source.to_string());
             values.insert(
                 key.name.to_string(),
-                json!({
-                    "value": setting.as_ref().map(|s| s.value.clone()),
-                    "source": setting.as_ref().map(|s| s.source),
-                    "env": key.env(),
-                }),
+                json!({ "value": value, "source": source, "env": key.env() }),
             );
         }
+        let problems: Map<String, Value> = config
+            .projects
+            .values()
+            .filter_map(|p| Some((p.name.clone(), Value::from(p.workdir_problem()?))))
+            .collect();
         output::json(&json!({
             "file": config.file,
+            "looked_for": config.looked_for,
+            "problems": problems,
             "settings": Value::Object(values),
             "projects": config.projects,
             "pipeline": { "stages": config.stages },
@@ -37,9 +55,13 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         return Ok(exit::OK);
     }
     let paint = ctx.paint();
-    let mut out = vec![match &config.file {
-        Some(file) => format!("config file: {}", file.display()),
-        None => "config file: none (defaults and environment only)".to_string(),
+    let mut out = vec![match (&config.file, &config.looked_for) {
+        (Some(file), _) => format!("config file: {}", file.display()),
+        (None, Some(path)) => format!(
+            "config file: none — {} does not exist (defaults and environment only)",
+            path.display()
+        ),
+        (None, None) => "config file: none (defaults and environment only)".to_string(),
     }];
     let mut table = Table::new(&["SETTING", "VALUE", "SOURCE", "ENV"]);
     for (key, setting) in &settings {
@@ -75,6 +97,9 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             project.priority,
             forge
         ));
+        if let Some(problem) = project.workdir_problem() {
+            out.push(format!("  {} {problem}", paint.fail("problem:")));
+        }
     }
     out.push(switch("alerts", &alerts));
     out.push(switch("usage comments", &comments));

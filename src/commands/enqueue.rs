@@ -13,10 +13,10 @@ use crate::Ctx;
 pub const MAX_PRIORITY: i64 = 1000;
 
 pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
-    let project = ctx.config.project(&args.project)?;
+    let project = crate::commands::project_arg(ctx, &args.project)?;
     let stage = match &args.stage {
         Some(stage) => {
-            ctx.config.check_stage(stage)?;
+            crate::commands::stage_arg(ctx, stage)?;
             stage.clone()
         }
         None => ctx.config.stages[0].clone(),
@@ -67,6 +67,13 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
         },
         now_ms(),
     )?;
+    if let Some(problem) = project.workdir_problem() {
+        crate::diag!(
+            "orch: warning: project {}: {problem}; its jobs will not run until that is fixed \
+             (`orch config` checks it)",
+            project.name
+        );
+    }
     if ctx.json() {
         output::json(&json!({
             "job_id": enqueued.job_id,

@@ -77,6 +77,28 @@ pub(crate) fn stage_arg(ctx: &Ctx, name: &str) -> Result<()> {
     }
 }
 
+/// `--agent NAME`: an agent profile (`claude` exists without one).
+pub(crate) fn agent_arg(ctx: &Ctx, name: &str) -> Result<()> {
+    if name == crate::config::DEFAULT_AGENT || ctx.config.agents.contains_key(name) {
+        return Ok(());
+    }
+    let known: Vec<&str> = std::iter::once(crate::config::DEFAULT_AGENT)
+        .chain(
+            ctx.config
+                .agents
+                .keys()
+                .map(String::as_str)
+                .filter(|n| *n != crate::config::DEFAULT_AGENT),
+        )
+        .collect();
+    Err(exit::usage(format!(
+        "--agent: unknown agent {name:?} (agents: {}, from {}; add [agents.{name}] to define one{})",
+        known.join(", "),
+        ctx.config.describe_file(),
+        crate::suggest::hint(name, known.iter().copied())
+    )))
+}
+
 /// `--state NAME`: a job state.
 pub(crate) fn state_arg(name: &str) -> Result<()> {
     if crate::store::JOB_STATES.contains(&name) {

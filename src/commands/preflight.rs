@@ -11,13 +11,16 @@ use crate::store::now_ms;
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &PreflightArgs) -> Result<u8> {
+    crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
     let verdict = preflight::evaluate(&ctx.config, &mut store, &args.agent, !args.no_cache)?;
     if ctx.json() {
         output::json(&verdict)?;
     } else if args.explain {
         let ttl = ctx.config.count(config::PREFLIGHT_CACHE_TTL);
-        output::line(explain(&verdict, ctx.paint(), ttl, now_ms()))?;
+        let mut text = explain(&verdict, ctx.paint(), ttl, now_ms());
+        text.push_str(&projects(ctx, ctx.paint()));
+        output::line(text)?;
     } else {
         output::line(one_line(&verdict, ctx.paint()))?;
     }
@@ -68,7 +71,10 @@ fn explain(verdict: &Verdict, paint: Paint, ttl_seconds: u64, now: i64) -> Strin
         .map(|c| c.name.len())
         .max()
         .unwrap_or(0);
-    let indent = " ".repeat(2 + 4 + 2 + width + 2);
+    let columns = 2 + 4 + 2 + width + 2;
+    let indent = " ".repeat(columns);
+    let wrap_at = output::wrap_width();
+    let mut push = |line: String| lines.push(output::wrap(&line, columns, wrap_at));
     for check in &verdict.checks {
         let mark = match check.status {
             Status::Pass => paint.pass("pass"),
@@ -76,12 +82,12 @@ fn explain(verdict: &Verdict, paint: Paint, ttl_seconds: u64, now: i64) -> Strin
             Status::Fail => paint.fail("fail"),
             Status::Skip => paint.dim("skip"),
         };
-        lines.push(format!("  {mark}  {:width$}  {}", check.name, check.reason));
+        push(format!("  {mark}  {:width$}  {}", check.name, check.reason));
         for line in evidence(check, now) {
-            lines.push(format!("{indent}{}", paint.dim(&line)));
+            push(format!("{indent}{}", paint.dim(&line)));
         }
         if let Some(fix) = &check.detail.fix {
-            lines.push(format!("{indent}{} {fix}", paint.bold("fix:")));
+            push(format!("{indent}{} {fix}", paint.bold("fix:")));
         }
     }
     let held = verdict
@@ -101,6 +107,33 @@ fn explain(verdict: &Verdict, paint: Paint, ttl_seconds: u64, now: i64) -> Strin
         format!("evaluated now; cached for up to {ttl_seconds} s")
     });
     lines.join("\n")
+}
+
+/// Each project's workdir, checked: a job finds out otherwise.
+fn projects(ctx: &Ctx, paint: Paint) -> String {
+    let mut out = String::new();
+    if ctx.config.projects.is_empty() {
+        return out;
+    }
+    out.push_str("\nprojects:");
+    for project in ctx.config.projects.values() {
+        let line = match project.workdir_problem() {
+            None => format!(
+                "  {}  {}  workdir {}",
+                paint.pass("pass"),
+                project.name,
+                project.workdir.display()
+            ),
+            Some(problem) => format!("  {}  {}  {problem}", paint.fail("fail"), project.name),
+        };
+        out.push('\n');
+        out.push_str(&output::wrap(
+            &line,
+            8 + project.name.len(),
+            output::wrap_width(),
+        ));
+    }
+    out
 }
 
 /// The evidence a check recorded, as lines for people.

@@ -12,7 +12,7 @@ use crate::Ctx;
 pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
     if let Some(agent) = &args.agent {
         // A typo must not pass as "nothing to reset".
-        ctx.config.agent(agent)?;
+        crate::commands::agent_arg(ctx, agent)?;
     }
     let mut store = ctx.store()?;
     let reset = store.reset_preflight(args.agent.as_deref())?;

@@ -10,6 +10,7 @@ use crate::Ctx;
 
 /// Exit 0 when the run was recorded, whatever the agent did: its outcome is finalize's to judge.
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
+    crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
     let live_status =
         !ctx.json() && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();

@@ -42,7 +42,11 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "retries": retries.iter().map(brief).collect::<Vec<_>>(),
             "outbox": outbox,
             "alerts": alerts,
-            "breakers": breakers.iter().map(|b| breaker_json(b, now)).collect::<Vec<_>>(),
+            "breakers": breakers
+                .iter()
+                .filter(|b| !quiet(b, now))
+                .map(|b| breaker_json(b, now))
+                .collect::<Vec<_>>(),
         }))?;
         return Ok(exit::OK);
     }
@@ -132,6 +136,11 @@ fn job_cells(job: &Job) -> Vec<String> {
     ]
 }
 
+/// A closed breaker counting no failures: nothing to tell, in text or JSON.
+fn quiet(row: &BreakerRow, now: i64) -> bool {
+    row.breaker.effective(now) == State::Closed && row.breaker.consecutive_failures == 0
+}
+
 /// One agent's circuit breaker as claims see it now.
 fn breaker_json(row: &BreakerRow, now: i64) -> serde_json::Value {
     let b = &row.breaker;
@@ -162,8 +171,10 @@ fn breaker_lines(breakers: &[BreakerRow], now: i64, paint: Paint) -> Vec<String>
                 .as_deref()
                 .map_or(String::new(), |c| format!(", last {c}"))
         );
+        if quiet(row, now) {
+            continue;
+        }
         let line = match b.effective(now) {
-            State::Closed if b.consecutive_failures == 0 => continue,
             State::Closed => format!("closed ({failures})"),
             State::Open => format!(
                 "{} since {} ({failures}); half-open {}",

@@ -8,6 +8,10 @@ use crate::tick::{self, Event};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
+    crate::commands::agent_arg(ctx, &args.agent)?;
+    if let Some(project) = &args.project {
+        crate::commands::project_arg(ctx, project)?;
+    }
     let Some(lock) = tick::lock(ctx, &args.worker)? else {
         crate::diag!(
             "orch: another tick for worker {} is running; this one does nothing",

@@ -129,6 +129,7 @@ pub struct Rescued {
 
 #[derive(Debug, Serialize)]
 pub struct StateCount {
+    pub project: String,
     pub state: String,
     pub stage: String,
     pub count: i64,
@@ -490,13 +491,15 @@ impl Store {
 
     pub fn state_counts(&self) -> Result<Vec<StateCount>> {
         let mut stmt = self.conn().prepare(
-            "SELECT state, stage, count(*) FROM jobs GROUP BY state, stage ORDER BY state, stage",
+            "SELECT project, state, stage, count(*) AS n FROM jobs GROUP BY project, state, stage
+             ORDER BY project, state, stage",
         )?;
         let rows = stmt.query_map([], |row| {
             Ok(StateCount {
-                state: row.get(0)?,
-                stage: row.get(1)?,
-                count: row.get(2)?,
+                project: row.get("project")?,
+                state: row.get("state")?,
+                stage: row.get("stage")?,
+                count: row.get("n")?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
