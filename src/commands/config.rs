@@ -56,6 +56,10 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     }
     out.push(String::new());
     out.push(table.render(paint));
+    out.push(paint.dim(
+        "paths are absolute, ~ expanded: a relative one is refused in the file and the \
+         environment, and taken from the current directory in a flag",
+    ));
     out.push(String::new());
     out.push(format!("pipeline: {}", config.stages.join(" → ")));
     if config.projects.is_empty() {
