@@ -662,6 +662,7 @@ pub fn seconds_to_ms(seconds: u64) -> i64 {
 pub fn resolve_path(raw: &str, source: Source, home: Option<&Path>) -> Result<PathBuf, String> {
     let path = match raw.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => match home {
+            Some(home) if rest.is_empty() => home.to_path_buf(),
             Some(home) => home.join(rest.trim_start_matches('/')),
             None => {
                 return Err(format!(
@@ -1090,6 +1091,61 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("commit_author"), "{err:#}");
+    }
+
+    #[test]
+    fn every_number_has_a_range_its_default_is_in() {
+        for key in KEYS {
+            if let Kind::Count { min, max } = key.kind {
+                let default: u64 = key.default.unwrap().parse().unwrap();
+                assert!(min <= default && default <= max, "{}", key.name);
+            }
+        }
+        // A value out of range is refused from every source, naming it and the range.
+        let huge = "18446744073709551615";
+        let err = load("", &[("ORCH_RUN_TIMEOUT_SECONDS", huge)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("ORCH_RUN_TIMEOUT_SECONDS: expected a whole number from 1 to 604800, got \"{huge}\"")
+        );
+        let err = load("\nlog_max_bytes = 0\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "line 2: log_max_bytes: expected a whole number from 65536 to 68719476736, got \"0\""
+            ),
+            "{err}"
+        );
+        assert_eq!(exit::code_of(&err), exit::CONFIG);
+        let config = load("", &[("ORCH_LEASE_SECONDS", " 60 ")]).unwrap();
+        assert_eq!(config.millis(LEASE_SECONDS), 60_000);
+        assert_eq!(seconds_to_ms(u64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn paths_are_absolute_with_home_expanded() {
+        let home = Some(Path::new("/home/op"));
+        let resolve = |raw, source| resolve_path(raw, source, home);
+        assert_eq!(resolve("~", Source::File), Ok(PathBuf::from("/home/op")));
+        assert_eq!(
+            resolve("~/a/b", Source::Env),
+            Ok(PathBuf::from("/home/op/a/b"))
+        );
+        assert_eq!(resolve("/srv/x", Source::File), Ok(PathBuf::from("/srv/x")));
+        for relative in ["x", "./x", "~op/x", "../x"] {
+            let err = resolve(relative, Source::File).unwrap_err();
+            assert!(err.starts_with("expected an absolute path"), "{err}");
+            assert!(resolve(relative, Source::Env).is_err());
+        }
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(resolve("x", Source::Flag), Ok(cwd.join("x")));
+        assert!(resolve_path("~/x", Source::File, None).is_err());
+        assert_eq!(
+            resolve_program("claude", Source::File, home),
+            Ok("claude".to_string())
+        );
+        assert!(resolve_program("bin/claude", Source::Env, home).is_err());
+        let err = load("[projects.web]\nworkdir = \"srv/web\"\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2: workdir: expected an absolute path"));
     }
 
     #[test]

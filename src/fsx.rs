@@ -229,4 +229,38 @@ mod tests {
             .unwrap_err()
             .is_not_found());
     }
+
+    #[test]
+    fn a_state_directory_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("a/logs");
+        let made = ensure_private_dir(&dir, "log directory").unwrap();
+        assert_eq!(made, dir);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        chmod(&dir, 0o770);
+        let err = check_private_dir(&dir, "log directory").unwrap_err();
+        assert_eq!(exit::code_of(&err), exit::CONFIG);
+        assert!(
+            err.to_string()
+                .contains("may be written by others (mode 770)"),
+            "{err}"
+        );
+        chmod(&dir, 0o755);
+        check_private_dir(&dir, "log directory").unwrap();
+        // Above it: writable by others refuses, unless sticky (as /tmp is).
+        chmod(&top.path().join("a"), 0o777);
+        let err = check_private_dir(&dir, "log directory").unwrap_err();
+        assert!(err.to_string().contains("lies in"), "{err}");
+        chmod(&top.path().join("a"), 0o1777);
+        check_private_dir(&dir, "log directory").unwrap();
+        let file = top.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = check_private_dir(&file, "log directory").unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
 }
