@@ -645,7 +645,7 @@ fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
 }
 
 /// "a whole number from 1 to 604800", for messages.
-pub fn count_range(min: u64, max: u64) -> String {
+fn count_range(min: impl fmt::Display, max: impl fmt::Display) -> String {
     format!("a whole number from {min} to {max}")
 }
 
@@ -844,7 +844,7 @@ impl Fields<'_> {
         match self.table.get(key) {
             None => Ok(None),
             Some(toml::Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
-            Some(_) => Err(self.wrong(key, &format!("a whole number from {min} to {max}"))),
+            Some(_) => Err(self.wrong(key, &count_range(min, max))),
         }
     }
 
