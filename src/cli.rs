@@ -146,7 +146,7 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "FILE|-")]
     pub body_file: Option<String>,
     /// The task's issue number on the project's forge (for usage comments)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub issue: Option<u64>,
     /// Start at this pipeline stage instead of the first
     #[arg(long)]
@@ -159,7 +159,7 @@ pub struct EnqueueArgs {
 #[derive(Debug, Args)]
 pub struct ClaimArgs {
     /// Worker name that will hold the lease (e.g. the host name)
-    #[arg(long)]
+    #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Only claim jobs of this project
     #[arg(long)]
@@ -195,9 +195,10 @@ pub struct ResetCacheArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Job id (claimed by --worker)
+    #[arg(value_parser = id())]
     pub job: i64,
     /// The worker holding the job's lease
-    #[arg(long)]
+    #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Agent profile, as in the configuration's [agents.NAME]
     #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
@@ -207,9 +208,10 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct FinalizeArgs {
     /// Job id
+    #[arg(value_parser = id())]
     pub job: i64,
     /// This run of the job instead of its latest
-    #[arg(long, value_name = "RUN")]
+    #[arg(long, value_name = "RUN", value_parser = id())]
     pub run: Option<i64>,
 }
 
@@ -249,6 +251,7 @@ pub struct JobsArgs {
 #[derive(Debug, Args)]
 pub struct JobArg {
     /// Job id
+    #[arg(value_parser = id())]
     pub job: i64,
 }
 
@@ -275,9 +278,10 @@ pub struct NotifyArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Job id
+    #[arg(value_parser = id())]
     pub job: i64,
     /// The run to show (the RUN column of `orch show JOB`) [default: the job's latest run]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = id())]
     pub run: Option<i64>,
     /// Print the log exactly as stored
     #[arg(long)]
@@ -312,7 +316,7 @@ pub struct ManArgs {
 #[derive(Debug, Args)]
 pub struct TickArgs {
     /// Worker name that holds the leases (e.g. the host name); one tick per worker at a time
-    #[arg(long)]
+    #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Agent profile, as in the configuration's [agents.NAME]
     #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
@@ -321,7 +325,7 @@ pub struct TickArgs {
     #[arg(long)]
     pub project: Option<String>,
     /// Jobs to do in this tick at most
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_jobs: u64,
 }
 
@@ -333,4 +337,18 @@ pub struct DemoArgs {
     /// Make the demo in this new or empty directory (kept) instead of a temporary one
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// Job and run ids are positive: refused at the door rather than looked up and not found.
+fn id() -> clap::builder::RangedI64ValueParser<i64> {
+    clap::value_parser!(i64).range(1..=i64::MAX)
+}
+
+/// `--worker`: it names the worker's tick lock file and its leases.
+fn worker_name(value: &str) -> Result<String, &'static str> {
+    if crate::config::valid_name(value) {
+        Ok(value.to_string())
+    } else {
+        Err(crate::config::WORKER_RULE)
+    }
 }

@@ -6,21 +6,30 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::exit;
+use crate::fsx;
 use crate::secrets;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A whole number ≥ 0.
-    Count,
+    /// A whole number from `min` to `max`: a value outside its range is refused when the
+    /// configuration is read, so arithmetic on it cannot wrap or panic later.
+    Count {
+        min: u64,
+        max: u64,
+    },
     Bool,
     Text,
+    /// Absolute, or `~`/`~/…` (orch's HOME); relative only in a flag (see `resolve_path`).
     Path,
+    /// A name looked up on PATH, or a path by the rule of `Path`.
+    Program,
     /// Never read from the file or flags, never printed: environment or `<NAME>_FILE` only.
     Secret,
 }
@@ -49,51 +58,90 @@ impl Key {
             Source::Default => format!("the default {}", self.name),
         }
     }
+
+    /// The allowed values of a `Count`, inclusive.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        match self.kind {
+            Kind::Count { min, max } => Some((min, max)),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! kind {
+    (Count($min:expr, $max:expr)) => {
+        Kind::Count {
+            min: $min,
+            max: $max,
+        }
+    };
+    ($kind:ident) => {
+        Kind::$kind
+    };
 }
 
 macro_rules! keys {
-    ($($ident:ident = $name:literal, $kind:ident, $default:expr, $doc:literal;)*) => {
-        $(pub const $ident: &Key = &Key { name: $name, kind: Kind::$kind, default: $default, doc: $doc };)*
+    ($($ident:ident = $name:literal, $kind:ident $(($min:expr, $max:expr))?, $default:expr, $doc:literal;)*) => {
+        $(pub const $ident: &Key = &Key {
+            name: $name,
+            kind: kind!($kind $(($min, $max))?),
+            default: $default,
+            doc: $doc,
+        };)*
         /// Every scalar setting, in the order `orch config` and the README list them.
         pub const KEYS: &[&Key] = &[$($ident),*];
     };
 }
 
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const WEEK: u64 = 7 * DAY;
+const KIB: u64 = 1024;
+const GIB: u64 = 1024 * 1024 * KIB;
+
 keys! {
     DB = "db", Path, None, "SQLite database (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db)";
-    LOG_DIR = "log_dir", Path, None, "Directory for run logs (default: `logs/` beside the database)";
-    BUSY_TIMEOUT_MS = "busy_timeout_ms", Count, Some("5000"), "How long a step waits for another process's write lock";
-    LEASE_SECONDS = "lease_seconds", Count, Some("900"), "Lease a claim holds before another worker may rescue the job";
-    MAX_ATTEMPTS = "max_attempts", Count, Some("3"), "Attempts a job gets before it fails for good";
+    LOG_DIR = "log_dir", Path, None, "Directory for run logs and tick locks (default: `logs/` beside the database)";
+    BUSY_TIMEOUT_MS = "busy_timeout_ms", Count(0, 10 * MINUTE * 1000), Some("5000"), "How long a step waits for another process's write lock";
+    LEASE_SECONDS = "lease_seconds", Count(1, WEEK), Some("900"), "Lease a claim holds before another worker may rescue the job";
+    MAX_ATTEMPTS = "max_attempts", Count(1, 100), Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
-    CLAUDE_BIN = "claude_bin", Text, Some("claude"), "The agent binary (a path, or a name looked up on PATH)";
+    CLAUDE_BIN = "claude_bin", Program, Some("claude"), "The agent binary (a path, or a name looked up on PATH)";
     AGENT_HOME = "agent_home", Path, None, "The agent's HOME when it runs as another user (default: orch's HOME)";
     CLAUDE_CREDENTIALS_PATH = "claude_credentials_path", Path, None, "Credentials file to check (default: see preflight)";
     PREFLIGHT_CHECK_AUTH = "preflight_check_auth", Bool, Some("true"), "false: preflight checks the version only";
-    PREFLIGHT_CACHE_TTL = "preflight_cache_ttl", Count, Some("300"), "Seconds a preflight verdict is served from the cache";
-    VERSION_TIMEOUT_SECONDS = "version_timeout_seconds", Count, Some("10"), "How long `<agent> --version` may take";
-    AUTH_EXPIRY_SKEW_SECONDS = "auth_expiry_skew_seconds", Count, Some("300"), "A token expiring within this many seconds counts as expired";
+    PREFLIGHT_CACHE_TTL = "preflight_cache_ttl", Count(0, DAY), Some("300"), "Seconds a preflight verdict is served from the cache";
+    VERSION_TIMEOUT_SECONDS = "version_timeout_seconds", Count(1, 10 * MINUTE), Some("10"), "How long `<agent> --version` may take";
+    AUTH_EXPIRY_SKEW_SECONDS = "auth_expiry_skew_seconds", Count(0, DAY), Some("300"), "A token expiring within this many seconds counts as expired";
     AUTH_ALLOW_REFRESHABLE = "auth_allow_refreshable", Bool, Some("false"), "true: an expired token with a refresh token passes";
-    RUN_TIMEOUT_SECONDS = "run_timeout_seconds", Count, Some("2700"), "A run longer than this is ended (per stage: [stages.NAME] timeout_seconds)";
-    KILL_GRACE_SECONDS = "kill_grace_seconds", Count, Some("10"), "Between SIGTERM and SIGKILL when a run is ended";
-    LOG_MAX_BYTES = "log_max_bytes", Count, Some("268435456"), "A run's log is cut at this size";
-    RETRY_BASE_SECONDS = "retry_base_seconds", Count, Some("60"), "First retry delay; doubles with each attempt";
-    RETRY_MAX_SECONDS = "retry_max_seconds", Count, Some("3600"), "Longest retry delay";
-    RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count, Some("900"), "Shortest retry delay after a rate limit";
-    BREAKER_THRESHOLD = "breaker_threshold", Count, Some("3"), "Consecutive transient failures that open an agent's circuit breaker";
-    BREAKER_COOLDOWN_SECONDS = "breaker_cooldown_seconds", Count, Some("600"), "How long an open breaker waits before a probe";
+    RUN_TIMEOUT_SECONDS = "run_timeout_seconds", Count(1, WEEK), Some("2700"), "A run longer than this is ended (per stage: [stages.NAME] timeout_seconds)";
+    KILL_GRACE_SECONDS = "kill_grace_seconds", Count(0, HOUR), Some("10"), "Between SIGTERM and SIGKILL when a run is ended";
+    LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
+    RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
+    RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";
+    RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count(0, WEEK), Some("900"), "Shortest retry delay after a rate limit";
+    BREAKER_THRESHOLD = "breaker_threshold", Count(1, 1000), Some("3"), "Consecutive transient failures that open an agent's circuit breaker";
+    BREAKER_COOLDOWN_SECONDS = "breaker_cooldown_seconds", Count(0, WEEK), Some("600"), "How long an open breaker waits before a probe";
     GIT_HOOKS = "git_hooks", Bool, Some("false"), "true: orch's own git commands (auto-commit) run the repository's hooks";
-    GIT_TIMEOUT_SECONDS = "git_timeout_seconds", Count, Some("120"), "How long each git command of an auto-commit may take";
-    NOTIFY_MAX_ATTEMPTS = "notify_max_attempts", Count, Some("20"), "Delivery attempts before a message is marked dead";
-    NOTIFY_RETRY_BASE_SECONDS = "notify_retry_base_seconds", Count, Some("30"), "First delay after a failed delivery; doubles with each attempt";
-    NOTIFY_RETRY_MAX_SECONDS = "notify_retry_max_seconds", Count, Some("3600"), "Longest delay between delivery attempts";
-    ALERT_DEDUP_SECONDS = "alert_dedup_seconds", Count, Some("3600"), "Alerts of one kind and key within this window fold into one";
-    HTTP_TIMEOUT_SECONDS = "http_timeout_seconds", Count, Some("10"), "Connect and read timeout for Telegram and the forge";
+    GIT_TIMEOUT_SECONDS = "git_timeout_seconds", Count(1, HOUR), Some("120"), "How long each git command of an auto-commit may take";
+    NOTIFY_MAX_ATTEMPTS = "notify_max_attempts", Count(1, 1000), Some("20"), "Delivery attempts before a message is marked dead";
+    NOTIFY_RETRY_BASE_SECONDS = "notify_retry_base_seconds", Count(0, DAY), Some("30"), "First delay after a failed delivery; doubles with each attempt";
+    NOTIFY_RETRY_MAX_SECONDS = "notify_retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest delay between delivery attempts";
+    ALERT_DEDUP_SECONDS = "alert_dedup_seconds", Count(0, WEEK), Some("3600"), "Alerts of one kind and key within this window fold into one";
+    HTTP_TIMEOUT_SECONDS = "http_timeout_seconds", Count(1, 10 * MINUTE), Some("10"), "Connect and read timeout for Telegram and the forge";
     TELEGRAM_API_URL = "telegram_api_url", Text, Some("https://api.telegram.org"), "Telegram Bot API base URL";
     TELEGRAM_CHAT_ID = "telegram_chat_id", Text, None, "Chat that receives alerts";
     TELEGRAM_BOT_TOKEN = "telegram_bot_token", Secret, None, "Bot token (environment or ORCH_TELEGRAM_BOT_TOKEN_FILE only)";
     FORGE_TOKEN = "forge_token", Secret, None, "Forge API token (environment or ORCH_FORGE_TOKEN_FILE only)";
 }
+
+/// `[stages.NAME] timeout_seconds`: the range of `run_timeout_seconds`.
+pub const STAGE_TIMEOUT: (u64, u64) = (1, WEEK);
+/// `[projects.NAME] max_running`.
+pub const MAX_RUNNING: (u64, u64) = (1, 10_000);
+/// A task's priority (`[projects.NAME] priority`, `enqueue --priority`); higher runs sooner.
+pub const PRIORITY: (i64, i64) = (0, 1000);
 
 pub const DEFAULT_STAGES: &[&str] = &[
     "analyst",
@@ -215,6 +263,8 @@ pub struct Config {
     /// The config file orch looked for (it may not exist): named in errors about a missing
     /// project, stage or agent.
     pub looked_for: Option<PathBuf>,
+    /// orch's HOME, absolute, for `~` in paths.
+    home: Option<PathBuf>,
     settings: BTreeMap<&'static str, Setting>,
     pub projects: BTreeMap<String, Project>,
     pub stages: Vec<String>,
@@ -244,9 +294,18 @@ impl Config {
 
     pub fn load_from(inputs: &Inputs) -> Result<Config> {
         let env = inputs.env;
+        let home = home(env);
         let (file, explicit) = match (&inputs.global.config, env("ORCH_CONFIG")) {
-            (Some(path), _) => (Some(path.clone()), true),
-            (None, Some(path)) if !path.is_empty() => (Some(PathBuf::from(path)), true),
+            (Some(path), _) => {
+                let path = resolve_path(&path.display().to_string(), Source::Flag, home.as_deref())
+                    .map_err(|why| exit::config(format!("--config: {why}")))?;
+                (Some(path), true)
+            }
+            (None, Some(path)) if !path.is_empty() => {
+                let path = resolve_path(&path, Source::Env, home.as_deref())
+                    .map_err(|why| exit::config(format!("ORCH_CONFIG: {why}")))?;
+                (Some(path), true)
+            }
             _ => (default_config_path(env), false),
         };
         let table = match &file {
@@ -256,6 +315,7 @@ impl Config {
         let mut config = Config {
             file: table.as_ref().and(file.clone()),
             looked_for: file.clone(),
+            home,
             settings: BTreeMap::new(),
             projects: BTreeMap::new(),
             stages: DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
@@ -312,22 +372,26 @@ impl Config {
         Ok(config)
     }
 
+    /// Check `value` against the key's kind and store it as orch will use it (a path expanded
+    /// and absolute, a number trimmed). The error names the key as its source spells it and
+    /// what was expected; `apply_file` swaps the origin for the file's line.
     fn set(&mut self, key: &'static Key, value: String, source: Source) -> Result<()> {
-        let valid = match key.kind {
-            Kind::Count => value.trim().parse::<u64>().is_ok(),
-            Kind::Bool => parse_bool(&value).is_some(),
-            Kind::Text | Kind::Path | Kind::Secret => true,
+        let checked = match key.kind {
+            Kind::Count { min, max } => match value.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+                _ => Err(format!("expected {}, got {value:?}", count_range(min, max))),
+            },
+            Kind::Bool => match parse_bool(&value) {
+                Some(_) => Ok(value),
+                None => Err(format!("expected true or false, got {value:?}")),
+            },
+            Kind::Path if !value.is_empty() => resolve_path(&value, source, self.home.as_deref())
+                .map(|path| path.display().to_string()),
+            Kind::Program => resolve_program(&value, source, self.home.as_deref()),
+            Kind::Text | Kind::Path | Kind::Secret => Ok(value),
         };
-        if !valid {
-            let origin = key.origin(source);
-            let wanted = match key.kind {
-                Kind::Count => "a whole number ≥ 0",
-                _ => "true or false",
-            };
-            return Err(exit::config(format!(
-                "{origin}: expected {wanted}, got {value:?}"
-            )));
-        }
+        let value =
+            checked.map_err(|why| exit::config(format!("{}: {why}", key.origin(source))))?;
         self.settings.insert(key.name, Setting { value, source });
         Ok(())
     }
@@ -341,7 +405,7 @@ impl Config {
         };
         for (name, value) in table {
             match name.as_str() {
-                "projects" => self.projects = parse_projects(value, &at)?,
+                "projects" => self.projects = parse_projects(value, &at, self.home.as_deref())?,
                 "pipeline" => {
                     let stages =
                         value
@@ -377,8 +441,13 @@ impl Config {
                     }
                     self.stages = names;
                 }
-                "stages" => self.stage_settings = parse_map(value, "stages", &at, parse_stage)?,
-                "agents" => self.agents = parse_map(value, "agents", &at, parse_agent)?,
+                "stages" => self.stage_settings = parse_map(value, "stages", &at, &parse_stage)?,
+                "agents" => {
+                    let home = self.home.as_deref();
+                    self.agents = parse_map(value, "agents", &at, &|name, table, at| {
+                        parse_agent(name, table, at, home)
+                    })?
+                }
                 "secret_env" => {
                     self.secret_env = string_list(value).ok_or_else(|| {
                         exit::config(format!(
@@ -432,16 +501,26 @@ impl Config {
         self.text(key).map(PathBuf::from)
     }
 
-    /// A `Count` setting; validated at load, so a missing default is the only way to get 0.
+    /// A `Count` setting, within its range (checked at load).
     pub fn count(&self, key: &Key) -> u64 {
-        debug_assert_eq!(key.kind, Kind::Count);
+        let (min, _) = key.range().expect("a Count setting");
         self.get(key)
             .and_then(|s| s.value.trim().parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(min)
+    }
+
+    /// A `Count` of seconds as epoch milliseconds to add to a time; saturates.
+    pub fn millis(&self, key: &Key) -> i64 {
+        seconds_to_ms(self.count(key))
+    }
+
+    /// A `Count` of seconds as a duration.
+    pub fn seconds(&self, key: &Key) -> Duration {
+        Duration::from_secs(self.count(key))
     }
 
     pub fn flag(&self, key: &Key) -> bool {
-        debug_assert_eq!(key.kind, Kind::Bool);
+        debug_assert!(key.kind == Kind::Bool);
         self.get(key)
             .and_then(|s| parse_bool(&s.value))
             .unwrap_or(false)
@@ -577,6 +656,19 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// What a worker name may be: it names the worker's tick lock file and its leases.
+pub const WORKER_RULE: &str =
+    "a worker name is 1 to 64 letters, digits, '-', '_' or '.' (e.g. the host name)";
+
+/// A worker name from a library caller (the CLI checks it as it parses): a usage error if bad.
+pub fn require_worker(worker: &str) -> Result<()> {
+    if valid_name(worker) {
+        Ok(())
+    } else {
+        Err(exit::usage(format!("--worker: {WORKER_RULE}")))
+    }
+}
+
 fn strip_origin(err: &anyhow::Error) -> String {
     let text = err.to_string();
     match text.split_once(": expected") {
@@ -585,36 +677,104 @@ fn strip_origin(err: &anyhow::Error) -> String {
     }
 }
 
+/// A directory variable as the XDG base directory spec reads it: set, non-empty and absolute
+/// (a relative one is ignored).
+fn absolute_var(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<PathBuf> {
+    env(name).map(PathBuf::from).filter(|dir| dir.is_absolute())
+}
+
 fn home(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    absolute_var(env, "HOME")
 }
 
 fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    match env("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        Some(dir) => Some(PathBuf::from(dir).join("orch/config.toml")),
+    match absolute_var(env, "XDG_CONFIG_HOME") {
+        Some(dir) => Some(dir.join("orch/config.toml")),
         None => home(env).map(|h| h.join(".config/orch/config.toml")),
     }
 }
 
 fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
-    match env("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        Some(dir) => Ok(PathBuf::from(dir).join("orch")),
+    match absolute_var(env, "XDG_STATE_HOME") {
+        Some(dir) => Ok(dir.join("orch")),
         None => home(env)
             .map(|h| h.join(".local/state/orch"))
             .ok_or_else(|| exit::config("no database: set --db, ORCH_DB, XDG_STATE_HOME or HOME")),
     }
 }
 
+/// "a whole number from 1 to 604800", for messages.
+fn count_range(min: impl fmt::Display, max: impl fmt::Display) -> String {
+    format!("a whole number from {min} to {max}")
+}
+
+/// Seconds as milliseconds to add to an epoch time; saturates instead of wrapping.
+pub fn seconds_to_ms(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// A path from the configuration as orch will use it. `~` and `~/…` stand for orch's HOME. A
+/// relative path is refused from the file and the environment, where it would follow whatever
+/// directory orch happens to start in (cron's is not a person's); in a flag it is the caller's
+/// choice at that moment, made absolute against the current directory. The error starts with
+/// "expected", as every check of a value here does.
+pub fn resolve_path(raw: &str, source: Source, home: Option<&Path>) -> Result<PathBuf, String> {
+    let path = match raw.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match home {
+            Some(home) if rest.is_empty() => home.to_path_buf(),
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => {
+                return Err(format!(
+                    "expected an absolute path, got {raw:?} and HOME is not an absolute path"
+                ))
+            }
+        },
+        _ => PathBuf::from(raw),
+    };
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    match source {
+        Source::Flag => {
+            std::path::absolute(&path).map_err(|err| format!("expected a path, got {raw:?}: {err}"))
+        }
+        _ => Err(format!(
+            "expected an absolute path (or ~/…), got {raw:?}: a relative path would depend on \
+             the directory orch is started in"
+        )),
+    }
+}
+
+/// A program: a bare name is looked up on PATH when it runs; anything with a `/` is a path.
+fn resolve_program(raw: &str, source: Source, home: Option<&Path>) -> Result<String, String> {
+    if raw.contains('/') || raw.starts_with('~') {
+        resolve_path(raw, source, home).map(|path| path.display().to_string())
+    } else {
+        Ok(raw.to_string())
+    }
+}
+
+/// A config file larger than this is not one a person wrote.
+const CONFIG_MAX_BYTES: u64 = 1 << 20;
+
+/// The secret a `<NAME>_FILE` variable points at: an absolute path to a small regular file.
 type Located = (PathBuf, String, toml::Table);
 /// Where a key sits in the file, for error messages: "config.toml line 4: key".
 type At<'a> = &'a dyn Fn(&str) -> String;
-type ParseEntry<T> = fn(&str, &toml::Table, At) -> Result<T>;
+type ParseEntry<'a, T> = &'a dyn Fn(&str, &toml::Table, At) -> Result<T>;
 
-/// The file's text and table; a missing default file is no error, a missing named one is.
+/// The file's text and table; a missing default file is no error, a missing named one is. Only
+/// a small regular file is read: a FIFO there would hang every command, `/dev/zero` would fill
+/// the memory. `/dev/null`, the usual way to say "no file", reads as an empty one.
 fn read_table(path: &Path, explicit: bool) -> Result<Option<Located>> {
-    let text = match std::fs::read_to_string(path) {
+    let read = if path == Path::new("/dev/null") {
+        Ok(String::new())
+    } else {
+        fsx::read_capped_text(path, CONFIG_MAX_BYTES)
+    };
+    let text = match read {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(err) if err.is_not_found() && !explicit => return Ok(None),
         Err(err) => {
             return Err(exit::config(format!(
                 "cannot read config file {}: {err}",
@@ -685,6 +845,8 @@ struct Fields<'a> {
     table: &'a toml::Table,
     at: &'a dyn Fn(&str) -> String,
     allowed: &'static [&'static str],
+    /// orch's HOME, for `~` in paths.
+    home: Option<&'a Path>,
 }
 
 impl Fields<'_> {
@@ -715,19 +877,47 @@ impl Fields<'_> {
         }
     }
 
-    fn count(&self, key: &str) -> Result<Option<u64>> {
+    /// A whole number within `(min, max)`, inclusive.
+    fn count(&self, key: &str, (min, max): (u64, u64)) -> Result<Option<u64>> {
+        let Some(value) = self.table.get(key) else {
+            return Ok(None);
+        };
+        value
+            .as_integer()
+            .and_then(|i| u64::try_from(i).ok())
+            .filter(|n| (min..=max).contains(n))
+            .map(Some)
+            .ok_or_else(|| self.wrong(key, &count_range(min, max)))
+    }
+
+    fn int(&self, key: &str, (min, max): (i64, i64)) -> Result<Option<i64>> {
         match self.table.get(key) {
             None => Ok(None),
-            Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
-            Some(_) => Err(self.wrong(key, "a whole number ≥ 0")),
+            Some(toml::Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
+            Some(_) => Err(self.wrong(key, &count_range(min, max))),
         }
     }
 
-    fn int(&self, key: &str) -> Result<Option<i64>> {
-        match self.table.get(key) {
+    /// A path by `resolve_path`'s rule for the file: absolute, or `~/…`.
+    fn path(&self, key: &str) -> Result<Option<PathBuf>> {
+        self.checked_text(key, |raw| resolve_path(raw, Source::File, self.home))
+    }
+
+    /// A program by `resolve_program`'s rule for the file.
+    fn program(&self, key: &str) -> Result<Option<String>> {
+        self.checked_text(key, |raw| resolve_program(raw, Source::File, self.home))
+    }
+
+    fn checked_text<T>(
+        &self,
+        key: &str,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>> {
+        match self.text(key)? {
             None => Ok(None),
-            Some(toml::Value::Integer(i)) => Ok(Some(*i)),
-            Some(_) => Err(self.wrong(key, "a whole number")),
+            Some(raw) => check(&raw)
+                .map(Some)
+                .map_err(|why| exit::config(format!("{}: {why}", (self.at)(key)))),
         }
     }
 
@@ -752,8 +942,9 @@ impl Fields<'_> {
 fn parse_projects(
     value: &toml::Value,
     at: &dyn Fn(&str) -> String,
+    home: Option<&Path>,
 ) -> Result<BTreeMap<String, Project>> {
-    parse_map(value, "projects", at, |name, table, at| {
+    parse_map(value, "projects", at, &|name, table, at| {
         let fields = Fields {
             table,
             at,
@@ -765,15 +956,13 @@ fn parse_projects(
                 "commit_author",
                 "forge",
             ],
+            home,
         };
         fields.check()?;
         let workdir = fields
-            .text("workdir")?
+            .path("workdir")?
             .ok_or_else(|| exit::config(format!("{}: workdir is required", at(name))))?;
-        let max_running = fields.count("max_running")?.unwrap_or(1);
-        if max_running == 0 || max_running > u32::MAX as u64 {
-            return Err(fields.wrong("max_running", "a whole number ≥ 1"));
-        }
+        let max_running = fields.count("max_running", MAX_RUNNING)?.unwrap_or(1);
         let forge = match table.get("forge") {
             None => None,
             Some(value) => Some(parse_forge(value, at)?),
@@ -787,9 +976,9 @@ fn parse_projects(
         }
         Ok(Project {
             name: name.to_string(),
-            workdir: PathBuf::from(workdir),
-            max_running: max_running as u32,
-            priority: fields.int("priority")?.unwrap_or(0),
+            workdir,
+            max_running: u32::try_from(max_running).expect("within MAX_RUNNING"),
+            priority: fields.int("priority", PRIORITY)?.unwrap_or(0),
             auto_commit: fields.bool("auto_commit")?.unwrap_or(false),
             commit_author,
             forge,
@@ -805,6 +994,7 @@ fn parse_forge(value: &toml::Value, at: &dyn Fn(&str) -> String) -> Result<Forge
         table,
         at,
         allowed: &["kind", "url", "repo"],
+        home: None,
     };
     fields.check()?;
     let kind = match fields.text("kind")?.as_deref() {
@@ -829,20 +1019,27 @@ fn parse_stage(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) ->
         table,
         at,
         allowed: &["prompt", "extra_args", "timeout_seconds"],
+        home: None,
     };
     fields.check()?;
     Ok(Stage {
         prompt: fields.text("prompt")?,
         extra_args: fields.list("extra_args")?.unwrap_or_default(),
-        timeout_seconds: fields.count("timeout_seconds")?,
+        timeout_seconds: fields.count("timeout_seconds", STAGE_TIMEOUT)?,
     })
 }
 
-fn parse_agent(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) -> Result<Agent> {
+fn parse_agent(
+    _name: &str,
+    table: &toml::Table,
+    at: &dyn Fn(&str) -> String,
+    home: Option<&Path>,
+) -> Result<Agent> {
     let fields = Fields {
         table,
         at,
         allowed: &["bin", "home", "argv", "extra_args", "min_version", "env"],
+        home,
     };
     fields.check()?;
     let mut env = BTreeMap::new();
@@ -869,8 +1066,8 @@ fn parse_agent(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) ->
         ));
     }
     Ok(Agent {
-        bin: fields.text("bin")?,
-        home: fields.text("home")?.map(PathBuf::from),
+        bin: fields.program("bin")?,
+        home: fields.path("home")?,
         argv,
         extra_args: fields.list("extra_args")?.unwrap_or_default(),
         min_version: fields.text("min_version")?,
@@ -960,6 +1157,61 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("commit_author"), "{err:#}");
+    }
+
+    #[test]
+    fn every_number_has_a_range_its_default_is_in() {
+        for key in KEYS {
+            if let Kind::Count { min, max } = key.kind {
+                let default: u64 = key.default.unwrap().parse().unwrap();
+                assert!(min <= default && default <= max, "{}", key.name);
+            }
+        }
+        // A value out of range is refused from every source, naming it and the range.
+        let huge = "18446744073709551615";
+        let err = load("", &[("ORCH_RUN_TIMEOUT_SECONDS", huge)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("ORCH_RUN_TIMEOUT_SECONDS: expected a whole number from 1 to 604800, got \"{huge}\"")
+        );
+        let err = load("\nlog_max_bytes = 0\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "line 2: log_max_bytes: expected a whole number from 65536 to 68719476736, got \"0\""
+            ),
+            "{err}"
+        );
+        assert_eq!(exit::code_of(&err), exit::CONFIG);
+        let config = load("", &[("ORCH_LEASE_SECONDS", " 60 ")]).unwrap();
+        assert_eq!(config.millis(LEASE_SECONDS), 60_000);
+        assert_eq!(seconds_to_ms(u64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn paths_are_absolute_with_home_expanded() {
+        let home = Some(Path::new("/home/op"));
+        let resolve = |raw, source| resolve_path(raw, source, home);
+        assert_eq!(resolve("~", Source::File), Ok(PathBuf::from("/home/op")));
+        assert_eq!(
+            resolve("~/a/b", Source::Env),
+            Ok(PathBuf::from("/home/op/a/b"))
+        );
+        assert_eq!(resolve("/srv/x", Source::File), Ok(PathBuf::from("/srv/x")));
+        for relative in ["x", "./x", "~op/x", "../x"] {
+            let err = resolve(relative, Source::File).unwrap_err();
+            assert!(err.starts_with("expected an absolute path"), "{err}");
+            assert!(resolve(relative, Source::Env).is_err());
+        }
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(resolve("x", Source::Flag), Ok(cwd.join("x")));
+        assert!(resolve_path("~/x", Source::File, None).is_err());
+        assert_eq!(
+            resolve_program("claude", Source::File, home),
+            Ok("claude".to_string())
+        );
+        assert!(resolve_program("bin/claude", Source::Env, home).is_err());
+        let err = load("[projects.web]\nworkdir = \"srv/web\"\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2: workdir: expected an absolute path"));
     }
 
     #[test]

@@ -28,7 +28,6 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
@@ -147,11 +146,10 @@ pub struct Retry {
 
 impl Retry {
     pub fn from_config(config: &Config) -> Retry {
-        let ms = |key| (config.count(key) as i64).saturating_mul(1000);
         Retry {
-            base_ms: ms(config::RETRY_BASE_SECONDS),
-            max_ms: ms(config::RETRY_MAX_SECONDS),
-            rate_limit_min_ms: ms(config::RATE_LIMIT_BACKOFF_SECONDS),
+            base_ms: config.millis(config::RETRY_BASE_SECONDS),
+            max_ms: config.millis(config::RETRY_MAX_SECONDS),
+            rate_limit_min_ms: config.millis(config::RATE_LIMIT_BACKOFF_SECONDS),
         }
     }
 }
@@ -159,8 +157,8 @@ impl Retry {
 /// The circuit breaker's settings.
 pub fn breaker_policy(config: &Config) -> breaker::Policy {
     breaker::Policy {
-        threshold: config.count(config::BREAKER_THRESHOLD) as i64,
-        cooldown_ms: (config.count(config::BREAKER_COOLDOWN_SECONDS) as i64).saturating_mul(1000),
+        threshold: i64::try_from(config.count(config::BREAKER_THRESHOLD)).unwrap_or(i64::MAX),
+        cooldown_ms: config.millis(config::BREAKER_COOLDOWN_SECONDS),
         max_cooldown_ms: breaker::MAX_COOLDOWN_MS,
     }
 }
@@ -329,7 +327,7 @@ pub fn finalize_job(
                 workdir: &project.workdir,
                 message: &git::commit_message(&job.stage, &run.worker, run.run_id),
                 author: project.commit_author.as_deref(),
-                timeout: Duration::from_secs(config.count(config::GIT_TIMEOUT_SECONDS)),
+                timeout: config.seconds(config::GIT_TIMEOUT_SECONDS),
                 hooks: config.flag(config::GIT_HOOKS),
             }))
         }
@@ -527,6 +525,10 @@ pub fn judge(run: &Run) -> Result<Judgement> {
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
     let path = run.log_path.as_deref().map(Path::new);
+    // A log in a directory others may write in may not be the agent's: it is not judged.
+    if let Some(dir) = path.and_then(Path::parent).filter(|dir| dir.exists()) {
+        crate::fsx::check_private_dir(dir, "log directory")?;
+    }
     let read = match path {
         Some(path) => verdict::judge_path(path, exit_code, run.timed_out),
         None => Err(std::io::ErrorKind::NotFound.into()),

@@ -2,11 +2,19 @@
 //! secret, the config file. Each is read only if it is a regular file, opened without blocking
 //! (a FIFO in its place must not hang every command) and read up to a cap (`/dev/zero` must not
 //! grow orch to gigabytes).
+//!
+//! And the directories orch keeps its state in (the database's, the run logs' and tick locks'):
+//! created private, and refused when another user owns them or may write in them, since whoever
+//! can swap a log there decides how its run is judged.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::exit;
 
 /// Why a small file could not be read.
 #[derive(Debug)]
@@ -111,6 +119,68 @@ pub fn read_capped_text(path: &Path, cap: u64) -> Result<String, ReadError> {
     })
 }
 
+/// Create `dir` and its missing parents private to orch's user (0700), or take the one that is
+/// there if `check_private_dir` passes it. `what` names it in messages ("log directory").
+/// Returns the absolute path.
+pub fn ensure_private_dir(dir: &Path, what: &str) -> Result<PathBuf> {
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("locating the {what} {}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating the {what} {}", dir.display()))?;
+    check_private_dir(&dir, what)?;
+    Ok(dir)
+}
+
+/// Refuse (exit 78, with the fix) a directory orch keeps state in when another user owns it or
+/// may write in it, or may write in a directory above it (anyone who can rename an ancestor can
+/// swap the whole tree). Root is trusted like orch's own user; a directory above with the
+/// sticky bit (`/tmp`) lets nobody rename another's entries, so it passes. Links are followed:
+/// the real directories are the ones checked.
+pub fn check_private_dir(dir: &Path, what: &str) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let real = std::fs::canonicalize(dir)
+        .with_context(|| format!("locating the {what} {}", dir.display()))?;
+    for (depth, at) in real.ancestors().enumerate() {
+        let meta = std::fs::metadata(at)
+            .with_context(|| format!("checking the {what} {}", at.display()))?;
+        if depth == 0 && !meta.is_dir() {
+            return Err(exit::config(format!(
+                "the {what} {} is {}, not a directory",
+                dir.display(),
+                file_kind(&meta)
+            )));
+        }
+        let sticky = depth > 0 && meta.mode() & libc::S_ISVTX != 0;
+        let why = if meta.uid() != me && meta.uid() != 0 {
+            format!("is owned by another user (uid {})", meta.uid())
+        } else if meta.mode() & 0o022 != 0 && !sticky {
+            format!("may be written by others (mode {:o})", meta.mode() & 0o7777)
+        } else {
+            continue;
+        };
+        let subject = if depth == 0 {
+            format!("the {what} {}", dir.display())
+        } else {
+            format!(
+                "the {what} {} lies in {}, which",
+                dir.display(),
+                at.display()
+            )
+        };
+        return Err(exit::config(format!(
+            "{subject} {why}: whoever can write there can swap orch's files (a run's log, the \
+             database) for their own; make it yours and private (`chown $(id -un) {0}; chmod \
+             go-w {0}`) or point orch at a directory of your own",
+            at.display()
+        )));
+    }
+    Ok(())
+}
+
 fn set_blocking(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = file.as_raw_fd();
@@ -158,5 +228,39 @@ mod tests {
         assert!(read_capped(&dir.path().join("none"), 10)
             .unwrap_err()
             .is_not_found());
+    }
+
+    #[test]
+    fn a_state_directory_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let chmod = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("a/logs");
+        let made = ensure_private_dir(&dir, "log directory").unwrap();
+        assert_eq!(made, dir);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        chmod(&dir, 0o770);
+        let err = check_private_dir(&dir, "log directory").unwrap_err();
+        assert_eq!(exit::code_of(&err), exit::CONFIG);
+        assert!(
+            err.to_string()
+                .contains("may be written by others (mode 770)"),
+            "{err}"
+        );
+        chmod(&dir, 0o755);
+        check_private_dir(&dir, "log directory").unwrap();
+        // Above it: writable by others refuses, unless sticky (as /tmp is).
+        chmod(&top.path().join("a"), 0o777);
+        let err = check_private_dir(&dir, "log directory").unwrap_err();
+        assert!(err.to_string().contains("lies in"), "{err}");
+        chmod(&top.path().join("a"), 0o1777);
+        check_private_dir(&dir, "log directory").unwrap();
+        let file = top.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = check_private_dir(&file, "log directory").unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
     }
 }

@@ -166,10 +166,34 @@ impl<W: Write> Write for TerminalWriter<W> {
 /// directory, written and synced, then renamed over `path`. A reader sees the old file or the new
 /// one, never half of either. The file gets `mode` whatever the umask: it is for other users, so
 /// it never holds a secret.
+///
+/// Only a regular file or a missing path is replaced: the rename would put a regular file in
+/// the place of a device (`--out /dev/null` as root), a FIFO or a directory's entry, and would
+/// replace a symbolic link rather than what it points at (so a link is refused too, naming its
+/// target). A usage error: the path is the caller's argument.
 pub fn write_public_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{} names no file", path.display()))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(path).unwrap_or_default();
+            return Err(crate::exit::usage(format!(
+                "{} is a symbolic link (to {}); orch replaces only a regular file: give the \
+                 link's target as the path",
+                path.display(),
+                target.display()
+            )));
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(crate::exit::usage(format!(
+                "{} is {}; orch replaces only a regular file or creates a missing one",
+                path.display(),
+                crate::fsx::file_kind(&meta)
+            )));
+        }
+        _ => {}
+    }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(name);

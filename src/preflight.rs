@@ -217,7 +217,7 @@ impl<'a> Plan<'a> {
         } else {
             creds.clone().map_or(Auth::Nowhere, Auth::File)
         };
-        let skew_ms = config.count(config::AUTH_EXPIRY_SKEW_SECONDS) as i64 * 1000;
+        let skew_ms = config.millis(config::AUTH_EXPIRY_SKEW_SECONDS);
         let allow_refreshable = config.flag(config::AUTH_ALLOW_REFRESHABLE);
         let auth_input = match &auth {
             Auth::Off => "off".to_string(),
@@ -295,7 +295,7 @@ impl<'a> Plan<'a> {
     /// The cached verdict, if it still holds.
     fn serve(&self, cached: CachedVerdict, now: i64) -> Option<Verdict> {
         // The TTL as set now counts too: lowering it takes effect at once.
-        let ttl_ms = self.agent.config().count(config::PREFLIGHT_CACHE_TTL) as i64 * 1000;
+        let ttl_ms = self.agent.config().millis(config::PREFLIGHT_CACHE_TTL);
         if cached.inputs != self.inputs
             || now >= cached.expires_at
             || now >= cached.created_at.saturating_add(ttl_ms)
@@ -317,14 +317,16 @@ impl<'a> Plan<'a> {
     /// Evaluate every check now, and the row that caches the result.
     fn fresh(&self, now: i64) -> Result<(Verdict, CachedVerdict)> {
         let config = self.agent.config();
-        let timeout = Duration::from_secs(config.count(config::VERSION_TIMEOUT_SECONDS));
+        let timeout = config.seconds(config::VERSION_TIMEOUT_SECONDS);
         let (version_check, agent_version) = self.version_check(timeout);
         let mut checks = vec![version_check];
         let (auth_checks, creds, valid_until) = self.auth_checks(now);
         checks.extend(auth_checks);
         let verdict = self.verdict(checks, false, 0);
-        let ttl_ms = config.count(config::PREFLIGHT_CACHE_TTL) as i64 * 1000;
-        let expires_at = valid_until.map_or(now + ttl_ms, |until| until.min(now + ttl_ms));
+        let ttl_ms = config.millis(config::PREFLIGHT_CACHE_TTL);
+        let expires_at = valid_until.map_or(now.saturating_add(ttl_ms), |until| {
+            until.min(now.saturating_add(ttl_ms))
+        });
         let row = CachedVerdict {
             ok: verdict.ok,
             exit_code: verdict.exit_code,

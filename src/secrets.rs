@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use crate::config::{Kind, KEYS};
@@ -149,11 +148,19 @@ pub fn scrubbed_names() -> Vec<String> {
     names
 }
 
-/// Read a `*_FILE` secret: a small regular file, its content without the trailing newline.
-fn read_secret_file(var: &str, path: &str) -> Found {
-    match fsx::read_capped_text(Path::new(path), SECRET_FILE_MAX_BYTES) {
+/// Read a `*_FILE` secret: an absolute path (or `~/…`, orch's HOME), a small regular file; its
+/// content without the trailing newline.
+fn read_secret_file(var: &str, raw: &str) -> Found {
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|h| h.is_absolute());
+    let path = match crate::config::resolve_path(raw, crate::config::Source::Env, home.as_deref()) {
+        Ok(path) => path,
+        Err(why) => return Found::Unreadable(format!("{var}: {why}")),
+    };
+    match fsx::read_capped_text(&path, SECRET_FILE_MAX_BYTES) {
         Ok(text) => Found::Value(text.trim_end().to_string()),
-        Err(err) => Found::Unreadable(format!("cannot read {var} ({path}): {err}")),
+        Err(err) => Found::Unreadable(format!("cannot read {var} ({raw}): {err}")),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `orch demo` drives the same function with its own printer.
 
 use std::fs::OpenOptions;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ use crate::notify::{self, Report};
 use crate::preflight::{self, Verdict};
 use crate::runner::{self, RunOutcome, RunRequest};
 use crate::store::Job;
-use crate::{commands, exit, Ctx};
+use crate::{commands, exit, fsx, Ctx};
 
 pub struct Request<'a> {
     pub worker: &'a str,
@@ -45,12 +45,7 @@ pub struct Lock {
 
 /// Take the worker's tick lock without waiting; None when another tick holds it.
 pub fn lock(ctx: &Ctx, worker: &str) -> Result<Option<Lock>> {
-    let dir = ctx.config.log_dir();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    let dir = fsx::ensure_private_dir(&ctx.config.log_dir(), "log directory")?;
     let safe: String = worker
         .chars()
         .map(|c| {

@@ -129,12 +129,26 @@ fn cases() -> Vec<Case> {
         try_("flags", "negative priority", &["enqueue", "--project", "web", "--task", "C", "--priority", "-5"])
             .fails(2, Orch(&["--priority -5", "0 to 1000"])),
         try_("flags", "empty worker name", &["claim", "--worker", ""])
-            .fails(2, Orch(&["--worker", "worker name is needed"])),
+            .fails(2, Clap(&["--worker", "a worker name is 1 to 64 letters"])),
+        try_("flags", "worker name of 65 characters", &["claim", "--worker", LONG_WORKER])
+            .fails(2, Clap(&["--worker", "a worker name is 1 to 64 letters"])),
+        try_("flags", "worker name with a `/`", &["tick", "--worker", "a/b"])
+            .fails(2, Clap(&["invalid value 'a/b'", "a worker name is"])),
+        try_("flags", "issue number past the largest stored", &["enqueue", "--project", "web", "--task", "C", "--issue", "18446744073709551615"])
+            .fails(2, Clap(&["--issue", "not in 1..=9223372036854775807"])),
+        try_("flags", "issue number 0", &["enqueue", "--project", "web", "--task", "C", "--issue", "0"])
+            .fails(2, Clap(&["--issue", "0 is not in 1..="])),
+        try_("flags", "`tick --max-jobs 0`", &["tick", "--worker", "w2", "--max-jobs", "0"])
+            .fails(2, Clap(&["--max-jobs", "0 is not in 1..="])),
+        try_("flags", "task body from an endless file", &["enqueue", "--project", "web", "--task", "C", "--body-file", "/dev/zero"])
+            .fails(2, Orch(&["--body-file /dev/zero", "larger than 65536 bytes"])),
         try_("flags", "`--set` of an unknown key", &["--set", "leese_seconds=60", "status"])
             .fails(2, Orch(&["unknown setting \"leese_seconds\""])),
         try_("flags", "`--set` of a secret", &["--set", "forge_token=tok-SECRET-1", "status"])
             .secret("tok-SECRET-1")
             .fails(2, Orch(&["--set forge_token", "never from argv"])),
+        try_("flags", "`--set` of a number out of range", &["--set", "git_timeout_seconds=18446744073709551615", "status"])
+            .fails(78, Orch(&["--set git_timeout_seconds: expected a whole number from 1 to 3600"])),
         try_("flags", "`--set` without `=`", &["--set", "lease_seconds", "status"])
             .fails(2, Orch(&["expected KEY=VALUE"])),
         try_("flags", "`--set` of a bad value", &["--set", "lease_seconds=soon", "status"])
@@ -177,9 +191,39 @@ fn cases() -> Vec<Case> {
             .fails(78, Orch(&["line 1: forge_token", "environment only"])),
         try_("config", "named config file missing", &["--config", "missing.toml", "enqueue", "--project", "web", "--task", "C"])
             .fails(78, Orch(&["cannot read config file missing.toml", "No such file"])),
-        try_("config", "config file is a directory", &["enqueue", "--project", "web", "--task", "C"])
-            .env("ORCH_CONFIG", "work")
-            .fails(78, Orch(&["cannot read config file work", "Is a directory"])),
+        try_("config", "config file is a directory", &["--config", "work", "enqueue", "--project", "web", "--task", "C"])
+            .fails(78, Orch(&["cannot read config file work", "it is a directory, not a regular file"])),
+        try_("config", "config file is a FIFO nobody writes to", ENQUEUE)
+            .setup(|world| {
+                std::fs::remove_file(world.path("config.toml")).unwrap();
+                support::mkfifo(&world.path("config.toml"));
+                None
+            })
+            .fails(78, Orch(&["cannot read config file config.toml", "it is a FIFO, not a regular file"])),
+        try_("config", "config file is a device (`/dev/zero`)", ENQUEUE)
+            .env("ORCH_CONFIG", "/dev/zero")
+            .fails(78, Orch(&["cannot read config file /dev/zero", "it is a character device"])),
+        try_("config", "config file of 2 MiB", ENQUEUE)
+            .setup(|world| {
+                std::fs::write(world.path("config.toml"), big_comment()).unwrap();
+                None
+            })
+            .fails(78, Orch(&["cannot read config file config.toml", "larger than 1048576 bytes"])),
+        try_("config", "relative workdir (`workdir = \"work/web\"`)", ENQUEUE)
+            .config("[projects.web]\nworkdir = \"work/web\"\n")
+            .fails(78, Orch(&["line 2: workdir", "expected an absolute path (or ~/…), got \"work/web\""])),
+        try_("config", "relative log_dir (`log_dir = \"logs\"`)", ENQUEUE)
+            .config("log_dir = \"logs\"\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
+            .fails(78, Orch(&["line 1: log_dir", "expected an absolute path"])),
+        try_("config", "number out of range (`lease_seconds = 0`)", ENQUEUE)
+            .config("lease_seconds = 0\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
+            .fails(78, Orch(&["line 1: lease_seconds", "expected a whole number from 1 to 604800"])),
+        try_("config", "stage timeout out of range (`timeout_seconds = 0` in `[stages.analyst]`)", ENQUEUE)
+            .config("[stages.analyst]\ntimeout_seconds = 0\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
+            .fails(78, Orch(&["line 2: timeout_seconds", "from 1 to 604800"])),
+        try_("config", "project priority out of range (`priority = 5000`)", ENQUEUE)
+            .config("[projects.web]\nworkdir = \"{workdir}\"\npriority = 5000\n")
+            .fails(78, Orch(&["line 3: priority", "from 0 to 1000"])),
         // Credentials: claim checks them first, preflight says why.
         try_("credentials", "broken JSON (cut off after the token)", CLAIM)
             .credentials(r#"{"claudeAiOauth": {"accessToken": "sk-ant-oat01-SECRET-3""#)
@@ -201,7 +245,22 @@ fn cases() -> Vec<Case> {
                 std::fs::create_dir(credentials(world)).unwrap();
                 None
             })
-            .fails(11, Orch(&["cannot read", ".credentials.json", "Is a directory"])),
+            .fails(11, Orch(&["cannot read", ".credentials.json", "it is a directory, not a regular file"])),
+        try_("credentials", "a FIFO nobody writes to where the credentials file should be", CLAIM)
+            .setup(fifo_credentials)
+            .fails(11, Orch(&["cannot read", ".credentials.json", "it is a FIFO, not a regular file"])),
+        try_("credentials", "the same FIFO, at `tick`", &["tick", "--worker", "w2"])
+            .setup(fifo_credentials)
+            .fails(11, Verdict(&["stop: preflight failed for agent claude", "it is a FIFO"])),
+        try_("credentials", "a device as the credentials file", CLAIM)
+            .env("ORCH_CLAUDE_CREDENTIALS_PATH", "/dev/zero")
+            .fails(11, Orch(&["cannot read /dev/zero", "it is a character device"])),
+        try_("credentials", "credentials file of 2 MiB", CLAIM)
+            .setup(|world| {
+                support::write_private(&credentials(world), &big_comment());
+                None
+            })
+            .fails(11, Orch(&["cannot read", "larger than 1048576 bytes"])),
         try_("credentials", "no credentials file", CLAIM)
             .setup(|world| {
                 world.logout();
@@ -282,33 +341,112 @@ fn cases() -> Vec<Case> {
             .env("ORCH_DB", "")
             .fails(78, Orch(&["no database", "ORCH_DB"])),
         try_("environment", "secret file missing", ENQUEUE)
-            .env("ORCH_FORGE_TOKEN_FILE", "missing-token")
-            .fails(78, Orch(&["cannot read ORCH_FORGE_TOKEN_FILE (missing-token)"])),
+            .env("ORCH_FORGE_TOKEN_FILE", "$PWD/missing-token")
+            .fails(78, Orch(&["cannot read ORCH_FORGE_TOKEN_FILE", "missing-token", "No such file"])),
+        try_("environment", "secret file is a FIFO nobody writes to", ENQUEUE)
+            .env("ORCH_FORGE_TOKEN_FILE", "$PWD/token.fifo")
+            .setup(|world| {
+                support::mkfifo(&world.path("token.fifo"));
+                None
+            })
+            .fails(78, Orch(&["cannot read ORCH_FORGE_TOKEN_FILE", "it is a FIFO, not a regular file"])),
+        try_("environment", "secret file is a device", ENQUEUE)
+            .env("ORCH_TELEGRAM_BOT_TOKEN_FILE", "/dev/zero")
+            .fails(78, Orch(&["cannot read ORCH_TELEGRAM_BOT_TOKEN_FILE (/dev/zero)", "character device"])),
+        try_("environment", "secret file relative", ENQUEUE)
+            .env("ORCH_FORGE_TOKEN_FILE", "token")
+            .fails(78, Orch(&["ORCH_FORGE_TOKEN_FILE", "expected an absolute path"])),
+        try_("environment", "config file path relative", ENQUEUE)
+            .env("ORCH_CONFIG", "config.toml")
+            .fails(78, Orch(&["ORCH_CONFIG: expected an absolute path (or ~/…), got \"config.toml\""])),
+        try_("environment", "database path relative", ENQUEUE)
+            .env("ORCH_DB", "state/orch.db")
+            .fails(78, Orch(&["ORCH_DB: expected an absolute path (or ~/…), got \"state/orch.db\""])),
+        try_("environment", "run timeout of 2^64-1 s", &["run", "1", "--worker", "w1"])
+            .env("ORCH_RUN_TIMEOUT_SECONDS", "18446744073709551615")
+            .fails(78, Orch(&["ORCH_RUN_TIMEOUT_SECONDS: expected a whole number from 1 to 604800"])),
+        try_("environment", "busy timeout of 2^64-1 ms", ENQUEUE)
+            .env("ORCH_BUSY_TIMEOUT_MS", "18446744073709551615")
+            .fails(78, Orch(&["ORCH_BUSY_TIMEOUT_MS: expected a whole number from 0 to 600000"])),
+        try_("environment", "version timeout of 2^64-1 s", &["preflight"])
+            .env("ORCH_VERSION_TIMEOUT_SECONDS", "18446744073709551615")
+            .fails(78, Orch(&["ORCH_VERSION_TIMEOUT_SECONDS: expected a whole number from 1 to 600"])),
+        try_("environment", "expiry skew of 2^64-1 s", &["preflight"])
+            .env("ORCH_AUTH_EXPIRY_SKEW_SECONDS", "18446744073709551615")
+            .fails(78, Orch(&["ORCH_AUTH_EXPIRY_SKEW_SECONDS: expected a whole number from 0 to 86400"])),
+        try_("environment", "lease of 0 s", CLAIM)
+            .env("ORCH_LEASE_SECONDS", "0")
+            .fails(78, Orch(&["ORCH_LEASE_SECONDS: expected a whole number from 1 to 604800, got \"0\""])),
+        try_("environment", "log cap of 0 bytes", CLAIM)
+            .env("ORCH_LOG_MAX_BYTES", "0")
+            .fails(78, Orch(&["ORCH_LOG_MAX_BYTES: expected a whole number from 65536"])),
         try_("environment", "agent binary missing", &["preflight"])
             .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
             .fails(10, Verdict(&["fail claude", "/nonexistent/claude does not exist"])),
-        try_("environment", "agent binary not executable", &["preflight"])
+        try_("environment", "agent binary relative", &["preflight"])
             .env("ORCH_CLAUDE_BIN", "./notes.txt")
+            .fails(78, Orch(&["ORCH_CLAUDE_BIN: expected an absolute path"])),
+        try_("environment", "agent binary not executable", &["preflight"])
+            .env("ORCH_CLAUDE_BIN", "$PWD/notes.txt")
             .setup(|world| {
                 agent_file(world, 0o644);
                 None
             })
-            .fails(10, Verdict(&["fail claude", "./notes.txt is not an executable file"])),
+            .fails(10, Verdict(&["fail claude", "notes.txt is not an executable file"])),
         try_("environment", "agent binary not a program", &["preflight"])
-            .env("ORCH_CLAUDE_BIN", "./notes.txt")
+            .env("ORCH_CLAUDE_BIN", "$PWD/notes.txt")
             .setup(|world| {
                 agent_file(world, 0o755);
                 None
             })
-            .fails(10, Verdict(&["fail claude", "cannot start ./notes.txt", "Exec format error"])),
+            .fails(10, Verdict(&["fail claude", "cannot start notes.txt", "Exec format error"])),
         try_("environment", "agent binary missing, at claim", CLAIM)
             .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
             .fails(10, Orch(&["preflight failed for agent claude", "does not exist"])),
+        // Directories orch keeps its state in, and files it replaces.
+        try_("directories", "database directory others may write in (mode 0777)", ENQUEUE)
+            .setup(|world| {
+                chmod(&world.path("state"), 0o777);
+                None
+            })
+            .fails(78, Orch(&["the database directory state may be written by others (mode 777)", "chmod go-w"])),
+        try_("directories", "log directory others may write in (mode 0777)", &["tick", "--worker", "w2"])
+            .setup(|world| {
+                std::fs::create_dir(world.path("state/logs")).unwrap();
+                chmod(&world.path("state/logs"), 0o777);
+                None
+            })
+            .fails(78, Orch(&["the log directory", "state/logs may be written by others", "point orch at a directory of your own"])),
+        try_("directories", "log directory inside a directory others may write in", &["run", "1", "--worker", "w1"])
+            .env("ORCH_LOG_DIR", "$PWD/shared/logs")
+            .setup(|world| {
+                std::fs::create_dir_all(world.path("shared/logs")).unwrap();
+                chmod(&world.path("shared"), 0o777);
+                None
+            })
+            .fails(78, Orch(&["shared/logs lies in", "shared, which may be written by others"])),
+        try_("directories", "`metrics --out` a FIFO", &["metrics", "--out", "out.fifo"])
+            .setup(|world| {
+                support::mkfifo(&world.path("out.fifo"));
+                None
+            })
+            .fails(2, Orch(&["out.fifo is a FIFO", "only a regular file"])),
+        try_("directories", "`metrics --out` a symbolic link", &["metrics", "--out", "link.prom"])
+            .setup(|world| {
+                std::fs::write(world.path("real.prom"), "").unwrap();
+                std::os::unix::fs::symlink(world.path("real.prom"), world.path("link.prom")).unwrap();
+                None
+            })
+            .fails(2, Orch(&["link.prom is a symbolic link", "real.prom"])),
         // Job ids.
         try_("job ids", "not a number", &["cancel", "one"])
             .fails(2, Clap(&["invalid value 'one'"])),
         try_("job ids", "`show` of neither a job nor a task", &["show", "one"])
             .fails(2, Orch(&["no job or task \"one\""])),
+        try_("job ids", "0", &["cancel", "0"])
+            .fails(2, Clap(&["invalid value '0'", "0 is not in 1..="])),
+        try_("job ids", "`logs --run` 0", &["logs", "1", "--run", "0"])
+            .fails(2, Clap(&["--run", "0 is not in 1..="])),
         try_("job ids", "`show` of a missing job", &["show", "99"])
             .fails(2, Orch(&["no job 99"])),
         try_("job ids", "`cancel` of a missing job", &["cancel", "99"])
@@ -328,6 +466,20 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// 65 characters: one more than a worker name may have.
+const LONG_WORKER: &str = "w-123456789-123456789-123456789-123456789-123456789-123456789-123";
+
+/// 2 MiB of TOML comment (also not JSON): more than any config or credentials file orch reads.
+fn big_comment() -> Vec<u8> {
+    let mut bytes = vec![b'#'; 2 << 20];
+    bytes.push(b'\n');
+    bytes
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 /// A text file (no `#!` line) where the agent's binary should be.
 fn agent_file(world: &World, mode: u32) {
     let path = world.path("notes.txt");
@@ -337,6 +489,13 @@ fn agent_file(world: &World, mode: u32) {
 
 fn credentials(world: &World) -> PathBuf {
     world.path("home/.claude/.credentials.json")
+}
+
+/// A FIFO nobody writes to where the credentials file should be.
+fn fifo_credentials(world: &World) -> Held {
+    std::fs::remove_file(credentials(world)).unwrap();
+    support::mkfifo(&credentials(world));
+    None
 }
 
 /// The same bytes every run (the verdict's reason counts their lines): a linear congruential
@@ -415,6 +574,10 @@ fn kept(world: &World) -> Kept {
 struct Seen {
     out: Out,
     kept: Kept,
+    /// Killed after `LIMIT`.
+    timed_out: bool,
+    /// What changed that bad input must leave alone.
+    lost: Option<String>,
 }
 
 fn run(case: &Case) -> Seen {
@@ -432,13 +595,15 @@ fn run(case: &Case) -> Seen {
         command.args(&case.args);
         command
     };
+    let root = world.root().display().to_string();
     for (key, value) in &case.env {
         match value {
-            Some(value) => command.env(key, value),
+            Some(value) => command.env(key, value.replace("$PWD", &root)),
             None => command.env_remove(key),
         };
     }
-    let output = command.stdin(Stdio::null()).output().unwrap();
+    // A hang (a FIFO opened for reading, say) fails the case instead of the whole suite.
+    let (output, timed_out) = support::output_within(command.stdin(Stdio::null()), LIMIT);
     if let Some(holder) = held {
         holder.join().unwrap();
     }
@@ -449,25 +614,35 @@ fn run(case: &Case) -> Seen {
     }
     let mut out = Out::from(output);
     // Paths in the world read as the command gave them: relative to its directory.
-    let root = world.root().display().to_string();
     for text in [&mut out.stdout, &mut out.stderr] {
         *text = text.replace(&format!("{root}/"), "").replace(&root, ".");
     }
     let after = kept(&world);
-    match &after {
-        Kept::Queue(_) => assert_eq!(before, after, "{}: the queue changed\n{out:#?}", case.what),
-        Kept::Bytes(bytes) => assert!(
-            broken.as_ref() == Some(bytes),
-            "{}: the database file changed\n{out:#?}",
-            case.what
-        ),
+    let lost = match &after {
+        Kept::Queue(_) => (before != after).then(|| format!("the queue changed: {after:?}")),
+        Kept::Bytes(bytes) => {
+            (broken.as_ref() != Some(bytes)).then(|| "the database file changed".to_string())
+        }
+    };
+    Seen {
+        out,
+        kept: after,
+        timed_out,
+        lost,
     }
-    Seen { out, kept: after }
 }
 
+/// Long enough for any case on a loaded machine; a hang ends here.
+const LIMIT: Duration = Duration::from_secs(20);
+
 /// Every failure in one case's output, empty when it behaved.
-fn faults_of(case: &Case, out: &Out) -> Vec<String> {
+fn faults_of(case: &Case, seen: &Seen) -> Vec<String> {
+    let out = &seen.out;
     let mut faults = Vec::new();
+    if seen.timed_out {
+        faults.push(format!("still running after {LIMIT:?}: killed"));
+    }
+    faults.extend(seen.lost.clone());
     if out.code != case.exit {
         faults.push(format!("exit {} instead of {}", out.code, case.exit));
     }
@@ -515,7 +690,7 @@ fn invocation(case: &Case) -> String {
         if !word.is_empty()
             && word
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_=./:".contains(&b))
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=./:$".contains(&b))
         {
             word.to_string()
         } else {
@@ -549,7 +724,15 @@ fn abridged(case: &Case, out: &Out) -> String {
         Says::Verdict(_) => ("stdout: ", &out.stdout),
         _ => ("", &out.stderr),
     };
-    let mut lines = stream.lines();
+    // A verdict among other lines (a tick's steps): from the line that gives it.
+    let from = match case.says {
+        Says::Verdict(needles) => needles
+            .first()
+            .and_then(|needle| stream.lines().position(|line| line.contains(needle)))
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let mut lines = stream.lines().skip(from);
     let mut line = lines.next().unwrap_or_default().to_string();
     // clap lists what is missing on the lines after "…were not provided:".
     if line.ends_with(':') {
@@ -612,7 +795,7 @@ fn bad_input_fails_clearly_and_loses_nothing() {
     let mut failures = Vec::new();
     for case in &cases {
         let seen = run(case);
-        let faults = faults_of(case, &seen.out);
+        let faults = faults_of(case, &seen);
         if !faults.is_empty() {
             failures.push(format!(
                 "{}: {} ({}):\n  {}\n  stdout: {}\n  stderr: {}",

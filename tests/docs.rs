@@ -16,11 +16,15 @@ fn exit_table() -> String {
 }
 
 fn settings_table() -> String {
-    let mut out = String::from("| key | environment | default | meaning |\n|---|---|---|---|\n");
+    let mut out =
+        String::from("| key | environment | default | range | meaning |\n|---|---|---|---|---|\n");
     for key in orch::config::KEYS {
         let default = key.default.map_or("—".to_string(), |d| format!("`{d}`"));
+        let range = key
+            .range()
+            .map_or("—".to_string(), |(min, max)| format!("{min}–{max}"));
         out.push_str(&format!(
-            "| `{}` | `{}` | {default} | {} |\n",
+            "| `{}` | `{}` | {default} | {range} | {} |\n",
             key.name,
             key.env(),
             key.doc

@@ -98,9 +98,11 @@ fn tiny_fs_unavailable(world: &World) -> Option<String> {
 /// mounted with `options` (in a private mount namespace, so the host never sees it). What the
 /// tmpfs held is copied into `saved/`, since the mount ends with the namespace; `timeout` turns
 /// a hang into exit 124. None (said on stderr) where the machine does not allow the mount.
+/// The tmpfs is mounted 0700: a fresh one is 1777, and orch refuses a log directory others may
+/// write in.
 fn run_with_logs_on_tiny_fs(options: &str, env: &[(&str, &str)]) -> Option<(World, String, Out)> {
     const SCRIPT: &str = r#"dir=$1 saved=$2 options=$3; shift 3
-mount -t tmpfs -o "$options" tmpfs "$dir" || exit 97
+mount -t tmpfs -o "$options,mode=0700" tmpfs "$dir" || exit 97
 timeout 60 "$@"; status=$?
 cp -a "$dir"/. "$saved"/
 exit $status"#;

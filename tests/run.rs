@@ -488,22 +488,26 @@ fn built_in_prompt_and_the_previous_stage_result() {
 
 #[test]
 fn the_log_is_cut_at_the_cap() {
-    let w = world(&[("ORCH_LOG_MAX_BYTES", "300")]);
+    // The smallest cap (64 KiB), and more output than that.
+    let w = world(&[
+        ("ORCH_LOG_MAX_BYTES", "65536"),
+        ("FAKE_CLAUDE_BULK", "100000"),
+    ]);
     let job = claimed(&w, "T-1", "w1");
     let out = run_json(&w, job, "w1");
     assert_eq!(out["exit_code"], 0);
     assert_eq!(out["log_truncated"], true);
-    assert_eq!(out["log_bytes"], 300);
+    assert_eq!(out["log_bytes"], 65536);
     let log = out["log_path"].as_str().unwrap();
-    assert_eq!(std::fs::metadata(log).unwrap().len(), 300);
+    assert_eq!(std::fs::metadata(log).unwrap().len(), 65536);
     let run = out["run_id"].as_i64().unwrap();
     assert!(run_column::<bool>(&w, run, "log_truncated"));
-    assert_eq!(run_column::<i64>(&w, run, "log_bytes"), 300);
+    assert_eq!(run_column::<i64>(&w, run, "log_bytes"), 65536);
 }
 
 #[test]
 fn output_past_the_cap_is_read_and_discarded() {
-    let w = world(&[("ORCH_LOG_MAX_BYTES", "1000")]);
+    let w = world(&[("ORCH_LOG_MAX_BYTES", "65536")]);
     // An agent profile with its own argv template: 20 MB of output, then exit 0.
     w.config(
         r#"[agents.claude]
@@ -514,9 +518,9 @@ argv = ["/bin/sh", "-c", "head -c 20000000 /dev/zero | tr '\\0' x"]
     let out = run_json(&w, job, "w1");
     assert_eq!(out["exit_code"], 0);
     assert_eq!(out["log_truncated"], true);
-    assert_eq!(out["log_bytes"], 1000);
+    assert_eq!(out["log_bytes"], 65536);
     let log = std::fs::read(out["log_path"].as_str().unwrap()).unwrap();
-    assert_eq!(log, vec![b'x'; 1000]);
+    assert_eq!(log, vec![b'x'; 65536]);
 }
 
 /// The run starts the binary preflight checked, by the same precedence: the environment beats

@@ -168,7 +168,9 @@ fn orch_is_not_dumpable_so_a_same_user_agent_cannot_read_it() {
     }
     let mut w = World::new();
     let root = w.root().to_path_buf();
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Traversable by nobody, writable by root only (orch refuses state under a directory others
+    // may write in).
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
     w.set("ORCH_DB", root.join("nobody/orch.db"))
         .set("ORCH_FORGE_TOKEN", FORGE_TOKEN)
         .set("HOME", root.join("nobody-home"));
@@ -178,6 +180,7 @@ fn orch_is_not_dumpable_so_a_same_user_agent_cannot_read_it() {
             .args(["65534:65534"])
             .arg(root.join(dir))
             .status();
+        std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
     let snoop = root.join("nobody/snoop.txt");
     w.set("FAKE_CLAUDE_SNOOP", &snoop)

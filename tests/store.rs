@@ -129,7 +129,7 @@ fn config_prints_each_value_with_its_source_and_masks_secrets() {
         .ok()
         .json();
     let s = &doc["settings"];
-    assert_eq!(s["lease_seconds"]["value"], "60");
+    assert_eq!(s["lease_seconds"]["value"], 60);
     assert_eq!(s["lease_seconds"]["source"], "file");
     assert_eq!(s["breaker_threshold"]["source"], "env");
     assert_eq!(s["max_attempts"]["source"], "flag");

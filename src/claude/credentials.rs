@@ -6,8 +6,7 @@
 //! `{"claudeAiOauth":{"accessToken":"sk-ant-oat01-…","refreshToken":"sk-ant-ort01-…",
 //!   "expiresAt":1785956423181,"scopes":[…],"subscriptionType":"max"}}`
 
-use std::fs::{File, Metadata};
-use std::io::Read;
+use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +14,7 @@ use serde_json::Value;
 
 use super::env::{AgentEnv, Located};
 use crate::config;
+use crate::fsx;
 use crate::output;
 
 pub const FILE_NAME: &str = ".credentials.json";
@@ -138,37 +138,21 @@ pub fn inspect(path: &Path, now_ms: i64, skew_ms: i64) -> Inspection {
         fingerprint: None,
         mode: None,
     };
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return inspection,
+    // Only a small regular file, opened without blocking: a FIFO in its place must not hang
+    // the preflight (and with it every tick), nor `/dev/zero` fill the memory.
+    match fsx::read_capped(path, MAX_BYTES) {
+        Ok((bytes, meta)) => {
+            // From the open file, so the fingerprint describes exactly what was read.
+            inspection.fingerprint = Some(CredsFingerprint::of(path, &meta));
+            inspection.mode = Some(meta.permissions().mode() & 0o777);
+            inspection.state = classify(&bytes, now_ms, skew_ms);
+        }
+        Err(err) if err.is_not_found() => {}
         Err(err) => {
             inspection.fingerprint = fingerprint(path);
             inspection.state = State::Unreadable(err.to_string());
-            return inspection;
         }
-    };
-    // The fingerprint comes from the open file, so it describes exactly what is read next.
-    let meta = match file.metadata() {
-        Ok(meta) => meta,
-        Err(err) => {
-            inspection.state = State::Unreadable(err.to_string());
-            return inspection;
-        }
-    };
-    inspection.fingerprint = Some(CredsFingerprint::of(path, &meta));
-    inspection.mode = Some(meta.permissions().mode() & 0o777);
-    if meta.len() > MAX_BYTES {
-        inspection.state = State::Unreadable(format!(
-            "{} bytes is too large for a credentials file",
-            meta.len()
-        ));
-        return inspection;
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    inspection.state = match file.take(MAX_BYTES).read_to_end(&mut bytes) {
-        Ok(_) => classify(&bytes, now_ms, skew_ms),
-        Err(err) => State::Unreadable(err.to_string()),
-    };
     inspection
 }
 

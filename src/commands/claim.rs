@@ -10,7 +10,6 @@ use crate::store::{now_ms, Claim, ClaimRequest, Job, Store};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
-    check_worker(&args.worker)?;
     // The gate first: an agent that is missing or logged out would only fail the job it took.
     // A failure exits 10 or 11 with the reason on stderr, before any job is touched. The
     // circuit breaker is asked inside the claim (exit 12).
@@ -43,7 +42,7 @@ pub fn claim(
     agent: &str,
     only_project: Option<&str>,
 ) -> Result<Claim> {
-    check_worker(worker)?;
+    config::require_worker(worker)?;
     let projects: Vec<(&str, u32)> = match only_project {
         Some(name) => {
             let project = crate::commands::project_arg(ctx, name)?;
@@ -60,7 +59,7 @@ pub fn claim(
         worker,
         agent,
         projects,
-        lease_ms: ctx.config.count(config::LEASE_SECONDS) as i64 * 1000,
+        lease_ms: ctx.config.millis(config::LEASE_SECONDS),
         now: now_ms(),
     })?;
     for r in &claim.rescued {
@@ -78,15 +77,6 @@ pub fn claim(
         );
     }
     Ok(claim)
-}
-
-fn check_worker(worker: &str) -> Result<()> {
-    if worker.trim().is_empty() || worker.chars().any(char::is_control) {
-        return Err(exit::usage(
-            "--worker: a worker name is needed (e.g. the host name)",
-        ));
-    }
-    Ok(())
 }
 
 fn print(ctx: &Ctx, job: &Job, probe: bool) -> Result<()> {

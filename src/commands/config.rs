@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             // Numbers as numbers and switches as booleans, like the file; unset is null, from
             // the default (as the text says).
             let value = setting.as_ref().map_or(Value::Null, |s| match key.kind {
-                Kind::Count => s
+                Kind::Count { .. } => s
                     .value
                     .trim()
                     .parse::<u64>()
@@ -78,6 +78,10 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     }
     out.push(String::new());
     out.push(table.render(paint));
+    out.push(paint.dim(
+        "paths are absolute, ~ expanded: a relative one is refused in the file and the \
+         environment, and taken from the current directory in a flag",
+    ));
     out.push(String::new());
     out.push(format!("pipeline: {}", config.stages.join(" → ")));
     if config.projects.is_empty() {

@@ -10,8 +10,6 @@ use crate::output;
 use crate::store::{now_ms, NewTask};
 use crate::Ctx;
 
-pub const MAX_PRIORITY: i64 = 1000;
-
 pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
     let project = crate::commands::project_arg(ctx, &args.project)?;
     let stage = match &args.stage {
@@ -31,25 +29,21 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
         )));
     }
     let priority = args.priority.unwrap_or(project.priority);
-    if !(0..=MAX_PRIORITY).contains(&priority) {
+    let (min, max) = config::PRIORITY;
+    if !(min..=max).contains(&priority) {
         return Err(exit::usage(format!(
-            "--priority {priority}: expected 0 to {MAX_PRIORITY}"
+            "--priority {priority}: expected {min} to {max}"
         )));
     }
     debug_assert!(valid_name(&project.name));
     let body = match args.body_file.as_deref() {
         None => None,
-        Some("-") => {
-            let mut body = String::new();
-            std::io::stdin()
-                .read_to_string(&mut body)
-                .context("reading the task body from standard input")?;
-            Some(body)
+        Some("-") => Some(read_body(std::io::stdin().lock(), "-")?),
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|err| exit::usage(format!("--body-file {path}: {err}")))?;
+            Some(read_body(file, path)?)
         }
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|err| exit::usage(format!("--body-file {path}: {err}")))?,
-        ),
     };
     let operator = ctx.operator();
     let mut store = ctx.store()?;
@@ -94,4 +88,27 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
         ))?;
     }
     Ok(exit::OK)
+}
+
+/// The body goes into the agent's prompt, one argument that Linux caps at 128 KiB.
+const BODY_MAX_BYTES: u64 = 64 * 1024;
+
+/// A task body of at most `BODY_MAX_BYTES` of UTF-8 (a pipe is fine: `--body-file <(…)`; the cap
+/// keeps `/dev/zero` from filling the memory).
+fn read_body(reader: impl Read, from: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    reader
+        .take(BODY_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the task body from {from}"))?;
+    if bytes.len() as u64 > BODY_MAX_BYTES {
+        return Err(exit::usage(format!(
+            "--body-file {from}: the task body is larger than {BODY_MAX_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        exit::usage(format!(
+            "--body-file {from}: the task body is not UTF-8 text"
+        ))
+    })
 }

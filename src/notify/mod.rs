@@ -214,13 +214,8 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     // Longer than the slowest delivery can take (each phase is bounded by the timeout), so a
     // live sender never loses its claim.
     let claim_seconds = timeout_seconds.saturating_mul(6).saturating_add(30);
-    let claim_ms = i64::try_from(claim_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let dedup_ms = i64::try_from(
-        config
-            .count(config::ALERT_DEDUP_SECONDS)
-            .saturating_mul(1000),
-    )
-    .unwrap_or(i64::MAX);
+    let claim_ms = config::seconds_to_ms(claim_seconds);
+    let dedup_ms = config.millis(config::ALERT_DEDUP_SECONDS);
     let mut alerts = telegram.is_ok();
     let mut skip_projects: Vec<String> = Vec::new();
     loop {

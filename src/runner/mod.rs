@@ -18,9 +18,8 @@ use serde::Serialize;
 use crate::claude::verdict::{self, Class};
 use crate::claude::{self, prompt, AgentEnv};
 use crate::config::{self, Config, Project, Stage};
-use crate::exit;
 use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
-use crate::Ctx;
+use crate::{fsx, Ctx};
 
 use self::log::CappedLog;
 use self::process::Agent as Process;
@@ -69,11 +68,7 @@ pub struct RunOutcome {
 /// SIGINT and SIGTERM are caught from the start: while the agent runs they are passed to its
 /// group; before or after, they are delivered to orch once the run is recorded.
 pub fn run_job(ctx: &Ctx, store: &mut Store, request: &RunRequest) -> Result<RunOutcome> {
-    if request.worker.trim().is_empty() || request.worker.chars().any(char::is_control) {
-        return Err(exit::usage(
-            "--worker: a worker name is needed (e.g. the host name)",
-        ));
-    }
+    config::require_worker(request.worker)?;
     let mut signals = Signals::install().context("setting up signal handling")?;
     let outcome = run_with_signals(&ctx.config, store, request, &mut signals);
     signals.finish();
@@ -94,7 +89,8 @@ fn run_with_signals(
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
     let agent_version = store.cached_agent_version(request.agent)?;
-    let log_dir = std::path::absolute(config.log_dir()).context("locating the log directory")?;
+    // Before the run is recorded: a log directory others may write in is refused with no run.
+    let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
     let started = store.start_run(
         &NewRun {
             job_id: request.job_id,
@@ -261,13 +257,13 @@ fn previous_result(log: &Path) -> String {
 
 /// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
 fn limits(config: &Config, stage: &Stage) -> Limits {
-    let lease_ms = config.count(config::LEASE_SECONDS) as i64 * 1000;
+    let lease_ms = config.millis(config::LEASE_SECONDS);
     let timeout = stage
         .timeout_seconds
         .unwrap_or_else(|| config.count(config::RUN_TIMEOUT_SECONDS));
     Limits {
         timeout: Duration::from_secs(timeout),
-        grace: Duration::from_secs(config.count(config::KILL_GRACE_SECONDS)),
+        grace: config.seconds(config::KILL_GRACE_SECONDS),
         lease_ms,
         // Well before the lease runs out: two heartbeats may fail and the third still be in time.
         heartbeat_every: Duration::from_millis((lease_ms / 3).max(100) as u64),

@@ -20,15 +20,15 @@ pub use outbox::*;
 pub use preflight::*;
 pub use runs::*;
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::exit;
+use crate::{exit, fsx};
 
 /// Forward migrations, applied in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -53,15 +53,7 @@ impl Store {
     /// Open (creating it, private to its owner, when missing) and migrate the database.
     pub fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .with_context(|| {
-                        format!("creating the database directory {}", dir.display())
-                    })?;
-            }
+            fsx::ensure_private_dir(dir, "database directory")?;
         }
         if !path.exists() {
             // SQLite gives its -wal and -shm files the database file's mode, so 0600 here keeps

@@ -152,6 +152,17 @@ impl World {
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("state/orch.db")).unwrap()
     }
+
+    /// Make every running job's lease run out now, as if its worker died long ago (a lease is
+    /// at least a second: 0 would fail jobs that never ran).
+    pub fn expire_leases(&self) {
+        self.db()
+            .execute(
+                "UPDATE jobs SET lease_expires_at = ?1 WHERE state = 'running'",
+                [now_ms() - 1],
+            )
+            .unwrap();
+    }
 }
 
 pub fn write_private(path: &Path, bytes: &[u8]) {
@@ -164,6 +175,40 @@ pub fn write_private(path: &Path, bytes: &[u8]) {
         .open(path)
         .unwrap();
     file.write_all(bytes).unwrap();
+}
+
+/// A FIFO at `path` that nobody writes to: opening it for reading blocks forever.
+pub fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        path.display()
+    );
+}
+
+/// Run `command` (stdout and stderr captured) for at most `limit`: a hang is killed and reported
+/// as one (`timed_out`) instead of hanging the test suite.
+pub fn output_within(command: &mut Command, limit: std::time::Duration) -> (Output, bool) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match wait.recv_timeout(limit) {
+        Ok(output) => (output.unwrap(), false),
+        Err(_) => {
+            // SAFETY: kill(2) on the child this function started and has not reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            (wait.recv().unwrap().unwrap(), true)
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
