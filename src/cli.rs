@@ -13,9 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Run AI coding agents (Claude Code first) unattended on a shared SQLite queue of jobs \
                   for many projects. Each subcommand is one step with a documented exit status, so cron, \
                   shell scripts and CI can chain them; `orch tick` does the whole chain.",
-    after_help = "Exit status: 0 ok, 1 unexpected error, 2 usage, 3 nothing to do, 10 agent missing or broken, \
-                  11 agent not authenticated, 12 circuit breaker open, 20 run failed (will retry), \
-                  21 run failed for good, 22 run failed (not authenticated), 78 configuration error."
+    after_help = "Exit statuses: `orch help <command>` lists each command's; the table is in the README and orch(1)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -25,27 +23,48 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The help heading of the flags every subcommand accepts, apart from each one's own.
+const GLOBAL: &str = "Global options";
+
+/// The command line as orch parses it: the derived `Cli`, each subcommand's help ending with the
+/// exit statuses it can return (from `exit::statuses`, the one table). `main`, the manual pages
+/// and the completions all use this.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(&name, |sub| {
+            sub.after_help(crate::exit::statuses_help(&name))
+        });
+    }
+    cmd
+}
+
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
     /// The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)
-    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", help_heading = GLOBAL)]
     pub set: Vec<String>,
 
     /// Print one JSON document on stdout instead of text for people
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
     /// When to colour human output [env: ORCH_COLOR]
-    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    #[arg(long, global = true, value_enum, value_name = "WHEN", help_heading = GLOBAL)]
     pub color: Option<ColorChoice>,
 }
 
@@ -72,7 +91,11 @@ pub enum Command {
     Run(RunArgs),
     /// Judge a job's run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)
     #[command(
-        long_about = "Judge a job's latest run (or --run) from its log and write what the verdict                       implies in one transaction: the next stage's job or the task's completion, a                       retry after a backoff, a failure for good, or the auth gate; alerts and the usage                       comment in the outbox; the agent's circuit breaker. Finalizing a finalized run                       changes nothing and reports the earlier decision. Exit 0 advanced or completed,                       20 requeued, 21 failed, 22 gated (agent not authenticated)."
+        long_about = "Judge a job's latest run (or --run) from its log and write what the verdict \
+                      implies in one transaction: the next stage's job or the task's completion, a \
+                      retry after a backoff, a failure for good, or the auth gate; alerts and the usage \
+                      comment in the outbox; the agent's circuit breaker. Finalizing a finalized run \
+                      changes nothing and reports the earlier decision."
     )]
     Finalize(FinalizeArgs),
     /// Cancel a queued or running job
@@ -134,7 +157,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
     /// Project name, as in the configuration's [projects.NAME]
-    #[arg(long)]
+    #[arg(long, add = crate::complete::projects())]
     pub project: String,
     /// Task key, e.g. ORCH-044
     #[arg(long)]
@@ -149,7 +172,7 @@ pub struct EnqueueArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub issue: Option<u64>,
     /// Start at this pipeline stage instead of the first
-    #[arg(long)]
+    #[arg(long, add = crate::complete::stages())]
     pub stage: Option<String>,
     /// Higher runs sooner; 0 to 1000 [default: the project's priority]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -162,17 +185,17 @@ pub struct ClaimArgs {
     #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Only claim jobs of this project
-    #[arg(long)]
+    #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,
     /// The agent that will run the job; its preflight must pass before anything is claimed
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
     pub agent: String,
 }
 
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
     /// The agent to check (a [agents.NAME] profile, or claude)
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
     pub agent: String,
     /// Each check on its own line with its evidence and, for a failure, the fix
     #[arg(long)]
@@ -185,7 +208,7 @@ pub struct PreflightArgs {
 #[derive(Debug, Args)]
 pub struct ResetCacheArgs {
     /// Only this agent's verdict, gate and breaker [default: every agent's]
-    #[arg(long)]
+    #[arg(long, add = crate::complete::agents())]
     pub agent: Option<String>,
     /// Also close the circuit breaker and forget its count of failures
     #[arg(long)]
@@ -201,7 +224,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Agent profile, as in the configuration's [agents.NAME]
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
     pub agent: String,
 }
 
@@ -224,20 +247,20 @@ pub struct ShowArgs {
     #[arg(value_name = "JOB|TASK")]
     pub target: String,
     /// With a task key: the task of this project (keys are unique per project)
-    #[arg(long)]
+    #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
     /// Only jobs in this state (repeatable) [default: queued and running]
-    #[arg(long, value_name = "STATE")]
+    #[arg(long, value_name = "STATE", add = crate::complete::states())]
     pub state: Vec<String>,
     /// Only this project's jobs
-    #[arg(long)]
+    #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,
     /// Only jobs at this stage
-    #[arg(long)]
+    #[arg(long, add = crate::complete::stages())]
     pub stage: Option<String>,
     /// Only this task's jobs (its key)
     #[arg(long, value_name = "KEY")]
@@ -319,10 +342,10 @@ pub struct TickArgs {
     #[arg(long, value_parser = worker_name)]
     pub worker: String,
     /// Agent profile, as in the configuration's [agents.NAME]
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT)]
+    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
     pub agent: String,
     /// Only claim jobs of this project
-    #[arg(long)]
+    #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,
     /// Jobs to do in this tick at most
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]

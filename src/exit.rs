@@ -33,6 +33,109 @@ pub const TABLE: &[(u8, &str)] = &[
     (CONFIG, "configuration error"),
 ];
 
+/// What each exit status means for one subcommand, for its `--help` and manual page: the
+/// statuses it can return, most specific first. Every subcommand can also end with 1 (unexpected
+/// error), 2 (usage) and 78 (configuration), which `statuses` appends.
+pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
+    let mut own: Vec<(u8, &'static str)> = match command {
+        "tick" => vec![
+            (OK, "it did a job and the job advanced or completed"),
+            (
+                NOTHING_TO_DO,
+                "no eligible job (and it did none), or another tick of this worker holds its lock",
+            ),
+            (
+                PREFLIGHT_AGENT,
+                "the agent is missing or broken (preflight)",
+            ),
+            (PREFLIGHT_AUTH, "the agent is not authenticated (preflight)"),
+            (BREAKER_OPEN, "the agent's circuit breaker is open"),
+            (RUN_RETRY, "the last job failed and will be retried"),
+            (RUN_FAILED, "the last job failed for good"),
+            (
+                RUN_AUTH,
+                "the last job found the agent not authenticated (gated)",
+            ),
+        ],
+        "claim" => vec![
+            (OK, "a job was claimed; its id is on stdout"),
+            (NOTHING_TO_DO, "no eligible job"),
+            (
+                PREFLIGHT_AGENT,
+                "the agent is missing or broken; nothing was claimed",
+            ),
+            (
+                PREFLIGHT_AUTH,
+                "the agent is not authenticated; nothing was claimed",
+            ),
+            (
+                BREAKER_OPEN,
+                "the agent's circuit breaker is open; nothing was claimed",
+            ),
+        ],
+        "preflight" => vec![
+            (OK, "the agent can take a job"),
+            (
+                PREFLIGHT_AGENT,
+                "the agent is missing or broken (it wins when both fail)",
+            ),
+            (PREFLIGHT_AUTH, "the agent is not authenticated"),
+        ],
+        "run" => vec![(
+            OK,
+            "the run was recorded, whatever the agent did (finalize judges it); 1 when it could \
+             not be (not the lease holder, lease expired, the attempt already ran)",
+        )],
+        "validate-log" => vec![
+            (OK, "the log shows a real success"),
+            (RUN_RETRY, "its class is transient: a job would be retried"),
+            (
+                RUN_FAILED,
+                "its class is permanent: a job would fail for good",
+            ),
+            (
+                RUN_AUTH,
+                "the agent was not authenticated: a job would be gated",
+            ),
+        ],
+        "finalize" => vec![
+            (OK, "ok: the job advanced or the task completed"),
+            (RUN_RETRY, "a transient failure: requeued after a backoff"),
+            (
+                RUN_FAILED,
+                "failed for good (a permanent class, or attempts spent)",
+            ),
+            (
+                RUN_AUTH,
+                "the agent is not authenticated: gated, the attempt not counted",
+            ),
+        ],
+        "logs" => vec![
+            (OK, "the log was shown"),
+            (NOTHING_TO_DO, "the job has no run yet"),
+        ],
+        _ => vec![(OK, "ok")],
+    };
+    own.extend([
+        (UNEXPECTED, "unexpected error (the database failing, say)"),
+        (
+            USAGE,
+            "usage error: a bad flag, or a name or id that names nothing",
+        ),
+        (CONFIG, "configuration error"),
+    ]);
+    own
+}
+
+/// `statuses` as the text `--help` ends with.
+pub fn statuses_help(command: &str) -> String {
+    let mut text = String::from("Exit status:\n");
+    for (code, meaning) in statuses(command) {
+        text.push_str(&format!("  {code:>2}  {meaning}\n"));
+    }
+    text.trim_end().to_string()
+}
+
 /// An error that knows the exit status it should end the process with. Leaf code uses anyhow with
 /// context; where a failure has a documented status, it wraps one of these so the boundary in
 /// `main` can find it anywhere in the cause chain.

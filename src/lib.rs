@@ -7,6 +7,7 @@ pub mod breaker;
 pub mod claude;
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod config;
 pub mod exit;
 pub mod finalize;

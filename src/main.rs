@@ -1,11 +1,16 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() -> ExitCode {
     // First, while orch has one thread and no child: secrets out of the environment.
     orch::secrets::init();
-    let cli = match orch::cli::Cli::try_parse() {
+    // `COMPLETE=bash orch …` (the shell asking for completions) answers and exits here.
+    clap_complete::CompleteEnv::with_factory(orch::cli::command).complete();
+    let cli = match orch::cli::command()
+        .try_get_matches()
+        .and_then(|matches| orch::cli::Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(err) => return parse_error(&err),
     };

@@ -375,3 +375,87 @@ fn json_and_text_say_the_same_things() {
     let status = w.orch(&["status", "--json"]).ok().json();
     assert_eq!(status["breakers"], serde_json::json!([]));
 }
+
+#[test]
+fn help_sets_global_flags_apart_and_states_exit_statuses() {
+    let w = World::new();
+    for command in ["tick", "claim", "preflight", "run", "finalize"] {
+        let help = w.orch(&["help", command]).ok().stdout;
+        let global = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("{help}"));
+        // The command's own flags come before the global ones, which are together.
+        assert!(help[..global].contains("Options:"), "{help}");
+        assert!(help[global..].contains("--db <PATH>"), "{help}");
+        assert!(!help[..global].contains("--db <PATH>"), "{help}");
+        assert!(help.contains("Exit status:"), "{help}");
+        assert!(help.contains(" 78  configuration error"), "{help}");
+    }
+    let tick = w.orch(&["tick", "--help"]).ok().stdout;
+    assert!(tick.contains("  3  no eligible job"), "{tick}");
+}
+
+#[test]
+fn man_pages_have_exit_status_environment_and_files() {
+    let w = World::new();
+    let dir = w.path("man");
+    w.orch(&["man", "--dir", dir.to_str().unwrap()]).ok();
+    let top = std::fs::read_to_string(dir.join("orch.1")).unwrap();
+    for section in [".SH \"EXIT STATUS\"", ".SH ENVIRONMENT", ".SH FILES"] {
+        assert!(top.contains(section), "{section} missing from orch.1");
+    }
+    assert!(!top.contains(".SH EXTRA"), "orch.1 ends in EXTRA");
+    assert!(
+        top.contains("ORCH_LEASE_SECONDS"),
+        "orch.1 lists every setting's variable"
+    );
+    for page in std::fs::read_dir(&dir).unwrap() {
+        let path = page.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let th = text.lines().find(|l| l.starts_with(".TH ")).unwrap();
+        assert!(
+            th.contains(&format!("\"orch {}\"", env!("CARGO_PKG_VERSION"))),
+            "{th}"
+        );
+        assert!(text.contains(".SH \"EXIT STATUS\""), "{}", path.display());
+        assert!(
+            !text.contains("   "),
+            "{} has a run of spaces",
+            path.display()
+        );
+    }
+    let tick = std::fs::read_to_string(dir.join("orch-tick.1")).unwrap();
+    assert!(tick.contains("no eligible job"), "{tick}");
+}
+
+#[test]
+fn completion_offers_the_configured_names() {
+    let w = World::new();
+    w.config("[projects.api]\nworkdir = \"/tmp\"\n\n[agents.codex]\nbin = \"/bin/true\"\n");
+    let complete = |words: &[&str]| -> Vec<String> {
+        let index = (words.len() - 1).to_string();
+        let args: Vec<&str> = std::iter::once("--").chain(words.iter().copied()).collect();
+        let out = w
+            .orch(&args)
+            .env("COMPLETE", "bash")
+            .env("_CLAP_IFS", "\n")
+            .env("_CLAP_COMPLETE_INDEX", &index)
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_COMPLETE_SPACE", "true")
+            .ok();
+        out.stdout.lines().map(str::to_string).collect()
+    };
+    assert_eq!(
+        complete(&["orch", "enqueue", "--project", ""]),
+        ["api", "web"]
+    );
+    assert_eq!(
+        complete(&["orch", "tick", "--agent", ""]),
+        ["claude", "codex"]
+    );
+    let stages = complete(&["orch", "jobs", "--stage", "dev"]);
+    assert_eq!(stages, ["developer"]);
+    // The registration script asks orch itself.
+    let script = w.orch(&["completions", "bash"]).ok().stdout;
+    assert!(script.contains("COMPLETE=\"bash\""), "{script}");
+}

@@ -1,12 +1,16 @@
 //! `orch completions SHELL` prints a completion script; `--dir D` writes them under the names
 //! each shell looks for (`orch.bash`, `_orch`, `orch.fish`, `orch.elv`, `_orch.ps1`).
+//!
+//! The scripts are clap_complete's dynamic ones: they ask `orch` itself what to offer
+//! (`COMPLETE=<shell> orch -- <words>`), so subcommands and flags are always this binary's, and
+//! `--project`, `--stage` and `--agent` offer the names the configuration defines now.
 
 use anyhow::Result;
-use clap::{CommandFactory, ValueEnum};
+use clap::ValueEnum;
 use clap_complete::{Generator, Shell};
 use serde_json::json;
 
-use crate::cli::{Cli, CompletionsArgs};
+use crate::cli::CompletionsArgs;
 use crate::commands::man;
 use crate::exit;
 use crate::output;
@@ -47,7 +51,18 @@ pub fn run(ctx: &Ctx, args: &CompletionsArgs) -> Result<u8> {
 }
 
 pub fn script(shell: Shell) -> Vec<u8> {
+    let name = match shell {
+        Shell::Bash => "bash",
+        Shell::Elvish => "elvish",
+        Shell::Fish => "fish",
+        Shell::PowerShell => "powershell",
+        Shell::Zsh => "zsh",
+        _ => "bash",
+    };
     let mut text = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut text);
+    if let Some(completer) = clap_complete::env::Shells::builtins().completer(name) {
+        // Writing into a Vec cannot fail.
+        let _ = completer.write_registration("COMPLETE", BIN, BIN, BIN, &mut text);
+    }
     text
 }

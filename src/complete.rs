@@ -1,0 +1,47 @@
+//! Shell completion of the names the configuration defines: `--project`, `--stage`, `--agent`.
+//! The shell asks `orch` itself (`COMPLETE=bash orch -- …`, see `orch completions`), so the names
+//! are the ones configured now. A configuration that cannot be read completes nothing.
+
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+
+use crate::cli::GlobalArgs;
+use crate::config::{Config, DEFAULT_AGENT};
+
+fn configured(names: impl FnOnce(&Config) -> Vec<String>) -> Vec<CompletionCandidate> {
+    match Config::load(&GlobalArgs::default()) {
+        Ok(config) => names(&config)
+            .into_iter()
+            .map(CompletionCandidate::new)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+pub fn projects() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| configured(|c| c.projects.keys().cloned().collect()))
+}
+
+pub fn stages() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| configured(|c| c.stages.clone()))
+}
+
+pub fn agents() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        configured(|c| {
+            let mut names: Vec<String> = c.agents.keys().cloned().collect();
+            if !names.iter().any(|n| n == DEFAULT_AGENT) {
+                names.insert(0, DEFAULT_AGENT.to_string());
+            }
+            names
+        })
+    })
+}
+
+pub fn states() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        crate::store::JOB_STATES
+            .iter()
+            .map(|s| CompletionCandidate::new(*s))
+            .collect()
+    })
+}
