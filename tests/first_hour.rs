@@ -459,3 +459,47 @@ fn completion_offers_the_configured_names() {
     let script = w.orch(&["completions", "bash"]).ok().stdout;
     assert!(script.contains("COMPLETE=\"bash\""), "{script}");
 }
+
+#[test]
+fn typos_in_the_config_file_get_their_line_and_a_hint() {
+    let w = World::new();
+    let err = |text: &str| -> String {
+        w.raw_config(text);
+        w.orch(&["config"]).status(78).stderr
+    };
+    let out = err("lease_second = 60\n");
+    assert!(
+        out.contains(
+            "config.toml line 1: lease_second: unknown setting; did you mean `lease_seconds`?"
+        ),
+        "{out}"
+    );
+    let out = err("max_attempts = 3\n\n[project.web]\nworkdir = \"/tmp\"\n");
+    assert!(
+        out.contains("line 3: project: unknown setting; did you mean `projects`?"),
+        "{out}"
+    );
+    assert!(out.contains("[projects.NAME]"), "{out}");
+    let out = err("[stages.devloper]\nprompt = \"x\"\n");
+    assert!(
+        out.contains(
+            "line 1: [stages.devloper]: not a stage of the pipeline (analyst, architect, developer"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `developer`?"), "{out}");
+    // A bad value in the second project is reported at its own line.
+    let out = err(
+        "[projects.web]\nworkdir = \"/tmp\"\nmax_running = 2\n\n[projects.api]\nworkdir = \"/tmp\"\nmax_running = 0\n",
+    );
+    assert!(
+        out.contains("line 7: max_running: expected a whole number from 1 to 10000"),
+        "{out}"
+    );
+    let out = err("[projects.web]\nworkdir = \"/tmp\"\nmax_runing = 2\n");
+    assert!(
+        out.contains("line 3: max_runing: unknown key (expected one of: workdir, max_running"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean `max_running`?"), "{out}");
+}

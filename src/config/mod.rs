@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
+mod file;
+
 use crate::cli::GlobalArgs;
 use crate::exit;
-use crate::fsx;
 use crate::secrets;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,12 +309,12 @@ impl Config {
             }
             _ => (default_config_path(env), false),
         };
-        let table = match &file {
-            Some(path) => read_table(path, explicit)?,
+        let text = match &file {
+            Some(path) => file::read(path, explicit)?,
             None => None,
         };
         let mut config = Config {
-            file: table.as_ref().and(file.clone()),
+            file: text.as_ref().and(file.clone()),
             looked_for: file.clone(),
             home,
             settings: BTreeMap::new(),
@@ -328,8 +329,8 @@ impl Config {
                 config.set(key, default.to_string(), Source::Default)?;
             }
         }
-        if let Some((path, text, table)) = &table {
-            config.apply_file(path, text, table)?;
+        if let (Some(path), Some(text)) = (&file, &text) {
+            file::apply(&mut config, path, text)?;
         }
         for key in KEYS {
             if key.kind == Kind::Secret {
@@ -393,97 +394,6 @@ impl Config {
         let value =
             checked.map_err(|why| exit::config(format!("{}: {why}", key.origin(source))))?;
         self.settings.insert(key.name, Setting { value, source });
-        Ok(())
-    }
-
-    fn apply_file(&mut self, path: &Path, text: &str, table: &toml::Table) -> Result<()> {
-        let at = |key: &str| -> String {
-            match line_of(text, key) {
-                Some(line) => format!("{} line {line}: {key}", path.display()),
-                None => format!("{}: {key}", path.display()),
-            }
-        };
-        for (name, value) in table {
-            match name.as_str() {
-                "projects" => self.projects = parse_projects(value, &at, self.home.as_deref())?,
-                "pipeline" => {
-                    let stages =
-                        value
-                            .get("stages")
-                            .and_then(|v| v.as_array())
-                            .ok_or_else(|| {
-                                exit::config(format!(
-                                    "{}: expected `stages = [\"…\", …]`",
-                                    at("pipeline")
-                                ))
-                            })?;
-                    let mut names = Vec::new();
-                    for stage in stages {
-                        let name = stage.as_str().filter(|s| valid_name(s)).ok_or_else(|| {
-                            exit::config(format!(
-                                "{}: a stage is a name like \"developer\", got {stage}",
-                                at("stages")
-                            ))
-                        })?;
-                        if names.iter().any(|n| n == name) {
-                            return Err(exit::config(format!(
-                                "{}: stage {name:?} is listed twice",
-                                at("stages")
-                            )));
-                        }
-                        names.push(name.to_string());
-                    }
-                    if names.is_empty() {
-                        return Err(exit::config(format!(
-                            "{}: the pipeline needs at least one stage",
-                            at("stages")
-                        )));
-                    }
-                    self.stages = names;
-                }
-                "stages" => self.stage_settings = parse_map(value, "stages", &at, &parse_stage)?,
-                "agents" => {
-                    let home = self.home.as_deref();
-                    self.agents = parse_map(value, "agents", &at, &|name, table, at| {
-                        parse_agent(name, table, at, home)
-                    })?
-                }
-                "secret_env" => {
-                    self.secret_env = string_list(value).ok_or_else(|| {
-                        exit::config(format!(
-                            "{}: expected a list of variable names",
-                            at("secret_env")
-                        ))
-                    })?
-                }
-                _ => {
-                    let key = find_key(name)
-                        .ok_or_else(|| exit::config(format!("{}: unknown setting", at(name))))?;
-                    if key.kind == Kind::Secret {
-                        return Err(exit::config(format!(
-                            "{}: secrets are read from the environment only ({} or {}_FILE)",
-                            at(name),
-                            key.env(),
-                            key.env()
-                        )));
-                    }
-                    let raw = match value {
-                        toml::Value::String(s) => s.clone(),
-                        toml::Value::Integer(i) if *i >= 0 => i.to_string(),
-                        toml::Value::Boolean(b) => b.to_string(),
-                        other => {
-                            return Err(exit::config(format!(
-                                "{}: unsupported value {other}",
-                                at(name)
-                            )));
-                        }
-                    };
-                    self.set(key, raw, Source::File).map_err(|err| {
-                        exit::config(format!("{}: {}", at(name), strip_origin(&err)))
-                    })?;
-                }
-            }
-        }
         Ok(())
     }
 
@@ -752,327 +662,6 @@ fn resolve_program(raw: &str, source: Source, home: Option<&Path>) -> Result<Str
     } else {
         Ok(raw.to_string())
     }
-}
-
-/// A config file larger than this is not one a person wrote.
-const CONFIG_MAX_BYTES: u64 = 1 << 20;
-
-/// The secret a `<NAME>_FILE` variable points at: an absolute path to a small regular file.
-type Located = (PathBuf, String, toml::Table);
-/// Where a key sits in the file, for error messages: "config.toml line 4: key".
-type At<'a> = &'a dyn Fn(&str) -> String;
-type ParseEntry<'a, T> = &'a dyn Fn(&str, &toml::Table, At) -> Result<T>;
-
-/// The file's text and table; a missing default file is no error, a missing named one is. Only
-/// a small regular file is read: a FIFO there would hang every command, `/dev/zero` would fill
-/// the memory. `/dev/null`, the usual way to say "no file", reads as an empty one.
-fn read_table(path: &Path, explicit: bool) -> Result<Option<Located>> {
-    let read = if path == Path::new("/dev/null") {
-        Ok(String::new())
-    } else {
-        fsx::read_capped_text(path, CONFIG_MAX_BYTES)
-    };
-    let text = match read {
-        Ok(text) => text,
-        Err(err) if err.is_not_found() && !explicit => return Ok(None),
-        Err(err) => {
-            return Err(exit::config(format!(
-                "cannot read config file {}: {err}",
-                path.display()
-            )));
-        }
-    };
-    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
-        exit::config(format!(
-            "{}: {}",
-            path.display(),
-            err.to_string().trim_end()
-        ))
-    })?;
-    Ok(Some((path.to_path_buf(), text, table)))
-}
-
-/// The 1-based line where `key` is assigned or its table opens, for error messages.
-fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            let assigns = line
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='));
-            let opens =
-                line.starts_with('[') && line.trim_end().trim_end_matches(']').ends_with(key);
-            assigns || opens
-        })
-        .map(|index| index + 1)
-}
-
-fn string_list(value: &toml::Value) -> Option<Vec<String>> {
-    value
-        .as_array()?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
-
-fn parse_map<T>(
-    value: &toml::Value,
-    what: &str,
-    at: &dyn Fn(&str) -> String,
-    parse: ParseEntry<T>,
-) -> Result<BTreeMap<String, T>> {
-    let table = value
-        .as_table()
-        .ok_or_else(|| exit::config(format!("{}: expected [{what}.NAME] tables", at(what))))?;
-    let mut out = BTreeMap::new();
-    for (name, entry) in table {
-        if !valid_name(name) {
-            return Err(exit::config(format!(
-                "{}: names use letters, digits, '-', '_' and '.' only",
-                at(name)
-            )));
-        }
-        let entry = entry
-            .as_table()
-            .ok_or_else(|| exit::config(format!("{}: expected a table", at(name))))?;
-        out.insert(name.clone(), parse(name, entry, at)?);
-    }
-    Ok(out)
-}
-
-/// Reads one table's fields, rejecting unknown ones (a typo must not pass silently).
-struct Fields<'a> {
-    table: &'a toml::Table,
-    at: &'a dyn Fn(&str) -> String,
-    allowed: &'static [&'static str],
-    /// orch's HOME, for `~` in paths.
-    home: Option<&'a Path>,
-}
-
-impl Fields<'_> {
-    fn check(&self) -> Result<()> {
-        match self
-            .table
-            .keys()
-            .find(|k| !self.allowed.contains(&k.as_str()))
-        {
-            Some(unknown) => Err(exit::config(format!(
-                "{}: unknown key (expected one of: {})",
-                (self.at)(unknown),
-                self.allowed.join(", ")
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    fn wrong(&self, key: &str, wanted: &str) -> anyhow::Error {
-        exit::config(format!("{}: expected {wanted}", (self.at)(key)))
-    }
-
-    fn text(&self, key: &str) -> Result<Option<String>> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.wrong(key, "a string")),
-        }
-    }
-
-    /// A whole number within `(min, max)`, inclusive.
-    fn count(&self, key: &str, (min, max): (u64, u64)) -> Result<Option<u64>> {
-        let Some(value) = self.table.get(key) else {
-            return Ok(None);
-        };
-        value
-            .as_integer()
-            .and_then(|i| u64::try_from(i).ok())
-            .filter(|n| (min..=max).contains(n))
-            .map(Some)
-            .ok_or_else(|| self.wrong(key, &count_range(min, max)))
-    }
-
-    fn int(&self, key: &str, (min, max): (i64, i64)) -> Result<Option<i64>> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
-            Some(_) => Err(self.wrong(key, &count_range(min, max))),
-        }
-    }
-
-    /// A path by `resolve_path`'s rule for the file: absolute, or `~/…`.
-    fn path(&self, key: &str) -> Result<Option<PathBuf>> {
-        self.checked_text(key, |raw| resolve_path(raw, Source::File, self.home))
-    }
-
-    /// A program by `resolve_program`'s rule for the file.
-    fn program(&self, key: &str) -> Result<Option<String>> {
-        self.checked_text(key, |raw| resolve_program(raw, Source::File, self.home))
-    }
-
-    fn checked_text<T>(
-        &self,
-        key: &str,
-        check: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>> {
-        match self.text(key)? {
-            None => Ok(None),
-            Some(raw) => check(&raw)
-                .map(Some)
-                .map_err(|why| exit::config(format!("{}: {why}", (self.at)(key)))),
-        }
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.wrong(key, "true or false")),
-        }
-    }
-
-    fn list(&self, key: &str) -> Result<Option<Vec<String>>> {
-        match self.table.get(key) {
-            None => Ok(None),
-            Some(value) => string_list(value)
-                .map(Some)
-                .ok_or_else(|| self.wrong(key, "a list of strings")),
-        }
-    }
-}
-
-fn parse_projects(
-    value: &toml::Value,
-    at: &dyn Fn(&str) -> String,
-    home: Option<&Path>,
-) -> Result<BTreeMap<String, Project>> {
-    parse_map(value, "projects", at, &|name, table, at| {
-        let fields = Fields {
-            table,
-            at,
-            allowed: &[
-                "workdir",
-                "max_running",
-                "priority",
-                "auto_commit",
-                "commit_author",
-                "forge",
-            ],
-            home,
-        };
-        fields.check()?;
-        let workdir = fields
-            .path("workdir")?
-            .ok_or_else(|| exit::config(format!("{}: workdir is required", at(name))))?;
-        let max_running = fields.count("max_running", MAX_RUNNING)?.unwrap_or(1);
-        let forge = match table.get("forge") {
-            None => None,
-            Some(value) => Some(parse_forge(value, at)?),
-        };
-        let commit_author = fields.text("commit_author")?;
-        if commit_author
-            .as_deref()
-            .is_some_and(|a| parse_author(a).is_none())
-        {
-            return Err(fields.wrong("commit_author", "\"Name <email>\""));
-        }
-        Ok(Project {
-            name: name.to_string(),
-            workdir,
-            max_running: u32::try_from(max_running).expect("within MAX_RUNNING"),
-            priority: fields.int("priority", PRIORITY)?.unwrap_or(0),
-            auto_commit: fields.bool("auto_commit")?.unwrap_or(false),
-            commit_author,
-            forge,
-        })
-    })
-}
-
-fn parse_forge(value: &toml::Value, at: &dyn Fn(&str) -> String) -> Result<Forge> {
-    let table = value
-        .as_table()
-        .ok_or_else(|| exit::config(format!("{}: expected a table", at("forge"))))?;
-    let fields = Fields {
-        table,
-        at,
-        allowed: &["kind", "url", "repo"],
-        home: None,
-    };
-    fields.check()?;
-    let kind = match fields.text("kind")?.as_deref() {
-        Some("gitea") | Some("forgejo") => ForgeKind::Gitea,
-        Some("github") => ForgeKind::Github,
-        _ => return Err(fields.wrong("kind", "\"gitea\", \"forgejo\" or \"github\"")),
-    };
-    let url = match (fields.text("url")?, &kind) {
-        (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, ForgeKind::Github) => "https://api.github.com".to_string(),
-        (None, ForgeKind::Gitea) => return Err(fields.wrong("url", "the forge's URL")),
-    };
-    let repo = fields
-        .text("repo")?
-        .filter(|r| r.split('/').count() == 2 && !r.starts_with('/') && !r.ends_with('/'))
-        .ok_or_else(|| fields.wrong("repo", "\"owner/name\""))?;
-    Ok(Forge { kind, url, repo })
-}
-
-fn parse_stage(_name: &str, table: &toml::Table, at: &dyn Fn(&str) -> String) -> Result<Stage> {
-    let fields = Fields {
-        table,
-        at,
-        allowed: &["prompt", "extra_args", "timeout_seconds"],
-        home: None,
-    };
-    fields.check()?;
-    Ok(Stage {
-        prompt: fields.text("prompt")?,
-        extra_args: fields.list("extra_args")?.unwrap_or_default(),
-        timeout_seconds: fields.count("timeout_seconds", STAGE_TIMEOUT)?,
-    })
-}
-
-fn parse_agent(
-    _name: &str,
-    table: &toml::Table,
-    at: &dyn Fn(&str) -> String,
-    home: Option<&Path>,
-) -> Result<Agent> {
-    let fields = Fields {
-        table,
-        at,
-        allowed: &["bin", "home", "argv", "extra_args", "min_version", "env"],
-        home,
-    };
-    fields.check()?;
-    let mut env = BTreeMap::new();
-    if let Some(value) = table.get("env") {
-        let vars = value
-            .as_table()
-            .ok_or_else(|| fields.wrong("env", "a table of strings"))?;
-        for (name, value) in vars {
-            let value = value
-                .as_str()
-                .ok_or_else(|| fields.wrong(name, "a string"))?;
-            env.insert(name.clone(), value.to_string());
-        }
-    }
-    let argv = fields.list("argv")?;
-    if argv
-        .as_ref()
-        .is_some_and(|argv| !crate::claude::argv::prompt_is_positional(argv))
-    {
-        return Err(fields.wrong(
-            "argv",
-            "a template where {prompt} comes after a \"--\" element (e.g. [\"{bin}\", \"-p\", \"--\", \"{prompt}\"]), \
-             so no task text can be read as an option; or embed it, as in \"--prompt={prompt}\"",
-        ));
-    }
-    Ok(Agent {
-        bin: fields.program("bin")?,
-        home: fields.path("home")?,
-        argv,
-        extra_args: fields.list("extra_args")?.unwrap_or_default(),
-        min_version: fields.text("min_version")?,
-        env,
-    })
 }
 
 /// Load `text` as the config file with `vars` as the whole environment (unit tests).
