@@ -824,8 +824,21 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             ..job_alert(AlertKind::BreakerOpen)
         });
     }
+    // An alert with nowhere to go is not queued to wait for ever: the job's history says what it
+    // would have said (and `orch status` says alerts are off).
+    let alerts_off = notify::alerts_switch(inputs.config);
     for alert in &alerts {
-        queue_alert(tx, alert, now)?;
+        if alerts_off.on {
+            queue_alert(tx, alert, now)?;
+        } else {
+            let note = format!(
+                "alert not sent ({}: alerts are off: {}): {}",
+                alert.kind.as_str(),
+                alerts_off.detail,
+                alert.reason
+            );
+            crate::store::record(tx, job.job_id, Some(to), to, "orch", &note, now)?;
+        }
     }
     let comment_queued =
         plan.comment && notify::wants_comment(inputs.config, &job.project, job.issue);

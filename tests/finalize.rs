@@ -12,10 +12,13 @@ use serde_json::Value;
 use support::{Out, World};
 
 /// A logged-in world whose retries are due at once and whose breaker is out of the way unless a
-/// test sets it.
+/// test sets it. Alerts are on (to a Telegram nobody listens at), so they are queued.
 fn world() -> World {
     let mut w = World::new();
     w.login(24 * 3_600_000);
+    w.set("ORCH_TELEGRAM_CHAT_ID", "-100")
+        .set("ORCH_TELEGRAM_BOT_TOKEN", "123:abc")
+        .set("ORCH_TELEGRAM_API_URL", "http://127.0.0.1:9");
     w.set("ORCH_RETRY_BASE_SECONDS", "0");
     w.set("ORCH_RATE_LIMIT_BACKOFF_SECONDS", "0");
     w.set("ORCH_BREAKER_THRESHOLD", "100");

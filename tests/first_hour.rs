@@ -503,3 +503,63 @@ fn typos_in_the_config_file_get_their_line_and_a_hint() {
     );
     assert!(out.contains("did you mean `max_running`?"), "{out}");
 }
+
+#[test]
+fn alerts_with_no_destination_are_not_queued_and_status_agrees_with_notify() {
+    let mut w = world();
+    w.set("ORCH_MAX_ATTEMPTS", "1");
+    let job = enqueue(&w, "web", "T-1");
+    w.orch(&["tick", "--worker", "w1"])
+        .env("FAKE_CLAUDE_MODE", "max_turns")
+        .status(21);
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["outbox"]["pending"], 0, "{status}");
+    let shown = w.orch(&["show", &job.to_string()]).ok().stdout;
+    assert!(
+        shown.contains("alert not sent (failed: alerts are off: ORCH_TELEGRAM_BOT_TOKEN and ORCH_TELEGRAM_CHAT_ID not set)"),
+        "{shown}"
+    );
+    let notify = w.orch(&["notify", "--json"]).ok().json();
+    assert_eq!(notify["pending"], 0);
+}
+
+#[test]
+fn status_says_how_many_messages_it_did_not_list() {
+    let w = World::new();
+    let db = w.path("state/orch.db");
+    // Messages queued while alerts were on, then the token went away: pending, not due.
+    let mut store = orch::store::Store::open(&db, 5000).unwrap();
+    store
+        .write(|tx| {
+            for n in 0..25 {
+                let alert = orch::store::NewAlert {
+                    kind: orch::store::AlertKind::Failed,
+                    dedup_key: format!("k{n}"),
+                    project: Some("web".into()),
+                    task: Some(format!("T-{n}")),
+                    stage: None,
+                    agent: None,
+                    job_id: None,
+                    run_id: None,
+                    class: None,
+                    attempt: None,
+                    max_attempts: None,
+                    reason: "r".into(),
+                };
+                orch::store::queue_alert(tx, &alert, support::now_ms())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let text = w.orch(&["status"]).ok().stdout;
+    assert!(
+        text.contains("outbox: 25 pending (0 due), 0 dead"),
+        "{text}"
+    );
+    assert!(text.contains("… and 5 more"), "{text}");
+    assert!(text.contains("alerts are off"), "{text}");
+    let notify = w.orch(&["notify"]).ok().stdout;
+    assert!(notify.contains("nothing due"), "{notify}");
+    let doc = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(doc["outbox_due"], 0);
+}

@@ -21,6 +21,18 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let retries = store.pending_retries(now, LISTED)?;
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
+    let comments = notify::comments_switch(&ctx.config);
+    // Due as `orch notify` sees it: a kind whose destination is off is not due.
+    let due: i64 = outbox
+        .due_by_kind
+        .iter()
+        .filter(|(kind, _)| match kind.as_str() {
+            "alert" => alerts.on,
+            "comment" => comments.on,
+            _ => true,
+        })
+        .map(|(_, n)| n)
+        .sum();
     let breakers = store.breakers(now)?;
     if ctx.json() {
         let brief = |job: &Job| {
@@ -41,6 +53,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "running": running.iter().map(brief).collect::<Vec<_>>(),
             "retries": retries.iter().map(brief).collect::<Vec<_>>(),
             "outbox": outbox,
+            "outbox_due": due,
             "alerts": alerts,
             "breakers": breakers
                 .iter()
@@ -121,7 +134,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         out.push(table.render(paint));
     }
     out.extend(breaker_lines(&breakers, now, paint));
-    out.extend(outbox_lines(&outbox, &alerts, now, paint));
+    out.extend(outbox_lines(&outbox, due, &alerts, now, paint));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
 }
@@ -212,6 +225,7 @@ fn breaker_lines(breakers: &[BreakerRow], now: i64, paint: Paint) -> Vec<String>
 /// when some wait for Telegram.
 fn outbox_lines(
     outbox: &OutboxSummary,
+    due: i64,
     alerts: &notify::Switch,
     now: i64,
     paint: Paint,
@@ -250,10 +264,17 @@ fn outbox_lines(
     }
     out.push(String::new());
     out.push(format!(
-        "outbox: {} pending ({} due), {} dead",
-        outbox.pending, outbox.due, outbox.dead
+        "outbox: {} pending ({due} due), {} dead",
+        outbox.pending, outbox.dead
     ));
     out.push(table.render(paint));
+    let listed = (outbox.waiting.len() + outbox.recent_dead.len()) as i64;
+    let more = outbox.pending + outbox.dead - listed;
+    if more > 0 {
+        out.push(format!(
+            "… and {more} more (`orch status --json` for the counts, `orch notify` to deliver)"
+        ));
+    }
     let alerts_wait = outbox.waiting.iter().any(|item| item.kind == "alert");
     if !alerts.on && alerts_wait {
         out.push(format!("alerts are off: {}", alerts.detail));

@@ -305,6 +305,8 @@ pub struct OutboxSummary {
     pub pending: i64,
     /// Of those, due now.
     pub due: i64,
+    /// `due` by kind (alert, comment): a kind whose destination is off is not really due.
+    pub due_by_kind: Vec<(String, i64)>,
     pub dead: i64,
     pub sent: i64,
     pub folded: i64,
@@ -490,6 +492,13 @@ impl Store {
             [now],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
+        let due_by_kind: Vec<(String, i64)> = conn
+            .prepare_cached(
+                "SELECT kind, count(*) FROM outbox
+                 WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 GROUP BY kind",
+            )?
+            .query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let items = |sql: &str| -> Result<Vec<OutboxItem>> {
             let sql = format!("SELECT {ITEM_COLUMNS} FROM outbox {sql}");
             let mut stmt = conn.prepare(&sql)?;
@@ -499,6 +508,7 @@ impl Store {
         Ok(OutboxSummary {
             pending: total(&["pending", "sending"]),
             due,
+            due_by_kind,
             dead: total(&["dead"]),
             sent: total(&["sent"]),
             folded: total(&["folded"]),
