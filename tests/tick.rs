@@ -167,3 +167,53 @@ fn the_demo_keeps_its_directory_when_asked() {
     let out = w.orch(&["demo", "--dir", dir.to_str().unwrap()]).status(1);
     assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
 }
+
+#[test]
+fn every_line_and_flag_of_the_demo_is_true() {
+    let w = World::new();
+    let tmp = w.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // --json is one JSON document.
+    let doc = w.orch(&["demo", "--json"]).env("TMPDIR", &tmp).ok().json();
+    assert_eq!(doc["task_state"], "complete");
+    assert_eq!(doc["kept"], false);
+    assert!(doc["steps"].as_array().unwrap().len() > 10, "{doc}");
+    assert_eq!(doc["comments"].as_array().unwrap().len(), 6);
+    // Without --keep it says the directory is gone, and points at no path.
+    let out = w.orch(&["demo"]).env("TMPDIR", &tmp).ok();
+    let last = out.stdout.trim_end().lines().last().unwrap().to_string();
+    assert!(
+        last.contains("was removed") && last.contains("--keep"),
+        "{last}"
+    );
+    // With --keep, the commands it prints work as printed.
+    let out = w.orch(&["demo", "--keep"]).env("TMPDIR", &tmp).ok();
+    let commands: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("orch --config"))
+        .map(|l| l.trim().trim_start_matches("orch "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{}", out.stdout);
+    for command in commands {
+        let args: Vec<&str> = command.split(' ').collect();
+        let shown = w.orch(&args).ok();
+        assert!(!shown.stdout.is_empty(), "{command}");
+    }
+    // --db and --config are refused, not ignored; --set reaches the demo's configuration.
+    let out = w.orch(&["demo", "--db", "/tmp/x.db"]).status(2);
+    assert!(
+        out.stderr.contains("leave out --db and --config"),
+        "{}",
+        out.stderr
+    );
+    let out = w
+        .orch(&["demo", "--set", "auth_expiry_skew_seconds=86400"])
+        .env("TMPDIR", &tmp)
+        .status(1);
+    assert!(
+        out.stdout.contains("preflight") || out.stderr.contains("not complete"),
+        "{}",
+        out.stderr
+    );
+}

@@ -27,6 +27,14 @@ const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\nok\n";
 const TASK: &str = "DEMO-1";
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
+    // The demo makes its own database and configuration; a flag that would point elsewhere is
+    // refused rather than silently ignored. `--set` applies to the demo's configuration.
+    if ctx.global.db.is_some() || ctx.global.config.is_some() {
+        return Err(exit::usage(
+            "orch demo makes its own database and configuration in its directory: leave out \
+             --db and --config (--dir chooses the directory, --set changes a setting)",
+        ));
+    }
     let dir = match &args.dir {
         Some(dir) => {
             if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
@@ -44,19 +52,22 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
         .mode(0o700)
         .create(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    let result = walk(ctx, &dir);
-    if args.keep || args.dir.is_some() {
-        crate::diag!("orch demo: the demo's files are in {}", dir.display());
-    } else if let Err(err) = std::fs::remove_dir_all(&dir) {
-        crate::diag!("orch demo: could not remove {}: {err}", dir.display());
+    let kept = args.keep || args.dir.is_some();
+    let result = walk(ctx, &dir, kept);
+    if !kept {
+        if let Err(err) = std::fs::remove_dir_all(&dir) {
+            crate::diag!("orch demo: could not remove {}: {err}", dir.display());
+        }
     }
     result
 }
 
-fn walk(outer: &Ctx, dir: &Path) -> Result<u8> {
+fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     let ctx = build(outer, dir)?;
     let paint = ctx.paint();
-    let say = |text: String| output::line(text);
+    let json = outer.json();
+    // With --json the steps go into one document at the end, nothing else on stdout.
+    let say = |text: String| if json { Ok(()) } else { output::line(text) };
     say(paint.bold(&format!("orch demo in {}", dir.display())))?;
     say(format!(
         "  a project (a git repository), a config and a logged-in stand-in agent; pipeline: {}",
@@ -86,6 +97,7 @@ fn walk(outer: &Ctx, dir: &Path) -> Result<u8> {
     ))?;
 
     let mut worked = 0;
+    let mut steps = Vec::new();
     for _ in 0..(ctx.config.stages.len() * 3) {
         let request = tick::Request {
             worker: "demo-worker",
@@ -96,7 +108,9 @@ fn walk(outer: &Ctx, dir: &Path) -> Result<u8> {
         };
         let mut printed = Ok(());
         let code = tick::tick(&ctx, &request, &mut |event| {
-            if printed.is_ok() {
+            if json {
+                steps.push(commands::tick::describe(&event));
+            } else if printed.is_ok() {
                 printed = print_event(paint, &event);
             }
         })?;
@@ -107,32 +121,65 @@ fn walk(outer: &Ctx, dir: &Path) -> Result<u8> {
         worked += 1;
     }
 
-    say(format!("\n{} after {worked} ticks", paint.bold("status")))?;
-    commands::status::run(&ctx, &StatusArgs {})?;
     let store = ctx.store()?;
     let comments = store.comments()?;
-    output::line(format!(
-        "\n{} ({} queued; with a forge token they go to the task's issue)",
-        paint.bold("usage comments orch would have posted"),
-        comments.len()
-    ))?;
-    for (id, comment) in comments {
-        output::line(format!("\n{}", forge::render(&comment, id)))?;
+    let task_state = store
+        .tasks_by_key(TASK)?
+        .first()
+        .map_or_else(|| "missing".to_string(), |t| t.state.clone());
+    if json {
+        let comments: Vec<_> = comments
+            .iter()
+            .map(|(id, c)| serde_json::json!({ "id": id, "stage": c.stage, "body": forge::render(c, *id) }))
+            .collect();
+        output::json(&serde_json::json!({
+            "dir": dir,
+            "kept": kept,
+            "task": TASK,
+            "task_state": task_state,
+            "ticks": worked,
+            "steps": steps,
+            "comments": comments,
+        }))?;
+    } else {
+        say(format!("\n{} after {worked} ticks", paint.bold("status")))?;
+        commands::status::run(&ctx, &StatusArgs {})?;
+        say(format!(
+            "\n{} ({} queued; with a forge token they go to the task's issue)",
+            paint.bold("usage comments orch would have posted"),
+            comments.len()
+        ))?;
+        for (id, comment) in &comments {
+            say(format!("\n{}", forge::render(comment, *id)))?;
+        }
+        say(closing(dir, kept))?;
     }
-    output::line(format!(
-        "\nThe agent's commits: git -C {} log --oneline (with --keep, the directory stays)",
-        dir.join("project").display()
-    ))?;
-    let task_state: String =
-        store
-            .conn()
-            .query_row("SELECT state FROM tasks WHERE key = ?1", [TASK], |row| {
-                row.get(0)
-            })?;
     if task_state != "complete" {
         bail!("the demo task ended {task_state}, not complete");
     }
     Ok(exit::OK)
+}
+
+/// Where to look next: the kept directory with orch and git, or how to keep it.
+fn closing(dir: &Path, kept: bool) -> String {
+    if !kept {
+        return "\nThe demo's directory was removed. `orch demo --keep` leaves it, with the commands \
+                to look at it."
+            .to_string();
+    }
+    let config = dir.join("config.toml");
+    let db = dir.join("state/orch.db");
+    format!(
+        "\nThe demo's files stay in {dir}. Look at them with orch and git:\n  \
+         orch --config {config} --db {db} jobs --state done\n  \
+         orch --config {config} --db {db} show {TASK}\n  \
+         orch --config {config} --db {db} logs 1\n  \
+         git -C {project} log --oneline",
+        dir = dir.display(),
+        config = config.display(),
+        db = db.display(),
+        project = dir.join("project").display(),
+    )
 }
 
 fn step(paint: Paint, name: &str) -> String {
@@ -262,7 +309,8 @@ env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE
         config: Some(config_path),
         db: Some(dir.join("state/orch.db")),
         color: outer.global.color,
-        ..GlobalArgs::default()
+        set: outer.global.set.clone(),
+        json: outer.global.json,
     };
     let home_text = home.display().to_string();
     let config = Config::load_from(&Inputs {

@@ -18,7 +18,7 @@ mod retry;
 pub(crate) mod run;
 mod show;
 pub mod status;
-mod tick;
+pub(crate) mod tick;
 mod validate_log;
 
 use anyhow::Result;

@@ -45,8 +45,8 @@ pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// One step as JSON, with a `text` line for people.
-fn describe(event: &Event) -> Value {
+/// One step as JSON, with a `text` line for people (`orch demo --json` uses it too).
+pub(crate) fn describe(event: &Event) -> Value {
     match event {
         Event::Delivered(report) => json!({
             "step": "notify", "report": report,
