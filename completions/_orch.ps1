@@ -37,7 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
             [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
-            [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset')
+            [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective configuration and where each value came from')
             [CompletionResult]::new('tick', 'tick', [CompletionResultType]::ParameterValue, 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Walk one task through the pipeline with a stand-in agent, in a directory of its own')
@@ -136,6 +136,7 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             break
         }
         'orch;retry' {
+            [CompletionResult]::new('--stage', '--stage', [CompletionResultType]::ParameterName, 'Queue it at this stage of the pipeline instead of its own; a queued job may be moved too (e.g. one at a stage the pipeline no longer has)')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]')
             [CompletionResult]::new('--set', '--set', [CompletionResultType]::ParameterName, 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)')
@@ -282,7 +283,7 @@ Register-ArgumentCompleter -Native -CommandName 'orch' -ScriptBlock {
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Launch the agent for a claimed job, capture its log and keep its lease until it ends')
             [CompletionResult]::new('finalize', 'finalize', [CompletionResultType]::ParameterValue, 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)')
             [CompletionResult]::new('cancel', 'cancel', [CompletionResultType]::ParameterValue, 'Cancel a queued or running job')
-            [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset')
+            [CompletionResult]::new('retry', 'retry', [CompletionResultType]::ParameterValue, 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the effective configuration and where each value came from')
             [CompletionResult]::new('tick', 'tick', [CompletionResultType]::ParameterValue, 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Walk one task through the pipeline with a stand-in agent, in a directory of its own')

@@ -929,12 +929,16 @@ _orch() {
             return 0
             ;;
         orch__subcmd__retry)
-            opts="-h --db --config --set --json --color --help"
+            opts="-h --stage --db --config --set --json --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --stage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,7 +34,7 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
             cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
-            cand retry 'Put a failed or cancelled job back in the queue with its attempts reset'
+            cand retry 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)'
             cand config 'Print the effective configuration and where each value came from'
             cand tick 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
             cand demo 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
@@ -125,6 +125,7 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand --help 'Print help'
         }
         &'orch;retry'= {
+            cand --stage 'Queue it at this stage of the pipeline instead of its own; a queued job may be moved too (e.g. one at a stage the pipeline no longer has)'
             cand --db 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]'
             cand --config 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]'
             cand --set 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)'
@@ -259,7 +260,7 @@ set edit:completion:arg-completer[orch] = {|@words|
             cand run 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
             cand finalize 'Judge a job''s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
             cand cancel 'Cancel a queued or running job'
-            cand retry 'Put a failed or cancelled job back in the queue with its attempts reset'
+            cand retry 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)'
             cand config 'Print the effective configuration and where each value came from'
             cand tick 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
             cand demo 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'

@@ -40,7 +40,7 @@ complete -c orch -n "__fish_orch_needs_command" -f -a "show" -d 'One job: its ta
 complete -c orch -n "__fish_orch_needs_command" -f -a "run" -d 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
 complete -c orch -n "__fish_orch_needs_command" -f -a "finalize" -d 'Judge a job\'s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "cancel" -d 'Cancel a queued or running job'
-complete -c orch -n "__fish_orch_needs_command" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset'
+complete -c orch -n "__fish_orch_needs_command" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "config" -d 'Print the effective configuration and where each value came from'
 complete -c orch -n "__fish_orch_needs_command" -f -a "tick" -d 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
 complete -c orch -n "__fish_orch_needs_command" -f -a "demo" -d 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'
@@ -122,6 +122,7 @@ always\t''
 never\t''"
 complete -c orch -n "__fish_orch_using_subcommand cancel" -l json -d 'Print one JSON document on stdout instead of text for people'
 complete -c orch -n "__fish_orch_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c orch -n "__fish_orch_using_subcommand retry" -l stage -d 'Queue it at this stage of the pipeline instead of its own; a queued job may be moved too (e.g. one at a stage the pipeline no longer has)' -r
 complete -c orch -n "__fish_orch_using_subcommand retry" -l db -d 'The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand retry" -l config -d 'The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]' -r -F
 complete -c orch -n "__fish_orch_using_subcommand retry" -l set -d 'Override a setting for this invocation, e.g. `--set lease_seconds=60` (not for secrets)' -r
@@ -244,7 +245,7 @@ complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subc
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "run" -d 'Launch the agent for a claimed job, capture its log and keep its lease until it ends'
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "finalize" -d 'Judge a job\'s run and move the job on: next stage, retry, failed or gated (exit 0/20/21/22)'
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "cancel" -d 'Cancel a queued or running job'
-complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset'
+complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "retry" -d 'Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)'
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "config" -d 'Print the effective configuration and where each value came from'
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "tick" -d 'The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)'
 complete -c orch -n "__fish_orch_using_subcommand help; and not __fish_seen_subcommand_from enqueue claim status show run finalize cancel retry config tick demo validate-log preflight reset-cache notify logs metrics completions man help" -f -a "demo" -d 'Walk one task through the pipeline with a stand-in agent, in a directory of its own'

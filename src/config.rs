@@ -63,6 +63,7 @@ keys! {
     LOG_DIR = "log_dir", Path, None, "Directory for run logs (default: `logs/` beside the database)";
     BUSY_TIMEOUT_MS = "busy_timeout_ms", Count, Some("5000"), "How long a step waits for another process's write lock";
     LEASE_SECONDS = "lease_seconds", Count, Some("900"), "Lease a claim holds before another worker may rescue the job";
+    HOST = "host", Text, None, "This machine's name on the runs it records (default: the system host name); unique per machine";
     MAX_ATTEMPTS = "max_attempts", Count, Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
     CLAUDE_BIN = "claude_bin", Text, Some("claude"), "The agent binary (a path, or a name looked up on PATH)";
@@ -154,6 +155,19 @@ pub struct Project {
     pub auto_commit: bool,
     pub commit_author: Option<String>,
     pub forge: Option<Forge>,
+}
+
+impl Project {
+    /// Why the project's jobs cannot run here now: its workdir is missing or not a directory.
+    pub fn workdir_problem(&self) -> Option<String> {
+        (!self.workdir.is_dir()).then(|| {
+            format!(
+                "the workdir of project {} ({}) does not exist or is not a directory",
+                self.name,
+                self.workdir.display()
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -409,6 +423,22 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.path(DB).expect("db always has a value")
+    }
+
+    /// This machine's name as runs record it: the `host` setting, else the system host name.
+    /// A rescue looks up the processes of a run recorded under this name.
+    pub fn host(&self) -> String {
+        if let Some(host) = self.text(HOST).map(str::trim).filter(|h| !h.is_empty()) {
+            return host.to_string();
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+            _ => "localhost".to_string(),
+        }
     }
 
     pub fn log_dir(&self) -> PathBuf {

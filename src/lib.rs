@@ -6,6 +6,7 @@
 pub mod breaker;
 pub mod claude;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;
@@ -16,6 +17,8 @@ pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod preflight;
+pub mod procfs;
+pub mod rescue;
 pub mod runner;
 pub mod store;
 pub mod tick;

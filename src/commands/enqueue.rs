@@ -3,6 +3,7 @@ use std::io::Read;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::claude::prompt;
 use crate::cli::EnqueueArgs;
 use crate::config::{self, valid_name};
 use crate::exit;
@@ -51,6 +52,31 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
                 .map_err(|err| exit::usage(format!("--body-file {path}: {err}")))?,
         ),
     };
+    // The prompt reaches the agent as one program argument: a body or title it cannot carry
+    // would fail every run of the task, so it is refused here.
+    let source = args.body_file.as_deref().unwrap_or("-");
+    let unfit = [
+        (
+            "--title",
+            "the title",
+            args.title.as_deref(),
+            prompt::TITLE_MAX_BYTES,
+        ),
+        (
+            &format!("--body-file {source}")[..],
+            "the task body",
+            body.as_deref(),
+            prompt::BODY_MAX_BYTES,
+        ),
+    ]
+    .into_iter()
+    .find_map(|(flag, what, text, max)| {
+        text.and_then(|text| prompt::unfit(what, text, max))
+            .map(|why| format!("{flag}: {why}"))
+    });
+    if let Some(why) = unfit {
+        return Err(exit::usage(why));
+    }
     let operator = ctx.operator();
     let mut store = ctx.store()?;
     let enqueued = store.enqueue(
