@@ -1062,6 +1062,46 @@ mod tests {
     }
 
     #[test]
+    fn a_launch_failure_is_judged_by_whose_it_is() {
+        let agent = plan(Judged::LaunchError(LaunchKind::Agent), None, 1);
+        assert_eq!(
+            (agent.decision, agent.breaker),
+            (Decision::Requeued, Event::Failure)
+        );
+        assert!(!agent.refund_attempt && !agent.hold_project);
+        for attempt in [1, 3] {
+            let task = plan(Judged::LaunchError(LaunchKind::Task), None, attempt);
+            assert_eq!(
+                (task.decision, task.breaker),
+                (Decision::Failed, Event::Neutral)
+            );
+            assert!(task.failed_alert);
+            let project = plan(Judged::LaunchError(LaunchKind::Project), None, attempt);
+            assert_eq!(
+                (project.decision, project.breaker, project.retry_at),
+                (Decision::Requeued, Event::Neutral, Some(NOW))
+            );
+            assert!(project.refund_attempt && project.hold_project && !project.failed_alert);
+        }
+        for kind in [LaunchKind::Agent, LaunchKind::Task, LaunchKind::Project] {
+            assert_eq!(LaunchKind::from_name(Some(kind.as_str())), kind);
+        }
+        assert_eq!(LaunchKind::from_name(None), LaunchKind::Agent);
+    }
+
+    #[test]
+    fn the_longest_backoff_is_the_cap_or_a_jittered_rate_limit() {
+        assert_eq!(RETRY.longest_ms(), 3_600_000);
+        let slow = Retry {
+            rate_limit_min_ms: 3_600_000,
+            ..RETRY
+        };
+        assert_eq!(slow.longest_ms(), 3_960_000);
+        let rl = Judged::Log(Class::RateLimit);
+        assert!(retry_delay_ms(rl, 1, &slow, 0.999) <= slow.longest_ms());
+    }
+
+    #[test]
     fn auth_is_gated_and_gives_the_attempt_back() {
         for attempt in 1..=3 {
             let p = plan(Judged::Log(Class::Auth), Some(1), attempt);
