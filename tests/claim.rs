@@ -333,6 +333,25 @@ fn jobs_at_a_stage_the_pipeline_dropped_are_not_claimed_shown_and_moved() {
 
 const YEAR_MS: i64 = 365 * 86_400_000;
 
+/// Claim as `worker` (with `env`), expect `job`, and find `note` in its history; the claim's JSON.
+fn claim_noted(
+    world: &World,
+    worker: &str,
+    env: &[(&str, &str)],
+    job: i64,
+    note: &str,
+) -> serde_json::Value {
+    let mut cmd = world.orch(&["claim", "--worker", worker, "--json"]);
+    for (key, value) in env {
+        cmd = cmd.env(key, value);
+    }
+    let doc = cmd.ok().json();
+    assert_eq!(doc["job_id"].as_i64(), Some(job));
+    let history = history(world, job);
+    assert!(history.iter().any(|h| h.contains(note)), "{history:?}");
+    doc
+}
+
 #[test]
 fn a_lease_from_a_clock_a_year_ahead_is_rescued() {
     let world = logged_in();
@@ -347,16 +366,12 @@ fn a_lease_from_a_clock_a_year_ahead_is_rescued() {
             [ahead],
         )
         .unwrap();
-    let out = world
-        .orch(&["claim", "--worker", "w2", "--json"])
-        .env("ORCH_HOST", "another-host")
-        .ok();
-    assert_eq!(out.json()["job_id"].as_i64(), Some(job));
-    assert!(
-        history(&world, job).iter().any(|h| h.starts_with("\"queued\"")
-            && h.contains("lease of ahead runs out in 365 d, further ahead than its length (15 min) allows")),
-        "{:?}",
-        history(&world, job)
+    claim_noted(
+        &world,
+        "w2",
+        &[("ORCH_HOST", "another-host")],
+        job,
+        "lease of ahead runs out in 365 d, further ahead than its length (15 min) allows",
     );
 }
 
@@ -371,18 +386,12 @@ fn a_job_due_a_year_ahead_is_due_now() {
             [support::now_ms() + YEAR_MS],
         )
         .unwrap();
-    let doc = world
-        .orch(&["claim", "--worker", "w1", "--json"])
-        .ok()
-        .json();
-    assert_eq!(doc["job_id"].as_i64(), Some(job));
-    assert!(
-        history(&world, job)
-            .iter()
-            .any(|h| h
-                .contains("it was due in 365 d, further ahead than the longest backoff allows")),
-        "{:?}",
-        history(&world, job)
+    claim_noted(
+        &world,
+        "w1",
+        &[],
+        job,
+        "it was due in 365 d, further ahead than the longest backoff allows",
     );
     // Within the longest backoff (retry_max_seconds, 1 h by default): it waits.
     world.orch(&["cancel", &job.to_string()]).ok();
@@ -409,17 +418,6 @@ fn a_breaker_opened_a_year_ahead_lets_a_probe_through() {
             [support::now_ms() + YEAR_MS],
         )
         .unwrap();
-    let doc = world
-        .orch(&["claim", "--worker", "w1", "--json"])
-        .ok()
-        .json();
-    assert_eq!(doc["job_id"].as_i64(), Some(job));
+    let doc = claim_noted(&world, "w1", &[], job, "so it is treated as half-open");
     assert_eq!(doc["breaker_probe"], true);
-    assert!(
-        history(&world, job)
-            .iter()
-            .any(|h| h.contains("so it is treated as half-open")),
-        "{:?}",
-        history(&world, job)
-    );
 }
