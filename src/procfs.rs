@@ -181,13 +181,20 @@ pub fn child_group_leaders(parent: Proc) -> io::Result<Vec<Proc>> {
         .collect())
 }
 
+/// How long `end_group` waits for SIGKILLed members to be gone: a signal is delivered when the
+/// process is next scheduled, which on a loaded machine takes a while.
+const END_WAIT: Duration = Duration::from_secs(2);
+
 /// SIGKILL every live member of the group `leader` led, again until none is left (a member may
-/// fork between the scan and the signal). Returns how many processes were signalled.
+/// fork between the scan and the signal), waiting for them to die so that nothing of the group
+/// runs once this returns (barring `END_WAIT` running out). Returns how many processes were
+/// signalled.
 pub fn end_group(leader: Proc) -> io::Result<usize> {
     let mut signalled = std::collections::BTreeSet::new();
-    for _ in 0..10 {
+    let until = Instant::now() + END_WAIT;
+    loop {
         let members = group_members(leader)?;
-        if members.is_empty() {
+        if members.is_empty() || Instant::now() >= until {
             break;
         }
         for pid in members {

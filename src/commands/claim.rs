@@ -105,7 +105,7 @@ pub fn rescue(ctx: &Ctx, store: &mut Store) -> Result<Vec<Rescued>> {
 
 fn report_rescued(rescued: &[Rescued]) {
     for r in rescued {
-        eprintln!("orch: job {} {}: {}", r.job_id, r.state, r.reason);
+        eprintln!("orch: job {} {}: {}", r.job_id, r.reason, r.state);
     }
 }
 

@@ -474,6 +474,10 @@ impl Store {
     /// Take back the running jobs `triage` picks, in one transaction of its own (tick does this
     /// before its gates, so a dead run's processes are ended even while claims are held).
     pub fn rescue(&mut self, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>> {
+        // Most ticks find nothing: a read, not the write lock.
+        if rescue_candidates(self.conn(), host, now)?.is_empty() {
+            return Ok(Vec::new());
+        }
         self.write(|tx| rescue_in(tx, host, now, triage))
     }
 
