@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::claude::verdict::{self, Class};
@@ -133,26 +133,26 @@ fn run_with_signals(
         program,
         mut log,
     } = prepared;
-    let mut agent = match process::spawn(command, &project.workdir) {
+    // The agent leads its own process group: recorded with its start time, the group can be
+    // ended by a rescue on this host should this orch die or stop. It is not reaped before
+    // `wait`, so even an agent that already exited still shows in /proc.
+    let (spawned, recorded) = store.start_agent(run.id, || {
+        let spawned = process::spawn(command, &project.workdir);
+        let recorded = spawned.as_ref().ok().and_then(|agent| {
+            let pid = agent.pid() as i32;
+            procfs::start_time(pid).map(|start| Proc { pid, start })
+        });
+        (spawned, recorded)
+    });
+    let mut agent = match spawned {
         Ok(agent) => agent,
         Err(err) => return run.launch_failed(store, spawn_failure(&program, &err, project)),
     };
-    // The agent leads its own process group: with its start time, a rescue on this host can end
-    // the group should this orch die or stop. It is not reaped before `wait`, so even an agent
-    // that already exited still shows here.
-    let pid = agent.pid();
-    let recorded = match procfs::start_time(pid as i32) {
-        Some(start) => store.set_run_agent(
-            run.id,
-            Proc {
-                pid: pid as i32,
-                start,
-            },
-        ),
-        None => Err(anyhow!("/proc has no entry for it")),
-    };
     if let Err(err) = recorded {
-        eprintln!("orch: warning: could not record the agent's pid {pid}: {err:#}");
+        eprintln!(
+            "orch: warning: could not record the agent's pid {}: {err:#}",
+            agent.pid()
+        );
     }
     run.watch(
         store,

@@ -305,15 +305,35 @@ impl Store {
             .unwrap_or(false))
     }
 
-    /// Record the started agent: its pid (also its process group's id) and start time.
-    pub fn set_run_agent(&mut self, run_id: i64, agent: Proc) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
-                params![run_id, agent.pid, agent.start as i64],
-            )?;
+    /// Start the agent with `start` while holding the write lock, and record on the run the
+    /// process it reports (its pid, also its process group's id, and start time) in the same
+    /// transaction. Waiting for the lock after the agent started would leave it working unknown
+    /// to a rescue for as long as other processes hold the lock; this way only the commit lies
+    /// between the two. When the lock cannot be had, the agent is started anyway and the error
+    /// returned beside it (the run then lacks its agent's record).
+    pub fn start_agent<T>(
+        &mut self,
+        run_id: i64,
+        start: impl FnOnce() -> (T, Option<Proc>),
+    ) -> (T, Result<()>) {
+        let mut start = Some(start);
+        let mut started = None;
+        let recorded = self.write(|tx| {
+            let (value, agent) = (start.take().expect("started once"))();
+            started = Some(value);
+            if let Some(agent) = agent {
+                tx.execute(
+                    "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
+                    params![run_id, agent.pid, agent.start as i64],
+                )?;
+            }
             Ok(())
-        })
+        });
+        match (started, start) {
+            (Some(value), _) => (value, recorded),
+            (None, Some(start)) => (start().0, recorded),
+            (None, None) => unreachable!("the agent is started inside the transaction or after it"),
+        }
     }
 
     /// Record how the run ended (and drop the preflight cache when `end` says so). Only an open
