@@ -798,11 +798,21 @@ fn a_live_orch_keeps_its_job_on_its_host_whatever_its_lease_says() {
 }
 
 #[test]
-fn a_stopped_orchs_agent_is_ended_before_its_job_runs_again() {
-    let w = world(&[("ORCH_LEASE_SECONDS", "600"), ("FAKE_CLAUDE_PIDS", "@pids")]);
-    let job = claimed(&w, "T-1", "w1");
-    let child = run_hanging(&w, job);
-    let orch = child.id() as i32;
+fn a_stopped_ticks_agent_is_ended_before_its_job_runs_again() {
+    let w = world(&[
+        ("ORCH_LEASE_SECONDS", "600"),
+        ("FAKE_CLAUDE_PIDS", "@pids"),
+        ("FAKE_CLAUDE_RUNNING", "@running"),
+    ]);
+    let job = w.enqueue("T-1");
+    let tick = w
+        .orch(&["tick", "--worker", "w1", "--json"])
+        .env("FAKE_CLAUDE_MODE", "hang")
+        .spawn();
+    let orch = tick.id() as i32;
+    wait_until("the agent to start", Duration::from_secs(5), || {
+        pids(&w).len() == 2
+    });
     let agent = pids(&w);
     let _group = KillGroupOnDrop(agent[0]);
     // Ctrl-Z at a terminal, a frozen VM: orch stops, its agent (a group of its own) works on.
@@ -812,35 +822,33 @@ fn a_stopped_orchs_agent_is_ended_before_its_job_runs_again() {
         proc_state(orch) == 'T'
     });
     // Stopped within its lease: it may be continued, nobody takes the job.
-    w.orch(&["claim", "--worker", "w2"]).status(3);
+    w.orch(&["tick", "--worker", "w2"]).status(3);
     assert!(agent.iter().all(|&pid| alive(pid)));
+    // Past its lease, another worker rescues the job and runs it, the stopped orch's agent and
+    // the agent's child ended first: the two agents never work in the checkout at once.
     expire_lease(&w, job);
-    let out = w.orch(&["claim", "--worker", "w2", "--json"]).ok();
-    assert!(out.stderr.contains("is stopped"), "{}", out.stderr);
-    assert_eq!(out.json()["job_id"], job);
-    assert_eq!(out.json()["attempt"], 2);
-    // Its agent and the agent's child were ended before the job could run again.
-    for pid in &agent {
-        assert!(
-            !alive(*pid),
-            "pid {pid} of the stopped orch's run still lives"
-        );
-    }
-    let again = w
-        .orch(&["run", &job.to_string(), "--worker", "w2", "--json"])
+    let out = w
+        .orch(&["tick", "--worker", "w2", "--json"])
         .env("FAKE_CLAUDE_MODE", "ok")
         .ok();
-    assert_eq!(again.json()["exit_code"], 0);
-    // Continued, the first orch finds its run closed and says so.
+    assert!(out.stderr.contains("is stopped"), "{}", out.stderr);
+    assert_eq!(out.json()["steps"][1]["step"], "rescue");
+    for pid in &agent {
+        assert!(!alive(*pid), "pid {pid} of the stopped orch's run lives");
+    }
+    let overlaps = std::fs::read_to_string(w.path("running/overlaps")).unwrap_or_default();
+    assert_eq!(overlaps, "", "two agents ran the job at once");
+    // Continued, the first orch finds its run closed, says so, and reports the rescue's decision.
     // SAFETY: as above.
     unsafe { libc::kill(orch, libc::SIGCONT) };
-    let out = finish(child);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Out::of(tick);
+    assert_eq!(out.code, 20, "{}", out.stderr);
     assert!(out.stderr.contains("lease is gone"), "{}", out.stderr);
-    assert_eq!(out.json()["interrupted"], true);
     let shown = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
+    assert_eq!(shown["job"]["state"], "done");
     assert_eq!(shown["runs"][0]["class"], "orch_stopped");
     assert_eq!(shown["runs"][0]["signal"], libc::SIGKILL);
+    assert_eq!(shown["runs"][1]["exit_code"], 0);
 }
 
 #[test]
