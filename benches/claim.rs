@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use orch::store::{ClaimRequest, Store};
+use orch::rescue::Candidate;
+use orch::store::{ClaimProject, ClaimRequest, Store};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
@@ -18,11 +19,21 @@ fn main() {
     let store_db = dir.path().join("store.db");
     let mut store = Store::open(&store_db, 5000).unwrap();
     fill(&store_db, queued);
+    // Every claimed lease is live: the rescue has no candidate to triage.
+    let triage = |_: &[Candidate]| Vec::new();
     let request = |now| ClaimRequest {
         worker: "bench",
         agent: "claude",
-        projects: vec![("web", u32::MAX)],
+        projects: vec![ClaimProject {
+            name: "web",
+            max_running: u32::MAX,
+            held: None,
+        }],
+        stages: vec!["analyst"],
         lease_ms: 900_000,
+        longest_backoff_ms: 3_600_000,
+        host: "bench",
+        triage: &triage,
         now,
     };
     let started = Instant::now();

@@ -16,6 +16,7 @@
 
 use serde::Serialize;
 
+use crate::clock;
 use crate::output;
 
 /// Longest cooldown: doubling stops here.
@@ -124,12 +125,31 @@ impl Breaker {
         self.opened_at.map(|at| at.saturating_add(self.cooldown_ms))
     }
 
-    /// The state as claims see it at `now`: an open breaker past its cooldown is half-open.
+    /// The state as claims see it at `now`: an open breaker past its cooldown is half-open, and
+    /// so is one dated from the future (`dated_ahead`).
     pub fn effective(&self, now: i64) -> State {
         match self.state {
-            State::Open if self.half_open_at().is_some_and(|at| now >= at) => State::HalfOpen,
+            State::Open
+                if self.half_open_at().is_some_and(|at| now >= at)
+                    || self.dated_ahead(now).is_some() =>
+            {
+                State::HalfOpen
+            }
             state => state,
         }
+    }
+
+    /// An open breaker opened later than `now`, or whose cooldown ends later than the longest
+    /// cooldown allows, was written by a clock that ran ahead: how far ahead its cooldown ends.
+    pub fn dated_ahead(&self, now: i64) -> Option<i64> {
+        if self.state != State::Open {
+            return None;
+        }
+        let opened = self.opened_at?;
+        let ends = self.half_open_at()?;
+        let ahead = clock::ahead_beyond(opened, now, 0)
+            .or_else(|| clock::ahead_beyond(ends, now, MAX_COOLDOWN_MS));
+        ahead.map(|_| ends.saturating_sub(now))
     }
 
     /// May a claim go through at `now`? `probe_live`: the probe taken earlier still holds its
@@ -247,6 +267,33 @@ mod tests {
 
     fn fail(b: &Breaker, is_probe: bool, now: i64) -> (Breaker, Change) {
         b.record(Event::Failure, "empty", is_probe, &POLICY, now)
+    }
+
+    #[test]
+    fn an_open_breaker_from_the_future_is_half_open() {
+        let now = 1_800_000_000_000;
+        let open = |opened_at: i64, cooldown_ms: i64| Breaker {
+            state: State::Open,
+            consecutive_failures: 3,
+            opened_at: Some(opened_at),
+            cooldown_ms,
+            ..Breaker::default()
+        };
+        let b = open(now - 1000, 600_000);
+        assert_eq!((b.effective(now), b.dated_ahead(now)), (State::Open, None));
+        // Opened within the clocks' skew: as it says.
+        let b = open(now + crate::clock::SKEW_MS, 600_000);
+        assert_eq!(b.effective(now), State::Open);
+        let year = 365 * 86_400_000;
+        let b = open(now + year, 600_000);
+        assert_eq!(b.effective(now), State::HalfOpen);
+        assert_eq!(b.dated_ahead(now), Some(year + 600_000));
+        assert_eq!(b.gate("claude", now, false), Gate::Probe);
+        // A cooldown ending beyond the longest one allowed.
+        let b = open(now, MAX_COOLDOWN_MS + 2 * crate::clock::SKEW_MS);
+        assert_eq!(b.effective(now), State::HalfOpen);
+        let b = open(now, MAX_COOLDOWN_MS);
+        assert_eq!(b.effective(now), State::Open);
     }
 
     #[test]

@@ -100,8 +100,8 @@ pub enum Command {
     Finalize(FinalizeArgs),
     /// Cancel a queued or running job
     Cancel(JobArg),
-    /// Put a failed or cancelled job back in the queue with its attempts reset
-    Retry(JobArg),
+    /// Put a failed or cancelled job back in the queue with its attempts reset (--stage: at that stage)
+    Retry(RetryArgs),
     /// Print the effective configuration and where each value came from
     Config,
     /// The whole step for cron: notify, recover, preflight, claim, run, finalize (up to --max-jobs)
@@ -276,6 +276,16 @@ pub struct JobArg {
     /// Job id
     #[arg(value_parser = id())]
     pub job: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Job id
+    pub job: i64,
+    /// Queue it at this stage of the pipeline instead of its own; a queued job may be moved too
+    /// (e.g. one at a stage the pipeline no longer has)
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
 }
 
 #[derive(Debug, Args)]

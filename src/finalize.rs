@@ -15,9 +15,13 @@
 //! - ok: the job is done; the next stage's job is queued (attempt 1), or the task is complete.
 //! - transient classes: requeued after an exponential backoff with jitter while attempts remain,
 //!   else failed for good with an alert. `empty` or `no_result` with exit 0 alerts at once.
-//! - a launch failure (binary missing, workdir gone) is transient: it counts toward the job's
-//!   attempts and the breaker (every job would fail the same way), and the run already dropped
-//!   the preflight verdict so the next claim checks the agent afresh.
+//! - a launch failure is judged by whose it is (`LaunchKind`). The agent's (binary missing or
+//!   broken) is transient: it counts toward the job's attempts and the breaker (every job would
+//!   fail the same way), and the run already dropped the preflight verdict so the next claim
+//!   checks the agent afresh. The task's (a prompt too long for one argument, or holding a NUL
+//!   byte) fails that job for good, leaving the breaker alone. The project's (workdir missing)
+//!   puts the job back with its attempt given back and holds the project on that host: claims
+//!   there skip it until the workdir is back, and other projects carry on.
 //! - an interrupted run (SIGINT/SIGTERM to `orch run`, or orch failing while it watched) without
 //!   an ok result is transient and counts its attempt, but not toward the breaker: the agent was
 //!   stopped, it did not fail.
@@ -41,9 +45,9 @@ use crate::notify;
 use crate::output;
 use crate::preflight;
 use crate::store::{
-    hold_auth_gate, insert_job, job_in, move_held_job, now_ms, queue_alert, queue_comment,
-    record_breaker, record_run_verdict, run_in, settle_task, AlertKind, BreakerRun, Job, JobMove,
-    JobSpec, LeaseHolder, NewAlert, NewComment, Run, RunVerdict, Store,
+    hold_auth_gate, hold_project, insert_job, job_in, move_held_job, now_ms, queue_alert,
+    queue_comment, record_breaker, record_run_verdict, run_in, settle_task, AlertKind, BreakerRun,
+    Job, JobMove, JobSpec, LeaseHolder, NewAlert, NewComment, Run, RunVerdict, Store,
 };
 
 /// What finalize did with the job. Names are part of the JSON contract.
@@ -60,14 +64,17 @@ pub enum Decision {
     Failed,
     /// Back in the queue, attempt given back, until the agent is logged in again.
     Gated,
+    /// Cancelled by an operator while it ran (`orch cancel`): the run was closed then.
+    Cancelled,
 }
 
-const DECISIONS: [Decision; 5] = [
+const DECISIONS: [Decision; 6] = [
     Decision::Advanced,
     Decision::Completed,
     Decision::Requeued,
     Decision::Failed,
     Decision::Gated,
+    Decision::Cancelled,
 ];
 
 impl Decision {
@@ -78,6 +85,7 @@ impl Decision {
             Decision::Requeued => "requeued",
             Decision::Failed => "failed",
             Decision::Gated => "gated",
+            Decision::Cancelled => "cancelled",
         }
     }
 
@@ -85,13 +93,47 @@ impl Decision {
         DECISIONS.into_iter().find(|d| d.as_str() == name)
     }
 
-    /// 0 advanced or completed, 20 requeued, 21 failed, 22 gated.
+    /// 0 advanced or completed, 20 requeued, 21 failed or cancelled (the job ended without
+    /// success), 22 gated.
     pub fn exit_status(self) -> u8 {
         match self {
             Decision::Advanced | Decision::Completed => exit::OK,
             Decision::Requeued => exit::RUN_RETRY,
-            Decision::Failed => exit::RUN_FAILED,
+            Decision::Failed | Decision::Cancelled => exit::RUN_FAILED,
             Decision::Gated => exit::RUN_AUTH,
+        }
+    }
+}
+
+/// Whose fault it is that the agent could not be started. Only the agent's says anything about
+/// the agent (and counts toward its circuit breaker); a task's fails that task, a project's holds
+/// that project, and neither stops the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchKind {
+    /// The binary is missing, not executable, not a program; or orch could not prepare the run.
+    Agent,
+    /// The task's prompt cannot be passed to any agent: too long for one argument (E2BIG) or
+    /// holding a NUL byte.
+    Task,
+    /// The project's workdir is missing or not a directory.
+    Project,
+}
+
+impl LaunchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaunchKind::Agent => "agent",
+            LaunchKind::Task => "task",
+            LaunchKind::Project => "project",
+        }
+    }
+
+    /// A stored name; a run recorded before orch told them apart was the agent's.
+    pub fn from_name(name: Option<&str>) -> LaunchKind {
+        match name {
+            Some("task") => LaunchKind::Task,
+            Some("project") => LaunchKind::Project,
+            _ => LaunchKind::Agent,
         }
     }
 }
@@ -101,7 +143,7 @@ impl Decision {
 pub enum Judged {
     Log(Class),
     /// The agent could not be started.
-    LaunchError,
+    LaunchError(LaunchKind),
     /// The run was stopped from outside before an ok result.
     Interrupted,
 }
@@ -110,7 +152,9 @@ impl Judged {
     pub fn name(self) -> &'static str {
         match self {
             Judged::Log(class) => class.name(),
-            Judged::LaunchError => "launch_error",
+            Judged::LaunchError(LaunchKind::Agent) => "launch_error",
+            Judged::LaunchError(LaunchKind::Task) => "bad_prompt",
+            Judged::LaunchError(LaunchKind::Project) => "workdir_missing",
             Judged::Interrupted => "interrupted",
         }
     }
@@ -118,7 +162,8 @@ impl Judged {
     pub fn kind(self) -> Kind {
         match self {
             Judged::Log(class) => class.kind(),
-            Judged::LaunchError | Judged::Interrupted => Kind::Transient,
+            Judged::LaunchError(LaunchKind::Task) => Kind::Permanent,
+            Judged::LaunchError(_) | Judged::Interrupted => Kind::Transient,
         }
     }
 
@@ -126,7 +171,7 @@ impl Judged {
     pub fn breaker_event(self) -> Event {
         match (self, self.kind()) {
             (_, Kind::Ok) => Event::Success,
-            (Judged::Interrupted, _) => Event::Neutral,
+            (Judged::Interrupted | Judged::LaunchError(LaunchKind::Project), _) => Event::Neutral,
             (_, Kind::Transient) => Event::Failure,
             (_, Kind::Permanent | Kind::Gate) => Event::Neutral,
         }
@@ -145,6 +190,16 @@ pub struct Retry {
 }
 
 impl Retry {
+    /// The longest a failed job waits for its next attempt: a job due later than this (plus the
+    /// clocks' skew) was dated by a clock that ran ahead.
+    pub fn longest_ms(&self) -> i64 {
+        let rate_limited = self
+            .rate_limit_min_ms
+            .max(0)
+            .saturating_add(self.rate_limit_min_ms.max(0) / 10);
+        self.max_ms.max(rate_limited)
+    }
+
     pub fn from_config(config: &Config) -> Retry {
         Retry {
             base_ms: config.millis(config::RETRY_BASE_SECONDS),
@@ -217,6 +272,8 @@ pub struct Plan {
     pub comment: bool,
     /// Hold the agent's auth gate.
     pub hold_gate: bool,
+    /// Hold the project on the run's host: its workdir is missing there.
+    pub hold_project: bool,
     pub breaker: Event,
 }
 
@@ -232,8 +289,18 @@ pub fn decide(facts: &Facts, retry: &Retry, jitter: f64, now: i64) -> Plan {
         failed_alert: false,
         comment: false,
         hold_gate: false,
+        hold_project: false,
         breaker: judged.breaker_event(),
     };
+    if judged == Judged::LaunchError(LaunchKind::Project) {
+        // Not the job's fault: it waits in the queue, its attempt given back, while claims on
+        // that host skip the project.
+        plan.decision = Decision::Requeued;
+        plan.retry_at = Some(now);
+        plan.refund_attempt = true;
+        plan.hold_project = true;
+        return plan;
+    }
     match judged.kind() {
         Kind::Ok => {
             plan.decision = match facts.next_stage {
@@ -517,7 +584,7 @@ pub struct Judgement {
 pub fn judge(run: &Run) -> Result<Judgement> {
     if let Some(error) = &run.launch_error {
         return Ok(Judgement {
-            judged: Judged::LaunchError,
+            judged: Judged::LaunchError(LaunchKind::from_name(run.launch_kind.as_deref())),
             result_ok: None,
             reason: format!("the agent was not started: {error}"),
             verdict: None,
@@ -645,6 +712,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
         }
         Some(Committed::Failed { error }) => format!("; auto-commit failed: {error}"),
     };
+    let host = run.host.as_deref().unwrap_or("its host");
     let (to, why) = match plan.decision {
         Decision::Advanced => (
             "done",
@@ -654,6 +722,14 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             ),
         ),
         Decision::Completed => ("done", format!("ok, task complete: {reason}{commit_note}")),
+        Decision::Requeued if plan.hold_project => (
+            "queued",
+            format!(
+                "{class}: attempt not counted; claims on {host} skip project {} until its workdir \
+                 is back: {reason}",
+                job.project
+            ),
+        ),
         Decision::Requeued => (
             "queued",
             format!(
@@ -680,6 +756,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
                  login: {reason}"
             ),
         ),
+        Decision::Cancelled => bail!("finalize never decides to cancel"),
     };
     let holder = LeaseHolder {
         job_id: job.job_id,
@@ -763,6 +840,8 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
     }
 
     let mut alerts = Vec::new();
+    // Alerts queued by the helpers that decide them (a project hold alerts once).
+    let mut held_alerts = Vec::new();
     let job_alert = |kind| NewAlert {
         agent: Some(run.agent.clone()),
         run_id: Some(run.run_id),
@@ -781,6 +860,9 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             reason: format!("auto-commit failed: {error}"),
             ..job_alert(AlertKind::CommitFailed)
         });
+    }
+    if plan.hold_project && hold_project(tx, &job.project, host, reason, now)? {
+        held_alerts.push(AlertKind::ProjectHeld);
     }
     let gate_held =
         plan.hold_gate && hold_auth_gate(tx, &run.agent, run.run_id, reason, inputs.creds, now)?;
@@ -886,7 +968,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
         commit: inputs.commit.clone(),
         breaker: (change != Change::None).then_some(change),
         gate_held,
-        alerts: alerts.iter().map(|a| a.kind).collect(),
+        alerts: alerts.iter().map(|a| a.kind).chain(held_alerts).collect(),
         comment_queued,
     }))
 }
@@ -944,7 +1026,7 @@ mod tests {
             Judged::Log(Class::AgentError),
             Judged::Log(Class::Timeout),
             Judged::Log(Class::ExitMismatch),
-            Judged::LaunchError,
+            Judged::LaunchError(LaunchKind::Agent),
             Judged::Interrupted,
         ];
         for judged in transient {
@@ -995,6 +1077,46 @@ mod tests {
                 assert_eq!(p.breaker, Event::Neutral);
             }
         }
+    }
+
+    #[test]
+    fn a_launch_failure_is_judged_by_whose_it_is() {
+        let agent = plan(Judged::LaunchError(LaunchKind::Agent), None, 1);
+        assert_eq!(
+            (agent.decision, agent.breaker),
+            (Decision::Requeued, Event::Failure)
+        );
+        assert!(!agent.refund_attempt && !agent.hold_project);
+        for attempt in [1, 3] {
+            let task = plan(Judged::LaunchError(LaunchKind::Task), None, attempt);
+            assert_eq!(
+                (task.decision, task.breaker),
+                (Decision::Failed, Event::Neutral)
+            );
+            assert!(task.failed_alert);
+            let project = plan(Judged::LaunchError(LaunchKind::Project), None, attempt);
+            assert_eq!(
+                (project.decision, project.breaker, project.retry_at),
+                (Decision::Requeued, Event::Neutral, Some(NOW))
+            );
+            assert!(project.refund_attempt && project.hold_project && !project.failed_alert);
+        }
+        for kind in [LaunchKind::Agent, LaunchKind::Task, LaunchKind::Project] {
+            assert_eq!(LaunchKind::from_name(Some(kind.as_str())), kind);
+        }
+        assert_eq!(LaunchKind::from_name(None), LaunchKind::Agent);
+    }
+
+    #[test]
+    fn the_longest_backoff_is_the_cap_or_a_jittered_rate_limit() {
+        assert_eq!(RETRY.longest_ms(), 3_600_000);
+        let slow = Retry {
+            rate_limit_min_ms: 3_600_000,
+            ..RETRY
+        };
+        assert_eq!(slow.longest_ms(), 3_960_000);
+        let rl = Judged::Log(Class::RateLimit);
+        assert!(retry_delay_ms(rl, 1, &slow, 0.999) <= slow.longest_ms());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod breaker;
 pub mod claude;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod complete;
 pub mod config;
@@ -18,7 +19,9 @@ pub mod notify;
 pub mod output;
 pub mod preflight;
 pub mod process;
+pub mod procfs;
 pub mod redact;
+pub mod rescue;
 pub mod runner;
 pub mod secrets;
 pub mod store;

@@ -420,10 +420,21 @@ impl Paint {
 /// "in 4 min", "3 h ago", "just now".
 pub fn relative(at_ms: i64, now_ms: i64) -> String {
     let delta = (at_ms - now_ms) / 1000;
-    let span = delta.unsigned_abs();
-    let amount = if span < 5 {
+    if delta.unsigned_abs() < 5 {
         return "just now".to_string();
-    } else if span < 90 {
+    }
+    let amount = span(at_ms - now_ms);
+    if delta > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// A length of time, rounded to its largest unit: "40 s", "15 min", "3 h", "365 d".
+pub fn span(ms: i64) -> String {
+    let span = (ms / 1000).unsigned_abs();
+    if span < 90 {
         format!("{span} s")
     } else if span < 90 * 60 {
         format!("{} min", (span + 30) / 60)
@@ -431,11 +442,6 @@ pub fn relative(at_ms: i64, now_ms: i64) -> String {
         format!("{} h", (span + 1800) / 3600)
     } else {
         format!("{} d", (span + 43200) / 86400)
-    };
-    if delta > 0 {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::claude::credentials::{self, CredsFingerprint, Inspection, State};
 use crate::claude::version;
 use crate::claude::{AgentEnv, Located};
+use crate::clock;
 use crate::config::{self, Config};
 use crate::exit;
 use crate::store::{now_ms, AuthGate, CachedVerdict, Store};
@@ -296,9 +297,14 @@ impl<'a> Plan<'a> {
     fn serve(&self, cached: CachedVerdict, now: i64) -> Option<Verdict> {
         // The TTL as set now counts too: lowering it takes effect at once.
         let ttl_ms = self.agent.config().millis(config::PREFLIGHT_CACHE_TTL);
+        // A verdict made "in the future" (by a clock that ran ahead) would be served for as long
+        // as that clock was wrong: it is not served.
+        let from_the_future = clock::ahead_beyond(cached.created_at, now, 0).is_some()
+            || clock::ahead_beyond(cached.expires_at, now, ttl_ms).is_some();
         if cached.inputs != self.inputs
             || now >= cached.expires_at
             || now >= cached.created_at.saturating_add(ttl_ms)
+            || from_the_future
         {
             return None;
         }

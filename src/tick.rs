@@ -12,8 +12,10 @@ use anyhow::{Context, Result};
 use crate::finalize::{self, Outcome};
 use crate::notify::{self, Report};
 use crate::preflight::{self, Verdict};
+use crate::procfs::{self, Place};
+use crate::rescue::Whereabouts;
 use crate::runner::{self, RunOutcome, RunRequest};
-use crate::store::Job;
+use crate::store::{Job, Rescued, Store};
 use crate::{commands, exit, fsx, Ctx};
 
 pub struct Request<'a> {
@@ -28,6 +30,8 @@ pub struct Request<'a> {
 /// What a tick did, step by step, as it happens.
 pub enum Event<'a> {
     Delivered(&'a Report),
+    /// A running job taken back: its orch on this host is gone or stopped, or its lease ran out.
+    Rescued(&'a Rescued),
     Recovered(&'a Outcome),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
@@ -76,6 +80,28 @@ pub fn lock(ctx: &Ctx, worker: &str) -> Result<Option<Lock>> {
     Ok(Some(Lock { _file: file, path }))
 }
 
+/// End what is left of an ended run's process group on this host (its agent ended, but a child
+/// it left may still work in the checkout), before the run is finalized.
+fn end_leftovers(store: &Store, run_id: i64, here: &Place) {
+    let Ok(Some(run)) = store.run(run_id) else {
+        return;
+    };
+    let here_too = run
+        .place()
+        .is_some_and(|place| place.whereabouts(here) == Whereabouts::Here);
+    if let (true, Some(agent)) = (here_too, run.agent_process()) {
+        match procfs::end_group(agent) {
+            Ok(0) => {}
+            Ok(n) => {
+                crate::diag!("orch: run {run_id}: ended {n} process(es) its agent left behind")
+            }
+            Err(err) => {
+                crate::diag!("orch: warning: run {run_id}: could not end its processes: {err}")
+            }
+        }
+    }
+}
+
 /// Run one tick. Returns the exit status of the step that stopped it: 0 when it did a job (and
 /// the job advanced), 3 nothing to do, 10/11 preflight, 12 breaker, 20/21/22 from finalize. A tick
 /// that did jobs and then found nothing more to claim ends with its last job's status. The
@@ -88,7 +114,14 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         &notify::Options { retry_dead: false },
     )?;
     on(Event::Delivered(&report));
+    // Before any gate: a dead orch's processes are ended, and its job requeued, even while the
+    // agent or its breaker holds claims.
+    for rescued in commands::claim::rescue(ctx, &mut store)? {
+        on(Event::Rescued(&rescued));
+    }
+    let here = Place::current(ctx.config.host());
     for left in store.unfinalized_runs(Some(request.worker), 20)? {
+        end_leftovers(&store, left.run_id, &here);
         match finalize::finalize_job(
             &ctx.config,
             &mut store,
@@ -154,7 +187,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             },
         )?;
         on(Event::Ran(&run));
-        if run.interrupted {
+        if run.interrupted && !run.lease_lost {
             on(Event::Stopped(
                 exit::UNEXPECTED,
                 "the run was interrupted; the job is left for finalize or the lease rescue",

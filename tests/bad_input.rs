@@ -141,7 +141,21 @@ fn cases() -> Vec<Case> {
         try_("flags", "`tick --max-jobs 0`", &["tick", "--worker", "w2", "--max-jobs", "0"])
             .fails(2, Clap(&["--max-jobs", "0 is not in 1..="])),
         try_("flags", "task body from an endless file", &["enqueue", "--project", "web", "--task", "C", "--body-file", "/dev/zero"])
-            .fails(2, Orch(&["--body-file /dev/zero", "larger than 65536 bytes"])),
+            .fails(2, Orch(&["--body-file /dev/zero", "larger than 1048576 bytes"])),
+        try_("flags", "task body with a NUL byte", &["enqueue", "--project", "web", "--task", "C", "--body-file", "nul.md"])
+            .setup(|world| {
+                std::fs::write(world.path("nul.md"), b"fix the bug\0 now").unwrap();
+                None
+            })
+            .fails(2, Orch(&["--body-file nul.md", "holds a NUL byte (at byte 11)"])),
+        try_("flags", "task body over 64 KiB", &["enqueue", "--project", "web", "--task", "C", "--body-file", "huge.md"])
+            .setup(|world| {
+                std::fs::write(world.path("huge.md"), "x".repeat(64 * 1024 + 1)).unwrap();
+                None
+            })
+            .fails(2, Orch(&["--body-file huge.md", "65537 bytes, more than the 65536"])),
+        try_("flags", "`retry --stage` of a stage the pipeline lacks", &["retry", "1", "--stage", "nope"])
+            .fails(2, Orch(&["--stage", "nope", "not a stage of the pipeline"])),
         try_("flags", "`--set` of an unknown key", &["--set", "leese_seconds=60", "status"])
             .fails(2, Orch(&["unknown setting \"leese_seconds\""])),
         try_("flags", "`--set` of a secret", &["--set", "forge_token=tok-SECRET-1", "status"])

@@ -3,8 +3,10 @@
 //! timeout, hits a rate limit, or reports being logged out (a "login" thread rewrites the
 //! credentials file now and then, as an operator would), while a killer SIGKILLs random `orch`
 //! processes. Then, with the killer stopped and the leases run out, the queue must drain and the
-//! database must tell a consistent story. Bounded: the test fails if the queue has not drained
-//! within `DEADLINE`.
+//! database must tell a consistent story, no process of any run may be left, and every alert must
+//! have reached the Telegram server at least once (or still wait in the outbox), twice only where
+//! its sender was killed mid-delivery. Bounded: the test fails if the queue has not drained within
+//! `DEADLINE`.
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +24,10 @@ const WORKERS: usize = 4;
 const MAX_ATTEMPTS: i64 = 5;
 const CHAOS_FOR: Duration = Duration::from_secs(40);
 const DEADLINE: Duration = Duration::from_secs(300);
+/// ORCH_HTTP_TIMEOUT_SECONDS below, and the claim a notify sender holds on a message: six
+/// timeouts and 30 s (src/notify/mod.rs). A live sender finishes within its claim.
+const HTTP_TIMEOUT_SECONDS: u64 = 2;
+const SEND_CLAIM: Duration = Duration::from_secs(HTTP_TIMEOUT_SECONDS * 6 + 30);
 
 /// Chooses what each run does, then becomes the stand-in agent.
 const CHAOS_AGENT: &str = r#"#!/usr/bin/env bash
@@ -68,7 +74,10 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         .set("ORCH_BREAKER_COOLDOWN_SECONDS", "1")
         .set("ORCH_PREFLIGHT_CACHE_TTL", "30")
         .set("ORCH_ALERT_DEDUP_SECONDS", "0")
-        .set("ORCH_HTTP_TIMEOUT_SECONDS", "2")
+        .set(
+            "ORCH_HTTP_TIMEOUT_SECONDS",
+            HTTP_TIMEOUT_SECONDS.to_string(),
+        )
         .set("ORCH_TELEGRAM_API_URL", &telegram.url)
         .set("ORCH_TELEGRAM_BOT_TOKEN", "123456:chaos-token")
         .set("ORCH_TELEGRAM_CHAT_ID", "42");
@@ -89,6 +98,8 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         (0..WORKERS).map(|_| Arc::new(Mutex::new(None))).collect();
     let statuses = Arc::new(Mutex::new(BTreeMap::<i32, u64>::new()));
     let oddities = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The lives of the ticks the killer ended: [started, seen dead].
+    let killed = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
 
     let workers: Vec<_> = (0..WORKERS)
         .map(|n| {
@@ -98,12 +109,17 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
                 Arc::clone(&current[n]),
             );
             let (statuses, oddities) = (Arc::clone(&statuses), Arc::clone(&oddities));
+            let killed = Arc::clone(&killed);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
+                    let began = Instant::now();
                     let child = world.orch(&["tick", "--worker", &format!("w{n}")]).spawn();
                     *slot.lock().unwrap() = Some(child.id());
                     let out = support::Out::of(child);
                     *slot.lock().unwrap() = None;
+                    if out.code == 128 + libc::SIGKILL {
+                        killed.lock().unwrap().push((began, Instant::now()));
+                    }
                     *statuses.lock().unwrap().entry(out.code).or_default() += 1;
                     if !TICK_STATUSES.contains(&out.code) || out.stderr.contains("panicked") {
                         oddities
@@ -178,11 +194,11 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
     for worker in workers {
         worker.join().unwrap();
     }
-    // Deliver what is still due, then stop the hung agents' grandchildren the kills orphaned.
+    // Deliver what is still due.
     for _ in 0..3 {
         world.orch(&["notify"]).ok();
     }
-    reap_orphans(&world);
+    let orphans = end_orphans(&world);
 
     let statuses = statuses.lock().unwrap().clone();
     let report = format!(
@@ -207,24 +223,40 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         "the killer never struck: {report}"
     );
 
+    assert!(
+        orphans.is_empty(),
+        "{report}\nprocesses of runs outlived their orch and the rescue: {orphans:?}"
+    );
     let db = world.db();
     check_no_overlap(&world);
     check_terminal_states(&db);
     check_pipeline_order(&db);
     check_attempts(&db);
-    check_alerts(&db, &telegram);
+    check_alerts(&db, &telegram, &killed.lock().unwrap());
 }
 
-/// Kill the `sleep` grandchildren of hung agents whose orch was SIGKILLed before it could.
-fn reap_orphans(world: &World) {
+/// The processes the runs started (agents and the `sleep` grandchildren of hung ones) that are
+/// still alive once the queue drained: the rescue should have ended every one whose orch was
+/// killed. Each found is killed, so a failure leaves nothing behind either.
+fn end_orphans(world: &World) -> Vec<String> {
     let pids = std::fs::read_to_string(world.path("pids.txt")).unwrap_or_default();
+    let mut orphans = Vec::new();
     for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cmdline.starts_with(b"sleep\0") {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'));
+        // A pid reused since by another program is not the run's.
+        let ours = cmdline.starts_with(b"sleep\x003600\x00")
+            || cmdline.windows(11).any(|w| w == b"fake-claude");
+        if ours && !zombie {
+            orphans.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
             // SAFETY: a signal to a process this test's agent started (checked by its cmdline).
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
+    orphans
 }
 
 fn check_no_overlap(world: &World) {
@@ -408,9 +440,13 @@ fn check_attempts(db: &rusqlite::Connection) {
     }
 }
 
-/// Every alert queued went to the Telegram server exactly once, or is still in the outbox.
-fn check_alerts(db: &rusqlite::Connection, telegram: &Server) {
-    let mut delivered: HashMap<(String, Option<i64>, Option<i64>), usize> = HashMap::new();
+/// Every alert queued reached the Telegram server, or is still in the outbox. Delivery is at
+/// least once: a sender killed after the server took a message (before it could record that)
+/// leaves it `sending` until its claim expires, and the next sender sends it again. So a message
+/// may arrive twice only where a tick the killer ended was alive when it first arrived, and not
+/// before that sender's claim ran out: two live senders never hold one message.
+fn check_alerts(db: &rusqlite::Connection, telegram: &Server, killed: &[(Instant, Instant)]) {
+    let mut delivered: HashMap<(String, Option<i64>, Option<i64>), Vec<Instant>> = HashMap::new();
     for request in telegram.requests() {
         let text = request.json()["text"]
             .as_str()
@@ -426,13 +462,32 @@ fn check_alerts(db: &rusqlite::Connection, telegram: &Server) {
             .lines()
             .find_map(|line| line.split(" · ").find_map(|part| part.strip_prefix("run ")))
             .and_then(|n| n.trim().parse().ok());
-        *delivered.entry((kind, job, run)).or_default() += 1;
+        delivered
+            .entry((kind, job, run))
+            .or_default()
+            .push(request.at);
     }
-    let duplicates: Vec<_> = delivered.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "alerts delivered more than once: {duplicates:?}"
-    );
+    // The earlier sender's claim began before its request arrived, by at most a connect timeout
+    // (and the scheduler's delay on a loaded machine): its claim ran out this long after at least.
+    let live_claim = SEND_CLAIM - Duration::from_secs(HTTP_TIMEOUT_SECONDS + 10);
+    for (alert, times) in &mut delivered {
+        times.sort();
+        for pair in times.windows(2) {
+            let (first, again) = (pair[0], pair[1]);
+            let sender_killed = killed
+                .iter()
+                .any(|(began, died)| *began <= first && first <= *died);
+            assert!(
+                sender_killed,
+                "alert {alert:?} delivered again, but no killed tick was alive when it first arrived"
+            );
+            assert!(
+                again.duration_since(first) >= live_claim,
+                "alert {alert:?} delivered twice {:?} apart: two live senders held it",
+                again.duration_since(first)
+            );
+        }
+    }
     let mut stmt = db
         .prepare("SELECT id, state FROM outbox WHERE kind = 'alert'")
         .unwrap();
@@ -444,7 +499,7 @@ fn check_alerts(db: &rusqlite::Connection, telegram: &Server) {
     let sent = states.iter().filter(|(_, s)| s == "sent").count();
     assert!(sent > 0, "no alert was delivered");
     // A message whose notify was killed after the server took it stays `sending` until its claim
-    // expires: delivered once, and still in the outbox.
+    // expires: delivered, and still in the outbox.
     let sending = states.iter().filter(|(_, s)| s == "sending").count();
     assert!(
         sent <= delivered.len() && delivered.len() <= sent + sending,

@@ -220,3 +220,203 @@ fn max_running_is_respected_under_concurrency() {
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 2, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 3).count(), 4, "{codes:?}");
 }
+
+/// The job's history, one "to_state reason" line per transition.
+fn history(world: &World, job: i64) -> Vec<String> {
+    let shown = world
+        .orch(&["show", &job.to_string(), "--json"])
+        .ok()
+        .json();
+    shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| format!("{} {}", h["to_state"], h["reason"]))
+        .collect()
+}
+
+#[test]
+fn jobs_at_a_stage_the_pipeline_dropped_are_not_claimed_shown_and_moved() {
+    let world = logged_in();
+    let enqueue = |task: &str, extra: &[&str]| -> i64 {
+        let mut args = vec!["enqueue", "--project", "web", "--task", task, "--json"];
+        args.extend_from_slice(extra);
+        world.orch(&args).ok().json()["job_id"].as_i64().unwrap()
+    };
+    let stuck = enqueue("OLD", &["--stage", "tester", "--priority", "1000"]);
+    let fresh = enqueue("NEW", &[]);
+    // The pipeline loses its tester stage.
+    world.config("[pipeline]\nstages = [\"analyst\", \"developer\"]");
+    let doc = world
+        .orch(&["claim", "--worker", "w1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        doc["job_id"].as_i64(),
+        Some(fresh),
+        "the job at a stage the pipeline no longer has is skipped, whatever its priority"
+    );
+    world.orch(&["cancel", &fresh.to_string()]).ok();
+    world.orch(&["claim", "--worker", "w1"]).status(3);
+
+    let status = world.orch(&["status", "--json"]).ok().json();
+    assert_eq!(
+        status["stranded"],
+        serde_json::json!([{"job_id": stuck, "task": "OLD", "project": "web", "stage": "tester", "state": "queued"}])
+    );
+    let text = world.orch(&["status"]).ok().stdout;
+    assert!(text.contains("STRANDED"), "{text}");
+    assert!(
+        text.contains("`orch cancel JOB`, or move one with `orch retry JOB --stage STAGE`"),
+        "{text}"
+    );
+
+    let out = world
+        .orch(&["retry", &stuck.to_string(), "--stage", "tester"])
+        .status(2);
+    assert!(
+        out.stderr
+            .contains("--stage \"tester\": not a stage of the pipeline (analyst, developer)"),
+        "{}",
+        out.stderr
+    );
+    // Without --stage a queued job is not retried: there is nothing to retry.
+    world.orch(&["retry", &stuck.to_string()]).status(1);
+    let doc = world
+        .orch(&[
+            "retry",
+            &stuck.to_string(),
+            "--stage",
+            "developer",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            doc["was"].as_str(),
+            doc["was_stage"].as_str(),
+            doc["stage"].as_str()
+        ),
+        (Some("queued"), Some("tester"), Some("developer"))
+    );
+    let doc = world
+        .orch(&["claim", "--worker", "w1", "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["job_id"].as_i64(), Some(stuck));
+    assert_eq!(doc["stage"], "developer");
+    assert!(
+        history(&world, stuck)
+            .iter()
+            .any(|h| h.contains("moved from stage tester to developer")),
+        "{:?}",
+        history(&world, stuck)
+    );
+    assert_eq!(
+        world.orch(&["status", "--json"]).ok().json()["stranded"],
+        serde_json::json!([])
+    );
+
+    // A failed or cancelled job may be moved too.
+    world.orch(&["cancel", &stuck.to_string()]).ok();
+    let doc = world
+        .orch(&["retry", &stuck.to_string(), "--stage", "analyst", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (doc["was"].as_str(), doc["stage"].as_str()),
+        (Some("cancelled"), Some("analyst"))
+    );
+}
+
+const YEAR_MS: i64 = 365 * 86_400_000;
+
+/// Claim as `worker` (with `env`), expect `job`, and find `note` in its history; the claim's JSON.
+fn claim_noted(
+    world: &World,
+    worker: &str,
+    env: &[(&str, &str)],
+    job: i64,
+    note: &str,
+) -> serde_json::Value {
+    let mut cmd = world.orch(&["claim", "--worker", worker, "--json"]);
+    for (key, value) in env {
+        cmd = cmd.env(key, value);
+    }
+    let doc = cmd.ok().json();
+    assert_eq!(doc["job_id"].as_i64(), Some(job));
+    let history = history(world, job);
+    assert!(history.iter().any(|h| h.contains(note)), "{history:?}");
+    doc
+}
+
+#[test]
+fn a_lease_from_a_clock_a_year_ahead_is_rescued() {
+    let world = logged_in();
+    let job = world.enqueue("T");
+    world.orch(&["claim", "--worker", "ahead"]).ok();
+    // Claimed by a worker whose clock ran a year ahead; it died since.
+    let ahead = support::now_ms() + YEAR_MS;
+    world
+        .db()
+        .execute(
+            "UPDATE jobs SET lease_expires_at = ?1 + 900000, lease_renewed_at = ?1",
+            [ahead],
+        )
+        .unwrap();
+    claim_noted(
+        &world,
+        "w2",
+        &[("ORCH_HOST", "another-host")],
+        job,
+        "lease of ahead runs out in 365 d, further ahead than its length (15 min) allows",
+    );
+}
+
+#[test]
+fn a_job_due_a_year_ahead_is_due_now() {
+    let world = logged_in();
+    let job = world.enqueue("T");
+    world
+        .db()
+        .execute(
+            "UPDATE jobs SET run_after = ?1",
+            [support::now_ms() + YEAR_MS],
+        )
+        .unwrap();
+    claim_noted(
+        &world,
+        "w1",
+        &[],
+        job,
+        "it was due in 365 d, further ahead than the longest backoff allows",
+    );
+    // Within the longest backoff (retry_max_seconds, 1 h by default): it waits.
+    world.orch(&["cancel", &job.to_string()]).ok();
+    let job = world.enqueue("U");
+    world
+        .db()
+        .execute(
+            "UPDATE jobs SET run_after = ?2 WHERE id = ?1",
+            [job, support::now_ms() + 3_000_000],
+        )
+        .unwrap();
+    world.orch(&["claim", "--worker", "w2"]).status(3);
+}
+
+#[test]
+fn a_breaker_opened_a_year_ahead_lets_a_probe_through() {
+    let world = logged_in();
+    let job = world.enqueue("T");
+    world
+        .db()
+        .execute(
+            "INSERT INTO breakers (agent, state, consecutive_failures, opened_at, cooldown_ms, updated_at)
+             VALUES ('claude', 'open', 3, ?1, 600000, ?1)",
+            [support::now_ms() + YEAR_MS],
+        )
+        .unwrap();
+    let doc = claim_noted(&world, "w1", &[], job, "so it is treated as half-open");
+    assert_eq!(doc["breaker_probe"], true);
+}

@@ -155,3 +155,56 @@ fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap();
     assert_eq!(count, 1, "a refused enqueue wrote a job");
 }
+
+/// A body or title the agent's prompt cannot carry (one program argument: no NUL byte, at most
+/// 128 KiB with the rest of the prompt) is refused at enqueue, and nothing is queued.
+#[test]
+fn a_body_or_title_no_prompt_can_carry_is_refused() {
+    let world = World::new();
+    world.orch(&["status"]).ok();
+    std::fs::write(world.path("nul.md"), b"fix the bug\0 in login").unwrap();
+    std::fs::write(world.path("huge.md"), "x".repeat(64 * 1024 + 1)).unwrap();
+    std::fs::write(world.path("fits.md"), "x".repeat(64 * 1024)).unwrap();
+    let enqueue = |extra: &[&str]| {
+        let mut args = vec!["enqueue", "--project", "web", "--task", "T-1"];
+        args.extend_from_slice(extra);
+        world.orch(&args)
+    };
+    let out = enqueue(&["--body-file", "nul.md"]).status(2);
+    assert!(
+        out.stderr.contains(
+            "--body-file nul.md: the task body holds a NUL byte (at byte 11), which no program argument can carry"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = enqueue(&["--body-file", "-"]).stdin(&b"a\0b"[..]).status(2);
+    assert!(
+        out.stderr
+            .contains("--body-file -: the task body holds a NUL byte"),
+        "{}",
+        out.stderr
+    );
+    let out = enqueue(&["--body-file", "huge.md"]).status(2);
+    assert!(
+        out.stderr.contains(
+            "--body-file huge.md: the task body is 65537 bytes, more than the 65536 it may hold"
+        ),
+        "{}",
+        out.stderr
+    );
+    let title = "t".repeat(1025);
+    let out = enqueue(&["--title", &title]).status(2);
+    assert!(
+        out.stderr
+            .contains("--title: the title is 1025 bytes, more than the 1024 it may hold"),
+        "{}",
+        out.stderr
+    );
+    let count: i64 = world
+        .db()
+        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 0, "nothing was queued");
+    enqueue(&["--body-file", "fits.md", "--title", &title[..1024]]).ok();
+}

@@ -848,7 +848,10 @@ fn only_the_current_lease_holders_run_is_finalized() {
     let w = world();
     let job = claimed(&w, "T-1");
     run(&w, job, "w1", "ok");
-    w.orch(&["cancel", &job.to_string()]).ok();
+    // Taken over by hand: no orch command moves a lease without closing the run.
+    w.db()
+        .execute("UPDATE jobs SET lease_owner = 'w2'", [])
+        .unwrap();
     let out = w.orch(&["finalize", &job.to_string()]).status(1);
     assert!(
         out.stderr
@@ -945,4 +948,132 @@ fn unfinalized_runs_are_listed_for_tick() {
     assert!(store.unfinalized_runs(Some("w2"), 10).unwrap().is_empty());
     finalize(&w, job, 0);
     assert!(store.unfinalized_runs(None, 10).unwrap().is_empty());
+}
+
+/// Projects `web` and `api` (each with its workdir), a one-stage pipeline, the breaker at 3.
+fn two_projects() -> World {
+    let mut w = world();
+    w.set("ORCH_BREAKER_THRESHOLD", "3");
+    std::fs::create_dir_all(w.path("work/api")).unwrap();
+    w.raw_config(&format!(
+        "[pipeline]\nstages = [\"build\"]\n\n[projects.web]\nworkdir = \"{}\"\n\n[projects.api]\nworkdir = \"{}\"\n",
+        w.path("work/web").display(),
+        w.path("work/api").display()
+    ));
+    w
+}
+
+fn enqueue_in(w: &World, project: &str, task: &str) -> i64 {
+    w.orch(&["enqueue", "--project", project, "--task", task, "--json"])
+        .ok()
+        .json()["job_id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn tick(w: &World, code: i32) -> Value {
+    w.orch(&["tick", "--worker", "w1", "--json"])
+        .status(code)
+        .json()
+}
+
+fn breaker_state(w: &World) -> Option<String> {
+    w.db()
+        .query_row(
+            "SELECT state FROM breakers WHERE agent = 'claude'",
+            [],
+            |row| row.get(0),
+        )
+        .ok()
+}
+
+#[test]
+fn tasks_whose_prompt_cannot_be_passed_fail_alone_and_leave_the_breaker_closed() {
+    let w = two_projects();
+    // Queued before orch refused such bodies at enqueue: too long for one argument, or with a NUL.
+    let bodies = [
+        "x".repeat(200 * 1024),
+        "fix\0it".to_string(),
+        "y".repeat(200 * 1024),
+    ];
+    for (n, body) in bodies.iter().enumerate() {
+        let job = enqueue_in(&w, "web", &format!("T-{n}"));
+        w.db()
+            .execute(
+                "UPDATE tasks SET body = ?1 WHERE id = (SELECT task_id FROM jobs WHERE id = ?2)",
+                rusqlite::params![body, job],
+            )
+            .unwrap();
+        let steps = tick(&w, 21)["steps"].clone();
+        let finalized = steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "finalize")
+            .unwrap_or_else(|| panic!("{steps}"));
+        assert_eq!(finalized["outcome"]["class"], "bad_prompt", "{steps}");
+        assert_eq!(finalized["outcome"]["decision"], "failed");
+        assert_eq!(finalized["outcome"]["breaker"], Value::Null);
+    }
+    assert_eq!(
+        breaker_state(&w),
+        None,
+        "no failure of the agent was counted"
+    );
+    assert_eq!(alerts(&w), ["failed", "failed", "failed"]);
+    // Another task runs as ever.
+    enqueue_in(&w, "api", "A-1");
+    tick(&w, 0);
+}
+
+#[test]
+fn a_missing_workdir_holds_its_project_once_and_the_others_run() {
+    let w = two_projects();
+    let web: Vec<i64> = (0..3)
+        .map(|n| enqueue_in(&w, "web", &format!("W-{n}")))
+        .collect();
+    enqueue_in(&w, "api", "A-1");
+    std::fs::remove_dir(w.path("work/web")).unwrap();
+    let out = w.orch(&["tick", "--worker", "w1"]).ok();
+    assert!(
+        out.stderr.contains("project web is held on this host"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("claim: job 4 api A-1"),
+        "{}",
+        out.stdout
+    );
+    w.orch(&["tick", "--worker", "w1"]).status(3);
+    w.orch(&["tick", "--worker", "w1"]).status(3);
+    assert_eq!(alerts(&w), ["project_held"], "one alert per hold");
+    let holds = status_json(&w)["holds"].clone();
+    assert_eq!(holds[0]["project"], "web", "{holds}");
+    assert!(
+        holds[0]["reason"].as_str().unwrap().contains("work/web"),
+        "{holds}"
+    );
+    let text = w.orch(&["status"]).ok().stdout;
+    assert!(text.contains("project web held on"), "{text}");
+
+    // The workdir vanishes between claim and run, three times over: the job goes back with its
+    // attempt given back, and the agent's breaker hears nothing of it.
+    for _ in 0..3 {
+        std::fs::create_dir(w.path("work/web")).unwrap();
+        let job = claim(&w, "w1");
+        assert!(web.contains(&job), "{job}");
+        std::fs::remove_dir(w.path("work/web")).unwrap();
+        w.orch(&["run", &job.to_string(), "--worker", "w1"]).ok();
+        let doc = finalize(&w, job, 20);
+        assert_eq!(doc["class"], "workdir_missing");
+        assert_eq!(doc["decision"], "requeued");
+        assert_eq!(job_row(&w, job).1, 0, "the attempt was given back");
+    }
+    assert_eq!(breaker_state(&w), None);
+    assert_eq!(status_json(&w)["holds"][0]["project"], "web");
+    // Back in place: the hold is released by the next claim, and the job runs.
+    std::fs::create_dir(w.path("work/web")).unwrap();
+    tick(&w, 0);
+    assert_eq!(status_json(&w)["holds"], serde_json::json!([]));
 }

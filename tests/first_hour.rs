@@ -156,17 +156,17 @@ fn durations_read_the_same_everywhere() {
     );
     assert!(!run.contains("exit none"), "{run}");
     // A run that never started says so, with no duration.
-    std::fs::remove_dir(w.path("work/web")).unwrap();
-    let out = w.orch(&["tick", "--worker", "w1"]).run();
-    let run = out.stdout.lines().find(|l| l.starts_with("run: ")).unwrap();
-    assert!(run.contains("the agent never started"), "{run}");
-    let job = run
-        .split(" of job ")
-        .nth(1)
-        .unwrap()
-        .split(':')
-        .next()
-        .unwrap();
+    let claimed = w.orch(&["claim", "--worker", "w1"]).ok().stdout;
+    let job = claimed.trim();
+    let out = w
+        .orch(&["run", job, "--worker", "w1"])
+        .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
+        .ok();
+    assert!(
+        out.stdout.contains("the agent never started"),
+        "{}",
+        out.stdout
+    );
     let logs = w.orch(&["logs", job]).ok().stdout;
     assert!(!logs.contains("after 0.0 s"), "{logs}");
 }

@@ -442,6 +442,26 @@ fn a_cached_verdict_is_served_without_spawning_the_agent() {
 }
 
 #[test]
+fn a_verdict_cached_by_a_clock_a_year_ahead_is_not_served() {
+    let world = World::new();
+    world.login(3_600_000);
+    preflight(&world, 0);
+    // Made by a worker whose clock ran a year ahead: its TTL would hold it for a year.
+    let year: i64 = 365 * 86_400_000;
+    world
+        .db()
+        .execute(
+            "UPDATE preflight_cache SET created_at = created_at + ?1, expires_at = expires_at + ?1",
+            [year],
+        )
+        .unwrap();
+    assert_eq!(preflight(&world, 0)["cached"], false);
+    assert_eq!(version_calls(&world), 2);
+    // The fresh verdict replaced it, and is served.
+    assert_eq!(preflight(&world, 0)["cached"], true);
+}
+
+#[test]
 fn the_cache_expires_after_its_ttl() {
     let mut world = World::new();
     world.login(3_600_000);

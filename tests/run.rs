@@ -97,14 +97,20 @@ fn pids(w: &World) -> Vec<i32> {
         .collect()
 }
 
+/// The state letter of /proc/PID/stat ('T' when stopped, 'Z' a zombie), '?' when it is gone.
+fn proc_state(pid: i32) -> char {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+        })
+        .unwrap_or('?')
+}
+
 /// Alive, and not a zombie waiting for its parent.
 fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    !matches!(proc_state(pid), 'Z' | '?')
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -144,6 +150,16 @@ fn spawn_run(w: &World, job: i64, worker: &str, env: &[(&str, &str)]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Start `orch run` of `job` with the stand-in agent hanging (it starts a grandchild, both
+/// recorded in `pids`), once both are up.
+fn run_hanging(w: &World, job: i64) -> Child {
+    let child = spawn_run(w, job, "w1", &[("FAKE_CLAUDE_MODE", "hang")]);
+    wait_until("the agent to start", Duration::from_secs(5), || {
+        pids(w).len() == 2
+    });
+    child
 }
 
 fn finish(child: Child) -> Out {
@@ -305,39 +321,77 @@ fn heartbeat_keeps_the_lease_past_its_first_expiry() {
     assert_eq!(out.json()["interrupted"], false);
 }
 
-#[test]
-fn a_killed_orch_run_leaves_the_job_to_the_lease_rescue() {
-    let w = world(&[("ORCH_LEASE_SECONDS", "2"), ("FAKE_CLAUDE_PIDS", "@pids")]);
-    let job = claimed(&w, "T-1", "w1");
-    let mut child = spawn_run(&w, job, "w1", &[("FAKE_CLAUDE_MODE", "hang")]);
-    wait_until("the agent to start", Duration::from_secs(5), || {
-        pids(&w).len() == 2
-    });
+/// `orch run` of a fresh job with the stand-in agent hanging (it starts a grandchild), killed
+/// with SIGKILL once both are up. Returns the job, the agent's and grandchild's pids, and a guard
+/// that ends whatever is left of the agent's group when the test ends.
+fn kill_orch_mid_run(w: &World) -> (i64, Vec<i32>, KillGroupOnDrop) {
+    let job = claimed(w, "T-1", "w1");
+    let mut child = run_hanging(w, job);
     // SAFETY: plain syscall on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
-    let pids = pids(&w);
-    // The agent led its own process group: whatever happens below, end what is left of it (the
-    // orphaned grandchild) when the test ends.
-    let _group = KillGroupOnDrop(pids[0]);
-    // The lease is still good for a moment: nobody takes the job yet.
-    w.orch(&["claim", "--worker", "w2"]).status(3);
-    // The agent dies with orch (parent-death signal).
+    let pids = pids(w);
+    let group = KillGroupOnDrop(pids[0]);
+    // The agent dies with orch (parent-death signal); its grandchild does not.
     assert_all_gone(&pids[..1]);
+    assert!(alive(pids[1]), "the grandchild outlives orch and the agent");
+    (job, pids, group)
+}
 
-    std::thread::sleep(Duration::from_millis(2100));
+#[test]
+fn a_killed_orch_runs_job_is_rescued_on_its_host_at_once_and_its_group_ended() {
+    let w = world(&[("ORCH_LEASE_SECONDS", "600"), ("FAKE_CLAUDE_PIDS", "@pids")]);
+    let (job, pids, _group) = kill_orch_mid_run(&w);
+    // On the same host the dead orch is seen at once: no waiting for its lease.
     let out = w.orch(&["claim", "--worker", "w2", "--json"]).ok();
-    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+    assert!(out.stderr.contains("is gone"), "{}", out.stderr);
+    assert_all_gone(&pids);
     let claimed = out.json();
     assert_eq!(claimed["job_id"], job);
     assert_eq!(claimed["attempt"], 2);
     assert_eq!(claimed["lease_owner"], "w2");
-    // The new attempt may run: the dead attempt's open run does not block it.
+    let shown = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
+    assert_eq!(shown["runs"][0]["class"], "orch_gone");
+    assert_eq!(shown["runs"][0]["decision"], "requeued");
+    // The new attempt may run: the dead attempt's closed run does not block it.
     let out = w
         .orch(&["run", &job.to_string(), "--worker", "w2", "--json"])
         .env("FAKE_CLAUDE_MODE", "ok")
         .ok();
     assert_eq!(out.json()["exit_code"], 0);
+}
+
+#[test]
+fn after_a_killed_orch_run_the_next_tick_on_its_host_leaves_nothing_of_its_group() {
+    let w = world(&[("ORCH_LEASE_SECONDS", "600"), ("FAKE_CLAUDE_PIDS", "@pids")]);
+    let (job, pids, _group) = kill_orch_mid_run(&w);
+    // Whatever holds claims (here the agent is logged out), the tick ends the group first.
+    w.logout();
+    let out = w.orch(&["tick", "--worker", "w1", "--json"]).status(11);
+    assert_all_gone(&pids);
+    let steps = out.json()["steps"].clone();
+    assert_eq!(steps[1]["step"], "rescue", "{steps}");
+    assert_eq!(steps[1]["job_id"], job);
+    assert_eq!(steps[1]["state"], "queued");
+}
+
+#[test]
+fn a_killed_orch_runs_job_on_another_host_waits_for_its_lease() {
+    let w = world(&[("ORCH_LEASE_SECONDS", "600"), ("FAKE_CLAUDE_PIDS", "@pids")]);
+    let (job, pids, _group) = kill_orch_mid_run(&w);
+    // Another host cannot see the dead orch: the lease is still good, nobody takes the job.
+    let elsewhere = || {
+        w.orch(&["claim", "--worker", "w2", "--json"])
+            .env("ORCH_HOST", "elsewhere")
+    };
+    elsewhere().status(3);
+    assert!(alive(pids[1]), "another host cannot end the group");
+    w.db()
+        .execute("UPDATE jobs SET lease_expires_at = 1 WHERE id = ?1", [job])
+        .unwrap();
+    let out = elsewhere().ok();
+    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+    assert_eq!(out.json()["attempt"], 2);
 }
 
 #[test]
@@ -609,7 +663,7 @@ fn a_missing_binary_is_recorded_and_resets_the_cache() {
 }
 
 #[test]
-fn a_missing_workdir_is_recorded_and_resets_the_cache() {
+fn a_missing_workdir_is_recorded_as_the_projects_and_keeps_the_cache() {
     let w = world(&[]);
     let job = claimed(&w, "T-1", "w1");
     std::fs::remove_dir(w.path("work/web")).unwrap();
@@ -620,7 +674,9 @@ fn a_missing_workdir_is_recorded_and_resets_the_cache() {
     let runs = w.orch(&["show", &job.to_string(), "--json"]).ok().json()["runs"].clone();
     let reason = runs[0]["launch_error"].as_str().unwrap();
     assert!(reason.contains("work/web"), "{reason}");
-    assert_eq!(cached_preflights(&w), 0);
+    assert_eq!(runs[0]["launch_kind"], "project");
+    // The agent is as preflight saw it: its verdict stands.
+    assert_eq!(cached_preflights(&w), 1);
     assert!(agent_runs(&w).is_empty());
 }
 
@@ -670,10 +726,7 @@ fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
 fn interrupt_with(signal: i32, agent_exit: i64) {
     let w = world(&[("FAKE_CLAUDE_PIDS", "@pids")]);
     let job = claimed(&w, "T-1", "w1");
-    let child = spawn_run(&w, job, "w1", &[("FAKE_CLAUDE_MODE", "hang")]);
-    wait_until("the agent to start", Duration::from_secs(5), || {
-        pids(&w).len() == 2
-    });
+    let child = run_hanging(&w, job);
     // SAFETY: plain syscall on our own child.
     unsafe { libc::kill(child.id() as i32, signal) };
     let out = finish(child);
@@ -708,16 +761,148 @@ fn sigint_is_forwarded_to_the_agent() {
 fn a_cancelled_job_stops_its_agent() {
     let w = world(&[("FAKE_CLAUDE_PIDS", "@pids"), ("ORCH_LEASE_SECONDS", "1")]);
     let job = claimed(&w, "T-1", "w1");
-    let child = spawn_run(&w, job, "w1", &[("FAKE_CLAUDE_MODE", "hang")]);
-    wait_until("the agent to start", Duration::from_secs(5), || {
-        pids(&w).len() == 2
-    });
+    let child = run_hanging(&w, job);
     w.orch(&["cancel", &job.to_string()]).ok();
     let out = finish(child);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("lease is gone"), "{}", out.stderr);
     assert_eq!(out.json()["interrupted"], true);
     assert_all_gone(&pids(&w));
+}
+
+/// Expire the job's lease by moving its time into the past, as a frozen clock would see it.
+fn expire_lease(w: &World, job: i64) {
+    w.db()
+        .execute(
+            "UPDATE jobs SET lease_expires_at = ?2 - 1000 WHERE id = ?1",
+            [job, now_ms()],
+        )
+        .unwrap();
+}
+
+#[test]
+fn a_live_orch_keeps_its_job_on_its_host_whatever_its_lease_says() {
+    let w = world(&[("ORCH_LEASE_SECONDS", "600"), ("FAKE_CLAUDE_PIDS", "@pids")]);
+    let job = claimed(&w, "T-1", "w1");
+    let child = run_hanging(&w, job);
+    let _group = KillGroupOnDrop(pids(&w)[0]);
+    expire_lease(&w, job);
+    // The lease's clock says the job is free; its orch, alive and running here, says it is not.
+    w.orch(&["claim", "--worker", "w2"]).status(3);
+    let shown = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
+    assert_eq!(shown["job"]["state"], "running");
+    assert_eq!(shown["job"]["lease_owner"], "w1");
+    assert!(pids(&w).iter().all(|&pid| alive(pid)));
+    // Another host sees only the lease.
+    w.orch(&["claim", "--worker", "w2"])
+        .env("ORCH_HOST", "elsewhere")
+        .ok();
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_stopped_ticks_agent_is_ended_before_its_job_runs_again() {
+    let w = world(&[
+        ("ORCH_LEASE_SECONDS", "600"),
+        ("FAKE_CLAUDE_PIDS", "@pids"),
+        ("FAKE_CLAUDE_RUNNING", "@running"),
+    ]);
+    let job = w.enqueue("T-1");
+    let tick = w
+        .orch(&["tick", "--worker", "w1", "--json"])
+        .env("FAKE_CLAUDE_MODE", "hang")
+        .spawn();
+    let orch = tick.id() as i32;
+    wait_until("the agent to start", Duration::from_secs(5), || {
+        pids(&w).len() == 2
+    });
+    let agent = pids(&w);
+    let _group = KillGroupOnDrop(agent[0]);
+    // Ctrl-Z at a terminal, a frozen VM: orch stops, its agent (a group of its own) works on.
+    // SAFETY: plain syscall on our own child.
+    unsafe { libc::kill(orch, libc::SIGSTOP) };
+    wait_until("orch to stop", Duration::from_secs(5), || {
+        proc_state(orch) == 'T'
+    });
+    // Stopped within its lease: it may be continued, nobody takes the job.
+    w.orch(&["tick", "--worker", "w2"]).status(3);
+    assert!(agent.iter().all(|&pid| alive(pid)));
+    // Past its lease, another worker rescues the job and runs it, the stopped orch's agent and
+    // the agent's child ended first: the two agents never work in the checkout at once.
+    expire_lease(&w, job);
+    let out = w
+        .orch(&["tick", "--worker", "w2", "--json"])
+        .env("FAKE_CLAUDE_MODE", "ok")
+        .ok();
+    assert!(out.stderr.contains("is stopped"), "{}", out.stderr);
+    assert_eq!(out.json()["steps"][1]["step"], "rescue");
+    for pid in &agent {
+        assert!(!alive(*pid), "pid {pid} of the stopped orch's run lives");
+    }
+    let overlaps = std::fs::read_to_string(w.path("running/overlaps")).unwrap_or_default();
+    assert_eq!(overlaps, "", "two agents ran the job at once");
+    // Continued, the first orch finds its run closed, says so, and reports the rescue's decision.
+    // SAFETY: as above.
+    unsafe { libc::kill(orch, libc::SIGCONT) };
+    let out = Out::of(tick);
+    assert_eq!(out.code, 20, "{}", out.stderr);
+    assert!(out.stderr.contains("lease is gone"), "{}", out.stderr);
+    let shown = w.orch(&["show", &job.to_string(), "--json"]).ok().json();
+    assert_eq!(shown["job"]["state"], "done");
+    assert_eq!(shown["runs"][0]["class"], "orch_stopped");
+    assert_eq!(shown["runs"][0]["signal"], libc::SIGKILL);
+    assert_eq!(shown["runs"][1]["exit_code"], 0);
+}
+
+#[test]
+fn cancel_then_retry_of_a_running_job_runs_it_for_real() {
+    let w = world(&[
+        ("ORCH_LEASE_SECONDS", "600"),
+        ("ORCH_MAX_ATTEMPTS", "1"),
+        ("FAKE_CLAUDE_PIDS", "@pids"),
+    ]);
+    let job = claimed(&w, "T-1", "w1");
+    let child = run_hanging(&w, job);
+    let _group = KillGroupOnDrop(pids(&w)[0]);
+    let out = w.orch(&["cancel", &job.to_string()]).ok();
+    assert!(out.stdout.contains("run 1 closed"), "{}", out.stdout);
+    // Stopped at once (its lease heartbeat is minutes away), grandchild included.
+    assert_all_gone(&pids(&w));
+    let out = finish(child);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("lease is gone"), "{}", out.stderr);
+    assert_eq!(out.json()["interrupted"], true);
+    // The run was closed as cancelled; finalizing it says so.
+    let doc = w
+        .orch(&["finalize", &job.to_string(), "--run", "1", "--json"])
+        .status(21)
+        .json();
+    assert_eq!(
+        (doc["decision"].as_str(), doc["class"].as_str()),
+        (Some("cancelled"), Some("cancelled"))
+    );
+    assert_eq!(
+        run_column::<Option<i64>>(&w, 1, "exit_code"),
+        Some(143),
+        "its orch recorded how the agent ended"
+    );
+    // Retried, the job runs its one attempt for real.
+    w.orch(&["retry", &job.to_string()]).ok();
+    let out = w.orch(&["claim", "--worker", "w1", "--json"]).ok();
+    assert_eq!(out.json()["attempt"], 1);
+    let out = w
+        .orch(&["run", &job.to_string(), "--worker", "w1", "--json"])
+        .env("FAKE_CLAUDE_MODE", "ok")
+        .ok();
+    assert_eq!(out.json()["exit_code"], 0);
+    let doc = w
+        .orch(&["finalize", &job.to_string(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(doc["decision"], "advanced");
+    assert_eq!(agent_runs(&w).len(), 2);
 }
 
 #[test]

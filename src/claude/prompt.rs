@@ -15,6 +15,30 @@ pub const PLACEHOLDERS: &[&str] = &[
     "previous_result",
 ];
 
+/// The most one argv element may hold on Linux (MAX_ARG_STRLEN, 128 KiB, less its NUL): the
+/// prompt reaches the agent as one.
+pub const ARG_MAX_BYTES: usize = 128 * 1024 - 1;
+/// A task's body and title are refused at enqueue above these sizes, so the prompt built from
+/// them (with the previous stage's result, up to 32 KiB, and the template) fits in one argument.
+pub const BODY_MAX_BYTES: usize = 64 * 1024;
+pub const TITLE_MAX_BYTES: usize = 1024;
+
+/// Why `text` cannot be part of a prompt (one argv element): a NUL byte, or more than `max_bytes`.
+pub fn unfit(what: &str, text: &str, max_bytes: usize) -> Option<String> {
+    if let Some(at) = text.find('\0') {
+        return Some(format!(
+            "{what} holds a NUL byte (at byte {at}), which no program argument can carry"
+        ));
+    }
+    (text.len() > max_bytes).then(|| {
+        format!(
+            "{what} is {} bytes, more than the {max_bytes} it may hold (the prompt reaches the \
+             agent as one program argument, at most 128 KiB on Linux)",
+            text.len()
+        )
+    })
+}
+
 /// Values for the placeholders, by name. A missing name is left in the text untouched.
 pub type Vars<'a> = [(&'a str, &'a str)];
 

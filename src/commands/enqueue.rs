@@ -3,6 +3,7 @@ use std::io::Read;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::claude::prompt;
 use crate::cli::EnqueueArgs;
 use crate::config::{self, valid_name};
 use crate::exit;
@@ -45,6 +46,31 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
             Some(read_body(file, path)?)
         }
     };
+    // The prompt reaches the agent as one program argument: a body or title it cannot carry
+    // would fail every run of the task, so it is refused here.
+    let source = args.body_file.as_deref().unwrap_or("-");
+    let unfit = [
+        (
+            "--title",
+            "the title",
+            args.title.as_deref(),
+            prompt::TITLE_MAX_BYTES,
+        ),
+        (
+            &format!("--body-file {source}")[..],
+            "the task body",
+            body.as_deref(),
+            prompt::BODY_MAX_BYTES,
+        ),
+    ]
+    .into_iter()
+    .find_map(|(flag, what, text, max)| {
+        text.and_then(|text| prompt::unfit(what, text, max))
+            .map(|why| format!("{flag}: {why}"))
+    });
+    if let Some(why) = unfit {
+        return Err(exit::usage(why));
+    }
     let operator = ctx.operator();
     let mut store = ctx.store()?;
     let enqueued = store.enqueue(
@@ -90,20 +116,22 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The body goes into the agent's prompt, one argument that Linux caps at 128 KiB.
-const BODY_MAX_BYTES: u64 = 64 * 1024;
+/// More than any body a prompt can carry (`prompt::BODY_MAX_BYTES` says how much, with its
+/// reason): reading stops here, so `/dev/zero` cannot fill the memory.
+const READ_MAX_BYTES: u64 = 1024 * 1024;
 
-/// A task body of at most `BODY_MAX_BYTES` of UTF-8 (a pipe is fine: `--body-file <(…)`; the cap
-/// keeps `/dev/zero` from filling the memory).
+/// A task body read as UTF-8 (a pipe is fine: `--body-file <(…)`), at most `READ_MAX_BYTES`.
 fn read_body(reader: impl Read, from: &str) -> Result<String> {
     let mut bytes = Vec::new();
     reader
-        .take(BODY_MAX_BYTES + 1)
+        .take(READ_MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading the task body from {from}"))?;
-    if bytes.len() as u64 > BODY_MAX_BYTES {
+    if bytes.len() as u64 > READ_MAX_BYTES {
         return Err(exit::usage(format!(
-            "--body-file {from}: the task body is larger than {BODY_MAX_BYTES} bytes"
+            "--body-file {from}: the task body is larger than {READ_MAX_BYTES} bytes, far more \
+             than the {} a prompt can carry",
+            crate::claude::prompt::BODY_MAX_BYTES
         )));
     }
     String::from_utf8(bytes).map_err(|_| {

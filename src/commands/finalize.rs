@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::breaker::Change;
 use crate::cli::FinalizeArgs;
-use crate::finalize::{self, Decision, Outcome};
+use crate::finalize::{self, Decision, Judged, LaunchKind, Outcome};
 use crate::git::Committed;
 use crate::output::{self, Paint};
 use crate::store::now_ms;
@@ -31,8 +31,9 @@ fn human(outcome: &Outcome, paint: Paint, now: i64) -> String {
     let decision = match outcome.decision {
         Decision::Advanced | Decision::Completed => paint.pass(decision),
         Decision::Requeued => paint.warn(decision),
-        Decision::Failed | Decision::Gated => paint.fail(decision),
+        Decision::Failed | Decision::Gated | Decision::Cancelled => paint.fail(decision),
     };
+    let workdir_missing = Judged::LaunchError(LaunchKind::Project).name();
     let what = match outcome.decision {
         Decision::Advanced => format!(
             "{} queued as job {}",
@@ -42,6 +43,11 @@ fn human(outcome: &Outcome, paint: Paint, now: i64) -> String {
                 .map_or("?".to_string(), |id| id.to_string())
         ),
         Decision::Completed => "the task is complete".to_string(),
+        Decision::Requeued if outcome.class == workdir_missing => {
+            "back in the queue, attempt not counted; claims on that host skip the project until \
+             its workdir is back"
+                .to_string()
+        }
         Decision::Requeued => format!(
             "retry {}, attempt {}/{} used",
             outcome
@@ -57,6 +63,7 @@ fn human(outcome: &Outcome, paint: Paint, now: i64) -> String {
         Decision::Gated => "back in the queue, attempt not counted; claims wait until the agent \
                             logs in again (or `orch reset-cache`)"
             .to_string(),
+        Decision::Cancelled => "cancelled by an operator while it ran".to_string(),
     };
     let mut out = vec![format!(
         "job {} run {}: {} → {decision}: {what}",

@@ -34,6 +34,9 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .map(|(_, n)| n)
         .sum();
     let breakers = store.breakers(now)?;
+    let stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
+    let stranded = store.stranded_jobs(&stages, LISTED)?;
+    let holds = store.project_holds()?;
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -60,6 +63,11 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 .filter(|b| !quiet(b, now))
                 .map(|b| breaker_json(b, now))
                 .collect::<Vec<_>>(),
+            "stranded": stranded.iter().map(|job| json!({
+                "job_id": job.job_id, "task": job.task, "project": job.project,
+                "stage": job.stage, "state": job.state,
+            })).collect::<Vec<_>>(),
+            "holds": holds,
         }))?;
         return Ok(exit::OK);
     }
@@ -132,6 +140,38 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         }
         out.push(String::new());
         out.push(table.render(paint));
+    }
+    if !stranded.is_empty() {
+        let mut table = Table::new(&["STRANDED", "TASK", "STAGE", "STATE"]);
+        for job in &stranded {
+            table.row(vec![
+                job.job_id.to_string(),
+                format!("{} {}", job.project, job.task),
+                paint.fail(&job.stage),
+                paint.state(&job.state),
+            ]);
+        }
+        out.push(String::new());
+        out.push(table.render(paint));
+        out.push(format!(
+            "these jobs are at a stage the pipeline ({}) no longer has, and are never claimed: \
+             `orch cancel JOB`, or move one with `orch retry JOB --stage STAGE`",
+            ctx.config.stages.join(", ")
+        ));
+    }
+    if !holds.is_empty() {
+        out.push(String::new());
+        for hold in &holds {
+            out.push(format!(
+                "project {} {} on {} since {}: {}",
+                hold.project,
+                paint.fail("held"),
+                hold.host,
+                output::relative(hold.since, now),
+                hold.reason
+            ));
+        }
+        out.push("claims on that host skip the project until its workdir is back".to_string());
     }
     out.extend(breaker_lines(&breakers, now, paint));
     out.extend(outbox_lines(&outbox, due, &alerts, now, paint));

@@ -52,6 +52,11 @@ pub(crate) fn describe(event: &Event) -> Value {
             "step": "notify", "report": report,
             "text": format!("notify: {} sent, {} failed, {} deferred, {} pending", report.sent, report.failed, report.deferred, report.pending),
         }),
+        Event::Rescued(rescued) => json!({
+            "step": "rescue", "job_id": rescued.job_id, "state": rescued.state,
+            "worker": rescued.worker, "reason": rescued.reason,
+            "text": format!("rescue: job {} → {}: {}", rescued.job_id, rescued.state, rescued.reason),
+        }),
         Event::Recovered(outcome) => json!({
             "step": "recover", "outcome": outcome,
             "text": format!("recover: run {} of job {} → {}", outcome.run_id, outcome.job_id, outcome.decision.as_str()),

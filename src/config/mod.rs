@@ -105,6 +105,7 @@ keys! {
     DB = "db", Path, None, "SQLite database (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db)";
     LOG_DIR = "log_dir", Path, None, "Directory for run logs and tick locks (default: `logs/` beside the database)";
     BUSY_TIMEOUT_MS = "busy_timeout_ms", Count(0, 10 * MINUTE * 1000), Some("5000"), "How long a step waits for another process's write lock";
+    HOST = "host", Text, None, "This machine's name on the runs it records (default: the system host name); unique per machine";
     LEASE_SECONDS = "lease_seconds", Count(1, WEEK), Some("900"), "Lease a claim holds before another worker may rescue the job";
     MAX_ATTEMPTS = "max_attempts", Count(1, 100), Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
@@ -208,6 +209,18 @@ pub struct Project {
 }
 
 impl Project {
+    /// Why the project's jobs cannot run here now: its workdir is missing or not a directory. A
+    /// run that finds this holds the project on this host (not the agent's breaker).
+    pub fn workdir_missing(&self) -> Option<String> {
+        (!self.workdir.is_dir()).then(|| {
+            format!(
+                "the workdir of project {} ({}) does not exist or is not a directory",
+                self.name,
+                self.workdir.display()
+            )
+        })
+    }
+
     /// What is wrong with the workdir, if anything: missing, not a directory, or (with
     /// auto-commit on) not inside a git work tree. Checked where an operator looks (`orch config`,
     /// `orch preflight --explain`, `orch enqueue`), before a job finds out.
@@ -438,6 +451,22 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.path(DB).expect("db always has a value")
+    }
+
+    /// This machine's name as runs record it: the `host` setting, else the system host name.
+    /// A rescue looks up the processes of a run recorded under this name.
+    pub fn host(&self) -> String {
+        if let Some(host) = self.text(HOST).map(str::trim).filter(|h| !h.is_empty()) {
+            return host.to_string();
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+            _ => "localhost".to_string(),
+        }
     }
 
     pub fn log_dir(&self) -> PathBuf {

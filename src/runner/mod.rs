@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::claude::verdict::{self, Class};
 use crate::claude::{self, prompt, AgentEnv};
 use crate::config::{self, Config, Project, Stage};
+use crate::finalize::LaunchKind;
+use crate::procfs::{self, Place, Proc};
 use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
 use crate::{fsx, Ctx};
 
@@ -25,7 +27,7 @@ use self::log::CappedLog;
 use self::process::Agent as Process;
 use self::signals::Signals;
 use self::status::StatusLine;
-use self::supervise::{Limits, Watch};
+use self::supervise::{Limits, Watch, LEASE_GONE};
 
 /// The previous stage's result text is cut to this many bytes in a prompt: one argv element may
 /// hold at most 128 KiB on Linux, and the task body shares it.
@@ -91,6 +93,7 @@ fn run_with_signals(
     let agent_version = store.cached_agent_version(request.agent)?;
     // Before the run is recorded: a log directory others may write in is refused with no run.
     let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
+    let place = Place::current(config.host());
     let started = store.start_run(
         &NewRun {
             job_id: request.job_id,
@@ -98,6 +101,8 @@ fn run_with_signals(
             agent: request.agent,
             agent_version: agent_version.as_deref(),
             lease_ms: limits.lease_ms,
+            place: &place,
+            supervisor: procfs::this_process(),
             now: now_ms(),
         },
         |run_id| {
@@ -117,20 +122,33 @@ fn run_with_signals(
     };
     let prepared = match prepare(config, store, &run, project, &agent_env, &stage) {
         Ok(prepared) => prepared,
-        Err(err) => return run.launch_failed(store, format!("{err:#}")),
+        Err(failure) => return run.launch_failed(store, failure),
     };
     let Prepared {
         command,
         program,
         mut log,
     } = prepared;
-    let mut agent = match process::spawn(command, &project.workdir) {
+    // The agent leads its own process group: recorded with its start time, the group can be
+    // ended by a rescue on this host should this orch die or stop. It is not reaped before
+    // `wait`, so even an agent that already exited still shows in /proc.
+    let (spawned, recorded) = store.start_agent(run.id, || {
+        let spawned = process::spawn(command, &project.workdir);
+        let recorded = spawned.as_ref().ok().and_then(|agent| {
+            let pid = agent.pid() as i32;
+            procfs::start_time(pid).map(|start| Proc { pid, start })
+        });
+        (spawned, recorded)
+    });
+    let mut agent = match spawned {
         Ok(agent) => agent,
-        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err)),
+        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err, project)),
     };
-    let pid = agent.pid();
-    if let Err(err) = store.set_run_pid(run.id, pid) {
-        crate::diag!("orch: warning: could not record the agent's pid {pid}: {err:#}");
+    if let Err(err) = recorded {
+        crate::diag!(
+            "orch: warning: could not record the agent's pid {}: {err:#}",
+            agent.pid()
+        );
     }
     run.watch(
         store,
@@ -151,6 +169,21 @@ struct Run<'a> {
     clock: Instant,
 }
 
+/// Why the agent was not started, and whose fault that is.
+struct LaunchFailure {
+    kind: LaunchKind,
+    reason: String,
+}
+
+impl LaunchFailure {
+    fn agent(reason: String) -> LaunchFailure {
+        LaunchFailure {
+            kind: LaunchKind::Agent,
+            reason,
+        }
+    }
+}
+
 /// Everything needed to start the agent.
 struct Prepared {
     /// The agent's argv and environment; `process::spawn` adds the rest.
@@ -167,31 +200,40 @@ fn prepare(
     project: &Project,
     agent_env: &AgentEnv,
     stage: &Stage,
-) -> Result<Prepared> {
+) -> Result<Prepared, LaunchFailure> {
     let log =
         CappedLog::create(&run.log_path, config.count(config::LOG_MAX_BYTES)).map_err(|err| {
-            anyhow!(
+            LaunchFailure::agent(format!(
                 "cannot create the run's log {}: {err}",
                 run.log_path.display()
-            )
+            ))
         })?;
-    if !project.workdir.is_dir() {
-        return Err(anyhow!(
-            "the workdir of project {} ({}) does not exist or is not a directory",
-            project.name,
-            project.workdir.display()
-        ));
+    if let Some(reason) = project.workdir_missing() {
+        return Err(LaunchFailure {
+            kind: LaunchKind::Project,
+            reason,
+        });
     }
-    let prompt_text = build_prompt(config, store, &run.job, stage)?;
+    let prompt_text = build_prompt(config, store, &run.job, stage)
+        .map_err(|err| LaunchFailure::agent(format!("{err:#}")))?;
+    if let Some(why) = prompt::unfit("the prompt", &prompt_text, prompt::ARG_MAX_BYTES) {
+        return Err(LaunchFailure {
+            kind: LaunchKind::Task,
+            reason: format!("{why}: shorten the task's body or the stage's prompt"),
+        });
+    }
     let argv = claude::argv::for_agent(agent_env, &prompt_text, stage).map_err(|why| {
-        anyhow!(
+        LaunchFailure::agent(format!(
             "cannot start the agent: {why} (set claude_bin / ORCH_CLAUDE_BIN or bin in [agents.{}])",
             agent_env.name
-        )
+        ))
     })?;
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| anyhow!("the argv template of agent {} is empty", agent_env.name))?;
+    let (program, args) = argv.split_first().ok_or_else(|| {
+        LaunchFailure::agent(format!(
+            "the argv template of agent {} is empty",
+            agent_env.name
+        ))
+    })?;
     let mut command = agent_env.command(Path::new(program));
     command
         .args(args)
@@ -270,16 +312,38 @@ fn limits(config: &Config, stage: &Stage) -> Limits {
     }
 }
 
-fn spawn_failure(program: &str, err: &std::io::Error) -> String {
-    let hint = match err.raw_os_error() {
-        Some(libc::ENOENT) => " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
-        Some(libc::EACCES) => " (not executable)",
-        Some(libc::E2BIG) => {
-            " (the prompt is too long: Linux takes at most 128 KiB in one argument)"
+/// Why the agent could not be started, and whose fault it is: the task's when its prompt cannot
+/// be passed, the project's when its workdir went missing (a failed chdir looks like a missing
+/// binary), else the agent's.
+fn spawn_failure(program: &str, err: &std::io::Error, project: &Project) -> LaunchFailure {
+    let (kind, hint) = match err.raw_os_error() {
+        Some(libc::E2BIG) => (
+            LaunchKind::Task,
+            " (the prompt is too long: Linux takes at most 128 KiB in one argument; shorten the \
+             task's body or the stage's prompt)",
+        ),
+        None if err.kind() == std::io::ErrorKind::InvalidInput => (
+            LaunchKind::Task,
+            " (an argument holds a NUL byte: the task's body, title or the stage's prompt)",
+        ),
+        _ if project.workdir_missing().is_some() => {
+            let reason = project.workdir_missing().unwrap_or_default();
+            return LaunchFailure {
+                kind: LaunchKind::Project,
+                reason,
+            };
         }
-        _ => "",
+        Some(libc::ENOENT) => (
+            LaunchKind::Agent,
+            " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
+        ),
+        Some(libc::EACCES) => (LaunchKind::Agent, " (not executable)"),
+        _ => (LaunchKind::Agent, ""),
     };
-    format!("cannot start the agent {program}: {err}{hint}")
+    LaunchFailure {
+        kind,
+        reason: format!("cannot start the agent {program}: {err}{hint}"),
+    }
 }
 
 impl Run<'_> {
@@ -287,15 +351,18 @@ impl Run<'_> {
         i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Record a run that never started, and drop the cached preflight verdict: the agent or its
-    /// checkout is not what preflight saw.
-    fn launch_failed(&self, store: &mut Store, reason: String) -> Result<RunOutcome> {
+    /// Record a run that never started. When the agent is to blame, drop the cached preflight
+    /// verdict too: the agent is not what preflight saw. A task's or a project's failure says
+    /// nothing about the agent.
+    fn launch_failed(&self, store: &mut Store, failure: LaunchFailure) -> Result<RunOutcome> {
+        let LaunchFailure { kind, reason } = failure;
         crate::diag!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
         let end = RunEnd {
             ended_at: now_ms(),
             duration_ms: self.elapsed_ms(),
             launch_error: Some(&reason),
-            drop_preflight_cache: true,
+            launch_kind: Some(kind.as_str()),
+            drop_preflight_cache: kind == LaunchKind::Agent,
             ..RunEnd::default()
         };
         self.record(store, &end, false, false)
@@ -345,7 +412,7 @@ impl Run<'_> {
             attempt: self.job.attempt,
         };
         let watched = {
-            let mut heartbeat = || store.heartbeat(&holder, limits.lease_ms, now_ms());
+            let mut heartbeat = || store.heartbeat(&holder, self.id, limits.lease_ms, now_ms());
             supervise::supervise(
                 Watch {
                     agent,
@@ -383,6 +450,14 @@ impl Run<'_> {
                 return Err(err.context(format!("run {} of job {job_id}", self.id)));
             }
         };
+        let mut watched = watched;
+        if !watched.lease_lost && store.run_closed(self.id).unwrap_or(false) {
+            // Closed while the agent worked (cancelled, or rescued) and ended before a heartbeat
+            // noticed: say so, as the heartbeat would have.
+            crate::diag!("orch: {LEASE_GONE}");
+            watched.lease_lost = true;
+            watched.interrupted = true;
+        }
         let (exit_code, signal) = process::code_or_signal(watched.status);
         // The post-factum safety net: a log that says the agent is not authenticated drops the
         // cached verdict, so the next claim checks afresh (finalize decides about the gate).
@@ -396,6 +471,7 @@ impl Run<'_> {
             timed_out: watched.timed_out,
             interrupted: watched.interrupted,
             launch_error: None,
+            launch_kind: None,
             log_bytes: log.written,
             log_truncated: log.truncated,
             drop_preflight_cache: auth_failure.is_some(),

@@ -43,6 +43,10 @@ pub struct Watch<'a> {
     pub heartbeat: &'a mut dyn FnMut() -> Result<bool>,
 }
 
+/// What orch says when the run's lease was taken from it.
+pub const LEASE_GONE: &str =
+    "the job's lease is gone (cancelled, or rescued by another worker or orch)";
+
 /// Reads per wake-up before the loop looks at its clocks again, so a chatty agent cannot starve
 /// the timeout.
 const READS_PER_TURN: usize = 16;
@@ -113,9 +117,7 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
                 Ok(false) => {
                     lease_lost = true;
                     interrupted = true;
-                    crate::diag!(
-                        "orch: the job's lease is gone (cancelled, or rescued by another worker): stopping the agent"
-                    );
+                    crate::diag!("orch: {LEASE_GONE}: stopping the agent");
                     end_group(agent, libc::SIGTERM, &mut kill_at);
                 }
                 Err(err) => crate::diag!("orch: warning: could not renew the lease: {err:#}"),

@@ -107,24 +107,36 @@ pub fn move_held_job(
     Ok(true)
 }
 
-/// Close the run rows a lease rescue left behind: runs of the rescued attempt that were never
-/// finalized (their orch died, or lost the database). The rescue made the decision; the run
-/// carries it, so finalizing it later prints that instead of judging a job no longer held.
-pub fn close_orphaned_runs(
-    tx: &Transaction,
-    job_id: i64,
-    attempt: i64,
-    decision: &str,
-    reason: &str,
-    now: i64,
-) -> Result<usize> {
+/// What closes a job's open runs: the decision someone else made for the run's attempt.
+pub struct RunClose<'a> {
+    pub job_id: i64,
+    pub attempt: i64,
+    /// What happened to the run (`lease_expired`, `orch_gone`, `cancelled`, …).
+    pub class: &'a str,
+    /// requeued, failed or cancelled.
+    pub decision: &'a str,
+    pub reason: &'a str,
+}
+
+/// Close the run rows of `close.attempt` that were never finalized, because a rescue or a cancel
+/// decided for them (their orch died, lost the database, or was told to stop). The run carries
+/// the decision, so finalizing it later prints that instead of judging a job no longer held; its
+/// orch, if alive, may still record how the agent ended.
+pub fn close_open_runs(tx: &Transaction, close: &RunClose, now: i64) -> Result<usize> {
     Ok(tx
         .prepare_cached(
-            "UPDATE agent_runs SET class = 'lease_expired', reason = ?4, decision = ?3,
-                    retry_at = CASE WHEN ?3 = 'requeued' THEN ?5 END, finalized_at = ?5
+            "UPDATE agent_runs SET class = ?3, reason = ?5, decision = ?4,
+                    retry_at = CASE WHEN ?4 = 'requeued' THEN ?6 END, finalized_at = ?6
              WHERE job_id = ?1 AND attempt = ?2 AND finalized_at IS NULL",
         )?
-        .execute(params![job_id, attempt, decision, reason, now])?)
+        .execute(params![
+            close.job_id,
+            close.attempt,
+            close.class,
+            close.decision,
+            close.reason,
+            now
+        ])?)
 }
 
 /// A run that ended (or never started) and was not finalized, while its job is still held by

@@ -1,14 +1,17 @@
 //! Tasks, jobs, their history and the claim.
 
 use anyhow::{bail, Result};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::Serialize;
 
 use super::{
-    breaker_gate, close_orphaned_runs, queue_alert, take_probe, AlertKind, NewAlert, Store,
+    breaker_gate, close_open_runs, hold_project, open_run, proc_of, queue_alert, release_project,
+    take_probe, AlertKind, NewAlert, RunClose, Store,
 };
 use crate::breaker::{Gate, Probe};
-use crate::exit;
+use crate::procfs::Place;
+use crate::rescue::{Candidate, OpenRun, Rescue};
+use crate::{clock, exit, output};
 
 /// A job id that names no job: a wrong argument (exit 2), whichever command was given it.
 pub fn no_job(job_id: i64) -> anyhow::Error {
@@ -103,10 +106,33 @@ pub struct ClaimRequest<'a> {
     pub worker: &'a str,
     /// The agent that will run the job: its circuit breaker gates the claim.
     pub agent: &'a str,
-    /// Projects that may be claimed from, with their `max_running`.
-    pub projects: Vec<(&'a str, u32)>,
+    /// Projects that may be claimed from.
+    pub projects: Vec<ClaimProject<'a>>,
+    /// The pipeline's stages: a job at any other stage is not claimed (it could not be finalized).
+    pub stages: Vec<&'a str>,
     pub lease_ms: i64,
+    /// The longest backoff a queued job may wait (`Retry::longest_ms`): a job due further ahead
+    /// than that was dated by a clock that ran ahead, and is due now.
+    pub longest_backoff_ms: i64,
+    /// This host's name: the claim holds and releases its projects under it.
+    pub host: &'a str,
+    /// Which of the running jobs a rescue looks at to take back (see `crate::rescue`); it ends
+    /// their process groups before it answers.
+    pub triage: Triage<'a>,
     pub now: i64,
+}
+
+/// Decides, inside a transaction, which running jobs to take back: see `crate::rescue`.
+pub type Triage<'a> = &'a dyn Fn(&[Candidate]) -> Vec<Rescue>;
+
+/// A project a claim may take a job from.
+#[derive(Debug, Clone)]
+pub struct ClaimProject<'a> {
+    pub name: &'a str,
+    pub max_running: u32,
+    /// Why the project cannot run a job on this host now (its workdir is missing): the claim
+    /// skips it and holds it, alerting once.
+    pub held: Option<String>,
 }
 
 /// What a claim did.
@@ -119,12 +145,23 @@ pub struct Claim {
     pub probe: bool,
 }
 
-/// A job whose lease ran out while it was running: its worker died or lost the database.
+/// A running job taken back from its worker: its lease ran out, or its orch on this host is gone
+/// or stopped.
 #[derive(Debug, Serialize)]
 pub struct Rescued {
     pub job_id: i64,
     pub worker: Option<String>,
     pub state: String,
+    /// The history line: why, and that the attempt counted.
+    pub reason: String,
+}
+
+/// What `cancel` did: the state the job was in, and the run it closed (whose agent, if on this
+/// host, the caller stops).
+#[derive(Debug)]
+pub struct Cancelled {
+    pub was: String,
+    pub run: Option<super::Run>,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,24 +242,30 @@ pub struct LeaseHolder<'a> {
 }
 
 /// Extend the holder's lease to `now + lease_ms`. False when it holds it no more: the job was
-/// cancelled, finalized or rescued (and maybe claimed again) meanwhile.
+/// cancelled, finalized or rescued (and maybe claimed again) meanwhile. With `run_id`, also
+/// false once that run was closed (cancelled or rescued): a job retried and claimed again by the
+/// same worker has the same attempt number, and the old run must not renew the new lease.
 pub fn renew_lease(
     tx: &Transaction,
     holder: &LeaseHolder,
+    run_id: Option<i64>,
     lease_ms: i64,
     now: i64,
 ) -> Result<bool> {
     let changed = tx
         .prepare_cached(
-            "UPDATE jobs SET lease_expires_at = ?4 + ?5
-             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempt = ?3",
+            "UPDATE jobs SET lease_expires_at = ?4 + ?5, lease_renewed_at = ?4
+             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempt = ?3
+               AND (?6 IS NULL OR EXISTS (SELECT 1 FROM agent_runs
+                                          WHERE id = ?6 AND job_id = ?1 AND finalized_at IS NULL))",
         )?
         .execute(params![
             holder.job_id,
             holder.worker,
             holder.attempt,
             now,
-            lease_ms
+            lease_ms,
+            run_id
         ])?;
     Ok(changed == 1)
 }
@@ -302,17 +345,27 @@ impl Store {
         })
     }
 
-    /// Ask the agent's circuit breaker, rescue expired leases, then take the best eligible job:
-    /// one transaction, one winner. An open breaker is an error carrying exit 12, and nothing is
-    /// written; a half-open one lets this claim through as its only probe.
+    /// Ask the agent's circuit breaker, take back the running jobs `triage` picks (expired
+    /// leases, dead or stopped supervisors), hold or release projects, then take the best eligible
+    /// job: one transaction, one winner. An open breaker is an error carrying exit 12, and nothing
+    /// is written; a half-open one lets this claim through as its only probe.
     pub fn claim(&mut self, request: &ClaimRequest) -> Result<Claim> {
         self.write(|tx| {
-            let (breaker, gate) = breaker_gate(tx, request.agent, request.now)?;
+            let now = request.now;
+            let (breaker, gate) = breaker_gate(tx, request.agent, now)?;
             if let Gate::Refuse(why) = gate {
                 return Err(exit::coded(exit::BREAKER_OPEN, why));
             }
             let probe = gate == Gate::Probe;
-            let rescued = rescue_expired(tx, request.now)?;
+            let rescued = rescue_in(tx, request.host, now, request.triage)?;
+            for project in &request.projects {
+                match &project.held {
+                    Some(reason) => {
+                        hold_project(tx, project.name, request.host, reason, now)?;
+                    }
+                    None => release_project(tx, project.name, request.host)?,
+                }
+            }
             let mut running = tx.prepare_cached(
                 "SELECT project, count(*) FROM jobs WHERE state = 'running' GROUP BY project",
             )?;
@@ -322,14 +375,14 @@ impl Store {
             let open: Vec<&str> = request
                 .projects
                 .iter()
-                .filter(|(name, limit)| {
+                .filter(|project| {
                     let busy = counts
                         .iter()
-                        .find(|(p, _)| p == name)
+                        .find(|(p, _)| p == project.name)
                         .map_or(0, |(_, n)| *n);
-                    busy < i64::from(*limit)
+                    project.held.is_none() && busy < i64::from(project.max_running)
                 })
-                .map(|(name, _)| *name)
+                .map(|project| project.name)
                 .collect();
             let nothing = |rescued| Claim {
                 job: None,
@@ -340,40 +393,66 @@ impl Store {
                 return Ok(nothing(rescued));
             }
             let open = serde_json::to_string(&open)?;
-            let claimed: Option<i64> = tx
+            let stages = serde_json::to_string(&request.stages)?;
+            let due_limit = now
+                .saturating_add(request.longest_backoff_ms.max(0))
+                .saturating_add(clock::SKEW_MS);
+            let claimed: Option<(i64, i64)> = tx
                 .prepare_cached(
                     "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_owner = ?1,
-                            lease_expires_at = ?2 + ?3, updated_at = ?2
+                            lease_expires_at = ?2 + ?3, lease_renewed_at = ?2, updated_at = ?2
                      WHERE id = (
                          SELECT j.id FROM json_each(?4) AS p
                          JOIN jobs AS j ON j.id = (
                              SELECT q.id FROM jobs AS q
-                             WHERE q.state = 'queued' AND q.project = p.value AND q.run_after <= ?2
+                             WHERE q.state = 'queued' AND q.project = p.value
+                               AND (q.run_after <= ?2 OR q.run_after > ?6)
+                               AND q.stage IN (SELECT value FROM json_each(?5))
                              ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
                          ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
-                     RETURNING id",
+                     RETURNING id, run_after",
                 )?
                 .query_row(
-                    params![request.worker, request.now, request.lease_ms, open],
-                    |row| row.get(0),
+                    params![
+                        request.worker,
+                        now,
+                        request.lease_ms,
+                        open,
+                        stages,
+                        due_limit
+                    ],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            let Some(job_id) = claimed else {
+            let Some((job_id, run_after)) = claimed else {
                 return Ok(nothing(rescued));
             };
             let job = job_in(tx, job_id)?.expect("the claimed job exists");
             let mut reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
+            if let Some(ahead) = clock::ahead_beyond(run_after, now, request.longest_backoff_ms) {
+                reason.push_str(&format!(
+                    "; it was due in {}, further ahead than the longest backoff allows (a clock \
+                     ran ahead): treated as due",
+                    output::span(ahead)
+                ));
+            }
             if probe {
                 let slot = Probe {
                     job_id,
                     worker: request.worker.to_string(),
                     attempt: job.attempt,
-                    started_at: request.now,
+                    started_at: now,
                 };
                 take_probe(tx, request.agent, &breaker, slot)?;
                 reason.push_str(&format!(
-                    " (the probe of agent {}'s half-open circuit breaker)",
-                    request.agent
+                    " (the probe of agent {}'s half-open circuit breaker{})",
+                    request.agent,
+                    breaker
+                        .dated_ahead(now)
+                        .map_or(String::new(), |ahead| format!(
+                            "; it was opened {} ahead of this clock, so it is treated as half-open",
+                            output::span(ahead)
+                        ))
                 ));
             }
             record(
@@ -383,7 +462,7 @@ impl Store {
                 "running",
                 request.worker,
                 &reason,
-                request.now,
+                now,
             )?;
             Ok(Claim {
                 job: Some(job),
@@ -393,9 +472,25 @@ impl Store {
         })
     }
 
-    /// The run's heartbeat: see `renew_lease`.
-    pub fn heartbeat(&mut self, holder: &LeaseHolder, lease_ms: i64, now: i64) -> Result<bool> {
-        self.write(|tx| renew_lease(tx, holder, lease_ms, now))
+    /// Take back the running jobs `triage` picks, in one transaction of its own (tick does this
+    /// before its gates, so a dead run's processes are ended even while claims are held).
+    pub fn rescue(&mut self, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>> {
+        // Most ticks find nothing: a read, not the write lock.
+        if rescue_candidates(self.conn(), host, now)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| rescue_in(tx, host, now, triage))
+    }
+
+    /// Run `run_id`'s heartbeat: see `renew_lease`.
+    pub fn heartbeat(
+        &mut self,
+        holder: &LeaseHolder,
+        run_id: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<bool> {
+        self.write(|tx| renew_lease(tx, holder, Some(run_id), lease_ms, now))
     }
 
     pub fn job(&self, job_id: i64) -> Result<Option<Job>> {
@@ -426,66 +521,110 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Cancel a queued or running job. Returns the state it was in.
-    pub fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<String> {
+    /// Cancel a queued or running job. A running job's open run (of its current attempt) is
+    /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.
+    pub fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
         self.write(|tx| {
             let Some(job) = job_in(tx, job_id)? else {
                 return Err(no_job(job_id));
             };
+            let unchanged = |was: String| Cancelled { was, run: None };
             match job.state.as_str() {
                 "queued" | "running" => {}
-                "cancelled" => return Ok(job.state),
-                other => bail!("job {job_id} is {other}; only queued or running jobs can be cancelled"),
+                "cancelled" => return Ok(unchanged(job.state)),
+                other => {
+                    bail!("job {job_id} is {other}; only queued or running jobs can be cancelled")
+                }
             }
             tx.execute(
-                "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?2 WHERE id = ?1",
+                "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
+                        lease_renewed_at = NULL, updated_at = ?2 WHERE id = ?1",
                 params![job_id, now],
             )?;
-            record(tx, job_id, Some(&job.state), "cancelled", actor, "cancelled by operator", now)?;
+            let reason = "cancelled by operator";
+            record(
+                tx,
+                job_id,
+                Some(&job.state),
+                "cancelled",
+                actor,
+                reason,
+                now,
+            )?;
             settle_task(tx, job.task_id, "cancelled", now)?;
-            Ok(job.state)
+            let mut run = None;
+            if job.state == "running" {
+                run = open_run(tx, job_id, job.attempt)?;
+                close_open_runs(
+                    tx,
+                    &RunClose {
+                        job_id,
+                        attempt: job.attempt,
+                        class: "cancelled",
+                        decision: "cancelled",
+                        reason,
+                    },
+                    now,
+                )?;
+            }
+            Ok(Cancelled {
+                was: job.state,
+                run,
+            })
         })
     }
 
-    /// Put a failed or cancelled job back in the queue, attempts reset. Returns the state it was in.
-    pub fn retry(&mut self, job_id: i64, actor: &str, now: i64) -> Result<String> {
+    /// Put a failed or cancelled job back in the queue, attempts reset; with `stage`, at that
+    /// stage (a queued job may be moved too, e.g. one stuck at a stage the pipeline no longer
+    /// has). Returns the state and stage it was in.
+    pub fn retry(
+        &mut self,
+        job_id: i64,
+        stage: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<(String, String)> {
         self.write(|tx| {
             let Some(job) = job_in(tx, job_id)? else {
                 return Err(no_job(job_id));
             };
-            if !matches!(job.state.as_str(), "failed" | "cancelled") {
+            let movable = matches!(job.state.as_str(), "failed" | "cancelled")
+                || (stage.is_some() && job.state == "queued");
+            if !movable {
                 bail!(
-                    "job {job_id} is {}; only failed or cancelled jobs can be retried",
-                    job.state
+                    "job {job_id} is {}; only failed or cancelled jobs can be retried{}",
+                    job.state,
+                    if job.state == "queued" {
+                        " (or moved with --stage)"
+                    } else {
+                        ""
+                    }
                 );
             }
             let live: i64 = tx.query_row(
-                "SELECT count(*) FROM jobs WHERE task_id = ?1 AND state IN ('queued', 'running')",
-                [job.task_id],
+                "SELECT count(*) FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN ('queued', 'running')",
+                params![job.task_id, job_id],
                 |row| row.get(0),
             )?;
             if live > 0 {
                 bail!("task {} already has a live job; cancel it first", job.task);
             }
             tx.execute(
-                "UPDATE jobs SET state = 'queued', attempt = 0, run_after = ?2, lease_owner = NULL,
-                        lease_expires_at = NULL, updated_at = ?2 WHERE id = ?1",
-                params![job_id, now],
+                "UPDATE jobs SET state = 'queued', stage = coalesce(?3, stage), attempt = 0,
+                        run_after = ?2, lease_owner = NULL, lease_expires_at = NULL,
+                        lease_renewed_at = NULL, updated_at = ?2 WHERE id = ?1",
+                params![job_id, now, stage],
             )?;
             tx.execute(
                 "UPDATE tasks SET state = 'active', updated_at = ?2 WHERE id = ?1",
                 params![job.task_id, now],
             )?;
-            record(
-                tx,
-                job_id,
-                Some(&job.state),
-                "queued",
-                actor,
-                "retried by operator, attempts reset",
-                now,
-            )?;
-            Ok(job.state)
+            let mut reason = "retried by operator, attempts reset".to_string();
+            if let Some(to) = stage.filter(|to| *to != job.stage) {
+                reason.push_str(&format!("; moved from stage {} to {to}", job.stage));
+            }
+            record(tx, job_id, Some(&job.state), "queued", actor, &reason, now)?;
+            Ok((job.state, job.stage))
         })
     }
 
@@ -520,6 +659,20 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Live jobs (queued or running) at a stage not in `stages`: never claimed, as they could
+    /// not be finalized. Oldest first.
+    pub fn stranded_jobs(&self, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN tasks t ON t.id = j.task_id
+             WHERE j.state IN ('queued', 'running') AND j.stage NOT IN (SELECT value FROM json_each(?1))
+             ORDER BY j.id LIMIT ?2"
+        );
+        let stages = serde_json::to_string(stages)?;
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(params![stages, limit], Job::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Queued jobs waiting for a retry time still in the future, soonest first.
     pub fn pending_retries(&self, now: i64, limit: i64) -> Result<Vec<Job>> {
         let sql = format!(
@@ -532,57 +685,119 @@ impl Store {
     }
 }
 
-/// Requeue (attempt counted) or fail every running job whose lease has run out.
-fn rescue_expired(tx: &Transaction, now: i64) -> Result<Vec<Rescued>> {
-    let expired: Vec<(i64, i64, Option<String>, i64, i64)> = tx
-        .prepare_cached(
-            "SELECT id, task_id, lease_owner, attempt, max_attempts FROM jobs
-             WHERE state = 'running' AND lease_expires_at <= ?1",
-        )?
-        .query_map([now], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut rescued = Vec::with_capacity(expired.len());
-    for (job_id, task_id, worker, attempt, max_attempts) in expired {
-        let state = if attempt >= max_attempts {
-            "failed"
-        } else {
-            "queued"
+/// The running jobs a rescue looks at: leases that ran out, leases renewed later than `now`
+/// (maybe by a clock that ran ahead), and jobs whose open run is on `host` (their supervisors are
+/// looked up); each with its current attempt's open run. A superset: `crate::rescue` decides.
+pub fn rescue_candidates(conn: &Connection, host: &str, now: i64) -> Result<Vec<Candidate>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT j.id, j.task_id, j.lease_owner, j.attempt, j.max_attempts, j.lease_expires_at,
+                j.lease_renewed_at, r.id, r.host, r.boot_id, r.pid_ns, r.supervisor_pid,
+                r.supervisor_start, r.pid, r.agent_start
+         FROM jobs j
+         LEFT JOIN agent_runs r ON r.id = (
+             SELECT max(o.id) FROM agent_runs o
+             WHERE o.job_id = j.id AND o.attempt = j.attempt
+               AND o.finalized_at IS NULL AND o.ended_at IS NULL)
+         WHERE j.state = 'running' AND j.id IN (
+             SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at <= ?1
+             UNION SELECT id FROM jobs WHERE state = 'running' AND lease_renewed_at > ?1
+             UNION SELECT job_id FROM agent_runs
+                   WHERE host = ?2 AND finalized_at IS NULL AND ended_at IS NULL)
+         ORDER BY j.id",
+    )?;
+    let rows = stmt.query_map(params![now, host], |row| {
+        let run_id: Option<i64> = row.get(7)?;
+        let run = match run_id {
+            None => None,
+            Some(run_id) => {
+                let host: Option<String> = row.get(8)?;
+                Some(OpenRun {
+                    run_id,
+                    place: match host {
+                        Some(host) => Some(Place {
+                            host,
+                            boot_id: row.get(9)?,
+                            pid_ns: row.get(10)?,
+                        }),
+                        None => None,
+                    },
+                    supervisor: proc_of(row.get(11)?, row.get(12)?),
+                    agent: proc_of(row.get(13)?, row.get(14)?),
+                })
+            }
         };
-        let reason = format!(
-            "lease of {} expired (attempt {attempt}/{max_attempts} counted)",
-            worker.as_deref().unwrap_or("?")
-        );
-        tx.execute(
+        Ok(Candidate {
+            job_id: row.get(0)?,
+            task_id: row.get(1)?,
+            worker: row.get(2)?,
+            attempt: row.get(3)?,
+            max_attempts: row.get(4)?,
+            lease_expires_at: row.get(5)?,
+            lease_renewed_at: row.get(6)?,
+            run,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Read the candidates, let `triage` pick (and end their processes), then requeue (attempt
+/// counted) or fail each job picked, closing its open run with the same decision.
+fn rescue_in(tx: &Transaction, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>> {
+    let candidates = rescue_candidates(tx, host, now)?;
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rescued = Vec::new();
+    for rescue in triage(&candidates) {
+        let state = rescue.to_state();
+        let class = rescue.class();
+        let reason = rescue.reason();
+        let changed = tx.execute(
             "UPDATE jobs SET state = ?2, run_after = ?3, lease_owner = NULL, lease_expires_at = NULL,
-                    last_class = 'lease_expired', last_reason = ?4, updated_at = ?3 WHERE id = ?1",
-            params![job_id, state, now, reason],
+                    lease_renewed_at = NULL, last_class = ?4, last_reason = ?5, updated_at = ?3
+             WHERE id = ?1 AND state = 'running' AND attempt = ?6",
+            params![rescue.job_id, state, now, class, reason, rescue.attempt],
         )?;
-        record(tx, job_id, Some("running"), state, "orch", &reason, now)?;
+        if changed != 1 {
+            continue;
+        }
+        record(
+            tx,
+            rescue.job_id,
+            Some("running"),
+            state,
+            "orch",
+            &reason,
+            now,
+        )?;
         let decision = if state == "failed" {
             "failed"
         } else {
             "requeued"
         };
-        close_orphaned_runs(tx, job_id, attempt, decision, &reason, now)?;
+        close_open_runs(
+            tx,
+            &RunClose {
+                job_id: rescue.job_id,
+                attempt: rescue.attempt,
+                class,
+                decision,
+                reason: &reason,
+            },
+            now,
+        )?;
         if state == "failed" {
-            settle_task(tx, task_id, "failed", now)?;
-            if let Some(job) = job_in(tx, job_id)? {
-                let alert = NewAlert::for_job(AlertKind::Failed, &job, "lease_expired", &reason);
+            settle_task(tx, rescue.task_id, "failed", now)?;
+            if let Some(job) = job_in(tx, rescue.job_id)? {
+                let alert = NewAlert::for_job(AlertKind::Failed, &job, class, &reason);
                 queue_alert(tx, &alert, now)?;
             }
         }
         rescued.push(Rescued {
-            job_id,
-            worker,
+            job_id: rescue.job_id,
+            worker: rescue.worker,
             state: state.to_string(),
+            reason,
         });
     }
     Ok(rescued)

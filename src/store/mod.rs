@@ -4,6 +4,7 @@
 
 mod breaker;
 mod finalize;
+mod holds;
 mod jobs;
 mod listing;
 mod metrics;
@@ -13,6 +14,7 @@ mod runs;
 
 pub use breaker::*;
 pub use finalize::*;
+pub use holds::*;
 pub use jobs::*;
 pub use listing::*;
 pub use metrics::*;
@@ -36,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_preflight.sql"),
     include_str!("migrations/0003_outbox.sql"),
     include_str!("migrations/0004_breaker.sql"),
+    include_str!("migrations/0005_one_agent.sql"),
 ];
 
 pub struct Store {

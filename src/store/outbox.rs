@@ -36,6 +36,8 @@ pub enum AlertKind {
     AuthGate,
     /// Auto-commit after an ok run failed.
     CommitFailed,
+    /// A project's workdir is missing on a host: its claims there skip the project.
+    ProjectHeld,
 }
 
 impl AlertKind {
@@ -46,6 +48,7 @@ impl AlertKind {
             AlertKind::BreakerOpen => "breaker_open",
             AlertKind::AuthGate => "auth_gate",
             AlertKind::CommitFailed => "commit_failed",
+            AlertKind::ProjectHeld => "project_held",
         }
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{drop_preflight_cache, job_in, no_job, renew_lease, Job, LeaseHolder, Store};
+use crate::procfs::{Place, Proc};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -38,13 +39,25 @@ pub struct Run {
     pub retry_at: Option<i64>,
     /// The commit auto-commit made after this ok run.
     pub commit_sha: Option<String>,
+    /// Where the run's processes live (`host`, `boot_id`, `pid_ns`).
+    pub host: Option<String>,
+    pub boot_id: Option<String>,
+    pub pid_ns: Option<String>,
+    /// The orch process that watched the agent, with its start time (clock ticks since boot).
+    pub supervisor_pid: Option<i64>,
+    pub supervisor_start: Option<i64>,
+    /// The agent's start time; `pid` is the agent's and its process group's id.
+    pub agent_start: Option<i64>,
+    /// Whose launch failure it was: agent, task or project.
+    pub launch_kind: Option<String>,
 }
 
 pub(crate) const RUN_COLUMNS: &str =
     "id, job_id, attempt, worker, agent, agent_version, pid, started_at, ended_at, \
      duration_ms, exit_code, signal, timed_out, interrupted, launch_error, log_path, log_bytes, \
      log_truncated, result_ok, class, reason, usage_json, decision, finalized_at, next_job_id, \
-     retry_at, commit_sha";
+     retry_at, commit_sha, host, boot_id, pid_ns, supervisor_pid, supervisor_start, agent_start, \
+     launch_kind";
 
 impl Run {
     pub(crate) fn from_row(row: &Row) -> rusqlite::Result<Run> {
@@ -77,6 +90,13 @@ impl Run {
             next_job_id: row.get(24)?,
             retry_at: row.get(25)?,
             commit_sha: row.get(26)?,
+            host: row.get(27)?,
+            boot_id: row.get(28)?,
+            pid_ns: row.get(29)?,
+            supervisor_pid: row.get(30)?,
+            supervisor_start: row.get(31)?,
+            agent_start: row.get(32)?,
+            launch_kind: row.get(33)?,
         })
     }
 }
@@ -94,12 +114,48 @@ impl Store {
     }
 }
 
+impl Run {
+    /// Where the run's processes live, when it recorded it.
+    pub fn place(&self) -> Option<Place> {
+        Some(Place {
+            host: self.host.clone()?,
+            boot_id: self.boot_id.clone(),
+            pid_ns: self.pid_ns.clone(),
+        })
+    }
+
+    /// The agent as recorded: the leader of the run's process group.
+    pub fn agent_process(&self) -> Option<Proc> {
+        proc_of(self.pid, self.agent_start)
+    }
+}
+
+/// A recorded pid and start time, when both are there.
+pub(crate) fn proc_of(pid: Option<i64>, start: Option<i64>) -> Option<Proc> {
+    Some(Proc {
+        pid: i32::try_from(pid?).ok()?,
+        start: u64::try_from(start?).ok()?,
+    })
+}
+
 /// One run, read inside the caller's transaction (or on the store's connection).
 pub fn run_in(conn: &Connection, run_id: i64) -> Result<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([run_id], Run::from_row)
+        .optional()?)
+}
+
+/// The open run of a job's `attempt` (not ended, not finalized), if there is one.
+pub fn open_run(conn: &Connection, job_id: i64, attempt: i64) -> Result<Option<Run>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE job_id = ?1 AND attempt = ?2
+           AND ended_at IS NULL AND finalized_at IS NULL ORDER BY id DESC LIMIT 1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![job_id, attempt], Run::from_row)
         .optional()?)
 }
 
@@ -112,6 +168,9 @@ pub struct NewRun<'a> {
     /// The lease granted from `now`: starting a run renews it, so the first heartbeat has a full
     /// lease to come in.
     pub lease_ms: i64,
+    /// Where the run's processes live, and the orch process that will watch the agent.
+    pub place: &'a Place,
+    pub supervisor: Option<Proc>,
     pub now: i64,
 }
 
@@ -133,6 +192,8 @@ pub struct RunEnd<'a> {
     pub timed_out: bool,
     pub interrupted: bool,
     pub launch_error: Option<&'a str>,
+    /// Whose launch failure it was (`LaunchKind::as_str`).
+    pub launch_kind: Option<&'a str>,
     pub log_bytes: u64,
     pub log_truncated: bool,
     /// Drop the agent's cached preflight verdict in the same transaction: the run showed it is
@@ -197,11 +258,25 @@ impl Store {
                 worker: new.worker,
                 attempt: job.attempt,
             };
-            renew_lease(tx, &holder, new.lease_ms, new.now)?;
+            renew_lease(tx, &holder, None, new.lease_ms, new.now)?;
+            let supervisor = new.supervisor;
             let run_id: i64 = tx.query_row(
-                "INSERT INTO agent_runs (job_id, attempt, worker, agent, agent_version, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                params![id, job.attempt, new.worker, new.agent, new.agent_version, new.now],
+                "INSERT INTO agent_runs (job_id, attempt, worker, agent, agent_version, started_at,
+                                         host, boot_id, pid_ns, supervisor_pid, supervisor_start)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                params![
+                    id,
+                    job.attempt,
+                    new.worker,
+                    new.agent,
+                    new.agent_version,
+                    new.now,
+                    new.place.host,
+                    new.place.boot_id,
+                    new.place.pid_ns,
+                    supervisor.map(|p| p.pid),
+                    supervisor.map(|p| p.start as i64),
+                ],
                 |row| row.get(0),
             )?;
             let log_path = log_path(run_id);
@@ -217,14 +292,48 @@ impl Store {
         })
     }
 
-    pub fn set_run_pid(&mut self, run_id: i64, pid: u32) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE agent_runs SET pid = ?2 WHERE id = ?1",
-                params![run_id, pid],
-            )?;
+    /// Whether the run was closed (finalized) already: by a cancel or a rescue, while it ran.
+    pub fn run_closed(&self, run_id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT finalized_at IS NOT NULL FROM agent_runs WHERE id = ?1",
+                [run_id],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Start the agent with `start` while holding the write lock, and record on the run the
+    /// process it reports (its pid, also its process group's id, and start time) in the same
+    /// transaction. Waiting for the lock after the agent started would leave it working unknown
+    /// to a rescue for as long as other processes hold the lock; this way only the commit lies
+    /// between the two. When the lock cannot be had, the agent is started anyway and the error
+    /// returned beside it (the run then lacks its agent's record).
+    pub fn start_agent<T>(
+        &mut self,
+        run_id: i64,
+        start: impl FnOnce() -> (T, Option<Proc>),
+    ) -> (T, Result<()>) {
+        let mut start = Some(start);
+        let mut started = None;
+        let recorded = self.write(|tx| {
+            let (value, agent) = (start.take().expect("started once"))();
+            started = Some(value);
+            if let Some(agent) = agent {
+                tx.execute(
+                    "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
+                    params![run_id, agent.pid, agent.start as i64],
+                )?;
+            }
             Ok(())
-        })
+        });
+        match (started, start) {
+            (Some(value), _) => (value, recorded),
+            (None, Some(start)) => (start().0, recorded),
+            (None, None) => unreachable!("the agent is started inside the transaction or after it"),
+        }
     }
 
     /// Record how the run ended (and drop the preflight cache when `end` says so). Only an open
@@ -235,7 +344,7 @@ impl Store {
                 .query_row(
                     "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
                         exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
-                        launch_error = ?9, log_bytes = ?10, log_truncated = ?11
+                        launch_error = ?9, log_bytes = ?10, log_truncated = ?11, launch_kind = ?12
                  WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL RETURNING agent",
                 params![
                     run_id,
@@ -249,6 +358,7 @@ impl Store {
                     end.launch_error,
                     end.log_bytes as i64,
                     end.log_truncated,
+                    end.launch_kind,
                 ],
                     |row| row.get(0),
                 )

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -27,6 +27,8 @@ pub enum Reply {
 
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// When the server had read it whole.
+    pub at: Instant,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -226,6 +228,7 @@ fn read_request(reader: &mut BufReader<TcpStream>, state: &State) -> Option<Requ
         read_exact(reader, length)?
     };
     Some(Request {
+        at: Instant::now(),
         method,
         path,
         headers,
