@@ -221,11 +221,15 @@ pub struct RunArgs {
     #[arg(value_parser = id())]
     pub job: i64,
     /// The worker holding the job's lease
-    #[arg(long, value_parser = worker_name)]
-    pub worker: String,
+    #[arg(long, value_parser = worker_name, required_unless_present = "dry_run")]
+    pub worker: Option<String>,
     /// Agent profile, as in the configuration's [agents.NAME]
     #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
     pub agent: String,
+    /// Print what would run — the binary, the argv with the prompt in full, the working
+    /// directory, the names of the environment's variables — and start nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,11 +285,15 @@ pub struct JobArg {
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     /// Job id
+    #[arg(value_parser = id())]
     pub job: i64,
     /// Queue it at this stage of the pipeline instead of its own; a queued job may be moved too
     /// (e.g. one at a stage the pipeline no longer has)
-    #[arg(long, value_name = "STAGE")]
+    #[arg(long, value_name = "STAGE", add = crate::complete::stages())]
     pub stage: Option<String>,
+    /// A queued job waiting out its retry delay: due now, its attempts kept
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Args)]

@@ -155,7 +155,7 @@ fn cases() -> Vec<Case> {
             })
             .fails(2, Orch(&["--body-file huge.md", "65537 bytes, more than the 65536"])),
         try_("flags", "`retry --stage` of a stage the pipeline lacks", &["retry", "1", "--stage", "nope"])
-            .fails(2, Orch(&["--stage", "nope", "not a stage of the pipeline"])),
+            .fails(2, Orch(&["--stage", "unknown stage \"nope\"", "the pipeline is"])),
         try_("flags", "`--set` of an unknown key", &["--set", "leese_seconds=60", "status"])
             .fails(2, Orch(&["unknown setting \"leese_seconds\""])),
         try_("flags", "`--set` of a secret", &["--set", "forge_token=tok-SECRET-1", "status"])

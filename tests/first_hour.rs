@@ -563,3 +563,70 @@ fn status_says_how_many_messages_it_did_not_list() {
     let doc = w.orch(&["status", "--json"]).ok().json();
     assert_eq!(doc["outbox_due"], 0);
 }
+
+#[test]
+fn a_job_waiting_out_its_retry_can_run_now() {
+    let mut w = world();
+    w.set("ORCH_RETRY_BASE_SECONDS", "3600");
+    let job = enqueue(&w, "web", "T-1");
+    w.orch(&["tick", "--worker", "w1"])
+        .env("FAKE_CLAUDE_MODE", "error")
+        .status(20);
+    // Waiting an hour: nothing to claim.
+    w.orch(&["claim", "--worker", "w1"]).status(3);
+    let out = w.orch(&["retry", &job.to_string(), "--now"]).ok();
+    assert!(out.stdout.contains("is due now"), "{}", out.stdout);
+    assert!(out.stdout.contains("attempts are kept"), "{}", out.stdout);
+    let claimed = w.orch(&["claim", "--worker", "w1", "--json"]).ok().json();
+    assert_eq!(claimed["job_id"], job);
+    assert_eq!(claimed["attempt"], 2, "the attempt count was kept");
+    let history = w.orch(&["show", &job.to_string()]).ok().stdout;
+    assert!(history.contains("made due now by operator"), "{history}");
+}
+
+#[test]
+fn run_dry_run_shows_what_would_run_and_starts_nothing() {
+    let mut w = world();
+    w.set("ORCH_FORGE_TOKEN", "forge-SECRET-xyz");
+    let job = w
+        .orch(&[
+            "enqueue",
+            "--project",
+            "web",
+            "--task",
+            "T-1",
+            "--title",
+            "Fix login",
+            "--json",
+        ])
+        .ok()
+        .json()["job_id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let doc = w.orch(&["run", &job, "--dry-run", "--json"]).ok().json();
+    let argv: Vec<String> = serde_json::from_value(doc["argv"].clone()).unwrap();
+    assert!(argv[0].ends_with("fake-claude"), "{argv:?}");
+    let prompt = argv.last().unwrap();
+    assert_eq!(argv[argv.len() - 2], "--");
+    assert!(
+        prompt.contains("analyst stage") && prompt.contains("Fix login"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("attempt 1"), "{prompt}");
+    assert_eq!(doc["cwd"], w.path("work/web").display().to_string());
+    let env: Vec<String> = serde_json::from_value(doc["env"].clone()).unwrap();
+    assert!(env.contains(&"ORCH_JOB_ID".to_string()), "{env:?}");
+    assert!(
+        !env.iter().any(|n| n.starts_with("ORCH_FORGE_TOKEN")),
+        "{env:?}"
+    );
+    let text = w.orch(&["run", &job, "--dry-run"]).ok().stdout;
+    assert!(text.contains("argv (one element each):"), "{text}");
+    assert!(!text.contains("forge-SECRET"), "{text}");
+    // Nothing started, nothing recorded.
+    assert!(w.calls().is_empty(), "{:?}", w.calls());
+    let shown = w.orch(&["show", &job, "--json"]).ok().json();
+    assert_eq!(shown["runs"], serde_json::json!([]));
+    assert_eq!(shown["job"]["state"], "queued");
+}

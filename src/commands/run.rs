@@ -12,6 +12,11 @@ use crate::Ctx;
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
     crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
+    if args.dry_run {
+        let plan = runner::dry_run(&ctx.config, &store, args.job, &args.agent)?;
+        return print_dry_run(ctx, &plan);
+    }
+    let worker = args.worker.as_deref().unwrap_or_default();
     let live_status =
         !ctx.json() && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let outcome = runner::run_job(
@@ -19,12 +24,42 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
         &mut store,
         &RunRequest {
             job_id: args.job,
-            worker: &args.worker,
+            worker,
             agent: &args.agent,
             live_status,
         },
     )?;
     print(ctx, &outcome)?;
+    Ok(exit::OK)
+}
+
+/// `--dry-run`: the command line as the agent would get it, one argument a line so a prompt with
+/// newlines reads as it is.
+fn print_dry_run(ctx: &Ctx, plan: &runner::DryRun) -> Result<u8> {
+    if ctx.json() {
+        output::json(plan)?;
+        return Ok(exit::OK);
+    }
+    let paint = ctx.paint();
+    let mut out = vec![
+        format!(
+            "job {} would run agent {}: {}",
+            plan.job_id,
+            plan.agent,
+            paint.bold(&plan.program)
+        ),
+        format!("in {}", plan.cwd.display()),
+        String::new(),
+        paint.bold("argv (one element each):"),
+    ];
+    for (at, arg) in plan.argv.iter().enumerate() {
+        let arg = arg.replace('\n', "\n     ");
+        out.push(format!("[{at}]  {arg}"));
+    }
+    out.push(String::new());
+    out.push(paint.bold("environment (names only):"));
+    out.push(plan.env.join(" "));
+    output::line(out.join("\n"))?;
     Ok(exit::OK)
 }
 

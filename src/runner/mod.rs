@@ -214,7 +214,34 @@ fn prepare(
             reason,
         });
     }
-    let prompt_text = build_prompt(config, store, &run.job, stage)
+    let (command, program) = command_for(
+        config,
+        store,
+        &run.job,
+        Some(run.id),
+        project,
+        agent_env,
+        stage,
+    )?;
+    Ok(Prepared {
+        command,
+        program,
+        log,
+    })
+}
+
+/// The agent's command for `job` — argv (the prompt in full), working directory, environment —
+/// and its program, as `orch run` starts it and `orch run --dry-run` shows it.
+fn command_for(
+    config: &Config,
+    store: &Store,
+    job: &Job,
+    run_id: Option<i64>,
+    project: &Project,
+    agent_env: &AgentEnv,
+    stage: &Stage,
+) -> Result<(Command, String), LaunchFailure> {
+    let prompt_text = build_prompt(config, store, job, stage)
         .map_err(|err| LaunchFailure::agent(format!("{err:#}")))?;
     if let Some(why) = prompt::unfit("the prompt", &prompt_text, prompt::ARG_MAX_BYTES) {
         return Err(LaunchFailure {
@@ -237,15 +264,63 @@ fn prepare(
     let mut command = agent_env.command(Path::new(program));
     command
         .args(args)
+        .current_dir(&project.workdir)
         .env("PWD", &project.workdir)
-        .env("ORCH_JOB_ID", run.job.job_id.to_string())
-        .env("ORCH_RUN_ID", run.id.to_string())
-        .env("ORCH_TASK", &run.job.task)
-        .env("ORCH_STAGE", &run.job.stage);
-    Ok(Prepared {
-        command,
-        program: program.clone(),
-        log,
+        .env("ORCH_JOB_ID", job.job_id.to_string())
+        .env(
+            "ORCH_RUN_ID",
+            run_id.map_or_else(String::new, |id| id.to_string()),
+        )
+        .env("ORCH_TASK", &job.task)
+        .env("ORCH_STAGE", &job.stage);
+    Ok((command, program.clone()))
+}
+
+/// What `orch run JOB` would start, for `--dry-run`: nothing is started, claimed or written.
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub job_id: i64,
+    pub agent: String,
+    pub program: String,
+    /// The whole argv, the prompt in full.
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// The names of the variables the agent's environment holds (their values are not shown).
+    pub env: Vec<String>,
+}
+
+/// Build the command `orch run` would start for `job_id` with `agent`, without starting it.
+pub fn dry_run(config: &Config, store: &Store, job_id: i64, agent: &str) -> Result<DryRun> {
+    let mut job = store.job(job_id)?.ok_or_else(|| store::no_job(job_id))?;
+    // A queued job runs as its next attempt.
+    if job.state != "running" {
+        job.attempt += 1;
+    }
+    let project = config.project(&job.project)?;
+    let agent_env = AgentEnv::resolve(config, agent)?;
+    let stage = config.stage(&job.stage);
+    let (command, program) = command_for(config, store, &job, None, project, &agent_env, &stage)
+        .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
+    let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    for (name, value) in command.get_envs() {
+        let name = name.to_string_lossy().into_owned();
+        match value {
+            Some(_) => env.insert(name),
+            None => env.remove(&name),
+        };
+    }
+    let argv = std::iter::once(program.clone())
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    Ok(DryRun {
+        job_id,
+        agent: agent.to_string(),
+        program,
+        argv,
+        cwd: project.workdir.clone(),
+        env: env.into_iter().collect(),
     })
 }
 

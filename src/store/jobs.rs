@@ -595,7 +595,7 @@ impl Store {
                     "job {job_id} is {}; only failed or cancelled jobs can be retried{}",
                     job.state,
                     if job.state == "queued" {
-                        " (or moved with --stage)"
+                        " (or moved with --stage, or made due now with --now)"
                     } else {
                         ""
                     }
@@ -625,6 +625,36 @@ impl Store {
             }
             record(tx, job_id, Some(&job.state), "queued", actor, &reason, now)?;
             Ok((job.state, job.stage))
+        })
+    }
+
+    /// A queued job due now instead of at its retry time; its attempts are kept. Returns when it
+    /// was due.
+    pub fn make_due(&mut self, job_id: i64, actor: &str, now: i64) -> Result<i64> {
+        self.write(|tx| {
+            let Some(job) = job_in(tx, job_id)? else {
+                return Err(no_job(job_id));
+            };
+            if job.state != "queued" {
+                bail!(
+                    "job {job_id} is {}; only a queued job can be made due now",
+                    job.state
+                );
+            }
+            tx.execute(
+                "UPDATE jobs SET run_after = min(run_after, ?2), updated_at = ?2 WHERE id = ?1",
+                params![job_id, now],
+            )?;
+            record(
+                tx,
+                job_id,
+                Some("queued"),
+                "queued",
+                actor,
+                "made due now by operator, attempts kept",
+                now,
+            )?;
+            Ok(job.run_after)
         })
     }
 
