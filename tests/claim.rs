@@ -276,7 +276,7 @@ fn jobs_at_a_stage_the_pipeline_dropped_are_not_claimed_shown_and_moved() {
         .status(2);
     assert!(
         out.stderr
-            .contains("--stage \"tester\": not a stage of the pipeline (analyst, developer)"),
+            .contains("--stage: unknown stage \"tester\" (the pipeline is: analyst, developer"),
         "{}",
         out.stderr
     );
