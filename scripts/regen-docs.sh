@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the committed manual pages (man/) and shell completion scripts (completions/) from
-# the CLI definitions, after any change to a subcommand, flag or help text. tests/docs_fresh.rs
+# the CLI definitions, after any change to a subcommand, flag or help text. tests/it/docs_fresh.rs
 # fails until they are regenerated and committed.
 #
 #   scripts/regen-docs.sh && git add man completions

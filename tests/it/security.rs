@@ -2,7 +2,7 @@
 //! checkout, the parent's and its own /proc/*/environ, and server replies that echo a token in
 //! another encoding. Through the real binary and the stand-in agent.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Property-based fuzzing of the two parsers that read what the outside world writes: the log
 //! judge and the credentials parser. cargo-fuzz needs a nightly toolchain, which this project's
 //! machines cannot install, so proptest stands in: CI runs a short round (2,000 cases each by
-//! default); `PROPTEST_CASES=100000 cargo test --release --test fuzz` is the long run recorded in
+//! default); `PROPTEST_CASES=100000 cargo test --release --test it fuzz` is the long run recorded in
 //! BENCHMARKS.md. A failure prints the minimal input that broke it.
 
 use orch::claude::credentials::classify;

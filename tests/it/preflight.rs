@@ -2,7 +2,7 @@
 //! agent. Every credentials file lives in the test's temporary HOME: the machine's ~/.claude is
 //! never read.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! The database and configuration under bad conditions: each a clear message, its exit code, and
 //! nothing written.
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 

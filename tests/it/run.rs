@@ -1,6 +1,6 @@
 //! `orch run`: the agent launched for a claimed job, with the stand-in agent.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

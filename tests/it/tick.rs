@@ -1,5 +1,5 @@
 //! `orch tick` end to end, its per-worker lock, the recovery of unfinalized runs, and `orch demo`.
-mod support;
+use crate::support;
 
 use support::World;
 

@@ -2,7 +2,7 @@
 //! judged, a hung preflight does not hold the tick's lock, a device is not replaced) and what
 //! the accepted forms become (`~` expanded, a flag's relative path made absolute).
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Faults: a lock held by another process, a directory orch may not write, a full disk for the
 //! run's logs. Each ends with a clear message and its exit code, nothing half-written and no job
 //! lost.
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
-//! The README's generated tables match the code. `UPDATE_DOCS=1 cargo test --test docs` rewrites
+//! The README's generated tables match the code. `UPDATE_DOCS=1 cargo test --test it docs::` rewrites
 //! them.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -48,6 +48,6 @@ fn readme_tables_match_the_code() {
     }
     assert!(
         fresh == text,
-        "README.md's generated tables are stale; run `UPDATE_DOCS=1 cargo test --test docs`"
+        "README.md's generated tables are stale; run `UPDATE_DOCS=1 cargo test --test it docs::`"
     );
 }

@@ -1,7 +1,7 @@
 //! `orch validate-log` over the fixtures in tests/fixtures/logs/: one per class and per format,
 //! built from what Claude Code 2.1.197 prints.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! `orch man` and `orch completions`: the committed man/ and completions/ are what the binary
 //! generates now. After a CLI change, `scripts/regen-docs.sh` regenerates them.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;

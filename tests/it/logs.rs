@@ -1,7 +1,7 @@
 //! `orch logs`: a run's log rendered for a person, as JSON Lines, or raw; logs written by the
 //! stand-in agent through real `orch claim` + `orch run`, and fixture logs put in their place.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `NO_COLOR` (set and not empty) and with a `TERM` other than `dumb`; `--json` never.
 //! The terminal cases run orch under a pseudo-terminal made by util-linux `script`.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

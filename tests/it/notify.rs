@@ -5,7 +5,7 @@
 //! Messages are queued through the same library calls finalize makes (`queue_alert`,
 //! `queue_comment`), on the test's database.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -6,8 +6,8 @@
 //!
 //! The cases render the README's bad-input table from what was observed: the block between
 //! `<!-- bad-input -->` and `<!-- /bad-input -->` in README.md, or in README.badinput.md while
-//! README.md has no such block. `UPDATE_DOCS=1 cargo test --test bad_input` rewrites it.
-mod support;
+//! README.md has no such block. `UPDATE_DOCS=1 cargo test --test it bad_input` rewrites it.
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -300,7 +300,7 @@ fn cases() -> Vec<Case> {
             .fails(20, Verdict(&["empty", "the log is empty"])),
         try_("logs", "`validate-log --exit-code` not a number", &["validate-log", "-", "--exit-code", "x"])
             .fails(2, Clap(&["invalid value 'x'", "--exit-code"])),
-        // Database. tests/store.rs and tests/faults.rs check these further.
+        // Database. tests/it/store.rs and tests/it/faults.rs check these further.
         try_("database", "not an SQLite file (text)", ENQUEUE)
             .setup(|world| {
                 std::fs::write(world.path("state/orch.db"), b"not a database\n".repeat(300)).unwrap();
@@ -834,7 +834,7 @@ fn bad_input_fails_clearly_and_loses_nothing() {
     }
     assert!(
         fresh == text,
-        "{}'s bad-input table is stale; run `UPDATE_DOCS=1 cargo test --test bad_input`",
+        "{}'s bad-input table is stale; run `UPDATE_DOCS=1 cargo test --test it bad_input`",
         path.display()
     );
 }

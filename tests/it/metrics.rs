@@ -1,6 +1,6 @@
 //! `orch metrics`: Prometheus text exposition, read back by a small parser of the format.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;

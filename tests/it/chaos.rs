@@ -7,7 +7,7 @@
 //! have reached the Telegram server at least once (or still wait in the outbox), twice only where
 //! its sender was killed mid-delivery. Bounded: the test fails if the queue has not drained within
 //! `DEADLINE`.
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;

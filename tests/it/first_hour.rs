@@ -1,7 +1,7 @@
 //! What a new operator meets in the first hour: jobs they can find, a tick whose printed exit is
 //! its exit, durations in one format. Through the real binary and the stand-in agent.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::World;

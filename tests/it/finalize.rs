@@ -2,7 +2,7 @@
 //! the stand-in agent (enqueue → claim → run → finalize), with the circuit breaker, the auth gate,
 //! the outbox and auto-commit.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command};

@@ -1,0 +1,27 @@
+//! The integration tests: one binary (the way just and ripgrep build theirs), a module per area,
+//! `support` holding the harness every module shares. Each test runs the real `orch` binary in a
+//! temporary world of its own.
+
+mod support;
+
+mod bad_input;
+mod bounded;
+mod chaos;
+mod claim;
+mod color;
+mod docs;
+mod docs_fresh;
+mod enqueue;
+mod faults;
+mod finalize;
+mod first_hour;
+mod fuzz;
+mod logs;
+mod metrics;
+mod notify;
+mod preflight;
+mod run;
+mod security;
+mod store;
+mod tick;
+mod validate_log;
