@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use orch::rescue::Candidate;
+use orch::domain::rescue::Candidate;
 use orch::store::{ClaimProject, ClaimRequest, Store};
 
 fn main() {

@@ -1,32 +1,30 @@
 //! orch: run AI coding agents unattended on a shared SQLite queue of jobs.
 //!
-//! `main` parses the command line and calls `run`; each subcommand lives in `commands/`, SQL in
-//! `store/`, everything about Claude Code in `claude/`, delivery of alerts and comments in `notify/`.
+//! `main` parses the command line and calls `run`. Dependencies run one way: `commands` (one
+//! file per subcommand) → `app` (the use cases) → `domain` (pure decisions) and the seams
+//! (`store`, `claude`, `vcs`, `notify`) → the helpers (`process`, `redact`, `output`, `fsx`,
+//! `procfs`, `secrets`). ARCHITECTURE.md draws the map.
 
-pub mod breaker;
+pub mod app;
 pub mod claude;
 pub mod cli;
-pub mod clock;
 pub mod commands;
 pub mod complete;
 pub mod config;
+pub mod domain;
 pub mod exit;
-pub mod finalize;
 pub mod fsx;
-pub mod git;
 pub mod metrics;
 pub mod notify;
 pub mod output;
-pub mod preflight;
 pub mod process;
 pub mod procfs;
 pub mod redact;
-pub mod rescue;
 pub mod runner;
 pub mod secrets;
 pub mod store;
 pub mod suggest;
-pub mod tick;
+pub mod vcs;
 
 use anyhow::Result;
 

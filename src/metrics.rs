@@ -12,9 +12,9 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::breaker::State as BreakerState;
 use crate::claude::verdict::CLASSES;
 use crate::config::Config;
+use crate::domain::breaker::State as BreakerState;
 use crate::store::{
     BreakerRow, ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals,
 };

@@ -5,10 +5,10 @@ use serde_json::json;
 
 use crate::cli::JobArg;
 use crate::config;
+use crate::domain::rescue::Whereabouts;
 use crate::exit;
 use crate::output;
 use crate::procfs::{self, Place};
-use crate::rescue::Whereabouts;
 use crate::store::{now_ms, Run};
 use crate::Ctx;
 

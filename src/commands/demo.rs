@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::app::tick::{self, Event};
 use crate::cli::{DemoArgs, GlobalArgs, StatusArgs};
 use crate::config::{Config, Inputs};
 use crate::notify::forge;
 use crate::output::{self, Paint};
 use crate::store::{now_ms, NewTask};
-use crate::tick::{self, Event};
 use crate::{commands, exit, Ctx};
 
 /// The stand-in agent, the same script the test suite drives.
@@ -235,7 +235,7 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
                 step(paint, "finalize"),
                 paint.class(&outcome.class),
                 match &outcome.commit {
-                    Some(crate::git::Committed::Committed { sha }) =>
+                    Some(crate::vcs::git::Committed::Committed { sha }) =>
                         format!(", committed {}", &sha[..sha.len().min(10)]),
                     _ => String::new(),
                 }

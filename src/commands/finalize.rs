@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use crate::breaker::Change;
+use crate::app::finalize::{self, Decision, Judged, LaunchKind, Outcome};
 use crate::cli::FinalizeArgs;
-use crate::finalize::{self, Decision, Judged, LaunchKind, Outcome};
-use crate::git::Committed;
+use crate::domain::breaker::Change;
 use crate::output::{self, Paint};
 use crate::store::now_ms;
+use crate::vcs::git::Committed;
 use crate::Ctx;
 
 /// Who finalize is recorded as in job history.

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 
+use crate::app::preflight::{self, Check, Status, Verdict};
 use crate::cli::PreflightArgs;
 use crate::config;
 use crate::output::{self, Paint};
-use crate::preflight::{self, Check, Status, Verdict};
 use crate::store::now_ms;
 use crate::Ctx;
 

@@ -2,10 +2,10 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 
+use crate::app::run::{self as run, RunOutcome, RunRequest};
 use crate::cli::RunArgs;
 use crate::exit;
 use crate::output::{self, Paint};
-use crate::runner::{self, RunOutcome, RunRequest};
 use crate::Ctx;
 
 /// Exit 0 when the run was recorded, whatever the agent did: its outcome is finalize's to judge.
@@ -13,13 +13,13 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
     crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
     if args.dry_run {
-        let plan = runner::dry_run(&ctx.config, &store, args.job, &args.agent)?;
+        let plan = run::dry_run(&ctx.config, &store, args.job, &args.agent)?;
         return print_dry_run(ctx, &plan);
     }
     let worker = args.worker.as_deref().unwrap_or_default();
     let live_status =
         !ctx.json() && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    let outcome = runner::run_job(
+    let outcome = run::run_job(
         ctx,
         &mut store,
         &RunRequest {
@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
 
 /// `--dry-run`: the command line as the agent would get it, one argument a line so a prompt with
 /// newlines reads as it is.
-fn print_dry_run(ctx: &Ctx, plan: &runner::DryRun) -> Result<u8> {
+fn print_dry_run(ctx: &Ctx, plan: &run::DryRun) -> Result<u8> {
     if ctx.json() {
         output::json(plan)?;
         return Ok(exit::OK);

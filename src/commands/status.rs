@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::breaker::State;
 use crate::cli::StatusArgs;
+use crate::domain::breaker::State;
 use crate::exit;
 use crate::notify;
 use crate::output::{self, Paint, Table};

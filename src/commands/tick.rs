@@ -1,10 +1,10 @@
 use anyhow::Result;
 use serde_json::{json, Value};
 
+use crate::app::tick::{self, Event};
 use crate::cli::TickArgs;
 use crate::exit;
 use crate::output::{self, Paint};
-use crate::tick::{self, Event};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {

@@ -170,10 +170,11 @@ fn forge_token(config: &Config) -> Option<&str> {
 
 /// The wait after the `attempts`-th failure: base doubling per attempt, capped.
 pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64 {
-    let doublings = u32::try_from(attempts.saturating_sub(1).max(0)).unwrap_or(u32::MAX);
-    let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
-    let seconds = base_seconds.saturating_mul(factor).min(max_seconds);
-    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    crate::domain::backoff::exponential(
+        config::seconds_to_ms(base_seconds),
+        config::seconds_to_ms(max_seconds),
+        attempts,
+    )
 }
 
 /// Deliver every due message (see the module doc). Errors only when the database fails;

@@ -78,22 +78,7 @@ impl Agent {
     /// Whether the agent (the group leader) has exited. It is not reaped, so its pid, and with it
     /// the group id, stays reserved until `wait`.
     pub fn has_exited(&self) -> io::Result<bool> {
-        // SAFETY: waitid fills `info`, which lives on this stack frame.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        let pid = self.child.id() as libc::id_t;
-        loop {
-            // SAFETY: as above.
-            let rc = unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) };
-            if rc == 0 {
-                // SAFETY: waitid set the fields; si_pid is 0 when no child has changed state.
-                return Ok(unsafe { info.si_pid() } != 0);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
+        crate::process::has_exited(self.child.id())
     }
 
     /// Kill what is left of the group (grandchildren the agent left behind), then reap the agent.

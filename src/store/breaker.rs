@@ -1,4 +1,4 @@
-//! The circuit breaker's rows, one per agent; the transitions are `crate::breaker`'s. The claim
+//! The circuit breaker's rows, one per agent; the transitions are `crate::domain::breaker`'s. The claim
 //! asks `breaker_gate` and takes the probe inside its own transaction, finalize records a run's
 //! effect inside its own, so two racing claimers get one probe and a decision never lands
 //! without its breaker update.
@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, Row, Transaction};
 use serde::Serialize;
 
 use super::Store;
-use crate::breaker::{Breaker, Change, Event, Gate, Policy, Probe, State};
+use crate::domain::breaker::{Breaker, Change, Event, Gate, Policy, Probe, State};
 
 fn from_row(row: &Row) -> rusqlite::Result<Breaker> {
     let state: String = row.get(0)?;

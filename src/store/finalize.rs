@@ -1,4 +1,4 @@
-//! What finalize writes, inside its one `BEGIN IMMEDIATE` transaction (`crate::finalize`
+//! What finalize writes, inside its one `BEGIN IMMEDIATE` transaction (`crate::app::finalize`
 //! composes these with `insert_job`, `queue_alert`, `hold_auth_gate` and `record_breaker`), and
 //! the runs that still await it.
 

@@ -8,10 +8,11 @@ use super::{
     breaker_gate, close_open_runs, hold_project, open_run, proc_of, queue_alert, release_project,
     take_probe, AlertKind, NewAlert, RunClose, Store,
 };
-use crate::breaker::{Gate, Probe};
+use crate::domain::breaker::{Gate, Probe};
+use crate::domain::clock;
+use crate::domain::rescue::{Candidate, OpenRun, Rescue};
 use crate::procfs::Place;
-use crate::rescue::{Candidate, OpenRun, Rescue};
-use crate::{clock, exit, output};
+use crate::{exit, output};
 
 /// A job id that names no job: a wrong argument (exit 2), whichever command was given it.
 pub fn no_job(job_id: i64) -> anyhow::Error {
@@ -116,13 +117,13 @@ pub struct ClaimRequest<'a> {
     pub longest_backoff_ms: i64,
     /// This host's name: the claim holds and releases its projects under it.
     pub host: &'a str,
-    /// Which of the running jobs a rescue looks at to take back (see `crate::rescue`); it ends
+    /// Which of the running jobs a rescue looks at to take back (see `crate::domain::rescue`); it ends
     /// their process groups before it answers.
     pub triage: Triage<'a>,
     pub now: i64,
 }
 
-/// Decides, inside a transaction, which running jobs to take back: see `crate::rescue`.
+/// Decides, inside a transaction, which running jobs to take back: see `crate::domain::rescue`.
 pub type Triage<'a> = &'a dyn Fn(&[Candidate]) -> Vec<Rescue>;
 
 /// A project a claim may take a job from.
@@ -717,7 +718,7 @@ impl Store {
 
 /// The running jobs a rescue looks at: leases that ran out, leases renewed later than `now`
 /// (maybe by a clock that ran ahead), and jobs whose open run is on `host` (their supervisors are
-/// looked up); each with its current attempt's open run. A superset: `crate::rescue` decides.
+/// looked up); each with its current attempt's open run. A superset: `crate::domain::rescue` decides.
 pub fn rescue_candidates(conn: &Connection, host: &str, now: i64) -> Result<Vec<Candidate>> {
     let mut stmt = conn.prepare_cached(
         "SELECT j.id, j.task_id, j.lease_owner, j.attempt, j.max_attempts, j.lease_expires_at,

@@ -11,7 +11,7 @@
 //! Another host's processes cannot be seen: there only the lease counts, and a worker frozen past
 //! its lease may overlap with the one that rescues its job.
 
-use crate::clock;
+use crate::domain::clock;
 use crate::output;
 use crate::procfs::{Liveness, Place, Proc};
 

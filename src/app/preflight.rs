@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::claude::credentials::{self, CredsFingerprint, Inspection, State};
 use crate::claude::version;
 use crate::claude::{AgentEnv, Located};
-use crate::clock;
 use crate::config::{self, Config};
+use crate::domain::clock;
 use crate::exit;
 use crate::store::{now_ms, AuthGate, CachedVerdict, Store};
 

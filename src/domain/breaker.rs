@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use crate::clock;
+use crate::domain::clock;
 use crate::output;
 
 /// Longest cooldown: doubling stops here.
@@ -282,7 +282,7 @@ mod tests {
         let b = open(now - 1000, 600_000);
         assert_eq!((b.effective(now), b.dated_ahead(now)), (State::Open, None));
         // Opened within the clocks' skew: as it says.
-        let b = open(now + crate::clock::SKEW_MS, 600_000);
+        let b = open(now + crate::domain::clock::SKEW_MS, 600_000);
         assert_eq!(b.effective(now), State::Open);
         let year = 365 * 86_400_000;
         let b = open(now + year, 600_000);
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(b.dated_ahead(now), Some(year + 600_000));
         assert_eq!(b.gate("claude", now, false), Gate::Probe);
         // A cooldown ending beyond the longest one allowed.
-        let b = open(now, MAX_COOLDOWN_MS + 2 * crate::clock::SKEW_MS);
+        let b = open(now, MAX_COOLDOWN_MS + 2 * crate::domain::clock::SKEW_MS);
         assert_eq!(b.effective(now), State::HalfOpen);
         let b = open(now, MAX_COOLDOWN_MS);
         assert_eq!(b.effective(now), State::Open);

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::finalize::{self, Outcome};
+use crate::app::finalize::{self, Outcome};
+use crate::app::preflight::{self, Verdict};
+use crate::app::run::{self as run, RunOutcome, RunRequest};
+use crate::domain::rescue::Whereabouts;
 use crate::notify::{self, Report};
-use crate::preflight::{self, Verdict};
 use crate::procfs::{self, Place};
-use crate::rescue::Whereabouts;
-use crate::runner::{self, RunOutcome, RunRequest};
 use crate::store::{Job, Rescued, Store};
-use crate::{commands, exit, fsx, Ctx};
+use crate::{exit, fsx, Ctx};
 
 pub struct Request<'a> {
     pub worker: &'a str,
@@ -116,7 +116,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
     on(Event::Delivered(&report));
     // Before any gate: a dead orch's processes are ended, and its job requeued, even while the
     // agent or its breaker holds claims.
-    for rescued in commands::claim::rescue(ctx, &mut store)? {
+    for rescued in crate::app::claim::rescue(ctx, &mut store)? {
         on(Event::Rescued(&rescued));
     }
     let here = Place::current(ctx.config.host());
@@ -148,7 +148,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
         };
         on(Event::Preflight(&verdict));
-        let job = match commands::claim::claim(
+        let job = match crate::app::claim::claim(
             ctx,
             &mut store,
             request.worker,
@@ -176,7 +176,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
         };
         on(Event::Claimed(&job));
-        let run = runner::run_job(
+        let run = run::run_job(
             ctx,
             &mut store,
             &RunRequest {

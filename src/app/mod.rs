@@ -1,0 +1,9 @@
+//! The use cases the commands call, one file each: claim a job, run it, finalize its run,
+//! preflight an agent, and the tick that chains them. Each decides with the pure code of
+//! `domain` and acts through the seams (`store`, `claude`, `vcs`, `notify`).
+
+pub mod claim;
+pub mod finalize;
+pub mod preflight;
+pub mod run;
+pub mod tick;

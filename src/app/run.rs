@@ -1,0 +1,572 @@
+//! Running one claimed job: check the lease and open the run row, build the agent's command line
+//! and environment, start it in its own process group, watch it (log, lease heartbeat, timeout,
+//! signals), and record how it ended. The verdict on the run is finalize's, from the log.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::app::finalize::LaunchKind;
+use crate::claude::verdict::{self, Class};
+use crate::claude::{self, prompt, AgentEnv};
+use crate::config::{self, Config, Project, Stage};
+use crate::procfs::{self, Place, Proc};
+use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
+use crate::{fsx, Ctx};
+
+use crate::runner::log::CappedLog;
+use crate::runner::process::Agent as Process;
+use crate::runner::signals::Signals;
+use crate::runner::status::StatusLine;
+use crate::runner::supervise::{Limits, Watch, LEASE_GONE};
+use crate::runner::{process, supervise};
+
+/// The previous stage's result text is cut to this many bytes in a prompt: one argv element may
+/// hold at most 128 KiB on Linux, and the task body shares it.
+pub const PREVIOUS_RESULT_MAX_BYTES: usize = 32 * 1024;
+
+pub struct RunRequest<'a> {
+    pub job_id: i64,
+    pub worker: &'a str,
+    /// The agent profile (`[agents.NAME]`; `claude` exists without configuration).
+    pub agent: &'a str,
+    /// Draw the live status line on stderr (a terminal, no `--json`).
+    pub live_status: bool,
+}
+
+/// How the run went, as recorded in its agent_runs row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub job_id: i64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub interrupted: bool,
+    pub duration_ms: i64,
+    pub log_path: String,
+    pub log_bytes: u64,
+    pub log_truncated: bool,
+    /// Why the agent could not be started (the run is recorded; the cached preflight verdict was dropped).
+    pub launch_error: Option<String>,
+    /// The lease was gone mid-run (job cancelled or rescued), so the agent was stopped.
+    pub lease_lost: bool,
+    /// The run's failure text says the agent is not logged in; the cached preflight verdict was dropped.
+    pub auth_failure: bool,
+}
+
+/// Run the agent for `request.job_id`, which `request.worker` must hold the lease of. Ok when
+/// the run was recorded, whatever the agent did (a launch failure included); Err when it could
+/// not be (not the lease holder, no such job, the database failing).
+///
+/// SIGINT and SIGTERM are caught from the start: while the agent runs they are passed to its
+/// group; before or after, they are delivered to orch once the run is recorded.
+pub fn run_job(ctx: &Ctx, store: &mut Store, request: &RunRequest) -> Result<RunOutcome> {
+    config::require_worker(request.worker)?;
+    let mut signals = Signals::install().context("setting up signal handling")?;
+    let outcome = run_with_signals(&ctx.config, store, request, &mut signals);
+    signals.finish();
+    outcome
+}
+
+fn run_with_signals(
+    config: &Config,
+    store: &mut Store,
+    request: &RunRequest,
+    signals: &mut Signals,
+) -> Result<RunOutcome> {
+    let job = store
+        .job(request.job_id)?
+        .ok_or_else(|| store::no_job(request.job_id))?;
+    let project = config.project(&job.project)?;
+    let agent_env = AgentEnv::resolve(config, request.agent)?;
+    let stage = config.stage(&job.stage);
+    let limits = limits(config, &stage);
+    let agent_version = store.cached_agent_version(request.agent)?;
+    // Before the run is recorded: a log directory others may write in is refused with no run.
+    let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
+    let place = Place::current(config.host());
+    let started = store.start_run(
+        &NewRun {
+            job_id: request.job_id,
+            worker: request.worker,
+            agent: request.agent,
+            agent_version: agent_version.as_deref(),
+            lease_ms: limits.lease_ms,
+            place: &place,
+            supervisor: procfs::this_process(),
+            now: now_ms(),
+        },
+        |run_id| {
+            log_dir
+                .join(format!("job-{}-run-{run_id}.log", request.job_id))
+                .display()
+                .to_string()
+        },
+    )?;
+    // From here on the run exists: every way out ends its row.
+    let run = Run {
+        id: started.run_id,
+        job: started.job,
+        log_path: PathBuf::from(&started.log_path),
+        worker: request.worker,
+        clock: Instant::now(),
+    };
+    let prepared = match prepare(config, store, &run, project, &agent_env, &stage) {
+        Ok(prepared) => prepared,
+        Err(failure) => return run.launch_failed(store, failure),
+    };
+    let Prepared {
+        command,
+        program,
+        mut log,
+    } = prepared;
+    // The agent leads its own process group: recorded with its start time, the group can be
+    // ended by a rescue on this host should this orch die or stop. It is not reaped before
+    // `wait`, so even an agent that already exited still shows in /proc.
+    let (spawned, recorded) = store.start_agent(run.id, || {
+        let spawned = process::spawn(command, &project.workdir);
+        let recorded = spawned.as_ref().ok().and_then(|agent| {
+            let pid = agent.pid() as i32;
+            procfs::start_time(pid).map(|start| Proc { pid, start })
+        });
+        (spawned, recorded)
+    });
+    let mut agent = match spawned {
+        Ok(agent) => agent,
+        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err, project)),
+    };
+    if let Err(err) = recorded {
+        crate::diag!(
+            "orch: warning: could not record the agent's pid {}: {err:#}",
+            agent.pid()
+        );
+    }
+    run.watch(
+        store,
+        &mut agent,
+        &mut log,
+        signals,
+        &limits,
+        request.live_status,
+    )
+}
+
+/// A run whose row is open.
+struct Run<'a> {
+    id: i64,
+    job: Job,
+    log_path: PathBuf,
+    worker: &'a str,
+    clock: Instant,
+}
+
+/// Why the agent was not started, and whose fault that is.
+struct LaunchFailure {
+    kind: LaunchKind,
+    reason: String,
+}
+
+impl LaunchFailure {
+    fn agent(reason: String) -> LaunchFailure {
+        LaunchFailure {
+            kind: LaunchKind::Agent,
+            reason,
+        }
+    }
+}
+
+/// Everything needed to start the agent.
+struct Prepared {
+    /// The agent's argv and environment; `process::spawn` adds the rest.
+    command: Command,
+    /// argv[0], for a launch failure's reason.
+    program: String,
+    log: CappedLog,
+}
+
+fn prepare(
+    config: &Config,
+    store: &Store,
+    run: &Run,
+    project: &Project,
+    agent_env: &AgentEnv,
+    stage: &Stage,
+) -> Result<Prepared, LaunchFailure> {
+    let log =
+        CappedLog::create(&run.log_path, config.count(config::LOG_MAX_BYTES)).map_err(|err| {
+            LaunchFailure::agent(format!(
+                "cannot create the run's log {}: {err}",
+                run.log_path.display()
+            ))
+        })?;
+    if let Some(reason) = project.workdir_missing() {
+        return Err(LaunchFailure {
+            kind: LaunchKind::Project,
+            reason,
+        });
+    }
+    let (command, program) = command_for(
+        config,
+        store,
+        &run.job,
+        Some(run.id),
+        project,
+        agent_env,
+        stage,
+    )?;
+    Ok(Prepared {
+        command,
+        program,
+        log,
+    })
+}
+
+/// The agent's command for `job` — argv (the prompt in full), working directory, environment —
+/// and its program, as `orch run` starts it and `orch run --dry-run` shows it.
+fn command_for(
+    config: &Config,
+    store: &Store,
+    job: &Job,
+    run_id: Option<i64>,
+    project: &Project,
+    agent_env: &AgentEnv,
+    stage: &Stage,
+) -> Result<(Command, String), LaunchFailure> {
+    let prompt_text = build_prompt(config, store, job, stage)
+        .map_err(|err| LaunchFailure::agent(format!("{err:#}")))?;
+    if let Some(why) = prompt::unfit("the prompt", &prompt_text, prompt::ARG_MAX_BYTES) {
+        return Err(LaunchFailure {
+            kind: LaunchKind::Task,
+            reason: format!("{why}: shorten the task's body or the stage's prompt"),
+        });
+    }
+    let argv = claude::argv::for_agent(agent_env, &prompt_text, stage).map_err(|why| {
+        LaunchFailure::agent(format!(
+            "cannot start the agent: {why} (set claude_bin / ORCH_CLAUDE_BIN or bin in [agents.{}])",
+            agent_env.name
+        ))
+    })?;
+    let (program, args) = argv.split_first().ok_or_else(|| {
+        LaunchFailure::agent(format!(
+            "the argv template of agent {} is empty",
+            agent_env.name
+        ))
+    })?;
+    let mut command = agent_env.command(Path::new(program));
+    command
+        .args(args)
+        .current_dir(&project.workdir)
+        .env("PWD", &project.workdir)
+        .env("ORCH_JOB_ID", job.job_id.to_string())
+        .env(
+            "ORCH_RUN_ID",
+            run_id.map_or_else(String::new, |id| id.to_string()),
+        )
+        .env("ORCH_TASK", &job.task)
+        .env("ORCH_STAGE", &job.stage);
+    Ok((command, program.clone()))
+}
+
+/// What `orch run JOB` would start, for `--dry-run`: nothing is started, claimed or written.
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub job_id: i64,
+    pub agent: String,
+    pub program: String,
+    /// The whole argv, the prompt in full.
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// The names of the variables the agent's environment holds (their values are not shown).
+    pub env: Vec<String>,
+}
+
+/// Build the command `orch run` would start for `job_id` with `agent`, without starting it.
+pub fn dry_run(config: &Config, store: &Store, job_id: i64, agent: &str) -> Result<DryRun> {
+    let mut job = store.job(job_id)?.ok_or_else(|| store::no_job(job_id))?;
+    // A queued job runs as its next attempt.
+    if job.state != "running" {
+        job.attempt += 1;
+    }
+    let project = config.project(&job.project)?;
+    let agent_env = AgentEnv::resolve(config, agent)?;
+    let stage = config.stage(&job.stage);
+    let (command, program) = command_for(config, store, &job, None, project, &agent_env, &stage)
+        .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
+    let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
+    for (name, value) in command.get_envs() {
+        let name = name.to_string_lossy().into_owned();
+        match value {
+            Some(_) => env.insert(name),
+            None => env.remove(&name),
+        };
+    }
+    let argv = std::iter::once(program.clone())
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect();
+    Ok(DryRun {
+        job_id,
+        agent: agent.to_string(),
+        program,
+        argv,
+        cwd: project.workdir.clone(),
+        env: env.into_iter().collect(),
+    })
+}
+
+/// The stage's prompt with the job's values filled in.
+fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Result<String> {
+    let body = store.task_body(job.task_id)?;
+    let previous = match config.stages.iter().position(|s| *s == job.stage) {
+        Some(at) if at > 0 => store.last_ok_log(job.task_id, &config.stages[at - 1])?,
+        _ => None,
+    };
+    let previous_result = previous
+        .map(|log| previous_result(Path::new(&log)))
+        .unwrap_or_default();
+    let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
+    let attempt = job.attempt.to_string();
+    let vars = [
+        ("task", job.task.as_str()),
+        ("title", job.title.as_str()),
+        ("body", body.as_str()),
+        ("issue", issue.as_str()),
+        ("stage", job.stage.as_str()),
+        ("project", job.project.as_str()),
+        ("attempt", attempt.as_str()),
+        ("previous_result", previous_result.as_str()),
+    ];
+    debug_assert!(vars
+        .iter()
+        .all(|(name, _)| prompt::PLACEHOLDERS.contains(name)));
+    let template = prompt::template(&job.stage, stage.prompt.as_deref());
+    Ok(prompt::substitute(&template, &vars))
+}
+
+/// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
+/// log holds no successful result.
+fn previous_result(log: &Path) -> String {
+    match verdict::judge_path(log, None, false) {
+        Ok(verdict) if verdict.ok => prompt::cap(
+            verdict.result_text.unwrap_or_default(),
+            PREVIOUS_RESULT_MAX_BYTES,
+        ),
+        Ok(_) => String::new(),
+        Err(err) => {
+            crate::diag!(
+                "orch: warning: cannot read the previous stage's log {}: {err}",
+                log.display()
+            );
+            String::new()
+        }
+    }
+}
+
+/// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
+fn limits(config: &Config, stage: &Stage) -> Limits {
+    let lease_ms = config.millis(config::LEASE_SECONDS);
+    let timeout = stage
+        .timeout_seconds
+        .unwrap_or_else(|| config.count(config::RUN_TIMEOUT_SECONDS));
+    Limits {
+        timeout: Duration::from_secs(timeout),
+        grace: config.seconds(config::KILL_GRACE_SECONDS),
+        lease_ms,
+        // Well before the lease runs out: two heartbeats may fail and the third still be in time.
+        heartbeat_every: Duration::from_millis((lease_ms / 3).max(100) as u64),
+    }
+}
+
+/// Why the agent could not be started, and whose fault it is: the task's when its prompt cannot
+/// be passed, the project's when its workdir went missing (a failed chdir looks like a missing
+/// binary), else the agent's.
+fn spawn_failure(program: &str, err: &std::io::Error, project: &Project) -> LaunchFailure {
+    let (kind, hint) = match err.raw_os_error() {
+        Some(libc::E2BIG) => (
+            LaunchKind::Task,
+            " (the prompt is too long: Linux takes at most 128 KiB in one argument; shorten the \
+             task's body or the stage's prompt)",
+        ),
+        None if err.kind() == std::io::ErrorKind::InvalidInput => (
+            LaunchKind::Task,
+            " (an argument holds a NUL byte: the task's body, title or the stage's prompt)",
+        ),
+        _ if project.workdir_missing().is_some() => {
+            let reason = project.workdir_missing().unwrap_or_default();
+            return LaunchFailure {
+                kind: LaunchKind::Project,
+                reason,
+            };
+        }
+        Some(libc::ENOENT) => (
+            LaunchKind::Agent,
+            " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
+        ),
+        Some(libc::EACCES) => (LaunchKind::Agent, " (not executable)"),
+        _ => (LaunchKind::Agent, ""),
+    };
+    LaunchFailure {
+        kind,
+        reason: format!("cannot start the agent {program}: {err}{hint}"),
+    }
+}
+
+impl Run<'_> {
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Record a run that never started. When the agent is to blame, drop the cached preflight
+    /// verdict too: the agent is not what preflight saw. A task's or a project's failure says
+    /// nothing about the agent.
+    fn launch_failed(&self, store: &mut Store, failure: LaunchFailure) -> Result<RunOutcome> {
+        let LaunchFailure { kind, reason } = failure;
+        crate::diag!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
+        let end = RunEnd {
+            ended_at: now_ms(),
+            duration_ms: self.elapsed_ms(),
+            launch_error: Some(&reason),
+            launch_kind: Some(kind.as_str()),
+            drop_preflight_cache: kind == LaunchKind::Agent,
+            ..RunEnd::default()
+        };
+        self.record(store, &end, false, false)
+    }
+
+    /// Write how the run ended, and say so.
+    fn record(
+        &self,
+        store: &mut Store,
+        end: &RunEnd,
+        lease_lost: bool,
+        auth_failure: bool,
+    ) -> Result<RunOutcome> {
+        store.end_run(self.id, end)?;
+        Ok(RunOutcome {
+            run_id: self.id,
+            job_id: self.job.job_id,
+            exit_code: end.exit_code,
+            signal: end.signal,
+            timed_out: end.timed_out,
+            interrupted: end.interrupted,
+            duration_ms: end.duration_ms,
+            log_path: self.log_path.display().to_string(),
+            log_bytes: end.log_bytes,
+            log_truncated: end.log_truncated,
+            launch_error: end.launch_error.map(str::to_string),
+            lease_lost,
+            auth_failure,
+        })
+    }
+
+    /// Watch the started agent to its end and record how it ended.
+    fn watch(
+        &self,
+        store: &mut Store,
+        agent: &mut Process,
+        log: &mut CappedLog,
+        signals: &mut Signals,
+        limits: &Limits,
+        live_status: bool,
+    ) -> Result<RunOutcome> {
+        let mut status = live_status.then(|| StatusLine::new(self.clock));
+        let job_id = self.job.job_id;
+        let holder = LeaseHolder {
+            job_id,
+            worker: self.worker,
+            attempt: self.job.attempt,
+        };
+        let watched = {
+            let mut heartbeat = || store.heartbeat(&holder, self.id, limits.lease_ms, now_ms());
+            supervise::supervise(
+                Watch {
+                    agent,
+                    log,
+                    signals,
+                    status: status.as_mut(),
+                    heartbeat: &mut heartbeat,
+                },
+                limits,
+                self.clock,
+            )
+        };
+        if let Some(status) = status.as_mut() {
+            status.clear();
+        }
+        if let Err(err) = log.sync() {
+            crate::diag!("orch: warning: could not sync the run's log: {err}");
+        }
+        let watched = match watched {
+            Ok(watched) => watched,
+            Err(err) => {
+                // orch itself failed while watching: end the agent's group, record the run as
+                // cut short, then report.
+                let _ = agent.wait();
+                let end = RunEnd {
+                    pid: Some(agent.pid()),
+                    ended_at: now_ms(),
+                    duration_ms: self.elapsed_ms(),
+                    interrupted: true,
+                    log_bytes: log.written,
+                    log_truncated: log.truncated,
+                    ..RunEnd::default()
+                };
+                store.end_run(self.id, &end)?;
+                return Err(err.context(format!("run {} of job {job_id}", self.id)));
+            }
+        };
+        let mut watched = watched;
+        if !watched.lease_lost && store.run_closed(self.id).unwrap_or(false) {
+            // Closed while the agent worked (cancelled, or rescued) and ended before a heartbeat
+            // noticed: say so, as the heartbeat would have.
+            crate::diag!("orch: {LEASE_GONE}");
+            watched.lease_lost = true;
+            watched.interrupted = true;
+        }
+        let (exit_code, signal) = process::code_or_signal(watched.status);
+        // The post-factum safety net: a log that says the agent is not authenticated drops the
+        // cached verdict, so the next claim checks afresh (finalize decides about the gate).
+        let auth_failure = self.auth_failure(exit_code, watched.timed_out);
+        let end = RunEnd {
+            pid: Some(agent.pid()),
+            ended_at: now_ms(),
+            duration_ms: self.elapsed_ms(),
+            exit_code,
+            signal,
+            timed_out: watched.timed_out,
+            interrupted: watched.interrupted,
+            launch_error: None,
+            launch_kind: None,
+            log_bytes: log.written,
+            log_truncated: log.truncated,
+            drop_preflight_cache: auth_failure.is_some(),
+        };
+        let outcome = self.record(store, &end, watched.lease_lost, auth_failure.is_some())?;
+        if let Some(reason) = &auth_failure {
+            crate::diag!(
+                "orch: run {}: {reason}; the preflight cache was dropped, the next claim checks afresh",
+                self.id
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
+    fn auth_failure(&self, exit_code: Option<i32>, timed_out: bool) -> Option<String> {
+        match verdict::judge_path(&self.log_path, exit_code, timed_out) {
+            Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
+            Err(err) => {
+                crate::diag!(
+                    "orch: warning: cannot read the run's log {}: {err}",
+                    self.log_path.display()
+                );
+                None
+            }
+        }
+    }
+}

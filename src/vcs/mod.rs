@@ -1,0 +1,3 @@
+//! Version control: git through its CLI, each command an argv from `process::command`.
+
+pub mod git;
