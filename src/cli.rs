@@ -68,6 +68,18 @@ pub struct GlobalArgs {
     pub color: Option<ColorChoice>,
 }
 
+impl GlobalArgs {
+    /// The flags that override settings, for the configuration.
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            db: self.db.clone(),
+            config: self.config.clone(),
+            set: self.set.clone(),
+            color: self.color.map(|c| format!("{c:?}").to_ascii_lowercase()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
     Auto,

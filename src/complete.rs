@@ -4,11 +4,10 @@
 
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::cli::GlobalArgs;
-use crate::config::{Config, DEFAULT_AGENT};
+use crate::config::{Config, Overrides, DEFAULT_AGENT};
 
 fn configured(names: impl FnOnce(&Config) -> Vec<String>) -> Vec<CompletionCandidate> {
-    match Config::load(&GlobalArgs::default()) {
+    match Config::load(&Overrides::default()) {
         Ok(config) => names(&config)
             .into_iter()
             .map(CompletionCandidate::new)

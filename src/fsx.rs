@@ -48,6 +48,39 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// A path as orch keeps it: `~` and `~/…` stand for `home`; a relative path is made absolute
+/// against the current directory when `relative_ok` (a flag: the caller's choice at that moment),
+/// else refused (from a file or the environment it would follow whatever directory orch starts
+/// in; cron's is not a person's). The error starts with "expected".
+pub fn absolute_path(
+    raw: &str,
+    relative_ok: bool,
+    home: Option<&Path>,
+) -> Result<std::path::PathBuf, String> {
+    let path = match raw.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match home {
+            Some(home) if rest.is_empty() => home.to_path_buf(),
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => {
+                return Err(format!(
+                    "expected an absolute path, got {raw:?} and HOME is not an absolute path"
+                ))
+            }
+        },
+        _ => std::path::PathBuf::from(raw),
+    };
+    if path.is_absolute() {
+        Ok(path)
+    } else if relative_ok {
+        std::path::absolute(&path).map_err(|err| format!("expected a path, got {raw:?}: {err}"))
+    } else {
+        Err(format!(
+            "expected an absolute path (or ~/…), got {raw:?}: a relative path would depend on \
+             the directory orch is started in"
+        ))
+    }
+}
+
 /// What kind of file `meta` describes, for messages: "a FIFO", "a directory", …
 pub fn file_kind(meta: &Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

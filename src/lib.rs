@@ -13,7 +13,9 @@ pub mod complete;
 pub mod config;
 pub mod domain;
 pub mod exit;
+pub mod forge;
 pub mod fsx;
+pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod output;
@@ -69,11 +71,11 @@ impl Ctx {
 
 /// Run one subcommand; Ok carries the exit status (0, or a documented non-error status like 3).
 pub fn run(cli: Cli) -> Result<u8> {
-    let config = Config::load(&cli.global)?;
+    let config = Config::load(&cli.global.overrides())?;
     // Still one thread: the configuration's extra secret variables leave the environment now.
     secrets::scrub_names(&config.secret_env);
     if let Some(color) = config.get(config::COLOR) {
-        if output::parse_color(&color.value).is_none() {
+        if !output::is_color_choice(&color.value) {
             return Err(exit::config(format!(
                 "color: expected auto, always or never, got {:?}",
                 color.value

@@ -10,7 +10,6 @@ use chrono::{Local, TimeZone};
 use serde::Serialize;
 
 use crate::claude::verdict::{Class, Kind};
-use crate::cli::ColorChoice;
 
 /// Print one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
@@ -236,13 +235,9 @@ pub fn use_color(choice: &str, json: bool) -> bool {
     }
 }
 
-pub fn parse_color(value: &str) -> Option<ColorChoice> {
-    match value {
-        "auto" => Some(ColorChoice::Auto),
-        "always" => Some(ColorChoice::Always),
-        "never" => Some(ColorChoice::Never),
-        _ => None,
-    }
+/// Whether `value` is a colour choice: auto, always or never.
+pub fn is_color_choice(value: &str) -> bool {
+    matches!(value, "auto" | "always" | "never")
 }
 
 /// Text from elsewhere (an agent's log) made safe to print on a terminal: control characters

@@ -18,8 +18,11 @@ use std::ffi::{CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{Mutex, OnceLock};
 
-use crate::config::{Kind, KEYS};
 use crate::fsx;
+
+/// The variables orch's secrets come from (each also as `<VAR>_FILE`): the settings of kind
+/// `Secret` in `config::KEYS`, which a test there keeps in step with this list.
+pub const SECRET_VARS: &[&str] = &["ORCH_TELEGRAM_BOT_TOKEN", "ORCH_FORGE_TOKEN"];
 
 /// A secret file holds one token: anything larger is not one.
 const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
@@ -42,7 +45,7 @@ impl std::fmt::Debug for Found {
 }
 
 struct Taken {
-    /// By setting name (`forge_token`).
+    /// By variable (`ORCH_FORGE_TOKEN`).
     values: BTreeMap<&'static str, Found>,
     /// Every variable name scrubbed from the environment (the secrets, their `_FILE` variants,
     /// the configuration's `secret_env`): never passed to a child.
@@ -65,21 +68,20 @@ fn taken() -> &'static Mutex<Taken> {
 pub fn init() {
     let mut found = BTreeMap::new();
     let mut names = Vec::new();
-    for key in KEYS.iter().filter(|key| key.kind == Kind::Secret) {
-        let var = key.env();
+    for var in SECRET_VARS {
         let file_var = format!("{var}_FILE");
-        let value = take_var(&var);
+        let value = take_var(var);
         let file = take_var(&file_var);
         match (value, file) {
             (Some(value), _) if !value.is_empty() => {
-                found.insert(key.name, Found::Value(value));
+                found.insert(*var, Found::Value(value));
             }
             (_, Some(path)) if !path.is_empty() => {
-                found.insert(key.name, read_secret_file(&file_var, &path));
+                found.insert(*var, read_secret_file(&file_var, &path));
             }
             _ => {}
         }
-        names.extend([var, file_var]);
+        names.extend([var.to_string(), file_var]);
     }
     {
         let mut taken = taken().lock().unwrap_or_else(|e| e.into_inner());
@@ -92,13 +94,13 @@ pub fn init() {
     }
 }
 
-/// The secret setting `name` (`forge_token`), as `init` found it.
-pub fn get(name: &str) -> Option<Found> {
+/// The secret of variable `var` (`ORCH_FORGE_TOKEN`), as `init` found it.
+pub fn get(var: &str) -> Option<Found> {
     taken()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .values
-        .get(name)
+        .get(var)
         .cloned()
 }
 
@@ -132,10 +134,9 @@ pub fn scrub_names(extra: &[String]) {
 pub fn scrubbed_names() -> Vec<String> {
     let taken = taken().lock().unwrap_or_else(|e| e.into_inner());
     // The secrets' own names even before `init` ran (unit tests).
-    let mut names: Vec<String> = KEYS
+    let mut names: Vec<String> = SECRET_VARS
         .iter()
-        .filter(|key| key.kind == Kind::Secret)
-        .flat_map(|key| [key.env(), format!("{}_FILE", key.env())])
+        .flat_map(|var| [var.to_string(), format!("{var}_FILE")])
         .collect();
     names.extend(
         taken
@@ -154,7 +155,7 @@ fn read_secret_file(var: &str, raw: &str) -> Found {
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .filter(|h| h.is_absolute());
-    let path = match crate::config::resolve_path(raw, crate::config::Source::Env, home.as_deref()) {
+    let path = match fsx::absolute_path(raw, false, home.as_deref()) {
         Ok(path) => path,
         Err(why) => return Found::Unreadable(format!("{var}: {why}")),
     };

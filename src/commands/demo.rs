@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use crate::app::tick::{self, Event};
 use crate::cli::{DemoArgs, GlobalArgs, StatusArgs};
 use crate::config::{Config, Inputs};
-use crate::notify::forge;
+use crate::notify::comment;
 use crate::output::{self, Paint};
 use crate::store::{now_ms, NewTask};
 use crate::{commands, exit, Ctx};
@@ -130,7 +130,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     if json {
         let comments: Vec<_> = comments
             .iter()
-            .map(|(id, c)| serde_json::json!({ "id": id, "stage": c.stage, "body": forge::render(c, *id) }))
+            .map(|(id, c)| serde_json::json!({ "id": id, "stage": c.stage, "body": comment::render(c, *id) }))
             .collect();
         output::json(&serde_json::json!({
             "dir": dir,
@@ -150,7 +150,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
             comments.len()
         ))?;
         for (id, comment) in &comments {
-            say(format!("\n{}", forge::render(comment, *id)))?;
+            say(format!("\n{}", comment::render(comment, *id)))?;
         }
         say(closing(dir, kept))?;
     }
@@ -314,18 +314,12 @@ env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE
     };
     let home_text = home.display().to_string();
     let config = Config::load_from(&Inputs {
-        global: &global,
+        global: &global.overrides(),
         env: &|name| (name == "HOME").then(|| home_text.clone()),
         // The demo never delivers anything: no secret of the caller's reaches it.
         secret: &|_| None,
     })?;
-    Ok(Ctx {
-        global: GlobalArgs {
-            color: outer.global.color,
-            ..global
-        },
-        config,
-    })
+    Ok(Ctx { global, config })
 }
 
 fn write(path: &PathBuf, bytes: &[u8], mode: u32) -> Result<()> {

@@ -13,7 +13,8 @@ use serde::Serialize;
 
 mod file;
 
-use crate::cli::GlobalArgs;
+use crate::fsx;
+
 use crate::exit;
 use crate::secrets;
 
@@ -288,9 +289,23 @@ pub struct Config {
     pub secret_env: Vec<String>,
 }
 
+/// What the command line overrides: the global flags, as plain values (`cli` converts its
+/// arguments into this; configuration never looks at clap's types).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--db`
+    pub db: Option<PathBuf>,
+    /// `--config`
+    pub config: Option<PathBuf>,
+    /// `--set KEY=VALUE`, each as given.
+    pub set: Vec<String>,
+    /// `--color`: auto, always or never.
+    pub color: Option<String>,
+}
+
 /// Where settings are read from; tests build one by hand, `load` reads the process's.
 pub struct Inputs<'a> {
-    pub global: &'a GlobalArgs,
+    pub global: &'a Overrides,
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The secret settings, by name: taken out of the environment at start-up (`crate::secrets`).
     pub secret: &'a dyn Fn(&str) -> Option<secrets::Found>,
@@ -298,7 +313,7 @@ pub struct Inputs<'a> {
 
 impl Config {
     /// Read the process's configuration: file, environment, then the global flags.
-    pub fn load(global: &GlobalArgs) -> Result<Config> {
+    pub fn load(global: &Overrides) -> Result<Config> {
         Config::load_from(&Inputs {
             global,
             env: &|name| std::env::var(name).ok(),
@@ -347,7 +362,7 @@ impl Config {
         }
         for key in KEYS {
             if key.kind == Kind::Secret {
-                match (inputs.secret)(key.name) {
+                match (inputs.secret)(&key.env()) {
                     Some(secrets::Found::Value(value)) => config.set(key, value, Source::Env)?,
                     Some(secrets::Found::Unreadable(why)) => return Err(exit::config(why)),
                     None => {}
@@ -359,9 +374,8 @@ impl Config {
         if let Some(db) = &inputs.global.db {
             config.set(DB, db.display().to_string(), Source::Flag)?;
         }
-        if let Some(color) = inputs.global.color {
-            let value = format!("{color:?}").to_ascii_lowercase();
-            config.set(COLOR, value, Source::Flag)?;
+        if let Some(color) = &inputs.global.color {
+            config.set(COLOR, color.clone(), Source::Flag)?;
         }
         for assignment in &inputs.global.set {
             let (name, value) = assignment
@@ -658,30 +672,7 @@ pub fn seconds_to_ms(seconds: u64) -> i64 {
 /// choice at that moment, made absolute against the current directory. The error starts with
 /// "expected", as every check of a value here does.
 pub fn resolve_path(raw: &str, source: Source, home: Option<&Path>) -> Result<PathBuf, String> {
-    let path = match raw.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => match home {
-            Some(home) if rest.is_empty() => home.to_path_buf(),
-            Some(home) => home.join(rest.trim_start_matches('/')),
-            None => {
-                return Err(format!(
-                    "expected an absolute path, got {raw:?} and HOME is not an absolute path"
-                ))
-            }
-        },
-        _ => PathBuf::from(raw),
-    };
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    match source {
-        Source::Flag => {
-            std::path::absolute(&path).map_err(|err| format!("expected a path, got {raw:?}: {err}"))
-        }
-        _ => Err(format!(
-            "expected an absolute path (or ~/…), got {raw:?}: a relative path would depend on \
-             the directory orch is started in"
-        )),
-    }
+    fsx::absolute_path(raw, source == Source::Flag, home)
 }
 
 /// A program: a bare name is looked up on PATH when it runs; anything with a `/` is a path.
@@ -699,7 +690,7 @@ pub(crate) fn load_for_test(text: &str, vars: &[(&str, &str)]) -> Result<Config>
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
-    let global = GlobalArgs {
+    let global = Overrides {
         config: Some(path),
         db: Some(PathBuf::from("/tmp/x.db")),
         ..Default::default()
@@ -708,10 +699,7 @@ pub(crate) fn load_for_test(text: &str, vars: &[(&str, &str)]) -> Result<Config>
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let secret = |name: &str| {
-        let key = find_key(name)?;
-        vars.get(&key.env()).cloned().map(secrets::Found::Value)
-    };
+    let secret = |var: &str| vars.get(var).cloned().map(secrets::Found::Value);
     Config::load_from(&Inputs {
         global: &global,
         env: &|name| vars.get(name).cloned(),
@@ -830,6 +818,16 @@ mod tests {
         assert!(resolve_program("bin/claude", Source::Env, home).is_err());
         let err = load("[projects.web]\nworkdir = \"srv/web\"\n", &[]).unwrap_err();
         assert!(format!("{err:#}").contains("line 2: workdir: expected an absolute path"));
+    }
+
+    #[test]
+    fn the_secret_settings_are_the_variables_secrets_takes() {
+        let secret: Vec<String> = KEYS
+            .iter()
+            .filter(|key| key.kind == Kind::Secret)
+            .map(|key| key.env())
+            .collect();
+        assert_eq!(secret, secrets::SECRET_VARS);
     }
 
     #[test]

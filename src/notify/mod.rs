@@ -9,8 +9,7 @@
 //! message. A destination that is not configured keeps its messages pending, with the reason in
 //! `last_error` and no attempt counted.
 
-pub mod forge;
-mod http;
+pub mod comment;
 mod telegram;
 
 use std::time::Duration;
@@ -19,6 +18,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::{self, Config};
+use crate::http::Http;
 use crate::store::{now_ms, ClaimMessage, Claimed, Finish, NewAlert, NewComment, Store};
 
 pub use telegram::Telegram;
@@ -200,7 +200,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
         config.text(config::TELEGRAM_BOT_TOKEN),
     ];
     let timeout_seconds = config.count(config::HTTP_TIMEOUT_SECONDS).max(1);
-    let http = http::Http::new(
+    let http = Http::new(
         Duration::from_secs(timeout_seconds),
         secrets.iter().flatten().map(|s| s.to_string()).collect(),
     );
@@ -263,7 +263,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
 
 /// What every message of one `deliver` run shares.
 struct Run {
-    http: http::Http,
+    http: Http,
     claimer: String,
     max_attempts: i64,
     retry_base_seconds: u64,
@@ -341,7 +341,7 @@ fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: Stri
     Ok(())
 }
 
-fn send_alert(telegram: &Telegram, http: &http::Http, message: &Claimed) -> Outcome {
+fn send_alert(telegram: &Telegram, http: &Http, message: &Claimed) -> Outcome {
     match serde_json::from_str::<NewAlert>(&message.payload) {
         Ok(alert) => {
             let text = telegram::render(&alert, message.folded, &message.folded_tasks);
@@ -351,7 +351,7 @@ fn send_alert(telegram: &Telegram, http: &http::Http, message: &Claimed) -> Outc
     }
 }
 
-fn send_comment(config: &Config, http: &http::Http, token: &str, message: &Claimed) -> Outcome {
+fn send_comment(config: &Config, http: &Http, token: &str, message: &Claimed) -> Outcome {
     let comment = match serde_json::from_str::<NewComment>(&message.payload) {
         Ok(comment) => comment,
         Err(err) => return Outcome::Undeliverable(format!("unreadable comment payload: {err}")),
@@ -371,8 +371,14 @@ fn send_comment(config: &Config, http: &http::Http, token: &str, message: &Claim
     if comment.issue <= 0 {
         return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
     }
-    let body = forge::render(&comment, message.id);
-    forge::post(http, forge, token, comment.issue, &body)
+    let body = comment::render(&comment, message.id);
+    match crate::forge::connect(forge, http, token).comment(comment.issue, &body) {
+        Ok(()) => Outcome::Delivered,
+        Err(crate::forge::Error::Failed(error)) => Outcome::Failed(error),
+        Err(crate::forge::Error::RetryAfter { seconds, error }) => {
+            Outcome::RetryAfter { seconds, error }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::http::{excerpt, Http};
 use super::Outcome;
 use crate::config::{self, Config};
+use crate::http::{excerpt, Http};
 use crate::output::clip;
 use crate::store::{AlertKind, NewAlert};
 

@@ -15,6 +15,7 @@ mod enqueue;
 mod faults;
 mod finalize;
 mod first_hour;
+mod forge;
 mod fuzz;
 mod logs;
 mod metrics;

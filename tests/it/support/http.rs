@@ -23,6 +23,8 @@ pub enum Reply {
     Echo(u16),
     /// Read the request, never answer; the connection closes when the server stops.
     Hang,
+    /// This status, these headers and this body.
+    Full(u16, Vec<(&'static str, String)>, String),
 }
 
 #[derive(Debug, Clone)]
@@ -145,9 +147,16 @@ fn serve(stream: TcpStream, state: &State) {
         );
         state.requests.lock().unwrap().push(request);
         std::thread::sleep(*state.delay.lock().unwrap());
+        let mut extra = String::new();
         let (status, body) = match reply {
             Reply::Ok => (200, r#"{"ok":true,"result":{"message_id":1}}"#.to_string()),
             Reply::Status(status, body) => (status, body),
+            Reply::Full(status, headers, body) => {
+                for (name, value) in headers {
+                    extra.push_str(&format!("{name}: {value}\r\n"));
+                }
+                (status, body)
+            }
             Reply::RateLimited(after) => (
                 429,
                 format!(
@@ -167,7 +176,7 @@ fn serve(stream: TcpStream, state: &State) {
             }
         };
         let head = format!(
-            "HTTP/1.1 {status} Test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 {status} Test\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
             body.len()
         );
         if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()

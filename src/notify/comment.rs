@@ -1,62 +1,7 @@
-//! Usage comments on the task's issue: Gitea and Forgejo
-//! (`POST {url}/api/v1/repos/{owner}/{repo}/issues/{n}/comments`, `Authorization: token …`) and
-//! GitHub (`POST {api}/repos/{owner}/{repo}/issues/{n}/comments`, `Authorization: Bearer …`).
+//! The usage comment's text: what finished, then a small Markdown table of the run's usage, with
+//! every value from a log shown as data. `crate::forge` posts it.
 
-use serde_json::{json, Value};
-
-use super::http::{excerpt, Http};
-use super::Outcome;
-use crate::config::{Forge, ForgeKind};
 use crate::store::NewComment;
-
-/// When a 429 (or a 403 with `Retry-After`) names no wait.
-const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
-
-pub fn comments_url(forge: &Forge, issue: i64) -> String {
-    let base = forge.url.trim_end_matches('/');
-    match forge.kind {
-        ForgeKind::Gitea => format!("{base}/api/v1/repos/{}/issues/{issue}/comments", forge.repo),
-        ForgeKind::Github => format!("{base}/repos/{}/issues/{issue}/comments", forge.repo),
-    }
-}
-
-pub fn post(http: &Http, forge: &Forge, token: &str, issue: i64, body: &str) -> Outcome {
-    let name = match forge.kind {
-        ForgeKind::Gitea => "gitea",
-        ForgeKind::Github => "github",
-    };
-    let authorization = match forge.kind {
-        ForgeKind::Gitea => format!("token {token}"),
-        ForgeKind::Github => format!("Bearer {token}"),
-    };
-    let mut headers = vec![("Authorization", authorization.as_str())];
-    if forge.kind == ForgeKind::Github {
-        headers.push(("Accept", "application/vnd.github+json"));
-        headers.push(("X-GitHub-Api-Version", "2022-11-28"));
-    }
-    let url = comments_url(forge, issue);
-    let reply = match http.post_json(&url, &headers, &json!({ "body": body })) {
-        Ok(reply) => reply,
-        Err(err) => return Outcome::Failed(format!("{name} {}#{issue}: {err}", forge.repo)),
-    };
-    let answer: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-    let said = answer["message"]
-        .as_str()
-        .map(excerpt)
-        .unwrap_or_else(|| excerpt(&reply.body));
-    let error = format!(
-        "{name} {}#{issue} answered HTTP {}: {said}",
-        forge.repo, reply.status
-    );
-    match (reply.status, reply.retry_after) {
-        (200..=299, _) => Outcome::Delivered,
-        (429, after) | (403, after @ Some(_)) => Outcome::RetryAfter {
-            seconds: after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
-            error,
-        },
-        _ => Outcome::Failed(error),
-    }
-}
 
 /// The comment: a line saying what finished, then a small Markdown table of the run's usage.
 /// A hidden marker names the outbox message, so a duplicate (delivery is at least once) can be
@@ -176,25 +121,6 @@ mod tests {
         assert_eq!(duration(12_345), "12.3 s");
         assert_eq!(duration(192_000), "3 min 12 s");
         assert_eq!(duration(3_720_000), "1 h 02 min");
-    }
-
-    #[test]
-    fn urls_per_forge() {
-        let mut forge = Forge {
-            kind: ForgeKind::Gitea,
-            url: "https://git.example.org/".into(),
-            repo: "team/web".into(),
-        };
-        assert_eq!(
-            comments_url(&forge, 7),
-            "https://git.example.org/api/v1/repos/team/web/issues/7/comments"
-        );
-        forge.kind = ForgeKind::Github;
-        forge.url = "https://api.github.com".into();
-        assert_eq!(
-            comments_url(&forge, 7),
-            "https://api.github.com/repos/team/web/issues/7/comments"
-        );
     }
 
     #[test]

@@ -25,7 +25,33 @@ pub struct Reply {
     pub status: u16,
     /// The `Retry-After` header, in seconds, when it holds a number.
     pub retry_after: Option<u64>,
+    /// GitHub's `X-RateLimit-Reset`: when the rate limit lifts, in Unix seconds.
+    pub rate_limit_reset: Option<i64>,
+    /// The `Link` header (pagination).
+    pub link: Option<String>,
     pub body: String,
+}
+
+/// The methods the forges' APIs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
 }
 
 impl Http {
@@ -52,33 +78,65 @@ impl Http {
         }
     }
 
-    /// POST `body` as JSON (`Accept: application/json` unless `headers` name another). Err carries a redacted description of what went wrong on the way;
-    /// an answer of any status is Ok.
+    /// POST `body` as JSON (`Accept: application/json` unless `headers` name another). Err
+    /// carries a redacted description of what went wrong on the way; an answer of any status is
+    /// Ok.
     pub fn post_json(
         &self,
         url: &str,
         headers: &[(&str, &str)],
         body: &Value,
     ) -> Result<Reply, String> {
-        let mut request = self.agent.post(url).content_type("application/json");
-        if !headers
+        self.send(Method::Post, url, headers, Some(body))
+    }
+
+    /// One request with an optional JSON body, read as `post_json` reads its answer.
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let accept = !headers
             .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
-        {
-            request = request.header("Accept", "application/json");
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"));
+        let mut builder = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(url);
+        if accept {
+            builder = builder.header("Accept", "application/json");
         }
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            builder = builder.header(*name, *value);
         }
-        let mut response = request
-            .send(body.to_string())
-            .map_err(|err| self.describe(&err))?;
+        let sent = match body {
+            Some(body) => {
+                let request = builder
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string())
+                    .map_err(|err| self.redact(&err.to_string()))?;
+                self.agent.run(request)
+            }
+            None => {
+                let request = builder
+                    .body(())
+                    .map_err(|err| self.redact(&err.to_string()))?;
+                self.agent.run(request)
+            }
+        };
+        let mut response = sent.map_err(|err| self.describe(&err))?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse().ok());
+        let rate_limit_reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse().ok());
+        let link = header("link");
         // An answer whose body cannot be read still has its status: judge by that.
         let body = response
             .body_mut()
@@ -90,6 +148,8 @@ impl Http {
         Ok(Reply {
             status,
             retry_after,
+            rate_limit_reset,
+            link,
             body: self.redact(&body),
         })
     }
