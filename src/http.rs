@@ -32,6 +32,19 @@ pub struct Reply {
     pub body: String,
 }
 
+impl Reply {
+    /// The body as JSON (Null when it is not), and what the server said: the string at `key` of
+    /// its JSON answer, else the body itself, as a short one-line excerpt for an error message.
+    pub fn said(&self, key: &str) -> (Value, String) {
+        let answer: Value = serde_json::from_str(&self.body).unwrap_or(Value::Null);
+        let said = answer[key]
+            .as_str()
+            .map(excerpt)
+            .unwrap_or_else(|| excerpt(&self.body));
+        (answer, said)
+    }
+}
+
 /// The methods the forges' APIs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

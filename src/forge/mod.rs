@@ -9,7 +9,7 @@ mod github;
 use serde_json::Value;
 
 use crate::config::{Forge as ForgeSpec, ForgeKind};
-use crate::http::{excerpt, Http, Method, Reply};
+use crate::http::{Http, Method, Reply};
 
 /// What a forge call can end in, besides success.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,7 @@ impl Api<'_> {
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
-        let answer: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let said = answer["message"]
-            .as_str()
-            .map(excerpt)
-            .unwrap_or_else(|| excerpt(&reply.body));
+        let (_, said) = reply.said("message");
         let error = format!("{name} {repo}{what} answered HTTP {}: {said}", reply.status);
         Err(match (reply.status, reply.retry_after) {
             (429, after) | (403, after @ Some(_)) => Error::RetryAfter {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::Outcome;
 use crate::config::{self, Config};
-use crate::http::{excerpt, Http};
+use crate::http::Http;
 use crate::output::clip;
 use crate::store::{AlertKind, NewAlert};
 
@@ -83,11 +83,7 @@ impl Telegram {
             Ok(reply) => reply,
             Err(err) => return Outcome::Failed(format!("telegram: {err}")),
         };
-        let answer: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let said = answer["description"]
-            .as_str()
-            .map(excerpt)
-            .unwrap_or_else(|| excerpt(&reply.body));
+        let (answer, said) = reply.said("description");
         let error = format!("telegram answered HTTP {}: {said}", reply.status);
         match reply.status {
             200..=299 if answer["ok"] != Value::Bool(false) => Outcome::Delivered,
