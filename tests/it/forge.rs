@@ -145,3 +145,26 @@ fn every_forge_maps_errors_and_rate_limits_the_same_way() {
         }
     }
 }
+
+#[test]
+fn the_forge_stand_in_checks_tokens_and_keeps_comments_by_author() {
+    use crate::support::forge::Forge as StandIn;
+    let stand_in = StandIn::start(TOKEN);
+    let issue = stand_in.open_issue("team/web", "Add /health", "body", &["orch"]);
+    for kind in [ForgeKind::Gitea, ForgeKind::Github] {
+        let spec = spec(kind.clone(), stand_in.url());
+        let http = http();
+        forge::connect(&spec, &http, TOKEN)
+            .comment(issue, "from orch")
+            .unwrap();
+        let wrong = forge::connect(&spec, &http, "not-the-token");
+        match wrong.comment(issue, "x").unwrap_err() {
+            Error::Failed(text) => assert!(text.contains("HTTP 401"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    stand_in.comment_as("team/web", issue, "alice", "/orch approve");
+    let comments = stand_in.issue("team/web", issue).unwrap().comments;
+    let authors: Vec<&str> = comments.iter().map(|c| c.author.as_str()).collect();
+    assert_eq!(authors, ["orch-bot", "orch-bot", "alice"]);
+}

@@ -51,10 +51,14 @@ impl Request {
     }
 }
 
+/// Computes the answer to a request (a stand-in with state of its own, such as the forge's).
+pub type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync>;
+
 struct State {
     requests: Mutex<Vec<Request>>,
     script: Mutex<VecDeque<Reply>>,
     fallback: Mutex<Reply>,
+    handler: Mutex<Option<Handler>>,
     delay: Mutex<Duration>,
     stop: AtomicBool,
 }
@@ -74,6 +78,7 @@ impl Server {
             requests: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             fallback: Mutex::new(Reply::Ok),
+            handler: Mutex::new(None),
             delay: Mutex::new(Duration::ZERO),
             stop: AtomicBool::new(false),
         });
@@ -99,6 +104,11 @@ impl Server {
     /// Answer the next requests with these replies, in order, then with the fallback.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.script.lock().unwrap().extend(replies);
+    }
+
+    /// Answer with `handler` once the script is used up (instead of the fallback).
+    pub fn handle(&self, handler: Handler) {
+        *self.state.handler.lock().unwrap() = Some(handler);
     }
 
     /// The answer once the script is used up.
@@ -137,7 +147,12 @@ fn serve(stream: TcpStream, state: &State) {
     while let Some(request) = read_request(&mut reader, state) {
         let reply = {
             let next = state.script.lock().unwrap().pop_front();
-            next.unwrap_or_else(|| state.fallback.lock().unwrap().clone())
+            let handler = state.handler.lock().unwrap().clone();
+            match (next, handler) {
+                (Some(reply), _) => reply,
+                (None, Some(handler)) => handler(&request),
+                (None, None) => state.fallback.lock().unwrap().clone(),
+            }
         };
         let echo = format!(
             "{} {} authorization={}",

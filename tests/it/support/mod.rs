@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod forge;
 pub mod http;
 
 use std::collections::BTreeMap;
