@@ -14,6 +14,7 @@ use serde::Serialize;
 mod file;
 
 use crate::cli::GlobalArgs;
+use crate::domain::agent::AgentKind;
 use crate::exit;
 use crate::secrets;
 
@@ -260,9 +261,13 @@ pub struct Stage {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Agent {
+    /// Which CLI the profile runs (`kind = "claude"`); by default the kind named like the
+    /// profile, else `claude`.
+    pub kind: AgentKind,
     pub bin: Option<String>,
     pub home: Option<PathBuf>,
-    /// argv template; `{prompt}` is replaced by the stage prompt. Default: Claude Code's print mode.
+    /// argv template; `{prompt}` is replaced by the stage prompt. Default: the kind's (Claude
+    /// Code's print mode).
     pub argv: Option<Vec<String>>,
     pub extra_args: Vec<String>,
     pub min_version: Option<String>,
