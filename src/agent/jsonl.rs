@@ -510,3 +510,165 @@ impl ValueScan {
         (data.len(), Step::More)
     }
 }
+
+/// A reader that hands out a few bytes at a time, as a pipe may (for tests of every reader).
+#[cfg(test)]
+pub(crate) struct Trickle<'a> {
+    pub data: &'a [u8],
+    pub step: usize,
+}
+
+#[cfg(test)]
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.data.len().min(buf.len()).min(self.step);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes down what it is handed; keeps objects of type "keep".
+    #[derive(Default)]
+    struct Record(Vec<String>);
+
+    fn show(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    impl Sink for Record {
+        fn text_line(&mut self, line: &[u8]) {
+            self.0.push(format!("text {}", show(line)));
+        }
+        fn object(&mut self, object: &[u8]) -> Keep {
+            self.0.push(format!("object {}", show(object)));
+            match fast_type(object) {
+                Some(b"keep") => Keep::This,
+                _ => Keep::No,
+            }
+        }
+        fn big_object(&mut self, prefix: &[u8]) -> Keep {
+            self.0
+                .push(format!("big {}", show(&prefix[..prefix.len().min(13)])));
+            Keep::This
+        }
+        fn broken_object(&mut self, object: &[u8]) {
+            self.0.push(format!("broken {}", show(object)));
+        }
+        fn trailing_text(&mut self, text: &[u8]) {
+            self.0.push(format!("after {}", show(text)));
+        }
+    }
+
+    fn scan_with(text: &str, limits: Limits, step: usize) -> (Vec<String>, Summary) {
+        let mut record = Record::default();
+        let reader = Trickle {
+            data: text.as_bytes(),
+            step,
+        };
+        let summary = scan(reader, &mut record, limits).unwrap();
+        (record.0, summary)
+    }
+
+    const LOG: &str =
+        "{\"type\":\"a\"}\r\n  \nwarning: x\n[{\"type\":\"b\"},{\"type\":\"c\"}] tail\n\
+                       {\n  \"type\": \"d\"\n}\n{\"type\":\"e\",\"x\":\"cut";
+
+    #[test]
+    fn lines_arrays_spread_objects_and_a_cut_last_line() {
+        let (items, summary) = scan_with(LOG, Limits::DEFAULT, 1 << 20);
+        assert_eq!(
+            items,
+            [
+                "object {\"type\":\"a\"}",
+                "text warning: x",
+                "object {\"type\":\"b\"}",
+                "object {\"type\":\"c\"}",
+                "after  tail",
+                "object {\n  \"type\": \"d\"\n}",
+                "broken {\"type\":\"e\",\"x\":\"cut",
+            ]
+        );
+        assert!(summary.nonblank && summary.ended_inside_value);
+        assert_eq!(summary.bytes, LOG.len() as u64);
+    }
+
+    #[test]
+    fn reading_in_pieces_through_a_small_buffer_changes_nothing() {
+        let (whole, _) = scan_with(LOG, Limits::DEFAULT, 1 << 20);
+        for buf in [16, 17, 23, 40, 64] {
+            for step in [1, 3, 7] {
+                let limits = Limits {
+                    buf,
+                    ..Limits::DEFAULT
+                };
+                assert_eq!(
+                    scan_with(LOG, limits, step).0,
+                    whole,
+                    "buf {buf} step {step}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_object_over_the_cap_is_handed_over_as_its_first_bytes() {
+        let big = format!(
+            "{{\"type\":\"big\",\"x\":\"{}\"}}\n{{\"type\":\"a\"}}\n",
+            "z".repeat(500)
+        );
+        let limits = Limits {
+            buf: 64,
+            object_cap: 100,
+            ..Limits::DEFAULT
+        };
+        let (items, _) = scan_with(&big, limits, 1 << 20);
+        assert_eq!(items, ["big {\"type\":\"big\"", "object {\"type\":\"a\"}"]);
+    }
+
+    #[test]
+    fn text_lines_are_cut_to_the_prefix_kept() {
+        let long = format!("{}\n", "y".repeat(3 * PREFIX_KEEP));
+        for buf in [64, 1 << 20] {
+            let limits = Limits {
+                buf,
+                ..Limits::DEFAULT
+            };
+            let (items, _) = scan_with(&long, limits, 1 << 20);
+            assert_eq!(items, [format!("text {}", "y".repeat(PREFIX_KEEP))]);
+        }
+    }
+
+    #[test]
+    fn the_last_object_asked_for_is_kept_when_small() {
+        let small = r#"{"type":"keep","n":1}"#;
+        let later = r#"{"type":"keep","n":2}"#;
+        let log = format!("{small}\n{{\"type\":\"other\"}}\n[{later}]\n");
+        let (_, summary) = scan_with(&log, Limits::DEFAULT, 1 << 20);
+        assert_eq!(summary.kept, later.as_bytes());
+        let limits = Limits {
+            keep_max: 10,
+            ..Limits::DEFAULT
+        };
+        let (_, summary) = scan_with(&log, limits, 1 << 20);
+        assert!(summary.kept.is_empty());
+    }
+
+    #[test]
+    fn whitespace_is_blank_and_types_are_read_from_the_first_bytes() {
+        let (items, summary) = scan_with(" \r\n\t\n", Limits::DEFAULT, 1 << 20);
+        assert!(items.is_empty() && !summary.nonblank);
+        assert_eq!(
+            fast_type(br#"{"type": "result","x":1}"#),
+            Some(&b"result"[..])
+        );
+        assert_eq!(fast_type(br#"{"x":1,"type":"result"}"#), None);
+        let token = TypeToken::new("result");
+        assert!(token.found_in(br#"{"x":{"type" : "result"}}"#));
+        assert!(!token.found_in(br#"{"text":"type result","result":1}"#));
+    }
+}

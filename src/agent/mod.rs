@@ -18,7 +18,7 @@ pub mod transcript;
 pub mod version;
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};

@@ -765,6 +765,7 @@ fn structured_evidence(value: &Value, evidence: &mut Evidence) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::jsonl::Trickle;
     use crate::exit;
     use proptest::prelude::*;
 
@@ -784,21 +785,6 @@ mod tests {
             limits,
         )
         .unwrap()
-    }
-
-    /// A reader that hands out a few bytes at a time, as a pipe may.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.data.len().min(buf.len()).min(self.step);
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
     }
 
     const INIT: &str = r#"{"type":"system","subtype":"init","cwd":"/w","session_id":"s-1","model":"claude-sonnet-4-5","tools":["Bash"]}"#;

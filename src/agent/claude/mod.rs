@@ -5,6 +5,8 @@
 pub mod credentials;
 pub mod judge;
 pub mod stream;
+#[cfg(test)]
+pub(crate) mod suite;
 pub mod transcript;
 
 use std::io::{self, BufRead, Read};
@@ -96,5 +98,54 @@ impl Agent for Claude {
 
     fn progress(&self) -> Box<dyn Progress> {
         Box::<stream::StreamProgress>::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_for_test, Stage};
+
+    #[test]
+    fn print_mode_streaming_json_extras_then_the_prompt_last() {
+        let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agent/fake-claude");
+        let config = load_for_test(
+            &format!(
+                "[agents.claude]\nbin = {bin:?}\nextra_args = [\"--permission-mode\", \"acceptEdits\"]\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        let no_env = |_: &str| None;
+        let env = AgentEnv::resolve_with(&config, "claude", &no_env).unwrap();
+        let stage = Stage {
+            extra_args: vec!["--max-turns".into(), "40".into()],
+            ..Stage::default()
+        };
+        let launch = Launch {
+            prompt: "do {bin} it\n$(x)",
+            stage: &stage,
+            resume: Some("33d934ee-0346-4605-97d5-57f9a6a80ff4"),
+        };
+        assert_eq!(
+            Claude.argv(&env, &launch).unwrap(),
+            [
+                bin,
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--permission-mode",
+                "acceptEdits",
+                "--max-turns",
+                "40",
+                "--resume",
+                "33d934ee-0346-4605-97d5-57f9a6a80ff4",
+                "--",
+                "do {bin} it\n$(x)",
+            ]
+        );
+        let template: Vec<String> = DEFAULT_ARGV.iter().map(|s| s.to_string()).collect();
+        assert!(crate::domain::prompt::prompt_is_positional(&template));
     }
 }
