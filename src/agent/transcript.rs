@@ -26,7 +26,7 @@ const RAW_CHARS: usize = 240;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// The session started (`system`/`init`).
+    /// The session started (Claude Code's `system`/`init`).
     Init {
         model: Option<String>,
         cwd: Option<String>,
@@ -47,7 +47,8 @@ pub enum Event {
     },
     /// Text sent to the agent as the user (the prompt, when the log has it).
     UserText { text: String },
-    /// The result object Claude Code ends a run with.
+    /// The result the agent ends a run with (Claude Code's `result` object): its subtype, whether
+    /// it is an error, its text, and what the run used.
     Result {
         subtype: Option<String>,
         is_error: bool,
