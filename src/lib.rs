@@ -2,11 +2,11 @@
 //!
 //! `main` parses the command line and calls `run`. Dependencies run one way: `commands` (one
 //! file per subcommand) → `app` (the use cases) → `domain` (pure decisions) and the seams
-//! (`store`, `claude`, `vcs`, `notify`) → the helpers (`process`, `redact`, `output`, `fsx`,
+//! (`store`, `agent`, `vcs`, `notify`) → the helpers (`process`, `redact`, `output`, `fsx`,
 //! `procfs`, `secrets`). ARCHITECTURE.md draws the map.
 
+pub mod agent;
 pub mod app;
-pub mod claude;
 pub mod cli;
 pub mod commands;
 pub mod complete;

@@ -12,9 +12,9 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::claude::verdict::CLASSES;
 use crate::config::Config;
 use crate::domain::breaker::State as BreakerState;
+use crate::domain::verdict::CLASSES;
 use crate::store::{
     BreakerRow, ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals,
 };

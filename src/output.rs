@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use chrono::{Local, TimeZone};
 use serde::Serialize;
 
-use crate::claude::verdict::{Class, Kind};
 
 /// Print one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
@@ -390,26 +389,36 @@ impl Paint {
     pub fn bold(&self, text: &str) -> String {
         self.styled(text, "1", "22")
     }
-    /// A verdict class coloured by its kind: ok green, transient yellow, permanent or gate red;
-    /// a class the verdict does not know (`lease_expired`) like a state.
-    pub fn class(&self, class: &str) -> String {
-        match Class::from_name(class).map(Class::kind) {
-            Some(Kind::Ok) => self.pass(class),
-            Some(Kind::Transient) => self.warn(class),
-            Some(Kind::Permanent | Kind::Gate) => self.fail(class),
-            None => self.state(class),
+    /// `text` in the colour of `tone`.
+    pub fn tone(&self, tone: Tone, text: &str) -> String {
+        match tone {
+            Tone::Good => self.pass(text),
+            Tone::Caution => self.warn(text),
+            Tone::Bad => self.fail(text),
+            Tone::Plain => text.to_string(),
         }
     }
 
     /// A state name coloured by what it means.
     pub fn state(&self, state: &str) -> String {
-        match state {
-            "done" | "complete" | "ok" | "pass" | "closed" | "sent" => self.pass(state),
-            "failed" | "fail" | "open" | "dead" => self.fail(state),
-            "running" | "queued" | "warn" | "half-open" => self.warn(state),
-            _ => state.to_string(),
-        }
+        let tone = match state {
+            "done" | "complete" | "ok" | "pass" | "closed" | "sent" => Tone::Good,
+            "failed" | "fail" | "open" | "dead" => Tone::Bad,
+            "running" | "queued" | "warn" | "half-open" => Tone::Caution,
+            _ => Tone::Plain,
+        };
+        self.tone(tone, state)
     }
+}
+
+/// What a word means for the reader, whatever it names: the caller knows its meaning (a verdict
+/// class's kind, say), `Paint` only its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Caution,
+    Bad,
+    Plain,
 }
 
 /// "in 4 min", "3 h ago", "just now".

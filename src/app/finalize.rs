@@ -1,6 +1,6 @@
 //! Finalize: turn a run's verdict into the job's next state.
 //!
-//! `finalize_job` judges the run's log (`claude::verdict`), commits the workdir after an ok run
+//! `finalize_job` judges the run's log (by its agent's kind), commits the workdir after an ok run
 //! when the project asks for it, then decides with `decide` — pure, from data — and writes
 //! everything the decision implies in one `BEGIN IMMEDIATE` transaction: the run's verdict, the
 //! job's transition and history, the next stage's job or the task's completion, outbox alerts
@@ -36,13 +36,14 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
+use crate::agent::{self, Agent};
 use crate::app::preflight;
-use crate::claude::verdict::{self, Kind, Verdict};
 use crate::config::{self, Config};
 use crate::domain::breaker::{self, Change};
 pub use crate::domain::decide::{
     decide, retry_delay_ms, Decision, Facts, Judged, LaunchKind, Plan, Retry,
 };
+use crate::domain::verdict::{Kind, Verdict};
 use crate::exit;
 use crate::notify;
 use crate::output;
@@ -127,7 +128,7 @@ pub fn finalize_job(
         return earlier(store, &run);
     }
     let next_stage = next_stage(config, &job)?;
-    let judgement = judge(&run)?;
+    let judgement = judge(agent::of_profile(config, &run.agent), &run)?;
     let commit = match config.projects.get(&job.project) {
         Some(project) if project.auto_commit && judgement.judged.kind() == Kind::Ok => {
             Some(git::auto_commit(&git::CommitRequest {
@@ -321,7 +322,7 @@ pub struct Judgement {
 
 /// Judge the run: a launch failure needs no log; otherwise the log with the run's exit code and
 /// timeout. A log that is missing is judged as empty: nothing proves the agent succeeded.
-pub fn judge(run: &Run) -> Result<Judgement> {
+pub fn judge(agent: &dyn Agent, run: &Run) -> Result<Judgement> {
     if let Some(error) = &run.launch_error {
         return Ok(Judgement {
             judged: Judged::LaunchError(LaunchKind::from_name(run.launch_kind.as_deref())),
@@ -337,13 +338,13 @@ pub fn judge(run: &Run) -> Result<Judgement> {
         crate::fsx::check_private_dir(dir, "log directory")?;
     }
     let read = match path {
-        Some(path) => verdict::judge_path(path, exit_code, run.timed_out),
+        Some(path) => agent.judge_path(path, exit_code, run.timed_out),
         None => Err(std::io::ErrorKind::NotFound.into()),
     };
     let (verdict, missing) = match read {
         Ok(verdict) => (verdict, false),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            (verdict::judge(&b""[..], exit_code, run.timed_out)?, true)
+            (agent.judge(&mut &b""[..], exit_code, run.timed_out)?, true)
         }
         Err(err) => {
             let shown = path.map_or(String::new(), |p| p.display().to_string());
@@ -396,7 +397,7 @@ struct Inputs<'a> {
     run: &'a Run,
     judgement: &'a Judgement,
     commit: Option<Committed>,
-    creds: Option<&'a crate::claude::credentials::CredsFingerprint>,
+    creds: Option<&'a crate::agent::CredsFingerprint>,
     next_stage: Option<&'a str>,
     retry: Retry,
     breaker: breaker::Policy,

@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::claude::credentials::{self, CredsFingerprint, Inspection, State};
-use crate::claude::version;
-use crate::claude::{AgentEnv, Located};
+use crate::agent::credentials::fingerprint;
+use crate::agent::{self, version, AuthPolicy, AuthSource, CredentialsCheck, CredsFingerprint};
+use crate::agent::{Located, Profile};
 use crate::config::{self, Config};
 use crate::domain::clock;
 use crate::exit;
@@ -128,10 +128,7 @@ pub fn evaluate(
     let now = now_ms();
     let state = store.preflight_state(agent)?;
     if let Some(gate) = state.gate {
-        let current = plan
-            .creds
-            .as_ref()
-            .and_then(|c| credentials::fingerprint(&c.value));
+        let current = plan.creds.as_ref().and_then(|c| fingerprint(&c.value));
         if gate.creds == current {
             return Ok(plan.gated(&gate));
         }
@@ -166,31 +163,20 @@ pub fn require(config: &Config, store: &mut Store, agent: &str) -> Result<Verdic
 /// The agent's credentials file as it is now (None when it is missing or nowhere to be found):
 /// what an auth gate held after a failed run watches for a change.
 pub fn creds_fingerprint(config: &Config, agent: &str) -> Result<Option<CredsFingerprint>> {
-    let agent = AgentEnv::resolve(config, agent)?;
-    Ok(credentials::locate(&agent).and_then(|c| credentials::fingerprint(&c.value)))
-}
-
-/// How the auth check will be made.
-enum Auth {
-    Off,
-    Env {
-        var: &'static str,
-        from: String,
-    },
-    File(Located<PathBuf>),
-    /// No setting, CLAUDE_CONFIG_DIR or home says where the file is.
-    Nowhere,
+    let profile = agent::resolve(config, agent)?;
+    let file = profile.agent.credentials_file(&profile.env);
+    Ok(file.and_then(|c| fingerprint(&c.value)))
 }
 
 /// What an evaluation reads, decided from the settings alone (no I/O).
 struct Plan<'a> {
-    agent: AgentEnv<'a>,
-    auth: Auth,
+    agent: Profile<'a>,
+    /// How the login is checked; None when `preflight_check_auth` is off.
+    auth: Option<AuthSource>,
     /// The credentials file, whether or not auth reads it: the gate watches it.
     creds: Option<Located<PathBuf>>,
     min_version: Option<String>,
-    skew_ms: i64,
-    allow_refreshable: bool,
+    policy: AuthPolicy,
     /// The settings a verdict depends on, in one string: a cached verdict made under others is
     /// not served.
     inputs: String,
@@ -198,8 +184,8 @@ struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     fn new(config: &'a Config, name: &str) -> Result<Plan<'a>> {
-        let agent = AgentEnv::resolve(config, name)?;
-        let min_version = agent.min_version().map(|v| v.trim().to_string());
+        let agent = agent::resolve(config, name)?;
+        let min_version = agent.env.min_version().map(|v| v.trim().to_string());
         if let Some(min) = &min_version {
             if !version::is_version(min) {
                 return Err(exit::config(format!(
@@ -207,39 +193,38 @@ impl<'a> Plan<'a> {
                 )));
             }
         }
-        let creds = credentials::locate(&agent);
-        let auth = if !config.flag(config::PREFLIGHT_CHECK_AUTH) {
-            Auth::Off
-        } else if let Some(var) = credentials::env_grant(&agent) {
-            Auth::Env {
-                var,
-                from: agent.var_origin(var),
-            }
-        } else {
-            creds.clone().map_or(Auth::Nowhere, Auth::File)
+        let creds = agent.agent.credentials_file(&agent.env);
+        let auth = config
+            .flag(config::PREFLIGHT_CHECK_AUTH)
+            .then(|| agent.agent.auth_source(&agent.env));
+        let policy = AuthPolicy {
+            skew_ms: config.millis(config::AUTH_EXPIRY_SKEW_SECONDS),
+            allow_refreshable: config.flag(config::AUTH_ALLOW_REFRESHABLE),
         };
-        let skew_ms = config.millis(config::AUTH_EXPIRY_SKEW_SECONDS);
-        let allow_refreshable = config.flag(config::AUTH_ALLOW_REFRESHABLE);
         let auth_input = match &auth {
-            Auth::Off => "off".to_string(),
-            Auth::Env { var, .. } => format!("env:{var}"),
-            Auth::File(path) => format!("file:{} ({})", path.value.display(), path.origin),
-            Auth::Nowhere => "nowhere".to_string(),
+            None => "off".to_string(),
+            Some(AuthSource::Env { var, .. }) => format!("env:{var}"),
+            Some(AuthSource::File(path)) => {
+                format!("file:{} ({})", path.value.display(), path.origin)
+            }
+            Some(AuthSource::Nowhere { .. }) => "nowhere".to_string(),
         };
-        let bin = agent.bin();
+        let bin = agent.env.bin();
         let inputs = format!(
-            "bin={} ({})\nmin_version={}\nauth={auth_input}\nskew_ms={skew_ms}\nallow_refreshable={allow_refreshable}",
+            "kind={}\nbin={} ({})\nmin_version={}\nauth={auth_input}\nskew_ms={}\nallow_refreshable={}",
+            agent.env.kind(),
             bin.value,
             bin.origin,
             min_version.as_deref().unwrap_or(""),
+            policy.skew_ms,
+            policy.allow_refreshable,
         );
         Ok(Plan {
             agent,
             auth,
             creds,
             min_version,
-            skew_ms,
-            allow_refreshable,
+            policy,
             inputs,
         })
     }
@@ -261,7 +246,7 @@ impl<'a> Plan<'a> {
             ok: exit_code == exit::OK,
             cached,
             age_seconds: (age_ms.max(0) / 1000) as u64,
-            agent: self.agent.name.clone(),
+            agent: self.agent.name().to_string(),
             checks,
             exit_code,
         }
@@ -282,11 +267,11 @@ impl<'a> Plan<'a> {
                 run_id: gate.run_id,
                 run_reason: Some(gate.reason.clone()),
                 since: Some(gate.created_at),
-                fix: Some(
-                    "log in as the agent's user: run claude, then /login (the gate opens by itself \
-                     when the credentials file changes); once fixed otherwise, run `orch reset-cache`"
-                        .to_string(),
-                ),
+                fix: Some(format!(
+                    "log in as the agent's user: {} (the gate opens by itself when the \
+                     credentials file changes); once fixed otherwise, run `orch reset-cache`",
+                    self.agent.agent.spec().login
+                )),
                 ..Detail::default()
             },
         };
@@ -296,7 +281,7 @@ impl<'a> Plan<'a> {
     /// The cached verdict, if it still holds.
     fn serve(&self, cached: CachedVerdict, now: i64) -> Option<Verdict> {
         // The TTL as set now counts too: lowering it takes effect at once.
-        let ttl_ms = self.agent.config().millis(config::PREFLIGHT_CACHE_TTL);
+        let ttl_ms = self.agent.env.config().millis(config::PREFLIGHT_CACHE_TTL);
         // A verdict made "in the future" (by a clock that ran ahead) would be served for as long
         // as that clock was wrong: it is not served.
         let from_the_future = clock::ahead_beyond(cached.created_at, now, 0).is_some()
@@ -309,7 +294,7 @@ impl<'a> Plan<'a> {
             return None;
         }
         let current = match &self.auth {
-            Auth::File(path) => credentials::fingerprint(&path.value),
+            Some(AuthSource::File(path)) => fingerprint(&path.value),
             _ => None,
         };
         if current != cached.creds {
@@ -322,7 +307,7 @@ impl<'a> Plan<'a> {
 
     /// Evaluate every check now, and the row that caches the result.
     fn fresh(&self, now: i64) -> Result<(Verdict, CachedVerdict)> {
-        let config = self.agent.config();
+        let config = self.agent.env.config();
         let timeout = config.seconds(config::VERSION_TIMEOUT_SECONDS);
         let (version_check, agent_version) = self.version_check(timeout);
         let mut checks = vec![version_check];
@@ -347,14 +332,15 @@ impl<'a> Plan<'a> {
     }
 
     fn version_check(&self, timeout: Duration) -> (Check, Option<String>) {
-        let bin = self.agent.bin();
+        let bin = self.agent.env.bin();
         let detail = Detail {
             bin: Some(bin.value.clone()),
             bin_from: Some(bin.origin.clone()),
             min_version: self.min_version.clone(),
             ..Detail::default()
         };
-        match version::probe(&self.agent, timeout, self.min_version.as_deref()) {
+        let answer = self.agent.agent.version(&self.agent.env, timeout);
+        match answer.and_then(|answer| version::at_least(answer, self.min_version.as_deref())) {
             Ok(answer) => {
                 let check = Check {
                     name: VERSION_CHECK.to_string(),
@@ -383,7 +369,7 @@ impl<'a> Plan<'a> {
                             .map(|p| p.display().to_string())
                             .or(detail.bin.clone()),
                         version: version.clone(),
-                        fix: Some(problem.fix()),
+                        fix: Some(problem.fix(self.agent.agent.spec())),
                         ..detail
                     },
                 };
@@ -402,7 +388,7 @@ impl<'a> Plan<'a> {
             detail,
         };
         let path = match &self.auth {
-            Auth::Off => {
+            None => {
                 let reason = "not checked (preflight_check_auth is false)".to_string();
                 return (
                     vec![check(Status::Skip, reason, Detail::default())],
@@ -410,7 +396,7 @@ impl<'a> Plan<'a> {
                     None,
                 );
             }
-            Auth::Env { var, from } => {
+            Some(AuthSource::Env { var, from }) => {
                 let reason = format!("authenticated by {var} in the agent's environment");
                 let detail = Detail {
                     env_var: Some(var.to_string()),
@@ -419,53 +405,50 @@ impl<'a> Plan<'a> {
                 };
                 return (vec![check(Status::Pass, reason, detail)], None, None);
             }
-            Auth::Nowhere => {
-                let reason = "cannot tell where the credentials file is: no agent home (HOME or \
-                              ORCH_AGENT_HOME) and no CLAUDE_CONFIG_DIR"
-                    .to_string();
+            Some(AuthSource::Nowhere { reason, fix }) => {
                 let detail = Detail {
-                    fix: Some("set ORCH_AGENT_HOME, or ORCH_CLAUDE_CREDENTIALS_PATH".to_string()),
+                    fix: Some(fix.clone()),
                     ..Detail::default()
                 };
-                return (vec![check(Status::Fail, reason, detail)], None, None);
+                return (
+                    vec![check(Status::Fail, reason.clone(), detail)],
+                    None,
+                    None,
+                );
             }
-            Auth::File(path) => path,
+            Some(AuthSource::File(path)) => path,
         };
-        let seen = credentials::inspect(&path.value, now, self.skew_ms);
-        let passes = seen.state.passes(self.allow_refreshable);
-        let status = match (passes, seen.state.doubtful()) {
+        let seen = self
+            .agent
+            .agent
+            .check_credentials(&path.value, now, self.policy);
+        let status = match (seen.passes, seen.doubtful) {
             (false, _) => Status::Fail,
             (true, true) => Status::Warn,
             (true, false) => Status::Pass,
         };
-        let mut reason = seen.state.reason(&path.value, now, self.skew_ms);
-        if passes && seen.state.refreshable() == Some(true) {
+        let mut reason = seen.reason.clone();
+        if seen.passes && seen.refreshable == Some(true) {
             reason.push_str(" (allowed by auth_allow_refreshable)");
         }
         let detail = Detail {
             path: Some(path.value.display().to_string()),
             path_from: Some(path.origin.clone()),
-            expires_at: seen.state.expires_at(),
-            refresh_token: seen.state.refreshable(),
-            fix: (status != Status::Pass)
-                .then(|| seen.state.fix().map(str::to_string))
-                .flatten(),
+            expires_at: seen.expires_at,
+            refresh_token: seen.refreshable,
+            fix: seen.fix.clone().filter(|_| status != Status::Pass),
             ..Detail::default()
         };
         let mut checks = vec![check(status, reason, detail)];
         if let Some(warning) = mode_warning(&seen) {
             checks.push(warning);
         }
-        let valid_until = match seen.state {
-            State::Valid { expires_at } if passes => Some(expires_at - self.skew_ms),
-            _ => None,
-        };
-        (checks, seen.fingerprint, valid_until)
+        (checks, seen.fingerprint, seen.valid_until)
     }
 }
 
 /// A warning when group or others may read the credentials file.
-fn mode_warning(seen: &Inspection) -> Option<Check> {
+fn mode_warning(seen: &CredentialsCheck) -> Option<Check> {
     if !seen.exposed() {
         return None;
     }

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::agent::{self, Agent, Launch, Profile};
 use crate::app::finalize::LaunchKind;
-use crate::claude::verdict::{self, Class};
-use crate::claude::{self, prompt, AgentEnv};
 use crate::config::{self, Config, Project, Stage};
+use crate::domain::agent::AgentKind;
+use crate::domain::prompt;
+use crate::domain::verdict::Class;
 use crate::procfs::{self, Place, Proc};
 use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
 use crate::{fsx, Ctx};
@@ -82,7 +84,7 @@ fn run_with_signals(
         .job(request.job_id)?
         .ok_or_else(|| store::no_job(request.job_id))?;
     let project = config.project(&job.project)?;
-    let agent_env = AgentEnv::resolve(config, request.agent)?;
+    let profile = agent::resolve(config, request.agent)?;
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
     let agent_version = store.cached_agent_version(request.agent)?;
@@ -113,9 +115,10 @@ fn run_with_signals(
         job: started.job,
         log_path: PathBuf::from(&started.log_path),
         worker: request.worker,
+        agent: profile.agent,
         clock: Instant::now(),
     };
-    let prepared = match prepare(config, store, &run, project, &agent_env, &stage) {
+    let prepared = match prepare(config, store, &run, project, &profile, &stage) {
         Ok(prepared) => prepared,
         Err(failure) => return run.launch_failed(store, failure),
     };
@@ -137,7 +140,10 @@ fn run_with_signals(
     });
     let mut agent = match spawned {
         Ok(agent) => agent,
-        Err(err) => return run.launch_failed(store, spawn_failure(&program, &err, project)),
+        Err(err) => {
+            let failure = spawn_failure(&program, &err, project, &profile.env.bin_settings());
+            return run.launch_failed(store, failure);
+        }
     };
     if let Err(err) = recorded {
         crate::diag!(
@@ -161,6 +167,8 @@ struct Run<'a> {
     job: Job,
     log_path: PathBuf,
     worker: &'a str,
+    /// What reads the log the agent writes.
+    agent: &'static dyn Agent,
     clock: Instant,
 }
 
@@ -193,7 +201,7 @@ fn prepare(
     store: &Store,
     run: &Run,
     project: &Project,
-    agent_env: &AgentEnv,
+    profile: &Profile,
     stage: &Stage,
 ) -> Result<Prepared, LaunchFailure> {
     let log =
@@ -215,7 +223,7 @@ fn prepare(
         &run.job,
         Some(run.id),
         project,
-        agent_env,
+        profile,
         stage,
     )?;
     Ok(Prepared {
@@ -233,7 +241,7 @@ fn command_for(
     job: &Job,
     run_id: Option<i64>,
     project: &Project,
-    agent_env: &AgentEnv,
+    profile: &Profile,
     stage: &Stage,
 ) -> Result<(Command, String), LaunchFailure> {
     let prompt_text = build_prompt(config, store, job, stage)
@@ -244,19 +252,24 @@ fn command_for(
             reason: format!("{why}: shorten the task's body or the stage's prompt"),
         });
     }
-    let argv = claude::argv::for_agent(agent_env, &prompt_text, stage).map_err(|why| {
+    let launch = Launch {
+        prompt: &prompt_text,
+        stage,
+        resume: None,
+    };
+    let argv = profile.agent.argv(&profile.env, &launch).map_err(|why| {
         LaunchFailure::agent(format!(
-            "cannot start the agent: {why} (set claude_bin / ORCH_CLAUDE_BIN or bin in [agents.{}])",
-            agent_env.name
+            "cannot start the agent: {why} (set {})",
+            profile.env.bin_settings()
         ))
     })?;
     let (program, args) = argv.split_first().ok_or_else(|| {
         LaunchFailure::agent(format!(
             "the argv template of agent {} is empty",
-            agent_env.name
+            profile.name()
         ))
     })?;
-    let mut command = agent_env.command(Path::new(program));
+    let mut command = profile.agent.command(&profile.env, Path::new(program));
     command
         .args(args)
         .current_dir(&project.workdir)
@@ -292,9 +305,9 @@ pub fn dry_run(config: &Config, store: &Store, job_id: i64, agent: &str) -> Resu
         job.attempt += 1;
     }
     let project = config.project(&job.project)?;
-    let agent_env = AgentEnv::resolve(config, agent)?;
+    let profile = agent::resolve(config, agent)?;
     let stage = config.stage(&job.stage);
-    let (command, program) = command_for(config, store, &job, None, project, &agent_env, &stage)
+    let (command, program) = command_for(config, store, &job, None, project, &profile, &stage)
         .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
     let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
         .map(|(name, _)| name.to_string_lossy().into_owned())
@@ -351,7 +364,10 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
 /// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
 /// log holds no successful result.
 fn previous_result(log: &Path) -> String {
-    match verdict::judge_path(log, None, false) {
+    // Read as Claude Code's: the store keeps no kind with the log, and every stage runs the one
+    // kind there is so far.
+    let reader = agent::of_kind(AgentKind::Claude);
+    match reader.judge_path(log, None, false) {
         Ok(verdict) if verdict.ok => prompt::cap(
             verdict.result_text.unwrap_or_default(),
             PREVIOUS_RESULT_MAX_BYTES,
@@ -385,16 +401,23 @@ fn limits(config: &Config, stage: &Stage) -> Limits {
 /// Why the agent could not be started, and whose fault it is: the task's when its prompt cannot
 /// be passed, the project's when its workdir went missing (a failed chdir looks like a missing
 /// binary), else the agent's.
-fn spawn_failure(program: &str, err: &std::io::Error, project: &Project) -> LaunchFailure {
+fn spawn_failure(
+    program: &str,
+    err: &std::io::Error,
+    project: &Project,
+    bin_settings: &str,
+) -> LaunchFailure {
     let (kind, hint) = match err.raw_os_error() {
         Some(libc::E2BIG) => (
             LaunchKind::Task,
             " (the prompt is too long: Linux takes at most 128 KiB in one argument; shorten the \
-             task's body or the stage's prompt)",
+             task's body or the stage's prompt)"
+                .to_string(),
         ),
         None if err.kind() == std::io::ErrorKind::InvalidInput => (
             LaunchKind::Task,
-            " (an argument holds a NUL byte: the task's body, title or the stage's prompt)",
+            " (an argument holds a NUL byte: the task's body, title or the stage's prompt)"
+                .to_string(),
         ),
         _ if project.workdir_missing().is_some() => {
             let reason = project.workdir_missing().unwrap_or_default();
@@ -405,10 +428,10 @@ fn spawn_failure(program: &str, err: &std::io::Error, project: &Project) -> Laun
         }
         Some(libc::ENOENT) => (
             LaunchKind::Agent,
-            " (not found: set claude_bin / ORCH_CLAUDE_BIN or the agent's bin)",
+            format!(" (not found: set {bin_settings})"),
         ),
-        Some(libc::EACCES) => (LaunchKind::Agent, " (not executable)"),
-        _ => (LaunchKind::Agent, ""),
+        Some(libc::EACCES) => (LaunchKind::Agent, " (not executable)".to_string()),
+        _ => (LaunchKind::Agent, String::new()),
     };
     LaunchFailure {
         kind,
@@ -474,7 +497,7 @@ impl Run<'_> {
         limits: &Limits,
         live_status: bool,
     ) -> Result<RunOutcome> {
-        let mut status = live_status.then(|| StatusLine::new(self.clock));
+        let mut status = live_status.then(|| StatusLine::new(self.clock, self.agent.progress()));
         let job_id = self.job.job_id;
         let holder = LeaseHolder {
             job_id,
@@ -558,7 +581,7 @@ impl Run<'_> {
 
     /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
     fn auth_failure(&self, exit_code: Option<i32>, timed_out: bool) -> Option<String> {
-        match verdict::judge_path(&self.log_path, exit_code, timed_out) {
+        match self.agent.judge_path(&self.log_path, exit_code, timed_out) {
             Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
             Err(err) => {
                 crate::diag!(

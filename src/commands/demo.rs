@@ -233,7 +233,7 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
             format!(
                 "{} {} → {what}{}",
                 step(paint, "finalize"),
-                paint.class(&outcome.class),
+                super::paint_class(paint, &outcome.class),
                 match &outcome.commit {
                     Some(crate::vcs::git::Committed::Committed { sha }) =>
                         format!(", committed {}", &sha[..sha.len().min(10)]),

@@ -3,9 +3,9 @@ use std::io::Read;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::claude::prompt;
 use crate::cli::EnqueueArgs;
 use crate::config::{self, valid_name};
+use crate::domain::prompt;
 use crate::exit;
 use crate::output;
 use crate::store::{now_ms, NewTask};
@@ -131,7 +131,7 @@ fn read_body(reader: impl Read, from: &str) -> Result<String> {
         return Err(exit::usage(format!(
             "--body-file {from}: the task body is larger than {READ_MAX_BYTES} bytes, far more \
              than the {} a prompt can carry",
-            crate::claude::prompt::BODY_MAX_BYTES
+            crate::domain::prompt::BODY_MAX_BYTES
         )));
     }
     String::from_utf8(bytes).map_err(|_| {

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
             due_or_lease(job, now),
             job.last_class
                 .as_deref()
-                .map_or_else(|| paint.dim("·"), |class| paint.class(class)),
+                .map_or_else(|| paint.dim("·"), |class| super::paint_class(paint, class)),
         ]);
     }
     output::line(table.render(paint))?;

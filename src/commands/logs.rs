@@ -10,10 +10,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::claude::transcript::{Event, Transcript};
-use crate::claude::verdict::{self, Usage, Verdict};
+use crate::agent::{self, Event};
 use crate::cli::LogsArgs;
 use crate::commands::validate_log;
+use crate::domain::verdict::{Usage, Verdict};
 use crate::exit;
 use crate::output::{self, Paint};
 use crate::store::{self, now_ms, Job, Run};
@@ -72,7 +72,8 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         out.flush()?;
         return Ok(exit::OK);
     };
-    for event in Transcript::new(BufReader::with_capacity(64 << 10, file)) {
+    let reader = agent::of_profile(&ctx.config, &run.agent);
+    for event in reader.transcript(Box::new(BufReader::with_capacity(64 << 10, file))) {
         let event = event.with_context(|| format!("reading the log {}", path.display()))?;
         if ctx.json() {
             serde_json::to_writer(&mut out, &event)?;
@@ -90,7 +91,8 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
-    let verdict = verdict::judge_path(&path, exit_code, run.timed_out)
+    let verdict = reader
+        .judge_path(&path, exit_code, run.timed_out)
         .with_context(|| format!("judging the log {}", path.display()))?;
     if ctx.json() {
         serde_json::to_writer(&mut out, &json!({ "event": "verdict", "verdict": verdict }))?;

@@ -25,6 +25,8 @@ use anyhow::Result;
 
 use crate::cli::Command;
 use crate::config::Project;
+use crate::domain::verdict::{Class, Kind};
+use crate::output::{Paint, Tone};
 use crate::{exit, Ctx};
 
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
@@ -97,6 +99,18 @@ pub(crate) fn agent_arg(ctx: &Ctx, name: &str) -> Result<()> {
         ctx.config.describe_file(),
         crate::suggest::hint(name, known.iter().copied())
     )))
+}
+
+/// A verdict class coloured by its kind: ok green, transient yellow, permanent or gate red; a
+/// class the verdict does not know (`lease_expired`) like a state.
+pub(crate) fn paint_class(paint: Paint, class: &str) -> String {
+    let tone = match Class::from_name(class).map(Class::kind) {
+        Some(Kind::Ok) => Tone::Good,
+        Some(Kind::Transient) => Tone::Caution,
+        Some(Kind::Permanent | Kind::Gate) => Tone::Bad,
+        None => return paint.state(class),
+    };
+    paint.tone(tone, class)
 }
 
 /// `--state NAME`: a job state.

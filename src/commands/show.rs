@@ -65,7 +65,7 @@ fn show_task(ctx: &Ctx, store: &Store, key: &str, project: Option<&str>) -> Resu
             format!("{}/{}", job.attempt, job.max_attempts),
             job.last_class
                 .as_deref()
-                .map_or_else(|| paint.dim("·"), |c| paint.class(c)),
+                .map_or_else(|| paint.dim("·"), |c| super::paint_class(paint, c)),
             output::when(job.updated_at, now),
         ]);
     }
@@ -122,7 +122,7 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
     if let Some(class) = &job.last_class {
         out.push(format!(
             "last      {}: {}",
-            paint.class(class),
+            super::paint_class(paint, class),
             job.last_reason.as_deref().unwrap_or("")
         ));
     }
@@ -163,7 +163,7 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
                 exit,
                 run.class
                     .clone()
-                    .map(|c| paint.class(&c))
+                    .map(|c| super::paint_class(paint, &c))
                     .unwrap_or_else(|| "·".into()),
                 run.decision.clone().unwrap_or_else(|| "·".into()),
                 run.log_path.clone().unwrap_or_default(),

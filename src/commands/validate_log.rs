@@ -2,15 +2,20 @@
 
 use anyhow::{Context, Result};
 
-use crate::claude::verdict::{self, Verdict};
+use crate::agent;
 use crate::cli::ValidateLogArgs;
+use crate::domain::agent::AgentKind;
+use crate::domain::verdict::Verdict;
 use crate::exit;
 use crate::output::{self, Paint};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
+    // By Claude Code's rules, the one kind there is so far.
+    let judge = agent::of_kind(AgentKind::Claude);
     let verdict = if args.path == "-" {
-        verdict::judge(std::io::stdin().lock(), args.exit_code, args.timed_out)
+        judge
+            .judge(&mut std::io::stdin().lock(), args.exit_code, args.timed_out)
             .context("reading the log from standard input")?
     } else {
         let file = std::fs::File::open(&args.path).map_err(|err| {
@@ -21,7 +26,8 @@ pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
                 anyhow::Error::new(err).context(format!("opening the log {}", args.path))
             }
         })?;
-        verdict::judge(file, args.exit_code, args.timed_out)
+        judge
+            .judge(&mut &file, args.exit_code, args.timed_out)
             .with_context(|| format!("reading the log {}", args.path))?
     };
     if ctx.json() {
@@ -34,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
 
 /// "ok  success result: Done.  ($0.0123, 2 turns)"; `orch logs` ends with it too.
 pub fn human(verdict: &Verdict, paint: Paint) -> String {
-    let class = paint.class(verdict.class.name());
+    let class = super::paint_class(paint, verdict.class.name());
     let cost = verdict
         .usage
         .cost_usd

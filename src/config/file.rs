@@ -16,6 +16,7 @@ use super::{
     count_range, find_key, parse_author, resolve_path, resolve_program, valid_name, Agent, Config,
     Forge, ForgeKind, Kind, Project, Source, Stage, KEYS, MAX_RUNNING, PRIORITY, STAGE_TIMEOUT,
 };
+use crate::domain::agent::AgentKind;
 use crate::{exit, fsx};
 
 /// A config file larger than this is not one a person wrote.
@@ -107,6 +108,7 @@ struct StageTable {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AgentTable {
+    kind: Field,
     bin: Field,
     home: Field,
     argv: Field,
@@ -311,7 +313,7 @@ pub(super) fn apply(config: &mut Config, path: &Path, text: &str) -> Result<()> 
     if let Some(agents) = &doc.agents {
         for (name, table) in agents.get_ref() {
             checked_name(&file, name)?;
-            let agent = agent(&file, table, home)?;
+            let agent = agent(&file, name.get_ref(), table, home)?;
             config.agents.insert(name.get_ref().clone(), agent);
         }
     }
@@ -520,9 +522,27 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
     })
 }
 
-fn agent(file: &Text, table: &Spanned<AgentTable>, home: Option<&Path>) -> Result<Agent> {
+fn agent(
+    file: &Text,
+    name: &str,
+    table: &Spanned<AgentTable>,
+    home: Option<&Path>,
+) -> Result<Agent> {
     let t = table.get_ref();
     let get = |key, value| field(file, key, value, home);
+    let kind = match get("kind", &t.kind) {
+        Some(f) => {
+            let kind = f.text()?;
+            AgentKind::from_name(&kind).ok_or_else(|| {
+                f.wrong(&format!(
+                    "a kind of agent orch knows ({}), got {kind:?}{}",
+                    AgentKind::names(),
+                    crate::suggest::hint(&kind, AgentKind::ALL.iter().map(|k| k.name()))
+                ))
+            })?
+        }
+        None => AgentKind::for_profile(name),
+    };
     let mut env = BTreeMap::new();
     if let Some(vars) = &t.env {
         for (name, value) in vars.get_ref() {
@@ -538,7 +558,7 @@ fn agent(file: &Text, table: &Spanned<AgentTable>, home: Option<&Path>) -> Resul
     let argv = match get("argv", &t.argv) {
         Some(f) => {
             let argv = f.list()?;
-            if !crate::claude::argv::prompt_is_positional(&argv) {
+            if !crate::domain::prompt::prompt_is_positional(&argv) {
                 return Err(f.wrong(
                     "a template where {prompt} comes after a \"--\" element (e.g. [\"{bin}\", \
                      \"-p\", \"--\", \"{prompt}\"]), so no task text can be read as an option; \
@@ -550,6 +570,7 @@ fn agent(file: &Text, table: &Spanned<AgentTable>, home: Option<&Path>) -> Resul
         None => None,
     };
     Ok(Agent {
+        kind,
         bin: get("bin", &t.bin).map(|f| f.program()).transpose()?,
         home: get("home", &t.home).map(|f| f.path()).transpose()?,
         argv,

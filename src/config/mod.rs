@@ -13,6 +13,7 @@ use serde::Serialize;
 
 mod file;
 
+use crate::domain::agent::AgentKind;
 use crate::fsx;
 
 use crate::exit;
@@ -110,9 +111,9 @@ keys! {
     LEASE_SECONDS = "lease_seconds", Count(1, WEEK), Some("900"), "Lease a claim holds before another worker may rescue the job";
     MAX_ATTEMPTS = "max_attempts", Count(1, 100), Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
-    CLAUDE_BIN = "claude_bin", Program, Some("claude"), "The agent binary (a path, or a name looked up on PATH)";
+    CLAUDE_BIN = "claude_bin", Program, Some("claude"), "Claude Code's binary, for profiles of kind claude (a path, or a name looked up on PATH)";
     AGENT_HOME = "agent_home", Path, None, "The agent's HOME when it runs as another user (default: orch's HOME)";
-    CLAUDE_CREDENTIALS_PATH = "claude_credentials_path", Path, None, "Credentials file to check (default: see preflight)";
+    CLAUDE_CREDENTIALS_PATH = "claude_credentials_path", Path, None, "Claude Code's credentials file, for profiles of kind claude (default: see preflight)";
     PREFLIGHT_CHECK_AUTH = "preflight_check_auth", Bool, Some("true"), "false: preflight checks the version only";
     PREFLIGHT_CACHE_TTL = "preflight_cache_ttl", Count(0, DAY), Some("300"), "Seconds a preflight verdict is served from the cache";
     VERSION_TIMEOUT_SECONDS = "version_timeout_seconds", Count(1, 10 * MINUTE), Some("10"), "How long `<agent> --version` may take";
@@ -261,9 +262,13 @@ pub struct Stage {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Agent {
+    /// Which CLI the profile runs (`kind = "claude"`); by default the kind named like the
+    /// profile, else `claude`.
+    pub kind: AgentKind,
     pub bin: Option<String>,
     pub home: Option<PathBuf>,
-    /// argv template; `{prompt}` is replaced by the stage prompt. Default: Claude Code's print mode.
+    /// argv template; `{prompt}` is replaced by the stage prompt. Default: the kind's (Claude
+    /// Code's print mode).
     pub argv: Option<Vec<String>>,
     pub extra_args: Vec<String>,
     pub min_version: Option<String>,
@@ -746,6 +751,33 @@ mod tests {
             "{err:#}"
         );
         assert_eq!(exit::code_of(&err), exit::CONFIG);
+    }
+
+    #[test]
+    fn an_agent_profile_has_a_kind() {
+        let config = load(
+            "[agents.claude]\n[agents.fast]\nextra_args = [\"-x\"]\n[agents.mine]\nkind = \"claude\"\n",
+            &[],
+        )
+        .unwrap();
+        for name in ["claude", "fast", "mine", "nobody-configured"] {
+            let kind = config
+                .agents
+                .get(name)
+                .map_or(AgentKind::Claude, |a| a.kind);
+            assert_eq!(kind, AgentKind::Claude, "{name}");
+        }
+        assert_eq!(config.agent("claude").unwrap().kind, AgentKind::Claude);
+        let err = load("\n[agents.codex]\nkind = \"codx\"\n", &[]).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(
+                "line 3: kind: expected a kind of agent orch knows (claude), got \"codx\""
+            ),
+            "{text}"
+        );
+        assert_eq!(exit::code_of(&err), exit::CONFIG, "{text}");
+        assert!(load("[agents.x]\nkind = 1\n", &[]).is_err());
     }
 
     #[test]

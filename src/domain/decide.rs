@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use crate::claude::verdict::{Class, Kind};
 use crate::domain::backoff;
 use crate::domain::breaker::Event;
+use crate::domain::verdict::{Class, Kind};
 use crate::exit;
 
 /// What finalize did with the job. Names are part of the JSON contract.
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn every_class_has_a_decision_and_an_exit_status() {
-        for (class, _, _) in crate::claude::verdict::CLASSES {
+        for (class, _, _) in crate::domain::verdict::CLASSES {
             let p = plan(Judged::Log(*class), Some(0), 1);
             let status = p.decision.exit_status();
             assert!([0, 20, 21, 22].contains(&status), "{class:?}");

@@ -1,10 +1,14 @@
-//! Pure code, no I/O: what a run's outcome means for its job (`decide`), the circuit breaker's
-//! state machine, the rescue policy, the rule for times from the future, backoff. Everything here
-//! is a function of its inputs, unit-tested beside it, so every store backend and every command
-//! decides the same way.
+//! Pure code, no I/O: the verdict's vocabulary (`verdict`), what a run's outcome means for its job
+//! (`decide`), the circuit breaker's state machine, the rescue policy, the rule for times from the
+//! future, backoff, the kinds of agent, the stage prompts. Everything here is a function of its
+//! inputs, unit-tested beside it, so every store backend, every agent and every command decides
+//! the same way.
 
+pub mod agent;
 pub mod backoff;
 pub mod breaker;
 pub mod clock;
 pub mod decide;
+pub mod prompt;
 pub mod rescue;
+pub mod verdict;

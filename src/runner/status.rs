@@ -1,17 +1,17 @@
-//! The live status line on a terminal: elapsed time, turns, tokens, cost and the last tool,
-//! redrawn in place on stderr from the stream-json as it arrives.
+//! The live status line on a terminal: what the agent's `Progress` makes of its output (elapsed
+//! time, turns, tokens, cost, the last tool), redrawn in place on stderr as the output arrives.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::claude::stream::Progress;
+use crate::agent::Progress;
 
 /// Lines longer than this (a big tool result) are skipped, so a status line never holds much.
 const MAX_LINE: usize = 1024 * 1024;
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
 
 pub struct StatusLine {
-    progress: Progress,
+    progress: Box<dyn Progress>,
     partial: Vec<u8>,
     /// Inside a line longer than MAX_LINE: skip to its end.
     skipping: bool,
@@ -21,9 +21,9 @@ pub struct StatusLine {
 }
 
 impl StatusLine {
-    pub fn new(started: Instant) -> StatusLine {
+    pub fn new(started: Instant, progress: Box<dyn Progress>) -> StatusLine {
         StatusLine {
-            progress: Progress::default(),
+            progress,
             partial: Vec::new(),
             skipping: false,
             started,
@@ -101,22 +101,35 @@ fn terminal_width() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Records the lines it is fed.
+    struct Lines(Rc<RefCell<Vec<Vec<u8>>>>);
+
+    impl Progress for Lines {
+        fn observe(&mut self, line: &[u8]) {
+            self.0.borrow_mut().push(line.to_vec());
+        }
+        fn render(&self, _: u64) -> String {
+            String::new()
+        }
+    }
 
     #[test]
     fn lines_split_across_chunks_and_huge_lines_skipped() {
-        let mut status = StatusLine::new(Instant::now());
-        let line =
-            br#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Edit"}]}}"#;
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut status = StatusLine::new(Instant::now(), Box::new(Lines(seen.clone())));
+        let line = br#"{"type":"assistant"}"#;
         status.feed(&line[..10]);
         status.feed(&line[10..]);
         status.feed(b"\n");
-        assert_eq!(status.progress.turns, 1);
-        assert_eq!(status.progress.last_tool.as_deref(), Some("Edit"));
+        assert_eq!(*seen.borrow(), [line.to_vec()]);
         status.feed(&vec![b'x'; MAX_LINE + 10]);
         status.feed(b"yy\n");
         status.feed(line);
         status.feed(b"\n");
-        assert_eq!(status.progress.turns, 2);
+        assert_eq!(*seen.borrow(), [line.to_vec(), line.to_vec()]);
         assert!(status.partial.is_empty());
     }
 }

@@ -10,7 +10,7 @@ use anyhow::Result;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::Store;
-use crate::claude::credentials::CredsFingerprint;
+use crate::agent::CredsFingerprint;
 
 /// A verdict as stored.
 #[derive(Debug, Clone)]

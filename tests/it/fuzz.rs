@@ -4,8 +4,9 @@
 //! default); `PROPTEST_CASES=100000 cargo test --release --test it fuzz` is the long run recorded in
 //! BENCHMARKS.md. A failure prints the minimal input that broke it.
 
-use orch::claude::credentials::classify;
-use orch::claude::verdict::{judge, Class};
+use orch::agent::claude::credentials::classify;
+use orch::agent::claude::judge::judge;
+use orch::domain::verdict::Class;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

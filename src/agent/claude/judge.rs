@@ -1,174 +1,27 @@
-//! Decide from a run's log alone whether the agent really succeeded.
+//! Decide from a Claude Code run's log alone whether the agent really succeeded, in the neutral
+//! words of `domain::verdict`.
 //!
 //! Claude Code writes one of three shapes: `--output-format json` prints one result object (with
 //! `--verbose`, a JSON array of every message, the result last); `stream-json` prints JSON lines
 //! whose last `type == "result"` object is the verdict, possibly followed by informational lines.
-//! A log may also hold stderr text, CRLF line ends and a last line cut short. The format is found
-//! line by line, so every shape and any mix of them is read the same way.
-//!
-//! The reader makes one pass with a fixed buffer and never holds the log: a line goes by after a
-//! glance at its first bytes, and only an object whose top level could be `"type":"result"` is
-//! handed to serde_json. Arrays, pretty-printed objects and lines longer than the buffer go through
-//! a small structural scanner that keeps at most one element (`OBJECT_CAP`) at a time.
+//! A log may also hold stderr text, CRLF line ends and a last line cut short. `agent::jsonl` reads
+//! every shape and any mix of them the same way, in one pass with bounded memory; here a line
+//! goes by after a glance at its first bytes, and only an object whose top level could be
+//! `"type":"result"` (or a small informational one) is handed to serde_json.
 //!
 //! Auth and limit markers count only in failure text, never in the agent's conversation: an
 //! `is_error` result's text and `errors`, lines that are not JSON, and — when there is no result —
 //! the informational JSON lines, lines cut short, and an assistant message the CLI flagged as an
 //! API error. See [`judge`] for the order in which a class is chosen.
 
-use std::fmt;
 use std::io::{self, Read};
-use std::path::Path;
 
-use memchr::{memchr, memchr3, memmem};
-use serde::{Serialize, Serializer};
+use memchr::memmem;
 use serde_json::Value;
 
-use crate::exit;
+use crate::agent::jsonl::{self, fast_type, Keep, Limits, Sink, Summary, TypeToken};
+use crate::domain::verdict::{Class, Kind, Usage, Verdict};
 use crate::output;
-
-/// What a class means for the job: done, retry later, fail for good, or stop until re-login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Ok,
-    Transient,
-    Permanent,
-    Gate,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Ok => "ok",
-            Kind::Transient => "transient",
-            Kind::Permanent => "permanent",
-            Kind::Gate => "gate",
-        }
-    }
-
-    /// The exit status `orch validate-log` (and a run) ends with for this kind.
-    pub fn exit_status(self) -> u8 {
-        match self {
-            Kind::Ok => exit::OK,
-            Kind::Transient => exit::RUN_RETRY,
-            Kind::Permanent => exit::RUN_FAILED,
-            Kind::Gate => exit::RUN_AUTH,
-        }
-    }
-}
-
-impl Serialize for Kind {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-/// A verdict's class. Names are part of the JSON contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
-    Ok,
-    Empty,
-    NoResult,
-    Auth,
-    RateLimit,
-    MaxTurns,
-    MaxBudget,
-    AgentError,
-    Timeout,
-    ExitMismatch,
-}
-
-/// The one table: every class, its name, and its kind. The README's table follows it.
-pub const CLASSES: &[(Class, &str, Kind)] = &[
-    (Class::Ok, "ok", Kind::Ok),
-    (Class::Empty, "empty", Kind::Transient),
-    (Class::NoResult, "no_result", Kind::Transient),
-    (Class::Auth, "auth", Kind::Gate),
-    (Class::RateLimit, "rate_limit", Kind::Transient),
-    (Class::MaxTurns, "max_turns", Kind::Permanent),
-    (Class::MaxBudget, "max_budget", Kind::Permanent),
-    (Class::AgentError, "agent_error", Kind::Transient),
-    (Class::Timeout, "timeout", Kind::Transient),
-    (Class::ExitMismatch, "exit_mismatch", Kind::Transient),
-];
-
-impl Class {
-    fn row(self) -> &'static (Class, &'static str, Kind) {
-        CLASSES
-            .iter()
-            .find(|row| row.0 == self)
-            .expect("every class has a row in CLASSES")
-    }
-
-    pub fn name(self) -> &'static str {
-        self.row().1
-    }
-
-    pub fn kind(self) -> Kind {
-        self.row().2
-    }
-
-    pub fn from_name(name: &str) -> Option<Class> {
-        CLASSES.iter().find(|row| row.1 == name).map(|row| row.0)
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl Serialize for Class {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-/// What the run cost and did, from the result object (session id and model from the `init`
-/// line when there is no result). `None` where the log does not say.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Usage {
-    pub cost_usd: Option<f64>,
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub cache_read_tokens: Option<u64>,
-    pub cache_write_tokens: Option<u64>,
-    pub turns: Option<u64>,
-    pub duration_ms: Option<u64>,
-    pub duration_api_ms: Option<u64>,
-    pub session_id: Option<String>,
-    pub models: Vec<String>,
-}
-
-/// The judgement on one run's log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    pub ok: bool,
-    pub class: Class,
-    pub kind: Kind,
-    pub transient: bool,
-    /// One line for a person; failure text in it is cut short and has tokens masked.
-    pub reason: String,
-    pub exit_code: Option<i32>,
-    pub timed_out: bool,
-    pub subtype: Option<String>,
-    pub is_error: Option<bool>,
-    pub result_excerpt: Option<String>,
-    /// The result's `result` text, whole and as written: what the next stage is given. Not in
-    /// the JSON (which has `result_excerpt`, cut and masked).
-    #[serde(skip)]
-    pub result_text: Option<String>,
-    pub usage: Usage,
-}
-
-impl Verdict {
-    /// The exit status orch ends with for this verdict (0, 20, 21 or 22); `exit_code` is the
-    /// agent's.
-    pub fn exit_status(&self) -> u8 {
-        self.kind.exit_status()
-    }
-}
 
 /// Judge a log read from `reader` (a file, stdin, a byte slice) in one pass with bounded memory.
 ///
@@ -182,12 +35,7 @@ impl Verdict {
 ///    an assistant message's `error`, a rejected `rate_limit_event`), then `timeout` if the run
 ///    timed out, then `agent_error` for any other failed result, else `no_result`.
 pub fn judge(reader: impl Read, exit_code: Option<i32>, timed_out: bool) -> io::Result<Verdict> {
-    judge_with(reader, exit_code, timed_out, Limits::DEFAULT)
-}
-
-/// [`judge`] on a file.
-pub fn judge_path(path: &Path, exit_code: Option<i32>, timed_out: bool) -> io::Result<Verdict> {
-    judge(std::fs::File::open(path)?, exit_code, timed_out)
+    judge_with(reader, exit_code, timed_out, LIMITS)
 }
 
 /// Whether text says the agent is not authenticated ("Not logged in · Please run /login",
@@ -224,61 +72,25 @@ const LIMIT_MARKERS: &[&str] = &[
 /// HTTP statuses that count as limits when they stand alone in failure text.
 const LIMIT_STATUSES: &[&str] = &["429", "529"];
 
-/// Sizes that bound the reader's memory; tests shrink `buf` to drive the long-line paths.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    /// The read buffer: lines shorter than this are judged in place.
-    buf: usize,
-    /// The largest object (an array element, a long line) kept whole for parsing; a longer one
-    /// is judged from its first `PREFIX_KEEP` bytes.
-    object_cap: usize,
-}
-
-impl Limits {
-    const DEFAULT: Limits = Limits {
-        buf: 1 << 20,
-        object_cap: 4 << 20,
-    };
-}
-
 /// Informational JSON lines up to this size are parsed for structured evidence.
 const SIDE_MAX: usize = 64 << 10;
-/// Of each non-JSON line, and of an object too big to keep, the part searched for markers.
-const PREFIX_KEEP: usize = 4 << 10;
+/// The last assistant message is kept (to read its API-error flag) up to `SIDE_MAX`.
+const LIMITS: Limits = Limits {
+    keep_max: SIDE_MAX,
+    ..Limits::DEFAULT
+};
 const EXCERPT_CHARS: usize = 500;
-/// Enough to tell a JSON line from text by its first bytes.
-const MIN_BUF: usize = 16;
 const SNIPPET_CHARS: usize = 160;
 
 fn judge_with(
-    mut reader: impl Read,
+    reader: impl Read,
     exit_code: Option<i32>,
     timed_out: bool,
     limits: Limits,
 ) -> io::Result<Verdict> {
-    let mut scan = Scan::new(limits.object_cap);
-    let mut buf = vec![0u8; limits.buf.max(MIN_BUF)];
-    let mut end = 0;
-    loop {
-        let read = loop {
-            match reader.read(&mut buf[end..]) {
-                Ok(n) => break n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            }
-        };
-        end += read;
-        scan.bytes += read as u64;
-        let eof = read == 0;
-        let full = end == buf.len();
-        let consumed = scan.process(&buf[..end], eof, full);
-        if eof {
-            break;
-        }
-        buf.copy_within(consumed..end, 0);
-        end -= consumed;
-    }
-    Ok(scan.finish(exit_code, timed_out))
+    let mut facts = Facts::new();
+    let summary = jsonl::scan(reader, &mut facts, limits)?;
+    Ok(facts.finish(&summary, limits, exit_code, timed_out))
 }
 
 /// First-found marker snippets from one kind of failure text.
@@ -538,79 +350,8 @@ fn model_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
         .collect()
 }
 
-/// The top-level `type` of a JSON object line written the usual way (`{"type":"…"` first), read
-/// from its first bytes without parsing.
-fn fast_type(object: &[u8]) -> Option<&[u8]> {
-    let rest = object
-        .strip_prefix(b"{\"type\":\"")
-        .or_else(|| object.strip_prefix(b"{\"type\": \""))?;
-    let end = memchr(b'"', &rest[..rest.len().min(64)])?;
-    Some(&rest[..end])
-}
-
 fn is_conversation(kind: &[u8]) -> bool {
     matches!(kind, b"assistant" | b"user" | b"stream_event")
-}
-
-/// Whether `text` holds the token `"type"` `:` `"result"` (any spacing). Inside a JSON string
-/// every quote is escaped, so the token can only be real structure — possibly nested, which the
-/// parse that follows settles.
-fn has_result_token(text: &[u8], finder: &memmem::Finder<'_>) -> bool {
-    finder.find_iter(text).any(|at| {
-        let before = trim_end(&text[..at]);
-        let Some(before) = before.strip_suffix(b":") else {
-            return false;
-        };
-        trim_end(before).ends_with(b"\"type\"")
-    })
-}
-
-fn trim_end(text: &[u8]) -> &[u8] {
-    let end = text
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &text[..end]
-}
-
-fn trim_start(text: &[u8]) -> &[u8] {
-    let start = text
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(text.len());
-    &text[start..]
-}
-
-/// Whether a line (already trimmed at the start) opens a JSON value: `{` then a key, `}` or the
-/// line's end; `[` then an object, `]` or the line's end. "[WARN] …" and "{foo" are text.
-fn opens_json(line: &[u8]) -> bool {
-    let Some((&first, rest)) = line.split_first() else {
-        return false;
-    };
-    let next = rest.iter().find(|b| **b != b' ' && **b != b'\t').copied();
-    match first {
-        b'{' => matches!(next, None | Some(b'"' | b'}' | b'\r' | b'\n')),
-        b'[' => matches!(next, None | Some(b'{' | b']' | b'\r' | b'\n')),
-        _ => false,
-    }
-}
-
-/// What an object turned out to be, for the caller that knows where its bytes live.
-enum Seen {
-    Assistant,
-    Other,
-}
-
-enum Mode {
-    Lines,
-    /// Inside a JSON value that spans lines or outgrew the buffer.
-    Value(Box<ValueScan>),
-    /// The rest of a line: a text line longer than the buffer, or (`after_json`) what follows a
-    /// JSON value on its line. Its first `PREFIX_KEEP` bytes are kept.
-    Rest {
-        kept: Vec<u8>,
-        after_json: bool,
-    },
 }
 
 /// How the last result object was lost, for the reason of a `no_result`.
@@ -620,17 +361,12 @@ enum Lost {
     TooLarge,
 }
 
-struct Scan {
-    object_cap: usize,
-    finder: memmem::Finder<'static>,
-    mode: Mode,
-    bytes: u64,
-    nonblank: bool,
+/// What the judge gathers from a log as the scanner hands it over.
+struct Facts {
+    result_token: TypeToken,
     result: Option<ResultFacts>,
     /// A result object that could not be read, seen after the last readable one.
     lost_result: Option<Lost>,
-    /// The stream ended inside a JSON value.
-    ended_inside_value: bool,
     /// Marker evidence from lines that are not JSON (failure text whatever the result).
     noise: Evidence,
     /// Evidence from informational JSON lines, broken lines and flagged assistant messages since
@@ -638,217 +374,132 @@ struct Scan {
     side: Evidence,
     text_lines: u64,
     first_text: Option<String>,
-    /// The last assistant message, kept when small, to read an API-error flag if no result comes.
-    last_assistant: Vec<u8>,
-    /// Where the last assistant line of the current chunk lies, copied before the chunk goes.
-    pending_assistant: Option<(usize, usize)>,
     init_session: Option<String>,
     init_model: Option<String>,
     lower: Vec<u8>,
 }
 
-impl Scan {
-    fn new(object_cap: usize) -> Scan {
-        Scan {
-            object_cap,
-            finder: memmem::Finder::new(b"\"result\"").into_owned(),
-            mode: Mode::Lines,
-            bytes: 0,
-            nonblank: false,
-            result: None,
-            lost_result: None,
-            ended_inside_value: false,
-            noise: Evidence::default(),
-            side: Evidence::default(),
-            text_lines: 0,
-            first_text: None,
-            last_assistant: Vec::new(),
-            pending_assistant: None,
-            init_session: None,
-            init_model: None,
-            lower: Vec::new(),
+/// The scanner keeps the last assistant message (when small) for the judge to read an API-error
+/// flag from if no result comes.
+impl Sink for Facts {
+    fn text_line(&mut self, line: &[u8]) {
+        self.text_lines += 1;
+        if self.first_text.is_none() {
+            // a character cut by PREFIX_KEEP is not binary; an invalid sequence is
+            let binary = std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some());
+            self.first_text = Some(if binary {
+                "(binary data)".to_string()
+            } else {
+                snippet(line, 0)
+            });
         }
+        self.noise.text(line, true, &mut self.lower);
     }
 
-    /// Judge what `data` holds and return how many bytes are done with; the rest (a partial
-    /// line) comes again with more bytes behind it. With `eof` everything is consumed; with
-    /// `full` (the buffer holds no newline) a partial line is taken in pieces.
-    fn process(&mut self, data: &[u8], eof: bool, full: bool) -> usize {
-        let mut pos = 0;
-        while pos < data.len() {
-            match std::mem::replace(&mut self.mode, Mode::Lines) {
-                Mode::Lines => {
-                    let (line, next, complete) = match memchr(b'\n', &data[pos..]) {
-                        Some(k) => (&data[pos..pos + k], pos + k + 1, true),
-                        None if eof => (&data[pos..], data.len(), true),
-                        None if pos == 0 && full => (&data[pos..], data.len(), false),
-                        None => break,
-                    };
-                    let start = trim_start(line);
-                    let offset = pos + (line.len() - start.len());
-                    if start.is_empty() {
-                        pos = next;
-                        continue;
-                    }
-                    self.nonblank = true;
-                    if !opens_json(start) {
-                        if complete {
-                            self.text_line(trim_end(start));
-                        } else {
-                            let keep = &start[..start.len().min(PREFIX_KEEP)];
-                            self.mode = Mode::Rest {
-                                kept: keep.to_vec(),
-                                after_json: false,
-                            };
-                        }
-                        pos = next;
-                        continue;
-                    }
-                    let whole = trim_end(start);
-                    if complete && whole.first() == Some(&b'{') && whole.last() == Some(&b'}') {
-                        if let Seen::Assistant = self.object(whole) {
-                            self.last_assistant.clear();
-                            self.pending_assistant = Some((offset, offset + whole.len()));
-                        }
-                        pos = next;
-                    } else {
-                        self.mode = Mode::Value(Box::default());
-                        pos = offset;
-                    }
-                }
-                Mode::Rest {
-                    mut kept,
-                    after_json,
-                } => {
-                    let (end, next) = match memchr(b'\n', &data[pos..]) {
-                        Some(k) => (pos + k, Some(pos + k + 1)),
-                        None => (data.len(), None),
-                    };
-                    let room = PREFIX_KEEP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&data[pos..end.min(pos + room)]);
-                    match next {
-                        Some(next) => {
-                            self.rest_of_line(&kept, after_json);
-                            pos = next;
-                        }
-                        None => {
-                            pos = data.len();
-                            self.mode = Mode::Rest { kept, after_json };
-                        }
-                    }
-                }
-                Mode::Value(mut value) => {
-                    let (used, event) = value.feed(&data[pos..], self.object_cap);
-                    pos += used;
-                    match event {
-                        Event::More => self.mode = Mode::Value(value),
-                        Event::Element { done } => {
-                            let capture = std::mem::take(&mut value.capture);
-                            self.element(&capture, value.overflow);
-                            value.capture = capture;
-                            value.capture.clear();
-                            self.mode = if done {
-                                Mode::Rest {
-                                    kept: Vec::new(),
-                                    after_json: true,
-                                }
-                            } else {
-                                Mode::Value(value)
-                            };
-                        }
-                        Event::Done => {
-                            self.mode = Mode::Rest {
-                                kept: Vec::new(),
-                                after_json: true,
-                            }
-                        }
-                        Event::Abort => self.broken_value(&value),
-                    }
-                }
-            }
-        }
-        if let Some((start, end)) = self.pending_assistant.take() {
-            self.last_assistant.clear();
-            if end - start <= SIDE_MAX {
-                self.last_assistant.extend_from_slice(&data[start..end]);
-            }
-        }
-        if eof {
-            self.end_of_stream();
-        }
-        pos
-    }
-
-    fn end_of_stream(&mut self) {
-        match std::mem::replace(&mut self.mode, Mode::Lines) {
-            Mode::Lines => {}
-            Mode::Rest { kept, after_json } => self.rest_of_line(&kept, after_json),
-            Mode::Value(value) => {
-                self.ended_inside_value = true;
-                self.broken_value(&value);
-            }
-        }
-    }
-
-    fn rest_of_line(&mut self, kept: &[u8], after_json: bool) {
-        if !after_json {
-            self.text_line(trim_end(kept));
-        } else if !trim_start(kept).is_empty() {
-            self.side_text(kept);
-        }
-    }
-
-    /// A whole object: a JSON line, an array element, a top-level value.
-    fn object(&mut self, object: &[u8]) -> Seen {
+    fn object(&mut self, object: &[u8]) -> Keep {
         let kind = fast_type(object);
         match kind {
             Some(b"assistant") => {
                 self.conversation();
-                return Seen::Assistant;
+                return Keep::This;
             }
             Some(kind) if is_conversation(kind) => {
                 self.conversation();
-                return Seen::Other;
+                return Keep::No;
             }
             Some(b"result") => return self.parse(object),
             _ => {}
         }
-        if object.len() <= SIDE_MAX || has_result_token(object, &self.finder) {
+        if object.len() <= SIDE_MAX || self.result_token.found_in(object) {
             self.parse(object)
         } else {
             // Too big to be informational; if its type is unknown it may be conversation.
             if kind.is_some() {
                 self.side_text(object);
             }
-            Seen::Other
+            Keep::No
         }
     }
 
-    fn parse(&mut self, object: &[u8]) -> Seen {
-        match serde_json::from_slice::<Value>(object) {
-            Ok(value) => self.value(&value, object),
-            Err(_) => {
-                self.broken_object(object);
-                Seen::Other
+    fn big_object(&mut self, prefix: &[u8]) -> Keep {
+        match fast_type(prefix) {
+            Some(kind) if is_conversation(kind) => {
+                self.conversation();
+                if kind == b"assistant" {
+                    return Keep::This;
+                }
+            }
+            kind => {
+                if kind == Some(b"result") || self.result_token.found_in(prefix) {
+                    self.lost_result = Some(Lost::TooLarge);
+                }
+                if kind.is_some() {
+                    self.side_text(prefix);
+                }
+            }
+        }
+        Keep::No
+    }
+
+    /// An object that does not parse: a line cut short, or text that only looks like JSON.
+    fn broken_object(&mut self, object: &[u8]) {
+        match fast_type(object) {
+            Some(kind) if is_conversation(kind) => self.conversation(),
+            kind => {
+                if kind == Some(b"result") || self.result_token.found_in(object) {
+                    self.lost_result = Some(Lost::CutShort);
+                }
+                self.side_text(object);
             }
         }
     }
 
-    fn value(&mut self, value: &Value, raw: &[u8]) -> Seen {
+    fn trailing_text(&mut self, text: &[u8]) {
+        self.side_text(text);
+    }
+}
+
+impl Facts {
+    fn new() -> Facts {
+        Facts {
+            result_token: TypeToken::new("result"),
+            result: None,
+            lost_result: None,
+            noise: Evidence::default(),
+            side: Evidence::default(),
+            text_lines: 0,
+            first_text: None,
+            init_session: None,
+            init_model: None,
+            lower: Vec::new(),
+        }
+    }
+
+    fn parse(&mut self, object: &[u8]) -> Keep {
+        match serde_json::from_slice::<Value>(object) {
+            Ok(value) => self.value(&value, object),
+            Err(_) => {
+                self.broken_object(object);
+                Keep::No
+            }
+        }
+    }
+
+    fn value(&mut self, value: &Value, raw: &[u8]) -> Keep {
         let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "result" => {
                 self.result = Some(ResultFacts::from_value(value, &mut self.lower));
                 self.lost_result = None;
-                return Seen::Other;
+                return Keep::No;
             }
             "assistant" => {
                 self.conversation();
-                return Seen::Assistant;
+                return Keep::This;
             }
             _ if is_conversation(kind.as_bytes()) => {
                 self.conversation();
-                return Seen::Other;
+                return Keep::No;
             }
             "system" if value.get("subtype").and_then(Value::as_str) == Some("init") => {
                 self.init_session = value
@@ -859,7 +510,7 @@ impl Scan {
                     .get("model")
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                return Seen::Other;
+                return Keep::No;
             }
             _ => {}
         }
@@ -872,70 +523,10 @@ impl Scan {
             if status == Some("rejected") && self.side.limit.is_none() {
                 self.side.limit = Some("rate_limit_event: status rejected".into());
             }
-            return Seen::Other;
+            return Keep::No;
         }
         self.side_text(raw);
-        Seen::Other
-    }
-
-    /// An array element or a long line's object, from the structural scanner.
-    fn element(&mut self, capture: &[u8], overflow: bool) {
-        if overflow {
-            self.big_object(capture);
-            return;
-        }
-        if let Seen::Assistant = self.object(capture) {
-            self.pending_assistant = None;
-            self.last_assistant.clear();
-            if capture.len() <= SIDE_MAX {
-                self.last_assistant.extend_from_slice(capture);
-            }
-        }
-    }
-
-    /// An object longer than the cap: only its first bytes are known.
-    fn big_object(&mut self, prefix: &[u8]) {
-        match fast_type(prefix) {
-            Some(kind) if is_conversation(kind) => {
-                self.conversation();
-                if kind == b"assistant" {
-                    self.pending_assistant = None;
-                    self.last_assistant.clear();
-                }
-            }
-            kind => {
-                if kind == Some(b"result") || has_result_token(prefix, &self.finder) {
-                    self.lost_result = Some(Lost::TooLarge);
-                }
-                if kind.is_some() {
-                    self.side_text(prefix);
-                }
-            }
-        }
-    }
-
-    /// A JSON value the stream cut short or that broke off mid-line.
-    fn broken_value(&mut self, value: &ValueScan) {
-        if value.elem_depth.is_some() {
-            if value.overflow {
-                self.big_object(&value.capture);
-            } else {
-                self.broken_object(&value.capture);
-            }
-        }
-    }
-
-    /// An object that does not parse: a line cut short, or text that only looks like JSON.
-    fn broken_object(&mut self, object: &[u8]) {
-        match fast_type(object) {
-            Some(kind) if is_conversation(kind) => self.conversation(),
-            kind => {
-                if kind == Some(b"result") || has_result_token(object, &self.finder) {
-                    self.lost_result = Some(Lost::CutShort);
-                }
-                self.side_text(object);
-            }
-        }
+        Keep::No
     }
 
     /// The conversation went on: what informational lines said before it no longer explains a
@@ -951,29 +542,10 @@ impl Scan {
         self.side.text(text, false, &mut self.lower);
     }
 
-    /// A line that is not JSON: stderr, warnings, garbage.
-    fn text_line(&mut self, line: &[u8]) {
-        if line.is_empty() {
-            return;
-        }
-        let line = &line[..line.len().min(PREFIX_KEEP)];
-        self.text_lines += 1;
-        if self.first_text.is_none() {
-            // a character cut by PREFIX_KEEP is not binary; an invalid sequence is
-            let binary = std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some());
-            self.first_text = Some(if binary {
-                "(binary data)".to_string()
-            } else {
-                snippet(line, 0)
-            });
-        }
-        self.noise.text(line, true, &mut self.lower);
-    }
-
     /// The API-error flag of the last assistant message (Claude Code marks the synthetic message
     /// it prints for a failed API call with `error`, e.g. "authentication_failed", "rate_limit").
-    fn flagged_assistant(&mut self) {
-        let Ok(value) = serde_json::from_slice::<Value>(&self.last_assistant) else {
+    fn flagged_assistant(&mut self, last_assistant: &[u8]) {
+        let Ok(value) = serde_json::from_slice::<Value>(last_assistant) else {
             return;
         };
         let Some(flag) = value.get("error").filter(|e| !e.is_null()) else {
@@ -1000,7 +572,13 @@ impl Scan {
         }
     }
 
-    fn finish(mut self, exit_code: Option<i32>, timed_out: bool) -> Verdict {
+    fn finish(
+        mut self,
+        summary: &Summary,
+        limits: Limits,
+        exit_code: Option<i32>,
+        timed_out: bool,
+    ) -> Verdict {
         let result = self.result.take();
         let mut usage = result.as_ref().map(|r| r.usage.clone()).unwrap_or_default();
         if usage.session_id.is_none() {
@@ -1009,7 +587,7 @@ impl Scan {
         if result.is_none() {
             usage.models.extend(self.init_model.take());
         }
-        let (class, reason) = self.decide(result.as_ref(), exit_code, timed_out);
+        let (class, reason) = self.decide(result.as_ref(), summary, limits, exit_code, timed_out);
         let kind = class.kind();
         Verdict {
             ok: class == Class::Ok,
@@ -1030,11 +608,13 @@ impl Scan {
     fn decide(
         &mut self,
         result: Option<&ResultFacts>,
+        summary: &Summary,
+        limits: Limits,
         exit_code: Option<i32>,
         timed_out: bool,
     ) -> (Class, String) {
-        if !self.nonblank {
-            let what = if self.bytes > 0 {
+        if !summary.nonblank {
+            let what = if summary.bytes > 0 {
                 "the log holds only whitespace"
             } else {
                 "the log is empty"
@@ -1062,8 +642,8 @@ impl Scan {
         match result {
             Some(result) => evidence.merge(&result.evidence),
             None => {
-                if !self.last_assistant.is_empty() {
-                    self.flagged_assistant();
+                if !summary.kept.is_empty() {
+                    self.flagged_assistant(&summary.kept);
                 }
                 evidence.merge(&self.side);
             }
@@ -1111,20 +691,20 @@ impl Scan {
                 Class::AgentError,
                 format!("error result: {}", error_summary(result)),
             ),
-            None => (Class::NoResult, self.no_result_reason()),
+            None => (Class::NoResult, self.no_result_reason(summary, limits)),
         }
     }
 
-    fn no_result_reason(&self) -> String {
+    fn no_result_reason(&self, summary: &Summary, limits: Limits) -> String {
         let mut reason = match self.lost_result {
             Some(Lost::CutShort) => {
                 "no result object: the result is cut short or malformed".to_string()
             }
             Some(Lost::TooLarge) => format!(
                 "no result object: the result is larger than {} MiB",
-                self.object_cap >> 20
+                limits.object_cap >> 20
             ),
-            None if self.ended_inside_value => {
+            None if summary.ended_inside_value => {
                 "no result object; the log ends inside a JSON value".to_string()
             }
             None => "output but no result object".to_string(),
@@ -1182,148 +762,11 @@ fn structured_evidence(value: &Value, evidence: &mut Evidence) {
     }
 }
 
-enum Event {
-    /// All bytes given were consumed; the value goes on.
-    More,
-    /// An element object closed (its bytes are in `capture`); `done` when it was the whole value.
-    Element { done: bool },
-    /// The value closed.
-    Done,
-    /// The value broke off: a raw newline inside a string, or a new line that cannot continue it.
-    Abort,
-}
-
-/// A structural scan of one JSON value (an object, or an array of objects) that may span lines
-/// and buffers. It tracks strings and depth only; it keeps the current element object (the
-/// top-level object, or an object directly inside the top-level array) up to a cap.
-#[derive(Default)]
-struct ValueScan {
-    depth: u32,
-    top_is_array: bool,
-    in_string: bool,
-    escape: bool,
-    line_start: bool,
-    /// The depth inside the element being kept, while one is open.
-    elem_depth: Option<u32>,
-    capture: Vec<u8>,
-    overflow: bool,
-}
-
-impl ValueScan {
-    fn keep(&mut self, bytes: &[u8], cap: usize) {
-        if self.overflow {
-            return;
-        }
-        if self.capture.len() + bytes.len() > cap {
-            self.overflow = true;
-            let room = PREFIX_KEEP.saturating_sub(self.capture.len());
-            self.capture
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
-            self.capture.truncate(PREFIX_KEEP);
-            self.capture.shrink_to(PREFIX_KEEP);
-        } else {
-            self.capture.extend_from_slice(bytes);
-        }
-    }
-
-    /// Scan `data`; returns the bytes consumed and what happened.
-    fn feed(&mut self, data: &[u8], cap: usize) -> (usize, Event) {
-        let mut kept_from = self.elem_depth.map(|_| 0);
-        let mut i = 0;
-        if self.escape && !data.is_empty() {
-            self.escape = false;
-            i = 1;
-        }
-        while i < data.len() {
-            if self.in_string {
-                match memchr3(b'"', b'\\', b'\n', &data[i..]) {
-                    None => i = data.len(),
-                    Some(k) => {
-                        i += k;
-                        match data[i] {
-                            b'"' => {
-                                self.in_string = false;
-                                i += 1;
-                            }
-                            b'\\' if i + 1 < data.len() => i += 2,
-                            b'\\' => {
-                                self.escape = true;
-                                i += 1;
-                            }
-                            _ => {
-                                if let Some(from) = kept_from {
-                                    self.keep(&data[from..i], cap);
-                                }
-                                return (i + 1, Event::Abort);
-                            }
-                        }
-                    }
-                }
-                continue;
-            }
-            let byte = data[i];
-            if self.line_start && byte != b'\n' {
-                let between_elements = self.top_is_array && self.depth == 1;
-                let fits = byte.is_ascii_whitespace()
-                    || matches!(byte, b'}' | b']' | b'"')
-                    || (between_elements && matches!(byte, b'{' | b'[' | b','));
-                if !fits {
-                    if let Some(from) = kept_from {
-                        self.keep(&data[from..i], cap);
-                    }
-                    return (i, Event::Abort);
-                }
-                self.line_start = false;
-            }
-            match byte {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => {
-                    if self.depth == 0 {
-                        self.top_is_array = byte == b'[';
-                    }
-                    self.depth += 1;
-                    let element_level = if self.top_is_array { 2 } else { 1 };
-                    if byte == b'{' && self.elem_depth.is_none() && self.depth == element_level {
-                        self.elem_depth = Some(self.depth);
-                        self.capture.clear();
-                        self.overflow = false;
-                        kept_from = Some(i);
-                    }
-                }
-                b'}' | b']' => {
-                    let closing = self.depth;
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.elem_depth == Some(closing) {
-                        self.elem_depth = None;
-                        if let Some(from) = kept_from.take() {
-                            self.keep(&data[from..=i], cap);
-                        }
-                        return (
-                            i + 1,
-                            Event::Element {
-                                done: self.depth == 0,
-                            },
-                        );
-                    }
-                    if self.depth == 0 {
-                        return (i + 1, Event::Done);
-                    }
-                }
-                b'\n' => self.line_start = true,
-                _ => {}
-            }
-            i += 1;
-        }
-        if let Some(from) = kept_from {
-            self.keep(&data[from..], cap);
-        }
-        (data.len(), Event::More)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::jsonl::Trickle;
+    use crate::exit;
     use proptest::prelude::*;
 
     fn judge_bytes(bytes: &[u8]) -> Verdict {
@@ -1331,10 +774,7 @@ mod tests {
     }
 
     fn judge_small(bytes: &[u8], buf: usize) -> Verdict {
-        let limits = Limits {
-            buf,
-            object_cap: Limits::DEFAULT.object_cap,
-        };
+        let limits = Limits { buf, ..LIMITS };
         judge_with(
             Trickle {
                 data: bytes,
@@ -1347,21 +787,6 @@ mod tests {
         .unwrap()
     }
 
-    /// A reader that hands out a few bytes at a time, as a pipe may.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        step: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.data.len().min(buf.len()).min(self.step);
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
-
     const INIT: &str = r#"{"type":"system","subtype":"init","cwd":"/w","session_id":"s-1","model":"claude-sonnet-4-5","tools":["Bash"]}"#;
     const TALK: &str = r#"{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"The unauthorized handler returns 401; Not logged in users see /login. HTTP 429 too."}]},"session_id":"s-1"}"#;
     const OK: &str = r#"{"type":"result","subtype":"success","is_error":false,"duration_ms":1234,"duration_api_ms":1000,"num_turns":2,"result":"Done.","session_id":"s-1","total_cost_usd":0.0123,"usage":{"input_tokens":120,"output_tokens":30,"cache_creation_input_tokens":500,"cache_read_input_tokens":2000},"modelUsage":{"claude-sonnet-4-5":{"inputTokens":120,"outputTokens":30,"cacheReadInputTokens":2000,"cacheCreationInputTokens":500,"costUSD":0.0123}}}"#;
@@ -1369,18 +794,6 @@ mod tests {
 
     fn lines(parts: &[&str]) -> String {
         parts.iter().map(|p| format!("{p}\n")).collect()
-    }
-
-    #[test]
-    fn class_table_names_round_trip() {
-        for (class, name, kind) in CLASSES {
-            assert_eq!(class.name(), *name);
-            assert_eq!(class.kind(), *kind);
-            assert_eq!(Class::from_name(name), Some(*class));
-        }
-        assert_eq!(Class::MaxTurns.kind(), Kind::Permanent);
-        assert_eq!(Class::Auth.kind().exit_status(), exit::RUN_AUTH);
-        assert_eq!(Class::Timeout.kind().exit_status(), exit::RUN_RETRY);
     }
 
     #[test]

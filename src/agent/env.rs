@@ -1,10 +1,10 @@
-//! The agent as orch launches it: its binary, its HOME and its environment, resolved from the
-//! settings and the agent's profile (`[agents.NAME]`).
+//! The agent as orch launches it, whatever its kind: its binary, its HOME and its environment,
+//! resolved from the settings and the agent's profile (`[agents.NAME]`).
 //!
 //! Precedence, for the binary and the home: a setting given in the environment or by `--set`
-//! (`ORCH_CLAUDE_BIN`, `ORCH_AGENT_HOME`) beats the profile's `bin`/`home`, which beats the same
-//! setting in the config file, which beats the default. The agent's environment is orch's
-//! environment overlaid with the profile's `env` table.
+//! (`ORCH_AGENT_HOME`, and the kind's binary setting: `ORCH_CLAUDE_BIN` for kind claude) beats the
+//! profile's `bin`/`home`, which beats the same setting in the config file, which beats the
+//! default. The agent's environment is orch's environment overlaid with the profile's `env` table.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -14,7 +14,9 @@ use std::process::Command;
 
 use anyhow::Result;
 
+use crate::agent::Spec;
 use crate::config::{self, Agent, Config, Key, Source};
+use crate::domain::agent::AgentKind;
 
 /// A value and where it came from, for `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,7 @@ pub struct AgentEnv<'a> {
     pub name: String,
     config: &'a Config,
     profile: Agent,
+    spec: &'static Spec,
     orch_env: EnvLookup<'a>,
 }
 
@@ -49,12 +52,18 @@ impl<'a> AgentEnv<'a> {
         name: &str,
         orch_env: EnvLookup<'a>,
     ) -> Result<AgentEnv<'a>> {
+        let profile = config.agent(name)?;
         Ok(AgentEnv {
             name: name.to_string(),
             config,
-            profile: config.agent(name)?,
+            spec: crate::agent::of_kind(profile.kind).spec(),
+            profile,
             orch_env,
         })
+    }
+
+    pub fn kind(&self) -> AgentKind {
+        self.profile.kind
     }
 
     pub fn config(&self) -> &Config {
@@ -68,11 +77,25 @@ impl<'a> AgentEnv<'a> {
 
     /// The binary as configured: a path, or a name looked up on the agent's PATH.
     pub fn bin(&self) -> Located<String> {
-        self.layered(config::CLAUDE_BIN, self.profile.bin.clone(), "bin")
-            .unwrap_or_else(|| Located {
-                value: "claude".to_string(),
-                origin: "the default".to_string(),
-            })
+        let profile = self.profile.bin.clone();
+        let found = match self.spec.bin_setting {
+            Some(key) => self.layered(key, profile, "bin"),
+            None => self.profile_field(profile, "bin"),
+        };
+        found.unwrap_or_else(|| Located {
+            value: self.spec.default_bin.to_string(),
+            origin: "the default".to_string(),
+        })
+    }
+
+    /// Where an operator names the binary, for a fix: "claude_bin / ORCH_CLAUDE_BIN or bin in
+    /// [agents.NAME]".
+    pub fn bin_settings(&self) -> String {
+        let profile = format!("bin in [agents.{}]", self.name);
+        match self.spec.bin_setting {
+            Some(key) => format!("{} / {} or {profile}", key.name, key.env()),
+            None => profile,
+        }
     }
 
     /// The agent's HOME: the configured one, else the agent environment's HOME. None when
@@ -176,15 +199,20 @@ impl<'a> AgentEnv<'a> {
             value: s.value.clone(),
             origin: key.origin(s.source),
         });
-        let profile = profile.filter(|v| !v.is_empty()).map(|value| Located {
-            value,
-            origin: format!("{field} in [agents.{}]", self.name),
-        });
+        let profile = self.profile_field(profile, field);
         if strong {
             setting
         } else {
             profile.or(setting)
         }
+    }
+
+    /// The profile's `field`, when it sets one.
+    fn profile_field(&self, value: Option<String>, field: &str) -> Option<Located<String>> {
+        value.filter(|v| !v.is_empty()).map(|value| Located {
+            value,
+            origin: format!("{field} in [agents.{}]", self.name),
+        })
     }
 }
 

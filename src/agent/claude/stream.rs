@@ -1,13 +1,15 @@
 //! Claude Code's stream-json output (`--output-format stream-json --verbose`) as it arrives: one
 //! JSON object a line (`system`, `assistant`, `user`, `result`), with stderr text possibly mixed
 //! in. Here only the live progress `run` shows on a terminal; the verdict on a finished log is
-//! `verdict`'s.
+//! `judge`'s.
 
 use serde_json::Value;
 
+use crate::agent::Progress;
+
 /// What the live status line shows, accumulated line by line as the agent prints.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Progress {
+pub struct StreamProgress {
     pub turns: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -17,9 +19,9 @@ pub struct Progress {
     last_message_id: Option<String>,
 }
 
-impl Progress {
+impl Progress for StreamProgress {
     /// Take one output line into account; anything that is not a stream-json object is ignored.
-    pub fn observe(&mut self, line: &[u8]) {
+    fn observe(&mut self, line: &[u8]) {
         if line.first() != Some(&b'{') {
             return;
         }
@@ -48,28 +50,8 @@ impl Progress {
         }
     }
 
-    fn assistant(&mut self, message: &Value) {
-        // Claude Code prints one line per content block, each repeating its message's id and
-        // usage: count a message once.
-        let id = message["id"].as_str();
-        let repeated = id.is_some() && id == self.last_message_id.as_deref();
-        if !repeated {
-            self.last_message_id = id.map(str::to_string);
-            self.turns += 1;
-            let usage = &message["usage"];
-            self.input_tokens += usage["input_tokens"].as_u64().unwrap_or(0);
-            self.output_tokens += usage["output_tokens"].as_u64().unwrap_or(0);
-        }
-        let tools = message["content"].as_array().into_iter().flatten();
-        for block in tools.filter(|b| b["type"] == "tool_use") {
-            if let Some(name) = block["name"].as_str() {
-                self.last_tool = Some(name.to_string());
-            }
-        }
-    }
-
     /// "1m05s · 2 turns · 150 tokens · $0.0123 · Bash"
-    pub fn render(&self, elapsed_secs: u64) -> String {
+    fn render(&self, elapsed_secs: u64) -> String {
         let mut parts = vec![
             format!("{}m{:02}s", elapsed_secs / 60, elapsed_secs % 60),
             format!(
@@ -89,6 +71,28 @@ impl Progress {
     }
 }
 
+impl StreamProgress {
+    fn assistant(&mut self, message: &Value) {
+        // Claude Code prints one line per content block, each repeating its message's id and
+        // usage: count a message once.
+        let id = message["id"].as_str();
+        let repeated = id.is_some() && id == self.last_message_id.as_deref();
+        if !repeated {
+            self.last_message_id = id.map(str::to_string);
+            self.turns += 1;
+            let usage = &message["usage"];
+            self.input_tokens += usage["input_tokens"].as_u64().unwrap_or(0);
+            self.output_tokens += usage["output_tokens"].as_u64().unwrap_or(0);
+        }
+        let tools = message["content"].as_array().into_iter().flatten();
+        for block in tools.filter(|b| b["type"] == "tool_use") {
+            if let Some(name) = block["name"].as_str() {
+                self.last_tool = Some(name.to_string());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +103,7 @@ mod tests {
 
     #[test]
     fn progress_counts_a_message_once_and_takes_the_result() {
-        let mut progress = Progress::default();
+        let mut progress = StreamProgress::default();
         progress.observe(b"{\"type\":\"system\",\"subtype\":\"init\"}");
         progress.observe(ASSISTANT_TOOL.as_bytes());
         progress.observe(ASSISTANT_TEXT.as_bytes());

@@ -1,6 +1,7 @@
 //! `<agent> --version`: started without a shell, stdin from /dev/null, in its own process group,
-//! ended (the whole group) when it outlives the timeout. Claude Code answers `2.1.197 (Claude Code)`.
-//! It answers even when logged out, which is why preflight also reads the credentials file.
+//! ended (the whole group) when it outlives the timeout. Claude Code answers `2.1.197 (Claude Code)`,
+//! Codex `codex-cli 0.171.0`, Gemini `0.61.0`. An agent answers even when logged out, which is why
+//! preflight also checks its credentials.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -9,6 +10,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use super::env::{AgentEnv, Unlaunchable};
+use super::Spec;
 use crate::process;
 
 /// The part of the output kept for a reason; the rest is drained and dropped.
@@ -106,7 +108,12 @@ impl Problem {
         }
     }
 
-    pub fn fix(&self) -> String {
+    /// What an operator does about it, in the words of the agent's kind.
+    pub fn fix(&self, spec: &Spec) -> String {
+        let bin_settings = match spec.bin_setting {
+            Some(key) => format!("{} (or bin in [agents.NAME])", key.env()),
+            None => "bin in [agents.NAME]".to_string(),
+        };
         let by_hand = |program: &PathBuf| {
             format!(
                 "run `{} --version` by hand as the agent's user to see what is wrong",
@@ -115,12 +122,13 @@ impl Problem {
         };
         match self {
             Problem::Unlaunchable(Unlaunchable::NotExecutable(program)) => format!(
-                "chmod +x {}, or point ORCH_CLAUDE_BIN (or bin in [agents.NAME]) at the real binary",
+                "chmod +x {}, or point {bin_settings} at the real binary",
                 program.display()
             ),
-            Problem::Unlaunchable(_) => "install Claude Code (npm install -g @anthropic-ai/claude-code), \
-                 or set ORCH_CLAUDE_BIN (or bin in [agents.NAME]) to its path"
-                .to_string(),
+            Problem::Unlaunchable(_) => format!(
+                "install {} ({}), or set {bin_settings} to its path",
+                spec.product, spec.install
+            ),
             Problem::Spawn { program, .. }
             | Problem::Exit { program, .. }
             | Problem::NoVersion { program, .. } => by_hand(program),
@@ -128,19 +136,20 @@ impl Problem {
                 "{}; raise ORCH_VERSION_TIMEOUT_SECONDS if the machine is just slow",
                 by_hand(program)
             ),
-            Problem::TooOld { .. } => {
-                "update Claude Code (claude update), or lower min_version in [agents.NAME]"
-                    .to_string()
-            }
+            Problem::TooOld { .. } => format!(
+                "update {} ({}), or lower min_version in [agents.NAME]",
+                spec.product, spec.update
+            ),
         }
     }
 }
 
-/// Ask the agent's binary for its version, within `timeout`; check it against `min_version`.
+/// Ask the agent's binary for its version (`--version`), within `timeout`; `parse` finds it in
+/// what the binary printed.
 pub fn probe(
     agent: &AgentEnv,
     timeout: Duration,
-    min_version: Option<&str>,
+    parse: fn(&str) -> Option<String>,
 ) -> Result<Answer, Problem> {
     let program = agent.program().map_err(Problem::Unlaunchable)?;
     let mut command = agent.command(&program);
@@ -176,16 +185,21 @@ pub fn probe(
             said: first_line(&stdout).unwrap_or_default(),
         });
     };
-    if let Some(min) = min_version {
-        if compare(&version, min) == Some(Ordering::Less) {
-            return Err(Problem::TooOld {
-                program,
-                version,
-                min_version: min.to_string(),
-            });
-        }
-    }
     Ok(Answer { program, version })
+}
+
+/// The answer, unless its version is older than `min_version`.
+pub fn at_least(answer: Answer, min_version: Option<&str>) -> Result<Answer, Problem> {
+    match min_version {
+        Some(min) if compare(&answer.version, min) == Some(Ordering::Less) => {
+            Err(Problem::TooOld {
+                program: answer.program,
+                version: answer.version,
+                min_version: min.to_string(),
+            })
+        }
+        _ => Ok(answer),
+    }
 }
 
 /// The first `N.N[.N…]` in the text, with any `-pre`/`+build` suffix: `2.1.197 (Claude Code)` →

@@ -1,4 +1,6 @@
 //! The stage prompt: a template with `{placeholder}`s, from `[stages.NAME] prompt` or built in.
+//! The prompts are orch's, the same whatever agent runs the stage; an agent's argv template
+//! (`[agents.NAME] argv`) is filled in by the same rule.
 //!
 //! Substitution is one pass of plain text replacement: a value is never scanned again, so a task
 //! body holding `{stage}` reaches the agent as written, and an unknown `{word}` stays as it is.
@@ -68,6 +70,17 @@ pub fn substitute(template: &str, vars: &Vars) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Whether an argv template keeps the prompt from being read as an option: every element that
+/// starts with `{prompt}` comes after a `--` element. (`--prompt={prompt}` is safe as it is.)
+pub fn prompt_is_positional(template: &[String]) -> bool {
+    let end_of_options = template.iter().position(|arg| arg == "--");
+    template
+        .iter()
+        .enumerate()
+        .filter(|(_, arg)| arg.starts_with("{prompt}"))
+        .all(|(at, _)| end_of_options.is_some_and(|end| end < at))
 }
 
 /// `text` cut to `max_bytes` on a character boundary, with a note saying so: a prompt goes to the
@@ -166,6 +179,26 @@ mod tests {
         );
         assert_eq!(substitute("{{task}}", &vars), "{T-1}");
         assert_eq!(substitute("", &vars), "");
+    }
+
+    #[test]
+    fn the_prompt_must_follow_the_end_of_options() {
+        let template =
+            |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
+        assert!(prompt_is_positional(&template(&[
+            "{bin}", "-p", "--", "{prompt}"
+        ])));
+        assert!(prompt_is_positional(&template(&[
+            "wrap",
+            "{bin}",
+            "--prompt={prompt}"
+        ])));
+        assert!(!prompt_is_positional(&template(&[
+            "{bin}", "-p", "{prompt}"
+        ])));
+        assert!(!prompt_is_positional(&template(&[
+            "{bin}", "{prompt}", "--"
+        ])));
     }
 
     #[test]

@@ -6,49 +6,20 @@
 //! `{"claudeAiOauth":{"accessToken":"sk-ant-oat01-…","refreshToken":"sk-ant-ort01-…",
 //!   "expiresAt":1785956423181,"scopes":[…],"subscriptionType":"max"}}`
 
-use std::fs::Metadata;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::env::{AgentEnv, Located};
+use crate::agent::credentials::CredsFingerprint;
+use crate::agent::credentials::{self, AuthPolicy, AuthSource, Content, CredentialsCheck};
+use crate::agent::{AgentEnv, Located};
 use crate::config;
-use crate::fsx;
 use crate::output;
 
 pub const FILE_NAME: &str = ".credentials.json";
 
 /// Variables of the agent's environment that authenticate it without the file.
 pub const ENV_GRANTS: &[&str] = &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
-
-/// A real credentials file is a few hundred bytes; more than this is not one.
-const MAX_BYTES: u64 = 1 << 20;
-
-/// The credentials file's identity at one moment: a login, a logout or a refresh changes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredsFingerprint {
-    pub path: PathBuf,
-    pub size: i64,
-    pub mtime_ns: i64,
-}
-
-impl CredsFingerprint {
-    fn of(path: &Path, meta: &Metadata) -> CredsFingerprint {
-        CredsFingerprint {
-            path: path.to_path_buf(),
-            size: meta.size() as i64,
-            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
-        }
-    }
-}
-
-/// One stat() of the file; None when it does not exist or cannot be reached.
-pub fn fingerprint(path: &Path) -> Option<CredsFingerprint> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|meta| CredsFingerprint::of(path, &meta))
-}
 
 /// The credentials file the agent reads: `claude_credentials_path` when set; else
 /// `$CLAUDE_CONFIG_DIR/.credentials.json` when the agent's environment sets CLAUDE_CONFIG_DIR;
@@ -91,6 +62,25 @@ pub fn env_grant(agent: &AgentEnv) -> Option<&'static str> {
         .find(|name| agent.var(name).is_some_and(|v| !v.trim().is_empty()))
 }
 
+/// A variable of `ENV_GRANTS`, else the credentials file.
+pub fn auth_source(agent: &AgentEnv) -> AuthSource {
+    if let Some(var) = env_grant(agent) {
+        return AuthSource::Env {
+            var,
+            from: agent.var_origin(var),
+        };
+    }
+    match locate(agent) {
+        Some(path) => AuthSource::File(path),
+        None => AuthSource::Nowhere {
+            reason: "cannot tell where the credentials file is: no agent home (HOME or \
+                     ORCH_AGENT_HOME) and no CLAUDE_CONFIG_DIR"
+                .to_string(),
+            fix: "set ORCH_AGENT_HOME, or ORCH_CLAUDE_CREDENTIALS_PATH".to_string(),
+        },
+    }
+}
+
 /// What the file says about the login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -122,38 +112,44 @@ pub struct Inspection {
     pub mode: Option<u32>,
 }
 
-impl Inspection {
-    /// Group or others may read the file: they could copy the login.
-    pub fn exposed(&self) -> bool {
-        self.mode.is_some_and(|m| m & 0o044 != 0)
-    }
-}
-
 /// Read and judge the file. `skew_ms`: a token expiring within this much of `now_ms` counts as
 /// expired. Never fails: a broken file is a state with its reason.
 pub fn inspect(path: &Path, now_ms: i64, skew_ms: i64) -> Inspection {
-    let mut inspection = Inspection {
-        path: path.to_path_buf(),
-        state: State::Missing,
-        fingerprint: None,
-        mode: None,
+    let read = credentials::read(path);
+    let state = match read.content {
+        Content::Missing => State::Missing,
+        Content::Unreadable(err) => State::Unreadable(err),
+        Content::Bytes(bytes) => classify(&bytes, now_ms, skew_ms),
     };
-    // Only a small regular file, opened without blocking: a FIFO in its place must not hang
-    // the preflight (and with it every tick), nor `/dev/zero` fill the memory.
-    match fsx::read_capped(path, MAX_BYTES) {
-        Ok((bytes, meta)) => {
-            // From the open file, so the fingerprint describes exactly what was read.
-            inspection.fingerprint = Some(CredsFingerprint::of(path, &meta));
-            inspection.mode = Some(meta.permissions().mode() & 0o777);
-            inspection.state = classify(&bytes, now_ms, skew_ms);
-        }
-        Err(err) if err.is_not_found() => {}
-        Err(err) => {
-            inspection.fingerprint = fingerprint(path);
-            inspection.state = State::Unreadable(err.to_string());
-        }
+    Inspection {
+        path: path.to_path_buf(),
+        state,
+        fingerprint: read.fingerprint,
+        mode: read.mode,
     }
-    inspection
+}
+
+/// The file judged, in the neutral words preflight reports.
+pub fn check(path: &Path, now_ms: i64, policy: AuthPolicy) -> CredentialsCheck {
+    let seen = inspect(path, now_ms, policy.skew_ms);
+    let state = &seen.state;
+    let passes = state.passes(policy.allow_refreshable);
+    let valid_until = match state {
+        State::Valid { expires_at } if passes => Some(expires_at - policy.skew_ms),
+        _ => None,
+    };
+    CredentialsCheck {
+        passes,
+        doubtful: state.doubtful(),
+        reason: state.reason(path, now_ms, policy.skew_ms),
+        fix: state.fix().map(str::to_string),
+        expires_at: state.expires_at(),
+        refreshable: state.refreshable(),
+        valid_until,
+        path: seen.path,
+        fingerprint: seen.fingerprint,
+        mode: seen.mode,
+    }
 }
 
 /// Judge the file's bytes.
@@ -309,6 +305,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const NOW: i64 = 1_785_000_000_000;
     const SKEW: i64 = 300_000;
@@ -430,16 +427,20 @@ mod tests {
     fn inspect_a_file_and_its_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
+        let policy = AuthPolicy {
+            skew_ms: SKEW,
+            allow_refreshable: false,
+        };
         assert_eq!(inspect(&path, NOW, SKEW).state, State::Missing);
-        assert_eq!(fingerprint(&path), None);
+        assert_eq!(credentials::fingerprint(&path), None);
         std::fs::write(&path, file(r#"{"accessToken":"t"}"#)).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let seen = inspect(&path, NOW, SKEW);
-        assert_eq!(seen.state, State::NoExpiry);
-        assert!(seen.exposed());
-        assert_eq!(seen.fingerprint, fingerprint(&path));
+        assert_eq!(inspect(&path, NOW, SKEW).state, State::NoExpiry);
+        let seen = check(&path, NOW, policy);
+        assert!(seen.passes && seen.exposed(), "{seen:?}");
+        assert_eq!(seen.fingerprint, credentials::fingerprint(&path));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(!inspect(&path, NOW, SKEW).exposed());
+        assert!(!check(&path, NOW, policy).exposed());
         assert!(matches!(
             inspect(dir.path(), NOW, SKEW).state,
             State::Unreadable(_)

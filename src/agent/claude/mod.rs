@@ -1,0 +1,151 @@
+//! Claude Code (`claude`), the agent orch started with: its credentials file, its command line,
+//! its stream-json output read live (`stream`), judged (`judge`) and shown (`transcript`).
+//! Everything orch knows about Claude Code is in this folder.
+
+pub mod credentials;
+pub mod judge;
+pub mod stream;
+#[cfg(test)]
+pub(crate) mod suite;
+pub mod transcript;
+
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
+
+use crate::agent::transcript::Transcript;
+use crate::agent::{
+    argv, Agent, AgentEnv, AuthPolicy, AuthSource, CredentialsCheck, Event, Launch, Located,
+    Progress, Spec, Unlaunchable,
+};
+use crate::config;
+use crate::domain::agent::AgentKind;
+use crate::domain::verdict::Verdict;
+
+/// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json). The
+/// prompt comes last, after `--`: whatever the task's text starts with (`--dangerously-skip-
+/// permissions`, say), the agent cannot parse it as an option, and no variadic option
+/// (`--allowedTools`) can swallow it.
+pub const DEFAULT_ARGV: &[&str] = &[
+    "{bin}",
+    "-p",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--",
+    "{prompt}",
+];
+
+pub static SPEC: Spec = Spec {
+    kind: AgentKind::Claude,
+    product: "Claude Code",
+    default_bin: "claude",
+    bin_setting: Some(config::CLAUDE_BIN),
+    install: "npm install -g @anthropic-ai/claude-code",
+    update: "claude update",
+    login: "run claude, then /login",
+};
+
+/// Claude Code.
+pub struct Claude;
+
+impl Agent for Claude {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
+    fn auth_source(&self, env: &AgentEnv) -> AuthSource {
+        credentials::auth_source(env)
+    }
+
+    fn credentials_file(&self, env: &AgentEnv) -> Option<Located<PathBuf>> {
+        credentials::locate(env)
+    }
+
+    fn check_credentials(&self, path: &Path, now_ms: i64, policy: AuthPolicy) -> CredentialsCheck {
+        credentials::check(path, now_ms, policy)
+    }
+
+    /// `--resume <session id>` continues a session (from the same working directory only).
+    fn argv(&self, env: &AgentEnv, launch: &Launch) -> Result<Vec<String>, Unlaunchable> {
+        let resume: Vec<String> = match launch.resume {
+            Some(session) => vec!["--resume".to_string(), session.to_string()],
+            None => Vec::new(),
+        };
+        argv::for_agent(
+            env,
+            DEFAULT_ARGV,
+            launch.prompt,
+            &launch.stage.extra_args,
+            &resume,
+        )
+    }
+
+    fn judge(
+        &self,
+        log: &mut dyn Read,
+        exit_code: Option<i32>,
+        timed_out: bool,
+    ) -> io::Result<Verdict> {
+        judge::judge(log, exit_code, timed_out)
+    }
+
+    fn transcript<'r>(
+        &self,
+        log: Box<dyn BufRead + 'r>,
+    ) -> Box<dyn Iterator<Item = io::Result<Event>> + 'r> {
+        Box::new(Transcript::new(log, transcript::events_of_line))
+    }
+
+    fn progress(&self) -> Box<dyn Progress> {
+        Box::<stream::StreamProgress>::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_for_test, Stage};
+
+    #[test]
+    fn print_mode_streaming_json_extras_then_the_prompt_last() {
+        let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agent/fake-claude");
+        let config = load_for_test(
+            &format!(
+                "[agents.claude]\nbin = {bin:?}\nextra_args = [\"--permission-mode\", \"acceptEdits\"]\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        let no_env = |_: &str| None;
+        let env = AgentEnv::resolve_with(&config, "claude", &no_env).unwrap();
+        let stage = Stage {
+            extra_args: vec!["--max-turns".into(), "40".into()],
+            ..Stage::default()
+        };
+        let launch = Launch {
+            prompt: "do {bin} it\n$(x)",
+            stage: &stage,
+            resume: Some("33d934ee-0346-4605-97d5-57f9a6a80ff4"),
+        };
+        assert_eq!(
+            Claude.argv(&env, &launch).unwrap(),
+            [
+                bin,
+                "-p",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--permission-mode",
+                "acceptEdits",
+                "--max-turns",
+                "40",
+                "--resume",
+                "33d934ee-0346-4605-97d5-57f9a6a80ff4",
+                "--",
+                "do {bin} it\n$(x)",
+            ]
+        );
+        let template: Vec<String> = DEFAULT_ARGV.iter().map(|s| s.to_string()).collect();
+        assert!(crate::domain::prompt::prompt_is_positional(&template));
+    }
+}

@@ -1,0 +1,69 @@
+//! The kinds of agent orch knows, by the name a profile gives (`[agents.NAME] kind = "claude"`).
+//! Only the names live here, so the config can check them; what each kind knows is in
+//! `agent::<kind>/`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A kind of agent: which CLI a profile runs, and so how orch asks it, starts it and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentKind {
+    /// Claude Code (`claude -p --output-format stream-json`), the kind of every profile before
+    /// kinds existed.
+    #[default]
+    Claude,
+}
+
+impl AgentKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::Claude => "claude",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AgentKind> {
+        AgentKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// The kind of a profile that does not say: the kind named like the profile, else the
+    /// default (`claude`), which every profile was before kinds existed.
+    pub fn for_profile(profile: &str) -> AgentKind {
+        AgentKind::from_name(profile).unwrap_or_default()
+    }
+
+    /// "claude" (or "claude, codex" once there are more), for messages.
+    pub fn names() -> String {
+        let names: Vec<&str> = AgentKind::ALL.iter().map(|kind| kind.name()).collect();
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for AgentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_profiles_default_to_claude() {
+        for kind in AgentKind::ALL {
+            assert_eq!(AgentKind::from_name(kind.name()), Some(*kind));
+            assert_eq!(AgentKind::for_profile(kind.name()), *kind);
+        }
+        assert_eq!(AgentKind::from_name("Claude"), None);
+        assert_eq!(AgentKind::for_profile("fast"), AgentKind::Claude);
+        assert_eq!(AgentKind::names(), "claude");
+    }
+}

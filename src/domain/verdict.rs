@@ -1,0 +1,170 @@
+//! The neutral vocabulary of a run's verdict, whatever agent wrote the log: the classes, what
+//! each means for the job (its kind), what the run used, and the verdict itself. Each agent's
+//! judge (`agent::<kind>`) maps its own log onto these words; `decide` and the store read only
+//! them. Pure: no I/O, nothing about any agent's output format.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::exit;
+
+/// What a class means for the job: done, retry later, fail for good, or stop until re-login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ok,
+    Transient,
+    Permanent,
+    Gate,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ok => "ok",
+            Kind::Transient => "transient",
+            Kind::Permanent => "permanent",
+            Kind::Gate => "gate",
+        }
+    }
+
+    /// The exit status `orch validate-log` (and a run) ends with for this kind.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Kind::Ok => exit::OK,
+            Kind::Transient => exit::RUN_RETRY,
+            Kind::Permanent => exit::RUN_FAILED,
+            Kind::Gate => exit::RUN_AUTH,
+        }
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// A verdict's class. Names are part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Ok,
+    Empty,
+    NoResult,
+    Auth,
+    RateLimit,
+    MaxTurns,
+    MaxBudget,
+    AgentError,
+    Timeout,
+    ExitMismatch,
+}
+
+/// The one table: every class, its name, and its kind. The README's table follows it.
+pub const CLASSES: &[(Class, &str, Kind)] = &[
+    (Class::Ok, "ok", Kind::Ok),
+    (Class::Empty, "empty", Kind::Transient),
+    (Class::NoResult, "no_result", Kind::Transient),
+    (Class::Auth, "auth", Kind::Gate),
+    (Class::RateLimit, "rate_limit", Kind::Transient),
+    (Class::MaxTurns, "max_turns", Kind::Permanent),
+    (Class::MaxBudget, "max_budget", Kind::Permanent),
+    (Class::AgentError, "agent_error", Kind::Transient),
+    (Class::Timeout, "timeout", Kind::Transient),
+    (Class::ExitMismatch, "exit_mismatch", Kind::Transient),
+];
+
+impl Class {
+    fn row(self) -> &'static (Class, &'static str, Kind) {
+        CLASSES
+            .iter()
+            .find(|row| row.0 == self)
+            .expect("every class has a row in CLASSES")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.row().1
+    }
+
+    pub fn kind(self) -> Kind {
+        self.row().2
+    }
+
+    pub fn from_name(name: &str) -> Option<Class> {
+        CLASSES.iter().find(|row| row.1 == name).map(|row| row.0)
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Class {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// What the run cost and did, from the result object (session id and model from the `init`
+/// line when there is no result). `None` where the log does not say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Usage {
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
+    pub turns: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub duration_api_ms: Option<u64>,
+    pub session_id: Option<String>,
+    pub models: Vec<String>,
+}
+
+/// The judgement on one run's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub ok: bool,
+    pub class: Class,
+    pub kind: Kind,
+    pub transient: bool,
+    /// One line for a person; failure text in it is cut short and has tokens masked.
+    pub reason: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub subtype: Option<String>,
+    pub is_error: Option<bool>,
+    pub result_excerpt: Option<String>,
+    /// The result's `result` text, whole and as written: what the next stage is given. Not in
+    /// the JSON (which has `result_excerpt`, cut and masked).
+    #[serde(skip)]
+    pub result_text: Option<String>,
+    pub usage: Usage,
+}
+
+impl Verdict {
+    /// The exit status orch ends with for this verdict (0, 20, 21 or 22); `exit_code` is the
+    /// agent's.
+    pub fn exit_status(&self) -> u8 {
+        self.kind.exit_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_table_names_round_trip() {
+        for (class, name, kind) in CLASSES {
+            assert_eq!(class.name(), *name);
+            assert_eq!(class.kind(), *kind);
+            assert_eq!(Class::from_name(name), Some(*class));
+        }
+        assert_eq!(Class::MaxTurns.kind(), Kind::Permanent);
+        assert_eq!(Class::Auth.kind().exit_status(), exit::RUN_AUTH);
+        assert_eq!(Class::Timeout.kind().exit_status(), exit::RUN_RETRY);
+    }
+}
