@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: &NotifyArgs) -> Result<u8> {
     let options = Options {
         retry_dead: args.retry_dead,
     };
-    let report = notify::deliver(&ctx.config, &mut store, &options)?;
+    let report = notify::deliver(&ctx.config, &mut *store, &options)?;
     if ctx.json() {
         output::json(&report)?;
     } else {
@@ -80,7 +80,7 @@ fn human(report: &Report, paint: Paint) -> String {
 
 fn describe(attempt: &Attempt) -> String {
     let mut text = notify::label(
-        &attempt.kind,
+        attempt.kind,
         attempt.alert_kind.as_deref(),
         attempt.project.as_deref(),
         attempt.task.as_deref(),

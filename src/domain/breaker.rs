@@ -22,27 +22,12 @@ use crate::output;
 /// Longest cooldown: doubling stops here.
 pub const MAX_COOLDOWN_MS: i64 = 6 * 3_600_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Closed => "closed",
-            State::Open => "open",
-            State::HalfOpen => "half_open",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<State> {
-        [State::Closed, State::Open, State::HalfOpen]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+crate::domain::states::states! {
+    /// Where a breaker stands (see the module doc).
+    pub enum State {
+        Closed = "closed",
+        Open = "open",
+        HalfOpen = "half_open",
     }
 }
 
@@ -244,6 +229,23 @@ impl Breaker {
             }
         }
     }
+}
+
+/// The alert's reason when a run's verdict opened `agent`'s breaker (`change` Opened or
+/// Reopened; None otherwise): `next` is the breaker after it, `class` the run's.
+pub fn opened_reason(agent: &str, next: &Breaker, change: Change, class: &str) -> Option<String> {
+    let again = match change {
+        Change::Opened => "it opened",
+        Change::Reopened => "its probe failed, so it opened again with the cooldown doubled",
+        Change::None | Change::Closed => return None,
+    };
+    Some(format!(
+        "circuit breaker for agent {agent}: {again} after {} transient failure{} in a row (last: {class}); \
+         claims wait {} s for a probe",
+        next.consecutive_failures,
+        if next.consecutive_failures == 1 { "" } else { "s" },
+        next.cooldown_ms / 1000
+    ))
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::{self, Config};
-use crate::store::{now_ms, ClaimMessage, Claimed, Finish, NewAlert, NewComment, Store};
+use crate::domain::states::{MessageKind, OutboxState};
+use crate::store::{ClaimMessage, Claimed, Finish, Message, NewAlert, NewComment, Store};
 
 pub use telegram::Telegram;
 
@@ -48,7 +49,7 @@ pub struct Options {
 #[derive(Debug, Serialize)]
 pub struct Attempt {
     pub id: i64,
-    pub kind: String,
+    pub kind: MessageKind,
     pub alert_kind: Option<String>,
     pub project: Option<String>,
     pub task: Option<String>,
@@ -67,7 +68,7 @@ pub struct Attempt {
 /// Messages left pending because their destination is not configured.
 #[derive(Debug, Serialize)]
 pub struct Waiting {
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub count: i64,
     pub reason: String,
 }
@@ -138,12 +139,12 @@ pub fn comments_switch(config: &Config) -> Switch {
 
 /// "failed web ORCH-44": what a message is about, for listings.
 pub fn label(
-    kind: &str,
+    kind: MessageKind,
     alert_kind: Option<&str>,
     project: Option<&str>,
     task: Option<&str>,
 ) -> String {
-    [Some(alert_kind.unwrap_or(kind)), project, task]
+    [Some(alert_kind.unwrap_or(kind.as_str())), project, task]
         .iter()
         .flatten()
         .copied()
@@ -179,20 +180,21 @@ pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64
 
 /// Deliver every due message (see the module doc). Errors only when the database fails;
 /// delivery failures are recorded on the messages and reported.
-pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<Report> {
+pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Result<Report> {
     let mut report = Report::default();
     if options.retry_dead {
-        report.revived = store.retry_dead(now_ms())?;
+        let now = store.now()?;
+        report.revived = store.retry_dead(now)?;
     }
     let telegram = Telegram::from_config(config);
     let token = forge_token(config);
     if let Err(why) = &telegram {
         let reason = format!("alerts are off: {why}");
-        wait(store, &mut report, "alert", reason)?;
+        wait(store, &mut report, MessageKind::Alert, reason)?;
     }
     if token.is_none() {
         let reason = format!("comments are off: {} not set", config::FORGE_TOKEN.env());
-        wait(store, &mut report, "comment", reason)?;
+        wait(store, &mut report, MessageKind::Comment, reason)?;
     }
     let secrets = [
         telegram.as_ref().ok().map(Telegram::token),
@@ -206,7 +208,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     );
     let run = Run {
         http,
-        claimer: format!("notify:{}:{}", std::process::id(), now_ms()),
+        claimer: format!("notify:{}:{}", std::process::id(), store.now()?),
         max_attempts: i64::try_from(config.count(config::NOTIFY_MAX_ATTEMPTS).max(1))
             .unwrap_or(i64::MAX),
         retry_base_seconds: config.count(config::NOTIFY_RETRY_BASE_SECONDS),
@@ -222,7 +224,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     loop {
         let request = ClaimMessage {
             claimer: &run.claimer,
-            now: now_ms(),
+            now: store.now()?,
             claim_ms,
             dedup_ms,
             alerts,
@@ -232,15 +234,24 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
         let Some(message) = store.claim_message(&request)? else {
             break;
         };
-        let outcome = match (message.kind.as_str(), &telegram, token) {
-            ("alert", Ok(telegram), _) => send_alert(telegram, &run.http, &message),
-            ("comment", _, Some(token)) => send_comment(config, &run.http, token, &message),
-            (kind, _, _) => Outcome::Undeliverable(format!("cannot deliver a {kind} message")),
+        let outcome = match (&message.message, &telegram, token) {
+            (Err(unreadable), _, _) => Outcome::Undeliverable(unreadable.clone()),
+            (Ok(Message::Alert(alert)), Ok(telegram), _) => {
+                send_alert(telegram, &run.http, &message, alert)
+            }
+            (Ok(Message::Comment(comment)), _, Some(token)) => {
+                send_comment(config, &run.http, token, &message, comment)
+            }
+            (Ok(other), _, _) => {
+                Outcome::Undeliverable(format!("cannot deliver a {} message", other.kind()))
+            }
         };
         if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
-            match message.kind.as_str() {
-                "alert" => alerts = false,
-                _ => skip_projects.push(message.project.clone().unwrap_or_default()),
+            match message.kind {
+                MessageKind::Alert => alerts = false,
+                MessageKind::Comment => {
+                    skip_projects.push(message.project.clone().unwrap_or_default())
+                }
             }
         }
         let attempt = record(store, &run, message, &outcome)?;
@@ -255,7 +266,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
         }
         report.messages.push(attempt);
     }
-    let summary = store.outbox_summary(now_ms(), 0)?;
+    let summary = store.outbox_summary(store.now()?, 0)?;
     report.pending = summary.pending;
     report.dead_total = summary.dead;
     Ok(report)
@@ -272,7 +283,12 @@ struct Run {
 
 /// Store how the attempt went: sent, retried later (backoff, or the wait a 429 asked for), or
 /// dead.
-fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> Result<Attempt> {
+fn record(
+    store: &mut dyn Store,
+    run: &Run,
+    message: Claimed,
+    outcome: &Outcome,
+) -> Result<Attempt> {
     let error = match outcome {
         Outcome::Delivered => None,
         Outcome::Failed(error)
@@ -280,7 +296,7 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
         | Outcome::Undeliverable(error) => Some(run.http.redact(error)),
     };
     let error_text = error.as_deref().unwrap_or_default();
-    let now = now_ms();
+    let now = store.now()?;
     let (finish, next_attempt_at) = match outcome {
         Outcome::Delivered => (Finish::Sent, None),
         Outcome::Failed(_) => {
@@ -292,7 +308,8 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
             let finish = Finish::Failed {
                 error: error_text,
                 retry_at: now + delay,
-                max_attempts: run.max_attempts,
+                // This was its last attempt: the message is dead.
+                out_of_attempts: message.attempts >= run.max_attempts,
             };
             (finish, Some(now + delay))
         }
@@ -307,9 +324,9 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
         Outcome::Undeliverable(_) => (Finish::Dead { error: error_text }, None),
     };
     let state = store.finish_message(message.id, &run.claimer, &finish, now)?;
-    let outcome = match (state.as_deref(), outcome) {
-        (Some("sent"), _) => "sent",
-        (Some("dead"), _) => "dead",
+    let outcome = match (state, outcome) {
+        (Some(OutboxState::Sent), _) => "sent",
+        (Some(OutboxState::Dead), _) => "dead",
         (Some(_), Outcome::RetryAfter { .. }) => "deferred",
         (Some(_), _) => "failed",
         (None, _) => "claim_lost",
@@ -329,7 +346,12 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
     })
 }
 
-fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: String) -> Result<()> {
+fn wait(
+    store: &mut dyn Store,
+    report: &mut Report,
+    kind: MessageKind,
+    reason: String,
+) -> Result<()> {
     let count = store.note_waiting(kind, &reason)?;
     if count > 0 {
         report.waiting.push(Waiting {
@@ -341,21 +363,23 @@ fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: Stri
     Ok(())
 }
 
-fn send_alert(telegram: &Telegram, http: &http::Http, message: &Claimed) -> Outcome {
-    match serde_json::from_str::<NewAlert>(&message.payload) {
-        Ok(alert) => {
-            let text = telegram::render(&alert, message.folded, &message.folded_tasks);
-            telegram.send(http, &text)
-        }
-        Err(err) => Outcome::Undeliverable(format!("unreadable alert payload: {err}")),
-    }
+fn send_alert(
+    telegram: &Telegram,
+    http: &http::Http,
+    message: &Claimed,
+    alert: &NewAlert,
+) -> Outcome {
+    let text = telegram::render(alert, message.folded, &message.folded_tasks);
+    telegram.send(http, &text)
 }
 
-fn send_comment(config: &Config, http: &http::Http, token: &str, message: &Claimed) -> Outcome {
-    let comment = match serde_json::from_str::<NewComment>(&message.payload) {
-        Ok(comment) => comment,
-        Err(err) => return Outcome::Undeliverable(format!("unreadable comment payload: {err}")),
-    };
+fn send_comment(
+    config: &Config,
+    http: &http::Http,
+    token: &str,
+    message: &Claimed,
+    comment: &NewComment,
+) -> Outcome {
     let Some(project) = config.projects.get(&comment.project) else {
         return Outcome::Undeliverable(format!(
             "project {:?} is not in the configuration",
@@ -371,7 +395,7 @@ fn send_comment(config: &Config, http: &http::Http, token: &str, message: &Claim
     if comment.issue <= 0 {
         return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
     }
-    let body = forge::render(&comment, message.id);
+    let body = forge::render(comment, message.id);
     forge::post(http, forge, token, comment.issue, &body)
 }
 

@@ -940,7 +940,7 @@ fn unfinalized_runs_are_listed_for_tick() {
     let w = world();
     let job = claimed(&w, "T-1");
     let run_id = run(&w, job, "w1", "ok");
-    let store = orch::store::Store::open(&w.path("state/orch.db"), 1000).unwrap();
+    let store = w.store();
     let pending = store.unfinalized_runs(None, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!((pending[0].run_id, pending[0].job_id), (run_id, job));

@@ -700,10 +700,12 @@ fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
     w.set("FAKE_CLAUDE_MODE", "auth");
     let job = claimed(&w, "T-2", "w1");
     // Meanwhile another worker's finalize held the auth gate (no command holds one by hand).
+    // Written by hand: holding it through the store would drop the cached verdict too, and this
+    // test is about the run dropping it.
     w.db()
         .execute(
-            "INSERT INTO auth_gate (agent, run_id, reason, created_at) VALUES ('claude', 1, 'x', ?1)",
-            [now_ms()],
+            "INSERT INTO auth_gate (host, agent, run_id, reason, created_at) VALUES (?1, 'claude', 1, 'x', ?2)",
+            rusqlite::params![w.host(), now_ms()],
         )
         .unwrap();
     let out = w
