@@ -182,23 +182,15 @@ fn a_finalize_lock_held_on_another_host_is_waited_for() {
     let doc = w.orch(&["finalize", &job, "--json"]).ok().json();
     assert_eq!(doc["already_finalized"], false);
     assert!(support::now_ms() >= until, "finalized while the lock held");
-    let finalized_at: i64 = w
-        .db()
-        .query_row(
-            "SELECT finalized_at FROM agent_runs WHERE id = ?1",
-            [run_id],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let finalized_at: i64 = w.sql(
+        "SELECT finalized_at FROM agent_runs WHERE id = ?1",
+        [run_id],
+    );
     assert!(finalized_at >= until);
     // The lock went with the decision.
-    let left: Option<String> = w
-        .db()
-        .query_row(
-            "SELECT finalizing_by FROM agent_runs WHERE id = ?1",
-            [run_id],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let left: Option<String> = w.sql(
+        "SELECT finalizing_by FROM agent_runs WHERE id = ?1",
+        [run_id],
+    );
     assert_eq!(left, None);
 }

@@ -414,14 +414,7 @@ fn two_notify_processes_at_once_send_each_message_once() {
     let mut want: Vec<String> = (0..40).map(|i| format!("T-{i}")).collect();
     want.sort();
     assert_eq!(seen, want, "every message exactly once");
-    let unsent: i64 = world
-        .db()
-        .query_row(
-            "SELECT count(*) FROM outbox WHERE state <> 'sent'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let unsent: i64 = world.sql("SELECT count(*) FROM outbox WHERE state <> 'sent'", []);
     assert_eq!(unsent, 0);
 }
 

@@ -589,14 +589,10 @@ fn tokens_never_reach_the_database() {
         &format!(r#"{{"claudeAiOauth":{{"accessToken":"{TOKEN}"#),
     );
     preflight(&world, 11);
-    let dump: String = world
-        .db()
-        .query_row(
-            "SELECT group_concat(checks_json || inputs, '') FROM preflight_cache",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let dump: String = world.sql(
+        "SELECT group_concat(checks_json || inputs, '') FROM preflight_cache",
+        [],
+    );
     assert!(!dump.contains("sk-ant"), "{dump}");
 }
 
@@ -621,10 +617,7 @@ fn hold_gate(world: &World, run_id: i64) {
 }
 
 fn gates(world: &World) -> i64 {
-    world
-        .db()
-        .query_row("SELECT count(*) FROM auth_gate", [], |row| row.get(0))
-        .unwrap()
+    world.sql("SELECT count(*) FROM auth_gate", [])
 }
 
 /// A logged-in world whose gate run `run_id` has held since.

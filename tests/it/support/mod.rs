@@ -195,6 +195,14 @@ impl World {
         .unwrap()
     }
 
+    /// One value read straight from the database: the first column of the one row `sql` (with
+    /// `params`) answers.
+    pub fn sql<T: rusqlite::types::FromSql>(&self, sql: &str, params: impl rusqlite::Params) -> T {
+        self.db()
+            .query_row(sql, params, |row| row.get(0))
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
     /// Open the database file directly, for assertions on what neither the CLI nor the store's
     /// API shows (the SQLite backend's columns): the one place tests reach past the store.
     pub fn db(&self) -> rusqlite::Connection {
