@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::cli::NotifyArgs;
 use crate::exit;
-use crate::notify::{self, Attempt, Options, Report};
+use crate::notify::{self, Attempt, Delivery, Options, Report};
 use crate::output::{self, Paint, Table};
 use crate::store::now_ms;
 use crate::Ctx;
@@ -45,9 +45,9 @@ fn human(report: &Report, paint: Paint) -> String {
         for attempt in &report.messages {
             table.row(vec![
                 match attempt.outcome {
-                    "sent" => paint.pass("sent"),
-                    "dead" => paint.fail("dead"),
-                    other => paint.warn(other),
+                    Delivery::Sent => paint.pass("sent"),
+                    Delivery::Dead => paint.fail("dead"),
+                    other => paint.warn(other.as_str()),
                 },
                 attempt.id.to_string(),
                 describe(attempt),

@@ -45,6 +45,33 @@ pub struct Options {
     pub retry_dead: bool,
 }
 
+/// How a delivery attempt ended for the message, as `orch notify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Sent,
+    /// Will be retried after its backoff.
+    Failed,
+    /// The destination asked to wait (429).
+    Deferred,
+    Dead,
+    /// Another process took the message over after this one's claim ran out; it records the
+    /// outcome.
+    ClaimLost,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Deferred => "deferred",
+            Delivery::Dead => "dead",
+            Delivery::ClaimLost => "claim_lost",
+        }
+    }
+}
+
 /// One message this run tried to deliver.
 #[derive(Debug, Serialize)]
 pub struct Attempt {
@@ -53,9 +80,7 @@ pub struct Attempt {
     pub alert_kind: Option<String>,
     pub project: Option<String>,
     pub task: Option<String>,
-    /// sent, failed (will be retried), deferred (429), dead, or claim_lost (another process took
-    /// the message over after this one's claim ran out; it records the outcome).
-    pub outcome: &'static str,
+    pub outcome: Delivery,
     pub attempts: i64,
     pub max_attempts: i64,
     /// Alerts folded into this one.
@@ -256,13 +281,13 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         }
         let attempt = record(store, &run, message, &outcome)?;
         match attempt.outcome {
-            "sent" => {
+            Delivery::Sent => {
                 report.sent += 1;
                 report.folded += attempt.folded;
             }
-            "dead" => report.dead += 1,
-            "deferred" => report.deferred += 1,
-            _ => report.failed += 1,
+            Delivery::Dead => report.dead += 1,
+            Delivery::Deferred => report.deferred += 1,
+            Delivery::Failed | Delivery::ClaimLost => report.failed += 1,
         }
         report.messages.push(attempt);
     }
@@ -325,11 +350,11 @@ fn record(
     };
     let state = store.finish_message(message.id, &run.claimer, &finish, now)?;
     let outcome = match (state, outcome) {
-        (Some(OutboxState::Sent), _) => "sent",
-        (Some(OutboxState::Dead), _) => "dead",
-        (Some(_), Outcome::RetryAfter { .. }) => "deferred",
-        (Some(_), _) => "failed",
-        (None, _) => "claim_lost",
+        (Some(OutboxState::Sent), _) => Delivery::Sent,
+        (Some(OutboxState::Dead), _) => Delivery::Dead,
+        (Some(_), Outcome::RetryAfter { .. }) => Delivery::Deferred,
+        (Some(_), _) => Delivery::Failed,
+        (None, _) => Delivery::ClaimLost,
     };
     Ok(Attempt {
         id: message.id,
@@ -341,7 +366,7 @@ fn record(
         attempts: message.attempts,
         max_attempts: run.max_attempts,
         folded: message.folded,
-        next_attempt_at: next_attempt_at.filter(|_| outcome != "dead"),
+        next_attempt_at: next_attempt_at.filter(|_| outcome != Delivery::Dead),
         error,
     })
 }

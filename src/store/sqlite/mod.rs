@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use super::*;
 use crate::domain::breaker::Breaker;
@@ -244,14 +244,9 @@ impl Store for Sqlite {
         run_id: i64,
         start: &mut dyn FnMut() -> Option<Proc>,
     ) -> Result<()> {
-        self.write(|tx| {
-            if let Some(agent) = start() {
-                tx.execute(
-                    "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
-                    params![run_id, agent.pid, agent.start as i64],
-                )?;
-            }
-            Ok(())
+        self.write(|tx| match start() {
+            Some(agent) => runs::record_agent(tx, run_id, agent),
+            None => Ok(()),
         })
     }
 

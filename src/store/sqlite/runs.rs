@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use super::{jobs, preflight};
 use crate::domain::decide::Decision;
 use crate::domain::states::JobState;
+use crate::procfs::Proc;
 use crate::store::{no_job, LeaseHolder, NewRun, PreviousResult, Run, RunEnd, StartedRun};
 
 /// A run, every column named as `Run` names it.
@@ -174,6 +175,15 @@ pub(super) fn start(tx: &Transaction, new: &NewRun) -> Result<StartedRun> {
         job,
         log_path,
     })
+}
+
+/// The agent's process on the run: its pid (also its process group's id) and start time.
+pub(super) fn record_agent(tx: &Transaction, run_id: i64, agent: Proc) -> Result<()> {
+    tx.execute(
+        "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
+        params![run_id, agent.pid, agent.start as i64],
+    )?;
+    Ok(())
 }
 
 pub(super) fn end(tx: &Transaction, run_id: i64, end: &RunEnd) -> Result<()> {
