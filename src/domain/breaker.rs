@@ -459,4 +459,25 @@ mod tests {
         }
         assert_eq!(State::from_name("ajar"), None);
     }
+
+    #[test]
+    fn only_an_opening_has_an_alert_and_it_says_why() {
+        let open = Breaker {
+            state: State::Open,
+            consecutive_failures: 1,
+            cooldown_ms: 600_000,
+            ..Breaker::default()
+        };
+        let why = opened_reason("claude", &open, Change::Opened, "timeout").unwrap();
+        assert_eq!(
+            why,
+            "circuit breaker for agent claude: it opened after 1 transient failure in a row \
+             (last: timeout); claims wait 600 s for a probe"
+        );
+        let again = opened_reason("claude", &open, Change::Reopened, "timeout").unwrap();
+        assert!(again.contains("its probe failed, so it opened again with the cooldown doubled"));
+        for quiet in [Change::None, Change::Closed] {
+            assert_eq!(opened_reason("claude", &open, quiet, "timeout"), None);
+        }
+    }
 }
