@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{AlertKind, CredsFingerprint, Job, NewAlert, NewComment, Run};
-use crate::domain::breaker::{Breaker, Change, Event, Policy};
+use crate::domain::breaker::{opened_reason, Breaker, Change, Event, Policy};
 use crate::domain::decide::Decision;
 use crate::domain::states::{JobState, TaskState};
 
@@ -46,6 +46,30 @@ pub struct FinalizePlan {
     /// Who the job's history records.
     pub actor: String,
     pub now: i64,
+}
+
+impl FinalizePlan {
+    /// The alerts the plan raises, in order, once the store knows whether the gate was newly
+    /// held and how the breaker changed: the plan's own, the gate's, the breaker's (its reason
+    /// from `domain::breaker::opened_reason`). Each goes where `alerts_to` says.
+    pub fn raised(&self, gate_held: bool, breaker: &Breaker, change: Change) -> Vec<NewAlert> {
+        let gate = self
+            .gate
+            .as_ref()
+            .and_then(|gate| gate.alert.clone())
+            .filter(|_| gate_held);
+        let opened =
+            opened_reason(&self.agent, breaker, change, &self.verdict.class).map(|why| NewAlert {
+                reason: why,
+                ..self.breaker.alert.clone()
+            });
+        self.alerts
+            .iter()
+            .cloned()
+            .chain(gate)
+            .chain(opened)
+            .collect()
+    }
 }
 
 /// The verdict and decision stored on a run.

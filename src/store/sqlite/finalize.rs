@@ -4,10 +4,9 @@ use anyhow::{anyhow, bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{breaker, holds, jobs, outbox, preflight, runs};
-use crate::domain::breaker::opened_reason;
 use crate::domain::states::JobState;
 use crate::store::{
-    AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Locked, Message, NewAlert, Unfinalized,
+    AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Locked, Message, Unfinalized,
 };
 
 pub(super) fn lock(tx: &Transaction, lock: &FinalizeLock) -> Result<Locked> {
@@ -155,27 +154,16 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
         Some(hold) => holds::hold(tx, &hold.project, &hold.host, &hold.reason, now)?,
         None => false,
     };
-    let mut raised: Vec<&NewAlert> = plan.alerts.iter().collect();
     let gate_held = match &plan.gate {
         Some(gate) => preflight::hold_gate(tx, gate, now)?,
         None => false,
     };
-    if let Some(alert) = plan.gate.as_ref().and_then(|g| g.alert.as_ref()) {
-        if gate_held {
-            raised.push(alert);
-        }
-    }
     let (breaker, change) = breaker::record(tx, plan, now)?;
-    let breaker_alert =
-        opened_reason(&plan.agent, &breaker, change, &verdict.class).map(|why| NewAlert {
-            reason: why,
-            ..plan.breaker.alert.clone()
-        });
-    raised.extend(breaker_alert.as_ref());
+    let raised = plan.raised(gate_held, &breaker, change);
     for alert in &raised {
         match plan.alerts_to.note(alert) {
             None => {
-                outbox::queue(tx, &Message::Alert((*alert).clone()), now)?;
+                outbox::queue(tx, &Message::Alert(alert.clone()), now)?;
             }
             Some(note) => jobs::record(tx, plan.job_id, Some(to), to, "orch", &note, now)?,
         }
