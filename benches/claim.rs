@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use orch::domain::rescue::Candidate;
-use orch::store::{ClaimProject, ClaimRequest, Store};
+use orch::store::{ClaimProject, ClaimRequest, Options, Store};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
@@ -17,7 +17,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
 
     let store_db = dir.path().join("store.db");
-    let mut store = Store::open(&store_db, 5000).unwrap();
+    let mut store = open(&store_db);
     fill(&store_db, queued);
     // Every claimed lease is live: the rescue has no candidate to triage.
     let triage = |_: &[Candidate]| Vec::new();
@@ -44,7 +44,7 @@ fn main() {
     let store_secs = started.elapsed().as_secs_f64();
 
     let raw_db = dir.path().join("raw.db");
-    drop(Store::open(&raw_db, 5000).unwrap());
+    drop(open(&raw_db));
     fill(&raw_db, queued);
     let mut conn = rusqlite::Connection::open(&raw_db).unwrap();
     conn.execute_batch(
@@ -79,6 +79,16 @@ fn main() {
         store_secs * 1e6 / claims as f64,
         raw_secs * 1e6 / claims as f64,
     );
+}
+
+/// The store at `db` (created and migrated), through orch's own `store::open`.
+fn open(db: &Path) -> Box<dyn Store> {
+    orch::store::open(&Options {
+        location: db,
+        busy_timeout_ms: 5000,
+        host: "bench",
+    })
+    .unwrap()
 }
 
 /// `n` queued jobs of project web, one task each, inserted in one transaction.

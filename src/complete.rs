@@ -38,9 +38,9 @@ pub fn agents() -> ArgValueCandidates {
 
 pub fn states() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        crate::store::JOB_STATES
+        crate::domain::states::JobState::LISTED
             .iter()
-            .map(|s| CompletionCandidate::new(*s))
+            .map(|s| CompletionCandidate::new(s.as_str()))
             .collect()
     })
 }

@@ -42,11 +42,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn store(&self) -> Result<Store> {
-        Store::open(
-            &self.config.db_path(),
-            self.config.count(config::BUSY_TIMEOUT_MS),
-        )
+    /// The store this configuration names, open and migrated.
+    pub fn store(&self) -> Result<Box<dyn Store>> {
+        store::open(&store::Options {
+            location: &self.config.db_path(),
+            busy_timeout_ms: self.config.count(config::BUSY_TIMEOUT_MS),
+            host: &self.config.host(),
+        })
     }
 
     pub fn json(&self) -> bool {

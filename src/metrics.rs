@@ -14,10 +14,9 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::breaker::State as BreakerState;
+use crate::domain::states::{JobState, MessageKind, OutboxState};
 use crate::domain::verdict::CLASSES;
-use crate::store::{
-    BreakerRow, ClassCount, OutboxSummary, PreflightRow, StateCount, Store, UsageTotals,
-};
+use crate::store::{MetricsFacts, Store, UsageTotals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,32 +63,17 @@ impl Sample {
 pub struct Snapshot<'a> {
     pub config: &'a Config,
     pub now_ms: i64,
-    pub job_counts: Vec<StateCount>,
-    pub run_classes: Vec<ClassCount>,
-    pub requeues: i64,
-    pub usage: Vec<UsageTotals>,
-    pub preflight: Vec<PreflightRow>,
-    pub outbox: OutboxSummary,
-    pub oldest_due_queued: Option<i64>,
-    pub breakers: Vec<BreakerRow>,
+    pub facts: MetricsFacts,
 }
 
 impl Snapshot<'_> {
-    /// Read every query inside one read transaction, so the families agree with each other.
-    pub fn read<'a>(store: &Store, config: &'a Config, now_ms: i64) -> Result<Snapshot<'a>> {
-        store.read(|store| {
-            Ok(Snapshot {
-                config,
-                now_ms,
-                job_counts: store.state_counts()?,
-                run_classes: store.run_class_counts()?,
-                requeues: store.requeue_count()?,
-                usage: store.usage_by_project()?,
-                preflight: store.preflight_rows()?,
-                outbox: store.outbox_summary(now_ms, 0)?,
-                oldest_due_queued: store.oldest_due_queued(now_ms)?,
-                breakers: store.breakers(now_ms)?,
-            })
+    /// Read everything in one snapshot of the store, so the families agree with each other.
+    /// Preflight verdicts and gates are this host's.
+    pub fn read<'a>(store: &dyn Store, config: &'a Config, now_ms: i64) -> Result<Snapshot<'a>> {
+        Ok(Snapshot {
+            config,
+            now_ms,
+            facts: store.metrics(&config.host(), now_ms)?,
         })
     }
 }
@@ -184,9 +168,6 @@ const FAMILIES: &[Spec] = &[
     },
 ];
 
-const JOB_STATES: &[&str] = &["queued", "running", "done", "failed", "cancelled"];
-const OUTBOX_KINDS: &[&str] = &["alert", "comment"];
-const OUTBOX_STATES: &[&str] = &["pending", "sending", "sent", "dead", "folded"];
 const UNJUDGED: &str = "unjudged";
 
 /// Every family with its samples.
@@ -208,6 +189,7 @@ pub fn families(snapshot: &Snapshot) -> Vec<Family> {
 
 fn jobs(snap: &Snapshot) -> Vec<Sample> {
     let counts: BTreeMap<(&str, &str, &str), i64> = snap
+        .facts
         .job_counts
         .iter()
         .map(|c| {
@@ -232,7 +214,7 @@ fn jobs(snap: &Snapshot) -> Vec<Sample> {
         .map(String::as_str)
         .chain(counts.keys().map(|(_, stage, _)| *stage))
         .collect();
-    let states: BTreeSet<&str> = JOB_STATES
+    let states: BTreeSet<&str> = JobState::NAMES
         .iter()
         .copied()
         .chain(counts.keys().map(|(_, _, state)| *state))
@@ -259,7 +241,7 @@ fn runs(snap: &Snapshot) -> Vec<Sample> {
         .map(|(_, name, _)| (*name, 0))
         .chain([(UNJUDGED, 0)])
         .collect();
-    for row in &snap.run_classes {
+    for row in &snap.facts.run_classes {
         *counts
             .entry(row.class.as_deref().unwrap_or(UNJUDGED))
             .or_default() += row.count;
@@ -271,7 +253,7 @@ fn runs(snap: &Snapshot) -> Vec<Sample> {
 }
 
 fn retries(snap: &Snapshot) -> Vec<Sample> {
-    vec![Sample::new(&[], snap.requeues as f64)]
+    vec![Sample::new(&[], snap.facts.requeues as f64)]
 }
 
 /// Usage totals of every configured project (zero without runs) and every project with runs.
@@ -288,7 +270,7 @@ fn usage(snap: &Snapshot) -> Vec<UsageTotals> {
             (name.as_str(), zero)
         })
         .collect();
-    for totals in &snap.usage {
+    for totals in &snap.facts.usage {
         by_project.insert(&totals.project, totals.clone());
     }
     by_project.into_values().collect()
@@ -321,7 +303,7 @@ fn tokens(snap: &Snapshot) -> Vec<Sample> {
 
 fn breaker_state(snap: &Snapshot) -> Vec<Sample> {
     let mut samples = Vec::new();
-    for row in &snap.breakers {
+    for row in &snap.facts.breakers {
         let now = row.breaker.effective(snap.now_ms);
         for state in [
             BreakerState::Closed,
@@ -338,7 +320,8 @@ fn breaker_state(snap: &Snapshot) -> Vec<Sample> {
 }
 
 fn breaker_failures(snap: &Snapshot) -> Vec<Sample> {
-    snap.breakers
+    snap.facts
+        .breakers
         .iter()
         .map(|row| {
             Sample::new(
@@ -350,7 +333,8 @@ fn breaker_failures(snap: &Snapshot) -> Vec<Sample> {
 }
 
 fn preflight_ok(snap: &Snapshot) -> Vec<Sample> {
-    snap.preflight
+    snap.facts
+        .preflight
         .iter()
         .filter_map(|row| {
             let ok = row.ok?;
@@ -363,7 +347,8 @@ fn preflight_ok(snap: &Snapshot) -> Vec<Sample> {
 }
 
 fn preflight_age(snap: &Snapshot) -> Vec<Sample> {
-    snap.preflight
+    snap.facts
+        .preflight
         .iter()
         .filter_map(|row| {
             let age = seconds_since(row.created_at?, snap.now_ms);
@@ -373,18 +358,23 @@ fn preflight_age(snap: &Snapshot) -> Vec<Sample> {
 }
 
 fn auth_gate(snap: &Snapshot) -> Vec<Sample> {
-    snap.preflight
+    snap.facts
+        .preflight
         .iter()
         .map(|row| Sample::new(&[("agent", &row.agent)], f64::from(u8::from(row.gate_held))))
         .collect()
 }
 
 fn outbox(snap: &Snapshot) -> Vec<Sample> {
-    let mut counts: BTreeMap<(&str, &str), i64> = OUTBOX_KINDS
+    let mut counts: BTreeMap<(&str, &str), i64> = MessageKind::NAMES
         .iter()
-        .flat_map(|kind| OUTBOX_STATES.iter().map(move |state| ((*kind, *state), 0)))
+        .flat_map(|kind| {
+            OutboxState::NAMES
+                .iter()
+                .map(move |state| ((*kind, *state), 0))
+        })
         .collect();
-    for count in &snap.outbox.counts {
+    for count in &snap.facts.outbox.counts {
         *counts
             .entry((count.kind.as_str(), count.state.as_str()))
             .or_default() += count.count;
@@ -397,6 +387,7 @@ fn outbox(snap: &Snapshot) -> Vec<Sample> {
 
 fn outbox_oldest(snap: &Snapshot) -> Vec<Sample> {
     let age = snap
+        .facts
         .outbox
         .oldest_pending_at
         .map_or(0.0, |at| seconds_since(at, snap.now_ms));
@@ -405,6 +396,7 @@ fn outbox_oldest(snap: &Snapshot) -> Vec<Sample> {
 
 fn oldest_queued(snap: &Snapshot) -> Vec<Sample> {
     let age = snap
+        .facts
         .oldest_due_queued
         .map_or(0.0, |at| seconds_since(at, snap.now_ms));
     vec![Sample::new(&[], age)]

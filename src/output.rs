@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use chrono::{Local, TimeZone};
 use serde::Serialize;
 
-
 /// Print one JSON document on stdout.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     let mut out = std::io::stdout().lock();

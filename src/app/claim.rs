@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::config::{self, Config, Project};
 use crate::domain::rescue::{self, Candidate, End, Rescue};
 use crate::procfs::{self, Place};
-use crate::store::{now_ms, Claim, ClaimProject, ClaimRequest, Rescued, Store};
+use crate::store::{Claim, ClaimProject, ClaimRequest, Rescued, Store};
 use crate::Ctx;
 
 /// Take the next eligible job for `worker` to run with `agent`, unless the agent's circuit
@@ -15,7 +15,7 @@ use crate::Ctx;
 /// connection (a second one per job cost a tenth of a tick); the preflight gate is the caller's.
 pub fn claim(
     ctx: &Ctx,
-    store: &mut Store,
+    store: &mut dyn Store,
     worker: &str,
     agent: &str,
     only_project: Option<&str>,
@@ -43,7 +43,7 @@ pub fn claim(
         }
     }
     let rescuer = Rescuer::new(config);
-    let now = now_ms();
+    let now = store.now()?;
     let triage = |candidates: &[Candidate]| rescuer.triage(candidates, now);
     let claim = store.claim(&ClaimRequest {
         worker,
@@ -68,9 +68,9 @@ pub fn claim(
 
 /// Take back the running jobs whose supervisor on this host is gone or stopped, or whose lease
 /// ran out, ending their agents' process groups first: tick's recovery pass, before its gates.
-pub fn rescue(ctx: &Ctx, store: &mut Store) -> Result<Vec<Rescued>> {
+pub fn rescue(ctx: &Ctx, store: &mut dyn Store) -> Result<Vec<Rescued>> {
     let rescuer = Rescuer::new(&ctx.config);
-    let now = now_ms();
+    let now = store.now()?;
     let rescued = store.rescue(&rescuer.here.host, now, &|candidates: &[Candidate]| {
         rescuer.triage(candidates, now)
     })?;

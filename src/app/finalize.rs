@@ -1,15 +1,17 @@
 //! Finalize: turn a run's verdict into the job's next state.
 //!
 //! `finalize_job` judges the run's log (by its agent's kind), commits the workdir after an ok run
-//! when the project asks for it, then decides with `decide` — pure, from data — and writes
-//! everything the decision implies in one `BEGIN IMMEDIATE` transaction: the run's verdict, the
-//! job's transition and history, the next stage's job or the task's completion, outbox alerts
-//! and the usage comment, the agent's circuit breaker and its auth gate.
+//! when the project asks for it, then decides with `decide` — pure, from data — and spells out
+//! everything the decision implies as a `FinalizePlan`, which the store writes in one
+//! transaction (`Store::apply_finalize`): the run's verdict and result text, the job's
+//! transition and history, the next stage's job or the task's completion, outbox alerts and the
+//! usage comment, the agent's circuit breaker and its auth gate.
 //!
 //! Guards: only a run that ended (or failed to launch) is finalized, only while its worker still
 //! holds the job's lease for the run's attempt, and only once: a finalized run reports the
-//! decision stored on it. Two finalizers of one run are serialized by an advisory lock on its
-//! log, so the auto-commit and the decision happen once.
+//! decision stored on it. The store checks the lease and the "once" inside its transaction. Two
+//! finalizers of one run are serialized by the run's finalize lock, held in the store (so
+//! finalizers on different hosts see it), so the auto-commit and the decision happen once.
 //!
 //! What each outcome means:
 //! - ok: the job is done; the next stage's job is queued (attempt 1), or the task is complete.
@@ -29,28 +31,32 @@
 //! - auth: back in the queue with the attempt given back, the agent's preflight verdict dropped
 //!   and its auth gate held until the credentials file changes (one alert per gate).
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use crate::agent::{self, Agent};
 use crate::app::preflight;
+use crate::app::run::PREVIOUS_RESULT_MAX_BYTES;
 use crate::config::{self, Config};
 use crate::domain::breaker::{self, Change};
 pub use crate::domain::decide::{
     decide, retry_delay_ms, Decision, Facts, Judged, LaunchKind, Plan, Retry,
 };
+use crate::domain::prompt;
+use crate::domain::rescue::Whereabouts;
+use crate::domain::states::{JobState, TaskState};
 use crate::domain::verdict::{Kind, Verdict};
 use crate::exit;
 use crate::notify;
 use crate::output;
+use crate::procfs::{self, Liveness, Place, Proc};
 use crate::store::{
-    hold_auth_gate, hold_project, insert_job, job_in, move_held_job, now_ms, queue_alert,
-    queue_comment, record_breaker, record_run_verdict, run_in, settle_task, AlertKind, BreakerRun,
-    Job, JobMove, JobSpec, LeaseHolder, NewAlert, NewComment, Run, RunVerdict, Store,
+    AlertKind, AlertRoute, Applied, BreakerUpdate, CredsFingerprint, Effects, FinalizeLock,
+    FinalizePlan, GateHold, Job, JobMove, Locked, NewAlert, NewComment, NextJob,
+    ProjectHoldRequest, Run, RunVerdict, Store,
 };
 use crate::vcs::git::{self, Committed};
 
@@ -106,7 +112,7 @@ pub struct Outcome {
 /// lease holder's, no such job or run) or orch itself fails; nothing is written then.
 pub fn finalize_job(
     config: &Config,
-    store: &mut Store,
+    store: &mut dyn Store,
     job_id: i64,
     run_id: Option<i64>,
     actor: &str,
@@ -118,15 +124,41 @@ pub fn finalize_job(
     let job = store
         .job(job_id)?
         .ok_or_else(|| crate::store::no_job(job_id))?;
-    check_held(&job, &run, now_ms())?;
-    // A second finalizer of this run waits here for the first, then reports its decision.
-    let _lock = lock_log(&run)?;
-    let run = store
-        .run(run.run_id)?
-        .ok_or_else(|| anyhow!("run {} vanished", run.run_id))?;
+    check_held(&job, &run, store.now()?)?;
+    // A second finalizer of this run, on this host or another, waits here for the first, then
+    // reports its decision.
+    let me = Finalizer::current(config);
+    if !lock(config, store, run.run_id, &me)? {
+        return earlier(store, &reread(store, run.run_id)?);
+    }
+    let finalized = finalize_locked(config, store, run.run_id, actor);
+    if finalized.is_err() {
+        // A finalized run's lock went with its decision; otherwise let the next one try.
+        if let Err(err) = store.unlock_finalize(run.run_id, &me.token) {
+            crate::diag!(
+                "orch: warning: run {}: could not release its finalize lock (it runs out by itself): {err:#}",
+                run.run_id
+            );
+        }
+    }
+    finalized
+}
+
+/// Judge the run, auto-commit, decide and apply, holding the run's finalize lock.
+fn finalize_locked(
+    config: &Config,
+    store: &mut dyn Store,
+    run_id: i64,
+    actor: &str,
+) -> Result<Outcome> {
+    let run = reread(store, run_id)?;
     if run.finalized_at.is_some() {
         return earlier(store, &run);
     }
+    let job = store
+        .job(run.job_id)?
+        .ok_or_else(|| anyhow!("job {} vanished", run.job_id))?;
+    check_held(&job, &run, store.now()?)?;
     let next_stage = next_stage(config, &job)?;
     let judgement = judge(agent::of_profile(config, &run.agent), &run)?;
     let commit = match config.projects.get(&job.project) {
@@ -141,42 +173,157 @@ pub fn finalize_job(
         }
         _ => None,
     };
+    let here = config.host();
+    // The gate is held on the run's host and watches that host's credentials file, which only
+    // a finalizer on that host can see.
+    let gate_host = run.host.clone().unwrap_or_else(|| here.clone());
     let creds = match judgement.judged.kind() {
-        Kind::Gate => preflight::creds_fingerprint(config, &run.agent).unwrap_or_else(|err| {
+        Kind::Gate if gate_host == here => preflight::creds_fingerprint(config, &run.agent)
+            .unwrap_or_else(|err| {
+                crate::diag!(
+                    "orch: warning: the auth gate will wait for any credentials file: {err:#}"
+                );
+                None
+            }),
+        Kind::Gate => {
             crate::diag!(
-                "orch: warning: the auth gate will wait for any credentials file: {err:#}"
+                "orch: warning: run {} ran on {gate_host}, not here: its auth gate there will wait for any credentials file",
+                run.run_id
             );
             None
-        }),
+        }
         _ => None,
     };
     let inputs = Inputs {
         config,
         run: &run,
+        job: &job,
         judgement: &judgement,
         commit,
-        creds: creds.as_ref(),
+        creds,
+        gate_host,
         next_stage: next_stage.as_deref(),
         retry: crate::app::finalize::retry_policy(config),
         breaker: breaker_policy(config),
         max_attempts: config.count(config::MAX_ATTEMPTS).max(1),
         jitter: random_unit(),
         actor,
-        now: now_ms(),
+        now: store.now()?,
     };
-    match store.write(|tx| apply(tx, &inputs))? {
-        Applied::Now(outcome) => Ok(outcome),
-        Applied::Earlier => {
-            let run = store
-                .run(run.run_id)?
-                .ok_or_else(|| anyhow!("run {} vanished", run.run_id))?;
-            earlier(store, &run)
+    let plan = plan(&inputs)?;
+    match store.apply_finalize(&plan)? {
+        Applied::Done(effects) => Ok(outcome(&inputs, &plan, effects)),
+        Applied::Finalized(run) => earlier(store, &run),
+        Applied::NotHeld { job, run } => {
+            check_held(&job, &run, inputs.now)?;
+            bail!(
+                "job {} is no longer held by run {}'s lease",
+                job.job_id,
+                run.run_id
+            )
+        }
+    }
+}
+
+fn reread(store: &dyn Store, run_id: i64) -> Result<Run> {
+    store
+        .run(run_id)?
+        .ok_or_else(|| anyhow!("run {run_id} vanished"))
+}
+
+/// Who holds a finalize lock: this process, by its place, pid and start time, so a finalizer on
+/// the same host can tell a holder that died (its lock is taken over at once) from one at work.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Finalizer {
+    host: String,
+    boot_id: Option<String>,
+    pid_ns: Option<String>,
+    pid: i32,
+    start: u64,
+    #[serde(skip)]
+    token: String,
+}
+
+impl Finalizer {
+    fn current(config: &Config) -> Finalizer {
+        let place = Place::current(config.host());
+        let process = procfs::this_process().unwrap_or(Proc {
+            pid: std::process::id() as i32,
+            start: 0,
+        });
+        let mut me = Finalizer {
+            host: place.host,
+            boot_id: place.boot_id,
+            pid_ns: place.pid_ns,
+            pid: process.pid,
+            start: process.start,
+            token: String::new(),
+        };
+        me.token = serde_json::to_string(&me).unwrap_or_default();
+        me
+    }
+
+    /// Whether the lock's `holder` is a process of this host that is gone.
+    fn gone(holder: &str, here: &Place) -> bool {
+        let Ok(holder) = serde_json::from_str::<Finalizer>(holder) else {
+            return false;
+        };
+        let place = Place {
+            host: holder.host,
+            boot_id: holder.boot_id,
+            pid_ns: holder.pid_ns,
+        };
+        match place.whereabouts(here) {
+            Whereabouts::Here => {
+                let process = Proc {
+                    pid: holder.pid,
+                    start: holder.start,
+                };
+                procfs::liveness(process) == Liveness::Gone
+            }
+            Whereabouts::EarlierBoot => true,
+            Whereabouts::Elsewhere => false,
+        }
+    }
+}
+
+/// Take the run's finalize lock, waiting for another holder to finish. Its length covers the
+/// judging and the slowest auto-commit (six git commands, each within `git_timeout_seconds`).
+/// False when the run got finalized meanwhile.
+fn lock(config: &Config, store: &mut dyn Store, run_id: i64, me: &Finalizer) -> Result<bool> {
+    let length_ms = config
+        .millis(config::GIT_TIMEOUT_SECONDS)
+        .saturating_mul(6)
+        .saturating_add(60_000);
+    let here = Place::current(config.host());
+    let mut take_from: Option<String> = None;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let now = store.now()?;
+        let locked = store.lock_finalize(&FinalizeLock {
+            run_id,
+            holder: &me.token,
+            until: now.saturating_add(length_ms),
+            take_from: take_from.as_deref(),
+            now,
+        })?;
+        match locked {
+            Locked::Taken => return Ok(true),
+            Locked::Finalized => return Ok(false),
+            Locked::Held { holder, .. } if Finalizer::gone(&holder, &here) => {
+                take_from = Some(holder);
+            }
+            Locked::Held { .. } => {
+                take_from = None;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
         }
     }
 }
 
 /// The run to finalize: `run_id` (which must be `job_id`'s), else the job's latest.
-fn pick_run(store: &Store, job_id: i64, run_id: Option<i64>) -> Result<Run> {
+fn pick_run(store: &dyn Store, job_id: i64, run_id: Option<i64>) -> Result<Run> {
     match run_id {
         Some(run_id) => {
             let run = store
@@ -203,9 +350,7 @@ fn pick_run(store: &Store, job_id: i64, run_id: Option<i64>) -> Result<Run> {
 
 /// Refuse a run still going, and a run whose job its worker no longer holds for its attempt.
 fn check_held(job: &Job, run: &Run, now: i64) -> Result<()> {
-    let held = job.state == "running"
-        && job.lease_owner.as_deref() == Some(run.worker.as_str())
-        && job.attempt == run.attempt;
+    let held = job.held_by(&run.worker, run.attempt);
     let ended = run.ended_at.is_some() || run.launch_error.is_some();
     if !ended {
         if held {
@@ -231,8 +376,8 @@ fn check_held(job: &Job, run: &Run, now: i64) -> Result<()> {
         );
     }
     if !held {
-        let holder = match (&job.lease_owner, job.state.as_str()) {
-            (Some(owner), "running") => {
+        let holder = match (&job.lease_owner, job.state) {
+            (Some(owner), JobState::Running) => {
                 format!("running, leased to {owner} for attempt {}", job.attempt)
             }
             (_, state) => state.to_string(),
@@ -250,14 +395,10 @@ fn check_held(job: &Job, run: &Run, now: i64) -> Result<()> {
 }
 
 /// The decision stored on a finalized run, reported again.
-fn earlier(store: &Store, run: &Run) -> Result<Outcome> {
-    let name = run.decision.as_deref().unwrap_or("");
-    let decision = Decision::from_name(name).ok_or_else(|| {
-        anyhow!(
-            "run {} was finalized with an unknown decision {name:?}",
-            run.run_id
-        )
-    })?;
+fn earlier(store: &dyn Store, run: &Run) -> Result<Outcome> {
+    let decision = run
+        .decision
+        .ok_or_else(|| anyhow!("run {} was finalized without a decision", run.run_id))?;
     let job = store.job(run.job_id)?;
     let next_stage = match run.next_job_id {
         Some(next) => store.job(next)?.map(|j| j.stage),
@@ -285,30 +426,6 @@ fn earlier(store: &Store, run: &Run) -> Result<Outcome> {
         alerts: Vec::new(),
         comment_queued: false,
     })
-}
-
-/// Hold an exclusive advisory lock on the run's log while finalizing it, so a second finalizer
-/// of the same run waits and then finds the decision made. No log, no lock: without a log there
-/// is no ok verdict, hence no commit, and the transaction's own guard keeps the decision single.
-fn lock_log(run: &Run) -> Result<Option<File>> {
-    let Some(path) = run.log_path.as_deref() else {
-        return Ok(None);
-    };
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(_) => return Ok(None),
-    };
-    loop {
-        // SAFETY: flock(2) on a descriptor this function owns; no memory is passed.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(Some(file));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(anyhow::Error::new(err).context(format!("locking the run's log {path}")));
-        }
-    }
 }
 
 /// The verdict on a run, from its log (or from the run itself when it never started).
@@ -391,13 +508,18 @@ fn random_unit() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Everything the transaction needs, gathered before it.
+/// Everything the plan is made from, gathered before the transaction.
 struct Inputs<'a> {
     config: &'a Config,
     run: &'a Run,
+    /// The job as it stood once the lock was taken: the store's guard keeps what the plan uses
+    /// of it (attempt, max attempts, stage, project) as it is.
+    job: &'a Job,
     judgement: &'a Judgement,
     commit: Option<Committed>,
-    creds: Option<&'a crate::agent::CredsFingerprint>,
+    creds: Option<CredsFingerprint>,
+    /// The run's host: where its auth gate is held.
+    gate_host: String,
     next_stage: Option<&'a str>,
     retry: Retry,
     breaker: breaker::Policy,
@@ -408,27 +530,17 @@ struct Inputs<'a> {
     now: i64,
 }
 
-enum Applied {
-    Now(Outcome),
-    /// Another finalizer got there first.
-    Earlier,
-}
-
-/// The one transaction: decide from the job as it stands inside it, and write everything.
-fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
+/// Decide (`decide`, pure) and spell out everything the decision implies, for the store to
+/// write in one transaction.
+fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
     let Inputs {
         run,
+        job,
         judgement,
         now,
         actor,
         ..
     } = *inputs;
-    let current = run_in(tx, run.run_id)?.ok_or_else(|| anyhow!("run {} vanished", run.run_id))?;
-    if current.finalized_at.is_some() {
-        return Ok(Applied::Earlier);
-    }
-    let job = job_in(tx, run.job_id)?.ok_or_else(|| anyhow!("job {} vanished", run.job_id))?;
-    check_held(&job, &current, now)?;
     let judged = judgement.judged;
     let plan = decide(
         &Facts {
@@ -456,15 +568,18 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
     let host = run.host.as_deref().unwrap_or("its host");
     let (to, why) = match plan.decision {
         Decision::Advanced => (
-            "done",
+            JobState::Done,
             format!(
                 "ok, advanced to {}: {reason}{commit_note}",
                 inputs.next_stage.unwrap_or("?")
             ),
         ),
-        Decision::Completed => ("done", format!("ok, task complete: {reason}{commit_note}")),
+        Decision::Completed => (
+            JobState::Done,
+            format!("ok, task complete: {reason}{commit_note}"),
+        ),
         Decision::Requeued if plan.hold_project => (
-            "queued",
+            JobState::Queued,
             format!(
                 "{class}: attempt not counted; claims on {host} skip project {} until its workdir \
                  is back: {reason}",
@@ -472,7 +587,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             ),
         ),
         Decision::Requeued => (
-            "queued",
+            JobState::Queued,
             format!(
                 "{class}, retry in {} s (attempt {}/{} used): {reason}",
                 (plan.retry_at.unwrap_or(now) - now) / 1000,
@@ -481,7 +596,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             ),
         ),
         Decision::Failed => (
-            "failed",
+            JobState::Failed,
             match judged.kind() {
                 Kind::Permanent => format!("{class} is permanent, failed for good: {reason}"),
                 _ => format!(
@@ -491,7 +606,7 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             },
         ),
         Decision::Gated => (
-            "queued",
+            JobState::Queued,
             format!(
                 "{class}: the agent is not authenticated; attempt not counted, claims wait for its \
                  login: {reason}"
@@ -499,95 +614,46 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
         ),
         Decision::Cancelled => bail!("finalize never decides to cancel"),
     };
-    let holder = LeaseHolder {
-        job_id: job.job_id,
-        worker: &run.worker,
-        attempt: run.attempt,
-    };
-    let moved = move_held_job(
-        tx,
-        &holder,
-        &JobMove {
-            to,
-            run_after: plan.retry_at,
-            refund_attempt: plan.refund_attempt,
-            class,
-            reason,
-            history: &why,
-            actor,
-        },
-        now,
-    )?;
-    if !moved {
-        bail!(
-            "job {} is no longer held by run {}'s lease",
-            job.job_id,
-            run.run_id
-        );
-    }
-    let next_job_id = match (plan.decision, inputs.next_stage) {
-        (Decision::Advanced, Some(stage)) => {
-            let reason = format!(
+    let next_job = match (plan.decision, inputs.next_stage) {
+        (Decision::Advanced, Some(stage)) => Some(NextJob {
+            stage: stage.to_string(),
+            priority: job.priority,
+            max_attempts: inputs.max_attempts,
+            reason: format!(
                 "advanced from {} (job {}, run {})",
                 job.stage, job.job_id, run.run_id
-            );
-            Some(insert_job(
-                tx,
-                &JobSpec {
-                    task_id: job.task_id,
-                    stage,
-                    priority: job.priority,
-                    max_attempts: inputs.max_attempts,
-                    actor,
-                    reason: &reason,
-                },
-                now,
-            )?)
-        }
+            ),
+        }),
         _ => None,
     };
-    match plan.decision {
-        Decision::Completed => settle_task(tx, job.task_id, "complete", now)?,
-        Decision::Failed => settle_task(tx, job.task_id, "failed", now)?,
-        _ => {}
-    }
+    let task = match plan.decision {
+        Decision::Completed => Some(TaskState::Complete),
+        Decision::Failed => Some(TaskState::Failed),
+        _ => None,
+    };
     let verdict = judgement.verdict.as_ref();
     let usage_json = verdict
         .map(|v| serde_json::to_string(&v.usage))
         .transpose()?;
+    // What the next stage's `{previous_result}` reads: the result of an ok run, cut to fit a
+    // prompt.
+    let result_text = verdict.map(|v| match v.ok {
+        true => prompt::cap(
+            v.result_text.clone().unwrap_or_default(),
+            PREVIOUS_RESULT_MAX_BYTES,
+        ),
+        false => String::new(),
+    });
     let commit_sha = match &inputs.commit {
-        Some(Committed::Committed { sha }) => Some(sha.as_str()),
+        Some(Committed::Committed { sha }) => Some(sha.clone()),
         _ => None,
     };
-    let recorded = record_run_verdict(
-        tx,
-        run.run_id,
-        &RunVerdict {
-            result_ok: judgement.result_ok,
-            class,
-            reason,
-            usage_json: usage_json.as_deref(),
-            decision: plan.decision.as_str(),
-            next_job_id,
-            retry_at: plan
-                .retry_at
-                .filter(|_| plan.decision == Decision::Requeued),
-            commit_sha,
-        },
-        now,
-    )?;
-    if !recorded {
-        bail!("run {} was finalized meanwhile", run.run_id);
-    }
-
-    let mut alerts = Vec::new();
-    // Alerts queued by the helpers that decide them (a project hold alerts once).
-    let mut held_alerts = Vec::new();
     let job_alert = |kind| NewAlert {
         agent: Some(run.agent.clone()),
         run_id: Some(run.run_id),
-        ..NewAlert::for_job(kind, &job, class, reason)
+        ..NewAlert::for_job(kind, job, class, reason)
     };
+    let mut alerts = Vec::new();
     if plan.silent_failure {
         alerts.push(job_alert(AlertKind::SilentFailure));
     }
@@ -602,74 +668,30 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
             ..job_alert(AlertKind::CommitFailed)
         });
     }
-    if plan.hold_project && hold_project(tx, &job.project, host, reason, now)? {
-        held_alerts.push(AlertKind::ProjectHeld);
-    }
-    let gate_held =
-        plan.hold_gate && hold_auth_gate(tx, &run.agent, run.run_id, reason, inputs.creds, now)?;
-    if gate_held {
-        alerts.push(NewAlert {
+    let gate = plan.hold_gate.then(|| GateHold {
+        host: inputs.gate_host.clone(),
+        agent: run.agent.clone(),
+        run_id: run.run_id,
+        reason: reason.to_string(),
+        creds: inputs.creds.clone(),
+        alert: Some(NewAlert {
             dedup_key: run.agent.clone(),
             ..job_alert(AlertKind::AuthGate)
-        });
-    }
-    let (breaker, change) = record_breaker(
-        tx,
-        &BreakerRun {
-            agent: &run.agent,
-            run_id: run.run_id,
-            job_id: job.job_id,
-            worker: &run.worker,
-            attempt: run.attempt,
-        },
-        plan.breaker,
-        class,
-        &inputs.breaker,
-        now,
-    )?;
-    if matches!(change, Change::Opened | Change::Reopened) {
-        let again = if change == Change::Reopened {
-            "its probe failed, so it opened again with the cooldown doubled"
-        } else {
-            "it opened"
-        };
-        let why = format!(
-            "circuit breaker for agent {}: {again} after {} transient failure{} in a row (last: {class}); \
-             claims wait {} s for a probe",
-            run.agent,
-            breaker.consecutive_failures,
-            if breaker.consecutive_failures == 1 { "" } else { "s" },
-            breaker.cooldown_ms / 1000
-        );
-        alerts.push(NewAlert {
-            dedup_key: run.agent.clone(),
-            reason: why,
-            ..job_alert(AlertKind::BreakerOpen)
-        });
-    }
+        }),
+    });
     // An alert with nowhere to go is not queued to wait for ever: the job's history says what it
     // would have said (and `orch status` says alerts are off).
     let alerts_off = notify::alerts_switch(inputs.config);
-    for alert in &alerts {
-        if alerts_off.on {
-            queue_alert(tx, alert, now)?;
-        } else {
-            let note = format!(
-                "alert not sent ({}: alerts are off: {}): {}",
-                alert.kind.as_str(),
-                alerts_off.detail,
-                alert.reason
-            );
-            crate::store::record(tx, job.job_id, Some(to), to, "orch", &note, now)?;
-        }
-    }
-    let comment_queued =
-        plan.comment && notify::wants_comment(inputs.config, &job.project, job.issue);
-    if comment_queued {
-        let usage = verdict.map(|v| v.usage.clone()).unwrap_or_default();
-        queue_comment(
-            tx,
-            &NewComment {
+    let alerts_to = match alerts_off.on {
+        true => AlertRoute::Queue,
+        false => AlertRoute::Note {
+            detail: alerts_off.detail,
+        },
+    };
+    let comment = (plan.comment && notify::wants_comment(inputs.config, &job.project, job.issue))
+        .then(|| {
+            let usage = verdict.map(|v| v.usage.clone()).unwrap_or_default();
+            NewComment {
                 project: job.project.clone(),
                 task: job.task.clone(),
                 issue: job.issue.unwrap_or_default(),
@@ -687,31 +709,81 @@ fn apply(tx: &rusqlite::Transaction, inputs: &Inputs) -> Result<Applied> {
                 turns: usage.turns,
                 duration_ms: usage.duration_ms,
                 models: usage.models,
-            },
-            now,
-        )?;
-    }
-    Ok(Applied::Now(Outcome {
-        job_id: job.job_id,
+            }
+        });
+    let retry_at = plan
+        .retry_at
+        .filter(|_| plan.decision == Decision::Requeued);
+    Ok(FinalizePlan {
         run_id: run.run_id,
-        result_ok: judgement.result_ok,
-        class: class.to_string(),
-        reason: reason.to_string(),
-        decision: plan.decision,
-        next_job_id,
-        next_stage: next_job_id.and(inputs.next_stage.map(str::to_string)),
-        retry_at: plan
-            .retry_at
-            .filter(|_| plan.decision == Decision::Requeued),
+        job_id: job.job_id,
+        worker: run.worker.clone(),
         attempt: run.attempt,
-        max_attempts: job.max_attempts,
+        agent: run.agent.clone(),
+        verdict: RunVerdict {
+            result_ok: judgement.result_ok,
+            class: class.to_string(),
+            reason: reason.to_string(),
+            usage_json,
+            result_text,
+            decision: plan.decision,
+            retry_at,
+            commit_sha,
+        },
+        job: JobMove {
+            to,
+            run_after: plan.retry_at,
+            refund_attempt: plan.refund_attempt,
+            history: why,
+        },
+        next_job,
+        task,
+        hold_project: plan.hold_project.then(|| ProjectHoldRequest {
+            project: job.project.clone(),
+            host: host.to_string(),
+            reason: reason.to_string(),
+        }),
+        gate,
+        breaker: BreakerUpdate {
+            event: plan.breaker,
+            policy: inputs.breaker,
+            // The reason is the breaker's, filled in once the store knows how it changed.
+            alert: NewAlert {
+                dedup_key: run.agent.clone(),
+                ..job_alert(AlertKind::BreakerOpen)
+            },
+        },
+        alerts,
+        alerts_to,
+        comment,
+        actor: actor.to_string(),
+        now,
+    })
+}
+
+/// What finalize did, from the plan and what the store made of its conditional parts.
+fn outcome(inputs: &Inputs, plan: &FinalizePlan, effects: Effects) -> Outcome {
+    Outcome {
+        job_id: plan.job_id,
+        run_id: plan.run_id,
+        result_ok: plan.verdict.result_ok,
+        class: plan.verdict.class.clone(),
+        reason: plan.verdict.reason.clone(),
+        decision: plan.verdict.decision,
+        next_job_id: effects.next_job_id,
+        next_stage: effects
+            .next_job_id
+            .and(plan.next_job.as_ref().map(|next| next.stage.clone())),
+        retry_at: plan.verdict.retry_at,
+        attempt: plan.attempt,
+        max_attempts: inputs.job.max_attempts,
         already_finalized: false,
         commit: inputs.commit.clone(),
-        breaker: (change != Change::None).then_some(change),
-        gate_held,
-        alerts: alerts.iter().map(|a| a.kind).chain(held_alerts).collect(),
-        comment_queued,
-    }))
+        breaker: (effects.change != Change::None).then_some(effects.change),
+        gate_held: effects.gate_held,
+        alerts: effects.alerts,
+        comment_queued: plan.comment.is_some(),
+    }
 }
 
 fn short(sha: &str) -> &str {

@@ -1,8 +1,9 @@
 //! Preflight: may this agent take a job? Its binary must answer `--version` (exit 10 otherwise)
 //! and it must be logged in, judged from its credentials file without sending the token anywhere
-//! (exit 11 otherwise). The verdict is cached per agent in the database for `preflight_cache_ttl`
-//! seconds, so a warm check spawns nothing: one SELECT and one stat() of the credentials file.
-//! An auth gate held by a failed run overrides everything until the credentials file changes.
+//! (exit 11 otherwise). The verdict is cached per host and agent in the database for
+//! `preflight_cache_ttl` seconds, so a warm check spawns nothing: one SELECT and one stat() of the
+//! credentials file. An auth gate held by a failed run on this host overrides everything until
+//! the credentials file changes.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use crate::agent::{Located, Profile};
 use crate::config::{self, Config};
 use crate::domain::clock;
 use crate::exit;
-use crate::store::{now_ms, AuthGate, CachedVerdict, Store};
+use crate::store::{AuthGate, CachedVerdict, Store};
 
 pub const VERSION_CHECK: &str = "version";
 pub const AUTH_CHECK: &str = "auth";
@@ -120,19 +121,22 @@ impl Verdict {
 /// could not work (unknown agent, bad settings, database).
 pub fn evaluate(
     config: &Config,
-    store: &mut Store,
+    store: &mut dyn Store,
     agent: &str,
     use_cache: bool,
 ) -> Result<Verdict> {
     let plan = Plan::new(config, agent)?;
-    let now = now_ms();
-    let state = store.preflight_state(agent)?;
+    let now = store.now()?;
+    // The verdict and the gate are this host's: another host's binary and credentials file are
+    // not the ones checked here.
+    let host = config.host();
+    let state = store.preflight_state(&host, agent)?;
     if let Some(gate) = state.gate {
         let current = plan.creds.as_ref().and_then(|c| fingerprint(&c.value));
         if gate.creds == current {
             return Ok(plan.gated(&gate));
         }
-        store.release_auth_gate(agent, gate.created_at)?;
+        store.release_auth_gate(&host, agent, gate.created_at)?;
     }
     if use_cache {
         if let Some(verdict) = state.cached.and_then(|cached| plan.serve(cached, now)) {
@@ -140,13 +144,13 @@ pub fn evaluate(
         }
     }
     let (verdict, row) = plan.fresh(now)?;
-    store.save_preflight(agent, &row)?;
+    store.save_preflight(&host, agent, &row)?;
     Ok(verdict)
 }
 
 /// The claim gate: the (cached) verdict, or an error carrying exit 10 or 11 and the failing
 /// reason. Nothing about any job has been touched when it fails.
-pub fn require(config: &Config, store: &mut Store, agent: &str) -> Result<Verdict> {
+pub fn require(config: &Config, store: &mut dyn Store, agent: &str) -> Result<Verdict> {
     let verdict = evaluate(config, store, agent, true)?;
     match verdict.failure() {
         None => Ok(verdict),

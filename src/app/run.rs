@@ -14,9 +14,10 @@ use crate::app::finalize::LaunchKind;
 use crate::config::{self, Config, Project, Stage};
 use crate::domain::agent::AgentKind;
 use crate::domain::prompt;
+use crate::domain::states::JobState;
 use crate::domain::verdict::Class;
 use crate::procfs::{self, Place, Proc};
-use crate::store::{self, now_ms, Job, LeaseHolder, NewRun, RunEnd, Store};
+use crate::store::{self, Job, LeaseHolder, NewRun, PreviousResult, RunEnd, Store};
 use crate::{fsx, Ctx};
 
 use crate::runner::log::CappedLog;
@@ -66,7 +67,7 @@ pub struct RunOutcome {
 ///
 /// SIGINT and SIGTERM are caught from the start: while the agent runs they are passed to its
 /// group; before or after, they are delivered to orch once the run is recorded.
-pub fn run_job(ctx: &Ctx, store: &mut Store, request: &RunRequest) -> Result<RunOutcome> {
+pub fn run_job(ctx: &Ctx, store: &mut dyn Store, request: &RunRequest) -> Result<RunOutcome> {
     config::require_worker(request.worker)?;
     let mut signals = Signals::install().context("setting up signal handling")?;
     let outcome = run_with_signals(&ctx.config, store, request, &mut signals);
@@ -76,7 +77,7 @@ pub fn run_job(ctx: &Ctx, store: &mut Store, request: &RunRequest) -> Result<Run
 
 fn run_with_signals(
     config: &Config,
-    store: &mut Store,
+    store: &mut dyn Store,
     request: &RunRequest,
     signals: &mut Signals,
 ) -> Result<RunOutcome> {
@@ -87,28 +88,27 @@ fn run_with_signals(
     let profile = agent::resolve(config, request.agent)?;
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
-    let agent_version = store.cached_agent_version(request.agent)?;
+    let agent_version = store.cached_agent_version(&config.host(), request.agent)?;
     // Before the run is recorded: a log directory others may write in is refused with no run.
     let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
     let place = Place::current(config.host());
-    let started = store.start_run(
-        &NewRun {
-            job_id: request.job_id,
-            worker: request.worker,
-            agent: request.agent,
-            agent_version: agent_version.as_deref(),
-            lease_ms: limits.lease_ms,
-            place: &place,
-            supervisor: procfs::this_process(),
-            now: now_ms(),
-        },
-        |run_id| {
-            log_dir
-                .join(format!("job-{}-run-{run_id}.log", request.job_id))
-                .display()
-                .to_string()
-        },
-    )?;
+    let log_path = |run_id| {
+        log_dir
+            .join(format!("job-{}-run-{run_id}.log", request.job_id))
+            .display()
+            .to_string()
+    };
+    let started = store.start_run(&NewRun {
+        log_path: &log_path,
+        job_id: request.job_id,
+        worker: request.worker,
+        agent: request.agent,
+        agent_version: agent_version.as_deref(),
+        lease_ms: limits.lease_ms,
+        place: &place,
+        supervisor: procfs::this_process(),
+        now: store.now()?,
+    })?;
     // From here on the run exists: every way out ends its row.
     let run = Run {
         id: started.run_id,
@@ -198,7 +198,7 @@ struct Prepared {
 
 fn prepare(
     config: &Config,
-    store: &Store,
+    store: &dyn Store,
     run: &Run,
     project: &Project,
     profile: &Profile,
@@ -237,7 +237,7 @@ fn prepare(
 /// and its program, as `orch run` starts it and `orch run --dry-run` shows it.
 fn command_for(
     config: &Config,
-    store: &Store,
+    store: &dyn Store,
     job: &Job,
     run_id: Option<i64>,
     project: &Project,
@@ -298,10 +298,10 @@ pub struct DryRun {
 }
 
 /// Build the command `orch run` would start for `job_id` with `agent`, without starting it.
-pub fn dry_run(config: &Config, store: &Store, job_id: i64, agent: &str) -> Result<DryRun> {
+pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> Result<DryRun> {
     let mut job = store.job(job_id)?.ok_or_else(|| store::no_job(job_id))?;
     // A queued job runs as its next attempt.
-    if job.state != "running" {
+    if job.state != JobState::Running {
         job.attempt += 1;
     }
     let project = config.project(&job.project)?;
@@ -333,15 +333,18 @@ pub fn dry_run(config: &Config, store: &Store, job_id: i64, agent: &str) -> Resu
 }
 
 /// The stage's prompt with the job's values filled in.
-fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Result<String> {
+fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) -> Result<String> {
     let body = store.task_body(job.task_id)?;
     let previous = match config.stages.iter().position(|s| *s == job.stage) {
-        Some(at) if at > 0 => store.last_ok_log(job.task_id, &config.stages[at - 1])?,
+        Some(at) if at > 0 => store.last_ok_result(job.task_id, &config.stages[at - 1])?,
         _ => None,
     };
-    let previous_result = previous
-        .map(|log| previous_result(Path::new(&log)))
-        .unwrap_or_default();
+    // The text finalize stored; a run finalized before orch stored it has only its log.
+    let previous_result = match previous {
+        Some(PreviousResult::Text(text)) => text,
+        Some(PreviousResult::Log(log)) => previous_result(Path::new(&log)),
+        None => String::new(),
+    };
     let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
     let attempt = job.attempt.to_string();
     let vars = [
@@ -362,7 +365,7 @@ fn build_prompt(config: &Config, store: &Store, job: &Job, stage: &Stage) -> Res
 }
 
 /// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
-/// log holds no successful result.
+/// log holds no successful result. Only for runs finalized before the store kept this text.
 fn previous_result(log: &Path) -> String {
     // Read as Claude Code's: the store keeps no kind with the log, and every stage runs the one
     // kind there is so far.
@@ -447,11 +450,11 @@ impl Run<'_> {
     /// Record a run that never started. When the agent is to blame, drop the cached preflight
     /// verdict too: the agent is not what preflight saw. A task's or a project's failure says
     /// nothing about the agent.
-    fn launch_failed(&self, store: &mut Store, failure: LaunchFailure) -> Result<RunOutcome> {
+    fn launch_failed(&self, store: &mut dyn Store, failure: LaunchFailure) -> Result<RunOutcome> {
         let LaunchFailure { kind, reason } = failure;
         crate::diag!("orch: run {} of job {}: {reason}", self.id, self.job.job_id);
         let end = RunEnd {
-            ended_at: now_ms(),
+            ended_at: store.now()?,
             duration_ms: self.elapsed_ms(),
             launch_error: Some(&reason),
             launch_kind: Some(kind.as_str()),
@@ -464,7 +467,7 @@ impl Run<'_> {
     /// Write how the run ended, and say so.
     fn record(
         &self,
-        store: &mut Store,
+        store: &mut dyn Store,
         end: &RunEnd,
         lease_lost: bool,
         auth_failure: bool,
@@ -490,7 +493,7 @@ impl Run<'_> {
     /// Watch the started agent to its end and record how it ended.
     fn watch(
         &self,
-        store: &mut Store,
+        store: &mut dyn Store,
         agent: &mut Process,
         log: &mut CappedLog,
         signals: &mut Signals,
@@ -505,7 +508,10 @@ impl Run<'_> {
             attempt: self.job.attempt,
         };
         let watched = {
-            let mut heartbeat = || store.heartbeat(&holder, self.id, limits.lease_ms, now_ms());
+            let mut heartbeat = || {
+                let now = store.now()?;
+                store.heartbeat(&holder, self.id, limits.lease_ms, now)
+            };
             supervise::supervise(
                 Watch {
                     agent,
@@ -532,7 +538,7 @@ impl Run<'_> {
                 let _ = agent.wait();
                 let end = RunEnd {
                     pid: Some(agent.pid()),
-                    ended_at: now_ms(),
+                    ended_at: store.now().unwrap_or_else(|_| store::now_ms()),
                     duration_ms: self.elapsed_ms(),
                     interrupted: true,
                     log_bytes: log.written,
@@ -557,7 +563,7 @@ impl Run<'_> {
         let auth_failure = self.auth_failure(exit_code, watched.timed_out);
         let end = RunEnd {
             pid: Some(agent.pid()),
-            ended_at: now_ms(),
+            ended_at: store.now()?,
             duration_ms: self.elapsed_ms(),
             exit_code,
             signal,

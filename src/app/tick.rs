@@ -82,7 +82,7 @@ pub fn lock(ctx: &Ctx, worker: &str) -> Result<Option<Lock>> {
 
 /// End what is left of an ended run's process group on this host (its agent ended, but a child
 /// it left may still work in the checkout), before the run is finalized.
-fn end_leftovers(store: &Store, run_id: i64, here: &Place) {
+fn end_leftovers(store: &dyn Store, run_id: i64, here: &Place) {
     let Ok(Some(run)) = store.run(run_id) else {
         return;
     };
@@ -110,21 +110,21 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
     let mut store = ctx.store()?;
     let report = notify::deliver(
         &ctx.config,
-        &mut store,
+        &mut *store,
         &notify::Options { retry_dead: false },
     )?;
     on(Event::Delivered(&report));
     // Before any gate: a dead orch's processes are ended, and its job requeued, even while the
     // agent or its breaker holds claims.
-    for rescued in crate::app::claim::rescue(ctx, &mut store)? {
+    for rescued in crate::app::claim::rescue(ctx, &mut *store)? {
         on(Event::Rescued(&rescued));
     }
     let here = Place::current(ctx.config.host());
     for left in store.unfinalized_runs(Some(request.worker), 20)? {
-        end_leftovers(&store, left.run_id, &here);
+        end_leftovers(&*store, left.run_id, &here);
         match finalize::finalize_job(
             &ctx.config,
-            &mut store,
+            &mut *store,
             left.job_id,
             Some(left.run_id),
             request.worker,
@@ -139,7 +139,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {
-        let verdict = match preflight::require(&ctx.config, &mut store, request.agent) {
+        let verdict = match preflight::require(&ctx.config, &mut *store, request.agent) {
             Ok(verdict) => verdict,
             Err(err) => {
                 let code = exit::code_of(&err);
@@ -150,7 +150,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         on(Event::Preflight(&verdict));
         let job = match crate::app::claim::claim(
             ctx,
-            &mut store,
+            &mut *store,
             request.worker,
             request.agent,
             request.project,
@@ -178,7 +178,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         on(Event::Claimed(&job));
         let run = run::run_job(
             ctx,
-            &mut store,
+            &mut *store,
             &RunRequest {
                 job_id: job.job_id,
                 worker: request.worker,
@@ -196,7 +196,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         let outcome = finalize::finalize_job(
             &ctx.config,
-            &mut store,
+            &mut *store,
             job.job_id,
             Some(run.run_id),
             request.worker,

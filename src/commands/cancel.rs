@@ -6,28 +6,31 @@ use serde_json::json;
 use crate::cli::JobArg;
 use crate::config;
 use crate::domain::rescue::Whereabouts;
+use crate::domain::states::JobState;
 use crate::exit;
 use crate::output;
 use crate::procfs::{self, Place};
-use crate::store::{now_ms, Run};
+use crate::store::Run;
 use crate::Ctx;
 
 /// Cancel the job; a running job's run is closed and, when its agent runs on this host, the
 /// agent's whole process group is stopped (SIGTERM, then SIGKILL after kill_grace_seconds). An
 /// agent on another host is stopped by its own orch at its next lease heartbeat.
 pub fn run(ctx: &Ctx, args: &JobArg) -> Result<u8> {
-    let cancelled = ctx.store()?.cancel(args.job, &ctx.operator(), now_ms())?;
-    let was = cancelled.was.as_str();
+    let mut store = ctx.store()?;
+    let now = store.now()?;
+    let cancelled = store.cancel(args.job, &ctx.operator(), now)?;
+    let was = cancelled.was;
     let stopped = cancelled.run.as_ref().map(|run| stop_agent(ctx, run));
     if ctx.json() {
         output::json(&json!({
             "job_id": args.job,
-            "state": "cancelled",
+            "state": JobState::Cancelled,
             "was": was,
             "run_id": cancelled.run.as_ref().map(|r| r.run_id),
             "agent": stopped.as_ref().map(Stopped::name),
         }))?;
-    } else if was == "cancelled" {
+    } else if was == JobState::Cancelled {
         output::line(format!("job {} was already cancelled", args.job))?;
     } else {
         let run = match (&cancelled.run, &stopped) {

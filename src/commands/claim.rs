@@ -18,10 +18,10 @@ pub fn run(ctx: &Ctx, args: &ClaimArgs) -> Result<u8> {
         crate::commands::project_arg(ctx, project)?;
     }
     let mut store = ctx.store()?;
-    preflight::require(&ctx.config, &mut store, &args.agent)?;
+    preflight::require(&ctx.config, &mut *store, &args.agent)?;
     let claim = claim(
         ctx,
-        &mut store,
+        &mut *store,
         &args.worker,
         &args.agent,
         args.project.as_deref(),

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use crate::app::tick::{self, Event};
 use crate::cli::{DemoArgs, GlobalArgs, StatusArgs};
 use crate::config::{Config, Inputs};
+use crate::domain::states::TaskState;
 use crate::notify::comment;
 use crate::output::{self, Paint};
 use crate::store::{now_ms, NewTask};
@@ -74,6 +75,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
         ctx.config.stages.join(" → ")
     ))?;
     let mut store = ctx.store()?;
+    let now = store.now()?;
     let queued = store.enqueue(
         &NewTask {
             project: "demo",
@@ -86,7 +88,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
             max_attempts: 3,
             actor: "demo",
         },
-        now_ms(),
+        now,
     )?;
     drop(store);
     say(format!(
@@ -126,7 +128,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     let task_state = store
         .tasks_by_key(TASK)?
         .first()
-        .map_or_else(|| "missing".to_string(), |t| t.state.clone());
+        .map_or_else(|| "missing".to_string(), |t| t.state.to_string());
     if json {
         let comments: Vec<_> = comments
             .iter()
@@ -154,7 +156,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
         }
         say(closing(dir, kept))?;
     }
-    if task_state != "complete" {
+    if task_state != TaskState::Complete.as_str() {
         bail!("the demo task ended {task_state}, not complete");
     }
     Ok(exit::OK)

@@ -8,7 +8,7 @@ use crate::config::{self, valid_name};
 use crate::domain::prompt;
 use crate::exit;
 use crate::output;
-use crate::store::{now_ms, NewTask};
+use crate::store::NewTask;
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
@@ -73,6 +73,7 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
     }
     let operator = ctx.operator();
     let mut store = ctx.store()?;
+    let now = store.now()?;
     let enqueued = store.enqueue(
         &NewTask {
             project: &project.name,
@@ -85,7 +86,7 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
             max_attempts: ctx.config.count(config::MAX_ATTEMPTS).max(1),
             actor: &operator,
         },
-        now_ms(),
+        now,
     )?;
     if let Some(problem) = project.workdir_problem() {
         crate::diag!(

@@ -16,7 +16,7 @@ const ACTOR: &str = "finalize";
 
 pub fn run(ctx: &Ctx, args: &FinalizeArgs) -> Result<u8> {
     let mut store = ctx.store()?;
-    let outcome = finalize::finalize_job(&ctx.config, &mut store, args.job, args.run, ACTOR)?;
+    let outcome = finalize::finalize_job(&ctx.config, &mut *store, args.job, args.run, ACTOR)?;
     if ctx.json() {
         output::json(&outcome)?;
     } else {

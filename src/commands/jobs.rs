@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::cli::JobsArgs;
 use crate::commands::{project_arg, stage_arg, state_arg};
+use crate::domain::states::JobState;
 use crate::exit;
 use crate::output::{self, Table};
 use crate::store::{now_ms, Job, JobFilter};
@@ -22,7 +23,12 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
     }
     let store = ctx.store()?;
     let jobs = store.list_jobs(&JobFilter {
-        states: args.state.iter().map(String::as_str).collect(),
+        // Checked by `state_arg` above.
+        states: args
+            .state
+            .iter()
+            .filter_map(|name| JobState::from_name(name))
+            .collect(),
         project: args.project.as_deref(),
         stage: args.stage.as_deref(),
         task: args.task.as_deref(),
@@ -60,7 +66,7 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
             job.project.clone(),
             job.task.clone(),
             job.stage.clone(),
-            paint.state(&job.state),
+            paint.state(job.state.as_str()),
             format!("{}/{}", job.attempt, job.max_attempts),
             due_or_lease(job, now),
             job.last_class
@@ -74,12 +80,12 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
 
 /// When a queued job is due, who holds a running one and until when, when a finished one ended.
 fn due_or_lease(job: &Job, now: i64) -> String {
-    match (job.state.as_str(), &job.lease_owner, job.lease_expires_at) {
-        ("queued", _, _) if job.run_after > now => {
+    match (job.state, &job.lease_owner, job.lease_expires_at) {
+        (JobState::Queued, _, _) if job.run_after > now => {
             format!("due {}", output::relative(job.run_after, now))
         }
-        ("queued", _, _) => "due now".to_string(),
-        ("running", Some(owner), Some(expires)) => {
+        (JobState::Queued, _, _) => "due now".to_string(),
+        (JobState::Running, Some(owner), Some(expires)) => {
             format!("{owner}, lease {}", output::relative(expires, now))
         }
         _ => output::relative(job.updated_at, now),
@@ -97,7 +103,7 @@ fn row_json(job: &Job, now: i64) -> serde_json::Value {
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,
         "run_after": job.run_after,
-        "due": job.state == "queued" && job.run_after <= now,
+        "due": job.state == JobState::Queued && job.run_after <= now,
         "lease_owner": job.lease_owner,
         "lease_expires_at": job.lease_expires_at,
         "last_class": job.last_class,

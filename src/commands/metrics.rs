@@ -8,7 +8,6 @@ use crate::cli::MetricsArgs;
 use crate::exit;
 use crate::metrics::{self, Snapshot};
 use crate::output;
-use crate::store::now_ms;
 use crate::Ctx;
 
 /// node_exporter usually runs as another user: the file is world-readable (metrics are counts,
@@ -17,7 +16,7 @@ const METRICS_MODE: u32 = 0o644;
 
 pub fn run(ctx: &Ctx, args: &MetricsArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let snapshot = Snapshot::read(&store, &ctx.config, now_ms())?;
+    let snapshot = Snapshot::read(&*store, &ctx.config, store.now()?)?;
     let families = metrics::families(&snapshot);
     match &args.out {
         Some(path) => {

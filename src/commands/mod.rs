@@ -25,6 +25,7 @@ use anyhow::Result;
 
 use crate::cli::Command;
 use crate::config::Project;
+use crate::domain::states::JobState;
 use crate::domain::verdict::{Class, Kind};
 use crate::output::{Paint, Tone};
 use crate::{exit, Ctx};
@@ -115,13 +116,14 @@ pub(crate) fn paint_class(paint: Paint, class: &str) -> String {
 
 /// `--state NAME`: a job state.
 pub(crate) fn state_arg(name: &str) -> Result<()> {
-    if crate::store::JOB_STATES.contains(&name) {
+    let names = || JobState::LISTED.iter().map(|s| s.as_str());
+    if JobState::from_name(name).is_some() {
         Ok(())
     } else {
         Err(exit::usage(format!(
             "--state: unknown job state {name:?} (states: {}{})",
-            crate::store::JOB_STATES.join(", "),
-            crate::suggest::hint(name, crate::store::JOB_STATES.iter().copied())
+            names().collect::<Vec<_>>().join(", "),
+            crate::suggest::hint(name, names())
         )))
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::cli::NotifyArgs;
 use crate::exit;
-use crate::notify::{self, Attempt, Options, Report};
+use crate::notify::{self, Attempt, Delivery, Options, Report};
 use crate::output::{self, Paint, Table};
 use crate::store::now_ms;
 use crate::Ctx;
@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: &NotifyArgs) -> Result<u8> {
     let options = Options {
         retry_dead: args.retry_dead,
     };
-    let report = notify::deliver(&ctx.config, &mut store, &options)?;
+    let report = notify::deliver(&ctx.config, &mut *store, &options)?;
     if ctx.json() {
         output::json(&report)?;
     } else {
@@ -45,9 +45,9 @@ fn human(report: &Report, paint: Paint) -> String {
         for attempt in &report.messages {
             table.row(vec![
                 match attempt.outcome {
-                    "sent" => paint.pass("sent"),
-                    "dead" => paint.fail("dead"),
-                    other => paint.warn(other),
+                    Delivery::Sent => paint.pass("sent"),
+                    Delivery::Dead => paint.fail("dead"),
+                    other => paint.warn(other.as_str()),
                 },
                 attempt.id.to_string(),
                 describe(attempt),
@@ -80,7 +80,7 @@ fn human(report: &Report, paint: Paint) -> String {
 
 fn describe(attempt: &Attempt) -> String {
     let mut text = notify::label(
-        &attempt.kind,
+        attempt.kind,
         attempt.alert_kind.as_deref(),
         attempt.project.as_deref(),
         attempt.task.as_deref(),

@@ -13,7 +13,7 @@ use crate::Ctx;
 pub fn run(ctx: &Ctx, args: &PreflightArgs) -> Result<u8> {
     crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
-    let verdict = preflight::evaluate(&ctx.config, &mut store, &args.agent, !args.no_cache)?;
+    let verdict = preflight::evaluate(&ctx.config, &mut *store, &args.agent, !args.no_cache)?;
     if ctx.json() {
         output::json(&verdict)?;
     } else if args.explain {

@@ -15,7 +15,8 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
         crate::commands::agent_arg(ctx, agent)?;
     }
     let mut store = ctx.store()?;
-    let reset = store.reset_preflight(args.agent.as_deref())?;
+    // The verdicts and gates of this host: another host's describe its own binary and login.
+    let reset = store.reset_preflight(&ctx.config.host(), args.agent.as_deref())?;
     let breakers = match args.breaker {
         true => Some(store.close_breakers(args.agent.as_deref())?),
         false => None,

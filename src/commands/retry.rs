@@ -2,9 +2,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::RetryArgs;
+use crate::domain::states::JobState;
 use crate::exit;
 use crate::output;
-use crate::store::now_ms;
+use crate::store::Retried;
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<u8> {
@@ -14,26 +15,30 @@ pub fn run(ctx: &Ctx, args: &RetryArgs) -> Result<u8> {
     let mut store = ctx.store()?;
     let queued = store
         .job(args.job)?
-        .is_some_and(|job| job.state == "queued");
+        .is_some_and(|job| job.state == JobState::Queued);
     if args.now && queued && args.stage.is_none() {
-        let due = store.make_due(args.job, &ctx.operator(), now_ms())?;
+        let now = store.now()?;
+        let due = store.make_due(args.job, &ctx.operator(), now)?;
         if ctx.json() {
-            output::json(&json!({ "job_id": args.job, "state": "queued", "was_due": due }))?;
+            output::json(
+                &json!({ "job_id": args.job, "state": JobState::Queued, "was_due": due }),
+            )?;
         } else {
             output::line(format!(
                 "job {} is due now (it was due {}); its attempts are kept",
                 args.job,
-                output::relative(due, now_ms())
+                output::relative(due, now)
             ))?;
         }
         return Ok(exit::OK);
     }
-    let (was, was_stage) =
-        store.retry(args.job, args.stage.as_deref(), &ctx.operator(), now_ms())?;
+    let now = store.now()?;
+    let Retried { was, was_stage } =
+        store.retry(args.job, args.stage.as_deref(), &ctx.operator(), now)?;
     let stage = args.stage.clone().unwrap_or_else(|| was_stage.clone());
     if ctx.json() {
         output::json(&json!({
-            "job_id": args.job, "state": "queued", "was": was, "stage": stage, "was_stage": was_stage,
+            "job_id": args.job, "state": JobState::Queued, "was": was, "stage": stage, "was_stage": was_stage,
         }))?;
     } else {
         let moved = if stage == was_stage {

@@ -13,7 +13,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
     crate::commands::agent_arg(ctx, &args.agent)?;
     let mut store = ctx.store()?;
     if args.dry_run {
-        let plan = run::dry_run(&ctx.config, &store, args.job, &args.agent)?;
+        let plan = run::dry_run(&ctx.config, &*store, args.job, &args.agent)?;
         return print_dry_run(ctx, &plan);
     }
     let worker = args.worker.as_deref().unwrap_or_default();
@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
         !ctx.json() && std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let outcome = run::run_job(
         ctx,
-        &mut store,
+        &mut *store,
         &RunRequest {
             job_id: args.job,
             worker,

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::cli::ShowArgs;
 use crate::commands::project_arg;
+use crate::domain::states::JobState;
 use crate::exit;
 use crate::output::{self, Table};
 use crate::store::{self, now_ms, Store, Task};
@@ -17,12 +18,12 @@ pub fn run(ctx: &Ctx, args: &ShowArgs) -> Result<u8> {
     let store = ctx.store()?;
     // All digits: a job id (`orch jobs` lists them); anything else: a task key.
     match args.target.parse::<i64>() {
-        Ok(job_id) if args.project.is_none() => show_job(ctx, &store, job_id),
-        _ => show_task(ctx, &store, &args.target, args.project.as_deref()),
+        Ok(job_id) if args.project.is_none() => show_job(ctx, &*store, job_id),
+        _ => show_task(ctx, &*store, &args.target, args.project.as_deref()),
     }
 }
 
-fn show_task(ctx: &Ctx, store: &Store, key: &str, project: Option<&str>) -> Result<u8> {
+fn show_task(ctx: &Ctx, store: &dyn Store, key: &str, project: Option<&str>) -> Result<u8> {
     let mut tasks = store.tasks_by_key(key)?;
     tasks.retain(|t| project.is_none_or(|p| t.project == p));
     let task = match tasks.len() {
@@ -61,7 +62,7 @@ fn show_task(ctx: &Ctx, store: &Store, key: &str, project: Option<&str>) -> Resu
         table.row(vec![
             job.job_id.to_string(),
             job.stage.clone(),
-            paint.state(&job.state),
+            paint.state(job.state.as_str()),
             format!("{}/{}", job.attempt, job.max_attempts),
             job.last_class
                 .as_deref()
@@ -81,12 +82,12 @@ fn task_line(task: &Task, paint: output::Paint) -> String {
     format!(
         "task {}  {}  project {}",
         task.key,
-        paint.state(&task.state),
+        paint.state(task.state.as_str()),
         task.project
     )
 }
 
-fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
+fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
     let Some(job) = store.job(job_id)? else {
         return Err(store::no_job(job_id));
     };
@@ -101,7 +102,7 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
     let mut out = vec![format!(
         "job {}  {}  {} {}  stage {}",
         job.job_id,
-        paint.state(&job.state),
+        paint.state(job.state.as_str()),
         job.project,
         job.task,
         job.stage
@@ -116,7 +117,7 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
             output::when(expires, now)
         ));
     }
-    if job.state == "queued" && job.run_after > now {
+    if job.state == JobState::Queued && job.run_after > now {
         out.push(format!("due       {}", output::when(job.run_after, now)));
     }
     if let Some(class) = &job.last_class {
@@ -136,8 +137,8 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
     for h in &history {
         table.row(vec![
             output::when(h.at, now),
-            h.from_state.clone().unwrap_or_else(|| "·".into()),
-            paint.state(&h.to_state),
+            h.from_state.map_or_else(|| "·".into(), |s| s.to_string()),
+            paint.state(h.to_state.as_str()),
             h.actor.clone(),
             h.reason.clone(),
         ]);
@@ -165,7 +166,8 @@ fn show_job(ctx: &Ctx, store: &Store, job_id: i64) -> Result<u8> {
                     .clone()
                     .map(|c| super::paint_class(paint, &c))
                     .unwrap_or_else(|| "·".into()),
-                run.decision.clone().unwrap_or_else(|| "·".into()),
+                run.decision
+                    .map_or_else(|| "·".into(), |d| d.as_str().to_string()),
                 run.log_path.clone().unwrap_or_default(),
             ]);
         }

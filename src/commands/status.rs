@@ -5,19 +5,20 @@ use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::domain::breaker::State;
+use crate::domain::states::{JobState, MessageKind, OutboxState};
 use crate::exit;
 use crate::notify;
 use crate::output::{self, Paint, Table};
-use crate::store::{now_ms, BreakerRow, Job, OutboxSummary};
+use crate::store::{BreakerRow, Job, OutboxSummary};
 use crate::Ctx;
 
 const LISTED: i64 = 20;
 
 pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let now = now_ms();
+    let now = store.now()?;
     let counts = store.state_counts()?;
-    let running = store.jobs_in_state("running", LISTED)?;
+    let running = store.jobs_in_state(JobState::Running, LISTED)?;
     let retries = store.pending_retries(now, LISTED)?;
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
@@ -26,10 +27,9 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let due: i64 = outbox
         .due_by_kind
         .iter()
-        .filter(|(kind, _)| match kind.as_str() {
-            "alert" => alerts.on,
-            "comment" => comments.on,
-            _ => true,
+        .filter(|(kind, _)| match kind {
+            MessageKind::Alert => alerts.on,
+            MessageKind::Comment => comments.on,
         })
         .map(|(_, n)| n)
         .sum();
@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     if counts.is_empty() {
         out.push("no jobs yet: queue one with `orch enqueue --project P --task KEY`".to_string());
     } else {
-        let states = ["queued", "running", "done", "failed", "cancelled"];
+        let states = JobState::NAMES;
         let mut by_stage: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
         for c in &counts {
             *by_stage
@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             let mut cells = vec![stage.to_string()];
             cells.extend(states.iter().map(|s| match row.get(s) {
                 None => paint.dim("·"),
-                Some(n) if *s == "failed" => paint.fail(&n.to_string()),
+                Some(n) if *s == JobState::Failed.as_str() => paint.fail(&n.to_string()),
                 Some(n) => n.to_string(),
             }));
             table.row(cells);
@@ -148,7 +148,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 job.job_id.to_string(),
                 format!("{} {}", job.project, job.task),
                 paint.fail(&job.stage),
-                paint.state(&job.state),
+                paint.state(job.state.as_str()),
             ]);
         }
         out.push(String::new());
@@ -287,14 +287,14 @@ fn outbox_lines(
         table.row(vec![
             item.id.to_string(),
             notify::label(
-                &item.kind,
+                item.kind,
                 item.alert_kind.as_deref(),
                 item.project.as_deref(),
                 item.task.as_deref(),
             ),
-            paint.state(&item.state),
+            paint.state(item.state.as_str()),
             item.attempts.to_string(),
-            if item.state == "dead" {
+            if item.state == OutboxState::Dead {
                 String::new()
             } else {
                 output::when(item.next_attempt_at, now)
@@ -315,7 +315,10 @@ fn outbox_lines(
             "… and {more} more (`orch status --json` for the counts, `orch notify` to deliver)"
         ));
     }
-    let alerts_wait = outbox.waiting.iter().any(|item| item.kind == "alert");
+    let alerts_wait = outbox
+        .waiting
+        .iter()
+        .any(|item| item.kind == MessageKind::Alert);
     if !alerts.on && alerts_wait {
         out.push(format!("alerts are off: {}", alerts.detail));
     }

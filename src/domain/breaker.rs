@@ -22,27 +22,12 @@ use crate::output;
 /// Longest cooldown: doubling stops here.
 pub const MAX_COOLDOWN_MS: i64 = 6 * 3_600_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Closed => "closed",
-            State::Open => "open",
-            State::HalfOpen => "half_open",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<State> {
-        [State::Closed, State::Open, State::HalfOpen]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+crate::domain::states::states! {
+    /// Where a breaker stands (see the module doc).
+    pub enum State {
+        Closed = "closed",
+        Open = "open",
+        HalfOpen = "half_open",
     }
 }
 
@@ -244,6 +229,23 @@ impl Breaker {
             }
         }
     }
+}
+
+/// The alert's reason when a run's verdict opened `agent`'s breaker (`change` Opened or
+/// Reopened; None otherwise): `next` is the breaker after it, `class` the run's.
+pub fn opened_reason(agent: &str, next: &Breaker, change: Change, class: &str) -> Option<String> {
+    let again = match change {
+        Change::Opened => "it opened",
+        Change::Reopened => "its probe failed, so it opened again with the cooldown doubled",
+        Change::None | Change::Closed => return None,
+    };
+    Some(format!(
+        "circuit breaker for agent {agent}: {again} after {} transient failure{} in a row (last: {class}); \
+         claims wait {} s for a probe",
+        next.consecutive_failures,
+        if next.consecutive_failures == 1 { "" } else { "s" },
+        next.cooldown_ms / 1000
+    ))
 }
 
 #[cfg(test)]
@@ -456,5 +458,26 @@ mod tests {
             assert_eq!(State::from_name(s.as_str()), Some(s));
         }
         assert_eq!(State::from_name("ajar"), None);
+    }
+
+    #[test]
+    fn only_an_opening_has_an_alert_and_it_says_why() {
+        let open = Breaker {
+            state: State::Open,
+            consecutive_failures: 1,
+            cooldown_ms: 600_000,
+            ..Breaker::default()
+        };
+        let why = opened_reason("claude", &open, Change::Opened, "timeout").unwrap();
+        assert_eq!(
+            why,
+            "circuit breaker for agent claude: it opened after 1 transient failure in a row \
+             (last: timeout); claims wait 600 s for a probe"
+        );
+        let again = opened_reason("claude", &open, Change::Reopened, "timeout").unwrap();
+        assert!(again.contains("its probe failed, so it opened again with the cooldown doubled"));
+        for quiet in [Change::None, Change::Closed] {
+            assert_eq!(opened_reason("claude", &open, quiet, "timeout"), None);
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Pure code, no I/O: the verdict's vocabulary (`verdict`), what a run's outcome means for its job
 //! (`decide`), the circuit breaker's state machine, the rescue policy, the rule for times from the
-//! future, backoff, the kinds of agent, the stage prompts. Everything here is a function of its
-//! inputs, unit-tested beside it, so every store backend, every agent and every command decides
-//! the same way.
+//! future, backoff, the kinds of agent, the stage prompts, and the typed states the store keeps
+//! (`states`). Everything here is a function of its inputs, unit-tested beside it, so every store
+//! backend, every agent and every command decides the same way.
 
 pub mod agent;
 pub mod backoff;
@@ -11,4 +11,5 @@ pub mod clock;
 pub mod decide;
 pub mod prompt;
 pub mod rescue;
+pub mod states;
 pub mod verdict;

@@ -12,6 +12,8 @@
 //! its lease may overlap with the one that rescues its job.
 
 use crate::domain::clock;
+use crate::domain::decide::Decision;
+use crate::domain::states::JobState;
 use crate::output;
 use crate::procfs::{Liveness, Place, Proc};
 
@@ -120,11 +122,19 @@ pub struct Rescue {
 
 impl Rescue {
     /// queued for another attempt, or failed when the attempts are spent (this one counts).
-    pub fn to_state(&self) -> &'static str {
+    pub fn to_state(&self) -> JobState {
         if self.attempt >= self.max_attempts {
-            "failed"
+            JobState::Failed
         } else {
-            "queued"
+            JobState::Queued
+        }
+    }
+
+    /// The decision stored on the job's open run: requeued or failed, as the job goes.
+    pub fn decision(&self) -> Decision {
+        match self.to_state() {
+            JobState::Failed => Decision::Failed,
+            _ => Decision::Requeued,
         }
     }
 
@@ -319,7 +329,11 @@ mod tests {
             let expired = candidate(NOW, place);
             let r = decide(&expired, &here(), NOW, LEASE, &never).unwrap();
             assert_eq!((r.why.clone(), r.end), (Why::LeaseExpired, None));
-            assert_eq!((r.to_state(), r.class()), ("queued", "lease_expired"));
+            assert_eq!(
+                (r.to_state(), r.class()),
+                (JobState::Queued, "lease_expired")
+            );
+            assert_eq!(r.decision(), Decision::Requeued);
             assert_eq!(r.reason(), "lease of w1 expired (attempt 1/3 counted)");
         }
     }
@@ -384,7 +398,11 @@ mod tests {
         };
         let r = decide_with(&c, Liveness::Stopped).unwrap();
         assert_eq!(r.end, Some(End::Group(AGENT)));
-        assert_eq!((r.to_state(), r.class()), ("failed", "orch_stopped"));
+        assert_eq!(
+            (r.to_state(), r.class()),
+            (JobState::Failed, "orch_stopped")
+        );
+        assert_eq!(r.decision(), Decision::Failed);
         // Stopped before its agent was recorded: the groups its children lead are ended.
         let mut c = candidate(NOW - 1, Some(here()));
         c.run.as_mut().unwrap().agent = None;

@@ -18,8 +18,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::{self, Config};
+use crate::domain::states::{MessageKind, OutboxState};
 use crate::http::Http;
-use crate::store::{now_ms, ClaimMessage, Claimed, Finish, NewAlert, NewComment, Store};
+use crate::store::{ClaimMessage, Claimed, Finish, Message, NewAlert, NewComment, Store};
 
 pub use telegram::Telegram;
 
@@ -44,17 +45,42 @@ pub struct Options {
     pub retry_dead: bool,
 }
 
+/// How a delivery attempt ended for the message, as `orch notify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Sent,
+    /// Will be retried after its backoff.
+    Failed,
+    /// The destination asked to wait (429).
+    Deferred,
+    Dead,
+    /// Another process took the message over after this one's claim ran out; it records the
+    /// outcome.
+    ClaimLost,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Deferred => "deferred",
+            Delivery::Dead => "dead",
+            Delivery::ClaimLost => "claim_lost",
+        }
+    }
+}
+
 /// One message this run tried to deliver.
 #[derive(Debug, Serialize)]
 pub struct Attempt {
     pub id: i64,
-    pub kind: String,
+    pub kind: MessageKind,
     pub alert_kind: Option<String>,
     pub project: Option<String>,
     pub task: Option<String>,
-    /// sent, failed (will be retried), deferred (429), dead, or claim_lost (another process took
-    /// the message over after this one's claim ran out; it records the outcome).
-    pub outcome: &'static str,
+    pub outcome: Delivery,
     pub attempts: i64,
     pub max_attempts: i64,
     /// Alerts folded into this one.
@@ -67,7 +93,7 @@ pub struct Attempt {
 /// Messages left pending because their destination is not configured.
 #[derive(Debug, Serialize)]
 pub struct Waiting {
-    pub kind: &'static str,
+    pub kind: MessageKind,
     pub count: i64,
     pub reason: String,
 }
@@ -138,12 +164,12 @@ pub fn comments_switch(config: &Config) -> Switch {
 
 /// "failed web ORCH-44": what a message is about, for listings.
 pub fn label(
-    kind: &str,
+    kind: MessageKind,
     alert_kind: Option<&str>,
     project: Option<&str>,
     task: Option<&str>,
 ) -> String {
-    [Some(alert_kind.unwrap_or(kind)), project, task]
+    [Some(alert_kind.unwrap_or(kind.as_str())), project, task]
         .iter()
         .flatten()
         .copied()
@@ -179,20 +205,21 @@ pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64
 
 /// Deliver every due message (see the module doc). Errors only when the database fails;
 /// delivery failures are recorded on the messages and reported.
-pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<Report> {
+pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Result<Report> {
     let mut report = Report::default();
     if options.retry_dead {
-        report.revived = store.retry_dead(now_ms())?;
+        let now = store.now()?;
+        report.revived = store.retry_dead(now)?;
     }
     let telegram = Telegram::from_config(config);
     let token = forge_token(config);
     if let Err(why) = &telegram {
         let reason = format!("alerts are off: {why}");
-        wait(store, &mut report, "alert", reason)?;
+        wait(store, &mut report, MessageKind::Alert, reason)?;
     }
     if token.is_none() {
         let reason = format!("comments are off: {} not set", config::FORGE_TOKEN.env());
-        wait(store, &mut report, "comment", reason)?;
+        wait(store, &mut report, MessageKind::Comment, reason)?;
     }
     let secrets = [
         telegram.as_ref().ok().map(Telegram::token),
@@ -206,7 +233,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     );
     let run = Run {
         http,
-        claimer: format!("notify:{}:{}", std::process::id(), now_ms()),
+        claimer: format!("notify:{}:{}", std::process::id(), store.now()?),
         max_attempts: i64::try_from(config.count(config::NOTIFY_MAX_ATTEMPTS).max(1))
             .unwrap_or(i64::MAX),
         retry_base_seconds: config.count(config::NOTIFY_RETRY_BASE_SECONDS),
@@ -222,7 +249,7 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
     loop {
         let request = ClaimMessage {
             claimer: &run.claimer,
-            now: now_ms(),
+            now: store.now()?,
             claim_ms,
             dedup_ms,
             alerts,
@@ -232,30 +259,39 @@ pub fn deliver(config: &Config, store: &mut Store, options: &Options) -> Result<
         let Some(message) = store.claim_message(&request)? else {
             break;
         };
-        let outcome = match (message.kind.as_str(), &telegram, token) {
-            ("alert", Ok(telegram), _) => send_alert(telegram, &run.http, &message),
-            ("comment", _, Some(token)) => send_comment(config, &run.http, token, &message),
-            (kind, _, _) => Outcome::Undeliverable(format!("cannot deliver a {kind} message")),
+        let outcome = match (&message.message, &telegram, token) {
+            (Err(unreadable), _, _) => Outcome::Undeliverable(unreadable.clone()),
+            (Ok(Message::Alert(alert)), Ok(telegram), _) => {
+                send_alert(telegram, &run.http, &message, alert)
+            }
+            (Ok(Message::Comment(comment)), _, Some(token)) => {
+                send_comment(config, &run.http, token, &message, comment)
+            }
+            (Ok(other), _, _) => {
+                Outcome::Undeliverable(format!("cannot deliver a {} message", other.kind()))
+            }
         };
         if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
-            match message.kind.as_str() {
-                "alert" => alerts = false,
-                _ => skip_projects.push(message.project.clone().unwrap_or_default()),
+            match message.kind {
+                MessageKind::Alert => alerts = false,
+                MessageKind::Comment => {
+                    skip_projects.push(message.project.clone().unwrap_or_default())
+                }
             }
         }
         let attempt = record(store, &run, message, &outcome)?;
         match attempt.outcome {
-            "sent" => {
+            Delivery::Sent => {
                 report.sent += 1;
                 report.folded += attempt.folded;
             }
-            "dead" => report.dead += 1,
-            "deferred" => report.deferred += 1,
-            _ => report.failed += 1,
+            Delivery::Dead => report.dead += 1,
+            Delivery::Deferred => report.deferred += 1,
+            Delivery::Failed | Delivery::ClaimLost => report.failed += 1,
         }
         report.messages.push(attempt);
     }
-    let summary = store.outbox_summary(now_ms(), 0)?;
+    let summary = store.outbox_summary(store.now()?, 0)?;
     report.pending = summary.pending;
     report.dead_total = summary.dead;
     Ok(report)
@@ -272,7 +308,12 @@ struct Run {
 
 /// Store how the attempt went: sent, retried later (backoff, or the wait a 429 asked for), or
 /// dead.
-fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> Result<Attempt> {
+fn record(
+    store: &mut dyn Store,
+    run: &Run,
+    message: Claimed,
+    outcome: &Outcome,
+) -> Result<Attempt> {
     let error = match outcome {
         Outcome::Delivered => None,
         Outcome::Failed(error)
@@ -280,7 +321,7 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
         | Outcome::Undeliverable(error) => Some(run.http.redact(error)),
     };
     let error_text = error.as_deref().unwrap_or_default();
-    let now = now_ms();
+    let now = store.now()?;
     let (finish, next_attempt_at) = match outcome {
         Outcome::Delivered => (Finish::Sent, None),
         Outcome::Failed(_) => {
@@ -292,7 +333,8 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
             let finish = Finish::Failed {
                 error: error_text,
                 retry_at: now + delay,
-                max_attempts: run.max_attempts,
+                // This was its last attempt: the message is dead.
+                out_of_attempts: message.attempts >= run.max_attempts,
             };
             (finish, Some(now + delay))
         }
@@ -307,12 +349,12 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
         Outcome::Undeliverable(_) => (Finish::Dead { error: error_text }, None),
     };
     let state = store.finish_message(message.id, &run.claimer, &finish, now)?;
-    let outcome = match (state.as_deref(), outcome) {
-        (Some("sent"), _) => "sent",
-        (Some("dead"), _) => "dead",
-        (Some(_), Outcome::RetryAfter { .. }) => "deferred",
-        (Some(_), _) => "failed",
-        (None, _) => "claim_lost",
+    let outcome = match (state, outcome) {
+        (Some(OutboxState::Sent), _) => Delivery::Sent,
+        (Some(OutboxState::Dead), _) => Delivery::Dead,
+        (Some(_), Outcome::RetryAfter { .. }) => Delivery::Deferred,
+        (Some(_), _) => Delivery::Failed,
+        (None, _) => Delivery::ClaimLost,
     };
     Ok(Attempt {
         id: message.id,
@@ -324,12 +366,17 @@ fn record(store: &mut Store, run: &Run, message: Claimed, outcome: &Outcome) -> 
         attempts: message.attempts,
         max_attempts: run.max_attempts,
         folded: message.folded,
-        next_attempt_at: next_attempt_at.filter(|_| outcome != "dead"),
+        next_attempt_at: next_attempt_at.filter(|_| outcome != Delivery::Dead),
         error,
     })
 }
 
-fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: String) -> Result<()> {
+fn wait(
+    store: &mut dyn Store,
+    report: &mut Report,
+    kind: MessageKind,
+    reason: String,
+) -> Result<()> {
     let count = store.note_waiting(kind, &reason)?;
     if count > 0 {
         report.waiting.push(Waiting {
@@ -341,21 +388,18 @@ fn wait(store: &mut Store, report: &mut Report, kind: &'static str, reason: Stri
     Ok(())
 }
 
-fn send_alert(telegram: &Telegram, http: &Http, message: &Claimed) -> Outcome {
-    match serde_json::from_str::<NewAlert>(&message.payload) {
-        Ok(alert) => {
-            let text = telegram::render(&alert, message.folded, &message.folded_tasks);
-            telegram.send(http, &text)
-        }
-        Err(err) => Outcome::Undeliverable(format!("unreadable alert payload: {err}")),
-    }
+fn send_alert(telegram: &Telegram, http: &Http, message: &Claimed, alert: &NewAlert) -> Outcome {
+    let text = telegram::render(alert, message.folded, &message.folded_tasks);
+    telegram.send(http, &text)
 }
 
-fn send_comment(config: &Config, http: &Http, token: &str, message: &Claimed) -> Outcome {
-    let comment = match serde_json::from_str::<NewComment>(&message.payload) {
-        Ok(comment) => comment,
-        Err(err) => return Outcome::Undeliverable(format!("unreadable comment payload: {err}")),
-    };
+fn send_comment(
+    config: &Config,
+    http: &Http,
+    token: &str,
+    message: &Claimed,
+    comment: &NewComment,
+) -> Outcome {
     let Some(project) = config.projects.get(&comment.project) else {
         return Outcome::Undeliverable(format!(
             "project {:?} is not in the configuration",
@@ -371,7 +415,7 @@ fn send_comment(config: &Config, http: &Http, token: &str, message: &Claimed) ->
     if comment.issue <= 0 {
         return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
     }
-    let body = comment::render(&comment, message.id);
+    let body = comment::render(comment, message.id);
     match crate::forge::connect(forge, http, token).comment(comment.issue, &body) {
         Ok(()) => Outcome::Delivered,
         Err(crate::forge::Error::Failed(error)) => Outcome::Failed(error),

@@ -1,142 +1,231 @@
-//! What finalize writes, inside its one `BEGIN IMMEDIATE` transaction (`crate::app::finalize`
-//! composes these with `insert_job`, `queue_alert`, `hold_auth_gate` and `record_breaker`), and
-//! the runs that still await it.
+//! What finalize hands the store: a plan, decided by pure code (`domain::decide` and
+//! `app::finalize`) before the transaction, that `Store::apply_finalize` writes whole inside one,
+//! under a guard; the lock that keeps two finalizers of one run from judging and committing it
+//! twice; and the runs that still await finalize.
 
-use anyhow::Result;
-use rusqlite::{params, Transaction};
 use serde::Serialize;
 
-use super::{record, LeaseHolder, Store};
+use super::{AlertKind, CredsFingerprint, Job, NewAlert, NewComment, Run};
+use crate::domain::breaker::{opened_reason, Breaker, Change, Event, Policy};
+use crate::domain::decide::Decision;
+use crate::domain::states::{JobState, TaskState};
 
-/// The verdict and decision stored on a run. `exit_code` is never written here.
-pub struct RunVerdict<'a> {
-    /// None when there was no log to judge (a launch failure).
-    pub result_ok: Option<bool>,
-    pub class: &'a str,
-    pub reason: &'a str,
-    pub usage_json: Option<&'a str>,
-    pub decision: &'a str,
-    pub next_job_id: Option<i64>,
-    pub retry_at: Option<i64>,
-    pub commit_sha: Option<&'a str>,
+/// Everything one finalize writes. The store checks the guard inside its transaction — the run
+/// is not finalized yet and its worker still holds the job's lease for the run's attempt — and
+/// writes nothing when it fails (`Applied::Finalized`, `Applied::NotHeld`). The job facts the plan
+/// was decided from (attempt, max attempts, stage, project) cannot change while that holds.
+#[derive(Debug, Clone)]
+pub struct FinalizePlan {
+    pub run_id: i64,
+    pub job_id: i64,
+    pub worker: String,
+    pub attempt: i64,
+    pub agent: String,
+    /// What is stored on the run. `exit_code` is never written here.
+    pub verdict: RunVerdict,
+    /// Where the job goes; the verdict's class and reason are kept on it as its last.
+    pub job: JobMove,
+    /// The next stage's job, queued at attempt 0 and due now.
+    pub next_job: Option<NextJob>,
+    /// The task's state once no job of it is live (complete or failed).
+    pub task: Option<TaskState>,
+    /// Hold the project on a host (its workdir is missing there); the first hold alerts.
+    pub hold_project: Option<ProjectHoldRequest>,
+    /// Hold the agent's auth gate on the run's host, dropping its cached verdict there; the
+    /// alert goes out only when the gate was not held already for the same credentials file.
+    pub gate: Option<GateHold>,
+    /// The run's effect on its agent's circuit breaker: the store reads the breaker inside the
+    /// transaction and applies `Breaker::record` to it.
+    pub breaker: BreakerUpdate,
+    /// Alerts the decision raises, in order.
+    pub alerts: Vec<NewAlert>,
+    /// Whether alerts are queued, or noted in the job's history because they have nowhere to go.
+    pub alerts_to: AlertRoute,
+    /// The usage comment for the task's issue.
+    pub comment: Option<NewComment>,
+    /// Who the job's history records.
+    pub actor: String,
+    pub now: i64,
 }
 
-/// Store the verdict on a run not yet finalized. False when it already was (nothing written).
-pub fn record_run_verdict(
-    tx: &Transaction,
-    run_id: i64,
-    verdict: &RunVerdict,
-    now: i64,
-) -> Result<bool> {
-    let changed = tx
-        .prepare_cached(
-            "UPDATE agent_runs SET result_ok = ?2, class = ?3, reason = ?4, usage_json = ?5,
-                    decision = ?6, next_job_id = ?7, retry_at = ?8, commit_sha = ?9, finalized_at = ?10
-             WHERE id = ?1 AND finalized_at IS NULL",
-        )?
-        .execute(params![
-            run_id,
-            verdict.result_ok,
-            verdict.class,
-            verdict.reason,
-            verdict.usage_json,
-            verdict.decision,
-            verdict.next_job_id,
-            verdict.retry_at,
-            verdict.commit_sha,
-            now
-        ])?;
-    Ok(changed == 1)
+impl FinalizePlan {
+    /// The alerts the plan raises, in order, once the store knows whether the gate was newly
+    /// held and how the breaker changed: the plan's own, the gate's, the breaker's (its reason
+    /// from `domain::breaker::opened_reason`). Each goes where `alerts_to` says.
+    pub fn raised(&self, gate_held: bool, breaker: &Breaker, change: Change) -> Vec<NewAlert> {
+        let gate = self
+            .gate
+            .as_ref()
+            .and_then(|gate| gate.alert.clone())
+            .filter(|_| gate_held);
+        let opened =
+            opened_reason(&self.agent, breaker, change, &self.verdict.class).map(|why| NewAlert {
+                reason: why,
+                ..self.breaker.alert.clone()
+            });
+        self.alerts
+            .iter()
+            .cloned()
+            .chain(gate)
+            .chain(opened)
+            .collect()
+    }
+}
+
+/// The verdict and decision stored on a run.
+#[derive(Debug, Clone)]
+pub struct RunVerdict {
+    /// None when there was no log to judge (a launch failure).
+    pub result_ok: Option<bool>,
+    pub class: String,
+    pub reason: String,
+    pub usage_json: Option<String>,
+    /// The agent's result text, capped, for the next stage's prompt; None when there was no log.
+    pub result_text: Option<String>,
+    pub decision: Decision,
+    /// When a requeued job is due again.
+    pub retry_at: Option<i64>,
+    /// The commit auto-commit made after this ok run.
+    pub commit_sha: Option<String>,
 }
 
 /// Where a held job goes after its run's verdict.
-pub struct JobMove<'a> {
+#[derive(Debug, Clone)]
+pub struct JobMove {
     /// queued, done or failed.
-    pub to: &'a str,
+    pub to: JobState,
     /// When a queued job is due again.
     pub run_after: Option<i64>,
     /// Give back the attempt the claim took (the run did not count).
     pub refund_attempt: bool,
-    /// The verdict's class and reason, kept on the job as its last.
-    pub class: &'a str,
-    pub reason: &'a str,
     /// The history line: what was decided and why.
-    pub history: &'a str,
-    pub actor: &'a str,
+    pub history: String,
 }
 
-/// Move the job out of `running`, only while `holder` still holds it (same worker and attempt),
-/// releasing the lease and recording the transition. False when it holds it no more (nothing
-/// written).
-pub fn move_held_job(
-    tx: &Transaction,
-    holder: &LeaseHolder,
-    to: &JobMove,
-    now: i64,
-) -> Result<bool> {
-    let changed = tx
-        .prepare_cached(
-            "UPDATE jobs SET state = ?4, run_after = coalesce(?5, run_after),
-                    attempt = attempt - ?6, lease_owner = NULL, lease_expires_at = NULL,
-                    last_class = ?7, last_reason = ?8, updated_at = ?9
-             WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempt = ?3",
-        )?
-        .execute(params![
-            holder.job_id,
-            holder.worker,
-            holder.attempt,
-            to.to,
-            to.run_after,
-            i64::from(to.refund_attempt),
-            to.class,
-            to.reason,
-            now
-        ])?;
-    if changed != 1 {
-        return Ok(false);
+/// A job to queue for the next stage of the same task.
+#[derive(Debug, Clone)]
+pub struct NextJob {
+    pub stage: String,
+    pub priority: i64,
+    pub max_attempts: u64,
+    /// The history line of its creation.
+    pub reason: String,
+}
+
+/// A project to hold on a host.
+#[derive(Debug, Clone)]
+pub struct ProjectHoldRequest {
+    pub project: String,
+    pub host: String,
+    pub reason: String,
+}
+
+/// An auth gate to hold on a host for an agent, because run `run_id` showed the agent is not
+/// authenticated there. `creds` is that host's credentials file as it is now (None when missing
+/// or unknown): the gate opens when it changes.
+#[derive(Debug, Clone)]
+pub struct GateHold {
+    pub host: String,
+    pub agent: String,
+    pub run_id: i64,
+    pub reason: String,
+    pub creds: Option<CredsFingerprint>,
+    /// Raised (through `alerts_to`) when the gate is newly held.
+    pub alert: Option<NewAlert>,
+}
+
+/// A finalized run's effect on its agent's breaker.
+#[derive(Debug, Clone)]
+pub struct BreakerUpdate {
+    pub event: Event,
+    pub policy: Policy,
+    /// Raised (through `alerts_to`) when the breaker opens, its reason from
+    /// `domain::breaker::opened_reason`.
+    pub alert: NewAlert,
+}
+
+/// What becomes of the alerts a decision raises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertRoute {
+    Queue,
+    /// Alerts are off (`detail` says why): each is recorded in the job's history instead, not
+    /// queued to wait for ever.
+    Note {
+        detail: String,
+    },
+}
+
+impl AlertRoute {
+    /// The history line that stands for `alert`, or None when it is queued.
+    pub fn note(&self, alert: &NewAlert) -> Option<String> {
+        match self {
+            AlertRoute::Queue => None,
+            AlertRoute::Note { detail } => Some(format!(
+                "alert not sent ({}: alerts are off: {detail}): {}",
+                alert.kind.as_str(),
+                alert.reason
+            )),
+        }
     }
-    record(
-        tx,
-        holder.job_id,
-        Some("running"),
-        to.to,
-        to.actor,
-        to.history,
-        now,
-    )?;
-    Ok(true)
 }
 
-/// What closes a job's open runs: the decision someone else made for the run's attempt.
-pub struct RunClose<'a> {
-    pub job_id: i64,
-    pub attempt: i64,
-    /// What happened to the run (`lease_expired`, `orch_gone`, `cancelled`, …).
-    pub class: &'a str,
-    /// requeued, failed or cancelled.
-    pub decision: &'a str,
-    pub reason: &'a str,
+/// What `apply_finalize` did.
+#[derive(Debug)]
+pub enum Applied {
+    Done(Effects),
+    /// The run was finalized already (by another finalizer, a rescue or a cancel): nothing was
+    /// written; this is the run as stored, with its decision.
+    Finalized(Box<Run>),
+    /// The run's worker no longer holds the job for the run's attempt: nothing was written.
+    NotHeld {
+        job: Box<Job>,
+        run: Box<Run>,
+    },
 }
 
-/// Close the run rows of `close.attempt` that were never finalized, because a rescue or a cancel
-/// decided for them (their orch died, lost the database, or was told to stop). The run carries
-/// the decision, so finalizing it later prints that instead of judging a job no longer held; its
-/// orch, if alive, may still record how the agent ended.
-pub fn close_open_runs(tx: &Transaction, close: &RunClose, now: i64) -> Result<usize> {
-    Ok(tx
-        .prepare_cached(
-            "UPDATE agent_runs SET class = ?3, reason = ?5, decision = ?4,
-                    retry_at = CASE WHEN ?4 = 'requeued' THEN ?6 END, finalized_at = ?6
-             WHERE job_id = ?1 AND attempt = ?2 AND finalized_at IS NULL",
-        )?
-        .execute(params![
-            close.job_id,
-            close.attempt,
-            close.class,
-            close.decision,
-            close.reason,
-            now
-        ])?)
+/// What the plan's conditional parts came to.
+#[derive(Debug, Clone)]
+pub struct Effects {
+    pub next_job_id: Option<i64>,
+    /// The project was newly held (its alert queued).
+    pub project_held: bool,
+    /// The gate was newly held (not held already for the same file).
+    pub gate_held: bool,
+    /// The breaker after the run, and what changed.
+    pub breaker: Breaker,
+    pub change: Change,
+    /// The kinds of the alerts raised, queued or noted, in order: the plan's, the gate's, the
+    /// breaker's, then the project hold's.
+    pub alerts: Vec<AlertKind>,
+}
+
+/// Taking a run's finalize lock. Judging the log and auto-committing happen before the
+/// transaction, so two finalizers of one run are kept apart by this lock: the second waits for
+/// the first and then finds the decision made. It lives in the store, so finalizers on
+/// different hosts see it too.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalizeLock<'a> {
+    pub run_id: i64,
+    /// Who takes it: unique to the process (its place, pid and start time).
+    pub holder: &'a str,
+    /// Until when it holds: a holder that dies without unlocking leaves it to run out.
+    pub until: i64,
+    /// Take it over from this holder even before it runs out: the caller saw it is gone.
+    pub take_from: Option<&'a str>,
+    pub now: i64,
+}
+
+/// What a lock attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locked {
+    Taken,
+    /// Another holder has it until `until`.
+    Held {
+        holder: String,
+        until: i64,
+    },
+    /// The run is finalized: there is nothing left to lock for.
+    Finalized,
 }
 
 /// A run that ended (or never started) and was not finalized, while its job is still held by
@@ -153,32 +242,4 @@ pub struct Unfinalized {
     pub ended_at: Option<i64>,
     pub launch_error: bool,
     pub lease_expires_at: Option<i64>,
-}
-
-impl Store {
-    /// Runs awaiting finalize (see `Unfinalized`), oldest first; only `worker`'s when given.
-    pub fn unfinalized_runs(&self, worker: Option<&str>, limit: i64) -> Result<Vec<Unfinalized>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT r.id, r.job_id, r.worker, r.agent, r.attempt, r.ended_at, r.launch_error IS NOT NULL,
-                    j.lease_expires_at
-             FROM agent_runs r JOIN jobs j ON j.id = r.job_id
-             WHERE r.finalized_at IS NULL AND (r.ended_at IS NOT NULL OR r.launch_error IS NOT NULL)
-               AND j.state = 'running' AND j.lease_owner = r.worker AND j.attempt = r.attempt
-               AND (?1 IS NULL OR r.worker = ?1)
-             ORDER BY r.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![worker, limit], |row| {
-            Ok(Unfinalized {
-                run_id: row.get(0)?,
-                job_id: row.get(1)?,
-                worker: row.get(2)?,
-                agent: row.get(3)?,
-                attempt: row.get(4)?,
-                ended_at: row.get(5)?,
-                launch_error: row.get(6)?,
-                lease_expires_at: row.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
 }

@@ -1,10 +1,7 @@
-//! The read-only queries behind `orch metrics`: totals over the whole database, one statement
-//! each. Job counts and the outbox summary come from `jobs` and `outbox`.
+//! What `orch metrics` reads: totals over the whole database, read together in one snapshot so
+//! the families agree with each other.
 
-use anyhow::Result;
-use rusqlite::OptionalExtension;
-
-use super::Store;
+use super::{BreakerRow, OutboxSummary, StateCount};
 
 /// Runs with one verdict class; `class` is None for runs not judged yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +21,7 @@ pub struct UsageTotals {
     pub cache_write_tokens: i64,
 }
 
-/// One agent's cached preflight verdict, and whether a run holds its auth gate.
+/// One agent's cached preflight verdict on a host, and whether a run holds its auth gate there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreflightRow {
     pub agent: String,
@@ -35,92 +32,24 @@ pub struct PreflightRow {
     pub gate_held: bool,
 }
 
-impl Store {
-    pub fn run_class_counts(&self) -> Result<Vec<ClassCount>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT class, count(*) FROM agent_runs GROUP BY class ORDER BY class")?;
-        let rows = stmt.query_map([], |row| {
-            Ok(ClassCount {
-                class: row.get(0)?,
-                count: row.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
+/// Everything the metrics are made from, read in one snapshot of the database.
+#[derive(Debug)]
+pub struct MetricsFacts {
+    pub job_counts: Vec<StateCount>,
+    pub run_classes: Vec<ClassCount>,
     /// Times a job went from running back to the queue: an attempt that will be retried (a
     /// transient failure, an expired lease). An operator's `orch retry` of a failed job is not
     /// one: it starts the attempts afresh.
-    pub fn requeue_count(&self) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "SELECT count(*) FROM job_history WHERE from_state = 'running' AND to_state = 'queued'",
-            [],
-            |row| row.get(0),
-        )?)
-    }
-
-    /// Cost and tokens by project, from each run's `usage_json` (the verdict's `Usage`); runs
-    /// without usage, or with usage that is not valid JSON, count as zero, and so does a negative
-    /// figure (a counter never goes down).
-    pub fn usage_by_project(&self) -> Result<Vec<UsageTotals>> {
-        let mut stmt = self.conn().prepare(
-            "SELECT j.project,
-                    total(max(json_extract(r.usage_json, '$.cost_usd'), 0)),
-                    total(max(json_extract(r.usage_json, '$.input_tokens'), 0)),
-                    total(max(json_extract(r.usage_json, '$.output_tokens'), 0)),
-                    total(max(json_extract(r.usage_json, '$.cache_read_tokens'), 0)),
-                    total(max(json_extract(r.usage_json, '$.cache_write_tokens'), 0))
-             FROM agent_runs r JOIN jobs j ON j.id = r.job_id
-             WHERE r.usage_json IS NOT NULL AND json_valid(r.usage_json)
-             GROUP BY j.project ORDER BY j.project",
-        )?;
-        // total() is a float whatever it sums; token counts are whole numbers.
-        let rows = stmt.query_map([], |row| {
-            Ok(UsageTotals {
-                project: row.get(0)?,
-                cost_usd: row.get(1)?,
-                input_tokens: row.get::<_, f64>(2)? as i64,
-                output_tokens: row.get::<_, f64>(3)? as i64,
-                cache_read_tokens: row.get::<_, f64>(4)? as i64,
-                cache_write_tokens: row.get::<_, f64>(5)? as i64,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Every agent with a cached verdict or a held auth gate.
-    pub fn preflight_rows(&self) -> Result<Vec<PreflightRow>> {
-        let mut stmt = self.conn().prepare(
-            "SELECT a.agent, c.ok, c.created_at, c.expires_at, g.agent IS NOT NULL
-             FROM (SELECT agent FROM preflight_cache UNION SELECT agent FROM auth_gate) AS a
-             LEFT JOIN preflight_cache AS c ON c.agent = a.agent
-             LEFT JOIN auth_gate AS g ON g.agent = a.agent
-             ORDER BY a.agent",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok(PreflightRow {
-                agent: row.get(0)?,
-                ok: row.get(1)?,
-                created_at: row.get(2)?,
-                expires_at: row.get(3)?,
-                gate_held: row.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
+    pub requeues: i64,
+    /// Cost and tokens by project, from each run's usage; runs without usage, or with usage that
+    /// is not valid JSON, count as zero, and so does a negative figure (a counter never goes
+    /// down).
+    pub usage: Vec<UsageTotals>,
+    /// The host's preflight verdicts and gates, by agent.
+    pub preflight: Vec<PreflightRow>,
+    pub outbox: OutboxSummary,
     /// When the longest-waiting queued job became due (`run_after` ≤ now), if any job is due.
     /// A job waiting out a retry delay is not waiting for a worker yet.
-    pub fn oldest_due_queued(&self, now: i64) -> Result<Option<i64>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT min(run_after) FROM jobs WHERE state = 'queued' AND run_after <= ?1",
-                [now],
-                |row| row.get(0),
-            )
-            .optional()?
-            .flatten())
-    }
+    pub oldest_due_queued: Option<i64>,
+    pub breakers: Vec<BreakerRow>,
 }

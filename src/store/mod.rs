@@ -1,6 +1,19 @@
-//! Everything SQL. `Store::open` applies the pragmas and migrations; the submodules hold the
-//! queries, one concern each. Every write runs in a `BEGIN IMMEDIATE` transaction through
-//! `Store::write`, so a decision and everything it implies land together or not at all.
+//! The store: `trait Store`, one method per atomic operation, and the backend-neutral types it
+//! speaks (the submodules here, one concern each). A backend is a folder implementing the trait
+//! (`sqlite/`: SQLite through rusqlite, with its own migrations); `open` picks it. No database
+//! type escapes its backend, and the conformance suite (tests/it/conformance/) is written once
+//! against the trait and run against every backend.
+//!
+//! The rules every backend keeps:
+//! - Every write method is one transaction: a decision and everything it implies land together
+//!   or not at all. Read methods see one consistent state.
+//! - Policy is not the store's: what a run's outcome means, which running jobs to rescue, when a
+//!   breaker opens, what an alert says are decided by pure code (`crate::domain`, the app) and
+//!   handed in as data, or as a callback the store calls inside its transaction (`Triage`).
+//! - Times are epoch milliseconds, UTC. Every `now` given to a store comes from its `now()`, so
+//!   a backend on a database server compares times by the server's clock.
+//! - Fences: a write on behalf of a run or a lease states its holder (job, worker, attempt) and
+//!   is refused, writing nothing, when the holder lost it.
 
 mod breaker;
 mod finalize;
@@ -11,6 +24,7 @@ mod metrics;
 mod outbox;
 mod preflight;
 mod runs;
+pub mod sqlite;
 
 pub use breaker::*;
 pub use finalize::*;
@@ -22,207 +36,237 @@ pub use outbox::*;
 pub use preflight::*;
 pub use runs::*;
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use anyhow::{Context, Result};
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use anyhow::Result;
 
-use crate::{exit, fsx};
+use crate::domain::breaker::Breaker;
+use crate::domain::states::{JobState, MessageKind, OutboxState};
+use crate::procfs::Proc;
 
-/// Forward migrations, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_foundation.sql"),
-    include_str!("migrations/0002_preflight.sql"),
-    include_str!("migrations/0003_outbox.sql"),
-    include_str!("migrations/0004_breaker.sql"),
-    include_str!("migrations/0005_one_agent.sql"),
-];
-
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    busy_timeout_ms: u64,
-}
-
-/// Milliseconds since the Unix epoch, UTC: the only time format the database holds.
+/// Milliseconds since the Unix epoch, UTC, by this machine's clock: the SQLite backend's clock,
+/// and the time orch shows things relative to.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-impl Store {
-    /// Open (creating it, private to its owner, when missing) and migrate the database.
-    pub fn open(path: &Path, busy_timeout_ms: u64) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fsx::ensure_private_dir(dir, "database directory")?;
-        }
-        if !path.exists() {
-            // SQLite gives its -wal and -shm files the database file's mode, so 0600 here keeps
-            // all three private.
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .or_else(|err| match err.kind() {
-                    std::io::ErrorKind::AlreadyExists => OpenOptions::new().read(true).open(path),
-                    _ => Err(err),
-                })
-                .with_context(|| format!("creating the database {}", path.display()))?;
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|err| explain(err, path, busy_timeout_ms))
-            .with_context(|| format!("opening the database {}", path.display()))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            busy_timeout_ms,
-        };
-        store.configure().map_err(|err| store.context(err))?;
-        store.migrate()?;
-        Ok(store)
-    }
-
-    fn configure(&self) -> Result<()> {
-        self.conn
-            .busy_timeout(Duration::from_millis(self.busy_timeout_ms))?;
-        // journal_mode answers with a row; the others are silent.
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            anyhow::bail!("could not switch the database to WAL mode (it is in {mode} mode)");
-        }
-        self.conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
-        )?;
-        Ok(())
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let known = MIGRATIONS.len() as i64;
-        let version = self.user_version()?;
-        if version > known {
-            return Err(self.newer_schema(version));
-        }
-        if version == known {
-            return Ok(());
-        }
-        let path = self.path.clone();
-        self.write(|tx| {
-            // Another process may have migrated while we waited for the lock.
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-            if version > known {
-                anyhow::bail!("the schema changed under us to version {version}");
-            }
-            for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                tx.execute_batch(sql).with_context(|| {
-                    format!("applying migration {} to {}", index + 1, path.display())
-                })?;
-            }
-            tx.execute_batch(&format!("PRAGMA user_version = {known}"))?;
-            Ok(())
-        })
-    }
-
-    fn user_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(|err| self.context(err.into()))
-    }
-
-    fn newer_schema(&self, version: i64) -> anyhow::Error {
-        exit::config(format!(
-            "the database {} has schema version {version}, written by a newer orch (this one knows up to {}); \
-             it was not modified: upgrade orch or point --db elsewhere",
-            self.path.display(),
-            MIGRATIONS.len()
-        ))
-    }
-
-    /// Run `f` inside one `BEGIN IMMEDIATE` transaction: committed when it returns Ok, rolled
-    /// back otherwise. The write lock is taken up front, so the busy timeout applies to it.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        let value = f(&tx).map_err(|err| with_hint(err, &self.path, self.busy_timeout_ms))?;
-        tx.commit()
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        Ok(value)
-    }
-
-    /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
-    /// database, whatever other processes commit meanwhile (WAL keeps readers and writers apart).
-    pub fn read<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        let value = f(self).map_err(|err| self.context(err))?;
-        tx.commit()
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        Ok(value)
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn context(&self, err: anyhow::Error) -> anyhow::Error {
-        with_hint(err, &self.path, self.busy_timeout_ms)
-    }
+/// Where the store is and how to open it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// The database: a file path (SQLite).
+    pub location: &'a Path,
+    /// How long a write waits for another process's lock before it gives up.
+    pub busy_timeout_ms: u64,
+    /// This machine's name (`Config::host`): a migration that keys facts by host files the
+    /// existing ones under it.
+    pub host: &'a str,
 }
 
-/// A fresh database in a temporary directory (unit tests); the directory goes with the guard.
-#[cfg(test)]
-pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("orch.db"), 1000).unwrap();
-    (dir, store)
+/// Open (creating and migrating it when needed) the store at `options.location`.
+pub fn open(options: &Options) -> Result<Box<dyn Store>> {
+    // A `postgres://` URL will choose the PostgreSQL backend here.
+    Ok(Box::new(sqlite::Sqlite::open(options)?))
 }
 
-/// Turn an SQLite failure somewhere in `err` into a message an operator can act on.
-fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
-    let sqlite = err
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<rusqlite::Error>())
-        .and_then(|e| e.sqlite_error_code());
-    match sqlite.and_then(|code| friendly(code, path, busy_timeout_ms)) {
-        Some(message) => err.context(message),
-        None => err,
+/// Every operation orch performs on its database. Writes take `&mut self` and are one
+/// transaction each; reads take `&self`.
+pub trait Store: Send {
+    /// The clock every `now` passed to this store must come from.
+    fn now(&self) -> Result<i64>;
+
+    // Tasks and jobs.
+
+    /// Queue `new.stage`'s job for the task (project, key), creating or updating the task; when
+    /// the task already has a live job, change nothing and return that job (`created: false`).
+    fn enqueue(&mut self, new: &NewTask, now: i64) -> Result<Enqueued>;
+
+    /// Ask the agent's circuit breaker, take back the running jobs `request.triage` picks, hold or
+    /// release projects, then take the best eligible job (highest priority, then earliest
+    /// `run_after`, then lowest id; due; at a pipeline stage; of a project not held and below its
+    /// `max_running`) for `request.worker`: one transaction, one winner. An open breaker is an
+    /// error carrying exit 12, and nothing is written; a half-open one lets this claim through
+    /// as its only probe.
+    fn claim(&mut self, request: &ClaimRequest) -> Result<Claim>;
+
+    /// Take back the running jobs `triage` picks among the candidates (expired or future-dated
+    /// leases, and the open runs on `host`): requeued with the attempt counted, or failed when
+    /// the attempts are spent (`Rescue::to_state`), their open runs closed.
+    fn rescue(&mut self, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>>;
+
+    /// Extend the holder's lease to `now + lease_ms` while its run `run_id` is open. False when
+    /// it holds it no more (the job was cancelled, finalized or rescued, maybe claimed again,
+    /// or the run was closed): nothing is written.
+    fn heartbeat(
+        &mut self,
+        holder: &LeaseHolder,
+        run_id: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<bool>;
+
+    /// Cancel a queued or running job. A running job's open run (of its current attempt) is
+    /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.
+    fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled>;
+
+    /// Put a failed or cancelled job back in the queue, attempts reset; with `stage`, at that
+    /// stage (a queued job may be moved too). Refused while the task has another live job.
+    fn retry(&mut self, job_id: i64, stage: Option<&str>, actor: &str, now: i64)
+        -> Result<Retried>;
+
+    /// Make a queued job due now instead of at its retry time, attempts kept. Returns when it
+    /// was due.
+    fn make_due(&mut self, job_id: i64, actor: &str, now: i64) -> Result<i64>;
+
+    // Runs.
+
+    /// Open a run for `new.job_id` if `new.worker` holds its live lease and the current attempt
+    /// has no open or unfinalized run, renewing the lease. A refusal writes nothing.
+    fn start_run(&mut self, new: &NewRun) -> Result<StartedRun>;
+
+    /// Call `start` (which starts the agent) while holding the write lock, and record on the run
+    /// the process it returns, in the same transaction. When the lock cannot be had `start` is
+    /// not called and the error is returned: see `<dyn Store>::start_agent`.
+    fn record_agent_start(
+        &mut self,
+        run_id: i64,
+        start: &mut dyn FnMut() -> Option<Proc>,
+    ) -> Result<()>;
+
+    /// Record how the run ended, once (an ended run is refused), and drop the agent's cached
+    /// preflight verdict on the run's host when `end` says so.
+    fn end_run(&mut self, run_id: i64, end: &RunEnd) -> Result<()>;
+
+    /// Take the run's finalize lock (see `FinalizeLock`).
+    fn lock_finalize(&mut self, lock: &FinalizeLock) -> Result<Locked>;
+
+    /// Release the run's finalize lock if `holder` has it.
+    fn unlock_finalize(&mut self, run_id: i64, holder: &str) -> Result<()>;
+
+    /// Write a finalize decision whole (see `FinalizePlan`), or nothing when its guard fails.
+    fn apply_finalize(&mut self, plan: &FinalizePlan) -> Result<Applied>;
+
+    // The outbox.
+
+    /// Queue a message, due at once. Returns its id.
+    fn queue(&mut self, message: &Message, now: i64) -> Result<i64>;
+
+    /// Claim the next due message this process may deliver (pending and due, or claimed by a
+    /// sender whose claim ran out), applying the alert dedup window. None when nothing is due.
+    fn claim_message(&mut self, request: &ClaimMessage) -> Result<Option<Claimed>>;
+
+    /// Record how a delivery attempt ended. Returns the message's state afterwards, or None when
+    /// `claimer` no longer held the claim (a success is recorded anyway: it did go out).
+    fn finish_message(
+        &mut self,
+        id: i64,
+        claimer: &str,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<Option<OutboxState>>;
+
+    /// Note on pending messages of `kind` why they are not being delivered, without counting an
+    /// attempt. Returns how many wait.
+    fn note_waiting(&mut self, kind: MessageKind, why: &str) -> Result<i64>;
+
+    /// Give every dead message another round of attempts, due now. Returns how many.
+    fn retry_dead(&mut self, now: i64) -> Result<usize>;
+
+    // Preflight, per host.
+
+    /// The agent's cached verdict and auth gate on `host`, whichever exist.
+    fn preflight_state(&self, host: &str, agent: &str) -> Result<PreflightState>;
+
+    /// Store (or replace) the agent's verdict on `host`.
+    fn save_preflight(&mut self, host: &str, agent: &str, verdict: &CachedVerdict) -> Result<()>;
+
+    /// Hold the agent's auth gate on `gate.host` and drop its cached verdict there. A gate
+    /// already held for the same credentials file is kept as it was. Returns whether the gate
+    /// was newly held. (`gate.alert` is `apply_finalize`'s business, not queued here.)
+    fn hold_auth_gate(&mut self, gate: &GateHold, now: i64) -> Result<bool>;
+
+    /// Release the agent's gate on `host` because its credentials file changed: only the gate
+    /// that was read (`held_since`), not one held again since. Returns whether it was released.
+    fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool>;
+
+    /// Drop cached verdicts and release auth gates on `host`, one agent's or all.
+    fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset>;
+
+    /// The agent version the cached verdict on `host` recorded, if there is one.
+    fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>>;
+
+    // Circuit breakers.
+
+    /// Every agent's breaker that has a row, by agent name, with its probe's liveness at `now`.
+    fn breakers(&self, now: i64) -> Result<Vec<BreakerRow>>;
+
+    /// The agent's breaker; closed when it has no row.
+    fn breaker(&self, agent: &str) -> Result<Breaker>;
+
+    /// Close one agent's breaker, or every one, forgetting its count. Returns how many were
+    /// open or half-open.
+    fn close_breakers(&mut self, agent: Option<&str>) -> Result<usize>;
+
+    // Reads.
+
+    fn job(&self, job_id: i64) -> Result<Option<Job>>;
+    fn task_body(&self, task_id: i64) -> Result<String>;
+    fn history(&self, job_id: i64) -> Result<Vec<HistoryEntry>>;
+    fn runs_for_job(&self, job_id: i64) -> Result<Vec<Run>>;
+    fn run(&self, run_id: i64) -> Result<Option<Run>>;
+    /// Whether the run was closed (finalized) already: by a cancel or a rescue, while it ran.
+    fn run_closed(&self, run_id: i64) -> Result<bool>;
+    /// What the last run judged ok of `task_id`'s `stage` left for the next stage's prompt.
+    fn last_ok_result(&self, task_id: i64, stage: &str) -> Result<Option<PreviousResult>>;
+    /// Runs awaiting finalize (see `Unfinalized`), oldest first; only `worker`'s when given.
+    fn unfinalized_runs(&self, worker: Option<&str>, limit: i64) -> Result<Vec<Unfinalized>>;
+    /// Jobs by project, state and stage.
+    fn state_counts(&self) -> Result<Vec<StateCount>>;
+    /// Jobs in `state`, running ones by lease expiry, others by when they are due.
+    fn jobs_in_state(&self, state: JobState, limit: i64) -> Result<Vec<Job>>;
+    /// Live jobs at a stage not in `stages` (never claimed), oldest first.
+    fn stranded_jobs(&self, stages: &[&str], limit: i64) -> Result<Vec<Job>>;
+    /// Queued jobs waiting for a retry time after `now`, soonest first.
+    fn pending_retries(&self, now: i64, limit: i64) -> Result<Vec<Job>>;
+    /// Jobs matching `filter`, at most `filter.limit` of each state: running by lease expiry,
+    /// queued by when they are due, finished ones newest first.
+    fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Every task with this key (one per project at most), by project.
+    fn tasks_by_key(&self, key: &str) -> Result<Vec<Task>>;
+    /// A task's jobs in the order they were made.
+    fn jobs_of_task(&self, task_id: i64) -> Result<Vec<Job>>;
+    /// Every project hold, by project and host.
+    fn project_holds(&self) -> Result<Vec<ProjectHold>>;
+    /// The outbox at `now`, listing at most `limit` waiting and dead messages.
+    fn outbox_summary(&self, now: i64, limit: i64) -> Result<OutboxSummary>;
+    /// Usage comments in the outbox, oldest first, with their message ids.
+    fn comments(&self) -> Result<Vec<(i64, NewComment)>>;
+    /// Everything `orch metrics` shows, read in one snapshot; preflight rows of `host`.
+    fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts>;
+}
+
+impl dyn Store + '_ {
+    /// Start the agent with `start` while holding the write lock, and record the process it
+    /// reports (its pid, also its process group's id, and start time) on the run in the same
+    /// transaction. Waiting for the lock after the agent started would leave it working unknown
+    /// to a rescue for as long as other processes hold the lock; this way only the commit lies
+    /// between the two. When the lock cannot be had, the agent is started anyway and the error
+    /// returned beside it (the run then lacks its agent's record).
+    pub fn start_agent<T>(
+        &mut self,
+        run_id: i64,
+        start: impl FnOnce() -> (T, Option<Proc>),
+    ) -> (T, Result<()>) {
+        let mut start = Some(start);
+        let mut started = None;
+        let recorded = self.record_agent_start(run_id, &mut || {
+            let (value, agent) = (start.take().expect("started once"))();
+            started = Some(value);
+            agent
+        });
+        match (started, start) {
+            (Some(value), _) => (value, recorded),
+            (None, Some(start)) => (start().0, recorded),
+            (None, None) => unreachable!("the agent is started inside the transaction or after it"),
+        }
     }
-}
-
-fn explain(err: rusqlite::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
-    let message = err
-        .sqlite_error_code()
-        .and_then(|code| friendly(code, path, busy_timeout_ms));
-    match message {
-        Some(message) => anyhow::Error::new(err).context(message),
-        None => anyhow::Error::new(err),
-    }
-}
-
-fn friendly(code: ErrorCode, path: &Path, busy_timeout_ms: u64) -> Option<String> {
-    let path = path.display();
-    Some(match code {
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
-            "database is busy: another process held {path} longer than busy_timeout_ms ({busy_timeout_ms} ms); nothing was written"
-        ),
-        ErrorCode::ReadOnly => format!("database {path} is read-only (check the file's and its directory's permissions); nothing was written"),
-        ErrorCode::NotADatabase => format!("{path} is not an SQLite database"),
-        ErrorCode::DatabaseCorrupt => format!("the database {path} is corrupt"),
-        ErrorCode::DiskFull => format!("the disk holding {path} is full; nothing was written"),
-        ErrorCode::CannotOpen => format!("cannot open the database {path} (does its directory exist and is it writable?)"),
-        _ => return None,
-    })
 }

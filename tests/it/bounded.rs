@@ -24,9 +24,7 @@ fn chmod(path: &std::path::Path, mode: u32) {
 }
 
 fn job_state(w: &World, job: &str) -> String {
-    w.db()
-        .query_row("SELECT state FROM jobs WHERE id = ?1", [job], |r| r.get(0))
-        .unwrap()
+    w.sql("SELECT state FROM jobs WHERE id = ?1", [job])
 }
 
 /// A run left no result; then its log directory became writable by others and someone put a
@@ -58,10 +56,7 @@ fn a_log_in_a_directory_others_may_write_is_not_judged() {
         out.stderr
     );
     assert_eq!(job_state(&w, &job), "running", "nothing was decided");
-    let next: i64 = w
-        .db()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let next: i64 = w.sql("SELECT count(*) FROM jobs", []);
     assert_eq!(next, 1, "no next stage was queued");
 }
 

@@ -174,14 +174,10 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         if started.elapsed() > CHAOS_FOR {
             chaos.store(false, Ordering::SeqCst);
         }
-        let live: i64 = world
-            .db()
-            .query_row(
-                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let live: i64 = world.sql(
+            "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
+            [],
+        );
         if live == 0 && !chaos.load(Ordering::SeqCst) {
             drained = true;
             break;

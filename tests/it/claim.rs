@@ -183,14 +183,10 @@ fn concurrent_claimers_take_every_job_exactly_once() {
     let unique: HashSet<i64> = claimed.iter().copied().collect();
     assert_eq!(claimed.len(), 2000, "every job claimed once");
     assert_eq!(unique.len(), 2000, "no job claimed twice");
-    let running: i64 = world
-        .db()
-        .query_row(
-            "SELECT count(*) FROM jobs WHERE state = 'running' AND attempt = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let running: i64 = world.sql(
+        "SELECT count(*) FROM jobs WHERE state = 'running' AND attempt = 1",
+        [],
+    );
     assert_eq!(running, 2000);
 }
 

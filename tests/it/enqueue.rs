@@ -53,10 +53,7 @@ fn the_same_task_with_a_live_job_is_a_no_op() {
         "{}",
         text.stdout
     );
-    let count: i64 = world
-        .db()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let count: i64 = world.sql("SELECT count(*) FROM jobs", []);
     assert_eq!(count, 1);
 }
 
@@ -81,10 +78,7 @@ fn stage_and_body_from_stdin() {
         .ok()
         .json();
     assert_eq!(doc["stage"], "developer");
-    let stored: String = world
-        .db()
-        .query_row("SELECT body FROM tasks", [], |r| r.get(0))
-        .unwrap();
+    let stored: String = world.sql("SELECT body FROM tasks", []);
     assert_eq!(stored, body);
 }
 
@@ -149,10 +143,7 @@ fn bad_input_is_refused_and_nothing_is_written() {
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
     }
-    let count: i64 = world
-        .db()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap();
+    let count: i64 = world.sql("SELECT count(*) FROM jobs", []);
     assert_eq!(count, 1, "a refused enqueue wrote a job");
 }
 
@@ -201,10 +192,7 @@ fn a_body_or_title_no_prompt_can_carry_is_refused() {
         "{}",
         out.stderr
     );
-    let count: i64 = world
-        .db()
-        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
-        .unwrap();
+    let count: i64 = world.sql("SELECT count(*) FROM tasks", []);
     assert_eq!(count, 0, "nothing was queued");
     enqueue(&["--body-file", "fits.md", "--title", &title[..1024]]).ok();
 }

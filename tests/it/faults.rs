@@ -10,10 +10,7 @@ use support::faults::{hold_write_lock, make_db_dir_read_only};
 use support::{Out, World};
 
 fn jobs(world: &World) -> i64 {
-    world
-        .db()
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
-        .unwrap()
+    world.sql("SELECT count(*) FROM jobs", [])
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn cycle(w: &World, mode: &str, code: i32) -> Value {
 }
 
 fn query<T: rusqlite::types::FromSql>(w: &World, sql: &str) -> T {
-    w.db().query_row(sql, [], |row| row.get(0)).unwrap()
+    w.sql(sql, [])
 }
 
 /// Alert kinds in the outbox, oldest first.
@@ -88,16 +88,12 @@ fn alerts(w: &World) -> Vec<String> {
         .unwrap()
 }
 
-/// A job's state, attempt and history length.
+/// A job's state, attempt and history length, as the store reads them.
 fn job_row(w: &World, job: i64) -> (String, i64, i64) {
-    w.db()
-        .query_row(
-            "SELECT state, attempt, (SELECT count(*) FROM job_history WHERE job_id = jobs.id)
-             FROM jobs WHERE id = ?1",
-            [job],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .unwrap()
+    let store = w.store();
+    let found = store.job(job).unwrap().expect("the job");
+    let history = store.history(job).unwrap().len() as i64;
+    (found.state.to_string(), found.attempt, history)
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -940,7 +936,7 @@ fn unfinalized_runs_are_listed_for_tick() {
     let w = world();
     let job = claimed(&w, "T-1");
     let run_id = run(&w, job, "w1", "ok");
-    let store = orch::store::Store::open(&w.path("state/orch.db"), 1000).unwrap();
+    let store = w.store();
     let pending = store.unfinalized_runs(None, 10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!((pending[0].run_id, pending[0].job_id), (run_id, job));

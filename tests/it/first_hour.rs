@@ -526,31 +526,17 @@ fn alerts_with_no_destination_are_not_queued_and_status_agrees_with_notify() {
 #[test]
 fn status_says_how_many_messages_it_did_not_list() {
     let w = World::new();
-    let db = w.path("state/orch.db");
     // Messages queued while alerts were on, then the token went away: pending, not due.
-    let mut store = orch::store::Store::open(&db, 5000).unwrap();
-    store
-        .write(|tx| {
-            for n in 0..25 {
-                let alert = orch::store::NewAlert {
-                    kind: orch::store::AlertKind::Failed,
-                    dedup_key: format!("k{n}"),
-                    project: Some("web".into()),
-                    task: Some(format!("T-{n}")),
-                    stage: None,
-                    agent: None,
-                    job_id: None,
-                    run_id: None,
-                    class: None,
-                    attempt: None,
-                    max_attempts: None,
-                    reason: "r".into(),
-                };
-                orch::store::queue_alert(tx, &alert, support::now_ms())?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    let mut store = w.store();
+    for n in 0..25 {
+        let alert = orch::store::NewAlert {
+            project: Some("web".into()),
+            task: Some(format!("T-{n}")),
+            ..orch::store::NewAlert::new(orch::store::AlertKind::Failed, &format!("k{n}"), "r")
+        };
+        let message = orch::store::Message::Alert(alert);
+        store.queue(&message, support::now_ms()).unwrap();
+    }
     let text = w.orch(&["status"]).ok().stdout;
     assert!(
         text.contains("outbox: 25 pending (0 due), 0 dead"),

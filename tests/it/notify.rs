@@ -2,15 +2,15 @@
 //! delivered from the outbox at least once, never twice by two processes, with retries,
 //! backoff, 429s, timeouts and dedup folding — and the tokens nowhere.
 //!
-//! Messages are queued through the same library calls finalize makes (`queue_alert`,
-//! `queue_comment`), on the test's database.
+//! Messages are queued through the store's own operation (`Store::queue`, as finalize's
+//! transaction queues them), on the test's database.
 
 use crate::support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use orch::store::{queue_alert, queue_comment, AlertKind, NewAlert, NewComment, Store};
+use orch::store::{AlertKind, Message, NewAlert, NewComment};
 use serde_json::Value;
 use support::http::{Reply, Server};
 use support::{now_ms, World};
@@ -45,10 +45,6 @@ fn forge_world(server: &Server, kind: &str) -> World {
     world
 }
 
-fn store(world: &World) -> Store {
-    Store::open(&world.path("state/orch.db"), 5000).unwrap()
-}
-
 fn alert(key: &str, task: &str) -> NewAlert {
     NewAlert {
         kind: AlertKind::SilentFailure,
@@ -67,14 +63,17 @@ fn alert(key: &str, task: &str) -> NewAlert {
 }
 
 fn queue_alerts(world: &World, alerts: &[NewAlert]) -> Vec<i64> {
-    store(world)
-        .write(|tx| {
-            alerts
-                .iter()
-                .map(|a| queue_alert(tx, a, now_ms()))
-                .collect()
-        })
-        .unwrap()
+    let messages: Vec<Message> = alerts.iter().cloned().map(Message::Alert).collect();
+    queue(world, &messages)
+}
+
+/// Queue `messages` as finalize does, each due now; their ids.
+fn queue(world: &World, messages: &[Message]) -> Vec<i64> {
+    let mut store = world.store();
+    messages
+        .iter()
+        .map(|m| store.queue(m, now_ms()).unwrap())
+        .collect()
 }
 
 fn comment() -> NewComment {
@@ -100,14 +99,8 @@ fn comment() -> NewComment {
 }
 
 fn queue_comments(world: &World, comments: &[NewComment]) -> Vec<i64> {
-    store(world)
-        .write(|tx| {
-            comments
-                .iter()
-                .map(|c| queue_comment(tx, c, now_ms()))
-                .collect()
-        })
-        .unwrap()
+    let messages: Vec<Message> = comments.iter().cloned().map(Message::Comment).collect();
+    queue(world, &messages)
 }
 
 fn notify(world: &World) -> Value {
@@ -421,14 +414,7 @@ fn two_notify_processes_at_once_send_each_message_once() {
     let mut want: Vec<String> = (0..40).map(|i| format!("T-{i}")).collect();
     want.sort();
     assert_eq!(seen, want, "every message exactly once");
-    let unsent: i64 = world
-        .db()
-        .query_row(
-            "SELECT count(*) FROM outbox WHERE state <> 'sent'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let unsent: i64 = world.sql("SELECT count(*) FROM outbox WHERE state <> 'sent'", []);
     assert_eq!(unsent, 0);
 }
 

@@ -589,14 +589,10 @@ fn tokens_never_reach_the_database() {
         &format!(r#"{{"claudeAiOauth":{{"accessToken":"{TOKEN}"#),
     );
     preflight(&world, 11);
-    let dump: String = world
-        .db()
-        .query_row(
-            "SELECT group_concat(checks_json || inputs, '') FROM preflight_cache",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let dump: String = world.sql(
+        "SELECT group_concat(checks_json || inputs, '') FROM preflight_cache",
+        [],
+    );
     assert!(!dump.contains("sk-ant"), "{dump}");
 }
 
@@ -607,22 +603,21 @@ fn hold_gate(world: &World, run_id: i64) {
     let path = home_creds(world);
     let meta = std::fs::metadata(&path).unwrap();
     let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    let db = world.db();
-    db.execute(
-        "INSERT INTO auth_gate (agent, run_id, reason, creds_path, creds_size, creds_mtime_ns, created_at)
-         VALUES ('claude', ?1, 'Not logged in · Please run /login', ?2, ?3, ?4, ?5)",
-        rusqlite::params![run_id, path.display().to_string(), meta.size() as i64, mtime_ns, now_ms()],
-    )
-    .unwrap();
-    db.execute("DELETE FROM preflight_cache WHERE agent = 'claude'", [])
-        .unwrap();
+    let creds = orch::store::CredsFingerprint {
+        path: path.clone(),
+        size: meta.size() as i64,
+        mtime_ns,
+    };
+    world.hold_gate(
+        "claude",
+        run_id,
+        "Not logged in · Please run /login",
+        Some(creds),
+    );
 }
 
 fn gates(world: &World) -> i64 {
-    world
-        .db()
-        .query_row("SELECT count(*) FROM auth_gate", [], |row| row.get(0))
-        .unwrap()
+    world.sql("SELECT count(*) FROM auth_gate", [])
 }
 
 /// A logged-in world whose gate run `run_id` has held since.

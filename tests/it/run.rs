@@ -45,13 +45,10 @@ fn run_json(w: &World, job: i64, worker: &str) -> Value {
 
 /// One column of one agent_runs row, read straight from the database.
 fn run_column<T: rusqlite::types::FromSql>(w: &World, run: i64, column: &str) -> T {
-    w.db()
-        .query_row(
-            &format!("SELECT {column} FROM agent_runs WHERE id = ?1"),
-            [run],
-            |row| row.get(0),
-        )
-        .unwrap()
+    w.sql(
+        &format!("SELECT {column} FROM agent_runs WHERE id = ?1"),
+        [run],
+    )
 }
 
 /// The stand-in agent's runs (its `--version` calls are preflight's).
@@ -67,9 +64,7 @@ fn cache_preflight(w: &World) {
 }
 
 fn cached_preflights(w: &World) -> i64 {
-    w.db()
-        .query_row("SELECT count(*) FROM preflight_cache", [], |row| row.get(0))
-        .unwrap()
+    w.sql("SELECT count(*) FROM preflight_cache", [])
 }
 
 /// NUL-separated records, each ended by an empty one, as the stand-in agent writes argv and env.
@@ -287,14 +282,7 @@ fn stage_timeout_then_sigkill_for_an_agent_ignoring_sigterm() {
 fn heartbeat_keeps_the_lease_past_its_first_expiry() {
     let w = world(&[("ORCH_LEASE_SECONDS", "1")]);
     let job = claimed(&w, "T-1", "w1");
-    let first_expiry: i64 = w
-        .db()
-        .query_row(
-            "SELECT lease_expires_at FROM jobs WHERE id = ?1",
-            [job],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let first_expiry: i64 = w.sql("SELECT lease_expires_at FROM jobs WHERE id = ?1", [job]);
     let child = spawn_run(
         &w,
         job,
@@ -700,10 +688,12 @@ fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
     w.set("FAKE_CLAUDE_MODE", "auth");
     let job = claimed(&w, "T-2", "w1");
     // Meanwhile another worker's finalize held the auth gate (no command holds one by hand).
+    // Written by hand: holding it through the store would drop the cached verdict too, and this
+    // test is about the run dropping it.
     w.db()
         .execute(
-            "INSERT INTO auth_gate (agent, run_id, reason, created_at) VALUES ('claude', 1, 'x', ?1)",
-            [now_ms()],
+            "INSERT INTO auth_gate (host, agent, run_id, reason, created_at) VALUES (?1, 'claude', 1, 'x', ?2)",
+            rusqlite::params![w.host(), now_ms()],
         )
         .unwrap();
     let out = w
@@ -713,10 +703,7 @@ fn an_auth_failure_in_the_log_drops_the_cache_and_keeps_the_gate() {
     assert_eq!(out.json()["auth_failure"], true);
     assert!(out.stderr.contains("not authenticated"), "{}", out.stderr);
     assert_eq!(cached_preflights(&w), 0);
-    let gates: i64 = w
-        .db()
-        .query_row("SELECT count(*) FROM auth_gate", [], |row| row.get(0))
-        .unwrap();
+    let gates: i64 = w.sql("SELECT count(*) FROM auth_gate", []);
     assert_eq!(
         gates, 1,
         "orch run drops the cache only; the gate is finalize's"

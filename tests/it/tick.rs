@@ -34,10 +34,7 @@ fn a_tick_claims_runs_and_finalizes_one_job() {
     // The next stage is queued; a second tick takes it, a third with --max-jobs finishes more.
     w.orch(&["tick", "--worker", "w1"]).ok();
     w.orch(&["tick", "--worker", "w1", "--max-jobs", "10"]).ok();
-    let state: String = w
-        .db()
-        .query_row("SELECT state FROM tasks", [], |r| r.get(0))
-        .unwrap();
+    let state: String = w.sql("SELECT state FROM tasks", []);
     assert_eq!(state, "complete");
     let out = w.orch(&["tick", "--worker", "w1"]).status(3);
     assert!(out.stdout.contains("no eligible job"), "{}", out.stdout);

@@ -149,7 +149,63 @@ impl World {
         out.json()["job_id"].as_i64().unwrap()
     }
 
-    /// Open the database directly, for assertions the CLI does not print.
+    /// The name orch gives this machine in this world: `ORCH_HOST` when the world sets it, else
+    /// the system's host name (what `Config::host` answers).
+    pub fn host(&self) -> String {
+        if let Some(host) = self.env.get("ORCH_HOST") {
+            return host.to_string_lossy().trim().to_string();
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+        assert_eq!(
+            unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+            0
+        );
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    }
+
+    /// Hold `agent`'s auth gate on this world's host as finalize does after run `run_id`'s auth
+    /// failure, with the credentials file's fingerprint `creds`.
+    pub fn hold_gate(
+        &self,
+        agent: &str,
+        run_id: i64,
+        reason: &str,
+        creds: Option<orch::store::CredsFingerprint>,
+    ) {
+        let gate = orch::store::GateHold {
+            host: self.host(),
+            agent: agent.to_string(),
+            run_id,
+            reason: reason.to_string(),
+            creds,
+            alert: None,
+        };
+        assert!(self.store().hold_auth_gate(&gate, now_ms()).unwrap());
+    }
+
+    /// The world's store through orch's own store API (`orch::store::open`): the way tests
+    /// queue or read what the CLI does not.
+    pub fn store(&self) -> Box<dyn orch::store::Store> {
+        orch::store::open(&orch::store::Options {
+            location: &self.path("state/orch.db"),
+            busy_timeout_ms: 5000,
+            host: "test",
+        })
+        .unwrap()
+    }
+
+    /// One value read straight from the database: the first column of the one row `sql` (with
+    /// `params`) answers.
+    pub fn sql<T: rusqlite::types::FromSql>(&self, sql: &str, params: impl rusqlite::Params) -> T {
+        self.db()
+            .query_row(sql, params, |row| row.get(0))
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
+    /// Open the database file directly, for assertions on what neither the CLI nor the store's
+    /// API shows (the SQLite backend's columns): the one place tests reach past the store.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("state/orch.db")).unwrap()
     }

@@ -1,0 +1,159 @@
+//! The circuit breakers' rows, one per agent. The transitions are `crate::domain::breaker`'s:
+//! this module reads a breaker, hands it to the pure code and saves what comes back.
+
+use anyhow::Result;
+use rusqlite::{params, Connection, Row, Transaction};
+
+use crate::domain::breaker::{Breaker, Change, Gate, Probe};
+use crate::domain::states::JobState;
+use crate::store::{BreakerRow, FinalizePlan};
+
+fn from_row(row: &Row) -> rusqlite::Result<Breaker> {
+    let probe = match (
+        row.get::<_, Option<i64>>("probe_job_id")?,
+        row.get::<_, Option<String>>("probe_worker")?,
+        row.get::<_, Option<i64>>("probe_attempt")?,
+    ) {
+        (Some(job_id), Some(worker), Some(attempt)) => Some(Probe {
+            job_id,
+            worker,
+            attempt,
+            started_at: row.get::<_, Option<i64>>("probe_started_at")?.unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(Breaker {
+        state: row.get("state")?,
+        consecutive_failures: row.get("consecutive_failures")?,
+        opened_at: row.get("opened_at")?,
+        cooldown_ms: row.get("cooldown_ms")?,
+        probe,
+        last_class: row.get("last_class")?,
+    })
+}
+
+/// The agent's breaker; closed when it has no row.
+pub(super) fn of(conn: &Connection, agent: &str) -> Result<Breaker> {
+    Ok(rows(conn, Some(agent), 0)?
+        .pop()
+        .map(|row| row.breaker)
+        .unwrap_or_default())
+}
+
+pub(super) fn save(
+    tx: &Transaction,
+    agent: &str,
+    breaker: &Breaker,
+    run_id: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let probe = breaker.probe.as_ref();
+    tx.prepare_cached(
+        "INSERT INTO breakers (agent, state, consecutive_failures, opened_at, cooldown_ms, probe_job_id,
+                               probe_worker, probe_attempt, probe_started_at, last_class, last_run_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (agent) DO UPDATE SET state = excluded.state,
+                consecutive_failures = excluded.consecutive_failures, opened_at = excluded.opened_at,
+                cooldown_ms = excluded.cooldown_ms, probe_job_id = excluded.probe_job_id,
+                probe_worker = excluded.probe_worker, probe_attempt = excluded.probe_attempt,
+                probe_started_at = excluded.probe_started_at, last_class = excluded.last_class,
+                last_run_id = coalesce(excluded.last_run_id, last_run_id), updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        agent,
+        breaker.state,
+        breaker.consecutive_failures,
+        breaker.opened_at,
+        breaker.cooldown_ms,
+        probe.map(|p| p.job_id),
+        probe.map(|p| p.worker.as_str()),
+        probe.map(|p| p.attempt),
+        probe.map(|p| p.started_at),
+        breaker.last_class,
+        run_id,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Breaker rows (one agent's, or all) with the probe's liveness at `?1`: whether the probe still
+/// holds its job's lease (running, same worker and attempt, unexpired).
+pub(super) fn rows(conn: &Connection, agent: Option<&str>, now: i64) -> Result<Vec<BreakerRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT b.state AS state, b.consecutive_failures AS consecutive_failures,
+                b.opened_at AS opened_at, b.cooldown_ms AS cooldown_ms,
+                b.probe_job_id AS probe_job_id, b.probe_worker AS probe_worker,
+                b.probe_attempt AS probe_attempt, b.probe_started_at AS probe_started_at,
+                b.last_class AS last_class, b.agent AS agent, b.last_run_id AS last_run_id,
+                b.updated_at AS updated_at,
+                EXISTS (SELECT 1 FROM jobs j WHERE j.id = b.probe_job_id AND j.state = ?3
+                        AND j.lease_owner = b.probe_worker AND j.attempt = b.probe_attempt
+                        AND j.lease_expires_at > ?1) AS probe_live
+         FROM breakers b WHERE ?2 IS NULL OR b.agent = ?2 ORDER BY b.agent",
+    )?;
+    let rows = stmt.query_map(params![now, agent, JobState::Running], |row| {
+        Ok(BreakerRow {
+            breaker: from_row(row)?,
+            agent: row.get("agent")?,
+            last_run_id: row.get("last_run_id")?,
+            updated_at: row.get("updated_at")?,
+            probe_live: row.get("probe_live")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The claim's question, inside its transaction: may `agent` claim at `now`?
+pub(super) fn gate(conn: &Connection, agent: &str, now: i64) -> Result<(Breaker, Gate)> {
+    let (breaker, live) = match rows(conn, Some(agent), now)?.pop() {
+        Some(row) => (row.breaker, row.probe_live),
+        None => (Breaker::default(), false),
+    };
+    let gate = breaker.gate(agent, now, live);
+    Ok((breaker, gate))
+}
+
+/// The half-open breaker's slot, taken by the job the claim just leased.
+pub(super) fn take_probe(
+    tx: &Transaction,
+    agent: &str,
+    breaker: &Breaker,
+    probe: Probe,
+) -> Result<()> {
+    let now = probe.started_at;
+    save(tx, agent, &breaker.with_probe(probe), None, now)
+}
+
+/// Apply a finalized run's effect on its agent's breaker, inside finalize's transaction.
+/// Returns the breaker after it and what changed.
+pub(super) fn record(tx: &Transaction, plan: &FinalizePlan, now: i64) -> Result<(Breaker, Change)> {
+    let current = of(tx, &plan.agent)?;
+    let is_probe = current.probe.as_ref().is_some_and(|p| {
+        p.job_id == plan.job_id && p.worker == plan.worker && p.attempt == plan.attempt
+    });
+    let update = &plan.breaker;
+    let (next, change) = current.record(
+        update.event,
+        &plan.verdict.class,
+        is_probe,
+        &update.policy,
+        now,
+    );
+    if next != current {
+        save(tx, &plan.agent, &next, Some(plan.run_id), now)?;
+    }
+    Ok((next, change))
+}
+
+pub(super) fn close(tx: &Transaction, agent: Option<&str>) -> Result<usize> {
+    let open: i64 = tx.query_row(
+        "SELECT count(*) AS open FROM breakers WHERE (?1 IS NULL OR agent = ?1) AND state != ?2",
+        params![agent, crate::domain::breaker::State::Closed],
+        |row| row.get("open"),
+    )?;
+    tx.execute(
+        "DELETE FROM breakers WHERE ?1 IS NULL OR agent = ?1",
+        params![agent],
+    )?;
+    Ok(open as usize)
+}

@@ -1,0 +1,143 @@
+//! Reads for people: job and task listings, history, counts.
+
+use anyhow::Result;
+use rusqlite::{params, Connection};
+
+use super::jobs::jobs_where;
+use crate::domain::states::JobState;
+use crate::store::{HistoryEntry, Job, JobFilter, StateCount, Task};
+
+pub(super) fn task_body(conn: &Connection, task_id: i64) -> Result<String> {
+    Ok(
+        conn.query_row("SELECT body FROM tasks WHERE id = ?1", [task_id], |row| {
+            row.get("body")
+        })?,
+    )
+}
+
+pub(super) fn history(conn: &Connection, job_id: i64) -> Result<Vec<HistoryEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, from_state, to_state, actor, reason FROM job_history WHERE job_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([job_id], |row| {
+        Ok(HistoryEntry {
+            at: row.get("at")?,
+            from_state: row.get("from_state")?,
+            to_state: row.get("to_state")?,
+            actor: row.get("actor")?,
+            reason: row.get("reason")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn state_counts(conn: &Connection) -> Result<Vec<StateCount>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT project, state, stage, count(*) AS n FROM jobs GROUP BY project, state, stage
+         ORDER BY project, state, stage",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(StateCount {
+            project: row.get("project")?,
+            state: row.get("state")?,
+            stage: row.get("stage")?,
+            count: row.get("n")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How jobs in `state` are listed: running by lease expiry, queued by when they are due.
+fn display_order(state: JobState) -> &'static str {
+    match state {
+        JobState::Running => "j.lease_expires_at",
+        _ => "j.run_after, j.id",
+    }
+}
+
+pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> Result<Vec<Job>> {
+    // The state is written into the statement so that the planner can use the partial index
+    // over that state.
+    jobs_where(
+        conn,
+        &format!(
+            "WHERE j.state = '{state}' ORDER BY {} LIMIT ?1",
+            display_order(state)
+        ),
+        [limit],
+    )
+}
+
+pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
+    let stages = serde_json::to_string(stages)?;
+    jobs_where(
+        conn,
+        &format!(
+            "WHERE j.state IN ('{}', '{}') AND j.stage NOT IN (SELECT value FROM json_each(?1))
+             ORDER BY j.id LIMIT ?2",
+            JobState::Queued,
+            JobState::Running
+        ),
+        params![stages, limit],
+    )
+}
+
+pub(super) fn pending_retries(conn: &Connection, now: i64, limit: i64) -> Result<Vec<Job>> {
+    jobs_where(
+        conn,
+        &format!(
+            "WHERE j.state = '{}' AND j.run_after > ?1 ORDER BY j.run_after LIMIT ?2",
+            JobState::Queued
+        ),
+        params![now, limit],
+    )
+}
+
+/// One query per state, each walking that state's index, so the live listing costs the same
+/// however many jobs have finished.
+pub(super) fn list_jobs(conn: &Connection, filter: &JobFilter) -> Result<Vec<Job>> {
+    let mut out = Vec::new();
+    for &state in filter.states() {
+        let order = match state {
+            JobState::Running => "j.lease_expires_at, j.id",
+            JobState::Queued => "j.run_after, j.id",
+            _ => "j.updated_at DESC, j.id DESC",
+        };
+        // The state is written into the statement so that the planner can use the partial index
+        // over that state.
+        out.extend(jobs_where(
+            conn,
+            &format!(
+                "WHERE j.state = '{state}' AND (?1 IS NULL OR j.project = ?1)
+                   AND (?2 IS NULL OR j.stage = ?2) AND (?3 IS NULL OR t.key = ?3)
+                 ORDER BY {order} LIMIT ?4"
+            ),
+            params![filter.project, filter.stage, filter.task, filter.limit],
+        )?);
+    }
+    Ok(out)
+}
+
+pub(super) fn tasks_by_key(conn: &Connection, key: &str) -> Result<Vec<Task>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, project, key, title, issue, state, created_at, updated_at FROM tasks
+         WHERE key = ?1 ORDER BY project",
+    )?;
+    let rows = stmt.query_map([key], |row| {
+        Ok(Task {
+            task_id: row.get("id")?,
+            project: row.get("project")?,
+            key: row.get("key")?,
+            title: row.get("title")?,
+            issue: row.get("issue")?,
+            state: row.get("state")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn jobs_of_task(conn: &Connection, task_id: i64) -> Result<Vec<Job>> {
+    jobs_where(conn, "WHERE j.task_id = ?1 ORDER BY j.id", [task_id])
+}

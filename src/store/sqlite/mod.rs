@@ -1,0 +1,446 @@
+//! The SQLite backend: rusqlite (bundled), one connection per process. `Sqlite::open` applies
+//! the pragmas (WAL, synchronous=FULL, busy_timeout, foreign_keys) and the migrations; the
+//! submodules hold the queries, one concern each, as functions over a transaction or a
+//! connection. Every write runs in one `BEGIN IMMEDIATE` transaction (`Sqlite::write`): a
+//! deferred transaction that upgrades to a write gets SQLITE_BUSY at once and ignores the busy
+//! timeout. Rows are read by column name.
+
+mod breaker;
+mod finalize;
+mod holds;
+mod jobs;
+mod listing;
+mod metrics;
+mod outbox;
+mod preflight;
+mod runs;
+mod types;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use super::*;
+use crate::domain::breaker::Breaker;
+use crate::domain::states::{JobState, MessageKind, OutboxState};
+use crate::procfs::Proc;
+use crate::{exit, fsx};
+
+/// Forward migrations, applied in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_foundation.sql"),
+    include_str!("migrations/0002_preflight.sql"),
+    include_str!("migrations/0003_outbox.sql"),
+    include_str!("migrations/0004_breaker.sql"),
+    include_str!("migrations/0005_one_agent.sql"),
+    include_str!("migrations/0006_per_host.sql"),
+];
+
+pub struct Sqlite {
+    conn: Connection,
+    path: PathBuf,
+    busy_timeout_ms: u64,
+}
+
+impl Sqlite {
+    /// Open (creating it, private to its owner, when missing) and migrate the database.
+    pub fn open(options: &Options) -> Result<Sqlite> {
+        let path = options.location;
+        let busy_timeout_ms = options.busy_timeout_ms;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsx::ensure_private_dir(dir, "database directory")?;
+        }
+        if !path.exists() {
+            // SQLite gives its -wal and -shm files the database file's mode, so 0600 here keeps
+            // all three private.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .or_else(|err| match err.kind() {
+                    std::io::ErrorKind::AlreadyExists => OpenOptions::new().read(true).open(path),
+                    _ => Err(err),
+                })
+                .with_context(|| format!("creating the database {}", path.display()))?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|err| explain(err, path, busy_timeout_ms))
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        let mut store = Sqlite {
+            conn,
+            path: path.to_path_buf(),
+            busy_timeout_ms,
+        };
+        store.configure().map_err(|err| store.context(err))?;
+        store.migrate(options.host)?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .busy_timeout(Duration::from_millis(self.busy_timeout_ms))?;
+        // journal_mode answers with a row; the others are silent.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            anyhow::bail!("could not switch the database to WAL mode (it is in {mode} mode)");
+        }
+        self.conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        )?;
+        Ok(())
+    }
+
+    fn migrate(&mut self, host: &str) -> Result<()> {
+        let known = MIGRATIONS.len() as i64;
+        let version = self.user_version()?;
+        if version > known {
+            return Err(self.newer_schema(version));
+        }
+        if version == known {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        self.write(|tx| {
+            // Another process may have migrated while we waited for the lock.
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            if version > known {
+                anyhow::bail!("the schema changed under us to version {version}");
+            }
+            // What a migration may need to know about the process applying it (0006 files the
+            // per-host rows already there under this host).
+            tx.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL)")?;
+            tx.execute(
+                "INSERT INTO temp.migration_context (host) VALUES (?1)",
+                [host],
+            )?;
+            for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql).with_context(|| {
+                    format!("applying migration {} to {}", index + 1, path.display())
+                })?;
+            }
+            tx.execute_batch("DROP TABLE temp.migration_context")?;
+            tx.execute_batch(&format!("PRAGMA user_version = {known}"))?;
+            Ok(())
+        })
+    }
+
+    fn user_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|err| self.context(err.into()))
+    }
+
+    fn newer_schema(&self, version: i64) -> anyhow::Error {
+        exit::config(format!(
+            "the database {} has schema version {version}, written by a newer orch (this one knows up to {}); \
+             it was not modified: upgrade orch or point --db elsewhere",
+            self.path.display(),
+            MIGRATIONS.len()
+        ))
+    }
+
+    /// Run `f` inside one `BEGIN IMMEDIATE` transaction: committed when it returns Ok, rolled
+    /// back otherwise. The write lock is taken up front, so the busy timeout applies to it.
+    fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        let value = f(&tx).map_err(|err| with_hint(err, &self.path, self.busy_timeout_ms))?;
+        tx.commit()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        Ok(value)
+    }
+
+    /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
+    /// database, whatever other processes commit meanwhile (WAL keeps readers and writers apart).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        let value = f(&tx).map_err(|err| self.context(err))?;
+        tx.commit()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        Ok(value)
+    }
+
+    /// One statement's read, with the database's path in its error.
+    fn get<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&self.conn).map_err(|err| self.context(err))
+    }
+
+    fn context(&self, err: anyhow::Error) -> anyhow::Error {
+        with_hint(err, &self.path, self.busy_timeout_ms)
+    }
+}
+
+impl Store for Sqlite {
+    fn now(&self) -> Result<i64> {
+        Ok(now_ms())
+    }
+
+    fn enqueue(&mut self, new: &NewTask, now: i64) -> Result<Enqueued> {
+        self.write(|tx| jobs::enqueue(tx, new, now))
+    }
+
+    fn claim(&mut self, request: &ClaimRequest) -> Result<Claim> {
+        self.write(|tx| jobs::claim(tx, request))
+    }
+
+    fn rescue(&mut self, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>> {
+        // Most ticks find nothing: a read, not the write lock.
+        if self
+            .get(|conn| jobs::rescue_candidates(conn, host, now))?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| jobs::rescue(tx, host, now, triage))
+    }
+
+    fn heartbeat(
+        &mut self,
+        holder: &LeaseHolder,
+        run_id: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<bool> {
+        self.write(|tx| jobs::renew_lease(tx, holder, Some(run_id), lease_ms, now))
+    }
+
+    fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
+        self.write(|tx| jobs::cancel(tx, job_id, actor, now))
+    }
+
+    fn retry(
+        &mut self,
+        job_id: i64,
+        stage: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<Retried> {
+        self.write(|tx| jobs::retry(tx, job_id, stage, actor, now))
+    }
+
+    fn make_due(&mut self, job_id: i64, actor: &str, now: i64) -> Result<i64> {
+        self.write(|tx| jobs::make_due(tx, job_id, actor, now))
+    }
+
+    fn start_run(&mut self, new: &NewRun) -> Result<StartedRun> {
+        self.write(|tx| runs::start(tx, new))
+    }
+
+    fn record_agent_start(
+        &mut self,
+        run_id: i64,
+        start: &mut dyn FnMut() -> Option<Proc>,
+    ) -> Result<()> {
+        self.write(|tx| match start() {
+            Some(agent) => runs::record_agent(tx, run_id, agent),
+            None => Ok(()),
+        })
+    }
+
+    fn end_run(&mut self, run_id: i64, end: &RunEnd) -> Result<()> {
+        self.write(|tx| runs::end(tx, run_id, end))
+    }
+
+    fn lock_finalize(&mut self, lock: &FinalizeLock) -> Result<Locked> {
+        self.write(|tx| finalize::lock(tx, lock))
+    }
+
+    fn unlock_finalize(&mut self, run_id: i64, holder: &str) -> Result<()> {
+        self.write(|tx| finalize::unlock(tx, run_id, holder))
+    }
+
+    fn apply_finalize(&mut self, plan: &FinalizePlan) -> Result<Applied> {
+        self.write(|tx| finalize::apply(tx, plan))
+    }
+
+    fn queue(&mut self, message: &Message, now: i64) -> Result<i64> {
+        self.write(|tx| outbox::queue(tx, message, now))
+    }
+
+    fn claim_message(&mut self, request: &ClaimMessage) -> Result<Option<Claimed>> {
+        self.write(|tx| outbox::claim(tx, request))
+    }
+
+    fn finish_message(
+        &mut self,
+        id: i64,
+        claimer: &str,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<Option<OutboxState>> {
+        self.write(|tx| outbox::finish(tx, id, claimer, finish, now))
+    }
+
+    fn note_waiting(&mut self, kind: MessageKind, why: &str) -> Result<i64> {
+        self.write(|tx| outbox::note_waiting(tx, kind, why))
+    }
+
+    fn retry_dead(&mut self, now: i64) -> Result<usize> {
+        self.write(|tx| outbox::retry_dead(tx, now))
+    }
+
+    fn preflight_state(&self, host: &str, agent: &str) -> Result<PreflightState> {
+        self.get(|conn| preflight::state(conn, host, agent))
+    }
+
+    fn save_preflight(&mut self, host: &str, agent: &str, verdict: &CachedVerdict) -> Result<()> {
+        self.write(|tx| preflight::save(tx, host, agent, verdict))
+    }
+
+    fn hold_auth_gate(&mut self, gate: &GateHold, now: i64) -> Result<bool> {
+        self.write(|tx| preflight::hold_gate(tx, gate, now))
+    }
+
+    fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool> {
+        self.write(|tx| preflight::release_gate(tx, host, agent, held_since))
+    }
+
+    fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset> {
+        self.write(|tx| preflight::reset(tx, host, agent))
+    }
+
+    fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>> {
+        self.get(|conn| preflight::cached_agent_version(conn, host, agent))
+    }
+
+    fn breakers(&self, now: i64) -> Result<Vec<BreakerRow>> {
+        self.get(|conn| breaker::rows(conn, None, now))
+    }
+
+    fn breaker(&self, agent: &str) -> Result<Breaker> {
+        self.get(|conn| breaker::of(conn, agent))
+    }
+
+    fn close_breakers(&mut self, agent: Option<&str>) -> Result<usize> {
+        self.write(|tx| breaker::close(tx, agent))
+    }
+
+    fn job(&self, job_id: i64) -> Result<Option<Job>> {
+        self.get(|conn| jobs::job(conn, job_id))
+    }
+
+    fn task_body(&self, task_id: i64) -> Result<String> {
+        self.get(|conn| listing::task_body(conn, task_id))
+    }
+
+    fn history(&self, job_id: i64) -> Result<Vec<HistoryEntry>> {
+        self.get(|conn| listing::history(conn, job_id))
+    }
+
+    fn runs_for_job(&self, job_id: i64) -> Result<Vec<Run>> {
+        self.get(|conn| runs::of_job(conn, job_id))
+    }
+
+    fn run(&self, run_id: i64) -> Result<Option<Run>> {
+        self.get(|conn| runs::run(conn, run_id))
+    }
+
+    fn run_closed(&self, run_id: i64) -> Result<bool> {
+        self.get(|conn| runs::closed(conn, run_id))
+    }
+
+    fn last_ok_result(&self, task_id: i64, stage: &str) -> Result<Option<PreviousResult>> {
+        self.get(|conn| runs::last_ok_result(conn, task_id, stage))
+    }
+
+    fn unfinalized_runs(&self, worker: Option<&str>, limit: i64) -> Result<Vec<Unfinalized>> {
+        self.get(|conn| finalize::unfinalized(conn, worker, limit))
+    }
+
+    fn state_counts(&self) -> Result<Vec<StateCount>> {
+        self.get(listing::state_counts)
+    }
+
+    fn jobs_in_state(&self, state: JobState, limit: i64) -> Result<Vec<Job>> {
+        self.get(|conn| listing::jobs_in_state(conn, state, limit))
+    }
+
+    fn stranded_jobs(&self, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
+        self.get(|conn| listing::stranded(conn, stages, limit))
+    }
+
+    fn pending_retries(&self, now: i64, limit: i64) -> Result<Vec<Job>> {
+        self.get(|conn| listing::pending_retries(conn, now, limit))
+    }
+
+    fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        self.get(|conn| listing::list_jobs(conn, filter))
+    }
+
+    fn tasks_by_key(&self, key: &str) -> Result<Vec<Task>> {
+        self.get(|conn| listing::tasks_by_key(conn, key))
+    }
+
+    fn jobs_of_task(&self, task_id: i64) -> Result<Vec<Job>> {
+        self.get(|conn| listing::jobs_of_task(conn, task_id))
+    }
+
+    fn project_holds(&self) -> Result<Vec<ProjectHold>> {
+        self.get(holds::all)
+    }
+
+    fn outbox_summary(&self, now: i64, limit: i64) -> Result<OutboxSummary> {
+        self.read(|conn| outbox::summary(conn, now, limit))
+    }
+
+    fn comments(&self) -> Result<Vec<(i64, NewComment)>> {
+        self.get(outbox::comments)
+    }
+
+    fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts> {
+        self.read(|conn| metrics::facts(conn, host, now))
+    }
+}
+
+/// Turn an SQLite failure somewhere in `err` into a message an operator can act on.
+fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
+    let sqlite = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<rusqlite::Error>())
+        .and_then(|e| e.sqlite_error_code());
+    match sqlite.and_then(|code| friendly(code, path, busy_timeout_ms)) {
+        Some(message) => err.context(message),
+        None => err,
+    }
+}
+
+fn explain(err: rusqlite::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
+    let message = err
+        .sqlite_error_code()
+        .and_then(|code| friendly(code, path, busy_timeout_ms));
+    match message {
+        Some(message) => anyhow::Error::new(err).context(message),
+        None => anyhow::Error::new(err),
+    }
+}
+
+fn friendly(code: ErrorCode, path: &Path, busy_timeout_ms: u64) -> Option<String> {
+    let path = path.display();
+    Some(match code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
+            "database is busy: another process held {path} longer than busy_timeout_ms ({busy_timeout_ms} ms); nothing was written"
+        ),
+        ErrorCode::ReadOnly => format!("database {path} is read-only (check the file's and its directory's permissions); nothing was written"),
+        ErrorCode::NotADatabase => format!("{path} is not an SQLite database"),
+        ErrorCode::DatabaseCorrupt => format!("the database {path} is corrupt"),
+        ErrorCode::DiskFull => format!("the disk holding {path} is full; nothing was written"),
+        ErrorCode::CannotOpen => format!("cannot open the database {path} (does its directory exist and is it writable?)"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

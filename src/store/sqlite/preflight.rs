@@ -1,0 +1,214 @@
+//! The preflight cache and the auth gate, keyed by (host, agent).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+
+use crate::store::{
+    AuthGate, CachedVerdict, CredsFingerprint, GateHold, PreflightRow, PreflightState, Reset,
+};
+
+/// The fingerprint stored in the columns `{prefix}creds_path`, `…_size`, `…_mtime_ns`.
+fn fingerprint(row: &Row, prefix: &str) -> rusqlite::Result<Option<CredsFingerprint>> {
+    let path: Option<String> = row.get(format!("{prefix}creds_path").as_str())?;
+    let size: Option<i64> = row.get(format!("{prefix}creds_size").as_str())?;
+    let mtime_ns: Option<i64> = row.get(format!("{prefix}creds_mtime_ns").as_str())?;
+    Ok(match (path, size, mtime_ns) {
+        (Some(path), Some(size), Some(mtime_ns)) => Some(CredsFingerprint {
+            path: PathBuf::from(path),
+            size,
+            mtime_ns,
+        }),
+        _ => None,
+    })
+}
+
+fn fingerprint_columns(
+    creds: Option<&CredsFingerprint>,
+) -> (Option<String>, Option<i64>, Option<i64>) {
+    match creds {
+        Some(f) => (
+            Some(f.path.display().to_string()),
+            Some(f.size),
+            Some(f.mtime_ns),
+        ),
+        None => (None, None, None),
+    }
+}
+
+/// The agent's cached verdict and auth gate on `host`, with one statement: the whole warm-cache
+/// read.
+pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<PreflightState> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.created_at AS c_created_at, c.ok AS c_ok, c.exit_code AS c_exit_code,
+                c.checks_json AS c_checks_json, c.agent_version AS c_agent_version,
+                c.inputs AS c_inputs, c.creds_path AS c_creds_path, c.creds_size AS c_creds_size,
+                c.creds_mtime_ns AS c_creds_mtime_ns, c.expires_at AS c_expires_at,
+                g.created_at AS g_created_at, g.run_id AS g_run_id, g.reason AS g_reason,
+                g.creds_path AS g_creds_path, g.creds_size AS g_creds_size,
+                g.creds_mtime_ns AS g_creds_mtime_ns
+         FROM (SELECT ?1 AS host, ?2 AS agent) AS a
+         LEFT JOIN preflight_cache AS c ON c.host = a.host AND c.agent = a.agent
+         LEFT JOIN auth_gate AS g ON g.host = a.host AND g.agent = a.agent",
+    )?;
+    let state = stmt.query_row(params![host, agent], |row| {
+        let cached = match row.get::<_, Option<i64>>("c_created_at")? {
+            None => None,
+            Some(created_at) => Some(CachedVerdict {
+                created_at,
+                ok: row.get("c_ok")?,
+                exit_code: row.get("c_exit_code")?,
+                checks_json: row.get("c_checks_json")?,
+                agent_version: row.get("c_agent_version")?,
+                inputs: row.get("c_inputs")?,
+                creds: fingerprint(row, "c_")?,
+                expires_at: row.get("c_expires_at")?,
+            }),
+        };
+        let gate = match row.get::<_, Option<i64>>("g_created_at")? {
+            None => None,
+            Some(created_at) => Some(AuthGate {
+                created_at,
+                run_id: row.get("g_run_id")?,
+                reason: row.get("g_reason")?,
+                creds: fingerprint(row, "g_")?,
+            }),
+        };
+        Ok(PreflightState { cached, gate })
+    })?;
+    Ok(state)
+}
+
+pub(super) fn save(
+    tx: &Transaction,
+    host: &str,
+    agent: &str,
+    verdict: &CachedVerdict,
+) -> Result<()> {
+    let (path, size, mtime_ns) = fingerprint_columns(verdict.creds.as_ref());
+    tx.prepare_cached(
+        "INSERT INTO preflight_cache (host, agent, ok, exit_code, checks_json, agent_version, inputs,
+                creds_path, creds_size, creds_mtime_ns, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (host, agent) DO UPDATE SET ok = excluded.ok, exit_code = excluded.exit_code,
+                checks_json = excluded.checks_json, agent_version = excluded.agent_version,
+                inputs = excluded.inputs, creds_path = excluded.creds_path,
+                creds_size = excluded.creds_size, creds_mtime_ns = excluded.creds_mtime_ns,
+                created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )?
+    .execute(params![
+        host,
+        agent,
+        verdict.ok,
+        verdict.exit_code,
+        verdict.checks_json,
+        verdict.agent_version,
+        verdict.inputs,
+        path,
+        size,
+        mtime_ns,
+        verdict.created_at,
+        verdict.expires_at
+    ])?;
+    Ok(())
+}
+
+/// Drop cached verdicts inside the caller's transaction: on `host` (every host when None), of
+/// `agent` (every agent when None).
+pub(super) fn drop_cache(
+    tx: &Transaction,
+    host: Option<&str>,
+    agent: Option<&str>,
+) -> Result<usize> {
+    Ok(tx
+        .prepare_cached(
+            "DELETE FROM preflight_cache WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR agent = ?2)",
+        )?
+        .execute(params![host, agent])?)
+}
+
+/// Hold the gate (see `Store::hold_auth_gate`) inside the caller's transaction.
+pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<bool> {
+    let (path, size, mtime_ns) = fingerprint_columns(gate.creds.as_ref());
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO auth_gate (host, agent, run_id, reason, creds_path, creds_size,
+                                    creds_mtime_ns, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (host, agent) DO UPDATE SET run_id = excluded.run_id,
+                    reason = excluded.reason, creds_path = excluded.creds_path,
+                    creds_size = excluded.creds_size, creds_mtime_ns = excluded.creds_mtime_ns,
+                    created_at = excluded.created_at
+             WHERE creds_path IS NOT excluded.creds_path OR creds_size IS NOT excluded.creds_size
+                OR creds_mtime_ns IS NOT excluded.creds_mtime_ns",
+        )?
+        .execute(params![
+            gate.host,
+            gate.agent,
+            gate.run_id,
+            gate.reason,
+            path,
+            size,
+            mtime_ns,
+            now
+        ])?;
+    drop_cache(tx, Some(&gate.host), Some(&gate.agent))?;
+    Ok(changed > 0)
+}
+
+pub(super) fn release_gate(
+    tx: &Transaction,
+    host: &str,
+    agent: &str,
+    held_since: i64,
+) -> Result<bool> {
+    Ok(tx.execute(
+        "DELETE FROM auth_gate WHERE host = ?1 AND agent = ?2 AND created_at = ?3",
+        params![host, agent, held_since],
+    )? > 0)
+}
+
+pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result<Reset> {
+    let verdicts = drop_cache(tx, Some(host), agent)?;
+    let gates = tx.execute(
+        "DELETE FROM auth_gate WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
+        params![host, agent],
+    )?;
+    Ok(Reset { verdicts, gates })
+}
+
+pub(super) fn cached_agent_version(
+    conn: &Connection,
+    host: &str,
+    agent: &str,
+) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT agent_version FROM preflight_cache WHERE host = ?1 AND agent = ?2")?
+        .query_row(params![host, agent], |row| row.get("agent_version"))
+        .optional()?
+        .flatten())
+}
+
+/// Every agent with a cached verdict or a held auth gate on `host`.
+pub(super) fn rows(conn: &Connection, host: &str) -> Result<Vec<PreflightRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.agent AS agent, c.ok AS ok, c.created_at AS created_at,
+                c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held
+         FROM (SELECT agent FROM preflight_cache WHERE host = ?1
+               UNION SELECT agent FROM auth_gate WHERE host = ?1) AS a
+         LEFT JOIN preflight_cache AS c ON c.host = ?1 AND c.agent = a.agent
+         LEFT JOIN auth_gate AS g ON g.host = ?1 AND g.agent = a.agent
+         ORDER BY a.agent",
+    )?;
+    let rows = stmt.query_map([host], |row| {
+        Ok(PreflightRow {
+            agent: row.get("agent")?,
+            ok: row.get("ok")?,
+            created_at: row.get("created_at")?,
+            expires_at: row.get("expires_at")?,
+            gate_held: row.get("gate_held")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,150 @@
+//! What only this backend has: its schema and its migrations. Its behaviour through the trait is
+//! the conformance suite's (tests/it/conformance/).
+
+use super::*;
+use crate::domain::breaker::{Probe, State as BreakerState};
+use crate::domain::states::TaskState;
+
+fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
+    Sqlite::open(&Options {
+        location: &dir.path().join("orch.db"),
+        busy_timeout_ms: 1000,
+        host,
+    })
+    .unwrap()
+}
+
+/// The names a CHECK constraint of `table` admits for `column`: `column IN ('a', 'b', …)`.
+fn checked_names(conn: &Connection, table: &str, column: &str) -> Vec<String> {
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |row| row.get("sql"),
+        )
+        .unwrap();
+    let pattern = format!("{column} IN (");
+    let starts: Vec<usize> = sql.match_indices(&pattern).map(|(at, _)| at).collect();
+    assert_eq!(starts.len(), 1, "one CHECK on {table}.{column} in:\n{sql}");
+    let list = &sql[starts[0] + pattern.len()..];
+    let list = &list[..list.find(')').unwrap()];
+    list.split(',')
+        .map(|name| name.trim().trim_matches('\'').to_string())
+        .collect()
+}
+
+#[test]
+fn the_schemas_checks_and_the_state_enums_are_one_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_at(&dir, "h");
+    let lists: [(&str, &str, &[&str]); 5] = [
+        ("jobs", "state", JobState::NAMES),
+        ("tasks", "state", TaskState::NAMES),
+        ("outbox", "state", OutboxState::NAMES),
+        ("outbox", "kind", MessageKind::NAMES),
+        ("breakers", "state", BreakerState::NAMES),
+    ];
+    for (table, column, names) in lists {
+        assert_eq!(
+            checked_names(&store.conn, table, column),
+            names,
+            "{table}.{column}: the schema's CHECK and the enum differ"
+        );
+    }
+}
+
+#[test]
+fn migration_6_files_existing_verdicts_and_gates_under_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO preflight_cache (agent, ok, exit_code, checks_json, inputs, created_at, expires_at)
+             VALUES ('claude', 1, 0, '[]', 'x', 1, 2);
+             INSERT INTO auth_gate (agent, run_id, reason, created_at) VALUES ('claude', 7, 'Not logged in', 3);",
+        )
+        .unwrap();
+    }
+    let store = open_at(&dir, "h1");
+    let here = store.preflight_state("h1", "claude").unwrap();
+    assert!(here.cached.unwrap().ok);
+    assert_eq!(here.gate.unwrap().run_id, Some(7));
+    let elsewhere = store.preflight_state("h2", "claude").unwrap();
+    assert!(elsewhere.cached.is_none() && elsewhere.gate.is_none());
+    let version: i64 = store
+        .conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    let temp: i64 = store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM temp.sqlite_master WHERE name = 'migration_context'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(temp, 0, "the migration context is dropped");
+}
+
+#[test]
+fn a_breaker_round_trips_and_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_at(&dir, "h");
+    assert_eq!(store.breaker("claude").unwrap(), Breaker::default());
+    let open = Breaker {
+        state: BreakerState::HalfOpen,
+        consecutive_failures: 4,
+        opened_at: Some(10),
+        cooldown_ms: 600_000,
+        probe: Some(Probe {
+            job_id: 3,
+            worker: "w".into(),
+            attempt: 2,
+            started_at: 20,
+        }),
+        last_class: Some("timeout".into()),
+    };
+    store
+        .write(|tx| breaker::save(tx, "claude", &open, Some(9), 30))
+        .unwrap();
+    assert_eq!(store.breaker("claude").unwrap(), open);
+    let rows = store.breakers(1_000_000).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].agent.as_str(),
+            rows[0].last_run_id,
+            rows[0].updated_at
+        ),
+        ("claude", Some(9), 30)
+    );
+    assert!(!rows[0].probe_live);
+    // No job 3 holds a lease: the probe is not live, so a claim may probe.
+    let (_, gate) = breaker::gate(&store.conn, "claude", 1_000_000).unwrap();
+    assert_eq!(gate, crate::domain::breaker::Gate::Probe);
+    assert_eq!(store.close_breakers(Some("other")).unwrap(), 0);
+    assert_eq!(store.close_breakers(None).unwrap(), 1);
+    assert_eq!(store.breaker("claude").unwrap(), Breaker::default());
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open_at(&dir, "h"));
+    let conn = Connection::open(dir.path().join("orch.db")).unwrap();
+    conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    let err = Sqlite::open(&Options {
+        location: &dir.path().join("orch.db"),
+        busy_timeout_ms: 1000,
+        host: "h",
+    })
+    .err()
+    .unwrap();
+    assert!(format!("{err:#}").contains("newer orch"), "{err:#}");
+}
