@@ -131,7 +131,7 @@ pub enum Command {
                       seconds and shared by every orch process; `orch claim` asks the same question first."
     )]
     Preflight(PreflightArgs),
-    /// Drop cached preflight verdicts and release auth gates (--breaker: close circuit breakers)
+    /// Drop cached preflight verdicts, release auth gates and usage holds (--breaker: close circuit breakers)
     ResetCache(ResetCacheArgs),
     /// Deliver the outbox: Telegram alerts and forge usage comments that are due
     #[command(
@@ -219,7 +219,7 @@ pub struct PreflightArgs {
 
 #[derive(Debug, Args)]
 pub struct ResetCacheArgs {
-    /// Only this agent's verdict, gate and breaker [default: every agent's]
+    /// Only this agent's verdict, gate, usage hold and breaker [default: every agent's]
     #[arg(long, add = crate::complete::agents())]
     pub agent: Option<String>,
     /// Also close the circuit breaker and forget its count of failures
@@ -317,8 +317,11 @@ pub struct ValidateLogArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub exit_code: Option<i32>,
     /// The run was ended by its timeout: without a success result the class is `timeout`
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stalled")]
     pub timed_out: bool,
+    /// The run was ended by its idle timeout: without a success result the class is `stalled`
+    #[arg(long)]
+    pub stalled: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub const NOTHING_TO_DO: u8 = 3;
 pub const PREFLIGHT_AGENT: u8 = 10;
 pub const PREFLIGHT_AUTH: u8 = 11;
 pub const BREAKER_OPEN: u8 = 12;
+pub const USAGE_LIMIT: u8 = 13;
 pub const RUN_RETRY: u8 = 20;
 pub const RUN_FAILED: u8 = 21;
 pub const RUN_AUTH: u8 = 22;
@@ -27,6 +28,10 @@ pub const TABLE: &[(u8, &str)] = &[
     (PREFLIGHT_AGENT, "preflight failed: agent missing or broken"),
     (PREFLIGHT_AUTH, "preflight failed: agent not authenticated"),
     (BREAKER_OPEN, "circuit breaker open"),
+    (
+        USAGE_LIMIT,
+        "agent over its usage limit: claims wait until it resets",
+    ),
     (RUN_RETRY, "run failed, will retry"),
     (RUN_FAILED, "run failed for good"),
     (RUN_AUTH, "run failed: agent not authenticated"),
@@ -50,6 +55,10 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             ),
             (PREFLIGHT_AUTH, "the agent is not authenticated (preflight)"),
             (BREAKER_OPEN, "the agent's circuit breaker is open"),
+            (
+                USAGE_LIMIT,
+                "the agent is over its usage limit until it resets (preflight)",
+            ),
             (RUN_RETRY, "the last job failed and will be retried"),
             (RUN_FAILED, "the last job failed for good"),
             (
@@ -72,6 +81,10 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
                 BREAKER_OPEN,
                 "the agent's circuit breaker is open; nothing was claimed",
             ),
+            (
+                USAGE_LIMIT,
+                "the agent is over its usage limit until it resets; nothing was claimed",
+            ),
         ],
         "preflight" => vec![
             (OK, "the agent can take a job"),
@@ -80,6 +93,10 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
                 "the agent is missing or broken (it wins when both fail)",
             ),
             (PREFLIGHT_AUTH, "the agent is not authenticated"),
+            (
+                USAGE_LIMIT,
+                "the agent is over its usage limit until it resets (`--explain` says when)",
+            ),
         ],
         "run" => vec![(
             OK,

@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let config = Config::load(&cli.global.overrides())?;
     // Still one thread: the configuration's extra secret variables leave the environment now.
     secrets::scrub_names(&config.secret_env);
+    store::set_clock_ahead(config.millis(config::CLOCK_AHEAD_SECONDS));
     if let Some(color) = config.get(config::COLOR) {
         if !output::is_color_choice(&color.value) {
             return Err(exit::config(format!(

@@ -448,6 +448,15 @@ pub fn span(ms: i64) -> String {
     }
 }
 
+/// A time for text that is stored and read later, anywhere (a history line, an alert): UTC, to
+/// the second, "2026-11-29 13:00:05 UTC".
+pub fn stamp(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms).map_or_else(
+        || at_ms.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
 /// Local wall-clock time with a relative hint: "14:03:12 (in 4 min)".
 pub fn when(at_ms: i64, now_ms: i64) -> String {
     let local = Local.timestamp_millis_opt(at_ms).single();

@@ -1,20 +1,21 @@
 //! An agent's command line from its argv template: the binary and the prompt filled in, and the
-//! extra arguments — the profile's, the stage's, and the kind's own for this launch (a session
-//! to resume, say) — just before the template's `--`.
+//! extra arguments — the kind's spelling of the stage's settings (permission mode, tools,
+//! budget), the profile's, the stage's, and the kind's own for this launch (a session to resume,
+//! say) — just before the template's `--`. The settings come first, so an `extra_args` that
+//! repeats one of them overrides it (the agents take the last of a repeated option).
 
 use crate::agent::env::{AgentEnv, Unlaunchable};
 use crate::domain::prompt;
 
 /// The argv to start the profile's agent with: the profile's template, else `default` (the
-/// kind's), then `launch_args` after the profile's and the stage's extra arguments. `{bin}` is
+/// kind's), with `Extras` before its `--`. `{bin}` is
 /// the binary preflight checks, found the same way (`AgentEnv::program`); a template that names
 /// it fails when it cannot be found.
 pub fn for_agent(
     env: &AgentEnv,
     default: &[&str],
     prompt_text: &str,
-    stage_args: &[String],
-    launch_args: &[String],
+    extras: Extras,
 ) -> Result<Vec<String>, Unlaunchable> {
     let profile = env.profile();
     let template: Vec<&str> = match &profile.argv {
@@ -26,13 +27,25 @@ pub fn for_agent(
     } else {
         env.bin().value
     };
-    let extras: Vec<&String> = profile
-        .extra_args
+    let extras: Vec<&String> = extras
+        .settings
         .iter()
-        .chain(stage_args)
-        .chain(launch_args)
+        .chain(&profile.extra_args)
+        .chain(extras.stage)
+        .chain(extras.launch)
         .collect();
     Ok(build(&bin, prompt_text, &template, &extras))
+}
+
+/// The arguments an agent kind adds to its template, in the order they go in.
+#[derive(Debug, Clone, Copy)]
+pub struct Extras<'a> {
+    /// The stage's settings in the kind's words (`--permission-mode plan`, …).
+    pub settings: &'a [String],
+    /// The stage's `extra_args`.
+    pub stage: &'a [String],
+    /// This launch's own (`--resume <session>`).
+    pub launch: &'a [String],
 }
 
 /// The full argv: `template` with `{bin}` and `{prompt}` filled in, and `extras`, each as given,

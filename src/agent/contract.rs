@@ -24,7 +24,7 @@ use super::jsonl::Trickle;
 use super::{of_kind, Agent, AgentEnv, AuthPolicy, AuthSource, Launch};
 use crate::config::{load_for_test, Config, Stage};
 use crate::domain::agent::AgentKind;
-use crate::domain::verdict::{Class, Kind};
+use crate::domain::verdict::{Class, Cut, Ending, Kind};
 
 /// One kind's fixtures.
 pub struct Suite {
@@ -68,8 +68,18 @@ pub enum Login {
 pub struct Log {
     pub file: &'static str,
     pub exit_code: Option<i32>,
-    pub timed_out: bool,
+    /// How orch cut the run short, if it did.
+    pub cut: Option<Cut>,
     pub class: Class,
+}
+
+impl Log {
+    fn ending(&self) -> Ending {
+        Ending {
+            exit_code: self.exit_code,
+            cut: self.cut,
+        }
+    }
 }
 
 /// Checks are made at this time (2026-07-25), so fixtures hold fixed expiry times.
@@ -281,9 +291,7 @@ fn the_corpus_of_logs_gets_its_classes() {
             let path = repo(&format!("tests/fixtures/agents/{kind}/{}", log.file));
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let what = format!("{kind}: {}", log.file);
-            let verdict = agent
-                .judge_path(&path, log.exit_code, log.timed_out)
-                .unwrap();
+            let verdict = agent.judge_path(&path, log.ending()).unwrap();
             assert_eq!(verdict.class, log.class, "{what}: {}", verdict.reason);
             assert_eq!(verdict.kind, log.class.kind(), "{what}");
             assert_eq!(verdict.ok, log.class == Class::Ok, "{what}");
@@ -291,9 +299,7 @@ fn the_corpus_of_logs_gets_its_classes() {
                 data: &bytes,
                 step: 5,
             };
-            let pieces = agent
-                .judge(&mut trickle, log.exit_code, log.timed_out)
-                .unwrap();
+            let pieces = agent.judge(&mut trickle, log.ending()).unwrap();
             assert_eq!(
                 pieces.class, log.class,
                 "{what}: read a few bytes at a time"
@@ -310,15 +316,25 @@ fn the_corpus_of_logs_gets_its_classes() {
             assert!(!progress.render(65).is_empty(), "{what}");
             kinds_seen.push(log.class.kind());
         }
-        for outcome in [Kind::Ok, Kind::Transient, Kind::Permanent, Kind::Gate] {
+        for outcome in [
+            Kind::Ok,
+            Kind::Transient,
+            Kind::Permanent,
+            Kind::Gate,
+            Kind::Hold,
+        ] {
             assert!(
                 kinds_seen.contains(&outcome),
                 "{kind}: the corpus has no {} log",
                 outcome.name()
             );
         }
-        let empty = |timed_out| agent.judge(&mut &b""[..], None, timed_out).unwrap().class;
-        assert_eq!(empty(false), Class::Empty, "{kind}");
-        assert_eq!(empty(true), Class::Timeout, "{kind}");
+        let empty = |timed_out, stalled| {
+            let ending = Ending::new(None, timed_out, stalled);
+            agent.judge(&mut &b""[..], ending).unwrap().class
+        };
+        assert_eq!(empty(false, false), Class::Empty, "{kind}");
+        assert_eq!(empty(true, false), Class::Timeout, "{kind}");
+        assert_eq!(empty(false, true), Class::Stalled, "{kind}");
     });
 }

@@ -29,7 +29,7 @@ use anyhow::Result;
 
 use crate::config::{Config, Key, Stage};
 use crate::domain::agent::AgentKind;
-use crate::domain::verdict::Verdict;
+use crate::domain::verdict::{Ending, Verdict};
 
 pub use credentials::{AuthPolicy, AuthSource, CredentialsCheck, CredsFingerprint};
 pub use env::{AgentEnv, Located, Unlaunchable};
@@ -106,14 +106,9 @@ pub trait Agent: Send + Sync {
         env.command(program)
     }
 
-    /// Judge a finished run's log (read once, in bounded memory) into the neutral verdict.
-    /// `exit_code` is the agent's exit status when known; `timed_out` says orch ended the run.
-    fn judge(
-        &self,
-        log: &mut dyn Read,
-        exit_code: Option<i32>,
-        timed_out: bool,
-    ) -> io::Result<Verdict>;
+    /// Judge a finished run's log (read once, in bounded memory) into the neutral verdict, given
+    /// how the run ended (the agent's exit status when known; whether orch cut it short).
+    fn judge(&self, log: &mut dyn Read, ending: Ending) -> io::Result<Verdict>;
 
     /// The log as events a person can follow (`orch logs`), read in bounded memory.
     fn transcript<'r>(
@@ -125,13 +120,8 @@ pub trait Agent: Send + Sync {
     fn progress(&self) -> Box<dyn Progress>;
 
     /// [`Agent::judge`] on a file.
-    fn judge_path(
-        &self,
-        path: &Path,
-        exit_code: Option<i32>,
-        timed_out: bool,
-    ) -> io::Result<Verdict> {
-        self.judge(&mut std::fs::File::open(path)?, exit_code, timed_out)
+    fn judge_path(&self, path: &Path, ending: Ending) -> io::Result<Verdict> {
+        self.judge(&mut std::fs::File::open(path)?, ending)
     }
 }
 

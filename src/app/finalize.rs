@@ -48,7 +48,7 @@ pub use crate::domain::decide::{
 use crate::domain::prompt;
 use crate::domain::rescue::Whereabouts;
 use crate::domain::states::{JobState, TaskState};
-use crate::domain::verdict::{Kind, Verdict};
+use crate::domain::verdict::{Class, Ending, Kind, Verdict};
 use crate::exit;
 use crate::notify;
 use crate::output;
@@ -56,7 +56,7 @@ use crate::procfs::{self, Liveness, Place, Proc};
 use crate::store::{
     AlertKind, AlertRoute, Applied, BreakerUpdate, CredsFingerprint, Effects, FinalizeLock,
     FinalizePlan, GateHold, Job, JobMove, Locked, NewAlert, NewComment, NextJob,
-    ProjectHoldRequest, Run, RunVerdict, Store,
+    ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
 };
 use crate::vcs::git::{self, Committed};
 
@@ -449,19 +449,20 @@ pub fn judge(agent: &dyn Agent, run: &Run) -> Result<Judgement> {
         });
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
+    let ending = Ending::new(exit_code, run.timed_out, run.stalled);
     let path = run.log_path.as_deref().map(Path::new);
     // A log in a directory others may write in may not be the agent's: it is not judged.
     if let Some(dir) = path.and_then(Path::parent).filter(|dir| dir.exists()) {
         crate::fsx::check_private_dir(dir, "log directory")?;
     }
     let read = match path {
-        Some(path) => agent.judge_path(path, exit_code, run.timed_out),
+        Some(path) => agent.judge_path(path, ending),
         None => Err(std::io::ErrorKind::NotFound.into()),
     };
     let (verdict, missing) = match read {
         Ok(verdict) => (verdict, false),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            (agent.judge(&mut &b""[..], exit_code, run.timed_out)?, true)
+            (agent.judge(&mut &b""[..], ending)?, true)
         }
         Err(err) => {
             let shown = path.map_or(String::new(), |p| p.display().to_string());
@@ -542,6 +543,8 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         ..
     } = *inputs;
     let judged = judgement.judged;
+    let verdict = judgement.verdict.as_ref();
+    let stage = inputs.config.stage(&job.stage);
     let plan = decide(
         &Facts {
             judged,
@@ -549,6 +552,11 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             attempt: job.attempt,
             max_attempts: job.max_attempts,
             next_stage: inputs.next_stage,
+            resets_at: verdict
+                .and_then(|v| v.usage.rate_limit.as_ref())
+                .and_then(|limit| limit.resets_at),
+            resumable: stage.resume.unwrap_or(true)
+                && verdict.is_some_and(|v| v.usage.session_id.is_some()),
         },
         &inputs.retry,
         inputs.jitter,
@@ -577,6 +585,16 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         Decision::Completed => (
             JobState::Done,
             format!("ok, task complete: {reason}{commit_note}"),
+        ),
+        Decision::Requeued if plan.hold_usage.is_some() => (
+            JobState::Queued,
+            format!(
+                "{class}: attempt not counted; due again {} (after the reset, spread), claims for \
+                 agent {} on {host} wait until {}: {reason}",
+                output::stamp(plan.retry_at.unwrap_or(now)),
+                run.agent,
+                output::stamp(plan.hold_usage.unwrap_or(now))
+            ),
         ),
         Decision::Requeued if plan.hold_project => (
             JobState::Queued,
@@ -631,7 +649,6 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         Decision::Failed => Some(TaskState::Failed),
         _ => None,
     };
-    let verdict = judgement.verdict.as_ref();
     let usage_json = verdict
         .map(|v| serde_json::to_string(&v.usage))
         .transpose()?;
@@ -658,7 +675,19 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         alerts.push(job_alert(AlertKind::SilentFailure));
     }
     if plan.failed_alert {
-        alerts.push(job_alert(AlertKind::Failed));
+        let mut alert = job_alert(AlertKind::Failed);
+        if judged == Judged::Log(Class::PermissionDenied) {
+            // What to change, since a denial fails the same way at every attempt.
+            alert.reason = format!(
+                "{reason}; to allow it, change [stages.{}] permission_mode (now {}) or \
+                 allowed_tools in the config",
+                job.stage,
+                stage
+                    .permission_mode
+                    .map_or("default", |mode| mode.as_str())
+            );
+        }
+        alerts.push(alert);
     }
     if let Some(Committed::Failed { error }) = &inputs.commit {
         // The alert's reason is what went wrong with the commit, not the (ok) verdict's.
@@ -678,6 +707,31 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             dedup_key: run.agent.clone(),
             ..job_alert(AlertKind::AuthGate)
         }),
+    });
+    let usage_hold = plan.hold_usage.map(|until| {
+        let which = verdict
+            .and_then(|v| v.usage.rate_limit.as_ref())
+            .and_then(|limit| limit.limit_type.clone())
+            .unwrap_or_else(|| "usage".to_string());
+        UsageHoldRequest {
+            host: inputs.gate_host.clone(),
+            agent: run.agent.clone(),
+            until,
+            run_id: run.run_id,
+            reason: reason.to_string(),
+            alert: NewAlert {
+                dedup_key: format!("{}@{}", run.agent, inputs.gate_host),
+                reason: format!(
+                    "agent {} is over its account's {which} limit: claims for it on {} wait \
+                     until {}, then resume by themselves (run {}: {reason})",
+                    run.agent,
+                    inputs.gate_host,
+                    output::stamp(until),
+                    run.run_id
+                ),
+                ..job_alert(AlertKind::UsageLimit)
+            },
+        }
     });
     // An alert with nowhere to go is not queued to wait for ever: the job's history says what it
     // would have said (and `orch status` says alerts are off).
@@ -729,6 +783,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             decision: plan.decision,
             retry_at,
             commit_sha,
+            cost_usd: verdict.and_then(|v| v.usage.cost_usd),
         },
         job: JobMove {
             to,
@@ -744,6 +799,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             reason: reason.to_string(),
         }),
         gate,
+        usage_hold,
         breaker: BreakerUpdate {
             event: plan.breaker,
             policy: inputs.breaker,

@@ -3,7 +3,8 @@
 //! (exit 11 otherwise). The verdict is cached per host and agent in the database for
 //! `preflight_cache_ttl` seconds, so a warm check spawns nothing: one SELECT and one stat() of the
 //! credentials file. An auth gate held by a failed run on this host overrides everything until
-//! the credentials file changes.
+//! the credentials file changes; a usage limit a run hit holds the agent (exit 13) until the time
+//! the agent said the limit resets.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,11 +18,12 @@ use crate::agent::{Located, Profile};
 use crate::config::{self, Config};
 use crate::domain::clock;
 use crate::exit;
-use crate::store::{AuthGate, CachedVerdict, Store};
+use crate::store::{AuthGate, CachedVerdict, Store, UsageHold};
 
 pub const VERSION_CHECK: &str = "version";
 pub const AUTH_CHECK: &str = "auth";
 pub const MODE_CHECK: &str = "credentials_mode";
+pub const USAGE_CHECK: &str = "usage_limit";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +93,9 @@ pub struct Detail {
     pub run_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
+    /// When a usage hold lifts (the agent's usage limit resets), epoch milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
@@ -103,7 +108,7 @@ pub struct Verdict {
     pub age_seconds: u64,
     pub agent: String,
     pub checks: Vec<Check>,
-    /// 0, 10 (agent missing or broken) or 11 (not authenticated).
+    /// 0, 10 (agent missing or broken), 11 (not authenticated) or 13 (over its usage limit).
     #[serde(skip)]
     pub exit_code: u8,
 }
@@ -138,6 +143,10 @@ pub fn evaluate(
         }
         store.release_auth_gate(&host, agent, gate.created_at)?;
     }
+    // The account's usage limit: nothing on this host can fix it but time.
+    if let Some(hold) = state.usage.filter(|hold| hold.holds(now)) {
+        return Ok(plan.usage_held(&hold));
+    }
     if use_cache {
         if let Some(verdict) = state.cached.and_then(|cached| plan.serve(cached, now)) {
             return Ok(verdict);
@@ -148,7 +157,7 @@ pub fn evaluate(
     Ok(verdict)
 }
 
-/// The claim gate: the (cached) verdict, or an error carrying exit 10 or 11 and the failing
+/// The claim gate: the (cached) verdict, or an error carrying exit 10, 11 or 13 and the failing
 /// reason. Nothing about any job has been touched when it fails.
 pub fn require(config: &Config, store: &mut dyn Store, agent: &str) -> Result<Verdict> {
     let verdict = evaluate(config, store, agent, true)?;
@@ -243,6 +252,8 @@ impl<'a> Plan<'a> {
             exit::PREFLIGHT_AGENT
         } else if failed(AUTH_CHECK) {
             exit::PREFLIGHT_AUTH
+        } else if failed(USAGE_CHECK) {
+            exit::USAGE_LIMIT
         } else {
             exit::OK
         };
@@ -276,6 +287,31 @@ impl<'a> Plan<'a> {
                      credentials file changes); once fixed otherwise, run `orch reset-cache`",
                     self.agent.agent.spec().login
                 )),
+                ..Detail::default()
+            },
+        };
+        self.verdict(vec![check], false, 0)
+    }
+
+    /// The verdict while a usage limit a run hit holds the agent on this host.
+    fn usage_held(&self, hold: &UsageHold) -> Verdict {
+        let check = Check {
+            name: USAGE_CHECK.to_string(),
+            status: Status::Fail,
+            reason: format!(
+                "over its usage limit until {}",
+                crate::output::stamp(hold.until)
+            ),
+            detail: Detail {
+                run_id: hold.run_id,
+                run_reason: Some(hold.reason.clone()),
+                since: Some(hold.created_at),
+                until: Some(hold.until),
+                fix: Some(
+                    "none needed: claims resume by themselves when the limit resets; `orch \
+                     reset-cache` lifts the hold at once (after a plan upgrade, say)"
+                        .to_string(),
+                ),
                 ..Detail::default()
             },
         };

@@ -13,9 +13,10 @@ use crate::agent::{self, Agent, Launch, Profile};
 use crate::app::finalize::LaunchKind;
 use crate::config::{self, Config, Project, Stage};
 use crate::domain::agent::AgentKind;
+use crate::domain::decide;
 use crate::domain::prompt;
 use crate::domain::states::JobState;
-use crate::domain::verdict::Class;
+use crate::domain::verdict::{Class, Ending};
 use crate::procfs::{self, Place, Proc};
 use crate::store::{self, Job, LeaseHolder, NewRun, PreviousResult, RunEnd, Store};
 use crate::{fsx, Ctx};
@@ -24,7 +25,7 @@ use crate::runner::log::CappedLog;
 use crate::runner::process::Agent as Process;
 use crate::runner::signals::Signals;
 use crate::runner::status::StatusLine;
-use crate::runner::supervise::{Limits, Watch, LEASE_GONE};
+use crate::runner::supervise::{Limits, Watch, Watched, LEASE_GONE};
 use crate::runner::{process, supervise};
 
 /// The previous stage's result text is cut to this many bytes in a prompt: one argv element may
@@ -48,7 +49,11 @@ pub struct RunOutcome {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Ended because the agent wrote nothing for `idle_timeout_seconds`.
+    pub stalled: bool,
     pub interrupted: bool,
+    /// The agent session this run continued, when it did (`--resume`).
+    pub resumed_session: Option<String>,
     pub duration_ms: i64,
     pub log_path: String,
     pub log_bytes: u64,
@@ -89,6 +94,7 @@ fn run_with_signals(
     let stage = config.stage(&job.stage);
     let limits = limits(config, &stage);
     let agent_version = store.cached_agent_version(&config.host(), request.agent)?;
+    let resume = resume_session(store, &job, &stage, request.agent, profile.agent)?;
     // Before the run is recorded: a log directory others may write in is refused with no run.
     let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
     let place = Place::current(config.host());
@@ -107,6 +113,7 @@ fn run_with_signals(
         lease_ms: limits.lease_ms,
         place: &place,
         supervisor: procfs::this_process(),
+        resumed_session: resume.as_deref(),
         now: store.now()?,
     })?;
     // From here on the run exists: every way out ends its row.
@@ -117,8 +124,14 @@ fn run_with_signals(
         worker: request.worker,
         agent: profile.agent,
         clock: Instant::now(),
+        resumed: resume.clone(),
     };
-    let prepared = match prepare(config, store, &run, project, &profile, &stage) {
+    let launch = Launching {
+        project,
+        profile: &profile,
+        stage: &stage,
+    };
+    let prepared = match prepare(config, store, &run, &launch, resume.as_deref()) {
         Ok(prepared) => prepared,
         Err(failure) => return run.launch_failed(store, failure),
     };
@@ -127,38 +140,94 @@ fn run_with_signals(
         program,
         mut log,
     } = prepared;
-    // The agent leads its own process group: recorded with its start time, the group can be
-    // ended by a rescue on this host should this orch die or stop. It is not reaped before
-    // `wait`, so even an agent that already exited still shows in /proc.
-    let (spawned, recorded) = store.start_agent(run.id, || {
-        let spawned = process::spawn(command, &project.workdir);
-        let recorded = spawned.as_ref().ok().and_then(|agent| {
-            let pid = agent.pid() as i32;
-            procfs::start_time(pid).map(|start| Proc { pid, start })
-        });
-        (spawned, recorded)
-    });
-    let mut agent = match spawned {
-        Ok(agent) => agent,
-        Err(err) => {
-            let failure = spawn_failure(&program, &err, project, &profile.env.bin_settings());
-            return run.launch_failed(store, failure);
-        }
-    };
-    if let Err(err) = recorded {
+    let mut next = (command, program);
+    let mut resume = resume;
+    let mut resume_failed = false;
+    loop {
+        let (command, program) = next;
+        let mut agent = match run.start(store, &launch, command, &program) {
+            Ok(agent) => agent,
+            Err(failure) => return run.launch_failed(store, failure),
+        };
+        let watched = run.watch(
+            store,
+            &mut agent,
+            &mut log,
+            signals,
+            &limits,
+            request.live_status,
+        )?;
+        // The session to continue is gone (the agent keeps sessions per directory, and may have
+        // dropped it): the work starts afresh in the same run and log, rather than failing an
+        // attempt over it.
+        let Some(session) = resume.take().filter(|_| run.resume_refused(&watched)) else {
+            return run.finish(store, &agent, &log, watched, resume_failed);
+        };
+        resume_failed = true;
         crate::diag!(
-            "orch: warning: could not record the agent's pid {}: {err:#}",
-            agent.pid()
+            "orch: run {}: the agent has no session {session} to continue: starting afresh",
+            run.id
         );
+        next = match command_for(config, store, &run.job, Some(run.id), &launch, None) {
+            Ok(fresh) => fresh,
+            Err(failure) => return run.launch_failed(store, failure),
+        };
     }
-    run.watch(
-        store,
-        &mut agent,
-        &mut log,
-        signals,
-        &limits,
-        request.live_status,
-    )
+}
+
+/// What the agent is started for: the job's project, the agent profile, the stage's settings.
+struct Launching<'a> {
+    project: &'a Project,
+    profile: &'a Profile<'a>,
+    stage: &'a Stage,
+}
+
+/// The session the job's next run continues: its latest run's, when that run was cut short with
+/// its work unfinished (`decide::RESUMES_AFTER`) by the same agent profile and its log gave a
+/// session id, unless the stage says `resume = false`.
+fn resume_session(
+    store: &dyn Store,
+    job: &Job,
+    stage: &Stage,
+    agent_name: &str,
+    agent: &dyn Agent,
+) -> Result<Option<String>> {
+    if stage.resume == Some(false) {
+        return Ok(None);
+    }
+    let Some(last) = store.runs_for_job(job.job_id)?.pop() else {
+        return Ok(None);
+    };
+    if last.agent != agent_name || !last.class.as_deref().is_some_and(decide::resumes_after) {
+        return Ok(None);
+    }
+    // Finalize kept the usage, session id included; a rescued run was never judged: its log
+    // says.
+    let stored = last
+        .usage
+        .as_ref()
+        .and_then(|usage| usage.get("session_id"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let session = match (stored, &last.log_path) {
+        (Some(session), _) => Some(session),
+        (None, Some(log)) => agent
+            .judge_path(Path::new(log), Ending::default())
+            .ok()
+            .and_then(|verdict| verdict.usage.session_id),
+        (None, None) => None,
+    };
+    Ok(session.filter(|s| is_session_id(s)))
+}
+
+/// A session id as agents make them (a UUID, say): it goes to the agent as the value of an
+/// option, so one that could read as an option, or is not a plain token, is not used.
+fn is_session_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A run whose row is open.
@@ -170,6 +239,8 @@ struct Run<'a> {
     /// What reads the log the agent writes.
     agent: &'static dyn Agent,
     clock: Instant,
+    /// The session this run continues, if it does.
+    resumed: Option<String>,
 }
 
 /// Why the agent was not started, and whose fault that is.
@@ -200,9 +271,8 @@ fn prepare(
     config: &Config,
     store: &dyn Store,
     run: &Run,
-    project: &Project,
-    profile: &Profile,
-    stage: &Stage,
+    launch: &Launching,
+    resume: Option<&str>,
 ) -> Result<Prepared, LaunchFailure> {
     let log =
         CappedLog::create(&run.log_path, config.count(config::LOG_MAX_BYTES)).map_err(|err| {
@@ -211,21 +281,13 @@ fn prepare(
                 run.log_path.display()
             ))
         })?;
-    if let Some(reason) = project.workdir_missing() {
+    if let Some(reason) = launch.project.workdir_missing() {
         return Err(LaunchFailure {
             kind: LaunchKind::Project,
             reason,
         });
     }
-    let (command, program) = command_for(
-        config,
-        store,
-        &run.job,
-        Some(run.id),
-        project,
-        profile,
-        stage,
-    )?;
+    let (command, program) = command_for(config, store, &run.job, Some(run.id), launch, resume)?;
     Ok(Prepared {
         command,
         program,
@@ -233,19 +295,30 @@ fn prepare(
     })
 }
 
-/// The agent's command for `job` — argv (the prompt in full), working directory, environment —
-/// and its program, as `orch run` starts it and `orch run --dry-run` shows it.
+/// The agent's command for `job` — argv (the prompt in full, or the continuation prompt when it
+/// resumes a session), working directory, environment — and its program, as `orch run` starts it
+/// and `orch run --dry-run` shows it.
 fn command_for(
     config: &Config,
     store: &dyn Store,
     job: &Job,
     run_id: Option<i64>,
-    project: &Project,
-    profile: &Profile,
-    stage: &Stage,
+    launch: &Launching,
+    resume: Option<&str>,
 ) -> Result<(Command, String), LaunchFailure> {
-    let prompt_text = build_prompt(config, store, job, stage)
-        .map_err(|err| LaunchFailure::agent(format!("{err:#}")))?;
+    let Launching {
+        project,
+        profile,
+        stage,
+    } = *launch;
+    let prompt_text = match resume {
+        Some(_) => config
+            .text(config::RESUME_PROMPT)
+            .unwrap_or_default()
+            .to_string(),
+        None => build_prompt(config, store, job, stage)
+            .map_err(|err| LaunchFailure::agent(format!("{err:#}")))?,
+    };
     if let Some(why) = prompt::unfit("the prompt", &prompt_text, prompt::ARG_MAX_BYTES) {
         return Err(LaunchFailure {
             kind: LaunchKind::Task,
@@ -255,7 +328,7 @@ fn command_for(
     let launch = Launch {
         prompt: &prompt_text,
         stage,
-        resume: None,
+        resume,
     };
     let argv = profile.agent.argv(&profile.env, &launch).map_err(|why| {
         LaunchFailure::agent(format!(
@@ -307,7 +380,13 @@ pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> 
     let project = config.project(&job.project)?;
     let profile = agent::resolve(config, agent)?;
     let stage = config.stage(&job.stage);
-    let (command, program) = command_for(config, store, &job, None, project, &profile, &stage)
+    let resume = resume_session(store, &job, &stage, agent, profile.agent)?;
+    let launch = Launching {
+        project,
+        profile: &profile,
+        stage: &stage,
+    };
+    let (command, program) = command_for(config, store, &job, None, &launch, resume.as_deref())
         .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
     let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
         .map(|(name, _)| name.to_string_lossy().into_owned())
@@ -370,7 +449,7 @@ fn previous_result(log: &Path) -> String {
     // Read as Claude Code's: the store keeps no kind with the log, and every stage runs the one
     // kind there is so far.
     let reader = agent::of_kind(AgentKind::Claude);
-    match reader.judge_path(log, None, false) {
+    match reader.judge_path(log, Ending::default()) {
         Ok(verdict) if verdict.ok => prompt::cap(
             verdict.result_text.unwrap_or_default(),
             PREVIOUS_RESULT_MAX_BYTES,
@@ -386,14 +465,19 @@ fn previous_result(log: &Path) -> String {
     }
 }
 
-/// The run's timeout (the stage's, else `run_timeout_seconds`), kill grace and lease heartbeat.
+/// The run's timeout and idle timeout (the stage's, else the settings'), kill grace and lease
+/// heartbeat.
 fn limits(config: &Config, stage: &Stage) -> Limits {
     let lease_ms = config.millis(config::LEASE_SECONDS);
     let timeout = stage
         .timeout_seconds
         .unwrap_or_else(|| config.count(config::RUN_TIMEOUT_SECONDS));
+    let idle = stage
+        .idle_timeout_seconds
+        .unwrap_or_else(|| config.count(config::IDLE_TIMEOUT_SECONDS));
     Limits {
         timeout: Duration::from_secs(timeout),
+        idle: Duration::from_secs(idle),
         grace: config.seconds(config::KILL_GRACE_SECONDS),
         lease_ms,
         // Well before the lease runs out: two heartbeats may fail and the third still be in time.
@@ -447,6 +531,41 @@ impl Run<'_> {
         i64::try_from(self.clock.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// Start the agent. It leads its own process group: recorded with its start time, the group
+    /// can be ended by a rescue on this host should this orch die or stop. It is not reaped
+    /// before `wait`, so even an agent that already exited still shows in /proc.
+    fn start(
+        &self,
+        store: &mut dyn Store,
+        launch: &Launching,
+        command: Command,
+        program: &str,
+    ) -> Result<Process, LaunchFailure> {
+        let (spawned, recorded) = store.start_agent(self.id, || {
+            let spawned = process::spawn(command, &launch.project.workdir);
+            let recorded = spawned.as_ref().ok().and_then(|agent| {
+                let pid = agent.pid() as i32;
+                procfs::start_time(pid).map(|start| Proc { pid, start })
+            });
+            (spawned, recorded)
+        });
+        let agent = spawned.map_err(|err| {
+            spawn_failure(
+                program,
+                &err,
+                launch.project,
+                &launch.profile.env.bin_settings(),
+            )
+        })?;
+        if let Err(err) = recorded {
+            crate::diag!(
+                "orch: warning: could not record the agent's pid {}: {err:#}",
+                agent.pid()
+            );
+        }
+        Ok(agent)
+    }
+
     /// Record a run that never started. When the agent is to blame, drop the cached preflight
     /// verdict too: the agent is not what preflight saw. A task's or a project's failure says
     /// nothing about the agent.
@@ -479,7 +598,9 @@ impl Run<'_> {
             exit_code: end.exit_code,
             signal: end.signal,
             timed_out: end.timed_out,
+            stalled: end.stalled,
             interrupted: end.interrupted,
+            resumed_session: self.resumed.clone().filter(|_| !end.resume_failed),
             duration_ms: end.duration_ms,
             log_path: self.log_path.display().to_string(),
             log_bytes: end.log_bytes,
@@ -490,7 +611,8 @@ impl Run<'_> {
         })
     }
 
-    /// Watch the started agent to its end and record how it ended.
+    /// Watch the started agent to its end. When orch itself fails while watching, the agent's
+    /// group is ended and the run recorded as cut short before the error is returned.
     fn watch(
         &self,
         store: &mut dyn Store,
@@ -499,7 +621,7 @@ impl Run<'_> {
         signals: &mut Signals,
         limits: &Limits,
         live_status: bool,
-    ) -> Result<RunOutcome> {
+    ) -> Result<Watched> {
         let mut status = live_status.then(|| StatusLine::new(self.clock, self.agent.progress()));
         let job_id = self.job.job_id;
         let holder = LeaseHolder {
@@ -521,6 +643,8 @@ impl Run<'_> {
                     heartbeat: &mut heartbeat,
                 },
                 limits,
+                // A second start (a resume that fell back) has the whole idle timeout, and what
+                // is left of the run's time.
                 self.clock,
             )
         };
@@ -530,11 +654,9 @@ impl Run<'_> {
         if let Err(err) = log.sync() {
             crate::diag!("orch: warning: could not sync the run's log: {err}");
         }
-        let watched = match watched {
-            Ok(watched) => watched,
+        match watched {
+            Ok(watched) => Ok(watched),
             Err(err) => {
-                // orch itself failed while watching: end the agent's group, record the run as
-                // cut short, then report.
                 let _ = agent.wait();
                 let end = RunEnd {
                     pid: Some(agent.pid()),
@@ -546,10 +668,33 @@ impl Run<'_> {
                     ..RunEnd::default()
                 };
                 store.end_run(self.id, &end)?;
-                return Err(err.context(format!("run {} of job {job_id}", self.id)));
+                Err(err.context(format!("run {} of job {job_id}", self.id)))
             }
-        };
-        let mut watched = watched;
+        }
+    }
+
+    /// Whether the agent refused to resume the session it was given (and did nothing else): the
+    /// log says so and the agent ended by itself.
+    fn resume_refused(&self, watched: &Watched) -> bool {
+        let (exit_code, _) = process::code_or_signal(watched.status);
+        if watched.interrupted || watched.timed_out || watched.stalled || exit_code == Some(0) {
+            return false;
+        }
+        let ending = Ending::new(exit_code, false, false);
+        self.agent
+            .judge_path(&self.log_path, ending)
+            .is_ok_and(|verdict| verdict.resume_failed)
+    }
+
+    /// Record how the watched run ended.
+    fn finish(
+        &self,
+        store: &mut dyn Store,
+        agent: &Process,
+        log: &CappedLog,
+        mut watched: Watched,
+        resume_failed: bool,
+    ) -> Result<RunOutcome> {
         if !watched.lease_lost && store.run_closed(self.id).unwrap_or(false) {
             // Closed while the agent worked (cancelled, or rescued) and ended before a heartbeat
             // noticed: say so, as the heartbeat would have.
@@ -558,9 +703,10 @@ impl Run<'_> {
             watched.interrupted = true;
         }
         let (exit_code, signal) = process::code_or_signal(watched.status);
+        let ending = Ending::new(exit_code, watched.timed_out, watched.stalled);
         // The post-factum safety net: a log that says the agent is not authenticated drops the
         // cached verdict, so the next claim checks afresh (finalize decides about the gate).
-        let auth_failure = self.auth_failure(exit_code, watched.timed_out);
+        let auth_failure = self.auth_failure(ending);
         let end = RunEnd {
             pid: Some(agent.pid()),
             ended_at: store.now()?,
@@ -568,7 +714,9 @@ impl Run<'_> {
             exit_code,
             signal,
             timed_out: watched.timed_out,
+            stalled: watched.stalled,
             interrupted: watched.interrupted,
+            resume_failed,
             launch_error: None,
             launch_kind: None,
             log_bytes: log.written,
@@ -586,8 +734,8 @@ impl Run<'_> {
     }
 
     /// The verdict's reason when the run's log is judged `auth` (given how the agent ended).
-    fn auth_failure(&self, exit_code: Option<i32>, timed_out: bool) -> Option<String> {
-        match self.agent.judge_path(&self.log_path, exit_code, timed_out) {
+    fn auth_failure(&self, ending: Ending) -> Option<String> {
+        match self.agent.judge_path(&self.log_path, ending) {
             Ok(verdict) => (verdict.class == Class::Auth).then_some(verdict.reason),
             Err(err) => {
                 crate::diag!(

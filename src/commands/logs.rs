@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::agent::{self, Event};
 use crate::cli::LogsArgs;
 use crate::commands::validate_log;
-use crate::domain::verdict::{Usage, Verdict};
+use crate::domain::verdict::{Ending, Usage, Verdict};
 use crate::exit;
 use crate::output::{self, Paint};
 use crate::store::{self, now_ms, Job, Run};
@@ -92,7 +92,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
     let verdict = reader
-        .judge_path(&path, exit_code, run.timed_out)
+        .judge_path(&path, Ending::new(exit_code, run.timed_out, run.stalled))
         .with_context(|| format!("judging the log {}", path.display()))?;
     if ctx.json() {
         serde_json::to_writer(&mut out, &json!({ "event": "verdict", "verdict": verdict }))?;

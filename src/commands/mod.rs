@@ -107,7 +107,7 @@ pub(crate) fn agent_arg(ctx: &Ctx, name: &str) -> Result<()> {
 pub(crate) fn paint_class(paint: Paint, class: &str) -> String {
     let tone = match Class::from_name(class).map(Class::kind) {
         Some(Kind::Ok) => Tone::Good,
-        Some(Kind::Transient) => Tone::Caution,
+        Some(Kind::Transient | Kind::Hold) => Tone::Caution,
         Some(Kind::Permanent | Kind::Gate) => Tone::Bad,
         None => return paint.state(class),
     };

@@ -1,5 +1,5 @@
 //! `orch preflight`: can the agent take a job? One line (or `--explain`, or `--json`) and the exit
-//! status 0, 10 (agent missing or broken) or 11 (not authenticated).
+//! status 0, 10 (agent missing or broken), 11 (not authenticated) or 13 (over its usage limit).
 
 use anyhow::Result;
 
@@ -94,7 +94,13 @@ fn explain(verdict: &Verdict, paint: Paint, ttl_seconds: u64, now: i64) -> Strin
         .checks
         .iter()
         .any(|c| c.detail.run_id.is_some() || c.detail.since.is_some());
-    lines.push(if held {
+    let usage_until = verdict.checks.iter().find_map(|c| c.detail.until);
+    lines.push(if let Some(until) = usage_until {
+        format!(
+            "the usage hold stands: claims for this agent wait until {}, then resume by themselves",
+            output::when(until, now)
+        )
+    } else if held {
         "the auth gate is held: runs stay off this agent until the credentials file changes or \
          `orch reset-cache` releases it"
             .to_string()
@@ -180,8 +186,17 @@ fn evidence(check: &Check, now: i64) -> Vec<String> {
         let said = detail.run_reason.as_deref().unwrap_or("");
         lines.push(format!("run {run} said: {said}"));
     }
-    if let Some(since) = detail.since {
-        lines.push(format!("gate held since {}", output::when(since, now)));
+    match (detail.since, detail.until) {
+        (Some(since), Some(until)) => {
+            lines.push(format!("held since {}", output::when(since, now)));
+            lines.push(format!(
+                "the limit resets {} ({})",
+                output::when(until, now),
+                output::stamp(until)
+            ));
+        }
+        (Some(since), None) => lines.push(format!("gate held since {}", output::when(since, now))),
+        _ => {}
     }
     lines
 }

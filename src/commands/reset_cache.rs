@@ -1,5 +1,6 @@
 //! `orch reset-cache [--agent A] [--breaker]`: drop cached preflight verdicts and release auth
-//! gates, so the next claim evaluates the agent afresh; with `--breaker`, close circuit breakers.
+//! gates and usage holds, so the next claim evaluates the agent afresh; with `--breaker`, close
+//! circuit breakers.
 
 use anyhow::Result;
 use serde_json::json;
@@ -26,6 +27,7 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
             "agent": args.agent,
             "verdicts_dropped": reset.verdicts,
             "gates_released": reset.gates,
+            "usage_holds_lifted": reset.usage_holds,
             "breakers_closed": breakers,
         }))?;
     } else {
@@ -36,8 +38,12 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
         let closed = breakers.map_or(String::new(), |n| {
             format!(", closed {n} open circuit breaker{}", plural(n))
         });
+        let holds = match reset.usage_holds {
+            0 => String::new(),
+            n => format!(", lifted {n} usage hold{}", plural(n)),
+        };
         output::line(format!(
-            "{whose}: dropped {} cached verdict{}, released {} auth gate{}{closed}",
+            "{whose}: dropped {} cached verdict{}, released {} auth gate{}{holds}{closed}",
             reset.verdicts,
             plural(reset.verdicts),
             reset.gates,

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use crate::agent;
 use crate::cli::ValidateLogArgs;
 use crate::domain::agent::AgentKind;
-use crate::domain::verdict::Verdict;
+use crate::domain::verdict::{Ending, Verdict};
 use crate::exit;
 use crate::output::{self, Paint};
 use crate::Ctx;
@@ -13,9 +13,10 @@ use crate::Ctx;
 pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
     // By Claude Code's rules, the one kind there is so far.
     let judge = agent::of_kind(AgentKind::Claude);
+    let ending = Ending::new(args.exit_code, args.timed_out, args.stalled);
     let verdict = if args.path == "-" {
         judge
-            .judge(&mut std::io::stdin().lock(), args.exit_code, args.timed_out)
+            .judge(&mut std::io::stdin().lock(), ending)
             .context("reading the log from standard input")?
     } else {
         let file = std::fs::File::open(&args.path).map_err(|err| {
@@ -27,7 +28,7 @@ pub fn run(ctx: &Ctx, args: &ValidateLogArgs) -> Result<u8> {
             }
         })?;
         judge
-            .judge(&mut &file, args.exit_code, args.timed_out)
+            .judge(&mut &file, ending)
             .with_context(|| format!("reading the log {}", args.path))?
     };
     if ctx.json() {

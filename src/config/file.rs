@@ -14,10 +14,14 @@ use toml::{Spanned, Value};
 
 use super::{
     count_range, find_key, parse_author, resolve_path, resolve_program, valid_name, Agent, Config,
-    Forge, ForgeKind, Kind, Project, Source, Stage, KEYS, MAX_RUNNING, PRIORITY, STAGE_TIMEOUT,
+    Forge, ForgeKind, Kind, PermissionMode, Project, Source, Stage, KEYS, MAX_RUNNING, PRIORITY,
+    STAGE_TIMEOUT,
 };
 use crate::domain::agent::AgentKind;
 use crate::{exit, fsx};
+
+/// A budget this large is a typo, not a budget.
+const MAX_DOLLARS: f64 = 1_000_000.0;
 
 /// A config file larger than this is not one a person wrote.
 const CONFIG_MAX_BYTES: u64 = 1 << 20;
@@ -80,6 +84,8 @@ struct ProjectTable {
     priority: Field,
     auto_commit: Field,
     commit_author: Field,
+    max_cost_usd: Field,
+    max_cost_usd_per_day: Field,
     forge: Option<Spanned<ForgeTable>>,
 }
 
@@ -103,6 +109,12 @@ struct StageTable {
     prompt: Field,
     extra_args: Field,
     timeout_seconds: Field,
+    idle_timeout_seconds: Field,
+    permission_mode: Field,
+    allowed_tools: Field,
+    disallowed_tools: Field,
+    resume: Field,
+    max_budget_usd: Field,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +227,20 @@ impl Checked<'_> {
             .as_integer()
             .filter(|i| (min..=max).contains(i))
             .ok_or_else(|| self.wrong(&count_range(min, max)))
+    }
+
+    /// An amount of US dollars: a number (`5` or `2.50`) above zero, below a million.
+    fn dollars(&self) -> Result<f64> {
+        let amount = match self.value.get_ref() {
+            Value::Integer(i) => *i as f64,
+            Value::Float(f) => *f,
+            _ => f64::NAN,
+        };
+        if amount.is_finite() && amount > 0.0 && amount < MAX_DOLLARS {
+            Ok(amount)
+        } else {
+            Err(self.wrong("an amount of US dollars above 0 and below 1000000, like 5 or 2.50"))
+        }
     }
 
     fn bool(&self) -> Result<bool> {
@@ -471,6 +497,12 @@ fn project(
             .unwrap_or(false),
         commit_author,
         forge: t.forge.as_ref().map(|f| forge(file, f)).transpose()?,
+        max_cost_usd: get("max_cost_usd", &t.max_cost_usd)
+            .map(|f| f.dollars())
+            .transpose()?,
+        max_cost_usd_per_day: get("max_cost_usd_per_day", &t.max_cost_usd_per_day)
+            .map(|f| f.dollars())
+            .transpose()?,
     })
 }
 
@@ -519,7 +551,48 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
         timeout_seconds: get("timeout_seconds", &t.timeout_seconds)
             .map(|f| f.count(STAGE_TIMEOUT))
             .transpose()?,
+        idle_timeout_seconds: get("idle_timeout_seconds", &t.idle_timeout_seconds)
+            .map(|f| f.count(STAGE_TIMEOUT))
+            .transpose()?,
+        permission_mode: get("permission_mode", &t.permission_mode)
+            .map(|f| {
+                f.checked(|name| {
+                    PermissionMode::from_name(name).ok_or_else(|| {
+                        let names = PermissionMode::ALL.iter().map(|m| m.as_str());
+                        format!(
+                            "expected one of {}{}",
+                            names.clone().collect::<Vec<_>>().join(", "),
+                            crate::suggest::hint(name, names)
+                        )
+                    })
+                })
+            })
+            .transpose()?,
+        allowed_tools: tools(get("allowed_tools", &t.allowed_tools))?,
+        disallowed_tools: tools(get("disallowed_tools", &t.disallowed_tools))?,
+        resume: get("resume", &t.resume).map(|f| f.bool()).transpose()?,
+        max_budget_usd: get("max_budget_usd", &t.max_budget_usd)
+            .map(|f| f.dollars())
+            .transpose()?,
     })
+}
+
+/// A list of tool rules (`"Bash(git diff:*)"`, `"Edit"`): each reaches the agent as one argument
+/// after its flag, so none may look like an option or be empty.
+fn tools(field: Option<Checked>) -> Result<Vec<String>> {
+    let Some(f) = field else {
+        return Ok(Vec::new());
+    };
+    let list = f.list()?;
+    if list
+        .iter()
+        .any(|t| t.trim().is_empty() || t.starts_with('-') || t.chars().any(char::is_control))
+    {
+        return Err(f.wrong(
+            "tool names like \"Edit\" or \"Bash(git diff:*)\", none empty or starting with '-'",
+        ));
+    }
+    Ok(list)
 }
 
 fn agent(

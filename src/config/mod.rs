@@ -100,6 +100,7 @@ const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
 const WEEK: u64 = 7 * DAY;
+const YEAR: u64 = 365 * DAY;
 const KIB: u64 = 1024;
 const GIB: u64 = 1024 * 1024 * KIB;
 
@@ -120,6 +121,9 @@ keys! {
     AUTH_EXPIRY_SKEW_SECONDS = "auth_expiry_skew_seconds", Count(0, DAY), Some("300"), "A token expiring within this many seconds counts as expired";
     AUTH_ALLOW_REFRESHABLE = "auth_allow_refreshable", Bool, Some("false"), "true: an expired token with a refresh token passes";
     RUN_TIMEOUT_SECONDS = "run_timeout_seconds", Count(1, WEEK), Some("2700"), "A run longer than this is ended (per stage: [stages.NAME] timeout_seconds)";
+    IDLE_TIMEOUT_SECONDS = "idle_timeout_seconds", Count(1, WEEK), Some("600"), "A run whose log has not grown for this long is ended as stalled (per stage: [stages.NAME] idle_timeout_seconds)";
+    RESUME_PROMPT = "resume_prompt", Text, Some("Continue the task from where you stopped. The work you already did is in this directory; finish it."), "The prompt of a run that continues its stage's earlier session (--resume)";
+    CLOCK_AHEAD_SECONDS = "clock_ahead_seconds", Count(0, 10 * YEAR), Some("0"), "Run orch's clock this far ahead of the machine's (drills: what a tick does once a usage limit resets or a retry is due)";
     KILL_GRACE_SECONDS = "kill_grace_seconds", Count(0, HOUR), Some("10"), "Between SIGTERM and SIGKILL when a run is ended";
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
@@ -208,6 +212,10 @@ pub struct Project {
     pub auto_commit: bool,
     pub commit_author: Option<String>,
     pub forge: Option<Forge>,
+    /// The most one task of the project may cost, summed over its runs.
+    pub max_cost_usd: Option<f64>,
+    /// The most the project's runs may cost in one day (UTC).
+    pub max_cost_usd_per_day: Option<f64>,
 }
 
 impl Project {
@@ -258,6 +266,74 @@ pub struct Stage {
     pub prompt: Option<String>,
     pub extra_args: Vec<String>,
     pub timeout_seconds: Option<u64>,
+    /// How the agent may act (Claude Code's `--permission-mode`); `Config::stage` fills in the
+    /// default for the stage when the file does not say.
+    pub permission_mode: Option<PermissionMode>,
+    /// Tools the agent may use without asking, and tools it may not use.
+    pub allowed_tools: Vec<String>,
+    pub disallowed_tools: Vec<String>,
+    pub idle_timeout_seconds: Option<u64>,
+    /// Continue an earlier session of the stage when a run was cut short (default true).
+    pub resume: Option<bool>,
+    /// The agent's own cost ceiling per run (Claude Code's `--max-budget-usd`).
+    pub max_budget_usd: Option<f64>,
+}
+
+/// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),
+/// which other agents map onto their own sandbox and approval settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PermissionMode {
+    /// Ask for every tool that needs permission: in print mode, that is a denial.
+    Default,
+    /// Edit files without asking; commands still need `allowed_tools`.
+    AcceptEdits,
+    /// Read and plan only: no edits, no commands.
+    Plan,
+    /// Everything, without asking (refused by Claude Code as root unless IS_SANDBOX=1).
+    BypassPermissions,
+    /// Never ask: anything not allowed is denied.
+    DontAsk,
+    /// Claude Code decides per tool.
+    Auto,
+}
+
+impl PermissionMode {
+    pub const ALL: &'static [PermissionMode] = &[
+        PermissionMode::Default,
+        PermissionMode::AcceptEdits,
+        PermissionMode::Plan,
+        PermissionMode::BypassPermissions,
+        PermissionMode::DontAsk,
+        PermissionMode::Auto,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::Default => "default",
+            PermissionMode::AcceptEdits => "acceptEdits",
+            PermissionMode::Plan => "plan",
+            PermissionMode::BypassPermissions => "bypassPermissions",
+            PermissionMode::DontAsk => "dontAsk",
+            PermissionMode::Auto => "auto",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PermissionMode> {
+        PermissionMode::ALL
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == name)
+    }
+
+    /// orch's default for a stage: the stages that think (analyst, architect) plan; every other
+    /// stage may edit files.
+    pub fn default_for(stage: &str) -> PermissionMode {
+        match stage {
+            "analyst" | "architect" => PermissionMode::Plan,
+            _ => PermissionMode::AcceptEdits,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -553,8 +629,17 @@ impl Config {
         self.stages.get(at + 1).map(String::as_str)
     }
 
+    /// A stage's settings, with orch's defaults filled in where the file says nothing.
     pub fn stage(&self, name: &str) -> Stage {
-        self.stage_settings.get(name).cloned().unwrap_or_default()
+        let mut stage = self.stage_settings.get(name).cloned().unwrap_or_default();
+        stage
+            .permission_mode
+            .get_or_insert(PermissionMode::default_for(name));
+        stage
+            .idle_timeout_seconds
+            .get_or_insert(self.count(IDLE_TIMEOUT_SECONDS));
+        stage.resume.get_or_insert(true);
+        stage
     }
 
     /// The named agent profile; `claude` exists without configuration.

@@ -133,7 +133,8 @@ impl Judged {
             (_, Kind::Ok) => Event::Success,
             (Judged::Interrupted | Judged::LaunchError(LaunchKind::Project), _) => Event::Neutral,
             (_, Kind::Transient) => Event::Failure,
-            (_, Kind::Permanent | Kind::Gate) => Event::Neutral,
+            // A usage limit is the account's state, not a fault of the agent.
+            (_, Kind::Permanent | Kind::Gate | Kind::Hold) => Event::Neutral,
         }
     }
 }
@@ -192,6 +193,11 @@ pub struct Facts<'a> {
     pub max_attempts: i64,
     /// The pipeline's stage after the job's; None after the last.
     pub next_stage: Option<&'a str>,
+    /// When the agent's usage limit resets (epoch ms), when the run was stopped by one.
+    pub resets_at: Option<i64>,
+    /// The next attempt can continue the run's session (`--resume`): the log gave a session id
+    /// and the stage allows it. A turn limit is then worth another attempt, not a failure.
+    pub resumable: bool,
 }
 
 /// The decision and everything it implies.
@@ -212,6 +218,8 @@ pub struct Plan {
     pub hold_gate: bool,
     /// Hold the project on the run's host: its workdir is missing there.
     pub hold_project: bool,
+    /// Hold the agent on the run's host until this time (epoch ms): its usage limit resets then.
+    pub hold_usage: Option<i64>,
     pub breaker: Event,
 }
 
@@ -228,6 +236,7 @@ pub fn decide(facts: &Facts, retry: &Retry, jitter: f64, now: i64) -> Plan {
         comment: false,
         hold_gate: false,
         hold_project: false,
+        hold_usage: None,
         breaker: judged.breaker_event(),
     };
     if judged == Judged::LaunchError(LaunchKind::Project) {
@@ -253,20 +262,69 @@ pub fn decide(facts: &Facts, retry: &Retry, jitter: f64, now: i64) -> Plan {
             plan.refund_attempt = true;
             plan.hold_gate = true;
         }
+        Kind::Hold => {
+            // The account may work again when the limit resets: the job waits for then (plus a
+            // little, so the jobs it stopped do not all come back at once), its attempt given
+            // back, and the agent is held on the run's host until then.
+            // A reset time in the past means now; one further off than any limit lasts is a
+            // clock or a report gone wrong, and is not waited for.
+            let resets_at = facts
+                .resets_at
+                .unwrap_or(now)
+                .clamp(now, now.saturating_add(MAX_USAGE_HOLD_MS));
+            let spread = (USAGE_SPREAD_MS as f64 * jitter.clamp(0.0, 1.0)) as i64;
+            plan.decision = Decision::Requeued;
+            plan.retry_at = Some(resets_at.saturating_add(spread));
+            plan.refund_attempt = true;
+            plan.hold_usage = Some(resets_at);
+        }
+        Kind::Permanent if judged == Judged::Log(Class::MaxTurns) && facts.resumable => {
+            requeue_or_fail(&mut plan, facts, retry, jitter, now);
+        }
         Kind::Permanent => plan.failed_alert = true,
         Kind::Transient => {
             plan.silent_failure = matches!(judged, Judged::Log(Class::Empty | Class::NoResult))
                 && facts.exit_code == Some(0);
-            if facts.attempt < facts.max_attempts {
-                plan.decision = Decision::Requeued;
-                let delay = retry_delay_ms(judged, facts.attempt, retry, jitter);
-                plan.retry_at = Some(now.saturating_add(delay));
-            } else {
-                plan.failed_alert = true;
-            }
+            requeue_or_fail(&mut plan, facts, retry, jitter, now);
         }
     }
     plan
+}
+
+/// The classes of a run cut short with its work unfinished, whose session the next attempt
+/// continues (`--resume`) rather than starting over: orch's timeout or idle timeout, the agent's
+/// turn limit, a usage limit, an interruption, and the rescues of a run whose orch went away.
+pub const RESUMES_AFTER: &[&str] = &[
+    "timeout",
+    "stalled",
+    "max_turns",
+    "usage_limit",
+    "interrupted",
+    "lease_expired",
+    "orch_gone",
+    "orch_stopped",
+];
+
+/// Whether a run judged `class` is continued by the next attempt (see `RESUMES_AFTER`).
+pub fn resumes_after(class: &str) -> bool {
+    RESUMES_AFTER.contains(&class)
+}
+
+/// The longest a usage limit holds an agent: a week's limit, and a day to spare.
+pub const MAX_USAGE_HOLD_MS: i64 = 8 * 24 * 3_600_000;
+
+/// Jobs stopped by one usage limit come back spread over this long after it resets.
+pub const USAGE_SPREAD_MS: i64 = 60_000;
+
+/// Another attempt after a backoff while attempts remain, else failed for good.
+fn requeue_or_fail(plan: &mut Plan, facts: &Facts, retry: &Retry, jitter: f64, now: i64) {
+    if facts.attempt < facts.max_attempts {
+        plan.decision = Decision::Requeued;
+        let delay = retry_delay_ms(facts.judged, facts.attempt, retry, jitter);
+        plan.retry_at = Some(now.saturating_add(delay));
+    } else {
+        plan.failed_alert = true;
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +345,8 @@ mod tests {
             attempt,
             max_attempts: 3,
             next_stage: Some("architect"),
+            resets_at: None,
+            resumable: false,
         }
     }
 

@@ -67,31 +67,40 @@ macro_rules! states {
 pub(crate) use states;
 
 states! {
-    /// Where a job stands. `queued` and `running` are live: a task has at most one live job.
+    /// Where a job stands. `queued`, `running` and `over_budget` are live: a task has at most one
+    /// live job.
     pub enum JobState {
         Queued = "queued",
         Running = "running",
         Done = "done",
         Failed = "failed",
         Cancelled = "cancelled",
+        /// Waiting because its task or its project is over the budget the configuration sets;
+        /// queued again when that changes (or `orch retry JOB --raise-budget USD`).
+        OverBudget = "over_budget",
     }
 }
 
 impl JobState {
     /// The states listings show live jobs in, the running first.
-    pub const LIVE: &'static [JobState] = &[JobState::Running, JobState::Queued];
+    pub const LIVE: &'static [JobState] =
+        &[JobState::Running, JobState::Queued, JobState::OverBudget];
     /// Every state in the order listings show them: live first, then finished.
     pub const LISTED: &'static [JobState] = &[
         JobState::Running,
         JobState::Queued,
+        JobState::OverBudget,
         JobState::Done,
         JobState::Failed,
         JobState::Cancelled,
     ];
 
-    /// Queued or running: the task's one job that is not finished.
+    /// Queued, running or over budget: the task's one job that is not finished.
     pub fn is_live(self) -> bool {
-        matches!(self, JobState::Queued | JobState::Running)
+        matches!(
+            self,
+            JobState::Queued | JobState::Running | JobState::OverBudget
+        )
     }
 }
 
@@ -172,6 +181,6 @@ mod tests {
         all.sort();
         assert_eq!(listed, all);
         assert!(JobState::LIVE.iter().all(|s| s.is_live()));
-        assert_eq!(JobState::ALL.iter().filter(|s| s.is_live()).count(), 2);
+        assert_eq!(JobState::ALL.iter().filter(|s| s.is_live()).count(), 3);
     }
 }

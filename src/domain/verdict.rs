@@ -9,13 +9,15 @@ use serde::{Serialize, Serializer};
 
 use crate::exit;
 
-/// What a class means for the job: done, retry later, fail for good, or stop until re-login.
+/// What a class means for the job: done, retry later, fail for good, stop until re-login, or
+/// wait, without counting the attempt, until the agent's account may work again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Ok,
     Transient,
     Permanent,
     Gate,
+    Hold,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Transient => "transient",
             Kind::Permanent => "permanent",
             Kind::Gate => "gate",
+            Kind::Hold => "hold",
         }
     }
 
@@ -32,7 +35,7 @@ impl Kind {
     pub fn exit_status(self) -> u8 {
         match self {
             Kind::Ok => exit::OK,
-            Kind::Transient => exit::RUN_RETRY,
+            Kind::Transient | Kind::Hold => exit::RUN_RETRY,
             Kind::Permanent => exit::RUN_FAILED,
             Kind::Gate => exit::RUN_AUTH,
         }
@@ -58,6 +61,9 @@ pub enum Class {
     AgentError,
     Timeout,
     ExitMismatch,
+    PermissionDenied,
+    UsageLimit,
+    Stalled,
 }
 
 /// The one table: every class, its name, and its kind. The README's table follows it.
@@ -72,7 +78,64 @@ pub const CLASSES: &[(Class, &str, Kind)] = &[
     (Class::AgentError, "agent_error", Kind::Transient),
     (Class::Timeout, "timeout", Kind::Transient),
     (Class::ExitMismatch, "exit_mismatch", Kind::Transient),
+    (
+        Class::PermissionDenied,
+        "permission_denied",
+        Kind::Permanent,
+    ),
+    (Class::UsageLimit, "usage_limit", Kind::Hold),
+    (Class::Stalled, "stalled", Kind::Transient),
 ];
+
+/// How orch cut a run short, when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The run outlived its `timeout_seconds`.
+    Timeout,
+    /// Its log stopped growing for `idle_timeout_seconds`.
+    Stall,
+}
+
+/// How a run ended, as far as judging its log goes: the agent's exit status when known, and
+/// whether orch cut it short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ending {
+    pub exit_code: Option<i32>,
+    pub cut: Option<Cut>,
+}
+
+impl Ending {
+    pub fn new(exit_code: Option<i32>, timed_out: bool, stalled: bool) -> Ending {
+        let cut = match (timed_out, stalled) {
+            (true, _) => Some(Cut::Timeout),
+            (false, true) => Some(Cut::Stall),
+            (false, false) => None,
+        };
+        Ending { exit_code, cut }
+    }
+
+    pub fn timed_out(self) -> bool {
+        self.cut == Some(Cut::Timeout)
+    }
+
+    pub fn stalled(self) -> bool {
+        self.cut == Some(Cut::Stall)
+    }
+}
+
+/// What an agent's account reported about its usage limit: rejected (a usage limit stopped the
+/// run) or a warning that it is close. Times in epoch milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct RateLimit {
+    /// "rejected", "allowed_warning", …, as the agent said it.
+    pub status: String,
+    /// When the limit resets, if the agent said.
+    pub resets_at: Option<i64>,
+    /// Which limit ("five_hour", "seven_day", …).
+    pub limit_type: Option<String>,
+    /// How much of it is used (0 to 1), when said.
+    pub utilization: Option<f64>,
+}
 
 impl Class {
     fn row(self) -> &'static (Class, &'static str, Kind) {
@@ -121,6 +184,9 @@ pub struct Usage {
     pub duration_api_ms: Option<u64>,
     pub session_id: Option<String>,
     pub models: Vec<String>,
+    /// The last usage-limit report of the run (a warning as much as a refusal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The judgement on one run's log.
@@ -134,6 +200,8 @@ pub struct Verdict {
     pub reason: String,
     pub exit_code: Option<i32>,
     pub timed_out: bool,
+    /// Orch ended the run because its log stopped growing.
+    pub stalled: bool,
     pub subtype: Option<String>,
     pub is_error: Option<bool>,
     pub result_excerpt: Option<String>,
@@ -142,6 +210,13 @@ pub struct Verdict {
     #[serde(skip)]
     pub result_text: Option<String>,
     pub usage: Usage,
+    /// The tools the agent was denied (`permission_denials`), as "Tool: input", cut short.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denials: Vec<String>,
+    /// The agent could not resume the session it was asked to (it no longer has it): the run
+    /// may start afresh.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resume_failed: bool,
 }
 
 impl Verdict {

@@ -1,5 +1,5 @@
 //! Watching a running agent, in one thread: copy its output to the log as it comes, renew the
-//! lease, enforce the timeout, pass on SIGINT/SIGTERM, and end its whole group when it must stop.
+//! lease, enforce the timeout and the idle timeout, pass on SIGINT/SIGTERM, and end its whole group when it must stop.
 //! One `poll` wakes the loop for output, signals (SIGCHLD included) and the next deadline.
 
 use std::io::{self, Read};
@@ -16,6 +16,8 @@ use super::status::StatusLine;
 
 pub struct Limits {
     pub timeout: Duration,
+    /// The run is ended as stalled when the agent has written nothing for this long.
+    pub idle: Duration,
     /// Between SIGTERM and SIGKILL when the agent is ended.
     pub grace: Duration,
     /// The lease each heartbeat grants from now.
@@ -27,6 +29,8 @@ pub struct Limits {
 pub struct Watched {
     pub status: ExitStatus,
     pub timed_out: bool,
+    /// Ended because its output stopped for `Limits::idle`.
+    pub stalled: bool,
     /// Ended by a signal to orch, or because the lease was lost.
     pub interrupted: bool,
     /// The heartbeat found the lease gone (job cancelled, or rescued by another worker).
@@ -70,6 +74,7 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
     let mut kill_at: Option<Instant> = None;
     let mut killed = false;
     let mut timed_out = false;
+    let mut stalled = false;
     let mut interrupted = false;
     let mut lease_lost = false;
     let mut eof = false;
@@ -78,6 +83,7 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
         log,
         status,
         warned: false,
+        last_output: started,
     };
 
     // Asks the group to stop, once; the SIGKILL follows after the grace period.
@@ -111,6 +117,17 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
             timed_out = true;
             end_group(agent, libc::SIGTERM, &mut kill_at);
         }
+        // Silence counts from the agent's last output, past the log's cap too: a chatty agent
+        // whose log is full is not stalled.
+        let idle_deadline = copy.last_output + limits.idle;
+        if kill_at.is_none() && Instant::now() >= idle_deadline {
+            stalled = true;
+            crate::diag!(
+                "orch: the agent wrote nothing for {}: stopping it as stalled",
+                crate::output::span(limits.idle.as_millis() as i64)
+            );
+            end_group(agent, libc::SIGTERM, &mut kill_at);
+        }
         if !lease_lost && Instant::now() >= next_heartbeat {
             match heartbeat() {
                 Ok(true) => {}
@@ -138,7 +155,7 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
         match kill_at {
             Some(at) if !killed => wake = wake.min(at),
             Some(_) => {}
-            None => wake = wake.min(deadline),
+            None => wake = wake.min(deadline).min(copy.last_output + limits.idle),
         }
         if let Some(status) = copy.status.as_deref() {
             wake = wake.min(status.next_due());
@@ -164,6 +181,7 @@ pub fn supervise(watch: Watch, limits: &Limits, started: Instant) -> Result<Watc
     Ok(Watched {
         status,
         timed_out,
+        stalled,
         interrupted,
         lease_lost,
     })
@@ -174,6 +192,8 @@ struct Copy<'a> {
     log: &'a mut CappedLog,
     status: Option<&'a mut StatusLine>,
     warned: bool,
+    /// When the agent last wrote anything.
+    last_output: Instant,
 }
 
 impl Copy<'_> {
@@ -187,6 +207,7 @@ impl Copy<'_> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err).context("reading the agent's output"),
             };
+            self.last_output = Instant::now();
             if let Err(err) = self.log.write(&buf[..n]) {
                 if !self.warned {
                     crate::diag!(

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{AlertKind, CredsFingerprint, Job, NewAlert, NewComment, Run};
+use super::{AlertKind, CredsFingerprint, Job, NewAlert, NewComment, Run, UsageHoldRequest};
 use crate::domain::breaker::{opened_reason, Breaker, Change, Event, Policy};
 use crate::domain::decide::Decision;
 use crate::domain::states::{JobState, TaskState};
@@ -34,6 +34,9 @@ pub struct FinalizePlan {
     /// Hold the agent's auth gate on the run's host, dropping its cached verdict there; the
     /// alert goes out only when the gate was not held already for the same credentials file.
     pub gate: Option<GateHold>,
+    /// Hold the agent on the run's host until its usage limit resets; the alert goes out only
+    /// when it was not held already.
+    pub usage_hold: Option<UsageHoldRequest>,
     /// The run's effect on its agent's circuit breaker: the store reads the breaker inside the
     /// transaction and applies `Breaker::record` to it.
     pub breaker: BreakerUpdate,
@@ -49,15 +52,21 @@ pub struct FinalizePlan {
 }
 
 impl FinalizePlan {
-    /// The alerts the plan raises, in order, once the store knows whether the gate was newly
-    /// held and how the breaker changed: the plan's own, the gate's, the breaker's (its reason
-    /// from `domain::breaker::opened_reason`). Each goes where `alerts_to` says.
-    pub fn raised(&self, gate_held: bool, breaker: &Breaker, change: Change) -> Vec<NewAlert> {
+    /// The alerts the plan raises, in order, once the store knows whether the gate and the usage
+    /// hold were newly held and how the breaker changed: the plan's own, the gate's, the usage
+    /// hold's, the breaker's (its reason from `domain::breaker::opened_reason`). Each goes where
+    /// `alerts_to` says.
+    pub fn raised(&self, held: Held, breaker: &Breaker, change: Change) -> Vec<NewAlert> {
         let gate = self
             .gate
             .as_ref()
             .and_then(|gate| gate.alert.clone())
-            .filter(|_| gate_held);
+            .filter(|_| held.gate);
+        let usage = self
+            .usage_hold
+            .as_ref()
+            .map(|hold| hold.alert.clone())
+            .filter(|_| held.usage);
         let opened =
             opened_reason(&self.agent, breaker, change, &self.verdict.class).map(|why| NewAlert {
                 reason: why,
@@ -67,9 +76,17 @@ impl FinalizePlan {
             .iter()
             .cloned()
             .chain(gate)
+            .chain(usage)
             .chain(opened)
             .collect()
     }
+}
+
+/// Which of a plan's holds the store took anew (not held already).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub gate: bool,
+    pub usage: bool,
 }
 
 /// The verdict and decision stored on a run.
@@ -87,6 +104,8 @@ pub struct RunVerdict {
     pub retry_at: Option<i64>,
     /// The commit auto-commit made after this ok run.
     pub commit_sha: Option<String>,
+    /// What the run cost, as its log said: budgets sum it.
+    pub cost_usd: Option<f64>,
 }
 
 /// Where a held job goes after its run's verdict.
@@ -191,11 +210,13 @@ pub struct Effects {
     pub project_held: bool,
     /// The gate was newly held (not held already for the same file).
     pub gate_held: bool,
+    /// The usage hold was newly taken (the agent was not held already).
+    pub usage_held: bool,
     /// The breaker after the run, and what changed.
     pub breaker: Breaker,
     pub change: Change,
     /// The kinds of the alerts raised, queued or noted, in order: the plan's, the gate's, the
-    /// breaker's, then the project hold's.
+    /// usage hold's, the breaker's, then the project hold's.
     pub alerts: Vec<AlertKind>,
 }
 

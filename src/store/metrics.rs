@@ -30,6 +30,8 @@ pub struct PreflightRow {
     pub created_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub gate_held: bool,
+    /// Until when the agent's usage hold stands, if it does.
+    pub usage_until: Option<i64>,
 }
 
 /// Everything the metrics are made from, read in one snapshot of the database.

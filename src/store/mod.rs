@@ -44,10 +44,21 @@ use crate::domain::breaker::Breaker;
 use crate::domain::states::{JobState, MessageKind, OutboxState};
 use crate::procfs::Proc;
 
-/// Milliseconds since the Unix epoch, UTC, by this machine's clock: the SQLite backend's clock,
-/// and the time orch shows things relative to.
+/// How far ahead of this machine's clock orch's runs (`clock_ahead_seconds`), in milliseconds.
+static CLOCK_AHEAD_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Run orch's clock `ms` ahead of the machine's, for this process (`clock_ahead_seconds`: a
+/// drill's way to see what happens once a usage limit resets or a retry comes due).
+pub fn set_clock_ahead(ms: i64) {
+    CLOCK_AHEAD_MS.store(ms.max(0), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Milliseconds since the Unix epoch, UTC, by this machine's clock (run ahead by
+/// `clock_ahead_seconds`): the SQLite backend's clock, and the time orch shows things relative to.
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_add(CLOCK_AHEAD_MS.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Where the store is and how to open it.

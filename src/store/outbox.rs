@@ -37,6 +37,10 @@ pub enum AlertKind {
     CommitFailed,
     /// A project's workdir is missing on a host: its claims there skip the project.
     ProjectHeld,
+    /// An agent's account hit its usage limit: claims for it wait for the reset.
+    UsageLimit,
+    /// A task or a project reached its budget: its jobs wait in `over_budget`.
+    OverBudget,
 }
 
 impl AlertKind {
@@ -48,6 +52,8 @@ impl AlertKind {
             AlertKind::AuthGate => "auth_gate",
             AlertKind::CommitFailed => "commit_failed",
             AlertKind::ProjectHeld => "project_held",
+            AlertKind::UsageLimit => "usage_limit",
+            AlertKind::OverBudget => "over_budget",
         }
     }
 }

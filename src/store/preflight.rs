@@ -8,6 +8,7 @@
 //! `orch reset-cache` releases it.
 
 pub use crate::agent::CredsFingerprint;
+use crate::store::NewAlert;
 
 /// A verdict as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,11 +33,43 @@ pub struct AuthGate {
     pub created_at: i64,
 }
 
+/// An agent held on a host because its account is over a usage limit: claims there wait until
+/// `until` (when the agent said the limit resets); then the hold lifts by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageHold {
+    pub until: i64,
+    pub run_id: Option<i64>,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+impl UsageHold {
+    /// Whether the hold still stands at `now`.
+    pub fn holds(&self, now: i64) -> bool {
+        now < self.until
+    }
+}
+
+/// A usage hold to take (or extend) on a host for an agent, because run `run_id` was stopped by
+/// the account's usage limit.
+#[derive(Debug, Clone)]
+pub struct UsageHoldRequest {
+    pub host: String,
+    pub agent: String,
+    pub until: i64,
+    pub run_id: i64,
+    pub reason: String,
+    /// Raised (through `alerts_to`) when the agent was not held already: one alert per hold.
+    pub alert: NewAlert,
+}
+
 /// Everything preflight needs to know about one agent on one host, read at once.
 #[derive(Debug, Default)]
 pub struct PreflightState {
     pub cached: Option<CachedVerdict>,
     pub gate: Option<AuthGate>,
+    /// The agent's usage hold, whether or not it still stands.
+    pub usage: Option<UsageHold>,
 }
 
 /// What `reset_preflight` removed.
@@ -44,4 +77,5 @@ pub struct PreflightState {
 pub struct Reset {
     pub verdicts: usize,
     pub gates: usize,
+    pub usage_holds: usize,
 }

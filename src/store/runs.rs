@@ -49,6 +49,12 @@ pub struct Run {
     pub agent_start: Option<i64>,
     /// Whose launch failure it was: agent, task or project.
     pub launch_kind: Option<String>,
+    /// Orch ended the run because its log stopped growing (`idle_timeout_seconds`).
+    pub stalled: bool,
+    /// The agent session this run continued (`--resume`), when it did.
+    pub resumed_session: Option<String>,
+    /// What the run cost, as its log said (set at finalize; budgets sum it).
+    pub cost_usd: Option<f64>,
 }
 
 impl Run {
@@ -89,6 +95,8 @@ pub struct NewRun<'a> {
     /// Where the run's processes live, and the orch process that will watch the agent.
     pub place: &'a Place,
     pub supervisor: Option<Proc>,
+    /// The agent session the run continues (`--resume`), if it does.
+    pub resumed_session: Option<&'a str>,
     pub now: i64,
 }
 
@@ -108,7 +116,11 @@ pub struct RunEnd<'a> {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Ended by orch because its log stopped growing.
+    pub stalled: bool,
     pub interrupted: bool,
+    /// The session it was to continue was gone, and the run started afresh: it resumed nothing.
+    pub resume_failed: bool,
     pub launch_error: Option<&'a str>,
     /// Whose launch failure it was (`LaunchKind::as_str`).
     pub launch_kind: Option<&'a str>,

@@ -324,9 +324,11 @@ fn no_result_and_an_is_error_result_are_retried() {
 }
 
 #[test]
-fn max_turns_fails_at_once_and_does_not_count_for_the_breaker() {
+fn max_turns_without_resume_fails_at_once_and_does_not_count_for_the_breaker() {
     let mut w = world();
     w.set("ORCH_BREAKER_THRESHOLD", "1");
+    // Without a session to continue, another attempt would start over and run out the same way.
+    config(&w, "[stages.analyst]\nresume = false\n", "");
     let job = w.enqueue("T-1");
     let doc = cycle(&w, "max_turns", 21);
     assert_eq!(doc["decision"], "failed");

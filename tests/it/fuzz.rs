@@ -6,7 +6,7 @@
 
 use orch::agent::claude::credentials::classify;
 use orch::agent::claude::judge::judge;
-use orch::domain::verdict::Class;
+use orch::domain::verdict::{Class, Ending};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -61,8 +61,9 @@ proptest! {
     #[test]
     fn judge_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096),
                                    exit in proptest::option::of(-2i32..300),
-                                   timed_out in any::<bool>()) {
-        let verdict = judge(&bytes[..], exit, timed_out).unwrap();
+                                   timed_out in any::<bool>(),
+                                   stalled in any::<bool>()) {
+        let verdict = judge(&bytes[..], Ending::new(exit, timed_out, stalled)).unwrap();
         prop_assert!(Class::from_name(verdict.class.name()).is_some());
         prop_assert_eq!(verdict.ok, verdict.class.name() == "ok");
     }
@@ -75,7 +76,7 @@ proptest! {
         let text = pieces.join(joiner);
         let cut = cut.index(text.len() + 1);
         let bytes = &text.as_bytes()[..cut];
-        let verdict = judge(bytes, exit, false).unwrap();
+        let verdict = judge(bytes, Ending::new(exit, false, false)).unwrap();
         prop_assert!(Class::from_name(verdict.class.name()).is_some());
     }
 

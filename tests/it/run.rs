@@ -471,6 +471,9 @@ fn hostile_text_reaches_the_agent_byte_for_byte() {
             "--output-format".into(),
             "stream-json".into(),
             "--verbose".into(),
+            // The stage's default, then the profile's extra_args, which win.
+            "--permission-mode".into(),
+            "plan".into(),
             "--permission-mode".into(),
             "acceptEdits".into(),
             "--max-turns".into(),

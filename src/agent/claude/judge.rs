@@ -20,22 +20,28 @@ use memchr::memmem;
 use serde_json::Value;
 
 use crate::agent::jsonl::{self, fast_type, Keep, Limits, Sink, Summary, TypeToken};
-use crate::domain::verdict::{Class, Kind, Usage, Verdict};
+use crate::domain::verdict::{Class, Cut, Ending, Kind, RateLimit, Usage, Verdict};
 use crate::output;
 
 /// Judge a log read from `reader` (a file, stdin, a byte slice) in one pass with bounded memory.
 ///
 /// `exit_code` is the agent's exit status when known; `timed_out` says orch ended the run. The
 /// class is the first that applies:
-/// 1. `empty` (no bytes, or whitespace only) — `timeout` instead when the run timed out;
-/// 2. a success result (`subtype` success, `is_error` false): `exit_mismatch` if `exit_code` is
-///    given and non-zero (ignored when the run timed out: the status is then the kill's), else `ok`;
-/// 3. otherwise `max_turns` / `max_budget` from the result's subtype, then `auth`, then
-///    `rate_limit` from failure text and structured fields (`api_error_status`, `error_status`,
-///    an assistant message's `error`, a rejected `rate_limit_event`), then `timeout` if the run
-///    timed out, then `agent_error` for any other failed result, else `no_result`.
-pub fn judge(reader: impl Read, exit_code: Option<i32>, timed_out: bool) -> io::Result<Verdict> {
-    judge_with(reader, exit_code, timed_out, LIMITS)
+/// 1. `empty` (no bytes, or whitespace only) — `timeout` or `stalled` instead when orch cut the
+///    run short;
+/// 2. a success result (`subtype` success, `is_error` false): `permission_denied` if its
+///    `permission_denials` is not empty (the agent was refused tools it needed), else
+///    `exit_mismatch` if `exit_code` is given and non-zero (ignored when the run was cut short:
+///    the status is then the kill's), else `ok`;
+/// 3. otherwise `max_budget` from the result's subtype, then `permission_denied` for a failed
+///    result with denials (a turn limit reached asking for denied tools again and again), then
+///    `max_turns`, then `auth`, then `usage_limit` when a `rate_limit_event` rejected the run and said
+///    when the limit resets, then `rate_limit` from failure text and structured fields
+///    (`api_error_status`, `error_status`, an assistant message's `error`, a rejected
+///    `rate_limit_event` without a reset time), then `timeout` / `stalled` if orch cut the run
+///    short, then `agent_error` for any other failed result, else `no_result`.
+pub fn judge(reader: impl Read, ending: Ending) -> io::Result<Verdict> {
+    judge_with(reader, ending, LIMITS)
 }
 
 /// Whether text says the agent is not authenticated ("Not logged in · Please run /login",
@@ -82,16 +88,71 @@ const LIMITS: Limits = Limits {
 const EXCERPT_CHARS: usize = 500;
 const SNIPPET_CHARS: usize = 160;
 
-fn judge_with(
-    reader: impl Read,
-    exit_code: Option<i32>,
-    timed_out: bool,
-    limits: Limits,
-) -> io::Result<Verdict> {
+fn judge_with(reader: impl Read, ending: Ending, limits: Limits) -> io::Result<Verdict> {
     let mut facts = Facts::new();
     let summary = jsonl::scan(reader, &mut facts, limits)?;
-    Ok(facts.finish(&summary, limits, exit_code, timed_out))
+    Ok(facts.finish(&summary, limits, ending))
 }
+
+/// What Claude Code prints when `--resume` names a session it does not have.
+const NO_CONVERSATION: &str = "no conversation found";
+
+/// A `rate_limit_event`'s `rate_limit_info` (or the event itself, in older lines) as the neutral
+/// report; `resetsAt` is in Unix seconds.
+fn rate_limit_of(value: &Value) -> Option<RateLimit> {
+    let info = value.get("rate_limit_info").unwrap_or(value);
+    let status = info.get("status").and_then(Value::as_str)?.to_string();
+    let resets_at = info
+        .get("resetsAt")
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0)
+        .map(|s| s.saturating_mul(1000));
+    Some(RateLimit {
+        status,
+        resets_at,
+        limit_type: info
+            .get("rateLimitType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        utilization: info
+            .get("utilization")
+            .and_then(Value::as_f64)
+            .filter(|u| u.is_finite()),
+    })
+}
+
+/// A result's `permission_denials` as "Tool: input" lines, each cut short (the input is the
+/// agent's, so it is masked and clipped like any failure text).
+fn denials_of(value: &Value) -> Vec<String> {
+    value
+        .get("permission_denials")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .take(MAX_DENIALS)
+        .map(|denial| {
+            let tool = denial
+                .get("tool_name")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let input = denial
+                .get("tool_input")
+                .map(|input| match input {
+                    Value::Object(map) => map
+                        .get("command")
+                        .or_else(|| map.get("file_path"))
+                        .and_then(Value::as_str)
+                        .map_or_else(|| input.to_string(), str::to_owned),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            excerpt(&one_line(&format!("{tool}: {input}")), SNIPPET_CHARS)
+        })
+        .collect()
+}
+
+/// Denials listed in a reason, at most.
+const MAX_DENIALS: usize = 8;
 
 /// First-found marker snippets from one kind of failure text.
 #[derive(Debug, Default, Clone)]
@@ -232,6 +293,8 @@ struct ResultFacts {
     text: Option<String>,
     evidence: Evidence,
     usage: Usage,
+    denials: Vec<String>,
+    no_conversation: bool,
 }
 
 impl ResultFacts {
@@ -261,10 +324,25 @@ impl ResultFacts {
                 evidence.status(status, "api_error_status");
             }
         }
+        let no_conversation = failed
+            && [text.map(str::to_owned)]
+                .into_iter()
+                .flatten()
+                .chain(
+                    value
+                        .get("errors")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e.as_str().map(str::to_owned)),
+                )
+                .any(|t| t.to_ascii_lowercase().contains(NO_CONVERSATION));
         ResultFacts {
             excerpt: text.map(|t| excerpt(t, EXCERPT_CHARS)),
             text: text.map(str::to_owned),
             usage: usage_of(value),
+            denials: denials_of(value),
+            no_conversation,
             subtype,
             is_error,
             failed,
@@ -324,6 +402,7 @@ fn usage_of(result: &Value) -> Usage {
             .and_then(Value::as_str)
             .map(str::to_owned),
         models: models.map_or_else(Vec::new, |m| model_names(m.keys())),
+        rate_limit: None,
     }
 }
 
@@ -376,6 +455,10 @@ struct Facts {
     first_text: Option<String>,
     init_session: Option<String>,
     init_model: Option<String>,
+    /// The last `rate_limit_event` of the run (a refusal or a warning).
+    rate_limit: Option<RateLimit>,
+    /// Text lines (stderr) said the session to resume does not exist.
+    no_conversation: bool,
     lower: Vec<u8>,
 }
 
@@ -394,6 +477,10 @@ impl Sink for Facts {
             });
         }
         self.noise.text(line, true, &mut self.lower);
+        if !self.no_conversation {
+            let lower = line.to_ascii_lowercase();
+            self.no_conversation = memmem::find(&lower, NO_CONVERSATION.as_bytes()).is_some();
+        }
     }
 
     fn object(&mut self, object: &[u8]) -> Keep {
@@ -471,6 +558,8 @@ impl Facts {
             first_text: None,
             init_session: None,
             init_model: None,
+            rate_limit: None,
+            no_conversation: false,
             lower: Vec::new(),
         }
     }
@@ -516,12 +605,13 @@ impl Facts {
         }
         structured_evidence(value, &mut self.side);
         if kind == "rate_limit_event" {
-            let status = value
-                .pointer("/rate_limit_info/status")
-                .or_else(|| value.get("status"))
-                .and_then(Value::as_str);
-            if status == Some("rejected") && self.side.limit.is_none() {
+            let report = rate_limit_of(value);
+            if report.as_ref().is_some_and(|r| r.status == "rejected") && self.side.limit.is_none()
+            {
                 self.side.limit = Some("rate_limit_event: status rejected".into());
+            }
+            if report.is_some() {
+                self.rate_limit = report;
             }
             return Keep::No;
         }
@@ -572,13 +662,7 @@ impl Facts {
         }
     }
 
-    fn finish(
-        mut self,
-        summary: &Summary,
-        limits: Limits,
-        exit_code: Option<i32>,
-        timed_out: bool,
-    ) -> Verdict {
+    fn finish(mut self, summary: &Summary, limits: Limits, ending: Ending) -> Verdict {
         let result = self.result.take();
         let mut usage = result.as_ref().map(|r| r.usage.clone()).unwrap_or_default();
         if usage.session_id.is_none() {
@@ -587,21 +671,30 @@ impl Facts {
         if result.is_none() {
             usage.models.extend(self.init_model.take());
         }
-        let (class, reason) = self.decide(result.as_ref(), summary, limits, exit_code, timed_out);
+        usage.rate_limit = self.rate_limit.clone();
+        let (class, reason) = self.decide(result.as_ref(), summary, limits, ending);
         let kind = class.kind();
+        let resume_failed =
+            self.no_conversation || result.as_ref().is_some_and(|r| r.no_conversation);
         Verdict {
             ok: class == Class::Ok,
             class,
             kind,
             transient: kind == Kind::Transient,
             reason,
-            exit_code,
-            timed_out,
+            exit_code: ending.exit_code,
+            timed_out: ending.timed_out(),
+            stalled: ending.stalled(),
             subtype: result.as_ref().and_then(|r| r.subtype.clone()),
             is_error: result.as_ref().and_then(|r| r.is_error),
             result_excerpt: result.as_ref().and_then(|r| r.excerpt.clone()),
+            denials: result
+                .as_ref()
+                .map(|r| r.denials.clone())
+                .unwrap_or_default(),
             result_text: result.and_then(|r| r.text),
             usage,
+            resume_failed,
         }
     }
 
@@ -610,30 +703,37 @@ impl Facts {
         result: Option<&ResultFacts>,
         summary: &Summary,
         limits: Limits,
-        exit_code: Option<i32>,
-        timed_out: bool,
+        ending: Ending,
     ) -> (Class, String) {
+        let exit_code = ending.exit_code;
+        let cut = ending.cut.is_some();
         if !summary.nonblank {
             let what = if summary.bytes > 0 {
                 "the log holds only whitespace"
             } else {
                 "the log is empty"
             };
-            return if timed_out {
-                (Class::Timeout, format!("timed out; {what}"))
-            } else {
-                (Class::Empty, what.to_string())
+            return match ending.cut {
+                Some(Cut::Timeout) => (Class::Timeout, format!("timed out; {what}")),
+                Some(Cut::Stall) => (Class::Stalled, format!("stalled; {what}")),
+                None => (Class::Empty, what.to_string()),
             };
         }
         if let Some(result) = result.filter(|r| !r.failed) {
+            if !result.denials.is_empty() {
+                return (
+                    Class::PermissionDenied,
+                    denied_reason(result, "success result"),
+                );
+            }
             return match exit_code {
-                Some(code) if code != 0 && !timed_out => (
+                Some(code) if code != 0 && !cut => (
                     Class::ExitMismatch,
                     format!("success result but exit code {code}"),
                 ),
-                _ if timed_out => (
+                _ if cut => (
                     Class::Ok,
-                    "success result (the run was ended afterwards by the timeout)".into(),
+                    "success result (the run was ended afterwards by orch)".into(),
                 ),
                 _ => (Class::Ok, success_reason(result)),
             };
@@ -650,41 +750,70 @@ impl Facts {
         }
         evidence.merge(&self.noise);
         if let Some(result) = result {
-            let limit = match result.subtype.as_deref() {
-                Some(subtype @ "error_max_turns") => Some((
-                    Class::MaxTurns,
-                    "turn",
-                    subtype,
-                    result.usage.turns.map(|t| format!(" after {t} turns")),
-                )),
-                Some(subtype @ "error_max_budget_usd") => Some((
-                    Class::MaxBudget,
-                    "budget",
-                    subtype,
-                    result.usage.cost_usd.map(|c| format!(" at ${c:.4}")),
-                )),
-                _ => None,
-            };
-            if let Some((class, what, subtype, detail)) = limit {
-                let detail = detail.unwrap_or_default();
+            // The budget is spent whatever else happened; denied tools explain a turn limit
+            // reached asking for them again and again, and another attempt would be denied the
+            // same.
+            let subtype = result.subtype.as_deref();
+            if subtype == Some("error_max_budget_usd") {
+                let at = result.usage.cost_usd.map(|c| format!(" at ${c:.4}"));
                 return (
-                    class,
-                    format!("the agent hit its {what} limit{detail} ({subtype})"),
+                    Class::MaxBudget,
+                    format!(
+                        "the agent hit its budget limit{} (error_max_budget_usd)",
+                        at.unwrap_or_default()
+                    ),
+                );
+            }
+            if !result.denials.is_empty() {
+                return (
+                    Class::PermissionDenied,
+                    denied_reason(result, "error result"),
+                );
+            }
+            if subtype == Some("error_max_turns") {
+                let after = result.usage.turns.map(|t| format!(" after {t} turns"));
+                return (
+                    Class::MaxTurns,
+                    format!(
+                        "the agent hit its turn limit{} (error_max_turns)",
+                        after.unwrap_or_default()
+                    ),
                 );
             }
         }
         if let Some(found) = evidence.auth {
             return (Class::Auth, format!("not authenticated: {found}"));
         }
+        let refused = self
+            .rate_limit
+            .as_ref()
+            .filter(|r| r.status == "rejected" && r.resets_at.is_some());
+        if let Some(limit) = refused {
+            let which = limit.limit_type.as_deref().unwrap_or("usage");
+            let resets = limit.resets_at.unwrap_or_default();
+            return (
+                Class::UsageLimit,
+                format!(
+                    "the account's {which} limit was reached; it resets at {}",
+                    output::stamp(resets)
+                ),
+            );
+        }
         if let Some(found) = evidence.limit {
             return (Class::RateLimit, format!("rate or usage limit: {found}"));
         }
-        if timed_out {
+        if let Some(cut) = ending.cut {
             let after = match result {
                 Some(r) => format!(" after an error result ({})", error_summary(r)),
                 None => " with no result object".into(),
             };
-            return (Class::Timeout, format!("timed out{after}"));
+            return match cut {
+                Cut::Timeout => (Class::Timeout, format!("timed out{after}")),
+                Cut::Stall => (
+                    Class::Stalled,
+                    format!("stalled: the log stopped growing{after}"),
+                ),
+            };
         }
         match result {
             Some(result) => (
@@ -716,6 +845,16 @@ impl Facts {
         }
         reason
     }
+}
+
+/// "the agent was denied 2 tools (Bash: rm -rf build; Edit: src/x.rs) in its success result".
+fn denied_reason(result: &ResultFacts, what: &str) -> String {
+    let n = result.denials.len();
+    format!(
+        "the agent was denied {n} tool use{} in its {what}: {}",
+        if n == 1 { "" } else { "s" },
+        result.denials.join("; ")
+    )
 }
 
 fn success_reason(result: &ResultFacts) -> String {
@@ -770,7 +909,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn judge_bytes(bytes: &[u8]) -> Verdict {
-        judge(bytes, None, false).unwrap()
+        judge(bytes, Ending::default()).unwrap()
+    }
+
+    fn end(exit_code: Option<i32>, timed_out: bool) -> Ending {
+        Ending::new(exit_code, timed_out, false)
     }
 
     fn judge_small(bytes: &[u8], buf: usize) -> Verdict {
@@ -780,8 +923,7 @@ mod tests {
                 data: bytes,
                 step: 7,
             },
-            None,
-            false,
+            Ending::default(),
             limits,
         )
         .unwrap()
@@ -812,7 +954,7 @@ mod tests {
     #[test]
     fn logged_out_result_is_auth_whatever_the_exit_code() {
         for code in [None, Some(0), Some(1)] {
-            let v = judge(lines(&[INIT, LOGGED_OUT]).as_bytes(), code, false).unwrap();
+            let v = judge(lines(&[INIT, LOGGED_OUT]).as_bytes(), end(code, false)).unwrap();
             assert_eq!(v.class, Class::Auth, "{v:?}");
             assert_eq!(v.exit_status(), exit::RUN_AUTH);
         }
@@ -921,22 +1063,25 @@ mod tests {
         assert_eq!(judge_bytes(turns.as_bytes()).class, Class::MaxTurns);
         assert_eq!(judge_bytes(budget.as_bytes()).class, Class::MaxBudget);
         let ok = lines(&[INIT, OK]);
-        let v = judge(ok.as_bytes(), Some(2), false).unwrap();
+        let v = judge(ok.as_bytes(), end(Some(2), false)).unwrap();
         assert_eq!(v.class, Class::ExitMismatch);
         assert_eq!(
-            judge(ok.as_bytes(), Some(0), false).unwrap().class,
+            judge(ok.as_bytes(), end(Some(0), false)).unwrap().class,
             Class::Ok
         );
         assert_eq!(
-            judge(ok.as_bytes(), Some(143), true).unwrap().class,
+            judge(ok.as_bytes(), end(Some(143), true)).unwrap().class,
             Class::Ok
         );
         let partial = lines(&[INIT, TALK]);
         assert_eq!(
-            judge(partial.as_bytes(), None, true).unwrap().class,
+            judge(partial.as_bytes(), end(None, true)).unwrap().class,
             Class::Timeout
         );
-        assert_eq!(judge(&b""[..], None, true).unwrap().class, Class::Timeout);
+        assert_eq!(
+            judge(&b""[..], end(None, true)).unwrap().class,
+            Class::Timeout
+        );
         assert_eq!(judge_bytes(b"").class, Class::Empty);
         assert_eq!(judge_bytes(b" \r\n\t\n").class, Class::Empty);
     }

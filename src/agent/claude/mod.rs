@@ -17,9 +17,9 @@ use crate::agent::{
     argv, Agent, AgentEnv, AuthPolicy, AuthSource, CredentialsCheck, Event, Launch, Located,
     Progress, Spec, Unlaunchable,
 };
-use crate::config;
+use crate::config::{self, Stage};
 use crate::domain::agent::AgentKind;
-use crate::domain::verdict::Verdict;
+use crate::domain::verdict::{Ending, Verdict};
 
 /// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json). The
 /// prompt comes last, after `--`: whatever the task's text starts with (`--dangerously-skip-
@@ -65,7 +65,8 @@ impl Agent for Claude {
         credentials::check(path, now_ms, policy)
     }
 
-    /// `--resume <session id>` continues a session (from the same working directory only).
+    /// The stage's permission mode, tools and budget as Claude Code's options; `--resume
+    /// <session id>` continues a session (from the same working directory only).
     fn argv(&self, env: &AgentEnv, launch: &Launch) -> Result<Vec<String>, Unlaunchable> {
         let resume: Vec<String> = match launch.resume {
             Some(session) => vec!["--resume".to_string(), session.to_string()],
@@ -75,18 +76,16 @@ impl Agent for Claude {
             env,
             DEFAULT_ARGV,
             launch.prompt,
-            &launch.stage.extra_args,
-            &resume,
+            argv::Extras {
+                settings: &stage_options(launch.stage),
+                stage: &launch.stage.extra_args,
+                launch: &resume,
+            },
         )
     }
 
-    fn judge(
-        &self,
-        log: &mut dyn Read,
-        exit_code: Option<i32>,
-        timed_out: bool,
-    ) -> io::Result<Verdict> {
-        judge::judge(log, exit_code, timed_out)
+    fn judge(&self, log: &mut dyn Read, ending: Ending) -> io::Result<Verdict> {
+        judge::judge(log, ending)
     }
 
     fn transcript<'r>(
@@ -101,10 +100,36 @@ impl Agent for Claude {
     }
 }
 
+/// A stage's settings as Claude Code's options. The tool lists are variadic options in Claude
+/// Code: each tool goes as `--allowedTools=RULE`, which binds exactly one value and cannot take
+/// the arguments after it.
+fn stage_options(stage: &Stage) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(mode) = stage.permission_mode {
+        args.extend(["--permission-mode".to_string(), mode.as_str().to_string()]);
+    }
+    args.extend(
+        stage
+            .allowed_tools
+            .iter()
+            .map(|tool| format!("--allowedTools={tool}")),
+    );
+    args.extend(
+        stage
+            .disallowed_tools
+            .iter()
+            .map(|tool| format!("--disallowedTools={tool}")),
+    );
+    if let Some(usd) = stage.max_budget_usd {
+        args.extend(["--max-budget-usd".to_string(), usd.to_string()]);
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load_for_test, Stage};
+    use crate::config::{load_for_test, PermissionMode};
 
     #[test]
     fn print_mode_streaming_json_extras_then_the_prompt_last() {
@@ -120,6 +145,10 @@ mod tests {
         let env = AgentEnv::resolve_with(&config, "claude", &no_env).unwrap();
         let stage = Stage {
             extra_args: vec!["--max-turns".into(), "40".into()],
+            permission_mode: Some(PermissionMode::Plan),
+            allowed_tools: vec!["Bash(git diff:*)".into(), "Edit".into()],
+            disallowed_tools: vec!["WebFetch".into()],
+            max_budget_usd: Some(2.5),
             ..Stage::default()
         };
         let launch = Launch {
@@ -135,6 +164,13 @@ mod tests {
                 "--output-format",
                 "stream-json",
                 "--verbose",
+                "--permission-mode",
+                "plan",
+                "--allowedTools=Bash(git diff:*)",
+                "--allowedTools=Edit",
+                "--disallowedTools=WebFetch",
+                "--max-budget-usd",
+                "2.5",
                 "--permission-mode",
                 "acceptEdits",
                 "--max-turns",

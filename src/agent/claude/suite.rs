@@ -3,7 +3,7 @@
 //! the captures described in `tests/fixtures/agents/claude/README.md`.
 
 use crate::agent::contract::{Credentials, Log, Login, Suite};
-use crate::domain::verdict::Class;
+use crate::domain::verdict::{Class, Cut};
 
 const FILE: &str = ".claude/.credentials.json";
 
@@ -114,11 +114,34 @@ pub static SUITE: Suite = Suite {
         log("2.1.332-loggedout-streamjson.log", Some(1), Class::Auth),
         log("mock-oauth-401.log", Some(1), Class::Auth),
         log("mock-apikey-401-full.log", Some(1), Class::Auth),
-        log("mock-oauth-limit.log", Some(1), Class::RateLimit),
-        log("2.1.332-mock-oauth-limit.log", Some(1), Class::RateLimit),
+        // OAuth: a rate_limit_event rejected the run and said when the limit resets.
+        log("mock-oauth-limit.log", Some(1), Class::UsageLimit),
+        log("2.1.332-mock-oauth-limit.log", Some(1), Class::UsageLimit),
         log("mock-apikey-limit-full.log", Some(1), Class::RateLimit),
         log("mock-apikey-529.log", Some(1), Class::RateLimit),
-        log("mock-tool-read-maxturns2.log", Some(1), Class::MaxTurns),
+        // `--disallowedTools Bash`: the tool is missing, not denied; the turns run out.
+        log(
+            "mock-tool-bash-disallowed-maxturns2.log",
+            Some(1),
+            Class::MaxTurns,
+        ),
+        // The default permission mode denied a Read outside the working directory, a Write and a
+        // Bash call until the turn limit.
+        log(
+            "mock-tool-read-maxturns2.log",
+            Some(1),
+            Class::PermissionDenied,
+        ),
+        log(
+            "mock-tool-write-default-maxturns2.log",
+            Some(1),
+            Class::PermissionDenied,
+        ),
+        log(
+            "mock-tool-bash-default-maxturns3.log",
+            Some(1),
+            Class::PermissionDenied,
+        ),
         log("mock-expensive-budget.log", Some(1), Class::MaxBudget),
         log("mock-apikey-500.log", Some(1), Class::AgentError),
         // A 403 ("Your account does not have access to Claude") after ten auth retries: an
@@ -134,8 +157,14 @@ pub static SUITE: Suite = Suite {
         Log {
             file: "offline-oauth.log",
             exit_code: Some(143),
-            timed_out: true,
+            cut: Some(Cut::Timeout),
             class: Class::Timeout,
+        },
+        Log {
+            file: "offline-oauth.log",
+            exit_code: Some(143),
+            cut: Some(Cut::Stall),
+            class: Class::Stalled,
         },
     ],
 };
@@ -144,7 +173,7 @@ const fn log(file: &'static str, exit_code: Option<i32>, class: Class) -> Log {
     Log {
         file,
         exit_code,
-        timed_out: false,
+        cut: None,
         class,
     }
 }

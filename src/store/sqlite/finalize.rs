@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::{breaker, holds, jobs, outbox, preflight, runs};
 use crate::domain::states::JobState;
 use crate::store::{
-    AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Locked, Message, Unfinalized,
+    AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
 };
 
 pub(super) fn lock(tx: &Transaction, lock: &FinalizeLock) -> Result<Locked> {
@@ -130,7 +130,7 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
             "UPDATE agent_runs SET result_ok = ?2, class = ?3, reason = ?4, usage_json = ?5,
                     decision = ?6, next_job_id = ?7, retry_at = ?8, commit_sha = ?9,
                     result_text = ?10, finalized_at = ?11, finalizing_by = NULL,
-                    finalizing_until = NULL
+                    finalizing_until = NULL, cost_usd = ?12
              WHERE id = ?1 AND finalized_at IS NULL",
         )?
         .execute(params![
@@ -144,7 +144,8 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
             verdict.retry_at,
             verdict.commit_sha,
             verdict.result_text,
-            now
+            now,
+            verdict.cost_usd
         ])?;
     if recorded != 1 {
         bail!("run {} was finalized meanwhile", plan.run_id);
@@ -158,8 +159,16 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
         Some(gate) => preflight::hold_gate(tx, gate, now)?,
         None => false,
     };
+    let usage_held = match &plan.usage_hold {
+        Some(hold) => preflight::hold_usage(tx, hold, now)?,
+        None => false,
+    };
     let (breaker, change) = breaker::record(tx, plan, now)?;
-    let raised = plan.raised(gate_held, &breaker, change);
+    let held = Held {
+        gate: gate_held,
+        usage: usage_held,
+    };
+    let raised = plan.raised(held, &breaker, change);
     for alert in &raised {
         match plan.alerts_to.note(alert) {
             None => {
@@ -179,6 +188,7 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
         next_job_id,
         project_held,
         gate_held,
+        usage_held,
         breaker,
         change,
         alerts,

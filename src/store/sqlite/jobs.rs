@@ -136,14 +136,15 @@ pub(super) fn settle_task(
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET state = ?2, updated_at = ?3 WHERE id = ?1
-           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5))",
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6))",
     )?
     .execute(params![
         task_id,
         state,
         now,
         JobState::Queued,
-        JobState::Running
+        JobState::Running,
+        JobState::OverBudget
     ])?;
     Ok(())
 }
@@ -183,11 +184,16 @@ pub(super) fn renew_lease(
 fn live_job(tx: &Transaction, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
     Ok(tx
         .prepare_cached(
-            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3)
+            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4)
              ORDER BY id LIMIT 1",
         )?
         .query_row(
-            params![task_id, JobState::Queued, JobState::Running],
+            params![
+                task_id,
+                JobState::Queued,
+                JobState::Running,
+                JobState::OverBudget
+            ],
             |row| Ok((row.get("id")?, row.get("stage")?, row.get("state")?)),
         )
         .optional()?)
@@ -593,8 +599,8 @@ pub(super) fn retry(
         );
     }
     let live: i64 = tx.query_row(
-        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4)",
-        params![job.task_id, job_id, JobState::Queued, JobState::Running],
+        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4, ?5)",
+        params![job.task_id, job_id, JobState::Queued, JobState::Running, JobState::OverBudget],
         |row| row.get("live"),
     )?;
     if live > 0 {

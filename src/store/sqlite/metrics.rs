@@ -14,7 +14,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
         run_classes: run_class_counts(conn)?,
         requeues: requeue_count(conn)?,
         usage: usage_by_project(conn)?,
-        preflight: preflight::rows(conn, host)?,
+        preflight: preflight::rows(conn, host, now)?,
         outbox: outbox::summary(conn, now, 0)?,
         oldest_due_queued: oldest_due_queued(conn, now)?,
         breakers: breaker::rows(conn, None, now)?,

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_breaker.sql"),
     include_str!("migrations/0005_one_agent.sql"),
     include_str!("migrations/0006_per_host.sql"),
+    include_str!("migrations/0007_limits.sql"),
 ];
 
 pub struct Sqlite {
@@ -108,7 +109,11 @@ impl Sqlite {
             return Ok(());
         }
         let path = self.path.clone();
-        self.write(|tx| {
+        // A migration may rebuild a table (SQLite cannot change a CHECK in place), which needs
+        // foreign keys off; the pragma is ignored inside a transaction, so it goes around it,
+        // and the keys are checked before they are turned back on.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let migrated = self.write(|tx| {
             // Another process may have migrated while we waited for the lock.
             let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
             if version > known {
@@ -128,8 +133,19 @@ impl Sqlite {
             }
             tx.execute_batch("DROP TABLE temp.migration_context")?;
             tx.execute_batch(&format!("PRAGMA user_version = {known}"))?;
+            let broken: i64 =
+                tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                    row.get(0)
+                })?;
+            anyhow::ensure!(
+                broken == 0,
+                "migrating {} would break {broken} foreign key reference(s); nothing was changed",
+                path.display()
+            );
             Ok(())
-        })
+        });
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        migrated
     }
 
     fn user_version(&self) -> Result<i64> {

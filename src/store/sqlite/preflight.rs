@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::store::{
     AuthGate, CachedVerdict, CredsFingerprint, GateHold, PreflightRow, PreflightState, Reset,
+    UsageHold, UsageHoldRequest,
 };
 
 /// The fingerprint stored in the columns `{prefix}creds_path`, `…_size`, `…_mtime_ns`.
@@ -47,10 +48,13 @@ pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<Prefli
                 c.creds_mtime_ns AS c_creds_mtime_ns, c.expires_at AS c_expires_at,
                 g.created_at AS g_created_at, g.run_id AS g_run_id, g.reason AS g_reason,
                 g.creds_path AS g_creds_path, g.creds_size AS g_creds_size,
-                g.creds_mtime_ns AS g_creds_mtime_ns
+                g.creds_mtime_ns AS g_creds_mtime_ns,
+                u.until AS u_until, u.run_id AS u_run_id, u.reason AS u_reason,
+                u.created_at AS u_created_at
          FROM (SELECT ?1 AS host, ?2 AS agent) AS a
          LEFT JOIN preflight_cache AS c ON c.host = a.host AND c.agent = a.agent
-         LEFT JOIN auth_gate AS g ON g.host = a.host AND g.agent = a.agent",
+         LEFT JOIN auth_gate AS g ON g.host = a.host AND g.agent = a.agent
+         LEFT JOIN usage_holds AS u ON u.host = a.host AND u.agent = a.agent",
     )?;
     let state = stmt.query_row(params![host, agent], |row| {
         let cached = match row.get::<_, Option<i64>>("c_created_at")? {
@@ -75,7 +79,20 @@ pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<Prefli
                 creds: fingerprint(row, "g_")?,
             }),
         };
-        Ok(PreflightState { cached, gate })
+        let usage = match row.get::<_, Option<i64>>("u_until")? {
+            None => None,
+            Some(until) => Some(UsageHold {
+                until,
+                run_id: row.get("u_run_id")?,
+                reason: row.get("u_reason")?,
+                created_at: row.get("u_created_at")?,
+            }),
+        };
+        Ok(PreflightState {
+            cached,
+            gate,
+            usage,
+        })
     })?;
     Ok(state)
 }
@@ -157,6 +174,34 @@ pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<b
     Ok(changed > 0)
 }
 
+/// Hold the agent on the host until `hold.until` inside the caller's transaction: a hold that
+/// still stands is extended to the later of the two times and keeps its start. Returns whether
+/// the agent was not held already (its alert is then raised).
+pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) -> Result<bool> {
+    let standing: Option<i64> = tx
+        .prepare_cached("SELECT until FROM usage_holds WHERE host = ?1 AND agent = ?2")?
+        .query_row(params![hold.host, hold.agent], |row| row.get("until"))
+        .optional()?
+        .filter(|until| *until > now);
+    tx.prepare_cached(
+        "INSERT INTO usage_holds (host, agent, until, reason, run_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (host, agent) DO UPDATE SET until = excluded.until, reason = excluded.reason,
+                run_id = excluded.run_id,
+                created_at = CASE WHEN ?7 THEN usage_holds.created_at ELSE excluded.created_at END",
+    )?
+    .execute(params![
+        hold.host,
+        hold.agent,
+        standing.map_or(hold.until, |until| until.max(hold.until)),
+        hold.reason,
+        hold.run_id,
+        now,
+        standing.is_some()
+    ])?;
+    Ok(standing.is_none())
+}
+
 pub(super) fn release_gate(
     tx: &Transaction,
     host: &str,
@@ -175,7 +220,15 @@ pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result
         "DELETE FROM auth_gate WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
         params![host, agent],
     )?;
-    Ok(Reset { verdicts, gates })
+    let usage_holds = tx.execute(
+        "DELETE FROM usage_holds WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
+        params![host, agent],
+    )?;
+    Ok(Reset {
+        verdicts,
+        gates,
+        usage_holds,
+    })
 }
 
 pub(super) fn cached_agent_version(
@@ -190,24 +243,28 @@ pub(super) fn cached_agent_version(
         .flatten())
 }
 
-/// Every agent with a cached verdict or a held auth gate on `host`.
-pub(super) fn rows(conn: &Connection, host: &str) -> Result<Vec<PreflightRow>> {
+/// Every agent with a cached verdict, a held auth gate or a standing usage hold on `host`.
+pub(super) fn rows(conn: &Connection, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.agent AS agent, c.ok AS ok, c.created_at AS created_at,
-                c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held
+                c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held,
+                u.until AS usage_until
          FROM (SELECT agent FROM preflight_cache WHERE host = ?1
-               UNION SELECT agent FROM auth_gate WHERE host = ?1) AS a
+               UNION SELECT agent FROM auth_gate WHERE host = ?1
+               UNION SELECT agent FROM usage_holds WHERE host = ?1 AND until > ?2) AS a
          LEFT JOIN preflight_cache AS c ON c.host = ?1 AND c.agent = a.agent
          LEFT JOIN auth_gate AS g ON g.host = ?1 AND g.agent = a.agent
+         LEFT JOIN usage_holds AS u ON u.host = ?1 AND u.agent = a.agent AND u.until > ?2
          ORDER BY a.agent",
     )?;
-    let rows = stmt.query_map([host], |row| {
+    let rows = stmt.query_map(params![host, now], |row| {
         Ok(PreflightRow {
             agent: row.get("agent")?,
             ok: row.get("ok")?,
             created_at: row.get("created_at")?,
             expires_at: row.get("expires_at")?,
             gate_held: row.get("gate_held")?,
+            usage_until: row.get("usage_until")?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

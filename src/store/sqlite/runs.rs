@@ -16,7 +16,8 @@ const RUN_SELECT: &str =
      started_at, ended_at, duration_ms, exit_code, signal, timed_out, interrupted, launch_error, \
      log_path, log_bytes, log_truncated, result_ok, class, reason, usage_json, decision, \
      finalized_at, next_job_id, retry_at, commit_sha, host, boot_id, pid_ns, supervisor_pid, \
-     supervisor_start, agent_start, launch_kind FROM agent_runs";
+     supervisor_start, agent_start, launch_kind, stalled, resumed_session, cost_usd \
+     FROM agent_runs";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
     let usage: Option<String> = row.get("usage_json")?;
@@ -55,6 +56,9 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
         supervisor_start: row.get("supervisor_start")?,
         agent_start: row.get("agent_start")?,
         launch_kind: row.get("launch_kind")?,
+        stalled: row.get("stalled")?,
+        resumed_session: row.get("resumed_session")?,
+        cost_usd: row.get("cost_usd")?,
     })
 }
 
@@ -148,8 +152,9 @@ pub(super) fn start(tx: &Transaction, new: &NewRun) -> Result<StartedRun> {
     let supervisor = new.supervisor;
     let run_id: i64 = tx.query_row(
         "INSERT INTO agent_runs (job_id, attempt, worker, agent, agent_version, started_at,
-                                 host, boot_id, pid_ns, supervisor_pid, supervisor_start)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                                 host, boot_id, pid_ns, supervisor_pid, supervisor_start,
+                                 resumed_session)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
         params![
             id,
             job.attempt,
@@ -162,6 +167,7 @@ pub(super) fn start(tx: &Transaction, new: &NewRun) -> Result<StartedRun> {
             new.place.pid_ns,
             supervisor.map(|p| p.pid),
             supervisor.map(|p| p.start as i64),
+            new.resumed_session,
         ],
         |row| row.get("id"),
     )?;
@@ -191,7 +197,9 @@ pub(super) fn end(tx: &Transaction, run_id: i64, end: &RunEnd) -> Result<()> {
         .query_row(
             "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
                     exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
-                    launch_error = ?9, log_bytes = ?10, log_truncated = ?11, launch_kind = ?12
+                    launch_error = ?9, log_bytes = ?10, log_truncated = ?11, launch_kind = ?12,
+                    stalled = ?13,
+                    resumed_session = CASE WHEN ?14 THEN NULL ELSE resumed_session END
              WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL RETURNING agent, host",
             params![
                 run_id,
@@ -206,6 +214,8 @@ pub(super) fn end(tx: &Transaction, run_id: i64, end: &RunEnd) -> Result<()> {
                 end.log_bytes as i64,
                 end.log_truncated,
                 end.launch_kind,
+                end.stalled,
+                end.resume_failed,
             ],
             |row| Ok((row.get("agent")?, row.get("host")?)),
         )

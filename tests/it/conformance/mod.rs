@@ -183,6 +183,7 @@ pub fn start(store: &mut dyn Store, job: &Job, now: i64) -> i64 {
             lease_ms: LEASE_MS,
             place: &place,
             supervisor: None,
+            resumed_session: None,
             now,
         })
         .unwrap()
@@ -236,6 +237,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
             decision,
             retry_at: None,
             commit_sha: None,
+            cost_usd: None,
         },
         job: JobMove {
             to,
@@ -247,6 +249,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         task: None,
         hold_project: None,
         gate: None,
+        usage_hold: None,
         breaker: BreakerUpdate {
             event: Event::Neutral,
             policy: POLICY,

@@ -22,6 +22,7 @@ fn new_run<'a>(
         lease_ms: LEASE_MS,
         place,
         supervisor: Some(Proc { pid: 42, start: 7 }),
+        resumed_session: None,
         now,
     }
 }
