@@ -3,39 +3,32 @@
 //!
 //! Run through bench/claim.sh, which prints the table; or directly:
 //!   cargo bench --bench claim -- [QUEUED] [CLAIMS]
+//! With a third argument `budget` (bench/limits.sh) it measures instead the claim of a project
+//! with a task and a daily budget against the same claim without them, on databases that also
+//! hold 10,000 runs with a cost, finalized today.
 
 use std::path::Path;
 use std::time::Instant;
 
+use orch::domain::budget::{self, Budget};
 use orch::domain::rescue::Candidate;
-use orch::store::{ClaimProject, ClaimRequest, Options, Store};
+use orch::store::{ClaimProject, ClaimRequest, Options, Store, Triage};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
     let queued: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let claims: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2_000);
     let dir = tempfile::tempdir().unwrap();
+    if args.get(3).map(String::as_str) == Some("budget") {
+        return budgets(dir.path(), queued, claims);
+    }
 
     let store_db = dir.path().join("store.db");
     let mut store = open(&store_db);
     fill(&store_db, queued);
     // Every claimed lease is live: the rescue has no candidate to triage.
     let triage = |_: &[Candidate]| Vec::new();
-    let request = |now| ClaimRequest {
-        worker: "bench",
-        agent: "claude",
-        projects: vec![ClaimProject {
-            name: "web",
-            max_running: u32::MAX,
-            held: None,
-        }],
-        stages: vec!["analyst"],
-        lease_ms: 900_000,
-        longest_backoff_ms: 3_600_000,
-        host: "bench",
-        triage: &triage,
-        now,
-    };
+    let request = |now| request(&triage, Budget::default(), now);
     let started = Instant::now();
     for _ in 0..claims {
         let claim = store.claim(&request(orch::store::now_ms())).unwrap();
@@ -79,6 +72,74 @@ fn main() {
         store_secs * 1e6 / claims as f64,
         raw_secs * 1e6 / claims as f64,
     );
+}
+
+/// A claim of project web's analyst jobs by worker bench, every lease long.
+fn request<'a>(triage: Triage<'a>, budget: Budget, now: i64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        worker: "bench",
+        agent: "claude",
+        projects: vec![ClaimProject {
+            name: "web",
+            max_running: u32::MAX,
+            held: None,
+            budget,
+        }],
+        stages: vec!["analyst"],
+        lease_ms: 900_000,
+        longest_backoff_ms: 3_600_000,
+        host: "bench",
+        day_start: budget::day_start(now),
+        triage,
+        now,
+    }
+}
+
+/// Claims of a project with budgets (a task's and a day's, never reached) against the same
+/// claims without them, each store holding `queued` jobs and 10,000 runs with a cost that ended
+/// today: what the budget checks add to a claim.
+fn budgets(dir: &Path, queued: i64, claims: usize) {
+    let triage = |_: &[Candidate]| Vec::new();
+    let time = |budget: Budget, name: &str| {
+        let db = dir.join(name);
+        let mut store = open(&db);
+        fill(&db, queued);
+        spent_today(&db, 10_000);
+        let started = Instant::now();
+        for _ in 0..claims {
+            let now = orch::store::now_ms();
+            let claim = store.claim(&request(&triage, budget, now)).unwrap();
+            assert!(claim.job.is_some());
+        }
+        started.elapsed().as_secs_f64() * 1e6 / claims as f64
+    };
+    let plain_us = time(Budget::default(), "plain.db");
+    let budget_us = time(
+        Budget {
+            per_task_usd: Some(1e6),
+            per_day_usd: Some(1e6),
+        },
+        "budget.db",
+    );
+    println!("queued={queued} claims={claims} budget_us={budget_us:.1} plain_us={plain_us:.1}");
+}
+
+/// `n` finalized runs of the first `n` tasks' jobs, $0.01 each, finalized now.
+fn spent_today(db: &Path, n: i64) {
+    let now = orch::store::now_ms();
+    let day = budget::day_start(now);
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         INSERT INTO agent_runs (job_id, attempt, worker, agent, started_at, ended_at, exit_code,
+                                 class, finalized_at, cost_usd)
+         SELECT id, 1, 'bench', 'claude', {now}, {now}, 0, 'ok', {now}, 0.01
+         FROM jobs WHERE id <= {n};
+         UPDATE tasks SET spent_usd = 0.01 WHERE id <= {n};
+         INSERT INTO project_days (project, day, spent_usd) VALUES ('web', {day}, {n} * 0.01);
+         COMMIT;"
+    ))
+    .unwrap();
 }
 
 /// The store at `db` (created and migrated), through orch's own `store::open`.

@@ -306,6 +306,21 @@ pub struct RetryArgs {
     /// A queued job waiting out its retry delay: due now, its attempts kept
     #[arg(long)]
     pub now: bool,
+    /// A job waiting for budget (over_budget): add USD to what holds it (its task's budget, its
+    /// project's for today, or both) and queue it again when that is enough
+    #[arg(long, value_name = "USD", value_parser = dollars, allow_negative_numbers = true,
+          conflicts_with_all = ["stage", "now"])]
+    pub raise_budget: Option<f64>,
+}
+
+/// An amount of US dollars above 0 and below a million.
+fn dollars(text: &str) -> Result<f64, String> {
+    match text.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 && usd < 1_000_000.0 => Ok(usd),
+        _ => Err(format!(
+            "expected an amount of US dollars above 0, like 5 or 2.50, got {text:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

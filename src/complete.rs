@@ -4,7 +4,7 @@
 
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::config::{Config, Overrides, DEFAULT_AGENT};
+use crate::config::{Config, Overrides};
 
 fn configured(names: impl FnOnce(&Config) -> Vec<String>) -> Vec<CompletionCandidate> {
     match Config::load(&Overrides::default()) {
@@ -26,13 +26,7 @@ pub fn stages() -> ArgValueCandidates {
 
 pub fn agents() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        configured(|c| {
-            let mut names: Vec<String> = c.agents.keys().cloned().collect();
-            if !names.iter().any(|n| n == DEFAULT_AGENT) {
-                names.insert(0, DEFAULT_AGENT.to_string());
-            }
-            names
-        })
+        configured(|c| c.agent_names().into_iter().map(str::to_string).collect())
     })
 }
 

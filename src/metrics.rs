@@ -149,6 +149,30 @@ const FAMILIES: &[Spec] = &[
         samples: auth_gate,
     },
     Spec {
+        name: "orch_usage_hold_seconds",
+        kind: Type::Gauge,
+        help: "Seconds until the agent's usage hold on this host lifts (its usage limit resets); 0 when not held.",
+        samples: usage_hold,
+    },
+    Spec {
+        name: "orch_resumed_runs_total",
+        kind: Type::Counter,
+        help: "Runs that continued the session of an earlier run cut short (timeout, stall, turn or usage limit, lost lease).",
+        samples: resumed,
+    },
+    Spec {
+        name: "orch_cost_today_usd",
+        kind: Type::Gauge,
+        help: "What each project's runs finalized today (UTC) cost, in US dollars.",
+        samples: cost_today,
+    },
+    Spec {
+        name: "orch_budget_per_day_usd",
+        kind: Type::Gauge,
+        help: "Each project's daily budget (max_cost_usd_per_day), for projects that have one.",
+        samples: budget_per_day,
+    },
+    Spec {
         name: "orch_outbox_messages",
         kind: Type::Gauge,
         help: "Outbox messages (Telegram alerts, forge comments) by kind and state; dead ones gave up.",
@@ -362,6 +386,51 @@ fn auth_gate(snap: &Snapshot) -> Vec<Sample> {
         .preflight
         .iter()
         .map(|row| Sample::new(&[("agent", &row.agent)], f64::from(u8::from(row.gate_held))))
+        .collect()
+}
+
+fn usage_hold(snap: &Snapshot) -> Vec<Sample> {
+    snap.facts
+        .preflight
+        .iter()
+        .map(|row| {
+            let left = row.usage_until.map_or(0.0, |until| {
+                ((until - snap.now_ms).max(0) as f64 / 1000.0).ceil()
+            });
+            Sample::new(&[("agent", &row.agent)], left)
+        })
+        .collect()
+}
+
+fn resumed(snap: &Snapshot) -> Vec<Sample> {
+    vec![Sample::new(&[], snap.facts.resumed_runs as f64)]
+}
+
+/// Every configured project (zero without runs today) and every project with runs today.
+fn cost_today(snap: &Snapshot) -> Vec<Sample> {
+    let mut by_project: BTreeMap<&str, f64> = snap
+        .config
+        .projects
+        .keys()
+        .map(|name| (name.as_str(), 0.0))
+        .collect();
+    for (project, spent) in &snap.facts.cost_today {
+        by_project.insert(project, *spent);
+    }
+    by_project
+        .iter()
+        .map(|(project, spent)| Sample::new(&[("project", project)], *spent))
+        .collect()
+}
+
+fn budget_per_day(snap: &Snapshot) -> Vec<Sample> {
+    snap.config
+        .projects
+        .values()
+        .filter_map(|p| {
+            let limit = p.max_cost_usd_per_day?;
+            Some(Sample::new(&[("project", &p.name)], limit))
+        })
         .collect()
 }
 

@@ -5,6 +5,7 @@
 use anyhow::Result;
 
 use crate::config::{self, Config, Project};
+use crate::domain::budget;
 use crate::domain::rescue::{self, Candidate, End, Rescue};
 use crate::procfs::{self, Place};
 use crate::store::{Claim, ClaimProject, ClaimRequest, Rescued, Store};
@@ -32,6 +33,7 @@ pub fn claim(
             name: &p.name,
             max_running: p.max_running,
             held: p.workdir_missing(),
+            budget: p.budget(),
         })
         .collect();
     for project in &projects {
@@ -53,6 +55,7 @@ pub fn claim(
         lease_ms: rescuer.lease_ms,
         longest_backoff_ms: crate::app::finalize::retry_policy(config).longest_ms(),
         host: &rescuer.here.host,
+        day_start: budget::day_start(now),
         triage: &triage,
         now,
     })?;

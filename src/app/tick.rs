@@ -103,7 +103,7 @@ fn end_leftovers(store: &dyn Store, run_id: i64, here: &Place) {
 }
 
 /// Run one tick. Returns the exit status of the step that stopped it: 0 when it did a job (and
-/// the job advanced), 3 nothing to do, 10/11 preflight, 12 breaker, 20/21/22 from finalize. A tick
+/// the job advanced), 3 nothing to do, 10/11/13 preflight, 12 breaker, 20/21/22 from finalize. A tick
 /// that did jobs and then found nothing more to claim ends with its last job's status. The
 /// `Stopped` event always carries the status returned.
 pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {

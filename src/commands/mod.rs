@@ -85,15 +85,7 @@ pub(crate) fn agent_arg(ctx: &Ctx, name: &str) -> Result<()> {
     if name == crate::config::DEFAULT_AGENT || ctx.config.agents.contains_key(name) {
         return Ok(());
     }
-    let known: Vec<&str> = std::iter::once(crate::config::DEFAULT_AGENT)
-        .chain(
-            ctx.config
-                .agents
-                .keys()
-                .map(String::as_str)
-                .filter(|n| *n != crate::config::DEFAULT_AGENT),
-        )
-        .collect();
+    let known = ctx.config.agent_names();
     Err(exit::usage(format!(
         "--agent: unknown agent {name:?} (agents: {}, from {}; add [agents.{name}] to define one{})",
         known.join(", "),

@@ -173,7 +173,53 @@ fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
         }
         out.push(String::new());
         out.push(table.render(paint));
+        out.extend(run_notes(&runs, paint));
     }
     output::line(out.join("\n"))?;
     Ok(exit::OK)
+}
+
+/// What the runs table has no column for: the session a run continued, and the usage-limit
+/// warnings and refusals the agent reported.
+fn run_notes(runs: &[store::Run], paint: output::Paint) -> Vec<String> {
+    let mut notes = Vec::new();
+    for run in runs {
+        if let Some(session) = &run.resumed_session {
+            let from = runs
+                .iter()
+                .filter(|r| r.run_id < run.run_id)
+                .rfind(|r| session_of(r) == Some(session.as_str()))
+                .map_or(String::new(), |r| format!(" of run {}", r.run_id));
+            notes.push(format!(
+                "run {} continued session {session}{from}",
+                run.run_id
+            ));
+        }
+        let limit = run.usage.as_ref().and_then(|u| u.get("rate_limit"));
+        if let Some(limit) = limit {
+            let text = |key| limit.get(key).and_then(serde_json::Value::as_str);
+            let which = text("limit_type").unwrap_or("usage");
+            let used = limit
+                .get("utilization")
+                .and_then(serde_json::Value::as_f64)
+                .map_or(String::new(), |u| format!(" at {:.0}%", u * 100.0));
+            let note = match text("status") {
+                Some("rejected") => paint.fail(&format!("refused by its {which} limit{used}")),
+                Some(status) => paint.warn(&format!("its {which} limit: {status}{used}")),
+                None => continue,
+            };
+            notes.push(format!("run {}: {note}", run.run_id));
+        }
+    }
+    if !notes.is_empty() {
+        notes.insert(0, String::new());
+    }
+    notes
+}
+
+fn session_of(run: &store::Run) -> Option<&str> {
+    run.usage
+        .as_ref()
+        .and_then(|u| u.get("session_id"))
+        .and_then(serde_json::Value::as_str)
 }

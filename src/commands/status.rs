@@ -1,15 +1,17 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::StatusArgs;
 use crate::domain::breaker::State;
+use crate::domain::budget::{self, dollars};
 use crate::domain::states::{JobState, MessageKind, OutboxState};
 use crate::exit;
 use crate::notify;
 use crate::output::{self, Paint, Table};
-use crate::store::{BreakerRow, Job, OutboxSummary};
+use crate::store::{BreakerRow, Job, OutboxSummary, Store};
 use crate::Ctx;
 
 const LISTED: i64 = 20;
@@ -37,6 +39,8 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
     let stranded = store.stranded_jobs(&stages, LISTED)?;
     let holds = store.project_holds()?;
+    let agents = agent_holds(ctx, &*store, now)?;
+    let budgets = budgets(ctx, &*store, now)?;
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -68,6 +72,8 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 "stage": job.stage, "state": job.state,
             })).collect::<Vec<_>>(),
             "holds": holds,
+            "agent_holds": agents,
+            "budgets": budgets,
         }))?;
         return Ok(exit::OK);
     }
@@ -173,10 +179,144 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         }
         out.push("claims on that host skip the project until its workdir is back".to_string());
     }
+    out.extend(agent_hold_lines(&agents, now, paint));
+    out.extend(budget_lines(&budgets, paint));
     out.extend(breaker_lines(&breakers, now, paint));
     out.extend(outbox_lines(&outbox, due, &alerts, now, paint));
     output::line(out.join("\n"))?;
     Ok(exit::OK)
+}
+
+/// An agent held on this host: by its auth gate (until its login changes) or by a usage limit
+/// (until it resets).
+#[derive(Debug, Serialize)]
+struct AgentHold {
+    agent: String,
+    host: String,
+    /// "auth" or "usage".
+    hold: &'static str,
+    since: i64,
+    until: Option<i64>,
+    run_id: Option<i64>,
+    reason: String,
+}
+
+fn agent_holds(ctx: &Ctx, store: &dyn Store, now: i64) -> Result<Vec<AgentHold>> {
+    let host = ctx.config.host();
+    let mut holds = Vec::new();
+    for agent in ctx.config.agent_names() {
+        let state = store.preflight_state(&host, agent)?;
+        if let Some(gate) = state.gate {
+            holds.push(AgentHold {
+                agent: agent.to_string(),
+                host: host.clone(),
+                hold: "auth",
+                since: gate.created_at,
+                until: None,
+                run_id: gate.run_id,
+                reason: gate.reason,
+            });
+        }
+        if let Some(usage) = state.usage.filter(|u| u.holds(now)) {
+            holds.push(AgentHold {
+                agent: agent.to_string(),
+                host: host.clone(),
+                hold: "usage",
+                since: usage.created_at,
+                until: Some(usage.until),
+                run_id: usage.run_id,
+                reason: usage.reason,
+            });
+        }
+    }
+    Ok(holds)
+}
+
+fn agent_hold_lines(holds: &[AgentHold], now: i64, paint: Paint) -> Vec<String> {
+    let mut out = Vec::new();
+    for hold in holds {
+        if out.is_empty() {
+            out.push(String::new());
+        }
+        let what = match hold.until {
+            Some(until) => format!(
+                "over its usage limit until {}: claims resume by themselves then",
+                output::when(until, now)
+            ),
+            None => format!(
+                "auth gate since {}: log in as the agent's user (preflight --explain says how)",
+                output::relative(hold.since, now)
+            ),
+        };
+        out.push(format!(
+            "agent {} {} on {}: {what}",
+            hold.agent,
+            paint.fail("held"),
+            hold.host
+        ));
+    }
+    out
+}
+
+/// A project's budgets and what it spent today, for the projects that have a budget or jobs
+/// waiting for one.
+#[derive(Debug, Serialize)]
+struct BudgetState {
+    project: String,
+    per_task_usd: Option<f64>,
+    per_day_usd: Option<f64>,
+    today_usd: f64,
+    today_extra_usd: f64,
+    over_budget: i64,
+}
+
+fn budgets(ctx: &Ctx, store: &dyn Store, now: i64) -> Result<Vec<BudgetState>> {
+    let names: Vec<&str> = ctx.config.projects.keys().map(String::as_str).collect();
+    let spends = store.project_spends(&names, budget::day_start(now))?;
+    Ok(spends
+        .into_iter()
+        .filter_map(|spend| {
+            let budget = ctx.config.projects.get(&spend.project)?.budget();
+            (budget.is_set() || spend.over_budget > 0).then_some(BudgetState {
+                per_task_usd: budget.per_task_usd,
+                per_day_usd: budget.per_day_usd,
+                today_usd: spend.today_usd,
+                today_extra_usd: spend.today_extra_usd,
+                over_budget: spend.over_budget,
+                project: spend.project,
+            })
+        })
+        .collect())
+}
+
+fn budget_lines(budgets: &[BudgetState], paint: Paint) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in budgets {
+        if out.is_empty() {
+            out.push(String::new());
+        }
+        let mut parts = vec![match b.per_day_usd {
+            Some(limit) => format!(
+                "{} of {} today (UTC)",
+                dollars(b.today_usd),
+                dollars(limit + b.today_extra_usd)
+            ),
+            None => format!("{} today (UTC)", dollars(b.today_usd)),
+        }];
+        if let Some(limit) = b.per_task_usd {
+            parts.push(format!("up to {} a task", dollars(limit)));
+        }
+        if b.over_budget > 0 {
+            parts.push(paint.fail(&format!(
+                "{} job{} waiting for budget (`orch jobs --state over_budget`; `orch retry JOB \
+                 --raise-budget USD`)",
+                b.over_budget,
+                if b.over_budget == 1 { "" } else { "s" }
+            )));
+        }
+        out.push(format!("budget {}: {}", b.project, parts.join("; ")));
+    }
+    out
 }
 
 /// A job's id, task, stage and attempts: the first columns of the running and retry tables.

@@ -219,6 +219,14 @@ pub struct Project {
 }
 
 impl Project {
+    /// The project's budgets.
+    pub fn budget(&self) -> crate::domain::budget::Budget {
+        crate::domain::budget::Budget {
+            per_task_usd: self.max_cost_usd,
+            per_day_usd: self.max_cost_usd_per_day,
+        }
+    }
+
     /// Why the project's jobs cannot run here now: its workdir is missing or not a directory. A
     /// run that finds this holds the project on this host (not the agent's breaker).
     pub fn workdir_missing(&self) -> Option<String> {
@@ -640,6 +648,19 @@ impl Config {
             .get_or_insert(self.count(IDLE_TIMEOUT_SECONDS));
         stage.resume.get_or_insert(true);
         stage
+    }
+
+    /// Every agent profile's name: `claude` (which exists without configuration) first, then the
+    /// configured ones.
+    pub fn agent_names(&self) -> Vec<&str> {
+        std::iter::once(DEFAULT_AGENT)
+            .chain(
+                self.agents
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|n| *n != DEFAULT_AGENT),
+            )
+            .collect()
     }
 
     /// The named agent profile; `claude` exists without configuration.

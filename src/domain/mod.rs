@@ -1,5 +1,5 @@
 //! Pure code, no I/O: the verdict's vocabulary (`verdict`), what a run's outcome means for its job
-//! (`decide`), the circuit breaker's state machine, the rescue policy, the rule for times from the
+//! (`decide`), the circuit breaker's state machine, budgets, the rescue policy, the rule for times from the
 //! future, backoff, the kinds of agent, the stage prompts, and the typed states the store keeps
 //! (`states`). Everything here is a function of its inputs, unit-tested beside it, so every store
 //! backend, every agent and every command decides the same way.
@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod breaker;
+pub mod budget;
 pub mod clock;
 pub mod decide;
 pub mod prompt;

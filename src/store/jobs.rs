@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::domain::budget::Budget;
 use crate::domain::rescue::{Candidate, Rescue};
 use crate::domain::states::JobState;
 use crate::exit;
@@ -89,6 +90,8 @@ pub struct ClaimRequest<'a> {
     pub longest_backoff_ms: i64,
     /// This host's name: the claim holds and releases its projects under it.
     pub host: &'a str,
+    /// The first millisecond of today (UTC): a project's daily budget counts runs since.
+    pub day_start: i64,
     /// Which of the running jobs a rescue looks at to take back (see `crate::domain::rescue`); it ends
     /// their process groups before it answers.
     pub triage: Triage<'a>,
@@ -108,6 +111,53 @@ pub struct ClaimProject<'a> {
     /// Why the project cannot run a job on this host now (its workdir is missing): the claim
     /// skips it and holds it, alerting once.
     pub held: Option<String>,
+    /// A job of a task, or of the project today, that spent its budget is not run: the claim
+    /// moves it to `over_budget` (alerting once), and back to the queue once the budget allows
+    /// (raised, or a new day).
+    pub budget: Budget,
+}
+
+/// An operator's `orch retry JOB --raise-budget USD`: more for the job's task, and for its
+/// project today when that is what holds the job.
+#[derive(Debug, Clone)]
+pub struct BudgetRaise<'a> {
+    pub job_id: i64,
+    pub usd: f64,
+    /// The job's project's budgets, as configured now.
+    pub budget: Budget,
+    pub day_start: i64,
+    pub actor: &'a str,
+    pub now: i64,
+}
+
+/// What a raise did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Raised {
+    pub job_id: i64,
+    pub task: String,
+    pub project: String,
+    /// The task's runs' cost, its budget and what was added to it (this raise included).
+    pub task_spent_usd: f64,
+    pub task_budget_usd: Option<f64>,
+    pub task_extra_usd: f64,
+    /// The project's cost today, its daily budget and what was added to it today.
+    pub day_spent_usd: f64,
+    pub day_budget_usd: Option<f64>,
+    pub day_extra_usd: f64,
+    /// The job went back to the queue; false when the budget is still spent.
+    pub released: bool,
+}
+
+/// A project's spending, for `status` and `metrics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectSpend {
+    pub project: String,
+    /// What its runs finalized today (UTC) cost.
+    pub today_usd: f64,
+    /// What was added to its daily budget today.
+    pub today_extra_usd: f64,
+    /// Its jobs waiting in `over_budget`.
+    pub over_budget: i64,
 }
 
 /// What a claim did.

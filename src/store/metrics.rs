@@ -54,4 +54,8 @@ pub struct MetricsFacts {
     /// A job waiting out a retry delay is not waiting for a worker yet.
     pub oldest_due_queued: Option<i64>,
     pub breakers: Vec<BreakerRow>,
+    /// Runs that continued an earlier session (`--resume`).
+    pub resumed_runs: i64,
+    /// What each project's runs finalized today (UTC) cost, for projects with such runs.
+    pub cost_today: Vec<(String, f64)>,
 }

@@ -128,6 +128,11 @@ pub trait Store: Send {
     /// was due.
     fn make_due(&mut self, job_id: i64, actor: &str, now: i64) -> Result<i64>;
 
+    /// Add to the budget that holds a job in `over_budget` (its task's, its project's for the
+    /// day, or both) and put it back in the queue when its budgets allow. A job in any other
+    /// state is a usage error.
+    fn raise_budget(&mut self, raise: &BudgetRaise) -> Result<Raised>;
+
     // Runs.
 
     /// Open a run for `new.job_id` if `new.worker` holds its live lease and the current attempt
@@ -247,6 +252,8 @@ pub trait Store: Send {
     fn jobs_of_task(&self, task_id: i64) -> Result<Vec<Job>>;
     /// Every project hold, by project and host.
     fn project_holds(&self) -> Result<Vec<ProjectHold>>;
+    /// Each of `projects`' spending since `day_start` and its jobs waiting for budget.
+    fn project_spends(&self, projects: &[&str], day_start: i64) -> Result<Vec<ProjectSpend>>;
     /// The outbox at `now`, listing at most `limit` waiting and dead messages.
     fn outbox_summary(&self, now: i64, limit: i64) -> Result<OutboxSummary>;
     /// Usage comments in the outbox, oldest first, with their message ids.

@@ -156,6 +156,10 @@ fn cases() -> Vec<Case> {
             .fails(2, Orch(&["--body-file huge.md", "65537 bytes, more than the 65536"])),
         try_("flags", "`retry --stage` of a stage the pipeline lacks", &["retry", "1", "--stage", "nope"])
             .fails(2, Orch(&["--stage", "unknown stage \"nope\"", "the pipeline is"])),
+        try_("flags", "`retry --raise-budget` of nothing (`-1`)", &["retry", "1", "--raise-budget", "-1"])
+            .fails(2, Clap(&["--raise-budget", "above 0"])),
+        try_("flags", "`retry --raise-budget` of a job not waiting for budget", &["retry", "1", "--raise-budget", "5"])
+            .fails(2, Orch(&["not waiting for budget"])),
         try_("flags", "`--set` of an unknown key", &["--set", "leese_seconds=60", "status"])
             .fails(2, Orch(&["unknown setting \"leese_seconds\""])),
         try_("flags", "`--set` of a secret", &["--set", "forge_token=tok-SECRET-1", "status"])
@@ -241,6 +245,15 @@ fn cases() -> Vec<Case> {
         try_("config", "project priority out of range (`priority = 5000`)", ENQUEUE)
             .config("[projects.web]\nworkdir = \"{workdir}\"\npriority = 5000\n")
             .fails(78, Orch(&["line 3: priority", "from 0 to 1000"])),
+        try_("config", "unknown permission mode (`permission_mode = \"acceptEdit\"`)", ENQUEUE)
+            .config("[stages.developer]\npermission_mode = \"acceptEdit\"\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
+            .fails(78, Orch(&["line 2: permission_mode", "expected one of default, acceptEdits", "did you mean `acceptEdits`"])),
+        try_("config", "a tool rule that reads as an option (`allowed_tools = [\"--x\"]`)", ENQUEUE)
+            .config("[stages.developer]\nallowed_tools = [\"--dangerously-skip-permissions\"]\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
+            .fails(78, Orch(&["line 2: allowed_tools", "none empty or starting with '-'"])),
+        try_("config", "a budget of zero (`max_cost_usd = 0`)", ENQUEUE)
+            .config("[projects.web]\nworkdir = \"{workdir}\"\nmax_cost_usd = 0\n")
+            .fails(78, Orch(&["line 3: max_cost_usd", "above 0"])),
         // Credentials: claim checks them first, preflight says why.
         try_("credentials", "broken JSON (cut off after the token)", CLAIM)
             .credentials(r#"{"claudeAiOauth": {"accessToken": "sk-ant-oat01-SECRET-3""#)

@@ -19,6 +19,7 @@ mod first_hour;
 mod forge;
 mod fuzz;
 mod hosts;
+mod limits;
 mod logs;
 mod metrics;
 mod notify;

@@ -3,7 +3,7 @@
 use anyhow::{anyhow, bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::{breaker, holds, jobs, outbox, preflight, runs};
+use super::{breaker, budget, holds, jobs, outbox, preflight, runs};
 use crate::domain::states::JobState;
 use crate::store::{
     AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
@@ -125,6 +125,7 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
     if let Some(state) = plan.task {
         jobs::settle_task(tx, job.task_id, state, now)?;
     }
+    budget::spend(tx, &job, verdict.cost_usd, now)?;
     let recorded = tx
         .prepare_cached(
             "UPDATE agent_runs SET result_ok = ?2, class = ?3, reason = ?4, usage_json = ?5,

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{breaker, holds, outbox, runs};
+use super::{breaker, budget, holds, outbox, runs};
 use crate::domain::breaker::{Gate, Probe};
 use crate::domain::clock;
 use crate::domain::decide::Decision;
@@ -279,6 +279,14 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
             None => holds::release(tx, project.name, request.host)?,
         }
     }
+    // Budgets: jobs of a project whose day's budget is spent wait, and waiting jobs the budgets
+    // allow again go back to the queue.
+    let mut closed: Vec<&str> = Vec::new();
+    for project in request.projects.iter().filter(|p| p.held.is_none()) {
+        if budget::sweep(tx, project, request.day_start, "orch", now)? {
+            closed.push(project.name);
+        }
+    }
     let counts: Vec<(String, i64)> = tx
         .prepare_cached(&format!(
             "SELECT project, count(*) AS running FROM jobs WHERE state = '{}' GROUP BY project",
@@ -294,7 +302,9 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
                 .iter()
                 .find(|(p, _)| p == project.name)
                 .map_or(0, |(_, n)| *n);
-            project.held.is_none() && busy < i64::from(project.max_running)
+            project.held.is_none()
+                && !closed.contains(&project.name)
+                && busy < i64::from(project.max_running)
         })
         .map(|project| project.name)
         .collect();
@@ -311,39 +321,21 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
     let due_limit = now
         .saturating_add(request.longest_backoff_ms.max(0))
         .saturating_add(clock::SKEW_MS);
-    // One statement: per open project the best queued job (walking jobs_queue, whose condition
-    // the state must be written into the statement to match), then the best of those.
-    let claimed: Option<(i64, i64)> = tx
-        .prepare_cached(&format!(
-            "UPDATE jobs SET state = '{running}', attempt = attempt + 1, lease_owner = ?1,
-                    lease_expires_at = ?2 + ?3, lease_renewed_at = ?2, updated_at = ?2
-             WHERE id = (
-                 SELECT j.id FROM json_each(?4) AS p
-                 JOIN jobs AS j ON j.id = (
-                     SELECT q.id FROM jobs AS q
-                     WHERE q.state = '{queued}' AND q.project = p.value
-                       AND (q.run_after <= ?2 OR q.run_after > ?6)
-                       AND q.stage IN (SELECT value FROM json_each(?5))
-                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
-                 ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
-             RETURNING id, run_after",
-            running = JobState::Running,
-            queued = JobState::Queued,
-        ))?
-        .query_row(
-            params![
-                request.worker,
-                now,
-                request.lease_ms,
-                open,
-                stages,
-                due_limit
-            ],
-            |row| Ok((row.get("id")?, row.get("run_after")?)),
-        )
-        .optional()?;
-    let Some((job_id, run_after)) = claimed else {
-        return Ok(nothing(rescued));
+    // A job whose task spent its budget is given back to wait, and the next best taken.
+    let (job_id, run_after) = loop {
+        let Some(best) = take_best(tx, request, &open, &stages, due_limit)? else {
+            return Ok(nothing(rescued));
+        };
+        let budget = request
+            .projects
+            .iter()
+            .find(|p| p.name == best.project)
+            .map(|p| p.budget)
+            .unwrap_or_default();
+        if budget::park_if_spent(tx, best.id, best.task_id, budget, "orch", now)? {
+            continue;
+        }
+        break (best.id, best.run_after);
     };
     let job = job(tx, job_id)?.expect("the claimed job exists");
     let mut reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
@@ -387,6 +379,62 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
         rescued,
         probe,
     })
+}
+
+/// Take the best eligible job for the claim's worker, in one statement: per open project (a
+/// JSON list) the best queued job (walking jobs_queue, whose condition the state must be written
+/// into the statement to match), then the best of those.
+fn take_best(
+    tx: &Transaction,
+    request: &ClaimRequest,
+    open: &str,
+    stages: &str,
+    due_limit: i64,
+) -> Result<Option<Taken>> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "UPDATE jobs SET state = '{running}', attempt = attempt + 1, lease_owner = ?1,
+                    lease_expires_at = ?2 + ?3, lease_renewed_at = ?2, updated_at = ?2
+             WHERE id = (
+                 SELECT j.id FROM json_each(?4) AS p
+                 JOIN jobs AS j ON j.id = (
+                     SELECT q.id FROM jobs AS q
+                     WHERE q.state = '{queued}' AND q.project = p.value
+                       AND (q.run_after <= ?2 OR q.run_after > ?6)
+                       AND q.stage IN (SELECT value FROM json_each(?5))
+                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
+                 ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
+             RETURNING id, run_after, project, task_id",
+            running = JobState::Running,
+            queued = JobState::Queued,
+        ))?
+        .query_row(
+            params![
+                request.worker,
+                request.now,
+                request.lease_ms,
+                open,
+                stages,
+                due_limit
+            ],
+            |row| {
+                Ok(Taken {
+                    id: row.get("id")?,
+                    run_after: row.get("run_after")?,
+                    project: row.get("project")?,
+                    task_id: row.get("task_id")?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The job a claim took.
+struct Taken {
+    id: i64,
+    run_after: i64,
+    project: String,
+    task_id: i64,
 }
 
 /// The running jobs a rescue looks at: leases that ran out, leases renewed later than `now`
@@ -530,14 +578,16 @@ fn existing(tx: &Transaction, job_id: i64) -> Result<Job> {
 pub(super) fn cancel(tx: &Transaction, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
     let job = existing(tx, job_id)?;
     match job.state {
-        JobState::Queued | JobState::Running => {}
+        JobState::Queued | JobState::Running | JobState::OverBudget => {}
         JobState::Cancelled => {
             return Ok(Cancelled {
                 was: job.state,
                 run: None,
             })
         }
-        other => bail!("job {job_id} is {other}; only queued or running jobs can be cancelled"),
+        other => bail!(
+            "job {job_id} is {other}; only queued, running or over_budget jobs can be cancelled"
+        ),
     }
     tx.execute(
         "UPDATE jobs SET state = ?3, lease_owner = NULL, lease_expires_at = NULL,
@@ -591,10 +641,11 @@ pub(super) fn retry(
         bail!(
             "job {job_id} is {}; only failed or cancelled jobs can be retried{}",
             job.state,
-            if job.state == JobState::Queued {
-                " (or moved with --stage, or made due now with --now)"
-            } else {
-                ""
+            match job.state {
+                JobState::Queued => " (or moved with --stage, or made due now with --now)",
+                JobState::OverBudget =>
+                    " (one waiting for budget is released with --raise-budget USD)",
+                _ => "",
             }
         );
     }

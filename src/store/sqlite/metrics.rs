@@ -4,7 +4,8 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{breaker, listing, outbox, preflight};
+use super::{breaker, budget, listing, outbox, preflight};
+use crate::domain::budget::day_start;
 use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
 
@@ -18,6 +19,12 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
         outbox: outbox::summary(conn, now, 0)?,
         oldest_due_queued: oldest_due_queued(conn, now)?,
         breakers: breaker::rows(conn, None, now)?,
+        resumed_runs: conn.query_row(
+            "SELECT count(*) FROM agent_runs WHERE resumed_session IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )?,
+        cost_today: budget::cost_on(conn, day_start(now))?,
     })
 }
 

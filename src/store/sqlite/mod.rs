@@ -6,6 +6,7 @@
 //! timeout. Rows are read by column name.
 
 mod breaker;
+mod budget;
 mod finalize;
 mod holds;
 mod jobs;
@@ -251,6 +252,10 @@ impl Store for Sqlite {
         self.write(|tx| jobs::make_due(tx, job_id, actor, now))
     }
 
+    fn raise_budget(&mut self, raise: &BudgetRaise) -> Result<Raised> {
+        self.write(|tx| budget::raise(tx, raise))
+    }
+
     fn start_run(&mut self, new: &NewRun) -> Result<StartedRun> {
         self.write(|tx| runs::start(tx, new))
     }
@@ -406,6 +411,10 @@ impl Store for Sqlite {
 
     fn project_holds(&self) -> Result<Vec<ProjectHold>> {
         self.get(holds::all)
+    }
+
+    fn project_spends(&self, projects: &[&str], day_start: i64) -> Result<Vec<ProjectSpend>> {
+        self.get(|conn| budget::spends(conn, projects, day_start))
     }
 
     fn outbox_summary(&self, now: i64, limit: i64) -> Result<OutboxSummary> {

@@ -148,3 +148,51 @@ fn a_newer_schema_is_refused_untouched() {
     .unwrap();
     assert!(format!("{err:#}").contains("newer orch"), "{err:#}");
 }
+
+#[test]
+fn migration_7_keeps_the_jobs_and_adds_up_what_was_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL); INSERT INTO temp.migration_context VALUES ('h');").unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        // 2026-11-29 10:00 UTC, and a day before.
+        let today = 1_795_946_400_000_i64;
+        let yesterday = today - 86_400_000;
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 6;
+             INSERT INTO tasks (id, project, key, created_at, updated_at) VALUES (1, 'web', 'T-1', 0, 0);
+             INSERT INTO jobs (id, task_id, project, stage, state, max_attempts, run_after, created_at, updated_at)
+             VALUES (5, 1, 'web', 'analyst', 'done', 3, 0, 0, 0);
+             INSERT INTO job_history (job_id, at, from_state, to_state, actor, reason) VALUES (5, 0, NULL, 'queued', 't', 'x');
+             INSERT INTO agent_runs (job_id, attempt, worker, agent, started_at, usage_json, finalized_at)
+             VALUES (5, 1, 'w', 'claude', 0, '{{\"cost_usd\":0.5}}', {yesterday}),
+                    (5, 2, 'w', 'claude', 0, '{{\"cost_usd\":0.25}}', {today}),
+                    (5, 3, 'w', 'claude', 0, 'not json', {today});"
+        ))
+        .unwrap();
+    }
+    let store = open_at(&dir, "h");
+    let job = store.job(5).unwrap().unwrap();
+    assert_eq!((job.task.as_str(), job.state), ("T-1", JobState::Done));
+    assert_eq!(store.history(5).unwrap().len(), 1);
+    let spent: f64 = store
+        .conn
+        .query_row("SELECT spent_usd FROM tasks WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(spent, 0.75);
+    let days = store.project_spends(&["web"], 1_795_910_400_000).unwrap();
+    assert_eq!(days[0].today_usd, 0.25);
+    let costs: Vec<Option<f64>> = store
+        .runs_for_job(5)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.cost_usd)
+        .collect();
+    assert_eq!(costs, [Some(0.5), Some(0.25), None]);
+}

@@ -168,6 +168,7 @@ fn the_claim_skips_what_is_not_due_not_staged_held_or_full() {
                 name: "api",
                 max_running: 10,
                 held: None,
+                budget: Budget::default(),
             }]
         })
         .unwrap();

@@ -18,6 +18,7 @@ use std::any::Any;
 use std::path::PathBuf;
 
 use orch::domain::breaker::{Event, Policy, MAX_COOLDOWN_MS};
+use orch::domain::budget::Budget;
 use orch::domain::decide::Decision;
 use orch::domain::rescue::{self, Candidate, Rescue};
 use orch::domain::states::JobState;
@@ -148,11 +149,13 @@ pub fn claim_with(
             name: PROJECT,
             max_running: 100,
             held: None,
+            budget: Budget::default(),
         }],
         stages: STAGES.to_vec(),
         lease_ms: LEASE_MS,
         longest_backoff_ms: 3_600_000,
         host: HOST,
+        day_start: orch::domain::budget::day_start(now),
         triage: &triage,
         now,
     };

@@ -41,15 +41,40 @@ CREATE INDEX jobs_lease_renewed ON jobs (lease_renewed_at) WHERE state = 'runnin
 CREATE INDEX jobs_over_budget ON jobs (project) WHERE state = 'over_budget';
 
 -- How a run ended besides its exit: orch ended it because its log stopped growing; the session
--- it continued (`--resume`); what it cost as its log said (budgets sum this).
+-- it continued (`--resume`); what it cost as its log said (budgets add this up).
 ALTER TABLE agent_runs ADD COLUMN stalled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE agent_runs ADD COLUMN resumed_session TEXT;
 ALTER TABLE agent_runs ADD COLUMN cost_usd REAL;
--- A project's spend today sums the runs that ended today.
-CREATE INDEX agent_runs_ended ON agent_runs (ended_at) WHERE cost_usd IS NOT NULL;
 
--- What an operator added to a task's budget (`orch retry JOB --raise-budget USD`).
+-- Runs finalized before orch kept their cost have it in their usage.
+UPDATE agent_runs SET cost_usd = max(json_extract(usage_json, '$.cost_usd'), 0)
+WHERE usage_json IS NOT NULL AND json_valid(usage_json)
+  AND json_type(usage_json, '$.cost_usd') IN ('integer', 'real');
+
+-- What a task's runs cost so far (kept by finalize, so a claim reads one row), and what an
+-- operator added to its budget (`orch retry JOB --raise-budget USD`).
+ALTER TABLE tasks ADD COLUMN spent_usd REAL NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN budget_extra_usd REAL NOT NULL DEFAULT 0;
+UPDATE tasks SET spent_usd = (
+    SELECT total(r.cost_usd) FROM agent_runs r JOIN jobs j ON j.id = r.job_id
+    WHERE j.task_id = tasks.id
+);
+
+-- What each project's runs cost per day (UTC; `day` is its first millisecond), by the day they
+-- were finalized, kept by finalize so a claim reads one row; and what an operator added to the
+-- project's daily budget for that day.
+CREATE TABLE project_days (
+    project    TEXT    NOT NULL,
+    day        INTEGER NOT NULL,
+    spent_usd  REAL    NOT NULL DEFAULT 0,
+    extra_usd  REAL    NOT NULL DEFAULT 0,
+    PRIMARY KEY (project, day)
+);
+INSERT INTO project_days (project, day, spent_usd)
+SELECT j.project, r.finalized_at - (r.finalized_at % 86400000), total(r.cost_usd)
+FROM agent_runs r JOIN jobs j ON j.id = r.job_id
+WHERE r.finalized_at IS NOT NULL AND r.cost_usd IS NOT NULL
+GROUP BY 1, 2;
 
 -- An agent over its account's usage limit, per host: claims for it wait until `until` (the time
 -- the agent said the limit resets), then the hold lifts by itself.
