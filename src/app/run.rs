@@ -125,13 +125,14 @@ fn run_with_signals(
     let Prepared {
         command,
         program,
+        cwd,
         mut log,
     } = prepared;
     // The agent leads its own process group: recorded with its start time, the group can be
     // ended by a rescue on this host should this orch die or stop. It is not reaped before
     // `wait`, so even an agent that already exited still shows in /proc.
     let (spawned, recorded) = store.start_agent(run.id, || {
-        let spawned = process::spawn(command, &project.workdir);
+        let spawned = process::spawn(command, &cwd);
         let recorded = spawned.as_ref().ok().and_then(|agent| {
             let pid = agent.pid() as i32;
             procfs::start_time(pid).map(|start| Proc { pid, start })
@@ -193,12 +194,14 @@ struct Prepared {
     command: Command,
     /// argv[0], for a launch failure's reason.
     program: String,
+    /// Where the agent works: the task's worktree, or the workdir.
+    cwd: PathBuf,
     log: CappedLog,
 }
 
 fn prepare(
     config: &Config,
-    store: &dyn Store,
+    store: &mut dyn Store,
     run: &Run,
     project: &Project,
     profile: &Profile,
@@ -217,18 +220,18 @@ fn prepare(
             reason,
         });
     }
-    let (command, program) = command_for(
-        config,
-        store,
-        &run.job,
-        Some(run.id),
-        project,
-        profile,
-        stage,
-    )?;
+    let cwd = crate::app::branches::checkout(config, store, &run.job, project).map_err(|why| {
+        LaunchFailure {
+            kind: LaunchKind::Checkout,
+            reason: format!("the task's worktree could not be made: {why}"),
+        }
+    })?;
+    let (command, program) =
+        command_for(config, store, &run.job, Some(run.id), &cwd, profile, stage)?;
     Ok(Prepared {
         command,
         program,
+        cwd,
         log,
     })
 }
@@ -240,7 +243,7 @@ fn command_for(
     store: &dyn Store,
     job: &Job,
     run_id: Option<i64>,
-    project: &Project,
+    cwd: &Path,
     profile: &Profile,
     stage: &Stage,
 ) -> Result<(Command, String), LaunchFailure> {
@@ -272,8 +275,8 @@ fn command_for(
     let mut command = profile.agent.command(&profile.env, Path::new(program));
     command
         .args(args)
-        .current_dir(&project.workdir)
-        .env("PWD", &project.workdir)
+        .current_dir(cwd)
+        .env("PWD", cwd)
         .env("ORCH_JOB_ID", job.job_id.to_string())
         .env(
             "ORCH_RUN_ID",
@@ -307,7 +310,8 @@ pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> 
     let project = config.project(&job.project)?;
     let profile = agent::resolve(config, agent)?;
     let stage = config.stage(&job.stage);
-    let (command, program) = command_for(config, store, &job, None, project, &profile, &stage)
+    let cwd = crate::app::branches::planned_cwd(config, store, &job, project)?;
+    let (command, program) = command_for(config, store, &job, None, &cwd, &profile, &stage)
         .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
     let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
         .map(|(name, _)| name.to_string_lossy().into_owned())
@@ -327,7 +331,7 @@ pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> 
         agent: agent.to_string(),
         program,
         argv,
-        cwd: project.workdir.clone(),
+        cwd,
         env: env.into_iter().collect(),
     })
 }

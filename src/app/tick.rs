@@ -1,5 +1,6 @@
-//! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, then
-//! preflight → claim → run → finalize, up to `max_jobs` times. `orch tick` prints the steps;
+//! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, push the task
+//! branches whose push failed or never happened, then preflight → claim → run → finalize, up to
+//! `max_jobs` times. `orch tick` prints the steps;
 //! `orch demo` drives the same function with its own printer.
 
 use std::fs::OpenOptions;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::app::branches::{self, BranchReport};
 use crate::app::finalize::{self, Outcome};
 use crate::app::preflight::{self, Verdict};
 use crate::app::run::{self as run, RunOutcome, RunRequest};
@@ -33,6 +35,8 @@ pub enum Event<'a> {
     /// A running job taken back: its orch on this host is gone or stopped, or its lease ran out.
     Rescued(&'a Rescued),
     Recovered(&'a Outcome),
+    /// A task's branch pushed again (its earlier push failed, or orch died before it).
+    Pushed(&'a BranchReport),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
@@ -136,6 +140,15 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
                 left.job_id
             ),
         }
+    }
+    // Like the recovery: what a dead orch or a failed push left, before the gates.
+    match branches::push_pending(&ctx.config, &mut *store) {
+        Ok(reports) => {
+            for report in &reports {
+                on(Event::Pushed(report));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {

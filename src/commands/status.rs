@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .iter()
         .filter(|(kind, _)| match kind {
             MessageKind::Alert => alerts.on,
-            MessageKind::Comment => comments.on,
+            MessageKind::Comment | MessageKind::PullRequest => comments.on,
         })
         .map(|(_, n)| n)
         .sum();
@@ -37,6 +37,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
     let stranded = store.stranded_jobs(&stages, LISTED)?;
     let holds = store.project_holds()?;
+    let host = ctx.config.host();
+    let worktrees = store.worktree_usage(&host)?;
+    let worktree_count: i64 = worktrees.iter().map(|w| w.worktrees).sum();
+    let worktree_bytes: i64 = worktrees.iter().map(|w| w.bytes).sum();
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -68,6 +72,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 "stage": job.stage, "state": job.state,
             })).collect::<Vec<_>>(),
             "holds": holds,
+            "worktrees": {
+                "host": host, "count": worktree_count, "bytes": worktree_bytes,
+                "projects": worktrees,
+            },
         }))?;
         return Ok(exit::OK);
     }
@@ -172,6 +180,18 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             ));
         }
         out.push("claims on that host skip the project until its workdir is back".to_string());
+    }
+    if worktree_count > 0 {
+        let each: Vec<String> = worktrees
+            .iter()
+            .map(|w| format!("{} {}", w.project, w.worktrees))
+            .collect();
+        out.push(String::new());
+        out.push(format!(
+            "worktrees on {host}: {worktree_count} ({}), {} on disk as last measured",
+            each.join(", "),
+            output::bytes(u64::try_from(worktree_bytes).unwrap_or(0))
+        ));
     }
     out.extend(breaker_lines(&breakers, now, paint));
     out.extend(outbox_lines(&outbox, due, &alerts, now, paint));

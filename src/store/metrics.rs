@@ -1,7 +1,7 @@
 //! What `orch metrics` reads: totals over the whole database, read together in one snapshot so
 //! the families agree with each other.
 
-use super::{BreakerRow, OutboxSummary, StateCount};
+use super::{BreakerRow, OutboxSummary, StateCount, WorktreeUsage};
 
 /// Runs with one verdict class; `class` is None for runs not judged yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,4 +52,6 @@ pub struct MetricsFacts {
     /// A job waiting out a retry delay is not waiting for a worker yet.
     pub oldest_due_queued: Option<i64>,
     pub breakers: Vec<BreakerRow>,
+    /// The host's task worktrees by project, with their size as last measured.
+    pub worktrees: Vec<WorktreeUsage>,
 }

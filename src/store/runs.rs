@@ -47,8 +47,11 @@ pub struct Run {
     pub supervisor_start: Option<i64>,
     /// The agent's start time; `pid` is the agent's and its process group's id.
     pub agent_start: Option<i64>,
-    /// Whose launch failure it was: agent, task or project.
+    /// Whose launch failure it was: agent, task, project or checkout.
     pub launch_kind: Option<String>,
+    /// The commit of the task's branch pushed after this run, or why the push failed.
+    pub pushed_sha: Option<String>,
+    pub push_error: Option<String>,
 }
 
 impl Run {

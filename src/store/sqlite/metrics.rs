@@ -4,7 +4,7 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{breaker, listing, outbox, preflight};
+use super::{branches, breaker, listing, outbox, preflight};
 use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
 
@@ -18,6 +18,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
         outbox: outbox::summary(conn, now, 0)?,
         oldest_due_queued: oldest_due_queued(conn, now)?,
         breakers: breaker::rows(conn, None, now)?,
+        worktrees: branches::usage(conn, host)?,
     })
 }
 

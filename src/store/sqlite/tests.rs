@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::breaker::{Probe, State as BreakerState};
-use crate::domain::states::TaskState;
+use crate::domain::states::{PrState, TaskState};
 
 fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
     Sqlite::open(&Options {
@@ -37,12 +37,13 @@ fn checked_names(conn: &Connection, table: &str, column: &str) -> Vec<String> {
 fn the_schemas_checks_and_the_state_enums_are_one_list() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_at(&dir, "h");
-    let lists: [(&str, &str, &[&str]); 5] = [
+    let lists: [(&str, &str, &[&str]); 6] = [
         ("jobs", "state", JobState::NAMES),
         ("tasks", "state", TaskState::NAMES),
         ("outbox", "state", OutboxState::NAMES),
         ("outbox", "kind", MessageKind::NAMES),
         ("breakers", "state", BreakerState::NAMES),
+        ("tasks", "pr_status", PrState::NAMES),
     ];
     for (table, column, names) in lists {
         assert_eq!(
