@@ -227,6 +227,21 @@ fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
         }
         out.push(String::new());
         out.push(table.render(paint));
+        for run in &runs {
+            match (&run.pushed_sha, &run.push_error) {
+                (_, Some(error)) => out.push(format!(
+                    "run {}: {} {error}",
+                    run.run_id,
+                    paint.fail("push failed:")
+                )),
+                (Some(sha), None) => out.push(format!(
+                    "run {}: pushed {}",
+                    run.run_id,
+                    sha.get(..12).unwrap_or(sha)
+                )),
+                (None, None) => {}
+            }
+        }
     }
     output::line(out.join("\n"))?;
     Ok(exit::OK)

@@ -646,7 +646,8 @@ fn finalizing_twice_changes_nothing_and_prints_the_earlier_decision() {
 fn racing_finalizers_make_one_decision_and_one_commit() {
     let w = world();
     let repo = git_repo(&w);
-    config(&w, "", "auto_commit = true");
+    // In the workdir itself: the commits land on its checked-out branch.
+    config(&w, "", "auto_commit = true\nworktrees = false");
     for round in 1..=3 {
         let job = w.enqueue(&format!("T-{round}"));
         assert_eq!(claim(&w, "w1"), job);
@@ -700,7 +701,7 @@ fn auto_commit_records_message_author_and_content() {
     config(
         &w,
         "",
-        "auto_commit = true\ncommit_author = \"orch bot <bot@example.org>\"",
+        "auto_commit = true\nworktrees = false\ncommit_author = \"orch bot <bot@example.org>\"",
     );
     let job = w.enqueue("T-1");
     assert_eq!(claim(&w, "host-1"), job);

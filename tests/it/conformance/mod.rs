@@ -255,6 +255,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         alerts: Vec::new(),
         alerts_to: AlertRoute::Queue,
         comment: None,
+        branch_head: None,
         actor: "test".into(),
         now,
     }
