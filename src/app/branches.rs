@@ -78,7 +78,7 @@ pub fn checkout(
         .map_err(|err| format!("{err:#}"))?
         .ok_or_else(|| format!("task {} vanished", job.task))?;
     if let Some(path) = current_worktree(&task, &here, &repo, timeout) {
-        return Ok(path.join(&repo.prefix));
+        return Ok(inside(&path, &repo));
     }
     let root = fsx::ensure_private_dir(&config.worktree_dir(), "worktree directory")
         .map_err(|err| format!("{err:#}"))?;
@@ -149,7 +149,16 @@ pub fn checkout(
             now,
         })
         .map_err(|err| format!("{err:#}"))?;
-    Ok(path.join(&repo.prefix))
+    Ok(inside(&path, &repo))
+}
+
+/// Where in a worktree the agent works: where the workdir lies in the main clone.
+fn inside(worktree: &Path, repo: &Repo) -> PathBuf {
+    if repo.prefix.as_os_str().is_empty() {
+        worktree.to_path_buf()
+    } else {
+        worktree.join(&repo.prefix)
+    }
 }
 
 /// The task's worktree on this host, when it is there.
@@ -608,11 +617,11 @@ pub fn planned_cwd(
         .with_context(|| format!("task {} vanished", job.task))?;
     let here = config.host();
     if let Some(path) = current_worktree(&task, &here, &repo, git_timeout(config)) {
-        return Ok(path.join(&repo.prefix));
+        return Ok(inside(&path, &repo));
     }
-    Ok(config
+    let path = config
         .worktree_dir()
         .join(&project.name)
-        .join(branch::worktree_dir(&task.key, task.task_id))
-        .join(&repo.prefix))
+        .join(branch::worktree_dir(&task.key, task.task_id));
+    Ok(inside(&path, &repo))
 }

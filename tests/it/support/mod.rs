@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod forge;
+pub mod git_http;
 pub mod http;
 
 use std::collections::BTreeMap;
