@@ -253,6 +253,89 @@ fn failed(err: forge::Error) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StageRun;
+
+    fn project() -> Project {
+        let config = crate::config::load_for_test(
+            "[projects.web]\nworkdir = \"/srv/web\"\npr_title = \"[{project}] {task}: {title}\"\n",
+            &[],
+        )
+        .unwrap();
+        config.projects["web"].clone()
+    }
+
+    fn facts(issue: Option<i64>) -> PullRequestFacts {
+        let task = Task {
+            task_id: 1,
+            project: "web".into(),
+            key: "T-1".into(),
+            title: "Fix | the `login`\npage".into(),
+            issue,
+            state: crate::domain::states::TaskState::Active,
+            created_at: 0,
+            updated_at: 0,
+            branch: Some("feature/T-1-fix".into()),
+            base_branch: None,
+            base_sha: None,
+            remote_url: None,
+            worktree: None,
+            worktree_host: None,
+            worktree_bytes: None,
+            head_sha: None,
+            pushed_sha: None,
+            pushed_at: None,
+            push_error: None,
+            pr_number: None,
+            pr_url: None,
+            pr_state: None,
+            pr_synced_at: None,
+        };
+        let run = |run_id, stage: &str, class: &str, cost: f64| StageRun {
+            run_id,
+            stage: stage.into(),
+            attempt: 1,
+            class: Some(class.into()),
+            decision: None,
+            usage_json: Some(format!(
+                r#"{{"cost_usd":{cost},"input_tokens":1200,"output_tokens":30,"turns":2}}"#
+            )),
+            commit_sha: (class == "ok").then(|| "0123456789abcdef".into()),
+        };
+        PullRequestFacts {
+            task,
+            runs: vec![
+                run(1, "analyst", "ok", 0.5),
+                run(2, "developer", "timeout", -3.0),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_body_links_the_issue_and_tables_every_run_with_a_total() {
+        let body = body(&project(), &facts(Some(7)));
+        assert!(
+            body.starts_with("Closes #7\n\n<!-- orch:stages -->"),
+            "{body}"
+        );
+        for row in [
+            "| analyst | 1 | ok | $0.5000 | 1,200 | 30 | 2 | `0123456789` |",
+            "| developer | 1 | timeout | — | 1,200 | 30 | 2 | — |",
+            "| **total** | | | $0.5000 | 2,400 | 60 | 4 | |",
+        ] {
+            assert!(body.contains(row), "{row} missing from:\n{body}");
+        }
+        assert!(body.trim_end().ends_with(END));
+        assert!(!super::body(&project(), &facts(None)).contains("Closes"));
+    }
+
+    #[test]
+    fn the_title_is_the_template_on_one_line() {
+        let facts = facts(None);
+        assert_eq!(
+            title(&project(), &facts.task),
+            "[web] T-1: Fix | the `login` page"
+        );
+    }
 
     #[test]
     fn orchs_part_of_a_body_is_replaced_and_the_rest_kept() {
