@@ -34,6 +34,11 @@ pub struct Repo {
 
 /// Look at `workdir`.
 pub fn probe(workdir: &Path, timeout: Duration) -> Result<Probe, String> {
+    // No `.git` here or above: no repository, and no git process to start to learn it (orch's
+    // git never takes GIT_DIR from the environment).
+    if !workdir.ancestors().any(|dir| dir.join(".git").exists()) {
+        return Ok(Probe::NotGit);
+    }
     let git = Git::new(workdir, timeout);
     let ran = git.run(
         &[
