@@ -469,7 +469,9 @@ pub fn push_pending(config: &Config, store: &mut dyn Store) -> Result<Vec<Branch
         if failed.contains(&task.project) {
             continue;
         }
-        let report = settle(config, store, project, &task, None, false)?;
+        // A task that finished while its push failed (or orch died) loses its worktree now.
+        let finished = task.state != TaskState::Active;
+        let report = settle(config, store, project, &task, None, finished)?;
         if report.push_error.is_some() {
             failed.insert(task.project.clone());
         }

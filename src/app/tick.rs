@@ -147,6 +147,15 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             for report in &reports {
                 on(Event::Pushed(report));
             }
+            // A branch on its remote at last: its pull request need not wait for the next tick.
+            if reports.iter().any(|r| r.pull_request_queued) {
+                let report = notify::deliver(
+                    &ctx.config,
+                    &mut *store,
+                    &notify::Options { retry_dead: false },
+                )?;
+                on(Event::Delivered(&report));
+            }
         }
         Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
     }

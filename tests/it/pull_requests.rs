@@ -486,6 +486,14 @@ fn an_open_pull_request_from_the_branch_is_adopted() {
             mine[0].body
         );
         assert_eq!(task(&w, "T-1")["pr_number"], theirs, "{kind}");
+        // Looked up first: orch never asked to open one.
+        let creates = forge
+            .server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/pulls"))
+            .count();
+        assert_eq!(creates, 0, "{kind}");
     }
 }
 
@@ -903,9 +911,10 @@ fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr
         &["remote", "set-url", "origin", &server.repo_url("web.git")],
     );
     let forge = StandIn::start(TOKEN);
+    // One stage: the push that is killed is the task's last; only the tick's retry can do it.
     config(
         &w,
-        "[pipeline]\nstages = [\"one\", \"two\"]\n",
+        "[pipeline]\nstages = [\"only\"]\n",
         "",
         Some(("gitea", forge.url())),
     );
@@ -928,7 +937,10 @@ fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr
     while server.push_in_flight() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    drain(&w);
+    // The next tick, and that one only: nothing left to claim, the push done, the PR opened.
+    let doc = tick(&w, "w1");
+    assert_eq!(doc["exit"], 3, "{doc}");
+    assert!(step(&doc, "push").is_some(), "{doc}");
     assert_eq!(branches(&served.join("web.git")), ["feature/T-1-killed"]);
     assert_eq!(task(&w, "T-1")["state"], "complete");
     let head = git(&w.path("work/web"), &["rev-parse", "feature/T-1-killed"]);
@@ -940,6 +952,9 @@ fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr
         head
     );
     assert_eq!(forge.pulls(REPO).len(), 1);
+    // The finished task's worktree went with the push that the kill had left to do.
+    assert_eq!(task(&w, "T-1")["worktree"], Value::Null);
+    assert!(!w.path("state/worktrees/web/T-1").exists());
 }
 
 #[test]
