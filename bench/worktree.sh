@@ -126,13 +126,13 @@ agent (bench/noop-agent, which changes nothing: no commit, no push).
 | a worktree per task: fetch the base, add the worktree ($FILES files), \`git add -A\` in it, measure it | $(awk -v v="$worktree_us" 'BEGIN{printf "%.1f ms", v/1000}') | $(ratio "$worktree_us" "$inplace_us")× |
 | the floor: \`git worktree add -b B PATH main\` alone | $(awk -v v="$floor" 'BEGIN{printf "%.1f ms", v/1000}') | — |
 
-The worktree adds $(awk -v v="$overhead" 'BEGIN{printf "%.1f ms", v/1000}') to a task's first stage, of
-which $(awk -v v="$floor" 'BEGIN{printf "%.1f ms", v/1000}') is git checking out the files. Most of the
-rest is the commit's \`git add -A\` in a worktree just checked out: git cannot trust the stat data
-of files written in the same instant as its index, so it reads all $FILES once (a run that
-commits in place pays that once, after a checkout, too). Then the fetch of the base branch, the
-branch's bookkeeping and measuring the worktree's size. Later stages of the task reuse the
-worktree and pay none of the checkout; the task's last stage removes it.
+The worktree adds $(awk -v v="$overhead" 'BEGIN{printf "%.1f ms", v/1000}') to a task's first stage; \`git worktree add\`
+alone, the floor, takes $(awk -v v="$floor" 'BEGIN{printf "%.1f ms", v/1000}') of the same repository (checking out $FILES
+files). What lies between the floor and the worktree figure is the fetch of the base branch, the
+branch's bookkeeping, the commit's \`git add -A\` in a worktree just checked out (it reads every
+file once: git cannot trust the stat data of files written in the same instant as its index)
+and measuring the worktree's size. Later stages of the task reuse the worktree and pay none of
+the checkout; the task's last stage removes it.
 EOF
   replace_section "Worktree per task (bench/worktree.sh)" "$body"
   rm -f "$body"

@@ -80,12 +80,12 @@ pub fn checkout(
     if let Some(path) = current_worktree(&task, &here, &repo, timeout) {
         return Ok(inside(&path, &repo));
     }
-    let root = fsx::ensure_private_dir(&config.worktree_dir(), "worktree directory")
-        .map_err(|err| format!("{err:#}"))?;
-    let project_dir = fsx::ensure_private_dir(&root.join(&project.name), "worktree directory")
-        .map_err(|err| format!("{err:#}"))?;
-    let _lock = ProjectLock::take(&root.join(format!("{}.lock", project.name)))
-        .map_err(|err| format!("locking the worktrees of project {}: {err}", project.name))?;
+    let _lock = project_lock(config, project)?;
+    let project_dir = fsx::ensure_private_dir(
+        &config.worktree_dir().join(&project.name),
+        "worktree directory",
+    )
+    .map_err(|err| format!("{err:#}"))?;
     let main = Git::new(&repo.toplevel, timeout);
     let task = match &task.branch {
         Some(_) => task,
@@ -453,7 +453,17 @@ fn remove_worktree(config: &Config, project: &Project, path: &Path) -> Result<()
             ))
         }
     };
+    // Not while another task's worktree is being made: removing ends with `git worktree prune`.
+    let _lock = project_lock(config, project)?;
     worktree::remove(&Git::new(&repo.toplevel, git_timeout(config)), path)
+}
+
+/// The lock on the project's main clone (see `ProjectLock`), in the worktree directory.
+fn project_lock(config: &Config, project: &Project) -> Result<ProjectLock, String> {
+    let root = fsx::ensure_private_dir(&config.worktree_dir(), "worktree directory")
+        .map_err(|err| format!("{err:#}"))?;
+    ProjectLock::take(&root.join(format!("{}.lock", project.name)))
+        .map_err(|err| format!("locking the worktrees of project {}: {err}", project.name))
 }
 
 /// The pushes this host owes (a push that failed, or one orch died before), tried again: the
@@ -552,6 +562,7 @@ pub fn prune(config: &Config, store: &mut dyn Store, dry_run: bool) -> Result<Ve
             continue;
         };
         let main = Git::new(&repo.toplevel, git_timeout(config));
+        let _lock = project_lock(config, project).map_err(anyhow::Error::msg)?;
         let listed = worktree::list(&main).map_err(anyhow::Error::msg)?;
         for path in listed {
             if !path.starts_with(&under) || kept.contains(&path) {
