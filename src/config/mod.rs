@@ -246,10 +246,10 @@ pub const DEFAULT_PR_TITLE: &str = "{task}: {title}";
 pub const DEFAULT_PR_ISSUE_REF: &str = "Closes #{issue}";
 
 impl Project {
-    /// Whether its tasks get pull requests: they get branches (when the workdir is a git
+    /// Whether its tasks get pull requests: they get branches (the workdir is in a git
     /// repository), and it has a forge.
     pub fn opens_pull_requests(&self) -> bool {
-        self.worktrees && self.forge.is_some()
+        self.worktrees && self.forge.is_some() && in_git_work_tree(&self.workdir)
     }
 
     /// How many of its jobs may run at once: one when its tasks share the workdir itself
