@@ -30,6 +30,9 @@ ALTER TABLE tasks ADD COLUMN pr_status TEXT CHECK (pr_status IN ('open', 'closed
 ALTER TABLE tasks ADD COLUMN pr_synced_at INTEGER;
 
 CREATE UNIQUE INDEX tasks_branch ON tasks (project, branch) WHERE branch IS NOT NULL;
+-- A new key spelled like an existing one (case, spaces around it) is the same task: enqueue
+-- looks it up by this.
+CREATE INDEX tasks_key_folded ON tasks (project, lower(trim(key)));
 -- The pushes each host's tick retries, and the worktrees each host keeps.
 CREATE INDEX tasks_unpushed ON tasks (worktree_host) WHERE head_sha IS NOT pushed_sha;
 CREATE INDEX tasks_worktree ON tasks (worktree_host) WHERE worktree IS NOT NULL;
