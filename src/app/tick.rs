@@ -112,12 +112,10 @@ fn end_leftovers(store: &dyn Store, run_id: i64, here: &Place) {
 /// `Stopped` event always carries the status returned.
 pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {
     let mut store = ctx.store()?;
-    let report = notify::deliver(
-        &ctx.config,
-        &mut *store,
-        &notify::Options { retry_dead: false },
-    )?;
-    on(Event::Delivered(&report));
+    let deliver = |store: &mut dyn Store| {
+        notify::deliver(&ctx.config, store, &notify::Options { retry_dead: false })
+    };
+    on(Event::Delivered(&deliver(&mut *store)?));
     // Before any gate: a dead orch's processes are ended, and its job requeued, even while the
     // agent or its breaker holds claims.
     for rescued in crate::app::claim::rescue(ctx, &mut *store)? {
@@ -149,12 +147,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
             // A branch on its remote at last: its pull request need not wait for the next tick.
             if reports.iter().any(|r| r.pull_request_queued) {
-                let report = notify::deliver(
-                    &ctx.config,
-                    &mut *store,
-                    &notify::Options { retry_dead: false },
-                )?;
-                on(Event::Delivered(&report));
+                on(Event::Delivered(&deliver(&mut *store)?));
             }
         }
         Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{one_pull, pull_list, Api, Error, Forge, NewPull, PullRequest};
+use super::{pull_list, Api, Dialect, Error, Forge, NewPull, PullRequest};
 use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
@@ -12,9 +12,9 @@ const PAGE: usize = 50;
 /// Pages of open pull requests looked through for one from a branch.
 const MAX_PAGES: usize = 40;
 
-impl Gitea<'_> {
-    fn repo_url(&self, path: &str) -> String {
-        format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo)
+impl Dialect for Gitea<'_> {
+    fn label(&self) -> String {
+        format!("gitea {}", self.0.spec.repo)
     }
 
     fn send(
@@ -25,10 +25,11 @@ impl Gitea<'_> {
         what: &str,
     ) -> Result<Reply, Error> {
         let auth = format!("token {}", self.0.token);
+        let url = format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo);
         self.0.call(
             "gitea",
             method,
-            &self.repo_url(path),
+            &url,
             &[("Authorization", &auth)],
             body,
             what,
@@ -38,17 +39,11 @@ impl Gitea<'_> {
 
 impl Forge for Gitea<'_> {
     fn label(&self) -> String {
-        format!("gitea {}", self.0.spec.repo)
+        Dialect::label(self)
     }
 
     fn comment(&self, number: i64, body: &str) -> Result<(), Error> {
-        self.send(
-            Method::Post,
-            &format!("issues/{number}/comments"),
-            Some(&json!({ "body": body })),
-            &format!("#{number}"),
-        )
-        .map(drop)
+        self.post_comment(number, body)
     }
 
     fn find_open_pull(&self, head: &str) -> Result<Option<PullRequest>, Error> {
@@ -60,7 +55,7 @@ impl Forge for Gitea<'_> {
                 None,
                 " pull requests",
             )?;
-            let pulls = pull_list(&reply, &self.label())?;
+            let pulls = pull_list(&reply, &Dialect::label(self))?;
             let last = pulls.len() < PAGE;
             if let Some(found) = pulls.into_iter().find(|p| p.head == head) {
                 return Ok(Some(found));
@@ -73,34 +68,17 @@ impl Forge for Gitea<'_> {
     }
 
     fn create_pull(&self, new: &NewPull) -> Result<PullRequest, Error> {
+        // Gitea has no drafts.
         let body =
             json!({ "title": new.title, "body": new.body, "head": new.head, "base": new.base });
-        let reply = self.send(
-            Method::Post,
-            "pulls",
-            Some(&body),
-            &format!(" pull request from {}", new.head),
-        )?;
-        one_pull(&reply, &self.label())
+        self.open_pull(&body, new.head)
     }
 
     fn update_pull_body(&self, number: i64, body: &str) -> Result<PullRequest, Error> {
-        let reply = self.send(
-            Method::Patch,
-            &format!("pulls/{number}"),
-            Some(&json!({ "body": body })),
-            &format!("#{number}"),
-        )?;
-        one_pull(&reply, &self.label())
+        self.edit_pull_body(number, body)
     }
 
     fn pull(&self, number: i64) -> Result<PullRequest, Error> {
-        let reply = self.send(
-            Method::Get,
-            &format!("pulls/{number}"),
-            None,
-            &format!("#{number}"),
-        )?;
-        one_pull(&reply, &self.label())
+        self.get_pull(number)
     }
 }

@@ -3,14 +3,14 @@
 
 use serde_json::{json, Value};
 
-use super::{one_pull, pull_list, query_value, Api, Error, Forge, NewPull, PullRequest};
+use super::{pull_list, query_value, Api, Dialect, Error, Forge, NewPull, PullRequest};
 use crate::http::{Method, Reply};
 
 pub(super) struct Github<'a>(pub(super) Api<'a>);
 
-impl Github<'_> {
-    fn repo_url(&self, path: &str) -> String {
-        format!("{}/repos/{}/{path}", self.0.base(), self.0.spec.repo)
+impl Dialect for Github<'_> {
+    fn label(&self) -> String {
+        format!("github {}", self.0.spec.repo)
     }
 
     fn send(
@@ -26,39 +26,30 @@ impl Github<'_> {
             ("Accept", "application/vnd.github+json"),
             ("X-GitHub-Api-Version", "2022-11-28"),
         ];
-        self.0
-            .call("github", method, &self.repo_url(path), &headers, body, what)
-    }
-
-    fn owner(&self) -> &str {
-        self.0.spec.repo.split('/').next().unwrap_or_default()
+        let url = format!("{}/repos/{}/{path}", self.0.base(), self.0.spec.repo);
+        self.0.call("github", method, &url, &headers, body, what)
     }
 }
 
 impl Forge for Github<'_> {
     fn label(&self) -> String {
-        format!("github {}", self.0.spec.repo)
+        Dialect::label(self)
     }
 
     fn comment(&self, number: i64, body: &str) -> Result<(), Error> {
-        self.send(
-            Method::Post,
-            &format!("issues/{number}/comments"),
-            Some(&json!({ "body": body })),
-            &format!("#{number}"),
-        )
-        .map(drop)
+        self.post_comment(number, body)
     }
 
     fn find_open_pull(&self, head: &str) -> Result<Option<PullRequest>, Error> {
-        let filter = query_value(&format!("{}:{head}", self.owner()));
+        let owner = self.0.spec.repo.split('/').next().unwrap_or_default();
+        let filter = query_value(&format!("{owner}:{head}"));
         let reply = self.send(
             Method::Get,
             &format!("pulls?head={filter}&state=open"),
             None,
             " pull requests",
         )?;
-        Ok(pull_list(&reply, &self.label())?
+        Ok(pull_list(&reply, &Dialect::label(self))?
             .into_iter()
             .find(|p| p.head == head))
     }
@@ -68,32 +59,14 @@ impl Forge for Github<'_> {
             "title": new.title, "body": new.body, "head": new.head, "base": new.base,
             "draft": new.draft,
         });
-        let reply = self.send(
-            Method::Post,
-            "pulls",
-            Some(&body),
-            &format!(" pull request from {}", new.head),
-        )?;
-        one_pull(&reply, &self.label())
+        self.open_pull(&body, new.head)
     }
 
     fn update_pull_body(&self, number: i64, body: &str) -> Result<PullRequest, Error> {
-        let reply = self.send(
-            Method::Patch,
-            &format!("pulls/{number}"),
-            Some(&json!({ "body": body })),
-            &format!("#{number}"),
-        )?;
-        one_pull(&reply, &self.label())
+        self.edit_pull_body(number, body)
     }
 
     fn pull(&self, number: i64) -> Result<PullRequest, Error> {
-        let reply = self.send(
-            Method::Get,
-            &format!("pulls/{number}"),
-            None,
-            &format!("#{number}"),
-        )?;
-        one_pull(&reply, &self.label())
+        self.get_pull(number)
     }
 }

@@ -142,6 +142,56 @@ impl Api<'_> {
     }
 }
 
+/// How an implementation sends a request about its repository (its URLs and headers): the
+/// requests every forge asks the same way (a comment, a pull request's body or state) are
+/// written once, over this.
+trait Dialect {
+    /// "gitea team/web", for messages.
+    fn label(&self) -> String;
+
+    /// Send `method` to `path` under the repository's API URL; `what` names it in errors.
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Reply, Error>;
+
+    fn post_comment(&self, number: i64, body: &str) -> Result<(), Error> {
+        self.send(
+            Method::Post,
+            &format!("issues/{number}/comments"),
+            Some(&serde_json::json!({ "body": body })),
+            &format!("#{number}"),
+        )
+        .map(drop)
+    }
+
+    /// Open a pull request with this JSON body (each forge has its own fields).
+    fn open_pull(&self, body: &Value, head: &str) -> Result<PullRequest, Error> {
+        let what = format!(" pull request from {head}");
+        let reply = self.send(Method::Post, "pulls", Some(body), &what)?;
+        one_pull(&reply, &self.label())
+    }
+
+    fn edit_pull_body(&self, number: i64, body: &str) -> Result<PullRequest, Error> {
+        let reply = self.send(
+            Method::Patch,
+            &format!("pulls/{number}"),
+            Some(&serde_json::json!({ "body": body })),
+            &format!("#{number}"),
+        )?;
+        one_pull(&reply, &self.label())
+    }
+
+    fn get_pull(&self, number: i64) -> Result<PullRequest, Error> {
+        let path = format!("pulls/{number}");
+        let reply = self.send(Method::Get, &path, None, &format!("#{number}"))?;
+        one_pull(&reply, &self.label())
+    }
+}
+
 /// A pull request from a forge's JSON (Gitea and GitHub agree on these fields; GitHub's lists
 /// give `merged_at` where its single answers give `merged`).
 fn pull_from(value: &Value, name: &str) -> Result<PullRequest, Error> {

@@ -218,22 +218,29 @@ impl<'a> Git<'a> {
     }
 }
 
+/// git in `dir` for a unit test, as a person would run it (an identity on the command line
+/// only); panics when it fails.
+#[cfg(test)]
+pub(crate) fn git_for_test(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
 
     fn git(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
+        git_for_test(dir, args)
     }
 
     fn request<'a>(dir: &'a Path, author: Option<&'a str>) -> CommitRequest<'a> {

@@ -4,12 +4,11 @@
 
 use crate::support;
 
-use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Out, World};
+use support::{git, Out, World};
 
 /// A logged-in world whose retries are due at once and whose breaker is out of the way unless a
 /// test sets it. Alerts are on (to a Telegram nobody listens at), so they are queued.
@@ -94,25 +93,6 @@ fn job_row(w: &World, job: i64) -> (String, i64, i64) {
     let found = store.job(job).unwrap().expect("the job");
     let history = store.history(job).unwrap().len() as i64;
     (found.state.to_string(), found.attempt, history)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A git repository in the project's workdir with one commit and its own identity.

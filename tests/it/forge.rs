@@ -43,6 +43,19 @@ const FORGES: &[Expect] = &[
     },
 ];
 
+/// The request carries the forge's auth header and the others its API wants.
+fn assert_headers(request: &crate::support::http::Request, expect: &Expect) {
+    assert_eq!(request.header("authorization"), Some(expect.auth));
+    for (name, value) in expect.headers {
+        assert_eq!(
+            request.header(name),
+            Some(*value),
+            "{} {name}",
+            expect.label
+        );
+    }
+}
+
 fn spec(kind: ForgeKind, url: &str) -> ForgeSpec {
     ForgeSpec {
         kind,
@@ -69,16 +82,8 @@ fn every_forge_posts_a_comment_as_its_api_wants() {
         let request = &requests[0];
         assert_eq!(request.method, "POST", "{}", expect.label);
         assert_eq!(request.path, expect.comment_path, "{}", expect.label);
-        assert_eq!(request.header("authorization"), Some(expect.auth));
         assert_eq!(request.header("content-type"), Some("application/json"));
-        for (name, value) in expect.headers {
-            assert_eq!(
-                request.header(name),
-                Some(*value),
-                "{} {name}",
-                expect.label
-            );
-        }
+        assert_headers(request, expect);
         assert_eq!(request.json()["body"], "hello | **world**");
     }
 }
@@ -261,15 +266,7 @@ fn every_forge_asks_for_pull_requests_as_its_api_wants() {
             expect.label
         );
         for request in &requests {
-            assert_eq!(request.header("authorization"), Some(expect.auth));
-            for (name, value) in expect.headers {
-                assert_eq!(
-                    request.header(name),
-                    Some(*value),
-                    "{} {name}",
-                    expect.label
-                );
-            }
+            assert_headers(request, expect);
         }
         let created = requests[1].json();
         assert_eq!(created["title"], "T-1: X");

@@ -13,29 +13,10 @@ use serde_json::Value;
 use support::forge::Forge as StandIn;
 use support::git_http::GitHttp;
 use support::http::Server;
-use support::World;
+use support::{git, World};
 
 const TOKEN: &str = "forge-PUSH-token-5f3c9a";
 const REPO: &str = "team/web";
-
-/// git in `dir` with an identity, outside any test world's environment; its stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Whether `git rev-parse --verify` finds `rev` in `dir`.
 fn has(dir: &Path, rev: &str) -> bool {
@@ -79,6 +60,22 @@ fn repo_world() -> World {
     w
 }
 
+/// The remote served over HTTP as a forge serves git (a push wants Basic auth with `token`), and
+/// the main clone's origin pointed at it: the bare repository's path and the server.
+fn serve_over_http(w: &World, token: &str) -> (PathBuf, GitHttp) {
+    let served = w.path("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let remote = w.path("remote/web.git");
+    git(
+        &served,
+        &["clone", "-q", "--bare", remote.to_str().unwrap(), "web.git"],
+    );
+    let server = GitHttp::start(&served, "oauth2", token);
+    let url = server.repo_url("web.git");
+    git(&w.path("work/web"), &["remote", "set-url", "origin", &url]);
+    (served.join("web.git"), server)
+}
+
 /// config.toml: `top` settings, then project web (its main clone) with `project` keys and, when
 /// `forge` is given, a forge table.
 fn config(w: &World, top: &str, project: &str, forge: Option<(&str, &str)>) {
@@ -89,6 +86,16 @@ fn config(w: &World, top: &str, project: &str, forge: Option<(&str, &str)>) {
         "{top}\n[projects.web]\nworkdir = \"{}\"\n{project}\n{forge}",
         w.path("work/web").display()
     ));
+}
+
+/// A repository world holding the forge token, its project on a forge stand-in of `kind` with
+/// `top` settings and `project` keys.
+fn forge_world(kind: &str, top: &str, project: &str) -> (World, StandIn) {
+    let mut w = repo_world();
+    w.set("ORCH_FORGE_TOKEN", TOKEN);
+    let forge = StandIn::start(TOKEN);
+    config(&w, top, project, Some((kind, forge.url())));
+    (w, forge)
 }
 
 fn enqueue(w: &World, task: &str, title: &str, issue: Option<i64>) -> Value {
@@ -297,23 +304,7 @@ fn a_push_that_fails_is_recorded_alerted_and_retried_by_the_next_tick() {
         .set("ORCH_TELEGRAM_CHAT_ID", "-1")
         .set("ORCH_TELEGRAM_BOT_TOKEN", "1:tg")
         .set("ORCH_FORGE_TOKEN", TOKEN);
-    let served = w.path("served");
-    std::fs::create_dir_all(&served).unwrap();
-    git(
-        &served,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            w.path("remote/web.git").to_str().unwrap(),
-            "web.git",
-        ],
-    );
-    let server = GitHttp::start(&served, "oauth2", TOKEN);
-    git(
-        &w.path("work/web"),
-        &["remote", "set-url", "origin", &server.repo_url("web.git")],
-    );
+    let (served, server) = serve_over_http(&w, TOKEN);
     let forge = StandIn::start(TOKEN);
     config(&w, "", "", Some(("gitea", forge.url())));
     enqueue(&w, "T-1", "Push me", None);
@@ -344,10 +335,7 @@ fn a_push_that_fails_is_recorded_alerted_and_retried_by_the_next_tick() {
         shown.contains("push failed, the next tick tries again"),
         "{shown}"
     );
-    assert!(!has(
-        &served.join("web.git"),
-        "refs/heads/feature/T-1-push-me"
-    ));
+    assert!(!has(&served, "refs/heads/feature/T-1-push-me"));
     // No pull request while the branch is not on the remote.
     let pr_messages: i64 = w.sql(
         "SELECT count(*) FROM outbox WHERE kind = 'pull_request'",
@@ -361,10 +349,7 @@ fn a_push_that_fails_is_recorded_alerted_and_retried_by_the_next_tick() {
     let pushed = step(&doc, "push").expect("a push step");
     assert_eq!(pushed["branch"]["task"], "T-1");
     assert!(pushed["branch"]["push_error"].is_null(), "{pushed}");
-    assert!(has(
-        &served.join("web.git"),
-        "refs/heads/feature/T-1-push-me"
-    ));
+    assert!(has(&served, "refs/heads/feature/T-1-push-me"));
     let job = w.orch(&["show", "1", "--json"]).ok().json();
     assert!(job["runs"][0]["push_error"].is_null(), "{job}");
     assert!(job["runs"][0]["pushed_sha"].is_string(), "{job}");
@@ -379,10 +364,7 @@ fn a_push_that_fails_is_recorded_alerted_and_retried_by_the_next_tick() {
 #[test]
 fn the_pull_request_is_opened_once_when_the_forge_comes_back_and_kept_up_to_date() {
     for kind in ["gitea", "github"] {
-        let mut w = repo_world();
-        w.set("ORCH_FORGE_TOKEN", TOKEN);
-        let forge = StandIn::start(TOKEN);
-        config(&w, "", "pr_draft = true", Some((kind, forge.url())));
+        let (w, forge) = forge_world(kind, "", "pr_draft = true");
         enqueue(&w, "T-1", "Add a health check", Some(7));
         forge.down(true);
         for _ in 0..3 {
@@ -499,15 +481,7 @@ fn an_open_pull_request_from_the_branch_is_adopted() {
 
 #[test]
 fn a_finished_task_or_one_with_an_open_pull_request_is_not_queued_again() {
-    let mut w = repo_world();
-    w.set("ORCH_FORGE_TOKEN", TOKEN);
-    let forge = StandIn::start(TOKEN);
-    config(
-        &w,
-        "[pipeline]\nstages = [\"only\"]\n",
-        "",
-        Some(("gitea", forge.url())),
-    );
+    let (mut w, forge) = forge_world("gitea", "[pipeline]\nstages = [\"only\"]\n", "");
     enqueue(&w, "T-1", "Done soon", None);
     drain(&w);
     assert_eq!(task(&w, "T-1")["state"], "complete");
@@ -737,24 +711,8 @@ fn the_token_goes_to_git_through_askpass_and_nowhere_else() {
     let token_file = w.path("forge.token");
     support::write_private(&token_file, format!("{SECRET}\n").as_bytes());
     w.set("ORCH_FORGE_TOKEN_FILE", &token_file);
-    let served = w.path("served");
-    std::fs::create_dir_all(&served).unwrap();
-    git(
-        &served,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            w.path("remote/web.git").to_str().unwrap(),
-            "web.git",
-        ],
-    );
-    let server = GitHttp::start(&served, "oauth2", SECRET);
+    let (served, server) = serve_over_http(&w, SECRET);
     let main = w.path("work/web");
-    git(
-        &main,
-        &["remote", "set-url", "origin", &server.repo_url("web.git")],
-    );
     let forge = StandIn::start(SECRET);
     config(&w, "git_hooks = true", "", Some(("gitea", forge.url())));
     // What a steered agent could plant: hooks, a hooks path, a credential helper and a URL
@@ -819,10 +777,7 @@ fn the_token_goes_to_git_through_askpass_and_nowhere_else() {
     let doc = out.json();
     let branch = &step(&doc, "finalize").unwrap()["outcome"]["branch"];
     assert!(branch["push_error"].is_null(), "{branch}");
-    assert!(has(
-        &served.join("web.git"),
-        "refs/heads/feature/T-1-secret-work"
-    ));
+    assert!(has(&served, "refs/heads/feature/T-1-secret-work"));
     let pushed: Vec<_> = server
         .seen()
         .into_iter()
@@ -893,23 +848,7 @@ fn the_token_goes_to_git_through_askpass_and_nowhere_else() {
 fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr() {
     let mut w = repo_world();
     w.set("ORCH_FORGE_TOKEN", TOKEN);
-    let served = w.path("served");
-    std::fs::create_dir_all(&served).unwrap();
-    git(
-        &served,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            w.path("remote/web.git").to_str().unwrap(),
-            "web.git",
-        ],
-    );
-    let server = GitHttp::start(&served, "oauth2", TOKEN);
-    git(
-        &w.path("work/web"),
-        &["remote", "set-url", "origin", &server.repo_url("web.git")],
-    );
+    let (served, server) = serve_over_http(&w, TOKEN);
     let forge = StandIn::start(TOKEN);
     // One stage: the push that is killed is the task's last; only the tick's retry can do it.
     config(
@@ -941,16 +880,10 @@ fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr
     let doc = tick(&w, "w1");
     assert_eq!(doc["exit"], 3, "{doc}");
     assert!(step(&doc, "push").is_some(), "{doc}");
-    assert_eq!(branches(&served.join("web.git")), ["feature/T-1-killed"]);
+    assert_eq!(branches(&served), ["feature/T-1-killed"]);
     assert_eq!(task(&w, "T-1")["state"], "complete");
     let head = git(&w.path("work/web"), &["rev-parse", "feature/T-1-killed"]);
-    assert_eq!(
-        git(
-            &served.join("web.git"),
-            &["rev-parse", "feature/T-1-killed"]
-        ),
-        head
-    );
+    assert_eq!(git(&served, &["rev-parse", "feature/T-1-killed"]), head);
     assert_eq!(forge.pulls(REPO).len(), 1);
     // The finished task's worktree went with the push that the kill had left to do.
     assert_eq!(task(&w, "T-1")["worktree"], Value::Null);
@@ -959,15 +892,7 @@ fn kill_9_during_the_push_then_the_next_tick_finishes_with_one_branch_and_one_pr
 
 #[test]
 fn kill_9_during_the_pull_requests_creation_then_one_pr() {
-    let mut w = repo_world();
-    w.set("ORCH_FORGE_TOKEN", TOKEN);
-    let forge = StandIn::start(TOKEN);
-    config(
-        &w,
-        "[pipeline]\nstages = [\"one\", \"two\"]\n",
-        "",
-        Some(("github", forge.url())),
-    );
+    let (w, forge) = forge_world("github", "[pipeline]\nstages = [\"one\", \"two\"]\n", "");
     enqueue(&w, "T-1", "Created once", None);
     tick(&w, "w1");
     // The forge makes the pull request, and its answer never comes: orch is killed waiting.

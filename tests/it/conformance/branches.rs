@@ -40,12 +40,55 @@ fn update(task_id: i64, now: i64) -> BranchUpdate {
     }
 }
 
+/// A claim of every kind of message by `claimer` at `now` (the forge's on, no dedup).
+fn claim_at(claimer: &str, now: i64) -> ClaimMessage<'_> {
+    ClaimMessage {
+        claimer,
+        now,
+        claim_ms: 60_000,
+        dedup_ms: 0,
+        alerts: true,
+        comments: true,
+        skip_projects: &[],
+    }
+}
+
 fn pr(task: &Task) -> NewPullRequest {
     NewPullRequest {
         project: task.project.clone(),
         task: task.key.clone(),
         task_id: task.task_id,
     }
+}
+
+/// Queue the task's pull-request message (its branch pushed at `push`, when given), deliver it
+/// as notify does, and settle it as pull request `number` in `state`: the message's state after.
+fn sync_pull(
+    store: &mut dyn Store,
+    task: &Task,
+    push: Option<&str>,
+    number: i64,
+    state: PrState,
+    now: i64,
+) -> Option<OutboxState> {
+    store
+        .record_branch(&BranchUpdate {
+            push: push.map(|sha| PushOutcome::Pushed { sha: sha.into() }),
+            pull_request: Some(pr(task)),
+            ..update(task.task_id, now)
+        })
+        .unwrap();
+    let claimed = store.claim_message(&claim_at("n1", now)).unwrap().unwrap();
+    assert_eq!(claimed.kind, MessageKind::PullRequest);
+    let settled = PullRequestSettled {
+        task_id: task.task_id,
+        number,
+        url: format!("https://git.example.org/team/web/pulls/{number}"),
+        state,
+    };
+    store
+        .settle_pull_request(claimed.id, "n1", &settled, now + 1)
+        .unwrap()
 }
 
 /// A task whose ok run moved its branch to `head`: its first job finalized with that head.
@@ -241,15 +284,7 @@ fn the_pull_request_message_waits_for_a_push_and_one_waits_at_a_time() {
         // One waits already: no second.
         let second = store.record_branch(&ask(None)).unwrap();
         assert_eq!(second.pull_request_queued, None);
-        let claim = ClaimMessage {
-            claimer: "n1",
-            now: T0 + 6,
-            claim_ms: 60_000,
-            dedup_ms: 0,
-            alerts: true,
-            comments: true,
-            skip_projects: &[],
-        };
+        let claim = claim_at("n1", T0 + 6);
         let claimed = store.claim_message(&claim).unwrap().unwrap();
         assert_eq!(claimed.kind, MessageKind::PullRequest);
         assert_eq!(claimed.message, Ok(Message::PullRequest(pr(&task))));
@@ -272,67 +307,24 @@ fn settling_records_the_pull_request_and_its_number_never_changes() {
         let mut store = db.open();
         let (task, _) = finalized_with_head(&mut *store, "T-1", "c1", T0);
         claim_branch(&mut *store, task.task_id, "feature/T-1", T0);
-        store
-            .record_branch(&BranchUpdate {
-                push: Some(PushOutcome::Pushed { sha: "c1".into() }),
-                pull_request: Some(pr(&task)),
-                ..update(task.task_id, T0 + 5)
-            })
-            .unwrap();
-        let claim = |claimer, now| ClaimMessage {
-            claimer,
-            now,
-            claim_ms: 60_000,
-            dedup_ms: 0,
-            alerts: true,
-            comments: true,
-            skip_projects: &[],
-        };
-        let claimed = store.claim_message(&claim("n1", T0 + 6)).unwrap().unwrap();
-        let settled = |number, state| PullRequestSettled {
-            task_id: task.task_id,
-            number,
-            url: format!("https://git.example.org/team/web/pulls/{number}"),
-            state,
-        };
-        let state = store
-            .settle_pull_request(claimed.id, "n1", &settled(7, PrState::Open), T0 + 7)
-            .unwrap();
+        let state = sync_pull(&mut *store, &task, Some("c1"), 7, PrState::Open, T0 + 6);
         assert_eq!(state, Some(OutboxState::Sent));
         let shown = store.task(task.task_id).unwrap().unwrap();
         assert_eq!(
             (shown.pr_number, shown.pr_state, shown.pr_synced_at),
             (Some(7), Some(PrState::Open), Some(T0 + 7))
         );
+        assert_eq!(
+            shown.pr_url.as_deref(),
+            Some("https://git.example.org/team/web/pulls/7")
+        );
         // Another number is never recorded over it; the same one's new state is.
-        store
-            .record_branch(&BranchUpdate {
-                pull_request: Some(pr(&task)),
-                ..update(task.task_id, T0 + 8)
-            })
-            .unwrap();
-        let claimed = store.claim_message(&claim("n1", T0 + 9)).unwrap().unwrap();
-        store
-            .settle_pull_request(claimed.id, "n1", &settled(9, PrState::Open), T0 + 9)
-            .unwrap();
-        assert_eq!(
-            store.task(task.task_id).unwrap().unwrap().pr_number,
-            Some(7)
-        );
-        store
-            .record_branch(&BranchUpdate {
-                pull_request: Some(pr(&task)),
-                ..update(task.task_id, T0 + 10)
-            })
-            .unwrap();
-        let claimed = store.claim_message(&claim("n1", T0 + 11)).unwrap().unwrap();
-        store
-            .settle_pull_request(claimed.id, "n1", &settled(7, PrState::Merged), T0 + 11)
-            .unwrap();
-        assert_eq!(
-            store.task(task.task_id).unwrap().unwrap().pr_state,
-            Some(PrState::Merged)
-        );
+        sync_pull(&mut *store, &task, None, 9, PrState::Open, T0 + 8);
+        let shown = store.task(task.task_id).unwrap().unwrap();
+        assert_eq!(shown.pr_number, Some(7));
+        sync_pull(&mut *store, &task, None, 7, PrState::Merged, T0 + 10);
+        let shown = store.task(task.task_id).unwrap().unwrap();
+        assert_eq!(shown.pr_state, Some(PrState::Merged));
         // The facts a body is made from: the task and its finalized runs.
         let facts = store.pull_request_facts(task.task_id).unwrap().unwrap();
         assert_eq!(facts.task.key, "T-1");
@@ -371,95 +363,36 @@ fn enqueue_refuses_a_complete_task_an_open_pull_request_and_a_second_spelling() 
         let mut failed = plan(&held, run_id, Decision::Failed, JobState::Failed, T0 + 22);
         failed.task = Some(TaskState::Failed);
         store.apply_finalize(&failed).unwrap();
-        let task_id = task_of(&*store, job).task_id;
-        claim_branch(&mut *store, task_id, "feature/T-2", T0 + 23);
-        store
-            .record_branch(&BranchUpdate {
-                push: Some(PushOutcome::Pushed { sha: "c2".into() }),
-                pull_request: Some(NewPullRequest {
-                    project: PROJECT.into(),
-                    task: "T-2".into(),
-                    task_id,
-                }),
-                ..update(task_id, T0 + 24)
-            })
-            .unwrap();
-        let claimed = store
-            .claim_message(&ClaimMessage {
-                claimer: "n1",
-                now: T0 + 25,
-                claim_ms: 60_000,
-                dedup_ms: 0,
-                alerts: true,
-                comments: true,
-                skip_projects: &[],
-            })
-            .unwrap()
-            .unwrap();
-        store
-            .settle_pull_request(
-                claimed.id,
-                "n1",
-                &PullRequestSettled {
-                    task_id,
-                    number: 3,
-                    url: "u".into(),
-                    state: PrState::Open,
-                },
-                T0 + 25,
-            )
-            .unwrap();
+        let failed_task = task_of(&*store, job);
+        claim_branch(&mut *store, failed_task.task_id, "feature/T-2", T0 + 23);
+        sync_pull(
+            &mut *store,
+            &failed_task,
+            Some("c2"),
+            3,
+            PrState::Open,
+            T0 + 24,
+        );
         let refused = store.enqueue(&super::task("T-2"), T0 + 30).unwrap();
         assert_eq!(
             refused.refused,
             Some(Refused::PullRequestOpen {
                 number: 3,
-                url: "u".into()
+                url: "https://git.example.org/team/web/pulls/3".into()
             })
         );
         assert!(!refused.created);
         // Closed without merging: the task may run again (on the same branch, the same PR).
-        let claimed = {
-            store
-                .record_branch(&BranchUpdate {
-                    pull_request: Some(NewPullRequest {
-                        project: PROJECT.into(),
-                        task: "T-2".into(),
-                        task_id,
-                    }),
-                    ..update(task_id, T0 + 31)
-                })
-                .unwrap();
-            store
-                .claim_message(&ClaimMessage {
-                    claimer: "n1",
-                    now: T0 + 32,
-                    claim_ms: 60_000,
-                    dedup_ms: 0,
-                    alerts: true,
-                    comments: true,
-                    skip_projects: &[],
-                })
-                .unwrap()
-                .unwrap()
-        };
-        store
-            .settle_pull_request(
-                claimed.id,
-                "n1",
-                &PullRequestSettled {
-                    task_id,
-                    number: 3,
-                    url: "u".into(),
-                    state: PrState::Closed,
-                },
-                T0 + 32,
-            )
-            .unwrap();
+        sync_pull(&mut *store, &failed_task, None, 3, PrState::Closed, T0 + 31);
         let queued = store.enqueue(&super::task("T-2"), T0 + 40).unwrap();
         assert!(queued.created, "{queued:?}");
         assert_eq!(
-            store.task(task_id).unwrap().unwrap().branch.as_deref(),
+            store
+                .task(failed_task.task_id)
+                .unwrap()
+                .unwrap()
+                .branch
+                .as_deref(),
             Some("feature/T-2")
         );
     });
