@@ -160,6 +160,16 @@ pub enum Command {
                       node_exporter's textfile collector."
     )]
     Metrics(MetricsArgs),
+    /// Remove the worktrees of finished tasks that a crash left behind on this host
+    #[command(
+        name = "prune-worktrees",
+        long_about = "Remove this host's git worktrees of tasks that are finished (complete, failed \
+                      or cancelled) and worktrees under worktree_dir that no live task has: what a \
+                      crash between a task's end and its clean-up leaves. Only git worktrees of a \
+                      project's main clone under orch's worktree directory are removed; their \
+                      branches stay. Worktrees whose directory is gone are forgotten."
+    )]
+    PruneWorktrees(PruneWorktreesArgs),
     /// Print a shell completion script, or write every shell's into --dir
     Completions(CompletionsArgs),
     /// Write the manual pages (orch.1 and one per subcommand) into a directory
@@ -365,6 +375,13 @@ pub struct MetricsArgs {
     /// of standard output
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneWorktreesArgs {
+    /// Only say what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

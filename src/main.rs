@@ -3,6 +3,10 @@ use std::process::ExitCode;
 use clap::FromArgMatches;
 
 fn main() -> ExitCode {
+    // Started by git as its askpass during a push (see `orch::vcs::askpass`): answer, nothing else.
+    if let Some(code) = orch::vcs::askpass::answer_if_asked() {
+        return code;
+    }
     // First, while orch has one thread and no child: secrets out of the environment.
     orch::secrets::init();
     // `COMPLETE=bash orch …` (the shell asking for completions) answers and exits here.

@@ -190,6 +190,18 @@ const FAMILIES: &[Spec] = &[
         help: "How long the longest-waiting due job has waited for a worker (0 when none is due).",
         samples: oldest_queued,
     },
+    Spec {
+        name: "orch_worktrees",
+        kind: Type::Gauge,
+        help: "Task worktrees kept on this host, by project.",
+        samples: worktree_count,
+    },
+    Spec {
+        name: "orch_worktree_bytes",
+        kind: Type::Gauge,
+        help: "Disk used by the task worktrees on this host, by project, as last measured (after each run).",
+        samples: worktree_bytes,
+    },
 ];
 
 const UNJUDGED: &str = "unjudged";
@@ -469,6 +481,35 @@ fn oldest_queued(snap: &Snapshot) -> Vec<Sample> {
         .oldest_due_queued
         .map_or(0.0, |at| seconds_since(at, snap.now_ms));
     vec![Sample::new(&[], age)]
+}
+
+/// Every configured project (zero without worktrees) and every project with worktrees here:
+/// (project, worktrees, bytes).
+fn worktree_usage(snap: &Snapshot) -> BTreeMap<String, (i64, i64)> {
+    let mut by_project: BTreeMap<String, (i64, i64)> = snap
+        .config
+        .projects
+        .keys()
+        .map(|name| (name.clone(), (0, 0)))
+        .collect();
+    for usage in &snap.facts.worktrees {
+        by_project.insert(usage.project.clone(), (usage.worktrees, usage.bytes));
+    }
+    by_project
+}
+
+fn worktree_count(snap: &Snapshot) -> Vec<Sample> {
+    worktree_usage(snap)
+        .iter()
+        .map(|(project, (n, _))| Sample::new(&[("project", project)], *n as f64))
+        .collect()
+}
+
+fn worktree_bytes(snap: &Snapshot) -> Vec<Sample> {
+    worktree_usage(snap)
+        .iter()
+        .map(|(project, (_, bytes))| Sample::new(&[("project", project)], *bytes as f64))
+        .collect()
 }
 
 /// Whole seconds from `at_ms` to `now_ms`, never negative (clocks of two hosts may disagree).

@@ -31,7 +31,7 @@ pub fn claim(
         .into_iter()
         .map(|p| ClaimProject {
             name: &p.name,
-            max_running: p.max_running,
+            max_running: p.max_running(),
             held: p.workdir_missing(),
             budget: p.budget(),
         })

@@ -58,7 +58,7 @@ use crate::store::{
     FinalizePlan, GateHold, Job, JobMove, Locked, NewAlert, NewComment, NextJob,
     ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
 };
-use crate::vcs::git::{self, Committed};
+use crate::vcs::git::Committed;
 
 /// The retry backoff's settings.
 pub fn retry_policy(config: &Config) -> Retry {
@@ -105,6 +105,9 @@ pub struct Outcome {
     /// Alerts queued in the outbox (kinds).
     pub alerts: Vec<AlertKind>,
     pub comment_queued: bool,
+    /// The task's branch after this decision: pushed, its pull request's message queued, its
+    /// worktree removed (None for a task without a branch).
+    pub branch: Option<crate::app::branches::BranchReport>,
 }
 
 /// Finalize `job_id`'s latest run, or `run_id` (which must be the job's). `actor` is recorded
@@ -161,17 +164,10 @@ fn finalize_locked(
     check_held(&job, &run, store.now()?)?;
     let next_stage = next_stage(config, &job)?;
     let judgement = judge(agent::of_profile(config, &run.agent), &run)?;
-    let commit = match config.projects.get(&job.project) {
-        Some(project) if project.auto_commit && judgement.judged.kind() == Kind::Ok => {
-            Some(git::auto_commit(&git::CommitRequest {
-                workdir: &project.workdir,
-                message: &git::commit_message(&job.stage, &run.worker, run.run_id),
-                author: project.commit_author.as_deref(),
-                timeout: config.seconds(config::GIT_TIMEOUT_SECONDS),
-                hooks: config.flag(config::GIT_HOOKS),
-            }))
-        }
-        _ => None,
+    // In the task's worktree (its branch) or, with auto-commit, in the workdir.
+    let (commit, branch_head) = match judgement.judged.kind() {
+        Kind::Ok => crate::app::branches::commit(config, store, &job, &run),
+        _ => (None, None),
     };
     let here = config.host();
     // The gate is held on the run's host and watches that host's credentials file, which only
@@ -200,6 +196,7 @@ fn finalize_locked(
         job: &job,
         judgement: &judgement,
         commit,
+        branch_head,
         creds,
         gate_host,
         next_stage: next_stage.as_deref(),
@@ -212,7 +209,26 @@ fn finalize_locked(
     };
     let plan = plan(&inputs)?;
     match store.apply_finalize(&plan)? {
-        Applied::Done(effects) => Ok(outcome(&inputs, &plan, effects)),
+        Applied::Done(effects) => {
+            let mut outcome = outcome(&inputs, &plan, effects);
+            // The decision is written: pushing the branch and the rest never undo it.
+            outcome.branch = crate::app::branches::after_finalize(
+                config,
+                store,
+                &job,
+                run.run_id,
+                outcome.decision,
+            )
+            .unwrap_or_else(|err| {
+                crate::diag!(
+                    "orch: warning: job {}: the task's branch was not pushed (the next tick tries \
+                     again): {err:#}",
+                    job.job_id
+                );
+                None
+            });
+            Ok(outcome)
+        }
         Applied::Finalized(run) => earlier(store, &run),
         Applied::NotHeld { job, run } => {
             check_held(&job, &run, inputs.now)?;
@@ -425,6 +441,7 @@ fn earlier(store: &dyn Store, run: &Run) -> Result<Outcome> {
         gate_held: false,
         alerts: Vec::new(),
         comment_queued: false,
+        branch: None,
     })
 }
 
@@ -518,6 +535,8 @@ struct Inputs<'a> {
     job: &'a Job,
     judgement: &'a Judgement,
     commit: Option<Committed>,
+    /// Where the task's branch is after the commit, when it moved.
+    branch_head: Option<String>,
     creds: Option<CredsFingerprint>,
     /// The run's host: where its auth gate is held.
     gate_host: String,
@@ -748,6 +767,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             NewComment {
                 project: job.project.clone(),
                 task: job.task.clone(),
+                task_id: job.task_id,
                 issue: job.issue.unwrap_or_default(),
                 job_id: job.job_id,
                 run_id: run.run_id,
@@ -812,6 +832,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         alerts,
         alerts_to,
         comment,
+        branch_head: inputs.branch_head.clone(),
         actor: actor.to_string(),
         now,
     })
@@ -839,6 +860,7 @@ fn outcome(inputs: &Inputs, plan: &FinalizePlan, effects: Effects) -> Outcome {
         gate_held: effects.gate_held,
         alerts: effects.alerts,
         comment_queued: plan.comment.is_some(),
+        branch: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! preflight an agent, and the tick that chains them. Each decides with the pure code of
 //! `domain` and acts through the seams (`store`, `claude`, `vcs`, `notify`).
 
+pub mod branches;
 pub mod claim;
 pub mod finalize;
 pub mod preflight;

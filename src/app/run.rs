@@ -138,6 +138,7 @@ fn run_with_signals(
     let Prepared {
         command,
         program,
+        cwd,
         mut log,
     } = prepared;
     let mut next = (command, program);
@@ -145,7 +146,7 @@ fn run_with_signals(
     let mut resume_failed = false;
     loop {
         let (command, program) = next;
-        let mut agent = match run.start(store, &launch, command, &program) {
+        let mut agent = match run.start(store, &launch, command, &program, &cwd) {
             Ok(agent) => agent,
             Err(failure) => return run.launch_failed(store, failure),
         };
@@ -168,7 +169,7 @@ fn run_with_signals(
             "orch: run {}: the agent has no session {session} to continue: starting afresh",
             run.id
         );
-        next = match command_for(config, store, &run.job, Some(run.id), &launch, None) {
+        next = match command_for(config, store, &run.job, Some(run.id), &launch, &cwd, None) {
             Ok(fresh) => fresh,
             Err(failure) => return run.launch_failed(store, failure),
         };
@@ -264,12 +265,14 @@ struct Prepared {
     command: Command,
     /// argv[0], for a launch failure's reason.
     program: String,
+    /// Where the agent works: the task's worktree, or the workdir.
+    cwd: PathBuf,
     log: CappedLog,
 }
 
 fn prepare(
     config: &Config,
-    store: &dyn Store,
+    store: &mut dyn Store,
     run: &Run,
     launch: &Launching,
     resume: Option<&str>,
@@ -287,10 +290,19 @@ fn prepare(
             reason,
         });
     }
-    let (command, program) = command_for(config, store, &run.job, Some(run.id), launch, resume)?;
+    let cwd =
+        crate::app::branches::checkout(config, store, &run.job, launch.project).map_err(|why| {
+            LaunchFailure {
+                kind: LaunchKind::Checkout,
+                reason: format!("the task's worktree could not be made: {why}"),
+            }
+        })?;
+    let (command, program) =
+        command_for(config, store, &run.job, Some(run.id), launch, &cwd, resume)?;
     Ok(Prepared {
         command,
         program,
+        cwd,
         log,
     })
 }
@@ -304,13 +316,10 @@ fn command_for(
     job: &Job,
     run_id: Option<i64>,
     launch: &Launching,
+    cwd: &Path,
     resume: Option<&str>,
 ) -> Result<(Command, String), LaunchFailure> {
-    let Launching {
-        project,
-        profile,
-        stage,
-    } = *launch;
+    let Launching { profile, stage, .. } = *launch;
     let prompt_text = match resume {
         Some(_) => config
             .text(config::RESUME_PROMPT)
@@ -345,8 +354,8 @@ fn command_for(
     let mut command = profile.agent.command(&profile.env, Path::new(program));
     command
         .args(args)
-        .current_dir(&project.workdir)
-        .env("PWD", &project.workdir)
+        .current_dir(cwd)
+        .env("PWD", cwd)
         .env("ORCH_JOB_ID", job.job_id.to_string())
         .env(
             "ORCH_RUN_ID",
@@ -386,8 +395,10 @@ pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> 
         profile: &profile,
         stage: &stage,
     };
-    let (command, program) = command_for(config, store, &job, None, &launch, resume.as_deref())
-        .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
+    let cwd = crate::app::branches::planned_cwd(config, store, &job, project)?;
+    let (command, program) =
+        command_for(config, store, &job, None, &launch, &cwd, resume.as_deref())
+            .map_err(|failure| anyhow::anyhow!("{}", failure.reason))?;
     let mut env: std::collections::BTreeSet<String> = std::env::vars_os()
         .map(|(name, _)| name.to_string_lossy().into_owned())
         .collect();
@@ -406,7 +417,7 @@ pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> 
         agent: agent.to_string(),
         program,
         argv,
-        cwd: project.workdir.clone(),
+        cwd,
         env: env.into_iter().collect(),
     })
 }
@@ -540,9 +551,10 @@ impl Run<'_> {
         launch: &Launching,
         command: Command,
         program: &str,
+        cwd: &Path,
     ) -> Result<Process, LaunchFailure> {
         let (spawned, recorded) = store.start_agent(self.id, || {
-            let spawned = process::spawn(command, &launch.project.workdir);
+            let spawned = process::spawn(command, cwd);
             let recorded = spawned.as_ref().ok().and_then(|agent| {
                 let pid = agent.pid() as i32;
                 procfs::start_time(pid).map(|start| Proc { pid, start })

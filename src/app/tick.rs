@@ -1,5 +1,6 @@
-//! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, then
-//! preflight → claim → run → finalize, up to `max_jobs` times. `orch tick` prints the steps;
+//! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, push the task
+//! branches whose push failed or never happened, then preflight → claim → run → finalize, up to
+//! `max_jobs` times. `orch tick` prints the steps;
 //! `orch demo` drives the same function with its own printer.
 
 use std::fs::OpenOptions;
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::app::branches::{self, BranchReport};
 use crate::app::finalize::{self, Outcome};
 use crate::app::preflight::{self, Verdict};
 use crate::app::run::{self as run, RunOutcome, RunRequest};
@@ -33,6 +35,8 @@ pub enum Event<'a> {
     /// A running job taken back: its orch on this host is gone or stopped, or its lease ran out.
     Rescued(&'a Rescued),
     Recovered(&'a Outcome),
+    /// A task's branch pushed again (its earlier push failed, or orch died before it).
+    Pushed(&'a BranchReport),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
@@ -108,12 +112,10 @@ fn end_leftovers(store: &dyn Store, run_id: i64, here: &Place) {
 /// `Stopped` event always carries the status returned.
 pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {
     let mut store = ctx.store()?;
-    let report = notify::deliver(
-        &ctx.config,
-        &mut *store,
-        &notify::Options { retry_dead: false },
-    )?;
-    on(Event::Delivered(&report));
+    let deliver = |store: &mut dyn Store| {
+        notify::deliver(&ctx.config, store, &notify::Options { retry_dead: false })
+    };
+    on(Event::Delivered(&deliver(&mut *store)?));
     // Before any gate: a dead orch's processes are ended, and its job requeued, even while the
     // agent or its breaker holds claims.
     for rescued in crate::app::claim::rescue(ctx, &mut *store)? {
@@ -136,6 +138,19 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
                 left.job_id
             ),
         }
+    }
+    // Like the recovery: what a dead orch or a failed push left, before the gates.
+    match branches::push_pending(&ctx.config, &mut *store) {
+        Ok(reports) => {
+            for report in &reports {
+                on(Event::Pushed(report));
+            }
+            // A branch on its remote at last: its pull request need not wait for the next tick.
+            if reports.iter().any(|r| r.pull_request_queued) {
+                on(Event::Delivered(&deliver(&mut *store)?));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {

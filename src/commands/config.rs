@@ -93,13 +93,19 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             .as_ref()
             .map(|f| format!(", forge {:?} {}", f.kind, f.repo).to_lowercase())
             .unwrap_or_default();
+        let tasks = match project.worktrees {
+            true => format!(
+                ", a worktree and a branch ({}) per task",
+                project.branch_template
+            ),
+            false => ", tasks in place (worktrees = false)".to_string(),
+        };
         out.push(format!(
-            "project {}: workdir {}, max_running {}, priority {}{}",
+            "project {}: workdir {}, max_running {}, priority {}{forge}{tasks}",
             project.name,
             project.workdir.display(),
-            project.max_running,
+            project.max_running(),
             project.priority,
-            forge
         ));
         if let Some(problem) = project.workdir_problem() {
             out.push(format!("  {} {problem}", paint.fail("problem:")));

@@ -102,7 +102,16 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
             "project": enqueued.project,
             "stage": enqueued.stage,
             "created": enqueued.created,
+            "refused": enqueued.refused,
         }))?;
+    } else if let Some(refused) = &enqueued.refused {
+        output::line(format!(
+            "{}; nothing queued (its last job: {}, {}, stage {})",
+            refused.explain(&args.task),
+            enqueued.job_id,
+            enqueued.state,
+            enqueued.stage
+        ))?;
     } else if enqueued.created {
         output::line(format!(
             "queued job {} ({} {} stage {})",

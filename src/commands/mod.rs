@@ -13,6 +13,7 @@ mod man;
 mod metrics;
 mod notify;
 mod preflight;
+mod prune_worktrees;
 mod reset_cache;
 mod retry;
 pub(crate) mod run;
@@ -50,6 +51,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Notify(args) => notify::run(ctx, &args),
         Command::Logs(args) => logs::run(ctx, &args),
         Command::Metrics(args) => metrics::run(ctx, &args),
+        Command::PruneWorktrees(args) => prune_worktrees::run(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

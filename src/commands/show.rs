@@ -56,6 +56,7 @@ fn show_task(ctx: &Ctx, store: &dyn Store, key: &str, project: Option<&str>) -> 
     if let Some(issue) = task.issue {
         out.push(format!("issue     #{issue}"));
     }
+    out.extend(branch_lines(&task, now));
     out.push(format!("created   {}", output::when(task.created_at, now)));
     let mut table = Table::new(&["JOB", "STAGE", "STATE", "ATTEMPT", "LAST", "UPDATED"]);
     for job in &jobs {
@@ -78,6 +79,55 @@ fn show_task(ctx: &Ctx, store: &dyn Store, key: &str, project: Option<&str>) -> 
     Ok(exit::OK)
 }
 
+/// The task's branch, worktree and pull request, when it has a branch.
+fn branch_lines(task: &Task, now: i64) -> Vec<String> {
+    let Some(branch) = &task.branch else {
+        return Vec::new();
+    };
+    let short = |sha: &str| sha.get(..12).unwrap_or(sha).to_string();
+    let base = task
+        .base_branch
+        .as_deref()
+        .map_or(String::new(), |b| format!(" from {b}"));
+    let pushed = match (&task.push_error, &task.pushed_sha, &task.remote_url) {
+        (_, _, None) => "local: the main clone has no such remote".to_string(),
+        (Some(error), _, _) => format!("push failed, the next tick tries again: {error}"),
+        (None, Some(sha), Some(url)) => format!(
+            "pushed {} to {url}{}",
+            short(sha),
+            task.pushed_at.map_or(String::new(), |at| format!(
+                " {}",
+                output::relative(at, now)
+            ))
+        ),
+        (None, None, Some(url)) => format!("not pushed to {url} yet"),
+    };
+    let mut out = vec![format!("branch    {branch}{base} ({pushed})")];
+    match (&task.worktree, &task.worktree_host) {
+        (Some(path), host) => out.push(format!(
+            "worktree  {path}{}{}",
+            host.as_deref()
+                .map_or(String::new(), |h| format!(" on {h}")),
+            task.worktree_bytes.map_or(String::new(), |b| format!(
+                ", {}",
+                output::bytes(u64::try_from(b).unwrap_or(0))
+            ))
+        )),
+        (None, _) => out.push("worktree  none (removed once the task finished)".to_string()),
+    }
+    if let (Some(number), Some(state)) = (task.pr_number, task.pr_state) {
+        out.push(format!(
+            "pull      #{number} {state} {}{}",
+            task.pr_url.as_deref().unwrap_or(""),
+            task.pr_synced_at.map_or(String::new(), |at| format!(
+                " (seen {})",
+                output::relative(at, now)
+            ))
+        ));
+    }
+    out
+}
+
 fn task_line(task: &Task, paint: output::Paint) -> String {
     format!(
         "task {}  {}  project {}",
@@ -94,7 +144,8 @@ fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
     let history = store.history(job.job_id)?;
     let runs = store.runs_for_job(job.job_id)?;
     if ctx.json() {
-        output::json(&json!({ "job": job, "history": history, "runs": runs }))?;
+        let task = store.task(job.task_id)?;
+        output::json(&json!({ "job": job, "task": task, "history": history, "runs": runs }))?;
         return Ok(exit::OK);
     }
     let now = now_ms();
@@ -111,6 +162,9 @@ fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
         out.push(format!("title     {}", job.title));
     }
     out.push(format!("attempt   {}/{}", job.attempt, job.max_attempts));
+    if let Some(task) = store.task(job.task_id)? {
+        out.extend(branch_lines(&task, now));
+    }
     if let (Some(owner), Some(expires)) = (&job.lease_owner, job.lease_expires_at) {
         out.push(format!(
             "lease     {owner}, expires {}",
@@ -174,6 +228,21 @@ fn show_job(ctx: &Ctx, store: &dyn Store, job_id: i64) -> Result<u8> {
         out.push(String::new());
         out.push(table.render(paint));
         out.extend(run_notes(&runs, paint));
+        for run in &runs {
+            match (&run.pushed_sha, &run.push_error) {
+                (_, Some(error)) => out.push(format!(
+                    "run {}: {} {error}",
+                    run.run_id,
+                    paint.fail("push failed:")
+                )),
+                (Some(sha), None) => out.push(format!(
+                    "run {}: pushed {}",
+                    run.run_id,
+                    sha.get(..12).unwrap_or(sha)
+                )),
+                (None, None) => {}
+            }
+        }
     }
     output::line(out.join("\n"))?;
     Ok(exit::OK)

@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .iter()
         .filter(|(kind, _)| match kind {
             MessageKind::Alert => alerts.on,
-            MessageKind::Comment => comments.on,
+            MessageKind::Comment | MessageKind::PullRequest => comments.on,
         })
         .map(|(_, n)| n)
         .sum();
@@ -41,6 +41,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let holds = store.project_holds()?;
     let agents = agent_holds(ctx, &*store, now)?;
     let budgets = budgets(ctx, &*store, now)?;
+    let host = ctx.config.host();
+    let worktrees = store.worktree_usage(&host)?;
+    let worktree_count: i64 = worktrees.iter().map(|w| w.worktrees).sum();
+    let worktree_bytes: i64 = worktrees.iter().map(|w| w.bytes).sum();
     if ctx.json() {
         let brief = |job: &Job| {
             json!({
@@ -74,6 +78,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "holds": holds,
             "agent_holds": agents,
             "budgets": budgets,
+            "worktrees": {
+                "host": host, "count": worktree_count, "bytes": worktree_bytes,
+                "projects": worktrees,
+            },
         }))?;
         return Ok(exit::OK);
     }
@@ -181,6 +189,18 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     }
     out.extend(agent_hold_lines(&agents, now, paint));
     out.extend(budget_lines(&budgets, paint));
+    if worktree_count > 0 {
+        let each: Vec<String> = worktrees
+            .iter()
+            .map(|w| format!("{} {}", w.project, w.worktrees))
+            .collect();
+        out.push(String::new());
+        out.push(format!(
+            "worktrees on {host}: {worktree_count} ({}), {} on disk as last measured",
+            each.join(", "),
+            output::bytes(u64::try_from(worktree_bytes).unwrap_or(0))
+        ));
+    }
     out.extend(breaker_lines(&breakers, now, paint));
     out.extend(outbox_lines(&outbox, due, &alerts, now, paint));
     output::line(out.join("\n"))?;

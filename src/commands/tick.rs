@@ -61,6 +61,13 @@ pub(crate) fn describe(event: &Event) -> Value {
             "step": "recover", "outcome": outcome,
             "text": format!("recover: run {} of job {} → {}", outcome.run_id, outcome.job_id, outcome.decision.as_str()),
         }),
+        Event::Pushed(report) => json!({
+            "step": "push", "branch": report,
+            "text": match &report.push_error {
+                None => format!("push: task {} branch {} pushed", report.task, report.branch),
+                Some(error) => format!("push: task {} branch {} failed: {error}", report.task, report.branch),
+            },
+        }),
         Event::Preflight(verdict) => json!({
             "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
             "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),

@@ -13,11 +13,13 @@ use serde::Deserialize;
 use toml::{Spanned, Value};
 
 use super::{
-    count_range, find_key, parse_author, resolve_path, resolve_program, valid_name, Agent, Config,
-    Forge, ForgeKind, Kind, PermissionMode, Project, Source, Stage, KEYS, MAX_RUNNING, PRIORITY,
+    count_range, find_key, parse_author, resolve_path, resolve_program, valid_name, Agent,
+    CommentsOn, Config, Forge, ForgeKind, Kind, PermissionMode, Project, Source, Stage,
+    DEFAULT_PR_ISSUE_REF, DEFAULT_PR_TITLE, DEFAULT_REMOTE, KEYS, MAX_RUNNING, PRIORITY,
     STAGE_TIMEOUT,
 };
 use crate::domain::agent::AgentKind;
+use crate::domain::branch;
 use crate::{exit, fsx};
 
 /// A budget this large is a typo, not a budget.
@@ -87,6 +89,14 @@ struct ProjectTable {
     max_cost_usd: Field,
     max_cost_usd_per_day: Field,
     forge: Option<Spanned<ForgeTable>>,
+    worktrees: Field,
+    base_branch: Field,
+    remote: Field,
+    branch_template: Field,
+    pr_title: Field,
+    pr_issue_ref: Field,
+    pr_draft: Field,
+    usage_comments: Field,
 }
 
 #[derive(Deserialize)]
@@ -503,6 +513,47 @@ fn project(
         max_cost_usd_per_day: get("max_cost_usd_per_day", &t.max_cost_usd_per_day)
             .map(|f| f.dollars())
             .transpose()?,
+        worktrees: get("worktrees", &t.worktrees)
+            .map(|f| f.bool())
+            .transpose()?
+            .unwrap_or(true),
+        base_branch: get("base_branch", &t.base_branch)
+            .map(|f| f.checked(|raw| branch::valid(raw).map(|()| raw.to_string()).map_err(|why| format!("expected a branch name: {why}"))))
+            .transpose()?,
+        remote: get("remote", &t.remote)
+            .map(|f| {
+                f.checked(|raw| match valid_name(raw) {
+                    true => Ok(raw.to_string()),
+                    false => Err("expected the name of a remote of the workdir's repository (letters, digits, '-', '_', '.')".to_string()),
+                })
+            })
+            .transpose()?
+            .unwrap_or_else(|| DEFAULT_REMOTE.to_string()),
+        branch_template: get("branch_template", &t.branch_template)
+            .map(|f| f.checked(|raw| branch::check_template(raw).map(|()| raw.to_string())))
+            .transpose()?
+            .unwrap_or_else(|| branch::DEFAULT_TEMPLATE.to_string()),
+        pr_title: get("pr_title", &t.pr_title)
+            .map(|f| f.text())
+            .transpose()?
+            .unwrap_or_else(|| DEFAULT_PR_TITLE.to_string()),
+        pr_issue_ref: get("pr_issue_ref", &t.pr_issue_ref)
+            .map(|f| f.text())
+            .transpose()?
+            .unwrap_or_else(|| DEFAULT_PR_ISSUE_REF.to_string()),
+        pr_draft: get("pr_draft", &t.pr_draft)
+            .map(|f| f.bool())
+            .transpose()?
+            .unwrap_or(false),
+        usage_comments: match get("usage_comments", &t.usage_comments) {
+            None => CommentsOn::Pr,
+            Some(f) => match f.text()?.as_str() {
+                "issue" => CommentsOn::Issue,
+                "pr" => CommentsOn::Pr,
+                "both" => CommentsOn::Both,
+                _ => return Err(f.wrong("\"issue\", \"pr\" or \"both\"")),
+            },
+        },
     })
 }
 

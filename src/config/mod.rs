@@ -107,6 +107,7 @@ const GIB: u64 = 1024 * 1024 * KIB;
 keys! {
     DB = "db", Path, None, "SQLite database (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db)";
     LOG_DIR = "log_dir", Path, None, "Directory for run logs and tick locks (default: `logs/` beside the database)";
+    WORKTREE_DIR = "worktree_dir", Path, None, "Directory for the tasks' git worktrees, one per task under `<project>/` (default: `worktrees/` beside the database)";
     BUSY_TIMEOUT_MS = "busy_timeout_ms", Count(0, 10 * MINUTE * 1000), Some("5000"), "How long a step waits for another process's write lock";
     HOST = "host", Text, None, "This machine's name on the runs it records (default: the system host name); unique per machine";
     LEASE_SECONDS = "lease_seconds", Count(1, WEEK), Some("900"), "Lease a claim holds before another worker may rescue the job";
@@ -203,6 +204,18 @@ pub struct Forge {
     pub repo: String,
 }
 
+/// Where usage comments go (`usage_comments`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentsOn {
+    /// The task's issue only.
+    Issue,
+    /// The task's pull request once it has one, the issue before.
+    Pr,
+    /// Both.
+    Both,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Project {
     pub name: String,
@@ -216,7 +229,29 @@ pub struct Project {
     pub max_cost_usd: Option<f64>,
     /// The most the project's runs may cost in one day (UTC).
     pub max_cost_usd_per_day: Option<f64>,
+    /// A git worktree and a branch per task (when the workdir is a git repository). false: every
+    /// task runs in the workdir itself, one at a time.
+    pub worktrees: bool,
+    /// The branch tasks start from and pull requests go into; None: the remote's default branch.
+    pub base_branch: Option<String>,
+    /// The remote task branches are pushed to (a name in the main clone).
+    pub remote: String,
+    /// `feature/{task}-{slug}`: see `domain::branch`.
+    pub branch_template: String,
+    /// The pull request's title: `{task}: {title}`.
+    pub pr_title: String,
+    /// The line that links the pull request to the task's issue, when it has one: `Closes
+    /// #{issue}`; empty: none.
+    pub pr_issue_ref: String,
+    /// Open pull requests as drafts (GitHub).
+    pub pr_draft: bool,
+    pub usage_comments: CommentsOn,
 }
+
+/// Defaults of the pull-request settings of a project.
+pub const DEFAULT_REMOTE: &str = "origin";
+pub const DEFAULT_PR_TITLE: &str = "{task}: {title}";
+pub const DEFAULT_PR_ISSUE_REF: &str = "Closes #{issue}";
 
 impl Project {
     /// The project's budgets.
@@ -224,6 +259,22 @@ impl Project {
         crate::domain::budget::Budget {
             per_task_usd: self.max_cost_usd,
             per_day_usd: self.max_cost_usd_per_day,
+        }
+    }
+
+    /// Whether its tasks get pull requests: they get branches (the workdir is in a git
+    /// repository), and it has a forge.
+    pub fn opens_pull_requests(&self) -> bool {
+        self.worktrees && self.forge.is_some() && in_git_work_tree(&self.workdir)
+    }
+
+    /// How many of its jobs may run at once: one when its tasks share the workdir itself
+    /// (`worktrees = false`).
+    pub fn max_running(&self) -> u32 {
+        if self.worktrees {
+            self.max_running
+        } else {
+            1
         }
     }
 
@@ -570,6 +621,14 @@ impl Config {
             Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
             _ => "localhost".to_string(),
         }
+    }
+
+    /// Where the tasks' worktrees live: `worktree_dir`, else `worktrees/` beside the database.
+    pub fn worktree_dir(&self) -> PathBuf {
+        self.path(WORKTREE_DIR).unwrap_or_else(|| {
+            let db = self.db_path();
+            db.parent().unwrap_or(Path::new(".")).join("worktrees")
+        })
     }
 
     pub fn log_dir(&self) -> PathBuf {

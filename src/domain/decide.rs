@@ -77,6 +77,9 @@ pub enum LaunchKind {
     Task,
     /// The project's workdir is missing or not a directory.
     Project,
+    /// The task's worktree could not be made (its branch's base cannot be found, git failed):
+    /// a transient failure of the task, not of the agent.
+    Checkout,
 }
 
 impl LaunchKind {
@@ -85,6 +88,7 @@ impl LaunchKind {
             LaunchKind::Agent => "agent",
             LaunchKind::Task => "task",
             LaunchKind::Project => "project",
+            LaunchKind::Checkout => "checkout",
         }
     }
 
@@ -93,6 +97,7 @@ impl LaunchKind {
         match name {
             Some("task") => LaunchKind::Task,
             Some("project") => LaunchKind::Project,
+            Some("checkout") => LaunchKind::Checkout,
             _ => LaunchKind::Agent,
         }
     }
@@ -115,6 +120,7 @@ impl Judged {
             Judged::LaunchError(LaunchKind::Agent) => "launch_error",
             Judged::LaunchError(LaunchKind::Task) => "bad_prompt",
             Judged::LaunchError(LaunchKind::Project) => "workdir_missing",
+            Judged::LaunchError(LaunchKind::Checkout) => "checkout_failed",
             Judged::Interrupted => "interrupted",
         }
     }
@@ -131,7 +137,11 @@ impl Judged {
     pub fn breaker_event(self) -> Event {
         match (self, self.kind()) {
             (_, Kind::Ok) => Event::Success,
-            (Judged::Interrupted | Judged::LaunchError(LaunchKind::Project), _) => Event::Neutral,
+            (
+                Judged::Interrupted
+                | Judged::LaunchError(LaunchKind::Project | LaunchKind::Checkout),
+                _,
+            ) => Event::Neutral,
             (_, Kind::Transient) => Event::Failure,
             // A usage limit is the account's state, not a fault of the agent.
             (_, Kind::Permanent | Kind::Gate | Kind::Hold) => Event::Neutral,

@@ -1,11 +1,13 @@
 //! Pure code, no I/O: the verdict's vocabulary (`verdict`), what a run's outcome means for its job
-//! (`decide`), the circuit breaker's state machine, budgets, the rescue policy, the rule for times from the
+//! (`decide`), a task's branch name (`branch`), the circuit breaker's state machine, budgets, the
+//! rescue policy, the rule for times from the
 //! future, backoff, the kinds of agent, the stage prompts, and the typed states the store keeps
 //! (`states`). Everything here is a function of its inputs, unit-tested beside it, so every store
 //! backend, every agent and every command decides the same way.
 
 pub mod agent;
 pub mod backoff;
+pub mod branch;
 pub mod breaker;
 pub mod budget;
 pub mod clock;

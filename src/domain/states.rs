@@ -144,6 +144,18 @@ states! {
         Alert = "alert",
         /// A usage comment on the task's issue (the project's forge).
         Comment = "comment",
+        /// Open (or adopt) the task's pull request and bring its body up to date (the
+        /// project's forge).
+        PullRequest = "pull_request",
+    }
+}
+
+states! {
+    /// A pull request's state on its forge, as orch last saw it.
+    pub enum PrState {
+        Open = "open",
+        Closed = "closed",
+        Merged = "merged",
     }
 }
 
@@ -169,7 +181,7 @@ mod tests {
             TaskState::NAMES,
             ["active", "complete", "failed", "cancelled"]
         );
-        assert_eq!(MessageKind::NAMES, ["alert", "comment"]);
+        assert_eq!(MessageKind::NAMES, ["alert", "comment", "pull_request"]);
         assert!("queud".parse::<JobState>().unwrap_err().contains("queued"));
     }
 

@@ -1,35 +1,84 @@
 //! Gitea and Forgejo: `{url}/api/v1/repos/{owner}/{repo}/…`, `Authorization: token …`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{Api, Error, Forge};
-use crate::http::Method;
+use super::{pull_list, Api, Dialect, Error, Forge, NewPull, PullRequest};
+use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
 
-impl Gitea<'_> {
-    fn repo_url(&self, path: &str) -> String {
-        format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo)
+/// Pull requests a page of Gitea's list holds (its largest page).
+const PAGE: usize = 50;
+/// Pages of open pull requests looked through for one from a branch.
+const MAX_PAGES: usize = 40;
+
+impl Dialect for Gitea<'_> {
+    fn label(&self) -> String {
+        format!("gitea {}", self.0.spec.repo)
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Reply, Error> {
+        let auth = format!("token {}", self.0.token);
+        let url = format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo);
+        self.0.call(
+            "gitea",
+            method,
+            &url,
+            &[("Authorization", &auth)],
+            body,
+            what,
+        )
     }
 }
 
 impl Forge for Gitea<'_> {
     fn label(&self) -> String {
-        format!("gitea {}", self.0.spec.repo)
+        Dialect::label(self)
     }
 
     fn comment(&self, number: i64, body: &str) -> Result<(), Error> {
-        let auth = format!("token {}", self.0.token);
-        let url = self.repo_url(&format!("issues/{number}/comments"));
-        self.0
-            .call(
-                "gitea",
-                Method::Post,
-                &url,
-                &[("Authorization", &auth)],
-                Some(&json!({ "body": body })),
-                &format!("#{number}"),
-            )
-            .map(drop)
+        self.post_comment(number, body)
+    }
+
+    fn find_open_pull(&self, head: &str) -> Result<Option<PullRequest>, Error> {
+        // Gitea lists pull requests without a filter by branch: page through the open ones.
+        for page in 1..=MAX_PAGES {
+            let reply = self.send(
+                Method::Get,
+                &format!("pulls?state=open&limit={PAGE}&page={page}"),
+                None,
+                " pull requests",
+            )?;
+            let pulls = pull_list(&reply, &Dialect::label(self))?;
+            let last = pulls.len() < PAGE;
+            if let Some(found) = pulls.into_iter().find(|p| p.head == head) {
+                return Ok(Some(found));
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    fn create_pull(&self, new: &NewPull) -> Result<PullRequest, Error> {
+        // Gitea has no drafts.
+        let body =
+            json!({ "title": new.title, "body": new.body, "head": new.head, "base": new.base });
+        self.open_pull(&body, new.head)
+    }
+
+    fn update_pull_body(&self, number: i64, body: &str) -> Result<PullRequest, Error> {
+        self.edit_pull_body(number, body)
+    }
+
+    fn pull(&self, number: i64) -> Result<PullRequest, Error> {
+        self.get_pull(number)
     }
 }

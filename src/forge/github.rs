@@ -1,41 +1,72 @@
 //! GitHub: `{api}/repos/{owner}/{repo}/…` (api default https://api.github.com),
 //! `Authorization: Bearer …`, the v3 media type and a pinned API version.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{Api, Error, Forge};
-use crate::http::Method;
+use super::{pull_list, query_value, Api, Dialect, Error, Forge, NewPull, PullRequest};
+use crate::http::{Method, Reply};
 
 pub(super) struct Github<'a>(pub(super) Api<'a>);
 
-impl Github<'_> {
-    fn repo_url(&self, path: &str) -> String {
-        format!("{}/repos/{}/{path}", self.0.base(), self.0.spec.repo)
-    }
-}
-
-impl Forge for Github<'_> {
+impl Dialect for Github<'_> {
     fn label(&self) -> String {
         format!("github {}", self.0.spec.repo)
     }
 
-    fn comment(&self, number: i64, body: &str) -> Result<(), Error> {
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Reply, Error> {
         let auth = format!("Bearer {}", self.0.token);
         let headers = [
             ("Authorization", auth.as_str()),
             ("Accept", "application/vnd.github+json"),
             ("X-GitHub-Api-Version", "2022-11-28"),
         ];
-        let url = self.repo_url(&format!("issues/{number}/comments"));
-        self.0
-            .call(
-                "github",
-                Method::Post,
-                &url,
-                &headers,
-                Some(&json!({ "body": body })),
-                &format!("#{number}"),
-            )
-            .map(drop)
+        let url = format!("{}/repos/{}/{path}", self.0.base(), self.0.spec.repo);
+        self.0.call("github", method, &url, &headers, body, what)
+    }
+}
+
+impl Forge for Github<'_> {
+    fn label(&self) -> String {
+        Dialect::label(self)
+    }
+
+    fn comment(&self, number: i64, body: &str) -> Result<(), Error> {
+        self.post_comment(number, body)
+    }
+
+    fn find_open_pull(&self, head: &str) -> Result<Option<PullRequest>, Error> {
+        let owner = self.0.spec.repo.split('/').next().unwrap_or_default();
+        let filter = query_value(&format!("{owner}:{head}"));
+        let reply = self.send(
+            Method::Get,
+            &format!("pulls?head={filter}&state=open"),
+            None,
+            " pull requests",
+        )?;
+        Ok(pull_list(&reply, &Dialect::label(self))?
+            .into_iter()
+            .find(|p| p.head == head))
+    }
+
+    fn create_pull(&self, new: &NewPull) -> Result<PullRequest, Error> {
+        let body = json!({
+            "title": new.title, "body": new.body, "head": new.head, "base": new.base,
+            "draft": new.draft,
+        });
+        self.open_pull(&body, new.head)
+    }
+
+    fn update_pull_body(&self, number: i64, body: &str) -> Result<PullRequest, Error> {
+        self.edit_pull_body(number, body)
+    }
+
+    fn pull(&self, number: i64) -> Result<PullRequest, Error> {
+        self.get_pull(number)
     }
 }

@@ -86,7 +86,7 @@ pub fn code(text: &str) -> String {
 }
 
 /// A value safe inside a table cell: one line, pipes escaped.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -94,7 +94,7 @@ fn cell(text: &str) -> String {
 }
 
 /// 1234567 → "1,234,567".
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {

@@ -10,6 +10,7 @@
 //! `last_error` and no attempt counted.
 
 pub mod comment;
+pub mod pull_request;
 mod telegram;
 
 use std::time::Duration;
@@ -17,10 +18,13 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::CommentsOn;
 use crate::config::{self, Config};
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::http::Http;
-use crate::store::{ClaimMessage, Claimed, Finish, Message, NewAlert, NewComment, Store};
+use crate::store::{
+    ClaimMessage, Claimed, Finish, Message, NewAlert, NewComment, PullRequestSettled, Store,
+};
 
 pub use telegram::Telegram;
 
@@ -177,14 +181,14 @@ pub fn label(
         .join(" ")
 }
 
-/// Whether finalize should queue a usage comment for an ok run: the project has a forge and
-/// the task an issue number.
+/// Whether finalize should queue a usage comment for an ok run: the project has a forge, and
+/// the task an issue number or (in time) a pull request.
 pub fn wants_comment(config: &Config, project: &str, issue: Option<i64>) -> bool {
-    issue.is_some_and(|n| n > 0)
-        && config
-            .projects
-            .get(project)
-            .is_some_and(|p| p.forge.is_some())
+    config.projects.get(project).is_some_and(|p| {
+        p.forge.is_some()
+            && (issue.is_some_and(|n| n > 0)
+                || (p.opens_pull_requests() && p.usage_comments != CommentsOn::Issue))
+    })
 }
 
 fn forge_token(config: &Config) -> Option<&str> {
@@ -259,13 +263,19 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         let Some(message) = store.claim_message(&request)? else {
             break;
         };
+        let mut settled = None;
         let outcome = match (&message.message, &telegram, token) {
             (Err(unreadable), _, _) => Outcome::Undeliverable(unreadable.clone()),
             (Ok(Message::Alert(alert)), Ok(telegram), _) => {
                 send_alert(telegram, &run.http, &message, alert)
             }
             (Ok(Message::Comment(comment)), _, Some(token)) => {
-                send_comment(config, &run.http, token, &message, comment)
+                send_comment(config, &*store, &run.http, token, &message, comment)
+            }
+            (Ok(Message::PullRequest(pr)), _, Some(token)) => {
+                let (outcome, pull) = pull_request::deliver(config, &*store, &run.http, token, pr);
+                settled = pull;
+                outcome
             }
             (Ok(other), _, _) => {
                 Outcome::Undeliverable(format!("cannot deliver a {} message", other.kind()))
@@ -274,12 +284,12 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
             match message.kind {
                 MessageKind::Alert => alerts = false,
-                MessageKind::Comment => {
+                MessageKind::Comment | MessageKind::PullRequest => {
                     skip_projects.push(message.project.clone().unwrap_or_default())
                 }
             }
         }
-        let attempt = record(store, &run, message, &outcome)?;
+        let attempt = record(store, &run, message, &outcome, settled.as_ref())?;
         match attempt.outcome {
             Delivery::Sent => {
                 report.sent += 1;
@@ -313,6 +323,7 @@ fn record(
     run: &Run,
     message: Claimed,
     outcome: &Outcome,
+    settled: Option<&PullRequestSettled>,
 ) -> Result<Attempt> {
     let error = match outcome {
         Outcome::Delivered => None,
@@ -348,7 +359,13 @@ fn record(
         }
         Outcome::Undeliverable(_) => (Finish::Dead { error: error_text }, None),
     };
-    let state = store.finish_message(message.id, &run.claimer, &finish, now)?;
+    // A pull request opened or adopted is recorded on its task with the message's end.
+    let state = match (settled, &finish) {
+        (Some(pull), Finish::Sent) => {
+            store.settle_pull_request(message.id, &run.claimer, pull, now)?
+        }
+        _ => store.finish_message(message.id, &run.claimer, &finish, now)?,
+    };
     let outcome = match (state, outcome) {
         (Some(OutboxState::Sent), _) => Delivery::Sent,
         (Some(OutboxState::Dead), _) => Delivery::Dead,
@@ -395,6 +412,7 @@ fn send_alert(telegram: &Telegram, http: &Http, message: &Claimed, alert: &NewAl
 
 fn send_comment(
     config: &Config,
+    store: &dyn Store,
     http: &Http,
     token: &str,
     message: &Claimed,
@@ -412,17 +430,39 @@ fn send_comment(
             project.name, project.name
         ));
     };
-    if comment.issue <= 0 {
-        return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
+    // Where the reviewer looks: the pull request once the task has one (`usage_comments`).
+    let pull = match comment.task_id {
+        0 => None,
+        task_id => match store.task(task_id) {
+            Ok(task) => task.and_then(|t| t.pr_number),
+            Err(err) => return Outcome::Failed(format!("reading task {}: {err:#}", comment.task)),
+        },
+    };
+    let issue = Some(comment.issue).filter(|n| *n > 0);
+    let targets: Vec<i64> = match project.usage_comments {
+        CommentsOn::Issue => issue.into_iter().collect(),
+        CommentsOn::Pr => pull.or(issue).into_iter().collect(),
+        CommentsOn::Both => issue.into_iter().chain(pull).collect(),
+    };
+    if targets.is_empty() {
+        if comment.issue <= 0 && comment.task_id == 0 {
+            return Outcome::Undeliverable(format!("task {} has no issue number", comment.task));
+        }
+        // Neither an issue nor (yet) a pull request: the pull request's table has the usage.
+        return Outcome::Delivered;
     }
     let body = comment::render(comment, message.id);
-    match crate::forge::connect(forge, http, token).comment(comment.issue, &body) {
-        Ok(()) => Outcome::Delivered,
-        Err(crate::forge::Error::Failed(error)) => Outcome::Failed(error),
-        Err(crate::forge::Error::RetryAfter { seconds, error }) => {
-            Outcome::RetryAfter { seconds, error }
+    let forge = crate::forge::connect(forge, http, token);
+    for number in targets {
+        match forge.comment(number, &body) {
+            Ok(()) => {}
+            Err(crate::forge::Error::Failed(error)) => return Outcome::Failed(error),
+            Err(crate::forge::Error::RetryAfter { seconds, error }) => {
+                return Outcome::RetryAfter { seconds, error }
+            }
         }
     }
+    Outcome::Delivered
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::BreakerOpen => "circuit breaker open: claims stop until the cooldown ends",
         AlertKind::AuthGate => "agent not authenticated: the auth gate is closed",
         AlertKind::CommitFailed => "auto-commit failed",
+        AlertKind::PushFailed => "push failed: the next tick tries again",
         AlertKind::ProjectHeld => "project held: claims skip it until its workdir is back",
         AlertKind::UsageLimit => "usage limit reached: claims for the agent wait for its reset",
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",

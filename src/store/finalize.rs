@@ -46,6 +46,9 @@ pub struct FinalizePlan {
     pub alerts_to: AlertRoute,
     /// The usage comment for the task's issue.
     pub comment: Option<NewComment>,
+    /// The commit the task's branch is at after this (ok) run, when it moved: recorded on the
+    /// task, so a push is due until one succeeds, even if orch dies right after the decision.
+    pub branch_head: Option<String>,
     /// Who the job's history records.
     pub actor: String,
     pub now: i64,

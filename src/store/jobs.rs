@@ -74,6 +74,9 @@ pub struct Enqueued {
     pub created: bool,
     /// The live job's state when `created` is false.
     pub state: JobState,
+    /// Why nothing was created for a task that has no live job (complete, an open pull
+    /// request, a key spelled like another's).
+    pub refused: Option<super::Refused>,
 }
 
 pub struct ClaimRequest<'a> {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::domain::states::{JobState, TaskState};
+use crate::domain::states::{JobState, PrState, TaskState};
 
 /// Which jobs to list; None matches anything.
 #[derive(Debug, Default)]
@@ -26,7 +26,8 @@ impl JobFilter<'_> {
     }
 }
 
-/// A task as `orch show TASK` prints it.
+/// A task as `orch show TASK` prints it, with its branch, worktree and pull request (see the
+/// store's `branches` module; all None for a task that never had a branch).
 #[derive(Debug, Clone, Serialize)]
 pub struct Task {
     pub task_id: i64,
@@ -37,4 +38,26 @@ pub struct Task {
     pub state: TaskState,
     pub created_at: i64,
     pub updated_at: i64,
+    pub branch: Option<String>,
+    pub base_branch: Option<String>,
+    pub base_sha: Option<String>,
+    pub remote_url: Option<String>,
+    pub worktree: Option<String>,
+    pub worktree_host: Option<String>,
+    pub worktree_bytes: Option<i64>,
+    pub head_sha: Option<String>,
+    pub pushed_sha: Option<String>,
+    pub pushed_at: Option<i64>,
+    pub push_error: Option<String>,
+    pub pr_number: Option<i64>,
+    pub pr_url: Option<String>,
+    pub pr_state: Option<PrState>,
+    pub pr_synced_at: Option<i64>,
+}
+
+impl Task {
+    /// A commit on the branch waits to be pushed.
+    pub fn push_due(&self) -> bool {
+        self.head_sha.is_some() && self.head_sha != self.pushed_sha
+    }
 }

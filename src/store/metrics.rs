@@ -1,7 +1,7 @@
 //! What `orch metrics` reads: totals over the whole database, read together in one snapshot so
 //! the families agree with each other.
 
-use super::{BreakerRow, OutboxSummary, StateCount};
+use super::{BreakerRow, OutboxSummary, StateCount, WorktreeUsage};
 
 /// Runs with one verdict class; `class` is None for runs not judged yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,4 +58,6 @@ pub struct MetricsFacts {
     pub resumed_runs: i64,
     /// What each project's runs finalized today (UTC) cost, for projects with such runs.
     pub cost_today: Vec<(String, f64)>,
+    /// The host's task worktrees by project, with their size as last measured.
+    pub worktrees: Vec<WorktreeUsage>,
 }

@@ -15,6 +15,7 @@
 //! - Fences: a write on behalf of a run or a lease states its holder (job, worker, attempt) and
 //!   is refused, writing nothing, when the holder lost it.
 
+mod branches;
 mod breaker;
 mod finalize;
 mod holds;
@@ -26,6 +27,7 @@ mod preflight;
 mod runs;
 pub mod sqlite;
 
+pub use branches::*;
 pub use breaker::*;
 pub use finalize::*;
 pub use holds::*;
@@ -260,6 +262,45 @@ pub trait Store: Send {
     fn comments(&self) -> Result<Vec<(i64, NewComment)>>;
     /// Everything `orch metrics` shows, read in one snapshot; preflight rows of `host`.
     fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts>;
+
+    // Branches, worktrees and pull requests (see `branches`).
+
+    /// A task with its branch, worktree and pull request.
+    fn task(&self, task_id: i64) -> Result<Option<Task>>;
+
+    /// Record the branch (and its base and remote) a task's first run chose. A task that has a
+    /// branch keeps it, whatever is asked; a name another task of the project has is refused.
+    fn claim_branch(&mut self, claim: &BranchClaim) -> Result<BranchClaimed>;
+
+    /// Record the worktree made for a task on a host (replacing one recorded elsewhere).
+    fn record_worktree(&mut self, record: &WorktreeRecord) -> Result<()>;
+
+    /// Record a push, the worktree's size or removal, and queue the pull-request message and
+    /// the alert the update carries, in one transaction.
+    fn record_branch(&mut self, update: &BranchUpdate) -> Result<BranchRecorded>;
+
+    /// Tasks whose branch has a commit `host` made and has not pushed, oldest first.
+    fn unpushed_branches(&self, host: &str, limit: i64) -> Result<Vec<Task>>;
+
+    /// Tasks with a worktree on `host`.
+    fn worktrees(&self, host: &str) -> Result<Vec<Task>>;
+
+    /// The worktrees `host` keeps, by project, with their size as last measured.
+    fn worktree_usage(&self, host: &str) -> Result<Vec<WorktreeUsage>>;
+
+    /// What a task's pull request is made from: the task and its finalized runs.
+    fn pull_request_facts(&self, task_id: i64) -> Result<Option<PullRequestFacts>>;
+
+    /// Record a pull-request message as sent and the pull request it opened, adopted or saw on
+    /// its task, in one transaction. A task that has a pull request keeps its number (one per
+    /// task, ever); its state and URL are updated. None when `claimer` no longer held the claim.
+    fn settle_pull_request(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &PullRequestSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>>;
 }
 
 impl dyn Store + '_ {

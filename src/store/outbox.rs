@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Job;
+use super::{Job, NewPullRequest};
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::output::clip;
 
@@ -33,6 +33,8 @@ pub enum AlertKind {
     BreakerOpen,
     /// An auth failure closed the gate for an agent.
     AuthGate,
+    /// Pushing a task's branch failed (it is tried again by the next tick).
+    PushFailed,
     /// Auto-commit after an ok run failed.
     CommitFailed,
     /// A project's workdir is missing on a host: its claims there skip the project.
@@ -50,6 +52,7 @@ impl AlertKind {
             AlertKind::Failed => "failed",
             AlertKind::BreakerOpen => "breaker_open",
             AlertKind::AuthGate => "auth_gate",
+            AlertKind::PushFailed => "push_failed",
             AlertKind::CommitFailed => "commit_failed",
             AlertKind::ProjectHeld => "project_held",
             AlertKind::UsageLimit => "usage_limit",
@@ -123,6 +126,9 @@ impl NewAlert {
 pub struct NewComment {
     pub project: String,
     pub task: String,
+    /// The task's id: where its pull request is looked up (0 in messages queued before orch
+    /// opened pull requests: those go to the issue).
+    pub task_id: i64,
     /// The issue number on the project's forge (`enqueue --issue N`).
     pub issue: i64,
     pub job_id: i64,
@@ -148,6 +154,7 @@ pub struct NewComment {
 pub enum Message {
     Alert(NewAlert),
     Comment(NewComment),
+    PullRequest(NewPullRequest),
 }
 
 impl Message {
@@ -155,6 +162,7 @@ impl Message {
         match self {
             Message::Alert(_) => MessageKind::Alert,
             Message::Comment(_) => MessageKind::Comment,
+            Message::PullRequest(_) => MessageKind::PullRequest,
         }
     }
 
@@ -166,7 +174,7 @@ impl Message {
                 reason: first_line(&alert.reason, REASON_MAX_CHARS),
                 ..alert.clone()
             }),
-            Message::Comment(_) => self.clone(),
+            Message::Comment(_) | Message::PullRequest(_) => self.clone(),
         }
     }
 
@@ -174,6 +182,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.project.as_deref(),
             Message::Comment(comment) => Some(&comment.project),
+            Message::PullRequest(pr) => Some(&pr.project),
         }
     }
 
@@ -181,6 +190,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.task.as_deref(),
             Message::Comment(comment) => Some(&comment.task),
+            Message::PullRequest(pr) => Some(&pr.task),
         }
     }
 
@@ -188,6 +198,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.job_id,
             Message::Comment(comment) => Some(comment.job_id),
+            Message::PullRequest(_) => None,
         }
     }
 
@@ -195,6 +206,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.run_id,
             Message::Comment(comment) => Some(comment.run_id),
+            Message::PullRequest(_) => None,
         }
     }
 
@@ -203,6 +215,7 @@ impl Message {
         match self {
             Message::Alert(alert) => serde_json::to_string(alert),
             Message::Comment(comment) => serde_json::to_string(comment),
+            Message::PullRequest(pr) => serde_json::to_string(pr),
         }
     }
 
@@ -215,6 +228,9 @@ impl Message {
             MessageKind::Comment => serde_json::from_str(payload)
                 .map(Message::Comment)
                 .map_err(|err| format!("unreadable comment payload: {err}")),
+            MessageKind::PullRequest => serde_json::from_str(payload)
+                .map(Message::PullRequest)
+                .map_err(|err| format!("unreadable pull-request payload: {err}")),
         }
     }
 }
@@ -235,7 +251,8 @@ pub struct ClaimMessage<'a> {
     pub dedup_ms: i64,
     /// Whether alerts may be claimed (Telegram configured and not failed in this run).
     pub alerts: bool,
-    /// Whether comments may be claimed (a forge token is set).
+    /// Whether messages for the forge (comments, pull requests) may be claimed (a forge token is
+    /// set).
     pub comments: bool,
     /// Projects whose forge failed in this run: their comments wait for the next one.
     pub skip_projects: &'a [String],

@@ -47,7 +47,7 @@ pub struct Run {
     pub supervisor_start: Option<i64>,
     /// The agent's start time; `pid` is the agent's and its process group's id.
     pub agent_start: Option<i64>,
-    /// Whose launch failure it was: agent, task or project.
+    /// Whose launch failure it was: agent, task, project or checkout.
     pub launch_kind: Option<String>,
     /// Orch ended the run because its log stopped growing (`idle_timeout_seconds`).
     pub stalled: bool,
@@ -55,6 +55,9 @@ pub struct Run {
     pub resumed_session: Option<String>,
     /// What the run cost, as its log said (set at finalize; budgets sum it).
     pub cost_usd: Option<f64>,
+    /// The commit of the task's branch pushed after this run, or why the push failed.
+    pub pushed_sha: Option<String>,
+    pub push_error: Option<String>,
 }
 
 impl Run {

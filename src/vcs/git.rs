@@ -1,7 +1,7 @@
-//! Auto-commit after an ok run, through the git CLI: each command an argv (never a shell), in the
-//! project's workdir, from `process::command` (stdin from /dev/null, no secret in its environment,
-//! its own process group so a timeout ends its hooks too). What git prints is kept up to a cap,
-//! redacted, for the error message.
+//! The one way orch runs git (`Git`), and auto-commit after an ok run. Each command is an argv
+//! (never a shell) from `process::command` (stdin from /dev/null, no secret in its environment,
+//! its own process group so a timeout ends its hooks too); what git prints is kept up to a cap,
+//! redacted, for the error message. `worktree` and `push` run git through `Git` too.
 //!
 //! The checkout is the agent's, and the agent may be steered by the task's text: it can write
 //! `.git/hooks/*` or `core.fsmonitor` into the repository's config. orch's own git commands run
@@ -36,6 +36,9 @@ pub struct CommitRequest<'a> {
     pub message: &'a str,
     /// `Name <email>`; the repository's own identity when None.
     pub author: Option<&'a str>,
+    /// `Name <email>` to commit as when neither `author` nor the repository names anyone (a task's
+    /// worktree must commit whatever git's configuration lacks).
+    pub fallback_author: Option<&'a str>,
     /// Each git command's limit.
     pub timeout: Duration,
     /// Run the repository's hooks (`git_hooks`); off, git is told `core.hooksPath=/dev/null`.
@@ -68,7 +71,7 @@ pub fn auto_commit(request: &CommitRequest) -> Committed {
 
 fn try_commit(request: &CommitRequest) -> Result<Committed, String> {
     let git = Git {
-        workdir: request.workdir,
+        dir: request.workdir,
         timeout: request.timeout,
         hooks: request.hooks,
     };
@@ -85,13 +88,19 @@ fn try_commit(request: &CommitRequest) -> Result<Committed, String> {
         _ => return Err(staged.failure("git diff --cached --quiet")),
     }
     let mut identity: Vec<(&str, &str)> = Vec::new();
-    if let Some(author) = request.author {
+    let own = git.run(&["config", "user.email"], &[])?;
+    let has_own = own.status.success() && !own.stdout.trim().is_empty();
+    let author = match (request.author, request.fallback_author) {
+        (Some(author), _) => Some(author),
+        (None, Some(fallback)) if !has_own && std::env::var_os("EMAIL").is_none() => Some(fallback),
+        _ => None,
+    };
+    if let Some(author) = author {
         let (name, email) = parse_author(author)
             .ok_or_else(|| format!("commit_author {author:?}: expected \"Name <email>\""))?;
         identity.extend([("GIT_AUTHOR_NAME", name), ("GIT_AUTHOR_EMAIL", email)]);
         // A checkout without an identity of its own commits as the author too.
-        let own = git.run(&["config", "user.email"], &[])?;
-        if !own.status.success() || own.stdout.trim().is_empty() {
+        if !has_own {
             identity.extend([("GIT_COMMITTER_NAME", name), ("GIT_COMMITTER_EMAIL", email)]);
         }
     }
@@ -102,21 +111,25 @@ fn try_commit(request: &CommitRequest) -> Result<Committed, String> {
     })
 }
 
-struct Git<'a> {
-    workdir: &'a Path,
-    timeout: Duration,
-    hooks: bool,
+/// git, run in `dir`: every git command orch runs goes through here.
+pub struct Git<'a> {
+    pub dir: &'a Path,
+    /// Each command's limit.
+    pub timeout: Duration,
+    /// Run the repository's hooks (`git_hooks`); off, git is told `core.hooksPath=/dev/null`.
+    pub hooks: bool,
 }
 
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    args: String,
+/// How a git command ended and what it printed (redacted, capped).
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub args: String,
 }
 
 impl Ran {
-    fn failure(&self, what: &str) -> String {
+    pub fn failure(&self, what: &str) -> String {
         let said = [self.stderr.trim(), self.stdout.trim()]
             .into_iter()
             .find(|s| !s.is_empty())
@@ -125,9 +138,18 @@ impl Ran {
     }
 }
 
-impl Git<'_> {
+impl<'a> Git<'a> {
+    /// git in `dir`, hooks off.
+    pub fn new(dir: &'a Path, timeout: Duration) -> Git<'a> {
+        Git {
+            dir,
+            timeout,
+            hooks: false,
+        }
+    }
+
     /// Run git and insist on success.
-    fn check(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Ran, String> {
+    pub fn check(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Ran, String> {
         let ran = self.run(args, env)?;
         if ran.status.success() {
             Ok(ran)
@@ -136,14 +158,33 @@ impl Git<'_> {
         }
     }
 
+    /// Run git, insist on success, and return what it printed on stdout, trimmed.
+    pub fn text(&self, args: &[&str]) -> Result<String, String> {
+        self.check(args, &[])
+            .map(|ran| ran.stdout.trim().to_string())
+    }
+
     /// Run git; Err only when it could not be started or ran out of time.
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Ran, String> {
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Ran, String> {
+        self.run_with(args, env, &[], |_| {})
+    }
+
+    /// Run git with `setup` applied to its command last (extra variables, a descriptor to
+    /// inherit); `secrets` are masked in what it printed besides the ones orch holds.
+    pub fn run_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        secrets: &[&str],
+        setup: impl FnOnce(&mut std::process::Command),
+    ) -> Result<Ran, String> {
         let shown = args.join(" ");
         let mut command = process::command("git");
-        command.arg("-C").arg(self.workdir);
+        command.arg("-C").arg(self.dir);
         // The checkout is the agent's: what it wrote into .git/config or .git/hooks must not run
-        // as part of orch's own commands unless the operator asked for hooks.
-        command.args(["-c", "core.fsmonitor=false"]);
+        // as part of orch's own commands unless the operator asked for hooks. Nor does orch's git
+        // start a garbage collection in a repository other processes use at the same time.
+        command.args(["-c", "core.fsmonitor=false", "-c", "gc.auto=0"]);
         if !self.hooks {
             command.args(["-c", "core.hooksPath=/dev/null"]);
         }
@@ -151,7 +192,10 @@ impl Git<'_> {
         for var in REPO_VARS {
             command.env_remove(var);
         }
+        // Never wait for a person to type a password.
+        command.env("GIT_TERMINAL_PROMPT", "0");
         command.envs(env.iter().copied());
+        setup(&mut command);
         let captured =
             process::capture(command, self.timeout, OUTPUT_CAP).map_err(
                 |failure| match failure {
@@ -161,7 +205,10 @@ impl Git<'_> {
                     }
                 },
             )?;
-        let text = |bytes: &[u8]| crate::redact::redact(&String::from_utf8_lossy(bytes));
+        let mut masked = crate::secrets::values();
+        masked.extend(secrets.iter().map(|s| s.to_string()));
+        let text =
+            |bytes: &[u8]| crate::redact::redact_with(&String::from_utf8_lossy(bytes), &masked);
         Ok(Ran {
             status: captured.status,
             stdout: text(&captured.stdout),
@@ -171,22 +218,29 @@ impl Git<'_> {
     }
 }
 
+/// git in `dir` for a unit test, as a person would run it (an identity on the command line
+/// only); panics when it fails.
+#[cfg(test)]
+pub(crate) fn git_for_test(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
 
     fn git(dir: &Path, args: &[&str]) {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
+        git_for_test(dir, args)
     }
 
     fn request<'a>(dir: &'a Path, author: Option<&'a str>) -> CommitRequest<'a> {
@@ -194,6 +248,7 @@ mod tests {
             workdir: dir,
             message: "developer(w1): auto-commit from developer run_id=3",
             author,
+            fallback_author: None,
             timeout: Duration::from_secs(30),
             hooks: false,
         }

@@ -4,12 +4,11 @@
 
 use crate::support;
 
-use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Out, World};
+use support::{git, Out, World};
 
 /// A logged-in world whose retries are due at once and whose breaker is out of the way unless a
 /// test sets it. Alerts are on (to a Telegram nobody listens at), so they are queued.
@@ -94,25 +93,6 @@ fn job_row(w: &World, job: i64) -> (String, i64, i64) {
     let found = store.job(job).unwrap().expect("the job");
     let history = store.history(job).unwrap().len() as i64;
     (found.state.to_string(), found.attempt, history)
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A git repository in the project's workdir with one commit and its own identity.
@@ -648,7 +628,8 @@ fn finalizing_twice_changes_nothing_and_prints_the_earlier_decision() {
 fn racing_finalizers_make_one_decision_and_one_commit() {
     let w = world();
     let repo = git_repo(&w);
-    config(&w, "", "auto_commit = true");
+    // In the workdir itself: the commits land on its checked-out branch.
+    config(&w, "", "auto_commit = true\nworktrees = false");
     for round in 1..=3 {
         let job = w.enqueue(&format!("T-{round}"));
         assert_eq!(claim(&w, "w1"), job);
@@ -702,7 +683,7 @@ fn auto_commit_records_message_author_and_content() {
     config(
         &w,
         "",
-        "auto_commit = true\ncommit_author = \"orch bot <bot@example.org>\"",
+        "auto_commit = true\nworktrees = false\ncommit_author = \"orch bot <bot@example.org>\"",
     );
     let job = w.enqueue("T-1");
     assert_eq!(claim(&w, "host-1"), job);

@@ -195,6 +195,12 @@ fn fresh_machine() -> (World, std::path::PathBuf) {
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(support::fake_claude(), bin.join("claude")).unwrap();
     std::os::unix::fs::symlink(support::ORCH, bin.join("orch")).unwrap();
+    // An operator of git repositories has told git who they are.
+    std::fs::write(
+        w.path("home/.gitconfig"),
+        "[user]\n\tname = New Operator\n\temail = operator@example.org\n",
+    )
+    .unwrap();
     (w, bin)
 }
 

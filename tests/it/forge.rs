@@ -43,6 +43,19 @@ const FORGES: &[Expect] = &[
     },
 ];
 
+/// The request carries the forge's auth header and the others its API wants.
+fn assert_headers(request: &crate::support::http::Request, expect: &Expect) {
+    assert_eq!(request.header("authorization"), Some(expect.auth));
+    for (name, value) in expect.headers {
+        assert_eq!(
+            request.header(name),
+            Some(*value),
+            "{} {name}",
+            expect.label
+        );
+    }
+}
+
 fn spec(kind: ForgeKind, url: &str) -> ForgeSpec {
     ForgeSpec {
         kind,
@@ -69,16 +82,8 @@ fn every_forge_posts_a_comment_as_its_api_wants() {
         let request = &requests[0];
         assert_eq!(request.method, "POST", "{}", expect.label);
         assert_eq!(request.path, expect.comment_path, "{}", expect.label);
-        assert_eq!(request.header("authorization"), Some(expect.auth));
         assert_eq!(request.header("content-type"), Some("application/json"));
-        for (name, value) in expect.headers {
-            assert_eq!(
-                request.header(name),
-                Some(*value),
-                "{} {name}",
-                expect.label
-            );
-        }
+        assert_headers(request, expect);
         assert_eq!(request.json()["body"], "hello | **world**");
     }
 }
@@ -167,4 +172,158 @@ fn the_forge_stand_in_checks_tokens_and_keeps_comments_by_author() {
     let comments = stand_in.issue("team/web", issue).unwrap().comments;
     let authors: Vec<&str> = comments.iter().map(|c| c.author.as_str()).collect();
     assert_eq!(authors, ["orch-bot", "orch-bot", "alice"]);
+}
+
+/// Each kind's pull-request requests on team/web: finding an open one by branch, opening one,
+/// editing its body, reading its state.
+struct PullPaths {
+    kind: ForgeKind,
+    find: &'static str,
+    create: &'static str,
+    one: &'static str,
+}
+
+const PULL_PATHS: &[PullPaths] = &[
+    PullPaths {
+        kind: ForgeKind::Gitea,
+        find: "/api/v1/repos/team/web/pulls?state=open&limit=50&page=1",
+        create: "/api/v1/repos/team/web/pulls",
+        one: "/api/v1/repos/team/web/pulls/4",
+    },
+    PullPaths {
+        kind: ForgeKind::Github,
+        find: "/repos/team/web/pulls?head=team%3Afeature%2FT-1-x&state=open",
+        create: "/repos/team/web/pulls",
+        one: "/repos/team/web/pulls/4",
+    },
+];
+
+fn pull_reply(number: i64, head: &str, state: &str, merged: bool) -> Reply {
+    Reply::Status(
+        200,
+        serde_json::json!({
+            "number": number, "state": state, "merged": merged, "body": "b",
+            "html_url": format!("http://forge.invalid/team/web/pull/{number}"),
+            "head": { "ref": head },
+        })
+        .to_string(),
+    )
+}
+
+#[test]
+fn every_forge_asks_for_pull_requests_as_its_api_wants() {
+    use orch::domain::states::PrState;
+    use orch::forge::NewPull;
+    for (expect, paths) in FORGES.iter().zip(PULL_PATHS) {
+        assert_eq!(expect.kind, paths.kind);
+        let server = Server::start();
+        server.script([
+            Reply::Status(
+                200,
+                serde_json::json!([
+                    { "number": 3, "state": "open", "head": { "ref": "feature/other" } },
+                    { "number": 4, "state": "open", "html_url": "http://forge.invalid/team/web/pull/4",
+                      "head": { "ref": "feature/T-1-x" } },
+                ])
+                .to_string(),
+            ),
+            Reply::Status(201, serde_json::json!({ "number": 4, "state": "open", "head": { "ref": "feature/T-1-x" } }).to_string()),
+            pull_reply(4, "feature/T-1-x", "open", false),
+            pull_reply(4, "feature/T-1-x", "closed", true),
+        ]);
+        let spec = spec(expect.kind.clone(), &server.url);
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let found = forge.find_open_pull("feature/T-1-x").unwrap().unwrap();
+        assert_eq!((found.number, found.state), (4, PrState::Open));
+        assert_eq!(found.url, "http://forge.invalid/team/web/pull/4");
+        let new = NewPull {
+            title: "T-1: X",
+            body: "table",
+            head: "feature/T-1-x",
+            base: "main",
+            draft: true,
+        };
+        assert_eq!(forge.create_pull(&new).unwrap().number, 4);
+        forge.update_pull_body(4, "new table").unwrap();
+        let merged = forge.pull(4).unwrap();
+        assert_eq!(merged.state, PrState::Merged, "{}", expect.label);
+
+        let requests = server.requests();
+        let shape: Vec<(&str, &str)> = requests
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("GET", paths.find),
+                ("POST", paths.create),
+                ("PATCH", paths.one),
+                ("GET", paths.one),
+            ],
+            "{}",
+            expect.label
+        );
+        for request in &requests {
+            assert_headers(request, expect);
+        }
+        let created = requests[1].json();
+        assert_eq!(created["title"], "T-1: X");
+        assert_eq!(created["body"], "table");
+        assert_eq!(created["head"], "feature/T-1-x");
+        assert_eq!(created["base"], "main");
+        // Only GitHub has drafts.
+        assert_eq!(
+            created.get("draft").is_some(),
+            expect.kind == ForgeKind::Github,
+            "{created}"
+        );
+        assert_eq!(
+            requests[2].json(),
+            serde_json::json!({ "body": "new table" })
+        );
+    }
+}
+
+#[test]
+fn every_forge_finds_opens_edits_and_reads_pull_requests_on_the_stand_in() {
+    use crate::support::forge::Forge as StandIn;
+    use orch::domain::states::PrState;
+    use orch::forge::NewPull;
+    for kind in [ForgeKind::Gitea, ForgeKind::Github] {
+        let stand_in = StandIn::start(TOKEN);
+        // More than a page of others (Gitea lists without a filter by branch).
+        for n in 0..75 {
+            stand_in.open_pull("team/web", &format!("other/{n}"), "main", "other");
+        }
+        let spec = spec(kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        assert_eq!(forge.find_open_pull("feature/T-1").unwrap(), None);
+        let new = NewPull {
+            title: "T-1: one",
+            body: "first",
+            head: "feature/T-1",
+            base: "main",
+            draft: false,
+        };
+        let made = forge.create_pull(&new).unwrap();
+        assert_eq!(made.state, PrState::Open);
+        // Asked again, the forge refuses a second one from the same branch.
+        assert!(forge.create_pull(&new).is_err());
+        let found = forge.find_open_pull("feature/T-1").unwrap().unwrap();
+        assert_eq!(found.number, made.number, "{kind:?}");
+        let edited = forge.update_pull_body(made.number, "second").unwrap();
+        assert_eq!(edited.body, "second");
+        stand_in.close_pull("team/web", made.number, false);
+        assert_eq!(forge.pull(made.number).unwrap().state, PrState::Closed);
+        assert_eq!(forge.find_open_pull("feature/T-1").unwrap(), None);
+        let mine = stand_in
+            .pulls("team/web")
+            .into_iter()
+            .filter(|p| p.head == "feature/T-1")
+            .count();
+        assert_eq!(mine, 1);
+    }
 }

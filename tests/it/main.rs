@@ -24,6 +24,7 @@ mod logs;
 mod metrics;
 mod notify;
 mod preflight;
+mod pull_requests;
 mod run;
 mod security;
 mod store;

@@ -80,6 +80,7 @@ fn comment() -> NewComment {
     NewComment {
         project: "web".into(),
         task: "ORCH-44".into(),
+        task_id: 0,
         issue: 7,
         job_id: 42,
         run_id: 17,

@@ -94,9 +94,10 @@ fn planted_git_code_does_not_run_by_default_and_never_sees_a_token() {
     let log = Command::new("git")
         .arg("-C")
         .arg(w.path("work/web"))
-        .args(["log", "--format=%s"])
+        .args(["log", "--all", "--format=%s"])
         .output()
         .unwrap();
+    // On the task's branch, in its worktree: the repository's hooks are the worktree's too.
     let subjects = String::from_utf8_lossy(&log.stdout);
     assert!(subjects.contains("auto-commit from analyst"), "{subjects}");
     assert!(

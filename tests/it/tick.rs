@@ -147,12 +147,14 @@ fn the_demo_keeps_its_directory_when_asked() {
     let dir = w.path("demo");
     w.orch(&["demo", "--dir", dir.to_str().unwrap()]).ok();
     assert!(dir.join("state/orch.db").exists());
+    // The task's branch, pushed to the demo's remote after each stage.
     let log = std::process::Command::new("git")
         .args([
             "-C",
-            dir.join("project").to_str().unwrap(),
+            dir.join("remote.git").to_str().unwrap(),
             "log",
             "--oneline",
+            "feature/DEMO-1-add-a-health-check-endpoint",
         ])
         .output()
         .unwrap();
@@ -161,6 +163,16 @@ fn the_demo_keeps_its_directory_when_asked() {
         log.contains("deployer(demo-worker): auto-commit from deployer"),
         "{log}"
     );
+    assert_eq!(
+        log.lines().count(),
+        7,
+        "six stages and the first commit: {log}"
+    );
+    // Its worktree went with the task's end.
+    let left: Vec<_> = std::fs::read_dir(dir.join("state/worktrees/demo"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let out = w.orch(&["demo", "--dir", dir.to_str().unwrap()]).status(1);
     assert!(out.stderr.contains("is not empty"), "{}", out.stderr);
 }
@@ -176,6 +188,23 @@ fn every_line_and_flag_of_the_demo_is_true() {
     assert_eq!(doc["kept"], false);
     assert!(doc["steps"].as_array().unwrap().len() > 10, "{doc}");
     assert_eq!(doc["comments"].as_array().unwrap().len(), 6);
+    // One pull request, opened after the first push and updated through the six stages: its
+    // body's table has every run, the architect's failed first attempt among them.
+    let pull = &doc["pull_request"];
+    assert_eq!(pull["number"], 1, "{doc}");
+    assert_eq!(pull["head"], "feature/DEMO-1-add-a-health-check-endpoint");
+    assert_eq!(pull["base"], "main");
+    assert_eq!(pull["state"], "open");
+    let body = pull["body"].as_str().unwrap();
+    assert!(body.starts_with("Closes #1\n"), "{body}");
+    for row in [
+        "| analyst | 1 | ok |",
+        "| architect | 1 | agent_error |",
+        "| deployer | 1 | ok |",
+    ] {
+        assert!(body.contains(row), "{row} missing:\n{body}");
+    }
+    assert_eq!(doc["comments_posted"], 6);
     // Without --keep it says the directory is gone, and points at no path.
     let out = w.orch(&["demo"]).env("TMPDIR", &tmp).ok();
     let last = out.stdout.trim_end().lines().last().unwrap().to_string();

@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{breaker, budget, holds, outbox, runs};
+use super::{branches, breaker, budget, holds, outbox, runs};
 use crate::domain::breaker::{Gate, Probe};
 use crate::domain::clock;
 use crate::domain::decide::Decision;
@@ -12,7 +12,7 @@ use crate::domain::states::{JobState, TaskState};
 use crate::procfs::Place;
 use crate::store::{
     no_job, proc_of, AlertKind, Cancelled, Claim, ClaimRequest, Enqueued, Job, LeaseHolder,
-    Message, NewAlert, NewTask, Rescued, Retried, Triage,
+    Message, NewAlert, NewTask, Refused, Rescued, Retried, Triage,
 };
 use crate::{exit, output};
 
@@ -216,8 +216,12 @@ pub(super) fn enqueue(tx: &Transaction, new: &NewTask, now: i64) -> Result<Enque
                 stage,
                 created: false,
                 state,
+                refused: None,
             });
         }
+    }
+    if let Some(refused) = refusal(tx, new, task_id)? {
+        return Ok(refused);
     }
     let issue = new.issue.map(|n| n as i64);
     let task_id = match task_id {
@@ -260,7 +264,60 @@ pub(super) fn enqueue(tx: &Transaction, new: &NewTask, now: i64) -> Result<Enque
         stage: new.stage.to_string(),
         created: true,
         state: JobState::Queued,
+        refused: None,
     })
+}
+
+/// Why a task key with no live job must not be queued again: its task is complete, or has an
+/// open pull request, or another task of the project has the key spelled otherwise (a task never
+/// gets a second branch, nor a second pull request). The answer names the task's last job.
+fn refusal(tx: &Transaction, new: &NewTask, task_id: Option<i64>) -> Result<Option<Enqueued>> {
+    let (task, refused) = match task_id {
+        Some(task_id) => {
+            let task =
+                branches::task(tx, task_id)?.ok_or_else(|| anyhow::anyhow!("no task {task_id}"))?;
+            let refused = if task.state == TaskState::Complete {
+                Some(Refused::Complete)
+            } else {
+                branches::open_pull_request(&task)
+                    .map(|(number, url)| Refused::PullRequestOpen { number, url })
+            };
+            (task, refused)
+        }
+        None => {
+            let others = branches::tasks_where(
+                tx,
+                "WHERE project = ?1 AND lower(trim(key)) = lower(trim(?2)) AND key <> ?2 ORDER BY id LIMIT 1",
+                params![new.project, new.key],
+            )?;
+            match others.into_iter().next() {
+                Some(other) => {
+                    let key = other.key.clone();
+                    (other, Some(Refused::SpelledLike { key }))
+                }
+                None => return Ok(None),
+            }
+        }
+    };
+    let Some(refused) = refused else {
+        return Ok(None);
+    };
+    let (job_id, stage, state): (i64, String, JobState) = tx
+        .prepare_cached(
+            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([task.task_id], |row| {
+            Ok((row.get("id")?, row.get("stage")?, row.get("state")?))
+        })?;
+    Ok(Some(Enqueued {
+        job_id,
+        task: task.key,
+        project: task.project,
+        stage,
+        created: false,
+        state,
+        refused: Some(refused),
+    }))
 }
 
 pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {

@@ -119,23 +119,7 @@ pub(super) fn list_jobs(conn: &Connection, filter: &JobFilter) -> Result<Vec<Job
 }
 
 pub(super) fn tasks_by_key(conn: &Connection, key: &str) -> Result<Vec<Task>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, project, key, title, issue, state, created_at, updated_at FROM tasks
-         WHERE key = ?1 ORDER BY project",
-    )?;
-    let rows = stmt.query_map([key], |row| {
-        Ok(Task {
-            task_id: row.get("id")?,
-            project: row.get("project")?,
-            key: row.get("key")?,
-            title: row.get("title")?,
-            issue: row.get("issue")?,
-            state: row.get("state")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    super::branches::tasks_where(conn, "WHERE key = ?1 ORDER BY project", [key])
 }
 
 pub(super) fn jobs_of_task(conn: &Connection, task_id: i64) -> Result<Vec<Job>> {

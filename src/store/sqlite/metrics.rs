@@ -4,7 +4,7 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{breaker, budget, listing, outbox, preflight};
+use super::{branches, breaker, budget, listing, outbox, preflight};
 use crate::domain::budget::day_start;
 use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
@@ -25,6 +25,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
             |row| row.get(0),
         )?,
         cost_today: budget::cost_on(conn, day_start(now))?,
+        worktrees: branches::usage(conn, host)?,
     })
 }
 

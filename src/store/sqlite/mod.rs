@@ -5,6 +5,7 @@
 //! deferred transaction that upgrades to a write gets SQLITE_BUSY at once and ignores the busy
 //! timeout. Rows are read by column name.
 
+mod branches;
 mod breaker;
 mod budget;
 mod finalize;
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_one_agent.sql"),
     include_str!("migrations/0006_per_host.sql"),
     include_str!("migrations/0007_limits.sql"),
+    include_str!("migrations/0008_pull_requests.sql"),
 ];
 
 pub struct Sqlite {
@@ -427,6 +429,48 @@ impl Store for Sqlite {
 
     fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts> {
         self.read(|conn| metrics::facts(conn, host, now))
+    }
+
+    fn task(&self, task_id: i64) -> Result<Option<Task>> {
+        self.get(|conn| branches::task(conn, task_id))
+    }
+
+    fn claim_branch(&mut self, claim: &BranchClaim) -> Result<BranchClaimed> {
+        self.write(|tx| branches::claim_branch(tx, claim))
+    }
+
+    fn record_worktree(&mut self, record: &WorktreeRecord) -> Result<()> {
+        self.write(|tx| branches::record_worktree(tx, record))
+    }
+
+    fn record_branch(&mut self, update: &BranchUpdate) -> Result<BranchRecorded> {
+        self.write(|tx| branches::record_branch(tx, update))
+    }
+
+    fn unpushed_branches(&self, host: &str, limit: i64) -> Result<Vec<Task>> {
+        self.get(|conn| branches::unpushed(conn, host, limit))
+    }
+
+    fn worktrees(&self, host: &str) -> Result<Vec<Task>> {
+        self.get(|conn| branches::worktrees(conn, host))
+    }
+
+    fn worktree_usage(&self, host: &str) -> Result<Vec<WorktreeUsage>> {
+        self.get(|conn| branches::usage(conn, host))
+    }
+
+    fn pull_request_facts(&self, task_id: i64) -> Result<Option<PullRequestFacts>> {
+        self.read(|conn| branches::facts(conn, task_id))
+    }
+
+    fn settle_pull_request(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &PullRequestSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>> {
+        self.write(|tx| branches::settle_pull_request(tx, message_id, claimer, settled, now))
     }
 }
 

@@ -16,8 +16,8 @@ const RUN_SELECT: &str =
      started_at, ended_at, duration_ms, exit_code, signal, timed_out, interrupted, launch_error, \
      log_path, log_bytes, log_truncated, result_ok, class, reason, usage_json, decision, \
      finalized_at, next_job_id, retry_at, commit_sha, host, boot_id, pid_ns, supervisor_pid, \
-     supervisor_start, agent_start, launch_kind, stalled, resumed_session, cost_usd \
-     FROM agent_runs";
+     supervisor_start, agent_start, launch_kind, stalled, resumed_session, cost_usd, pushed_sha, \
+     push_error FROM agent_runs";
 
 fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
     let usage: Option<String> = row.get("usage_json")?;
@@ -59,6 +59,8 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
         stalled: row.get("stalled")?,
         resumed_session: row.get("resumed_session")?,
         cost_usd: row.get("cost_usd")?,
+        pushed_sha: row.get("pushed_sha")?,
+        push_error: row.get("push_error")?,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::breaker::{Probe, State as BreakerState};
-use crate::domain::states::TaskState;
+use crate::domain::states::{PrState, TaskState};
 
 fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
     Sqlite::open(&Options {
@@ -37,12 +37,13 @@ fn checked_names(conn: &Connection, table: &str, column: &str) -> Vec<String> {
 fn the_schemas_checks_and_the_state_enums_are_one_list() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_at(&dir, "h");
-    let lists: [(&str, &str, &[&str]); 5] = [
+    let lists: [(&str, &str, &[&str]); 6] = [
         ("jobs", "state", JobState::NAMES),
         ("tasks", "state", TaskState::NAMES),
         ("outbox", "state", OutboxState::NAMES),
         ("outbox", "kind", MessageKind::NAMES),
         ("breakers", "state", BreakerState::NAMES),
+        ("tasks", "pr_status", PrState::NAMES),
     ];
     for (table, column, names) in lists {
         assert_eq!(
@@ -90,6 +91,84 @@ fn migration_6_files_existing_verdicts_and_gates_under_this_host() {
         )
         .unwrap();
     assert_eq!(temp, 0, "the migration context is dropped");
+}
+
+#[test]
+fn migration_8_keeps_every_outbox_row_and_index_and_admits_pull_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    let indexes = |conn: &Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name")
+            .unwrap();
+        let names = stmt.query_map([], |row| row.get(0)).unwrap();
+        names.collect::<rusqlite::Result<_>>().unwrap()
+    };
+    let before;
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TEMP TABLE migration_context (host TEXT NOT NULL);
+             INSERT INTO temp.migration_context VALUES ('h1');",
+        )
+        .unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 6;
+             INSERT INTO outbox (id, kind, alert_kind, dedup_key, project, task, payload, state,
+                                 attempts, next_attempt_at, created_at, sent_at)
+             VALUES (1, 'alert', 'failed', 'web/dev', 'web', 'T-1', '{}', 'sent', 1, 5, 4, 6);
+             INSERT INTO outbox (id, kind, alert_kind, dedup_key, project, task, payload, state,
+                                 next_attempt_at, created_at, folded_into)
+             VALUES (2, 'alert', 'failed', 'web/dev', 'web', 'T-2', '{}', 'folded', 5, 4, 1);
+             INSERT INTO outbox (id, kind, project, task, payload, next_attempt_at, created_at)
+             VALUES (3, 'comment', 'web', 'T-1', '{}', 7, 7);",
+        )
+        .unwrap();
+        before = indexes(&conn);
+    }
+    let store = open_at(&dir, "h1");
+    let rows: Vec<(i64, String, String, Option<i64>)> = store
+        .conn
+        .prepare("SELECT id, kind, state, folded_into FROM outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, "alert".into(), "sent".into(), None),
+            (2, "alert".into(), "folded".into(), Some(1)),
+            (3, "comment".into(), "pending".into(), None),
+        ]
+    );
+    let after = indexes(&store.conn);
+    for index in &before {
+        assert!(after.contains(index), "{index} lost: {after:?}");
+    }
+    assert!(after.contains(&"outbox_pull_request".to_string()));
+    store
+        .conn
+        .execute(
+            "INSERT INTO outbox (kind, project, task, payload, next_attempt_at, created_at)
+             VALUES ('pull_request', 'web', 'T-1', '{}', 8, 8)",
+            [],
+        )
+        .unwrap();
+    let bad = store.conn.execute(
+        "INSERT INTO outbox (kind, payload, next_attempt_at, created_at) VALUES ('alert', '{}', 8, 8)",
+        [],
+    );
+    assert!(
+        bad.is_err(),
+        "an alert without its kind and key is refused still"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 use crate::domain::breaker::State as BreakerState;
 use crate::domain::decide::Decision;
-use crate::domain::states::{JobState, MessageKind, OutboxState, TaskState};
+use crate::domain::states::{JobState, MessageKind, OutboxState, PrState, TaskState};
 
 macro_rules! by_name {
     ($($name:ty),+) => {$(
@@ -34,5 +34,6 @@ by_name!(
     OutboxState,
     MessageKind,
     BreakerState,
-    Decision
+    Decision,
+    PrState
 );

@@ -7,6 +7,7 @@
 //! (which jobs a rescue takes, what a decision implies) is pure code the suite calls as the app
 //! does (`orch::domain`), so what is tested here is what the store does with it.
 
+mod branches;
 mod breaker;
 mod finalize;
 mod jobs;
@@ -261,6 +262,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         alerts: Vec::new(),
         alerts_to: AlertRoute::Queue,
         comment: None,
+        branch_head: None,
         actor: "test".into(),
         now,
     }

@@ -71,6 +71,11 @@ struct Repo {
 struct State {
     repos: BTreeMap<String, Repo>,
     faults: VecDeque<Reply>,
+    /// Every request answers 503 while set.
+    down: bool,
+    /// The next request with this method and path ending is carried out, then left unanswered
+    /// (a forge that did the work and a client that died before hearing of it).
+    hang_after: Option<(String, String)>,
     next_number: i64,
     next_comment: i64,
     token: String,
@@ -98,10 +103,22 @@ impl Forge {
         let shared = Arc::clone(&state);
         server.handle(Arc::new(move |request| {
             let mut state = shared.lock().unwrap();
+            if state.down {
+                return json_reply(503, json!({ "message": "Service Unavailable" }));
+            }
             if let Some(fault) = state.faults.pop_front() {
                 return fault;
             }
-            answer(&mut state, request)
+            let reply = answer(&mut state, request);
+            let path = request.path.split('?').next().unwrap_or_default();
+            let hang = state.hang_after.as_ref().is_some_and(|(method, end)| {
+                *method == request.method && path.ends_with(end.as_str())
+            });
+            if hang {
+                state.hang_after = None;
+                return Reply::Hang;
+            }
+            reply
         }));
         Forge { server, state }
     }
@@ -113,6 +130,16 @@ impl Forge {
     /// The next requests are answered with these, in order, whatever they ask.
     pub fn faults(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.lock().unwrap().faults.extend(replies);
+    }
+
+    /// Answer 503 to every request (true), or serve again.
+    pub fn down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// Carry out the next `method` request whose path ends with `end`, then never answer it.
+    pub fn hang_after(&self, method: &str, end: &str) {
+        self.state.lock().unwrap().hang_after = Some((method.to_string(), end.to_string()));
     }
 
     pub fn pulls(&self, repo: &str) -> Vec<Pull> {
@@ -189,6 +216,16 @@ impl Forge {
                 target_url: format!("http://ci.invalid/{context}"),
             });
         })
+    }
+
+    /// Close pull request `number` (a person did), merged or not.
+    pub fn close_pull(&self, repo: &str, number: i64, merged: bool) {
+        self.with_repo(repo, |r| {
+            if let Some(pull) = r.pulls.iter_mut().find(|p| p.number == number) {
+                pull.state = "closed".to_string();
+                pull.merged = merged;
+            }
+        });
     }
 
     /// A merge of pull request `number` is refused as a conflict.
@@ -394,11 +431,26 @@ fn answer(state: &mut State, request: &Request) -> Reply {
             let head = query
                 .get("head")
                 .map(|h| h.rsplit(':').next().unwrap_or(h).to_string());
+            let page: usize = query
+                .get("page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1)
+                .max(1);
+            let size_key = match dialect {
+                Dialect::Gitea => "limit",
+                Dialect::Github => "per_page",
+            };
+            let size: usize = query
+                .get(size_key)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(30);
             let list: Vec<Value> = repo
                 .pulls
                 .iter()
                 .filter(|p| wanted_state == "all" || p.state == wanted_state)
                 .filter(|p| head.as_ref().is_none_or(|h| &p.head == h))
+                .skip((page - 1) * size)
+                .take(size)
                 .map(|p| pull_json(dialect, &url, &repo_name, p))
                 .collect();
             json_reply(200, Value::Array(list))

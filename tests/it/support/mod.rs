@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod forge;
+pub mod git_http;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -220,6 +221,29 @@ impl World {
             )
             .unwrap();
     }
+}
+
+/// git in `dir`, with nothing of the user's git configuration (nor the test's environment but
+/// PATH) and an identity for what it commits; its stdout. Panics when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.org"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 pub fn write_private(path: &Path, bytes: &[u8]) {

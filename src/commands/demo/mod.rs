@@ -1,9 +1,14 @@
-//! `orch demo`: a newcomer's first command. In a directory of its own it makes a project (a git
-//! repository), a config, a logged-in stand-in agent that speaks Claude Code's CLI contract, then
-//! walks one task through the whole pipeline — one transient failure and its retry among them —
-//! printing each step, the status table and the usage comments it would have posted. Nothing
-//! outside its directory is read or written: the configuration is built from its own file only,
-//! whatever ORCH_* variables the shell holds.
+//! `orch demo`: a newcomer's first command. In a directory of its own it makes a project (the
+//! main clone of a bare git repository that stands for the remote), a config, a logged-in
+//! stand-in agent that speaks Claude Code's CLI contract, and a loopback forge (`forge`: a
+//! minimal Gitea on 127.0.0.1, for the demo's duration); then it walks one task through the whole
+//! pipeline — one transient failure and its retry among them — in the task's own worktree and
+//! branch, pushed after each stage, with its pull request opened and its body updated as the
+//! stages finish, printing each step, the status table, the pull request and the usage comments
+//! it posted. Nothing outside its directory (and that port) is read or written: the
+//! configuration is built from its own file only, whatever ORCH_* variables the shell holds.
+
+mod forge;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -12,7 +17,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::app::tick::{self, Event};
 use crate::cli::{DemoArgs, GlobalArgs, StatusArgs};
-use crate::config::{Config, Inputs};
+use crate::config::{self, Config, Inputs};
 use crate::domain::states::TaskState;
 use crate::notify::comment;
 use crate::output::{self, Paint};
@@ -20,12 +25,16 @@ use crate::store::{now_ms, NewTask};
 use crate::{commands, exit, Ctx};
 
 /// The stand-in agent, the same script the test suite drives.
-const STAND_IN: &str = include_str!("../../tests/agent/fake-claude");
+const STAND_IN: &str = include_str!("../../../tests/agent/fake-claude");
 
 /// What the stand-in does on each run, in order: the architect's first attempt fails.
 const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\nok\n";
 
 const TASK: &str = "DEMO-1";
+
+/// The demo forge's repository and token (a demo's, not a secret).
+const REPO: &str = "acme/demo";
+const DEMO_TOKEN: &str = "demo-forge-token";
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
     // The demo makes its own database and configuration; a flag that would point elsewhere is
@@ -64,14 +73,17 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<u8> {
 }
 
 fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
-    let ctx = build(outer, dir)?;
+    let forge = forge::Forge::start(REPO, DEMO_TOKEN).context("starting the demo's forge")?;
+    let ctx = build(outer, dir, &forge)?;
     let paint = ctx.paint();
     let json = outer.json();
     // With --json the steps go into one document at the end, nothing else on stdout.
     let say = |text: String| if json { Ok(()) } else { output::line(text) };
     say(paint.bold(&format!("orch demo in {}", dir.display())))?;
     say(format!(
-        "  a project (a git repository), a config and a logged-in stand-in agent; pipeline: {}",
+        "  a project (the main clone of remote.git), a config, a logged-in stand-in agent and a \
+         loopback forge at {}; pipeline: {}",
+        forge.url,
         ctx.config.stages.join(" → ")
     ))?;
     let mut store = ctx.store()?;
@@ -114,6 +126,14 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
                 steps.push(commands::tick::describe(&event));
             } else if printed.is_ok() {
                 printed = print_event(paint, &event);
+                // What the delivery did on the forge: the pull request opened or updated.
+                if matches!(event, Event::Delivered(_)) {
+                    for news in forge.news() {
+                        if printed.is_ok() {
+                            printed = say(format!("{} {news}", step(paint, "pull")));
+                        }
+                    }
+                }
             }
         })?;
         printed?;
@@ -125,36 +145,64 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
 
     let store = ctx.store()?;
     let comments = store.comments()?;
-    let task_state = store
-        .tasks_by_key(TASK)?
-        .first()
+    let task = store.tasks_by_key(TASK)?.into_iter().next();
+    let task_state = task
+        .as_ref()
         .map_or_else(|| "missing".to_string(), |t| t.state.to_string());
+    let branch = task
+        .as_ref()
+        .and_then(|t| t.branch.clone())
+        .unwrap_or_default();
+    let pull = forge.pulls().into_iter().next();
+    let posted = forge.comments();
     if json {
         let comments: Vec<_> = comments
             .iter()
             .map(|(id, c)| serde_json::json!({ "id": id, "stage": c.stage, "body": comment::render(c, *id) }))
             .collect();
+        let pull_request = pull.as_ref().map(|p| {
+            serde_json::json!({
+                "number": p.number, "url": p.url, "title": p.title, "head": p.head,
+                "base": p.base, "body": p.body,
+                "state": task.as_ref().and_then(|t| t.pr_state),
+            })
+        });
         output::json(&serde_json::json!({
             "dir": dir,
             "kept": kept,
             "task": TASK,
             "task_state": task_state,
+            "branch": branch,
             "ticks": worked,
             "steps": steps,
+            "pull_request": pull_request,
             "comments": comments,
+            "comments_posted": posted.len(),
         }))?;
     } else {
         say(format!("\n{} after {worked} ticks", paint.bold("status")))?;
         commands::status::run(&ctx, &StatusArgs {})?;
+        if let Some(pull) = &pull {
+            say(format!(
+                "\n{} #{} {} ({} → {}) {}\n\n{}",
+                paint.bold("pull request"),
+                pull.number,
+                pull.title,
+                pull.head,
+                pull.base,
+                pull.url,
+                pull.body.trim_end()
+            ))?;
+        }
         say(format!(
-            "\n{} ({} queued; with a forge token they go to the task's issue)",
-            paint.bold("usage comments orch would have posted"),
-            comments.len()
+            "\n{} ({} posted on the task's issue or, once it had one, its pull request)",
+            paint.bold("usage comments"),
+            posted.len()
         ))?;
         for (id, comment) in &comments {
             say(format!("\n{}", comment::render(comment, *id)))?;
         }
-        say(closing(dir, kept))?;
+        say(closing(dir, kept, &branch))?;
     }
     if task_state != TaskState::Complete.as_str() {
         bail!("the demo task ended {task_state}, not complete");
@@ -163,7 +211,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
 }
 
 /// Where to look next: the kept directory with orch and git, or how to keep it.
-fn closing(dir: &Path, kept: bool) -> String {
+fn closing(dir: &Path, kept: bool, branch: &str) -> String {
     if !kept {
         return "\nThe demo's directory was removed. `orch demo --keep` leaves it, with the commands \
                 to look at it."
@@ -176,11 +224,11 @@ fn closing(dir: &Path, kept: bool) -> String {
          orch --config {config} --db {db} jobs --state done\n  \
          orch --config {config} --db {db} show {TASK}\n  \
          orch --config {config} --db {db} logs 1\n  \
-         git -C {project} log --oneline",
+         git -C {remote} log --oneline {branch}",
         dir = dir.display(),
         config = config.display(),
         db = db.display(),
-        project = dir.join("project").display(),
+        remote = dir.join("remote.git").display(),
     )
 }
 
@@ -190,7 +238,9 @@ fn step(paint: Paint, name: &str) -> String {
 
 fn print_event(paint: Paint, event: &Event) -> Result<()> {
     let line = match event {
-        Event::Delivered(_) | Event::Rescued(_) | Event::Stopped(..) => return Ok(()),
+        Event::Delivered(_) | Event::Rescued(_) | Event::Stopped(..) | Event::Pushed(_) => {
+            return Ok(())
+        }
         Event::Recovered(outcome) => format!(
             "{} run {} left by a dead worker: {}",
             step(paint, "recover"),
@@ -232,8 +282,12 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
                 }
                 (decision, _, _) => decision.to_string(),
             };
+            let pushed = match &outcome.branch {
+                Some(branch) if branch.pushed.is_some() => format!(", pushed {}", branch.branch),
+                _ => String::new(),
+            };
             format!(
-                "{} {} → {what}{}",
+                "{} {} → {what}{}{pushed}",
                 step(paint, "finalize"),
                 super::paint_class(paint, &outcome.class),
                 match &outcome.commit {
@@ -247,8 +301,8 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
     output::line(line)
 }
 
-/// Lay out the demo's directory and the context that points at nothing else.
-fn build(outer: &Ctx, dir: &Path) -> Result<Ctx> {
+/// Lay out the demo's directory and the context that points at nothing else but its forge.
+fn build(outer: &Ctx, dir: &Path, forge: &forge::Forge) -> Result<Ctx> {
     let bin = dir.join("bin/claude");
     let home = dir.join("home");
     let project = dir.join("project");
@@ -275,10 +329,26 @@ fn build(outer: &Ctx, dir: &Path) -> Result<Ctx> {
     )?;
     let script = dir.join("agent-script.txt");
     write(&script, SCRIPT.as_bytes(), 0o600)?;
+    // The remote (a bare repository) and its main clone, the project's workdir.
+    let remote = dir.join("remote.git");
+    git(
+        dir,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "remote.git",
+        ],
+    )?;
     git(&project, &["init", "--quiet", "--initial-branch=main"])?;
     write(&project.join("README.md"), b"# demo\n", 0o644)?;
     git(&project, &["add", "README.md"])?;
     git(&project, &["commit", "--quiet", "-m", "initial commit"])?;
+    let remote_path = remote.display().to_string();
+    git(&project, &["remote", "add", "origin", &remote_path])?;
+    git(&project, &["push", "--quiet", "origin", "main"])?;
+    git(&project, &["remote", "set-head", "origin", "main"])?;
 
     let config = format!(
         r#"# Written by `orch demo`: retries are due at once so the demo never waits.
@@ -293,7 +363,7 @@ preflight_cache_ttl = 300
 workdir = "{project}"
 auto_commit = true
 commit_author = "orch demo <demo@orch.invalid>"
-forge = {{ kind = "gitea", url = "https://git.example.invalid", repo = "acme/demo" }}
+forge = {{ kind = "gitea", url = "{forge}", repo = "{repo}" }}
 
 [agents.claude]
 bin = "{bin}"
@@ -304,6 +374,8 @@ env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE
         bin = bin.display(),
         home = home.display(),
         script = script.display(),
+        forge = forge.url,
+        repo = forge.repo(),
     );
     let config_path = dir.join("config.toml");
     write(&config_path, config.as_bytes(), 0o600)?;
@@ -315,11 +387,13 @@ env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE
         json: outer.global.json,
     };
     let home_text = home.display().to_string();
+    let token = forge.token().to_string();
+    let forge_token = config::FORGE_TOKEN.env();
     let config = Config::load_from(&Inputs {
         global: &global.overrides(),
         env: &|name| (name == "HOME").then(|| home_text.clone()),
-        // The demo never delivers anything: no secret of the caller's reaches it.
-        secret: &|_| None,
+        // No secret of the caller's reaches the demo: its forge takes the demo's own token.
+        secret: &|name| (name == forge_token).then(|| crate::secrets::Found::Value(token.clone())),
     })?;
     Ok(Ctx { global, config })
 }
