@@ -5,5 +5,6 @@
 pub mod claim;
 pub mod finalize;
 pub mod preflight;
+pub mod prune;
 pub mod run;
 pub mod tick;

@@ -33,6 +33,8 @@ pub enum Event<'a> {
     /// A running job taken back: its orch on this host is gone or stopped, or its lease ran out.
     Rescued(&'a Rescued),
     Recovered(&'a Outcome),
+    /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
+    Pruned(&'a crate::app::prune::Report),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
@@ -136,6 +138,19 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
                 left.job_id
             ),
         }
+    }
+    // Housekeeping is not the tick's job: a failure is reported and the tick goes on.
+    match crate::app::prune::when_due(
+        &ctx.config,
+        &mut *store,
+        request.worker,
+        crate::app::prune::TICK_BUDGET,
+    ) {
+        Ok(Some(report)) if report.removed_anything() || !report.complete => {
+            on(Event::Pruned(&report))
+        }
+        Ok(_) => {}
+        Err(err) => crate::diag!("orch: warning: prune: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {

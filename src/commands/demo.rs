@@ -190,7 +190,9 @@ fn step(paint: Paint, name: &str) -> String {
 
 fn print_event(paint: Paint, event: &Event) -> Result<()> {
     let line = match event {
-        Event::Delivered(_) | Event::Rescued(_) | Event::Stopped(..) => return Ok(()),
+        Event::Delivered(_) | Event::Rescued(_) | Event::Pruned(_) | Event::Stopped(..) => {
+            return Ok(())
+        }
         Event::Recovered(outcome) => format!(
             "{} run {} left by a dead worker: {}",
             step(paint, "recover"),

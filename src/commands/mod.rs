@@ -13,12 +13,14 @@ mod man;
 mod metrics;
 mod notify;
 mod preflight;
+pub(crate) mod prune;
 mod reset_cache;
 mod retry;
 pub(crate) mod run;
 mod show;
 pub mod status;
 pub(crate) mod tick;
+mod usage;
 mod validate_log;
 
 use anyhow::Result;
@@ -50,6 +52,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Notify(args) => notify::run(ctx, &args),
         Command::Logs(args) => logs::run(ctx, &args),
         Command::Metrics(args) => metrics::run(ctx, &args),
+        Command::Prune(args) => prune::run(ctx, &args),
+        Command::Usage(args) => usage::run(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

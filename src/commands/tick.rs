@@ -61,6 +61,10 @@ pub(crate) fn describe(event: &Event) -> Value {
             "step": "recover", "outcome": outcome,
             "text": format!("recover: run {} of job {} → {}", outcome.run_id, outcome.job_id, outcome.decision.as_str()),
         }),
+        Event::Pruned(report) => json!({
+            "step": "prune", "report": report,
+            "text": format!("prune: {}", super::prune::describe(report, crate::store::now_ms()).join("; ")),
+        }),
         Event::Preflight(verdict) => json!({
             "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
             "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),

@@ -227,12 +227,15 @@ fn busy_world() -> World {
         .ok()
         .json();
     let db = w.db();
-    // What finalize records: the verdict's class and its Usage as JSON.
+    // What finalize records, in one statement: the verdict's class, its Usage as JSON, and
+    // when (which puts the run in the usage rollup).
     db.execute(
-        "UPDATE agent_runs SET class = 'ok', result_ok = 1, usage_json = ?2 WHERE id = ?1",
+        "UPDATE agent_runs SET class = 'ok', result_ok = 1, usage_json = ?2, finalized_at = ?3
+         WHERE id = ?1",
         rusqlite::params![
             run["run_id"].as_i64().unwrap(),
-            r#"{"cost_usd":0.5,"input_tokens":100,"output_tokens":20,"cache_read_tokens":1000,"cache_write_tokens":50,"turns":2,"models":[]}"#
+            r#"{"cost_usd":0.5,"input_tokens":100,"output_tokens":20,"cache_read_tokens":1000,"cache_write_tokens":50,"turns":2,"models":[]}"#,
+            now_ms()
         ],
     )
     .unwrap();

@@ -13,8 +13,10 @@ mod listing;
 mod metrics;
 mod outbox;
 mod preflight;
+mod retention;
 mod runs;
 mod types;
+mod usage;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_breaker.sql"),
     include_str!("migrations/0005_one_agent.sql"),
     include_str!("migrations/0006_per_host.sql"),
+    include_str!("migrations/0008_retention.sql"),
 ];
 
 pub struct Sqlite {
@@ -54,7 +57,8 @@ impl Sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsx::ensure_private_dir(dir, "database directory")?;
         }
-        if !path.exists() {
+        let created = !path.exists();
+        if created {
             // SQLite gives its -wal and -shm files the database file's mode, so 0600 here keeps
             // all three private.
             OpenOptions::new()
@@ -77,6 +81,15 @@ impl Sqlite {
             path: path.to_path_buf(),
             busy_timeout_ms,
         };
+        if created {
+            // Only a database with no tables yet can take this mode: pruning then gives freed
+            // pages back to the file system a few at a time, instead of a VACUUM that rewrites
+            // the whole file under the write lock.
+            store
+                .conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(|err| store.context(err.into()))?;
+        }
         store.configure().map_err(|err| store.context(err))?;
         store.migrate(options.host)?;
         Ok(store)
@@ -402,6 +415,62 @@ impl Store for Sqlite {
 
     fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts> {
         self.read(|conn| metrics::facts(conn, host, now))
+    }
+
+    fn prune_batch(&mut self, batch: &PruneBatch) -> Result<PrunedBatch> {
+        self.write(|tx| retention::prune(tx, batch))
+    }
+
+    fn preview_prune(&self, batch: &PruneBatch) -> Result<PrunedBatch> {
+        self.read(|conn| retention::preview(conn, batch))
+    }
+
+    fn sweep_outbox(&mut self, sweep: &OutboxSweep) -> Result<Swept> {
+        if sweep.dry_run {
+            // A transaction that is rolled back is the one way to share the statement: it
+            // removes nothing either way, and a read does not take the write lock.
+            let tx = self.conn.unchecked_transaction()?;
+            let swept = retention::sweep_outbox(&tx, sweep).map_err(|err| self.context(err))?;
+            tx.rollback()?;
+            return Ok(swept);
+        }
+        self.write(|tx| retention::sweep_outbox(tx, sweep))
+    }
+
+    fn trash(&self, host: &str, limit: i64) -> Result<Vec<TrashItem>> {
+        self.get(|conn| retention::trash(conn, host, limit))
+    }
+
+    fn empty_trash(&mut self, ids: &[i64]) -> Result<()> {
+        self.write(|tx| retention::empty_trash(tx, ids))
+    }
+
+    fn storage(&self) -> Result<Storage> {
+        self.get(retention::storage)
+    }
+
+    fn release_pages(&mut self, pages: i64) -> Result<i64> {
+        self.write(|tx| retention::release_pages(tx, pages))
+    }
+
+    fn take_turn(&mut self, turn: &Turn) -> Result<bool> {
+        // Most ticks find it is not due: a read, not the write lock.
+        if !self.get(|conn| retention::turn_is_due(conn, turn))? {
+            return Ok(false);
+        }
+        self.write(|tx| retention::take_turn(tx, turn))
+    }
+
+    fn end_turn(&mut self, name: &str, holder: &str, done: bool, now: i64) -> Result<()> {
+        self.write(|tx| retention::end_turn(tx, name, holder, done, now))
+    }
+
+    fn turn_done_at(&self, name: &str) -> Result<Option<i64>> {
+        self.get(|conn| retention::turn_done_at(conn, name))
+    }
+
+    fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>> {
+        self.read(|conn| usage::report(conn, query))
     }
 }
 

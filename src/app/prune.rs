@@ -1,0 +1,452 @@
+//! Retention: remove what belongs to tasks finished longer ago than `retention_days` — their
+//! jobs, history, runs, delivered messages, logs and worktrees — in short batches, then hand the
+//! freed pages back to the file system. `orch prune` runs it whole; `orch tick` runs it when the
+//! fleet's turn comes (at most every `prune_interval_hours`, one process at a time), for a few
+//! seconds, going on where it stopped at the next tick until it is done.
+//!
+//! Rows go first, files after: a batch's transaction deletes the rows and queues the files they
+//! named in the trash of the host each file is on; each host then removes its own (`take_out`),
+//! this one right after the batch, the others at their next tick. Only files orch made, in the
+//! directories orch owns, are removed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::config::{self, Config};
+use crate::domain::retention::{self, Cutoffs, Pacer, PRUNE_TURN, TURN_MARGIN_MS};
+use crate::domain::states::{OutboxState, TaskState};
+use crate::fsx;
+use crate::store::{OutboxSweep, PruneBatch, PrunedBatch, Store, TrashItem, TrashKind, Turn};
+
+/// How long each batch's transaction may hold the write lock, about: claims wait no longer.
+pub const BATCH_TARGET: Duration = Duration::from_millis(40);
+/// How long a tick spends pruning before it goes on with its own work; the next tick goes on.
+pub const TICK_BUDGET: Duration = Duration::from_secs(5);
+/// Trash items read at a time.
+const TRASH_STEP: i64 = 500;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Remove what finished longer ago than this.
+    pub older_than_ms: i64,
+    /// Count what would go, remove nothing.
+    pub dry_run: bool,
+    /// Stop (incomplete) when this passes; None: go on until done.
+    pub deadline: Option<Instant>,
+}
+
+/// What a prune removed (or, dry, would remove).
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub dry_run: bool,
+    pub older_than_ms: i64,
+    /// Tasks that finished before this time were removed.
+    pub finished_before: i64,
+    pub tasks: i64,
+    pub jobs: i64,
+    pub history: i64,
+    pub runs: i64,
+    pub outbox: i64,
+    #[serde(flatten)]
+    pub files: Removed,
+    /// Files on other hosts, left in their trash for them to remove.
+    pub files_elsewhere: i64,
+    pub database: Database,
+    pub batches: i64,
+    /// The longest batch, the write lock held for most of it.
+    pub longest_batch_ms: f64,
+    /// False when the deadline came first (a tick's share): the next one goes on.
+    pub complete: bool,
+}
+
+/// Files removed from this host.
+#[derive(Debug, Default, Serialize, Clone, Copy)]
+pub struct Removed {
+    pub log_files: i64,
+    pub log_bytes: u64,
+    pub worktrees: i64,
+}
+
+impl std::ops::AddAssign for Removed {
+    fn add_assign(&mut self, other: Removed) {
+        self.log_files += other.log_files;
+        self.log_bytes += other.log_bytes;
+        self.worktrees += other.worktrees;
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Database {
+    pub bytes_before: i64,
+    pub bytes_after: i64,
+    /// Free pages left inside the file (reused by new rows; handed back only when
+    /// `incremental`).
+    pub free_bytes: i64,
+    pub incremental: bool,
+}
+
+impl Report {
+    fn add(&mut self, batch: &PrunedBatch) {
+        self.tasks += batch.tasks;
+        self.jobs += batch.jobs;
+        self.history += batch.history;
+        self.runs += batch.runs;
+        self.outbox += batch.outbox;
+    }
+
+    /// Whether it removed (or would remove) a row or a file.
+    pub fn removed_anything(&self) -> bool {
+        self.tasks + self.outbox + self.files.log_files + self.files.worktrees > 0
+    }
+
+    /// Bytes the prune gave back: files, and the database's shrinking.
+    pub fn bytes_freed(&self) -> u64 {
+        let db = (self.database.bytes_before - self.database.bytes_after).max(0) as u64;
+        self.files.log_bytes + db
+    }
+}
+
+/// Prune what finished longer ago than `options.older_than_ms`.
+pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Result<Report> {
+    let now = store.now()?;
+    let cutoffs = retention::cutoffs(now, options.older_than_ms);
+    let before = store.storage()?;
+    let host = config.host();
+    let mut report = Report {
+        dry_run: options.dry_run,
+        older_than_ms: options.older_than_ms,
+        finished_before: cutoffs.finished_before,
+        database: Database {
+            bytes_before: before.bytes(),
+            incremental: before.incremental,
+            ..Database::default()
+        },
+        complete: true,
+        ..Report::default()
+    };
+    let out_of_time = || options.deadline.is_some_and(|at| Instant::now() >= at);
+    let mut pacer = Pacer::new(Pacer::TASKS, BATCH_TARGET);
+    let mut after = None;
+    loop {
+        if out_of_time() {
+            report.complete = false;
+            break;
+        }
+        let batch = PruneBatch {
+            finished: TaskState::FINISHED,
+            cutoffs,
+            after,
+            limit: pacer.size,
+            host: &host,
+            now,
+        };
+        let started = Instant::now();
+        let pruned = if options.dry_run {
+            store.preview_prune(&batch)?
+        } else {
+            store.prune_batch(&batch)?
+        };
+        let took = started.elapsed();
+        report.batches += 1;
+        report.longest_batch_ms = report.longest_batch_ms.max(took.as_secs_f64() * 1000.0);
+        report.add(&pruned);
+        report.files_elsewhere += pruned.files.iter().filter(|f| f.host != host).count() as i64;
+        if options.dry_run {
+            report.files += would_remove(config, &pruned.files, &host);
+        } else {
+            report.files += take_out(config, store)?;
+        }
+        after = pruned.next;
+        if after.is_none() {
+            break;
+        }
+        pacer.next(took);
+        if !options.dry_run {
+            std::thread::sleep(Pacer::pause(took));
+        }
+    }
+    if report.complete {
+        report.complete = sweep_outbox(store, &cutoffs, options, &mut report, &out_of_time)?;
+    }
+    if report.complete && !options.dry_run {
+        report.complete = release_pages(store, &out_of_time)?;
+    }
+    let after = store.storage()?;
+    report.database.bytes_after = after.bytes();
+    report.database.free_bytes = after.free_pages * after.page_size;
+    Ok(report)
+}
+
+/// Delivered messages left without a job (alerts about an agent or a project, or one delivered
+/// after its task was pruned): folded ones, then sent ones. False when time ran out.
+fn sweep_outbox(
+    store: &mut dyn Store,
+    cutoffs: &Cutoffs,
+    options: &Options,
+    report: &mut Report,
+    out_of_time: &dyn Fn() -> bool,
+) -> Result<bool> {
+    for state in [OutboxState::Folded, OutboxState::Sent] {
+        let mut pacer = Pacer::new(Pacer::TASKS, BATCH_TARGET);
+        let mut after = None;
+        loop {
+            if out_of_time() {
+                return Ok(false);
+            }
+            let started = Instant::now();
+            let swept = store.sweep_outbox(&OutboxSweep {
+                state,
+                before: cutoffs.finished_before,
+                after,
+                limit: pacer.size,
+                dry_run: options.dry_run,
+            })?;
+            let took = started.elapsed();
+            report.outbox += swept.messages;
+            after = swept.next;
+            if after.is_none() {
+                break;
+            }
+            pacer.next(took);
+            if !options.dry_run {
+                std::thread::sleep(Pacer::pause(took));
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Hand the free pages back to the file system, a paced step at a time (when the database is
+/// in incremental mode; a database made before orch set it keeps them for new rows). False when
+/// time ran out.
+fn release_pages(store: &mut dyn Store, out_of_time: &dyn Fn() -> bool) -> Result<bool> {
+    let storage = store.storage()?;
+    if !storage.incremental {
+        return Ok(true);
+    }
+    let mut free = storage.free_pages;
+    let mut pacer = Pacer::new(Pacer::PAGES, BATCH_TARGET);
+    while free > 0 {
+        if out_of_time() {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let left = store.release_pages(pacer.size)?;
+        let took = started.elapsed();
+        if left >= free {
+            break;
+        }
+        free = left;
+        pacer.next(took);
+        std::thread::sleep(Pacer::pause(took));
+    }
+    Ok(true)
+}
+
+/// The fleet's prune, when its turn has come (`prune_interval_hours` since it was last done,
+/// and nobody is at it), for at most `budget`; and this host's trash, every time. None when it
+/// was not this process's turn.
+pub fn when_due(
+    config: &Config,
+    store: &mut dyn Store,
+    worker: &str,
+    budget: Duration,
+) -> Result<Option<Report>> {
+    take_out(config, store)?;
+    let every_hours = config.count(config::PRUNE_INTERVAL_HOURS) as i64;
+    if every_hours == 0 {
+        return Ok(None);
+    }
+    let holder = format!("{worker}@{}:{}", config.host(), std::process::id());
+    let now = store.now()?;
+    let turn = Turn {
+        name: PRUNE_TURN,
+        holder: &holder,
+        every_ms: every_hours.saturating_mul(3_600_000),
+        hold_ms: (budget.as_millis() as i64).saturating_add(TURN_MARGIN_MS),
+        now,
+    };
+    if !store.take_turn(&turn)? {
+        return Ok(None);
+    }
+    let options = Options {
+        older_than_ms: retention_ms(config),
+        dry_run: false,
+        deadline: Some(Instant::now() + budget),
+    };
+    let pruned = prune(config, store, &options);
+    let done = matches!(&pruned, Ok(report) if report.complete);
+    let ended = store
+        .now()
+        .and_then(|now| store.end_turn(PRUNE_TURN, &holder, done, now));
+    let report = pruned?;
+    ended?;
+    Ok(Some(report))
+}
+
+/// `retention_days` in milliseconds.
+pub fn retention_ms(config: &Config) -> i64 {
+    (config.count(config::RETENTION_DAYS) as i64).saturating_mul(86_400_000)
+}
+
+/// Note a prune done by hand as the fleet's, when it removed at least what the periodic one
+/// would (so the next tick does not do it again).
+pub fn record_done(config: &Config, store: &mut dyn Store, report: &Report) -> Result<()> {
+    if report.dry_run || !report.complete || report.older_than_ms > retention_ms(config) {
+        return Ok(());
+    }
+    let now = store.now()?;
+    store.end_turn(PRUNE_TURN, "", true, now)
+}
+
+/// Remove the files waiting in this host's trash, and forget them (a file that cannot be
+/// removed is reported once, and forgotten too: it is not orch's, or not there).
+pub fn take_out(config: &Config, store: &mut dyn Store) -> Result<Removed> {
+    let host = config.host();
+    let mut removed = Removed::default();
+    loop {
+        let items = store.trash(&host, TRASH_STEP)?;
+        if items.is_empty() {
+            return Ok(removed);
+        }
+        let places = Places::of(config);
+        for item in &items {
+            match remove(&places, item) {
+                Ok(freed) => removed += freed,
+                Err(why) => crate::diag!(
+                    "orch: prune: left {} {}: {why}",
+                    item.kind.as_str(),
+                    item.path
+                ),
+            }
+        }
+        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+        store.empty_trash(&ids)?;
+        if (items.len() as i64) < TRASH_STEP {
+            return Ok(removed);
+        }
+    }
+}
+
+/// What removing `files` would free on this host (a dry run).
+fn would_remove(config: &Config, files: &[TrashItem], host: &str) -> Removed {
+    let places = Places::of(config);
+    let mut removed = Removed::default();
+    for item in files.iter().filter(|item| item.host == host) {
+        match (item.kind, places.locate(item)) {
+            (TrashKind::Log, Ok(Some(path))) => {
+                removed.log_files += 1;
+                removed.log_bytes += std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+            }
+            (TrashKind::Worktree, Ok(Some(_))) => removed.worktrees += 1,
+            _ => {}
+        }
+    }
+    removed
+}
+
+/// The directories orch owns on this host that pruned files live in.
+struct Places {
+    log_dir: PathBuf,
+    worktrees: PathBuf,
+}
+
+impl Places {
+    fn of(config: &Config) -> Places {
+        Places {
+            log_dir: config.log_dir(),
+            worktrees: worktree_root(config),
+        }
+    }
+
+    /// Where the item is on this host, when it is there and is orch's to remove: a log named as
+    /// orch names run logs, directly in the log directory; a worktree directory (not a link)
+    /// under the worktree root; each in a directory only orch's user may write. Ok(None): not
+    /// there (removed already, or never made).
+    fn locate(&self, item: &TrashItem) -> Result<Option<PathBuf>, String> {
+        let (root, path, want_dir) = match item.kind {
+            TrashKind::Log => {
+                let path = PathBuf::from(&item.path);
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if !retention::is_run_log_name(name) {
+                    return Err("not a run log's name".into());
+                }
+                let parent = path.parent().unwrap_or(Path::new(""));
+                if !same_dir(parent, &self.log_dir) {
+                    return Err(format!(
+                        "not in the log directory {}",
+                        self.log_dir.display()
+                    ));
+                }
+                (&self.log_dir, path, false)
+            }
+            TrashKind::Worktree => {
+                let Some((project, task)) = item.path.split_once('/') else {
+                    return Err("not project/task".into());
+                };
+                if !retention::is_plain_component(project) || !retention::is_plain_component(task) {
+                    return Err("not a plain project and task name".into());
+                }
+                let path = self.worktrees.join(project).join(task);
+                (&self.worktrees, path, true)
+            }
+        };
+        if !root.exists() {
+            return Ok(None);
+        }
+        fsx::check_private_dir(root, "directory").map_err(|err| format!("{err:#}"))?;
+        match std::fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.to_string()),
+            Ok(meta) if want_dir && meta.is_dir() => Ok(Some(path)),
+            Ok(meta) if !want_dir && meta.is_file() => Ok(Some(path)),
+            Ok(meta) => Err(format!("it is {}", fsx::file_kind(&meta))),
+        }
+    }
+}
+
+/// Remove one trash item from this host; what that freed.
+fn remove(places: &Places, item: &TrashItem) -> Result<Removed, String> {
+    let Some(path) = places.locate(item)? else {
+        return Ok(Removed::default());
+    };
+    match item.kind {
+        TrashKind::Log => {
+            let bytes = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
+            std::fs::remove_file(&path).map_err(|err| err.to_string())?;
+            Ok(Removed {
+                log_files: 1,
+                log_bytes: bytes,
+                worktrees: 0,
+            })
+        }
+        TrashKind::Worktree => {
+            std::fs::remove_dir_all(&path).map_err(|err| err.to_string())?;
+            Ok(Removed {
+                worktrees: 1,
+                ..Removed::default()
+            })
+        }
+    }
+}
+
+/// Whether two paths name the same directory (the log directory may be reached through a link).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Where a task's worktree lives on this host: `worktrees/PROJECT/TASK` in the state directory
+/// (the database's), as the worktrees of issue 16 are laid out.
+pub fn worktree_root(config: &Config) -> PathBuf {
+    config
+        .db_path()
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("worktrees")
+}
