@@ -73,14 +73,15 @@ pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> R
 pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
     let stages = serde_json::to_string(stages)?;
     // One query per live state, each walking that state's partial index: a list of states would
-    // match neither and read every job ever made.
+    // match neither and read every job ever made. `+j.id`: ordered by the bare id, the planner
+    // would walk every job in id order to save itself the sort.
     let mut out = Vec::new();
     for state in JobState::LIVE {
         out.extend(jobs_where(
             conn,
             &format!(
                 "WHERE j.state = '{state}' AND j.stage NOT IN (SELECT value FROM json_each(?1))
-                 ORDER BY j.id LIMIT ?2"
+                 ORDER BY +j.id LIMIT ?2"
             ),
             params![stages, limit],
         )?);
