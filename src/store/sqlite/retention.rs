@@ -263,10 +263,14 @@ pub(super) fn storage(conn: &Connection) -> Result<Storage> {
 }
 
 pub(super) fn release_pages(tx: &Transaction, pages: i64) -> Result<i64> {
-    // The pragma answers with no rows; stepping it does the work.
-    tx.prepare(&format!("PRAGMA incremental_vacuum({})", pages.max(1)))?
-        .query([])?
-        .next()?;
+    // The pragma frees one page per step (each step answers with a row): step to the end.
+    let mut stmt = tx.prepare(&format!(
+        "PRAGMA incremental_vacuum({})",
+        pages.clamp(1, i64::from(i32::MAX))
+    ))?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    drop(rows);
     Ok(tx.query_row("PRAGMA freelist_count", [], |row| row.get(0))?)
 }
 

@@ -12,6 +12,7 @@ mod finalize;
 mod jobs;
 mod outbox;
 mod preflight;
+mod retention;
 mod runs;
 
 use std::any::Any;
