@@ -16,7 +16,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::{self, Config};
-use crate::domain::retention::{self, Cutoffs, Pacer, PRUNE_TURN, TURN_MARGIN_MS};
+use crate::domain::retention::{self, Pacer, PRUNE_TURN, TURN_MARGIN_MS};
 use crate::domain::states::{OutboxState, TaskState};
 use crate::fsx;
 use crate::store::{OutboxSweep, PruneBatch, PrunedBatch, Store, TrashItem, TrashKind, Turn};
@@ -128,18 +128,14 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
         ..Report::default()
     };
     let out_of_time = || options.deadline.is_some_and(|at| Instant::now() >= at);
-    let mut pacer = Pacer::new(Pacer::TASKS, BATCH_TARGET);
+    let pause = !options.dry_run;
     let mut after = None;
-    loop {
-        if out_of_time() {
-            report.complete = false;
-            break;
-        }
+    report.complete = paced(Pacer::TASKS, pause, &out_of_time, |limit| {
         let batch = PruneBatch {
             finished: TaskState::FINISHED,
             cutoffs,
             after,
-            limit: pacer.size,
+            limit,
             host: &host,
             now,
         };
@@ -149,30 +145,47 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
         } else {
             store.prune_batch(&batch)?
         };
-        let took = started.elapsed();
+        let took = started.elapsed().as_secs_f64() * 1000.0;
         report.batches += 1;
-        report.longest_batch_ms = report.longest_batch_ms.max(took.as_secs_f64() * 1000.0);
+        report.longest_batch_ms = report.longest_batch_ms.max(took);
         report.add(&pruned);
         report.files_elsewhere += pruned.files.iter().filter(|f| f.host != host).count() as i64;
-        if options.dry_run {
-            report.files += would_remove(config, &pruned.files, &host);
+        report.files += if options.dry_run {
+            would_remove(config, &pruned.files, &host)
         } else {
-            report.files += take_out(config, store)?;
-        }
+            take_out(config, store)?
+        };
         after = pruned.next;
-        if after.is_none() {
-            break;
-        }
-        pacer.next(took);
-        if !options.dry_run {
-            std::thread::sleep(Pacer::pause(took));
-        }
+        Ok(after.is_some())
+    })?;
+    // Delivered messages left without a job (alerts about an agent or a project, or one
+    // delivered after its task was pruned): folded ones, then the sent ones they went out with.
+    for state in [OutboxState::Folded, OutboxState::Sent] {
+        let mut after = None;
+        report.complete = report.complete
+            && paced(Pacer::TASKS, pause, &out_of_time, |limit| {
+                let swept = store.sweep_outbox(&OutboxSweep {
+                    state,
+                    before: cutoffs.finished_before,
+                    after,
+                    limit,
+                    dry_run: options.dry_run,
+                })?;
+                report.outbox += swept.messages;
+                after = swept.next;
+                Ok(after.is_some())
+            })?;
     }
-    if report.complete {
-        report.complete = sweep_outbox(store, &cutoffs, options, &mut report, &out_of_time)?;
-    }
-    if report.complete && !options.dry_run {
-        report.complete = release_pages(store, &out_of_time)?;
+    // The freed pages back to the file system, when the database is in incremental mode (one
+    // made before orch set it keeps them for new rows).
+    if report.complete && !options.dry_run && store.storage()?.incremental {
+        let mut free = store.storage()?.free_pages;
+        report.complete = paced(Pacer::PAGES, true, &out_of_time, |pages| {
+            let left = store.release_pages(pages)?;
+            let more = left > 0 && left < free;
+            free = left;
+            Ok(more)
+        })?;
     }
     let after = store.storage()?;
     report.database.bytes_after = after.bytes();
@@ -180,70 +193,31 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
     Ok(report)
 }
 
-/// Delivered messages left without a job (alerts about an agent or a project, or one delivered
-/// after its task was pruned): folded ones, then sent ones. False when time ran out.
-fn sweep_outbox(
-    store: &mut dyn Store,
-    cutoffs: &Cutoffs,
-    options: &Options,
-    report: &mut Report,
+/// Take `step`s (each given how much to take) until one says nothing is left, each sized by a
+/// `Pacer` to hold the write lock for about `BATCH_TARGET`, pausing as long after each when
+/// `pause`. False when `out_of_time` came first.
+fn paced(
+    sizes: (i64, i64),
+    pause: bool,
     out_of_time: &dyn Fn() -> bool,
+    mut step: impl FnMut(i64) -> Result<bool>,
 ) -> Result<bool> {
-    for state in [OutboxState::Folded, OutboxState::Sent] {
-        let mut pacer = Pacer::new(Pacer::TASKS, BATCH_TARGET);
-        let mut after = None;
-        loop {
-            if out_of_time() {
-                return Ok(false);
-            }
-            let started = Instant::now();
-            let swept = store.sweep_outbox(&OutboxSweep {
-                state,
-                before: cutoffs.finished_before,
-                after,
-                limit: pacer.size,
-                dry_run: options.dry_run,
-            })?;
-            let took = started.elapsed();
-            report.outbox += swept.messages;
-            after = swept.next;
-            if after.is_none() {
-                break;
-            }
-            pacer.next(took);
-            if !options.dry_run {
-                std::thread::sleep(Pacer::pause(took));
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// Hand the free pages back to the file system, a paced step at a time (when the database is
-/// in incremental mode; a database made before orch set it keeps them for new rows). False when
-/// time ran out.
-fn release_pages(store: &mut dyn Store, out_of_time: &dyn Fn() -> bool) -> Result<bool> {
-    let storage = store.storage()?;
-    if !storage.incremental {
-        return Ok(true);
-    }
-    let mut free = storage.free_pages;
-    let mut pacer = Pacer::new(Pacer::PAGES, BATCH_TARGET);
-    while free > 0 {
+    let mut pacer = Pacer::new(sizes, BATCH_TARGET);
+    loop {
         if out_of_time() {
             return Ok(false);
         }
         let started = Instant::now();
-        let left = store.release_pages(pacer.size)?;
+        let more = step(pacer.size)?;
         let took = started.elapsed();
-        if left >= free {
-            break;
+        if !more {
+            return Ok(true);
         }
-        free = left;
         pacer.next(took);
-        std::thread::sleep(Pacer::pause(took));
+        if pause {
+            std::thread::sleep(Pacer::pause(took));
+        }
     }
-    Ok(true)
 }
 
 /// The fleet's prune, when its turn has come (`prune_interval_hours` since it was last done,

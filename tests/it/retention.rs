@@ -230,16 +230,9 @@ fn prune_leaves_what_is_not_its_own() {
     let out = w.orch(&["prune", "--json"]).ok();
     assert_eq!(out.json()["tasks"], 1);
     assert_eq!(out.json()["log_files"], 0);
-    assert!(
-        out.stderr.contains("it is not a regular file"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("not in the log directory"),
-        "{}",
-        out.stderr
-    );
+    for why in ["it is not a regular file", "not in the log directory"] {
+        assert!(out.stderr.contains(why), "{}", out.stderr);
+    }
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
     assert!(elsewhere.is_file() && std::fs::symlink_metadata(&logs[0]).is_ok());
 }

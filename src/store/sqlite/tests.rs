@@ -332,3 +332,29 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         unbounded.join("\n")
     );
 }
+
+/// Finalizing a run adds it to the usage rollup by reading that run alone: the trigger's query
+/// looks the run, its job and its task up, in both of the rows it adds to.
+#[test]
+fn rolling_a_run_up_reads_that_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_at(&dir, "h");
+    let mut stmt = store
+        .conn
+        .prepare("EXPLAIN QUERY PLAN SELECT * FROM run_rollup WHERE run_id = ?1")
+        .unwrap();
+    let mut rows = stmt.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        plan.push(row.get::<_, String>("detail").unwrap());
+    }
+    let sql = "agent_runs jobs j tasks t";
+    assert!(
+        plan.iter().all(|detail| plan_is_bounded(detail, sql)),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.iter().filter(|d| d.starts_with("SEARCH")).count() >= 6,
+        "{plan:#?}"
+    );
+}

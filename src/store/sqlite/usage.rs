@@ -7,24 +7,13 @@ use rusqlite::{params, Connection, Row};
 use crate::domain::usage::{Dim, Sums, DAY_MS, UNJUDGED};
 use crate::store::{UsageKey, UsageQuery, UsageRow};
 
-/// The column each dimension is, in both halves of the report's union.
-fn column(dim: Dim) -> &'static str {
-    match dim {
-        Dim::Project => "project",
-        Dim::Task => "task",
-        Dim::Stage => "stage",
-        Dim::Day => "day",
-        Dim::Agent => "agent",
-        Dim::Worker => "worker",
-    }
-}
-
 pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRow>> {
     let keys: Vec<String> = query
         .by
         .iter()
         .enumerate()
-        .map(|(i, dim)| format!("{} AS k{i}", column(*dim)))
+        // Both halves of the union name their columns as the dimensions are named.
+        .map(|(i, dim)| format!("{} AS k{i}", dim.name()))
         .collect();
     let group: Vec<String> = (0..query.by.len()).map(|i| format!("k{i}")).collect();
     let select = keys.iter().map(|k| format!("{k}, ")).collect::<String>();
@@ -40,7 +29,7 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
          FROM (
              SELECT day, project, task, stage, agent, worker, class, runs, cost_usd, input_tokens,
                     output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
-             FROM usage_rollup WHERE day BETWEEN ?1 AND ?2
+             FROM usage_rollup WHERE day BETWEEN max(?1, ?5 + 1) AND ?2
              UNION ALL
              SELECT r.started_at / ?4, j.project, t.key, j.stage, r.agent, r.worker, ?3, 1, 0.0,
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)
@@ -55,7 +44,8 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
             query.since_day.unwrap_or(i64::MIN),
             query.until_day.unwrap_or(i64::MAX),
             UNJUDGED,
-            DAY_MS
+            DAY_MS,
+            super::metrics::ALL_TIME
         ],
         |row| {
             let key = query

@@ -6,38 +6,14 @@ use orch::domain::retention::Cutoffs;
 use orch::domain::states::{JobState, OutboxState, TaskState};
 use orch::domain::usage::{Dim, UNJUDGED};
 use orch::store::{
-    Applied, Finish, JobFilter, Message, NewComment, OutboxSweep, PruneBatch, PrunedBatch,
-    TrashKind, Turn, UsageQuery,
+    Applied, Finish, JobFilter, Message, OutboxSweep, PruneBatch, PrunedBatch, TrashKind, Turn,
+    UsageQuery,
 };
 
 use super::*;
 
 const DAY: i64 = 86_400_000;
 const USAGE: &str = r#"{"cost_usd":0.25,"input_tokens":100,"output_tokens":20,"cache_read_tokens":5,"cache_write_tokens":1,"turns":3}"#;
-
-/// Open a run of `job` on `host` at `now`.
-fn start_on(store: &mut dyn Store, job: &Job, host: &str, now: i64) -> i64 {
-    let place = Place {
-        host: host.into(),
-        boot_id: None,
-        pid_ns: None,
-    };
-    let log_path = |run_id| format!("/logs/job-{}-run-{run_id}.log", job.job_id);
-    store
-        .start_run(&NewRun {
-            log_path: &log_path,
-            job_id: job.job_id,
-            worker: job.lease_owner.as_deref().unwrap(),
-            agent: "claude",
-            agent_version: None,
-            lease_ms: LEASE_MS,
-            place: &place,
-            supervisor: None,
-            now,
-        })
-        .unwrap()
-        .run_id
-}
 
 /// Task `key` queued at `at`, its first stage run on `host` and finalized at `at + 10`,
 /// finishing the task as `how` (complete or failed), with `usage` and a usage comment.
@@ -59,17 +35,7 @@ fn finished_on(
     let mut finish = plan(&job, run_id, decision, to, at + 10);
     finish.task = Some(how);
     finish.verdict.usage_json = Some(USAGE.into());
-    finish.comment = Some(NewComment {
-        project: job.project.clone(),
-        task: job.task.clone(),
-        issue: 7,
-        job_id: job.job_id,
-        run_id,
-        stage: job.stage.clone(),
-        verdict: "ok".into(),
-        attempt: job.attempt,
-        ..NewComment::default()
-    });
+    finish.comment = Some(comment(&job, run_id));
     assert!(matches!(
         store.apply_finalize(&finish).unwrap(),
         Applied::Done(_)
@@ -394,15 +360,7 @@ fn counts_and_usage_follow_every_move_and_outlive_a_prune() {
 fn delivered_messages_go_and_pending_or_dead_stay() {
     each(|db| {
         let mut store = db.open();
-        let claimer = |now| orch::store::ClaimMessage {
-            claimer: "n",
-            now,
-            claim_ms: 60_000,
-            dedup_ms: 0,
-            alerts: true,
-            comments: true,
-            skip_projects: &[],
-        };
+        let claimer = |now| notify_claim(now, 0);
         // Three finished tasks, each with a usage comment: one sent, one pending, one dead.
         finished(&mut *store, "T-sent", T0, TaskState::Complete);
         let sent = store.claim_message(&claimer(T0 + 20)).unwrap().unwrap();
@@ -438,15 +396,7 @@ fn a_message_others_were_folded_into_goes_with_the_last_of_them() {
         let (first, _) = finished(&mut *store, "T-1", T0, TaskState::Failed);
         let (second, _) = finished(&mut *store, "T-2", T0 + 2 * DAY, TaskState::Failed);
         // Comments are not what is folded; drop them from the picture (sent).
-        let claimer = |now| orch::store::ClaimMessage {
-            claimer: "n",
-            now,
-            claim_ms: 60_000,
-            dedup_ms: 3_600_000,
-            alerts: true,
-            comments: true,
-            skip_projects: &[],
-        };
+        let claimer = |now| notify_claim(now, 3_600_000);
         let alert = |job: &Job| {
             Message::Alert(NewAlert::for_job(
                 AlertKind::SilentFailure,
@@ -487,18 +437,7 @@ fn delivered_messages_of_no_job_are_swept() {
         let mut store = db.open();
         let alert = || Message::Alert(NewAlert::new(AlertKind::BreakerOpen, "claude", "open"));
         let id = store.queue(&alert(), T0).unwrap();
-        let claimed = store
-            .claim_message(&orch::store::ClaimMessage {
-                claimer: "n",
-                now: T0,
-                claim_ms: 60_000,
-                dedup_ms: 0,
-                alerts: true,
-                comments: true,
-                skip_projects: &[],
-            })
-            .unwrap()
-            .unwrap();
+        let claimed = store.claim_message(&notify_claim(T0, 0)).unwrap().unwrap();
         assert_eq!(claimed.id, id);
         store.finish_message(id, "n", &Finish::Sent, T0).unwrap();
         store.queue(&alert(), T0 + 1).unwrap();

@@ -77,7 +77,9 @@ END;
 -- What finalized runs cost and did, per UTC day (of the run's start), project, task, stage,
 -- agent, worker and verdict class: `orch usage` reads it with the runs not finalized yet, so its
 -- answer is the same before and after a prune. Cost and token figures come from the run's
--- recorded usage; a missing, negative or non-numeric figure counts as 0.
+-- recorded usage; a missing, negative or non-numeric figure counts as 0. The rows of day -1
+-- (task, stage, agent and worker '') hold the all-time totals per project and class that
+-- `orch metrics` exports: a few rows, however many days there are.
 CREATE TABLE usage_rollup (
     day                 INTEGER NOT NULL,
     project             TEXT    NOT NULL,
@@ -95,21 +97,6 @@ CREATE TABLE usage_rollup (
     turns               INTEGER NOT NULL,
     wall_ms             INTEGER NOT NULL,
     PRIMARY KEY (day, project, task, stage, agent, worker, class)
-) WITHOUT ROWID;
-
--- The same, summed over all time per project and class: what `orch metrics` exports.
-CREATE TABLE usage_totals (
-    project             TEXT    NOT NULL,
-    class               TEXT    NOT NULL,
-    runs                INTEGER NOT NULL,
-    cost_usd            REAL    NOT NULL,
-    input_tokens        INTEGER NOT NULL,
-    output_tokens       INTEGER NOT NULL,
-    cache_read_tokens   INTEGER NOT NULL,
-    cache_write_tokens  INTEGER NOT NULL,
-    turns               INTEGER NOT NULL,
-    wall_ms             INTEGER NOT NULL,
-    PRIMARY KEY (project, class)
 ) WITHOUT ROWID;
 
 -- One run's figures as the rollup counts them (its usage read only when it is valid JSON).
@@ -130,17 +117,22 @@ FROM (SELECT id, job_id, started_at, agent, worker, class, duration_ms, finalize
 JOIN jobs j ON j.id = r.job_id
 JOIN tasks t ON t.id = j.task_id;
 
+-- The two rollup rows a run adds to: its own day's, and its project's all-time totals.
+CREATE VIEW run_rollup AS
+SELECT run_id, finalized_at, day, project, task, stage, agent, worker, class, runs, cost_usd,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
+FROM run_usage
+UNION ALL
+SELECT run_id, finalized_at, -1, project, '', '', '', '', class, runs, cost_usd,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
+FROM run_usage;
+
 INSERT INTO usage_rollup
 SELECT day, project, task, stage, agent, worker, class, count(*), total(cost_usd),
        sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
        sum(turns), sum(wall_ms)
-FROM run_usage WHERE finalized_at IS NOT NULL
+FROM run_rollup WHERE finalized_at IS NOT NULL
 GROUP BY day, project, task, stage, agent, worker, class;
-
-INSERT INTO usage_totals
-SELECT project, class, sum(runs), total(cost_usd), sum(input_tokens), sum(output_tokens),
-       sum(cache_read_tokens), sum(cache_write_tokens), sum(turns), sum(wall_ms)
-FROM usage_rollup GROUP BY project, class;
 
 -- A run is counted once, as it is finalized (by finalize, or closed by a cancel or a rescue).
 CREATE TRIGGER agent_runs_rolled_up AFTER UPDATE OF finalized_at ON agent_runs
@@ -149,19 +141,8 @@ BEGIN
     INSERT INTO usage_rollup
     SELECT day, project, task, stage, agent, worker, class, runs, cost_usd, input_tokens,
            output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
-    FROM run_usage WHERE run_id = NEW.id
+    FROM run_rollup WHERE run_id = NEW.id
     ON CONFLICT (day, project, task, stage, agent, worker, class) DO UPDATE SET
-        runs = runs + excluded.runs, cost_usd = cost_usd + excluded.cost_usd,
-        input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        turns = turns + excluded.turns, wall_ms = wall_ms + excluded.wall_ms;
-    INSERT INTO usage_totals
-    SELECT project, class, runs, cost_usd, input_tokens, output_tokens, cache_read_tokens,
-           cache_write_tokens, turns, wall_ms
-    FROM run_usage WHERE run_id = NEW.id
-    ON CONFLICT (project, class) DO UPDATE SET
         runs = runs + excluded.runs, cost_usd = cost_usd + excluded.cost_usd,
         input_tokens = input_tokens + excluded.input_tokens,
         output_tokens = output_tokens + excluded.output_tokens,
