@@ -19,7 +19,12 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
     let select = keys.iter().map(|k| format!("{k}, ")).collect::<String>();
     let order = group.iter().map(|k| format!("{k}, ")).collect::<String>();
     // The runs not finalized yet walk agent_runs_unfinalized: their number, not the database's
-    // size, is what this half costs.
+    // size, is what this half costs; their task's key is looked up only when it is asked for.
+    let (task, tasks) = if query.by.contains(&Dim::Task) {
+        ("t.key", "JOIN tasks t ON t.id = j.task_id")
+    } else {
+        ("''", "")
+    };
     let sql = format!(
         "SELECT {select}class, sum(runs) AS runs, total(cost_usd) AS cost_usd,
                 sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
@@ -31,10 +36,10 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
                     output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
              FROM usage_rollup WHERE day BETWEEN max(?1, ?5 + 1) AND ?2
              UNION ALL
-             SELECT r.started_at / ?4, j.project, t.key, j.stage, r.agent, r.worker, ?3, 1, 0.0,
+             SELECT r.started_at / ?4, j.project, {task}, j.stage, r.agent, r.worker, ?3, 1, 0.0,
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)
              FROM agent_runs r INDEXED BY agent_runs_unfinalized
-             JOIN jobs j ON j.id = r.job_id JOIN tasks t ON t.id = j.task_id
+             JOIN jobs j ON j.id = r.job_id {tasks}
              WHERE r.finalized_at IS NULL AND r.started_at / ?4 BETWEEN ?1 AND ?2)
          GROUP BY {order}class ORDER BY {order}class"
     );
