@@ -26,7 +26,7 @@ pub const BATCH_TARGET: Duration = Duration::from_millis(40);
 /// How long a tick spends pruning before it goes on with its own work; the next tick goes on.
 pub const TICK_BUDGET: Duration = Duration::from_secs(5);
 /// Trash items read at a time.
-const TRASH_STEP: i64 = 500;
+const TRASH_STEP: i64 = 2000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -277,18 +277,35 @@ pub fn record_done(config: &Config, store: &mut dyn Store, report: &Report) -> R
 }
 
 /// Remove the files waiting in this host's trash, and forget them (a file that cannot be
-/// removed is reported once, and forgotten too: it is not orch's, or not there).
+/// removed is reported once, and forgotten too: it is not orch's, or not there). Files in a
+/// directory others may write in are left in the trash, said so, until it is orch's alone again.
 pub fn take_out(config: &Config, store: &mut dyn Store) -> Result<Removed> {
     let host = config.host();
     let mut removed = Removed::default();
+    let mut places = None;
     loop {
         let items = store.trash(&host, TRASH_STEP)?;
         if items.is_empty() {
             return Ok(removed);
         }
-        let places = Places::of(config);
-        for item in &items {
-            match remove(&places, item) {
+        // Looked at once, and only when there is something to remove.
+        let places: &Places = places.get_or_insert_with(|| {
+            let places = Places::of(config);
+            for root in [&places.log_dir, &places.worktrees] {
+                if let Err(why) = &root.real {
+                    crate::diag!(
+                        "orch: prune: leaving the files in {}: {why}",
+                        root.path.display()
+                    );
+                }
+            }
+            places
+        });
+        let (kept, forget): (Vec<&TrashItem>, Vec<&TrashItem>) = items
+            .iter()
+            .partition(|item| places.root(item.kind).real.is_err());
+        for item in &forget {
+            match remove(places, item) {
                 Ok(freed) => removed += freed,
                 Err(why) => crate::diag!(
                     "orch: prune: left {} {}: {why}",
@@ -297,9 +314,9 @@ pub fn take_out(config: &Config, store: &mut dyn Store) -> Result<Removed> {
                 ),
             }
         }
-        let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+        let ids: Vec<i64> = forget.iter().map(|item| item.id).collect();
         store.empty_trash(&ids)?;
-        if (items.len() as i64) < TRASH_STEP {
+        if (items.len() as i64) < TRASH_STEP || !kept.is_empty() {
             return Ok(removed);
         }
     }
@@ -322,17 +339,45 @@ fn would_remove(config: &Config, files: &[TrashItem], host: &str) -> Removed {
     removed
 }
 
-/// The directories orch owns on this host that pruned files live in.
+/// The directories orch owns on this host that pruned files live in, each looked at once: None
+/// when it does not exist (nothing of orch's is there to remove), or why it is not orch's alone.
 struct Places {
-    log_dir: PathBuf,
-    worktrees: PathBuf,
+    log_dir: Root,
+    worktrees: Root,
+}
+
+struct Root {
+    path: PathBuf,
+    /// The directory, resolved, when it exists and only orch's user may write in it.
+    real: Result<Option<PathBuf>, String>,
+}
+
+impl Root {
+    fn at(path: PathBuf) -> Root {
+        let real = if path.exists() {
+            fsx::check_private_dir(&path, "directory")
+                .and_then(|()| Ok(std::fs::canonicalize(&path)?))
+                .map(Some)
+                .map_err(|err| format!("{err:#}"))
+        } else {
+            Ok(None)
+        };
+        Root { path, real }
+    }
 }
 
 impl Places {
     fn of(config: &Config) -> Places {
         Places {
-            log_dir: config.log_dir(),
-            worktrees: worktree_root(config),
+            log_dir: Root::at(config.log_dir()),
+            worktrees: Root::at(worktree_root(config)),
+        }
+    }
+
+    fn root(&self, kind: TrashKind) -> &Root {
+        match kind {
+            TrashKind::Log => &self.log_dir,
+            TrashKind::Worktree => &self.worktrees,
         }
     }
 
@@ -349,10 +394,17 @@ impl Places {
                     return Err("not a run log's name".into());
                 }
                 let parent = path.parent().unwrap_or(Path::new(""));
-                if !same_dir(parent, &self.log_dir) {
+                let inside = match &self.log_dir.real {
+                    Ok(Some(real)) => {
+                        parent == self.log_dir.path
+                            || std::fs::canonicalize(parent).is_ok_and(|p| p == *real)
+                    }
+                    _ => parent == self.log_dir.path,
+                };
+                if !inside {
                     return Err(format!(
                         "not in the log directory {}",
-                        self.log_dir.display()
+                        self.log_dir.path.display()
                     ));
                 }
                 (&self.log_dir, path, false)
@@ -364,14 +416,13 @@ impl Places {
                 if !retention::is_plain_component(project) || !retention::is_plain_component(task) {
                     return Err("not a plain project and task name".into());
                 }
-                let path = self.worktrees.join(project).join(task);
+                let path = self.worktrees.path.join(project).join(task);
                 (&self.worktrees, path, true)
             }
         };
-        if !root.exists() {
+        if root.real.clone()?.is_none() {
             return Ok(None);
         }
-        fsx::check_private_dir(root, "directory").map_err(|err| format!("{err:#}"))?;
         match std::fs::symlink_metadata(&path) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err.to_string()),
@@ -404,14 +455,6 @@ fn remove(places: &Places, item: &TrashItem) -> Result<Removed, String> {
                 ..Removed::default()
             })
         }
-    }
-}
-
-/// Whether two paths name the same directory (the log directory may be reached through a link).
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 

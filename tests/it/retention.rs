@@ -238,6 +238,44 @@ fn prune_leaves_what_is_not_its_own() {
 }
 
 #[test]
+fn files_in_a_directory_others_may_write_wait_until_it_is_orchs_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world();
+    complete(&w, "T-1");
+    age(&w, "T-1", 100);
+    let logs = logs_of(&w, "T-1");
+    let dir = logs[0].parent().unwrap().to_path_buf();
+    let mode = |m| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(0o777);
+    let out = w.orch(&["prune", "--json"]).ok();
+    assert_eq!(
+        (
+            out.json()["tasks"].as_i64(),
+            out.json()["log_files"].as_i64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert!(
+        out.stderr.contains("orch: prune: leaving the files in"),
+        "{}",
+        out.stderr
+    );
+    assert!(logs.iter().all(|log| log.is_file()));
+    let waiting: i64 = w.sql("SELECT count(*) FROM trash WHERE kind = 'log'", []);
+    assert_eq!(waiting, 2, "kept for when the directory is orch's again");
+    mode(0o700);
+    let out = w.orch(&["prune", "--json"]).ok();
+    assert_eq!(
+        (
+            out.json()["tasks"].as_i64(),
+            out.json()["log_files"].as_i64()
+        ),
+        (Some(0), Some(2))
+    );
+    assert!(logs.iter().all(|log| !log.exists()));
+}
+
+#[test]
 fn a_task_whose_run_may_still_write_its_log_is_left_until_the_run_ends() {
     let mut w = world();
     w.set("ORCH_LEASE_SECONDS", "600");
