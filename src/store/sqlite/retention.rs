@@ -80,13 +80,14 @@ const FILES: &str = "
 const JOBS: &str = "SELECT id FROM jobs WHERE task_id IN (SELECT value FROM json_each(?1))";
 
 /// The batch's delivered messages: sent, or folded into a message that was sent (`?2` sent,
-/// `?3` folded).
+/// `?3` folded). Each state test is written `+o.state` here and below, so that the planner walks
+/// the batch's messages by job (outbox_job) and not every message ever sent by state.
 fn delivered(conn: &Connection, ids: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM outbox o WHERE o.job_id IN ({JOBS})
-           AND (o.state = ?2 OR (o.state = ?3 AND EXISTS
-                (SELECT 1 FROM outbox p WHERE p.id = o.folded_into AND p.state = ?2)))"
+               AND (+o.state = ?2 OR (+o.state = ?3 AND EXISTS
+                    (SELECT 1 FROM outbox p WHERE p.id = o.folded_into AND p.state = ?2)))"
         ))?
         .query_row(
             params![ids, OutboxState::Sent, OutboxState::Folded],
@@ -171,24 +172,26 @@ fn prune_delivered(tx: &Transaction, ids: &str) -> Result<i64> {
     let parents: String = tx
         .prepare_cached(&format!(
             "SELECT json_group_array(DISTINCT folded_into) FROM outbox
-             WHERE job_id IN ({JOBS}) AND state = ?2 AND folded_into IS NOT NULL"
+             WHERE job_id IN ({JOBS}) AND +state = ?2 AND folded_into IS NOT NULL"
         ))?
         .query_row(params![ids, OutboxState::Folded], |row| row.get(0))?;
     let folded = tx
         .prepare_cached(&format!(
-            "DELETE FROM outbox WHERE job_id IN ({JOBS}) AND state = ?3
-               AND folded_into IN (SELECT id FROM outbox WHERE state = ?2)"
+            "DELETE FROM outbox WHERE id IN (
+                 SELECT o.id FROM outbox o WHERE o.job_id IN ({JOBS}) AND +o.state = ?3
+                   AND EXISTS (SELECT 1 FROM outbox p WHERE p.id = o.folded_into AND p.state = ?2))"
         ))?
         .execute(params![ids, OutboxState::Sent, OutboxState::Folded])?;
     let sent = tx
         .prepare_cached(&format!(
             "DELETE FROM outbox WHERE id IN (
-                 SELECT id FROM outbox WHERE job_id IN ({JOBS})
-                 UNION SELECT value FROM json_each(?3))
-               AND state = ?2
-               AND (job_id IS NULL OR job_id IN ({JOBS})
-                    OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = outbox.job_id))
-               AND NOT EXISTS (SELECT 1 FROM outbox f WHERE f.folded_into = outbox.id)"
+                 SELECT o.id FROM outbox o
+                 WHERE o.id IN (SELECT id FROM outbox WHERE job_id IN ({JOBS})
+                                UNION SELECT value FROM json_each(?3))
+                   AND +o.state = ?2
+                   AND (o.job_id IS NULL OR o.job_id IN ({JOBS})
+                        OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id))
+                   AND NOT EXISTS (SELECT 1 FROM outbox f WHERE f.folded_into = o.id))"
         ))?
         .execute(params![ids, OutboxState::Sent, parents])?;
     Ok((folded + sent) as i64)

@@ -201,14 +201,8 @@ fn plan_is_bounded(detail: &str, sql: &str) -> bool {
     !growing_names(sql).contains(&name) || LIVE_INDEXES.iter().any(|index| target.contains(index))
 }
 
-/// The statements the reads of a quiet queue run — `orch status` (text and JSON), `orch
-/// metrics`, `orch jobs`, a claim that finds nothing and a tick with nothing to do — and each
-/// one's query plan: none reads every job, run, history entry or message ever made, so they
-/// cost the same at a million finished jobs as at a thousand.
-#[test]
-fn a_quiet_queues_reads_walk_no_finished_rows() {
-    use crate::domain::retention::{turn_due, PRUNE_TURN};
-    use crate::store::{ClaimMessage, ClaimProject, ClaimRequest, JobFilter, Turn};
+/// The statements `run` makes the store execute, traced.
+fn statements_of(store: &mut Sqlite, run: impl FnOnce(&mut Sqlite)) -> Vec<String> {
     use rusqlite::trace::{TraceEvent, TraceEventCodes};
     use std::sync::Mutex;
 
@@ -218,10 +212,44 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
             SEEN.lock().unwrap().push(sql.to_string());
         }
     }
+    store
+        .conn
+        .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(note));
+    run(store);
+    store.conn.trace_v2(TraceEventCodes::empty(), None);
+    let seen = std::mem::take(&mut *SEEN.lock().unwrap());
+    seen.into_iter()
+        .filter(|sql| !sql.trim_start().starts_with("--"))
+        .collect()
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open_at(&dir, "h");
-    let later = 4_000_000_000_000_i64;
+/// The plan lines of `statements` that `bounded` refuses, each with its statement.
+fn unbounded_plans(
+    conn: &Connection,
+    statements: &[String],
+    bounded: impl Fn(&str, &str) -> bool,
+) -> Vec<String> {
+    let mut unbounded = Vec::new();
+    for sql in statements {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // Its parameters unbound (NULL): the plan does not depend on their values.
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().unwrap() {
+            let detail: String = row.get("detail").unwrap();
+            if !bounded(&detail, sql) {
+                unbounded.push(format!("{detail}\n    in {sql}"));
+            }
+        }
+    }
+    unbounded
+}
+
+/// A store holding a finished task (its job done, with history, a finalized run and a sent
+/// comment) and a live one (a job running, another queued for later, an open run, a pending
+/// comment).
+fn a_quiet_queue(dir: &tempfile::TempDir) -> Sqlite {
+    let store = open_at(dir, "h");
+    let later = LATER;
     store
         .conn
         .execute_batch(&format!(
@@ -235,14 +263,31 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
              INSERT INTO job_history (job_id, at, from_state, to_state, actor) VALUES
                  (1, 1, 'running', 'done', 'w');
              INSERT INTO agent_runs (id, job_id, attempt, worker, agent, started_at, ended_at,
-                                     class, usage_json, host) VALUES
-                 (1, 1, 1, 'w', 'claude', 1, 2, 'ok', '{{\"cost_usd\": 1}}', 'h'),
-                 (2, 2, 1, 'w', 'claude', 1, NULL, NULL, NULL, 'h');
+                                     class, usage_json, host, log_path) VALUES
+                 (1, 1, 1, 'w', 'claude', 1, 2, 'ok', '{{\"cost_usd\": 1}}', 'h', '/l/job-1-run-1.log'),
+                 (2, 2, 1, 'w', 'claude', 1, NULL, NULL, NULL, 'h', '/l/job-2-run-2.log');
              UPDATE agent_runs SET finalized_at = 3 WHERE id = 1;
              INSERT INTO outbox (kind, payload, state, next_attempt_at, created_at, job_id) VALUES
                  ('comment', '{{}}', 'sent', 1, 1, 1), ('comment', '{{}}', 'pending', {later}, 1, 2);"
         ))
         .unwrap();
+    store
+}
+
+/// Far ahead: a lease that holds, a retry not yet due.
+const LATER: i64 = 4_000_000_000_000;
+
+/// The statements the reads of a quiet queue run — `orch status` (text and JSON), `orch
+/// metrics`, `orch jobs`, a claim that finds nothing and a tick with nothing to do — and each
+/// one's query plan: none reads every job, run, history entry or message ever made, so they
+/// cost the same at a million finished jobs as at a thousand.
+#[test]
+fn a_quiet_queues_reads_walk_no_finished_rows() {
+    use crate::domain::retention::{turn_due, PRUNE_TURN};
+    use crate::store::{ClaimMessage, ClaimProject, ClaimRequest, JobFilter, Turn};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = a_quiet_queue(&dir);
     let now = 2_000;
     let turn = Turn {
         name: PRUNE_TURN,
@@ -265,7 +310,7 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         stages: vec!["analyst", "developer"],
         lease_ms: 60_000,
         // Job 3 waits out a long retry delay: not due, and not dated by a clock that ran ahead.
-        longest_backoff_ms: 2 * later,
+        longest_backoff_ms: 2 * LATER,
         host: "h",
         triage: &triage,
         now,
@@ -279,58 +324,79 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         comments: true,
         skip_projects: &[],
     };
-
-    store
-        .conn
-        .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(note));
-    store.state_counts().unwrap();
-    store.jobs_in_state(JobState::Running, 20).unwrap();
-    store.pending_retries(now, 20).unwrap();
-    store.outbox_summary(now, 20).unwrap();
-    store.breakers(now).unwrap();
-    store.stranded_jobs(&["analyst", "developer"], 20).unwrap();
-    store.project_holds().unwrap();
-    store.metrics("h", now).unwrap();
-    store
-        .list_jobs(&JobFilter {
-            limit: 50,
-            ..JobFilter::default()
-        })
-        .unwrap();
-    assert!(store.claim(&claim).unwrap().job.is_none());
-    store.rescue("h", now, &triage).unwrap();
-    store.unfinalized_runs(Some("w2"), 20).unwrap();
-    assert!(store.claim_message(&notify).unwrap().is_none());
-    assert!(!store.take_turn(&turn).unwrap());
-    store.trash("h", 500).unwrap();
-    store.conn.trace_v2(TraceEventCodes::empty(), None);
-
-    let seen = std::mem::take(&mut *SEEN.lock().unwrap());
-    assert!(seen.len() > 20, "{seen:?}");
-    let mut unbounded = Vec::new();
-    for sql in seen
-        .iter()
-        .filter(|sql| !sql.trim_start().starts_with("--"))
-    {
-        let mut stmt = store
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+    let seen = statements_of(&mut store, |store| {
+        store.state_counts().unwrap();
+        store.jobs_in_state(JobState::Running, 20).unwrap();
+        store.pending_retries(now, 20).unwrap();
+        store.outbox_summary(now, 20).unwrap();
+        store.breakers(now).unwrap();
+        store.stranded_jobs(&["analyst", "developer"], 20).unwrap();
+        store.project_holds().unwrap();
+        store.metrics("h", now).unwrap();
+        store
+            .list_jobs(&JobFilter {
+                limit: 50,
+                ..JobFilter::default()
+            })
             .unwrap();
-        // Its parameters unbound (NULL): the plan does not depend on their values.
-        let mut rows = stmt.raw_query();
-        let mut details = Vec::new();
-        while let Some(row) = rows.next().unwrap() {
-            details.push(row.get::<_, String>("detail").unwrap());
-        }
-        for detail in details.iter().filter(|d| !plan_is_bounded(d, sql)) {
-            unbounded.push(format!("{detail}\n    in {sql}"));
-        }
-    }
+        assert!(store.claim(&claim).unwrap().job.is_none());
+        store.rescue("h", now, &triage).unwrap();
+        store.unfinalized_runs(Some("w2"), 20).unwrap();
+        assert!(store.claim_message(&notify).unwrap().is_none());
+        assert!(!store.take_turn(&turn).unwrap());
+        store.trash("h", 500).unwrap();
+    });
+    assert!(seen.len() > 20, "{seen:?}");
+    let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);
     assert!(
         unbounded.is_empty(),
         "scans of tables that grow with the years:\n{}",
         unbounded.join("\n")
     );
+}
+
+/// A prune's batch, its preview and the outbox sweep look up their own tasks, jobs, runs and
+/// messages: none walks every row of a table, nor every message ever sent.
+#[test]
+fn a_prune_walks_only_what_it_removes() {
+    use crate::domain::retention::Cutoffs;
+    use crate::store::{OutboxSweep, PruneBatch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = a_quiet_queue(&dir);
+    let batch = PruneBatch {
+        finished: TaskState::FINISHED,
+        cutoffs: Cutoffs {
+            finished_before: 1_000,
+            open_runs_since: 0,
+        },
+        after: None,
+        limit: 10,
+        host: "h",
+        now: 2_000,
+    };
+    let seen = statements_of(&mut store, |store| {
+        assert_eq!(store.preview_prune(&batch).unwrap().tasks, 1);
+        assert_eq!(store.prune_batch(&batch).unwrap().tasks, 1);
+        for state in [OutboxState::Folded, OutboxState::Sent] {
+            let sweep = OutboxSweep {
+                state,
+                before: 1_000,
+                after: None,
+                limit: 10,
+                dry_run: false,
+            };
+            store.sweep_outbox(&sweep).unwrap();
+        }
+        let ids: Vec<i64> = store.trash("h", 10).unwrap().iter().map(|t| t.id).collect();
+        store.empty_trash(&ids).unwrap();
+    });
+    // Every message in a state, by state alone, is every message ever sent.
+    let bounded = |detail: &str, sql: &str| {
+        plan_is_bounded(detail, sql) && !detail.contains("outbox_state (state=?)")
+    };
+    let unbounded = unbounded_plans(&store.conn, &seen, bounded);
+    assert!(unbounded.is_empty(), "{}", unbounded.join("\n"));
 }
 
 /// Finalizing a run adds it to the usage rollup by reading that run alone: the trigger's query
