@@ -72,6 +72,19 @@ pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> R
 
 pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
     let stages = serde_json::to_string(stages)?;
+    // The counts say whether any live job is at a stage the pipeline lacks; nearly always none.
+    let any: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM job_counts WHERE state IN (?2, ?3) AND jobs > 0
+                              AND stage NOT IN (SELECT value FROM json_each(?1)))",
+        )?
+        .query_row(
+            params![stages, JobState::Queued, JobState::Running],
+            |row| row.get(0),
+        )?;
+    if !any {
+        return Ok(Vec::new());
+    }
     // One query per live state, each walking that state's partial index: a list of states would
     // match neither and read every job ever made. `+j.id`: ordered by the bare id, the planner
     // would walk every job in id order to save itself the sort.
@@ -95,7 +108,7 @@ pub(super) fn pending_retries(conn: &Connection, now: i64, limit: i64) -> Result
     jobs_where(
         conn,
         &format!(
-            "WHERE j.state = '{}' AND j.run_after > ?1 ORDER BY j.run_after LIMIT ?2",
+            "WHERE j.state = '{}' AND j.run_after > ?1 ORDER BY j.run_after, j.id LIMIT ?2",
             JobState::Queued
         ),
         params![now, limit],

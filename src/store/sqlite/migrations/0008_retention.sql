@@ -172,6 +172,9 @@ CREATE TABLE trash (
 );
 CREATE INDEX trash_host ON trash (host, id);
 
+-- Queued jobs by when they are due: the next retries, the oldest due job, `orch jobs`.
+CREATE INDEX jobs_due ON jobs (run_after, id) WHERE state = 'queued';
+
 -- Prune walks finished tasks oldest first, and deletes delivered messages by their job.
 CREATE INDEX tasks_finished ON tasks (updated_at, id) WHERE state IN ('complete', 'failed', 'cancelled');
 CREATE INDEX outbox_job ON outbox (job_id) WHERE job_id IS NOT NULL;
