@@ -55,6 +55,8 @@ pub struct Report {
     /// Files on other hosts, left in their trash for them to remove.
     pub files_elsewhere: i64,
     pub database: Database,
+    /// What went back to the file system here: the log files, and what the database shrank.
+    pub bytes_freed: u64,
     pub batches: i64,
     /// The longest batch, the write lock held for most of it.
     pub longest_batch_ms: f64,
@@ -101,12 +103,6 @@ impl Report {
     pub fn removed_anything(&self) -> bool {
         self.tasks + self.outbox + self.files.log_files + self.files.worktrees > 0
     }
-
-    /// Bytes the prune gave back: files, and the database's shrinking.
-    pub fn bytes_freed(&self) -> u64 {
-        let db = (self.database.bytes_before - self.database.bytes_after).max(0) as u64;
-        self.files.log_bytes + db
-    }
 }
 
 /// Prune what finished longer ago than `options.older_than_ms`.
@@ -139,15 +135,12 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
             host: &host,
             now,
         };
-        let started = Instant::now();
-        let pruned = if options.dry_run {
-            store.preview_prune(&batch)?
-        } else {
-            store.prune_batch(&batch)?
-        };
-        let took = started.elapsed().as_secs_f64() * 1000.0;
+        let (pruned, took) = timed(|| match options.dry_run {
+            true => store.preview_prune(&batch),
+            false => store.prune_batch(&batch),
+        })?;
         report.batches += 1;
-        report.longest_batch_ms = report.longest_batch_ms.max(took);
+        report.longest_batch_ms = report.longest_batch_ms.max(took.as_secs_f64() * 1000.0);
         report.add(&pruned);
         report.files_elsewhere += pruned.files.iter().filter(|f| f.host != host).count() as i64;
         report.files += if options.dry_run {
@@ -155,8 +148,9 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
         } else {
             take_out(config, store)?
         };
+        store.checkpoint()?;
         after = pruned.next;
-        Ok(after.is_some())
+        Ok((after.is_some(), took))
     })?;
     // Delivered messages left without a job (alerts about an agent or a project, or one
     // delivered after its task was pruned): folded ones, then the sent ones they went out with.
@@ -164,16 +158,18 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
         let mut after = None;
         report.complete = report.complete
             && paced(Pacer::TASKS, pause, &out_of_time, |limit| {
-                let swept = store.sweep_outbox(&OutboxSweep {
+                let sweep = OutboxSweep {
                     state,
                     before: cutoffs.finished_before,
                     after,
                     limit,
                     dry_run: options.dry_run,
-                })?;
+                };
+                let (swept, took) = timed(|| store.sweep_outbox(&sweep))?;
+                store.checkpoint()?;
                 report.outbox += swept.messages;
                 after = swept.next;
-                Ok(after.is_some())
+                Ok((after.is_some(), took))
             })?;
     }
     // The freed pages back to the file system, when the database is in incremental mode (one
@@ -181,35 +177,44 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
     if report.complete && !options.dry_run && store.storage()?.incremental {
         let mut free = store.storage()?.free_pages;
         report.complete = paced(Pacer::PAGES, true, &out_of_time, |pages| {
-            let left = store.release_pages(pages)?;
+            let (left, took) = timed(|| store.release_pages(pages))?;
+            store.checkpoint()?;
             let more = left > 0 && left < free;
             free = left;
-            Ok(more)
+            Ok((more, took))
         })?;
     }
     let after = store.storage()?;
     report.database.bytes_after = after.bytes();
     report.database.free_bytes = after.free_pages * after.page_size;
+    let shrunk = (report.database.bytes_before - report.database.bytes_after).max(0) as u64;
+    report.bytes_freed = report.files.log_bytes + shrunk;
     Ok(report)
 }
 
-/// Take `step`s (each given how much to take) until one says nothing is left, each sized by a
-/// `Pacer` to hold the write lock for about `BATCH_TARGET`, pausing as long after each when
-/// `pause`. False when `out_of_time` came first.
+/// `f`'s answer and how long it took.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((value, started.elapsed()))
+}
+
+/// Take `step`s (each given how much to take; each answering whether more is left, and how long
+/// its transaction took) until nothing is left, each sized by a `Pacer` to hold the write lock
+/// for about `BATCH_TARGET`, pausing as long after each when `pause`. False when `out_of_time`
+/// came first.
 fn paced(
     sizes: (i64, i64),
     pause: bool,
     out_of_time: &dyn Fn() -> bool,
-    mut step: impl FnMut(i64) -> Result<bool>,
+    mut step: impl FnMut(i64) -> Result<(bool, Duration)>,
 ) -> Result<bool> {
     let mut pacer = Pacer::new(sizes, BATCH_TARGET);
     loop {
         if out_of_time() {
             return Ok(false);
         }
-        let started = Instant::now();
-        let more = step(pacer.size)?;
-        let took = started.elapsed();
+        let (more, took) = step(pacer.size)?;
         if !more {
             return Ok(true);
         }

@@ -70,11 +70,12 @@ pub(crate) fn describe(report: &Report, now: i64) -> Vec<String> {
         format!("database: {}", size(db.bytes_before))
     } else if db.incremental {
         format!(
-            "database: {} → {}, in {} batch(es), the longest {:.0} ms",
+            "database: {} → {}, in {} batch(es), the longest {:.0} ms; {} freed in all",
             size(db.bytes_before),
             size(db.bytes_after),
             report.batches,
-            report.longest_batch_ms
+            report.longest_batch_ms,
+            output::bytes(report.bytes_freed)
         )
     } else {
         format!(

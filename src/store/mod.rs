@@ -275,6 +275,11 @@ pub trait Store: Send {
     /// The database's size and free pages.
     fn storage(&self) -> Result<Storage>;
 
+    /// Bring the database file up to date with what was written, without holding up writers.
+    /// The prune's own writes leave this to it, between its batches, so that no batch holds the
+    /// write lock for it (SQLite: a passive WAL checkpoint).
+    fn checkpoint(&mut self) -> Result<()>;
+
     /// Hand at most `pages` free pages back to the file system, in one short transaction (a no-op
     /// unless `storage().incremental`). Returns the free pages left.
     fn release_pages(&mut self, pages: i64) -> Result<i64>;

@@ -176,6 +176,7 @@ fn prune_removes_old_finished_tasks_with_their_logs_and_leaves_the_rest() {
         (Some(2), Some(1))
     );
     assert_eq!(done["complete"], true);
+    assert!(done["bytes_freed"].as_u64().unwrap() >= bytes, "{done}");
     assert!(old_logs.iter().all(|log| !log.exists()), "{old_logs:?}");
     for job in old.iter().chain([&cancelled]) {
         w.orch(&["show", &job.to_string()]).status(2);

@@ -11,7 +11,8 @@ use crate::domain::retention::PRUNE_TURN;
 use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
 
-/// The usage rollup's rows of all-time totals per project and class (migration 0008).
+/// The day of the usage rollup's rows of all-time totals per project and class (their task is
+/// '', as in the rows of each day; migration 0008).
 pub(super) const ALL_TIME: i64 = -1;
 
 pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFacts> {
@@ -32,7 +33,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
 /// Finalized runs by class from the rollup, and the runs not finalized yet (class None).
 fn run_class_counts(conn: &Connection) -> Result<Vec<ClassCount>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT class, sum(runs) AS n FROM usage_rollup WHERE day = ?1 GROUP BY class
+        "SELECT class, sum(runs) AS n FROM usage_rollup WHERE task = '' AND day = ?1 GROUP BY class
          UNION ALL
          SELECT NULL, count(*) FROM agent_runs INDEXED BY agent_runs_unfinalized
          WHERE finalized_at IS NULL
@@ -63,7 +64,7 @@ fn usage_by_project(conn: &Connection) -> Result<Vec<UsageTotals>> {
         "SELECT project, total(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
                 sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
                 sum(cache_write_tokens) AS cache_write_tokens
-         FROM usage_rollup WHERE day = ?1 GROUP BY project ORDER BY project",
+         FROM usage_rollup WHERE task = '' AND day = ?1 GROUP BY project ORDER BY project",
     )?;
     let rows = stmt.query_map([ALL_TIME], |row| {
         Ok(UsageTotals {

@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_retention.sql"),
 ];
 
+/// SQLite's own: a commit that leaves the WAL longer than this many pages checkpoints it.
+const DEFAULT_AUTOCHECKPOINT: i64 = 1000;
+
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
@@ -171,6 +174,25 @@ impl Sqlite {
         tx.commit()
             .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
         Ok(value)
+    }
+
+    /// `write`, for a step of a bulk job (a prune's batch): its commit leaves checkpointing the
+    /// WAL to `checkpoint`, between steps. A checkpoint at commit copies every page the step
+    /// logged into the database file before the step returns, and the step would take that long
+    /// again before its pacing notices.
+    fn bulk_write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        self.autocheckpoint(0)?;
+        let result = self.write(f);
+        self.autocheckpoint(DEFAULT_AUTOCHECKPOINT)?;
+        result
+    }
+
+    fn autocheckpoint(&self, pages: i64) -> Result<()> {
+        self.conn
+            .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+                Ok(())
+            })
+            .map_err(|err| self.context(err.into()))
     }
 
     /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
@@ -418,7 +440,7 @@ impl Store for Sqlite {
     }
 
     fn prune_batch(&mut self, batch: &PruneBatch) -> Result<PrunedBatch> {
-        self.write(|tx| retention::prune(tx, batch))
+        self.bulk_write(|tx| retention::prune(tx, batch))
     }
 
     fn preview_prune(&self, batch: &PruneBatch) -> Result<PrunedBatch> {
@@ -434,7 +456,7 @@ impl Store for Sqlite {
             tx.rollback()?;
             return Ok(swept);
         }
-        self.write(|tx| retention::sweep_outbox(tx, sweep))
+        self.bulk_write(|tx| retention::sweep_outbox(tx, sweep))
     }
 
     fn trash(&self, host: &str, limit: i64) -> Result<Vec<TrashItem>> {
@@ -442,7 +464,7 @@ impl Store for Sqlite {
     }
 
     fn empty_trash(&mut self, ids: &[i64]) -> Result<()> {
-        self.write(|tx| retention::empty_trash(tx, ids))
+        self.bulk_write(|tx| retention::empty_trash(tx, ids))
     }
 
     fn storage(&self) -> Result<Storage> {
@@ -450,7 +472,14 @@ impl Store for Sqlite {
     }
 
     fn release_pages(&mut self, pages: i64) -> Result<i64> {
-        self.write(|tx| retention::release_pages(tx, pages))
+        self.bulk_write(|tx| retention::release_pages(tx, pages))
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        // Busy (another checkpoint at work) is no failure: that one does the job.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|err| self.context(err.into()))
     }
 
     fn take_turn(&mut self, turn: &Turn) -> Result<bool> {

@@ -20,10 +20,12 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
     let order = group.iter().map(|k| format!("{k}, ")).collect::<String>();
     // The runs not finalized yet walk agent_runs_unfinalized: their number, not the database's
     // size, is what this half costs; their task's key is looked up only when it is asked for.
-    let (task, tasks) = if query.by.contains(&Dim::Task) {
-        ("t.key", "JOIN tasks t ON t.id = j.task_id")
+    // Not by task, the rollup's rows of each day without the task (task '') answer: a few rows
+    // a day, however many tasks there were.
+    let (rollup, task, tasks) = if query.by.contains(&Dim::Task) {
+        ("task <> ''", "t.key", "JOIN tasks t ON t.id = j.task_id")
     } else {
-        ("''", "")
+        ("task = ''", "''", "")
     };
     let sql = format!(
         "SELECT {select}class, sum(runs) AS runs, total(cost_usd) AS cost_usd,
@@ -34,7 +36,7 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
          FROM (
              SELECT day, project, task, stage, agent, worker, class, runs, cost_usd, input_tokens,
                     output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
-             FROM usage_rollup WHERE day BETWEEN max(?1, ?5 + 1) AND ?2
+             FROM usage_rollup WHERE {rollup} AND day BETWEEN max(?1, ?5 + 1) AND ?2
              UNION ALL
              SELECT r.started_at / ?4, j.project, {task}, j.stage, r.agent, r.worker, ?3, 1, 0.0,
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)

@@ -77,13 +77,14 @@ END;
 -- What finalized runs cost and did, per UTC day (of the run's start), project, task, stage,
 -- agent, worker and verdict class: `orch usage` reads it with the runs not finalized yet, so its
 -- answer is the same before and after a prune. Cost and token figures come from the run's
--- recorded usage; a missing, negative or non-numeric figure counts as 0. The rows of day -1
--- (task, stage, agent and worker '') hold the all-time totals per project and class that
--- `orch metrics` exports: a few rows, however many days there are.
+-- recorded usage; a missing, negative or non-numeric figure counts as 0. Each run is counted in
+-- three rows: its task's (task = its key), its day's without the task (task ''), which a report
+-- not by task reads, a few rows a day however many tasks there were; and its project's all-time
+-- totals per class (task '', day -1, stage, agent and worker ''), which `orch metrics` exports.
 CREATE TABLE usage_rollup (
+    task                TEXT    NOT NULL,
     day                 INTEGER NOT NULL,
     project             TEXT    NOT NULL,
-    task                TEXT    NOT NULL,
     stage               TEXT    NOT NULL,
     agent               TEXT    NOT NULL,
     worker              TEXT    NOT NULL,
@@ -96,7 +97,7 @@ CREATE TABLE usage_rollup (
     cache_write_tokens  INTEGER NOT NULL,
     turns               INTEGER NOT NULL,
     wall_ms             INTEGER NOT NULL,
-    PRIMARY KEY (day, project, task, stage, agent, worker, class)
+    PRIMARY KEY (task, day, project, stage, agent, worker, class)
 ) WITHOUT ROWID;
 
 -- One run's figures as the rollup counts them (its usage read only when it is valid JSON).
@@ -117,32 +118,36 @@ FROM (SELECT id, job_id, started_at, agent, worker, class, duration_ms, finalize
 JOIN jobs j ON j.id = r.job_id
 JOIN tasks t ON t.id = j.task_id;
 
--- The two rollup rows a run adds to: its own day's, and its project's all-time totals.
+-- The three rollup rows a run adds to: its task's, its day's, its project's all-time totals.
 CREATE VIEW run_rollup AS
-SELECT run_id, finalized_at, day, project, task, stage, agent, worker, class, runs, cost_usd,
+SELECT run_id, finalized_at, task, day, project, stage, agent, worker, class, runs, cost_usd,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
 FROM run_usage
 UNION ALL
-SELECT run_id, finalized_at, -1, project, '', '', '', '', class, runs, cost_usd,
+SELECT run_id, finalized_at, '', day, project, stage, agent, worker, class, runs, cost_usd,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
+FROM run_usage
+UNION ALL
+SELECT run_id, finalized_at, '', -1, project, '', '', '', class, runs, cost_usd,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
 FROM run_usage;
 
 INSERT INTO usage_rollup
-SELECT day, project, task, stage, agent, worker, class, count(*), total(cost_usd),
+SELECT task, day, project, stage, agent, worker, class, count(*), total(cost_usd),
        sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
        sum(turns), sum(wall_ms)
 FROM run_rollup WHERE finalized_at IS NOT NULL
-GROUP BY day, project, task, stage, agent, worker, class;
+GROUP BY task, day, project, stage, agent, worker, class;
 
 -- A run is counted once, as it is finalized (by finalize, or closed by a cancel or a rescue).
 CREATE TRIGGER agent_runs_rolled_up AFTER UPDATE OF finalized_at ON agent_runs
 WHEN OLD.finalized_at IS NULL AND NEW.finalized_at IS NOT NULL
 BEGIN
     INSERT INTO usage_rollup
-    SELECT day, project, task, stage, agent, worker, class, runs, cost_usd, input_tokens,
+    SELECT task, day, project, stage, agent, worker, class, runs, cost_usd, input_tokens,
            output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
     FROM run_rollup WHERE run_id = NEW.id
-    ON CONFLICT (day, project, task, stage, agent, worker, class) DO UPDATE SET
+    ON CONFLICT (task, day, project, stage, agent, worker, class) DO UPDATE SET
         runs = runs + excluded.runs, cost_usd = cost_usd + excluded.cost_usd,
         input_tokens = input_tokens + excluded.input_tokens,
         output_tokens = output_tokens + excluded.output_tokens,
