@@ -22,11 +22,11 @@ use crate::fsx;
 use crate::store::{OutboxSweep, PruneBatch, PrunedBatch, Store, TrashItem, TrashKind, Turn};
 
 /// How long each batch's transaction may hold the write lock, about: claims wait no longer.
-pub const BATCH_TARGET: Duration = Duration::from_millis(40);
+pub const BATCH_TARGET: Duration = Duration::from_millis(25);
 /// How long a tick spends pruning before it goes on with its own work; the next tick goes on.
 pub const TICK_BUDGET: Duration = Duration::from_secs(5);
 /// Trash items read at a time.
-const TRASH_STEP: i64 = 2000;
+const TRASH_STEP: i64 = 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -135,6 +135,11 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
             host: &host,
             now,
         };
+        // The last batch's files first, paced like the batches: each lock the prune takes is
+        // followed by a pause as long, so a claim waiting for it gets in.
+        if !options.dry_run {
+            report.files += take_out(config, store, pause)?;
+        }
         let (pruned, took) = timed(|| match options.dry_run {
             true => store.preview_prune(&batch),
             false => store.prune_batch(&batch),
@@ -143,15 +148,16 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
         report.longest_batch_ms = report.longest_batch_ms.max(took.as_secs_f64() * 1000.0);
         report.add(&pruned);
         report.files_elsewhere += pruned.files.iter().filter(|f| f.host != host).count() as i64;
-        report.files += if options.dry_run {
-            would_remove(config, &pruned.files, &host)
-        } else {
-            take_out(config, store)?
-        };
+        if options.dry_run {
+            report.files += would_remove(config, &pruned.files, &host);
+        }
         store.checkpoint()?;
         after = pruned.next;
         Ok((after.is_some(), took))
     })?;
+    if !options.dry_run {
+        report.files += take_out(config, store, pause)?;
+    }
     // Delivered messages left without a job (alerts about an agent or a project, or one
     // delivered after its task was pruned): folded ones, then the sent ones they went out with.
     for state in [OutboxState::Folded, OutboxState::Sent] {
@@ -234,7 +240,7 @@ pub fn when_due(
     worker: &str,
     budget: Duration,
 ) -> Result<Option<Report>> {
-    take_out(config, store)?;
+    take_out(config, store, false)?;
     let every_hours = config.count(config::PRUNE_INTERVAL_HOURS) as i64;
     if every_hours == 0 {
         return Ok(None);
@@ -284,7 +290,8 @@ pub fn record_done(config: &Config, store: &mut dyn Store, report: &Report) -> R
 /// Remove the files waiting in this host's trash, and forget them (a file that cannot be
 /// removed is reported once, and forgotten too: it is not orch's, or not there). Files in a
 /// directory others may write in are left in the trash, said so, until it is orch's alone again.
-pub fn take_out(config: &Config, store: &mut dyn Store) -> Result<Removed> {
+/// With `pace`, after forgetting each step of items it pauses as long as that took.
+pub fn take_out(config: &Config, store: &mut dyn Store, pace: bool) -> Result<Removed> {
     let host = config.host();
     let mut removed = Removed::default();
     let mut places = None;
@@ -320,7 +327,10 @@ pub fn take_out(config: &Config, store: &mut dyn Store) -> Result<Removed> {
             }
         }
         let ids: Vec<i64> = forget.iter().map(|item| item.id).collect();
-        store.empty_trash(&ids)?;
+        let ((), took) = timed(|| store.empty_trash(&ids))?;
+        if pace {
+            std::thread::sleep(Pacer::pause(took));
+        }
         if (items.len() as i64) < TRASH_STEP || !kept.is_empty() {
             return Ok(removed);
         }
