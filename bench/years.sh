@@ -4,8 +4,9 @@
 #
 #   1. `orch status`, `status --json`, `metrics`, `jobs` and a `tick` with nothing to do, on a
 #      database of 1,000,000 finished + 1,000 live jobs against the same on 1,000 finished +
-#      1,000 live, side by side (hyperfine); and against the peer, `sqlite3` opening the big
-#      database and running one indexed count. Peak RSS of `orch status` on both.
+#      1,000 live; and against the peer, `sqlite3` opening the big database and running one
+#      indexed count: all interleaved round by round (bench/interleave.py), medians. Peak RSS of
+#      `orch status` on both.
 #   2. `orch prune --older-than 1h` of the 1,000,000 finished jobs with their history, runs and
 #      outbox rows (on a copy): its time and peak RSS, its longest batch, the worst latency of an
 #      `orch claim` loop running beside it (against the same loop before the prune), the database
@@ -15,7 +16,7 @@
 #      grouping the rollup alone.
 #
 #   bash bench/years.sh              YEARS_FINISHED=1000000 finished jobs (BENCH_QUICK: 100000)
-#   BENCH_N=N                        runs per hyperfine figure (default 50)
+#   BENCH_N=N                        rounds of the interleaved figures (default 200)
 #
 # The two databases are generated once with SQL (test data, not product code: every row as orch
 # writes it, the counters and the rollup filled by orch's own triggers) into bench/out/years/ and
@@ -29,7 +30,7 @@ need hyperfine hyperfine
 need /usr/bin/time time
 need python3 python3
 build
-N=${BENCH_N:-50}
+N=${BENCH_N:-200}
 if [ -n "${BENCH_QUICK:-}" ]; then FINISHED=${YEARS_FINISHED:-100000}; else FINISHED=${YEARS_FINISHED:-1000000}; fi
 LIVE=1000
 SMALL=1000
@@ -166,25 +167,22 @@ echo "generated (or reused) in $(( $(date +%s) - started )) s" >&2
 # mean_us JSON INDEX: the mean of hyperfine's INDEX-th command, in µs.
 mean_us() { python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['results'][int(sys.argv[2])]['mean'] * 1e6))" "$1" "$2"; }
 
-# side_by_side NAME ARGS...: `orch ARGS` on the small and the big database, in one hyperfine run.
-side_by_side() {
-  local name=$1; shift
-  local json=$work/$name.json
-  hyperfine -N -i --warmup 5 --runs "$N" --export-json "$json" \
-    "$ORCH --db $small $*" "$ORCH --db $big $*" >&2
-  fig "years_${name}_small_us" "$(mean_us "$json" 0)"
-  fig "years_${name}_big_us" "$(mean_us "$json" 1)"
-}
-
-peer_json=$work/peer.json
-hyperfine -N --warmup 5 --runs "$N" --export-json "$peer_json" \
-  "sqlite3 $big \"SELECT count(*) FROM jobs WHERE state = 'queued'\"" >&2
-fig years_peer_count_us "$(mean_us "$peer_json" 0)"
-side_by_side status status
-side_by_side status_json status --json
-side_by_side metrics metrics
-side_by_side jobs jobs
-side_by_side tick tick --worker bench
+# 1. Each command on the small and the big database and the peer, interleaved round by round
+# (bench/interleave.py): medians, the cost of spawning a process taken out.
+export INTERLEAVE_SQL="SELECT count(*) FROM jobs WHERE state = 'queued'"
+specs=("peer_count=sqlite3 $big @SQL@")
+names=(status status_json metrics jobs tick)
+commands=("status" "status --json" "metrics" "jobs" "tick --worker bench")
+for i in "${!names[@]}"; do
+  specs+=("${names[$i]}_small=$ORCH --db $small ${commands[$i]}" "${names[$i]}_big=$ORCH --db $big ${commands[$i]}")
+done
+python3 "$ROOT/bench/interleave.py" "$N" 10 "${specs[@]}" >"$work/times.json"
+median() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['median_us'])" "$work/times.json" "$1"; }
+fig years_peer_count_us "$(median peer_count)"
+for name in "${names[@]}"; do
+  fig "years_${name}_small_us" "$(median "${name}_small")"
+  fig "years_${name}_big_us" "$(median "${name}_big")"
+done
 for db in small big; do
   path=$small; [ $db = big ] && path=$big
   /usr/bin/time -f %M -o "$work/rss" "$ORCH" --db "$path" status >/dev/null
@@ -258,7 +256,7 @@ sqlite3 "$copy" "BEGIN;
 rollup_rows=$(sqlite3 "$copy" "SELECT count(*) FROM usage_rollup")
 live_runs=$(sqlite3 "$copy" "SELECT count(*) FROM agent_runs WHERE finalized_at IS NULL")
 usage_json=$work/usage.json
-hyperfine -N --warmup 2 --runs $((N / 5 + 3)) --export-json "$usage_json" \
+hyperfine -N --warmup 2 --runs $((N / 20 + 3)) --export-json "$usage_json" \
   "$ORCH --db $copy usage --by project,day" \
   "sqlite3 $copy \"SELECT project, day, class, sum(runs), total(cost_usd), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(turns), sum(wall_ms) FROM usage_rollup GROUP BY project, day, class\"" >&2
 fig years_usage_us "$(mean_us "$usage_json" 0)"
@@ -280,7 +278,7 @@ big = int(f["years_finished"])
 ms = lambda us: f"{us / 1000:.2f} ms"
 today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
 out = [
-    f"Command: `bash bench/years.sh` (hyperfine, {runs} runs per command, release build at {commit}, {today}). "
+    f"Command: `bash bench/years.sh` ({runs} interleaved rounds, medians; release build at {commit}, {today}). "
     f"Machine: {machine}, shared with other builds.",
     "",
     f"Databases: {big:,} finished jobs (tasks of six stages over the last 365 days, each job with three "
