@@ -43,6 +43,28 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_retention.sql"),
 ];
 
+/// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
+/// SQLite's own handler sleeps longer the longer it has waited, up to 100 ms at a time, and so
+/// sleeps through the moments a lock is let go between short transactions: a prune lets it go
+/// between batches for as long as each batch held it.
+const BUSY_POLL_MS: u64 = 2;
+
+/// The busy handler: look again every `BUSY_POLL_MS` until the timeout (the handler's user
+/// data) has passed; then the write fails with SQLITE_BUSY, as with SQLite's own.
+unsafe extern "C" fn poll_busy(
+    timeout_ms: *mut std::ffi::c_void,
+    count: std::ffi::c_int,
+) -> std::ffi::c_int {
+    let waited_ms = u64::try_from(count)
+        .unwrap_or(0)
+        .saturating_mul(BUSY_POLL_MS);
+    if waited_ms >= timeout_ms.addr() as u64 {
+        return 0;
+    }
+    std::thread::sleep(Duration::from_millis(BUSY_POLL_MS));
+    1
+}
+
 /// SQLite's own: a commit that leaves the WAL longer than this many pages checkpoints it.
 const DEFAULT_AUTOCHECKPOINT: i64 = 1000;
 
@@ -99,8 +121,18 @@ impl Sqlite {
     }
 
     fn configure(&self) -> Result<()> {
-        self.conn
-            .busy_timeout(Duration::from_millis(self.busy_timeout_ms))?;
+        // SAFETY: the handle is this connection's, open for as long as the handler may be
+        // called; the user data is the timeout as a number, never dereferenced.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_busy_handler(
+                self.conn.handle(),
+                Some(poll_busy),
+                std::ptr::without_provenance_mut(self.busy_timeout_ms as usize),
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            anyhow::bail!("could not set the busy handler (SQLite error {rc})");
+        }
         // journal_mode answers with a row; the others are silent.
         let mode: String = self
             .conn
