@@ -5,13 +5,13 @@
 #
 #   bash bench/run.sh                  full: 300 runs per per-invocation claim figure, 2,000
 #                                      in-process claims, 1,000 preflight runs, a 1 GiB log,
-#                                      200 jobs per overhead figure
-#   BENCH_QUICK=1 bash bench/run.sh    quick: 100, 500, 200, a 256 MiB log, 50 jobs
+#                                      200 jobs per overhead figure, 1,000,000 finished jobs
+#   BENCH_QUICK=1 bash bench/run.sh    quick: 100, 500, 200, a 256 MiB log, 50 jobs, 100,000
 #   BENCH_ROUNDS=N                     rounds of the fsync-bound figures (claim, overhead),
 #                                      default 2; the table shows each figure's best round
 #
 # Builds the release binary once; installs sqlite3, jq, hyperfine and GNU time with apt-get when
-# missing. The scripts it runs (claim.sh, preflight.sh, validate_log.sh, overhead.sh) print
+# missing. The scripts it runs (claim.sh, preflight.sh, validate_log.sh, overhead.sh, years.sh) print
 # `FIGURE name value` lines, collected here; their output is kept in bench/out/run-*.log.
 source "$(dirname "$0")/lib.sh"
 need python3 python3
@@ -51,6 +51,9 @@ for ((round = 1; round <= rounds; round++)); do
   step "overhead-$round" "$collected/round-$round.env" bash "$ROOT/bench/overhead.sh"
 done
 step preflight "$collected/once.env" bash "$ROOT/bench/preflight.sh" "$preflight_runs"
+# years.sh generates its databases once (bench/out/years/) and reuses them; its section of
+# BENCHMARKS.md is rewritten only when it is run on its own.
+step years "$collected/once.env" bash "$ROOT/bench/years.sh" || true
 # validate_log.sh exits 1 when a target is missed; the table says so.
 step validate-log "$collected/once.env" bash "$ROOT/bench/validate_log.sh" || true
 elapsed=$(( $(date +%s) - started ))
@@ -125,6 +128,30 @@ for key, what in [("overhead_tick_us", "one `orch tick` process per job (cron)")
     row(f"orchestration per job, {what}, no-op agent",
         f"{ms(tick)} (overhead {ms(tick - agent)})",
         f"the no-op agent run directly: {ms(agent)}", f"{tick / agent:.1f}×", "none given", "—")
+
+if "years_finished" in f:
+    big = f"{f['years_finished']:,.0f}"
+    peer = f["years_peer_count_us"]
+    for name, what in [("status", "`orch status`"), ("status_json", "`orch status --json`"),
+                       ("metrics", "`orch metrics`"), ("jobs", "`orch jobs`"),
+                       ("tick", "`orch tick`, nothing to do")]:
+        b, small = f[f"years_{name}_big_us"], f[f"years_{name}_small_us"]
+        r1, r2 = b / small, b / peer
+        row(f"{what}, {big} finished + 1,000 live jobs", ms(b),
+            f"the same at 1,000 finished: {ms(small)}; `sqlite3` indexed count on the big database: {ms(peer)}",
+            f"{r1:.2f}× / {r2:.2f}×", "≤ 1.5× / ≤ 2×", mark(r1 <= 1.5 and r2 <= 2))
+    longest = f["years_prune_longest_batch_ms"]
+    row(f"`orch prune` of {f['years_prune_jobs']:,.0f} finished jobs: its longest batch (write lock)",
+        f"{longest:.1f} ms (whole prune {f['years_prune_s']:.0f} s, peak RSS {f['years_prune_rss_kib'] / 1024:.1f} MiB)",
+        f"worst `orch claim` beside it: {f['years_claim_prune_max_ms']:.1f} ms (p99 {f['years_claim_prune_p99_ms']:.1f} ms; "
+        f"before the prune: {f['years_claim_base_max_ms']:.1f} ms)", "—", "≤ 100 ms per batch", mark(longest <= 100))
+    before, after = f["years_db_before_bytes"] / 2**20, f["years_db_after_bytes"] / 2**20
+    row("database after that prune", f"{after:,.0f} MiB", f"before: {before:,.0f} MiB", f"{after / before:.2f}×",
+        "none given", "—")
+    row(f"`orch usage --by project,day`, {f['years_usage_rollup_rows']:,.0f} rollup rows (a year) + "
+        f"{f['years_usage_live_runs']:,.0f} runs not finalized", ms(f["years_usage_us"]),
+        f"`sqlite3` grouping the rollup alone: {ms(f['years_usage_peer_us'])}",
+        f"{f['years_usage_us'] / f['years_usage_peer_us']:.2f}×", "none given", "—")
 
 n = os.environ["BENCH_N"]
 jobs = os.environ["BENCH_JOBS"]

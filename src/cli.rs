@@ -170,6 +170,29 @@ pub enum Command {
                       branches stay. Worktrees whose directory is gone are forgotten."
     )]
     PruneWorktrees(PruneWorktreesArgs),
+    /// Remove tasks finished longer ago than retention_days, with their runs, logs and worktrees
+    #[command(
+        long_about = "Remove what belongs to tasks finished (complete, failed or cancelled) longer \
+                      ago than retention_days (or --older-than): their jobs, history, runs, \
+                      delivered outbox messages, log files and worktrees. A live task, a pending \
+                      or dead message, and a task whose run may still be writing its log are left \
+                      alone. Counts and the cost rollup stay: `orch status`, `orch metrics` and \
+                      `orch usage` answer as before. It works in short batches, one transaction \
+                      each, so claims wait for it only briefly, then hands the freed pages back to \
+                      the file system. `orch tick` runs it every prune_interval_hours."
+    )]
+    Prune(PruneArgs),
+    /// Cost report: runs, cost, tokens, turns, wall time and classes, grouped as asked
+    #[command(
+        long_about = "The cost report: runs, cost, input, output and cache tokens, turns, wall \
+                      time and the count of each verdict class, grouped by project, stage, task, \
+                      day, agent or worker (--by, several at once: --by project,day). From the \
+                      usage rollup, which keeps every finalized run, pruned or not, and the runs \
+                      not finalized yet (class unjudged). Days are UTC days, of each run's start; \
+                      --since and --until take UTC dates and include both days. A table, or \
+                      --json, or --csv."
+    )]
+    Usage(UsageArgs),
     /// Print a shell completion script, or write every shell's into --dir
     Completions(CompletionsArgs),
     /// Write the manual pages (orch.1 and one per subcommand) into a directory
@@ -382,6 +405,34 @@ pub struct PruneWorktreesArgs {
     /// Only say what would be removed
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove what finished longer ago than this: a number and s, m, h, d or w (90d, 36h)
+    /// [default: retention_days]
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Count what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Runs that started on this UTC day or later (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Runs that started on this UTC day or earlier (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Group by project, stage, task, day, agent or worker; several, comma-separated or repeated
+    /// [default: project]
+    #[arg(long, value_name = "WHAT", value_delimiter = ',')]
+    pub by: Vec<String>,
+    /// Comma-separated values (a header line, then one line per group) instead of a table
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]

@@ -202,7 +202,24 @@ const FAMILIES: &[Spec] = &[
         help: "Disk used by the task worktrees on this host, by project, as last measured (after each run).",
         samples: worktree_bytes,
     },
+    Spec {
+        name: "orch_project_held",
+        kind: Type::Gauge,
+        help: "1 while a project is held on a host (its workdir is missing there), 0 for configured projects not held on this host.",
+        samples: project_held,
+    },
+    Spec {
+        name: "orch_last_prune_timestamp_seconds",
+        kind: Type::Gauge,
+        help: "When the fleet's prune of finished tasks last completed, in seconds since the epoch (0: never).",
+        samples: last_prune,
+    },
 ];
+
+/// The name of every family `orch metrics` exports.
+pub fn family_names() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().map(|spec| spec.name)
+}
 
 const UNJUDGED: &str = "unjudged";
 
@@ -510,6 +527,30 @@ fn worktree_bytes(snap: &Snapshot) -> Vec<Sample> {
         .iter()
         .map(|(project, (_, bytes))| Sample::new(&[("project", project)], *bytes as f64))
         .collect()
+}
+
+fn project_held(snap: &Snapshot) -> Vec<Sample> {
+    let here = snap.config.host();
+    let mut held: BTreeMap<(&str, &str), f64> = snap
+        .config
+        .projects
+        .keys()
+        .map(|project| ((project.as_str(), here.as_str()), 0.0))
+        .collect();
+    for hold in &snap.facts.holds {
+        held.insert((&hold.project, &hold.host), 1.0);
+    }
+    held.iter()
+        .map(|((project, host), v)| Sample::new(&[("project", project), ("host", host)], *v))
+        .collect()
+}
+
+fn last_prune(snap: &Snapshot) -> Vec<Sample> {
+    let at = snap
+        .facts
+        .last_prune_at
+        .map_or(0.0, |at| (at / 1000) as f64);
+    vec![Sample::new(&[], at)]
 }
 
 /// Whole seconds from `at_ms` to `now_ms`, never negative (clocks of two hosts may disagree).

@@ -6,5 +6,6 @@ pub mod branches;
 pub mod claim;
 pub mod finalize;
 pub mod preflight;
+pub mod prune;
 pub mod run;
 pub mod tick;

@@ -37,6 +37,8 @@ pub enum Event<'a> {
     Recovered(&'a Outcome),
     /// A task's branch pushed again (its earlier push failed, or orch died before it).
     Pushed(&'a BranchReport),
+    /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
+    Pruned(&'a crate::app::prune::Report),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
@@ -151,6 +153,19 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
         }
         Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
+    }
+    // Housekeeping is not the tick's job: a failure is reported and the tick goes on.
+    match crate::app::prune::when_due(
+        &ctx.config,
+        &mut *store,
+        request.worker,
+        crate::app::prune::TICK_BUDGET,
+    ) {
+        Ok(Some(report)) if report.removed_anything() || !report.complete => {
+            on(Event::Pruned(&report))
+        }
+        Ok(_) => {}
+        Err(err) => crate::diag!("orch: warning: prune: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {

@@ -13,6 +13,7 @@ mod man;
 mod metrics;
 mod notify;
 mod preflight;
+pub(crate) mod prune;
 mod prune_worktrees;
 mod reset_cache;
 mod retry;
@@ -20,6 +21,7 @@ pub(crate) mod run;
 mod show;
 pub mod status;
 pub(crate) mod tick;
+mod usage;
 mod validate_log;
 
 use anyhow::Result;
@@ -52,6 +54,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Logs(args) => logs::run(ctx, &args),
         Command::Metrics(args) => metrics::run(ctx, &args),
         Command::PruneWorktrees(args) => prune_worktrees::run(ctx, &args),
+        Command::Prune(args) => prune::run(ctx, &args),
+        Command::Usage(args) => usage::run(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

@@ -68,6 +68,10 @@ pub(crate) fn describe(event: &Event) -> Value {
                 Some(error) => format!("push: task {} branch {} failed: {error}", report.task, report.branch),
             },
         }),
+        Event::Pruned(report) => json!({
+            "step": "prune", "report": report,
+            "text": format!("prune: {}", super::prune::describe(report, crate::store::now_ms()).join("; ")),
+        }),
         Event::Preflight(verdict) => json!({
             "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
             "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),

@@ -127,6 +127,8 @@ keys! {
     CLOCK_AHEAD_SECONDS = "clock_ahead_seconds", Count(0, 10 * YEAR), Some("0"), "Run orch's clock this far ahead of the machine's (drills: what a tick does once a usage limit resets or a retry is due)";
     KILL_GRACE_SECONDS = "kill_grace_seconds", Count(0, HOUR), Some("10"), "Between SIGTERM and SIGKILL when a run is ended";
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
+    RETENTION_DAYS = "retention_days", Count(1, 100 * 365), Some("90"), "`orch prune` removes tasks finished longer ago than this: jobs, history, runs, logs (cost totals stay)";
+    PRUNE_INTERVAL_HOURS = "prune_interval_hours", Count(0, 365 * 24), Some("24"), "How often `orch tick` prunes, once across every worker sharing the database; 0: never";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
     RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";
     RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count(0, WEEK), Some("900"), "Shortest retry delay after a rate limit";

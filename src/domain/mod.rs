@@ -14,5 +14,7 @@ pub mod clock;
 pub mod decide;
 pub mod prompt;
 pub mod rescue;
+pub mod retention;
 pub mod states;
+pub mod usage;
 pub mod verdict;

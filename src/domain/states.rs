@@ -115,6 +115,12 @@ states! {
     }
 }
 
+impl TaskState {
+    /// The states of a task none of whose jobs will run again: what retention may remove.
+    pub const FINISHED: &'static [TaskState] =
+        &[TaskState::Complete, TaskState::Failed, TaskState::Cancelled];
+}
+
 states! {
     /// Where an outbox message stands (see the store's outbox module).
     pub enum OutboxState {

@@ -1,7 +1,7 @@
 //! What `orch metrics` reads: totals over the whole database, read together in one snapshot so
 //! the families agree with each other.
 
-use super::{BreakerRow, OutboxSummary, StateCount, WorktreeUsage};
+use super::{BreakerRow, OutboxSummary, ProjectHold, StateCount, WorktreeUsage};
 
 /// Runs with one verdict class; `class` is None for runs not judged yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +43,9 @@ pub struct MetricsFacts {
     /// transient failure, an expired lease). An operator's `orch retry` of a failed job is not
     /// one: it starts the attempts afresh.
     pub requeues: i64,
-    /// Cost and tokens by project, from each run's usage; runs without usage, or with usage that
-    /// is not valid JSON, count as zero, and so does a negative figure (a counter never goes
-    /// down).
+    /// Cost and tokens by project, from each finalized run's usage (the rollup: pruned runs
+    /// included); runs without usage, or with usage that is not valid JSON, count as zero, and
+    /// so does a negative figure (a counter never goes down).
     pub usage: Vec<UsageTotals>,
     /// The host's preflight verdicts and gates, by agent.
     pub preflight: Vec<PreflightRow>,
@@ -60,4 +60,8 @@ pub struct MetricsFacts {
     pub cost_today: Vec<(String, f64)>,
     /// The host's task worktrees by project, with their size as last measured.
     pub worktrees: Vec<WorktreeUsage>,
+    /// Projects held on a host (their workdir is missing there).
+    pub holds: Vec<ProjectHold>,
+    /// When the fleet's prune last finished, if ever.
+    pub last_prune_at: Option<i64>,
 }

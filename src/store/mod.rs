@@ -24,8 +24,10 @@ mod listing;
 mod metrics;
 mod outbox;
 mod preflight;
+mod retention;
 mod runs;
 pub mod sqlite;
+mod usage;
 
 pub use branches::*;
 pub use breaker::*;
@@ -36,7 +38,9 @@ pub use listing::*;
 pub use metrics::*;
 pub use outbox::*;
 pub use preflight::*;
+pub use retention::*;
 pub use runs::*;
+pub use usage::*;
 
 use std::path::Path;
 
@@ -301,6 +305,57 @@ pub trait Store: Send {
         settled: &PullRequestSettled,
         now: i64,
     ) -> Result<Option<OutboxState>>;
+    // Retention and the cost report.
+
+    /// Remove one batch of finished tasks (`batch.finished`) that finished before the cutoff,
+    /// oldest first, with their jobs, history, runs and delivered outbox messages, queueing the
+    /// files their runs left (logs, worktrees) in the trash of the host each is on. A task with
+    /// a live job, or with a run that has not ended and started at or after
+    /// `cutoffs.open_runs_since` (its log may still be written), is passed over. Counts, the
+    /// usage rollup, pending and dead messages are left as they are. One transaction.
+    fn prune_batch(&mut self, batch: &PruneBatch) -> Result<PrunedBatch>;
+
+    /// What `prune_batch` would remove, removing nothing.
+    fn preview_prune(&self, batch: &PruneBatch) -> Result<PrunedBatch>;
+
+    /// One step of the sweep over delivered outbox messages (sent, or folded into one that was
+    /// sent) delivered before `sweep.before` whose job is gone or that belong to none: at most
+    /// `limit` of `sweep.state`, after the cursor. A message others are folded into stays until
+    /// they are gone. One transaction (with `dry_run`, a read that removes nothing).
+    fn sweep_outbox(&mut self, sweep: &OutboxSweep) -> Result<Swept>;
+
+    /// The files waiting in `host`'s trash, oldest first.
+    fn trash(&self, host: &str, limit: i64) -> Result<Vec<TrashItem>>;
+
+    /// Forget trash items (removed, or not removable).
+    fn empty_trash(&mut self, ids: &[i64]) -> Result<()>;
+
+    /// The database's size and free pages.
+    fn storage(&self) -> Result<Storage>;
+
+    /// Bring the database file up to date with what was written, without holding up writers.
+    /// The prune's own writes leave this to it, between its batches, so that no batch holds the
+    /// write lock for it (SQLite: a passive WAL checkpoint).
+    fn checkpoint(&mut self) -> Result<()>;
+
+    /// Hand at most `pages` free pages back to the file system, in one short transaction (a no-op
+    /// unless `storage().incremental`). Returns the free pages left.
+    fn release_pages(&mut self, pages: i64) -> Result<i64>;
+
+    /// Take the fleet's turn at `turn.name` if it is due (`domain::retention::turn_due`): one
+    /// holder across every process and host. False, writing nothing, when it is not.
+    fn take_turn(&mut self, turn: &Turn) -> Result<bool>;
+
+    /// Let the turn go if `holder` holds it; with `done`, record `now` as when it was last done
+    /// (whoever holds it).
+    fn end_turn(&mut self, name: &str, holder: &str, done: bool, now: i64) -> Result<()>;
+
+    /// When the turn was last done, if ever.
+    fn turn_done_at(&self, name: &str) -> Result<Option<i64>>;
+
+    /// The cost report: the usage rollup (every finalized run, pruned or not) and the runs not
+    /// finalized yet (class `domain::usage::UNJUDGED`), together.
+    fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>>;
 }
 
 impl dyn Store + '_ {

@@ -227,12 +227,15 @@ fn busy_world() -> World {
         .ok()
         .json();
     let db = w.db();
-    // What finalize records: the verdict's class and its Usage as JSON.
+    // What finalize records, in one statement: the verdict's class, its Usage as JSON, and
+    // when (which puts the run in the usage rollup).
     db.execute(
-        "UPDATE agent_runs SET class = 'ok', result_ok = 1, usage_json = ?2 WHERE id = ?1",
+        "UPDATE agent_runs SET class = 'ok', result_ok = 1, usage_json = ?2, finalized_at = ?3
+         WHERE id = ?1",
         rusqlite::params![
             run["run_id"].as_i64().unwrap(),
-            r#"{"cost_usd":0.5,"input_tokens":100,"output_tokens":20,"cache_read_tokens":1000,"cache_write_tokens":50,"turns":2,"models":[]}"#
+            r#"{"cost_usd":0.5,"input_tokens":100,"output_tokens":20,"cache_read_tokens":1000,"cache_write_tokens":50,"turns":2,"models":[]}"#,
+            now_ms()
         ],
     )
     .unwrap();
@@ -442,4 +445,199 @@ fn the_breaker_state_is_exported() {
         3.0
     );
     assert_eq!(m.types["orch_breaker_state"], "gauge");
+}
+
+/// PromQL's own words: the functions, aggregations and keywords the dashboard may use.
+const PROMQL: &[&str] = &[
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "topk",
+    "bottomk",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "idelta",
+    "clamp_min",
+    "clamp_max",
+    "time",
+    "vector",
+    "scalar",
+    "abs",
+];
+
+/// `text` without what `open` … `close` enclose (string literals, label matchers, ranges).
+fn without_enclosed(text: &str, open: char, close: char) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in text.chars() {
+        if c == open && (open != close || depth == 0) {
+            depth += 1;
+        } else if c == close && depth > 0 {
+            depth -= 1;
+        } else if depth == 0 {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The metric names an expression (or a variable's `label_values(METRIC, LABEL)` query) reads,
+/// and the label names its groupings (`by (…)`, `without (…)`, `label_values`' second argument)
+/// use.
+fn promql_names(expr: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let bare = without_enclosed(expr, '"', '"');
+    let bare = without_enclosed(&bare, '{', '}');
+    let bare = without_enclosed(&bare, '[', ']');
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (at, c) in bare.char_indices().chain([(bare.len(), ' ')]) {
+        let in_word = c.is_ascii_alphanumeric() || c == '_' || c == ':';
+        match (in_word, start) {
+            (true, None) => start = Some(at),
+            (false, Some(from)) => {
+                words.push((from, &bare[from..at]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let mut metrics = BTreeSet::new();
+    let mut labels = BTreeSet::new();
+    let mut grouping = false;
+    let mut values_of = 0;
+    for (at, word) in words {
+        let next = bare[at + word.len()..].trim_start();
+        if word.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        if ["by", "without", "on", "ignoring"].contains(&word) {
+            grouping = true;
+            continue;
+        }
+        if word == "label_values" {
+            values_of = 1;
+            continue;
+        }
+        if grouping || values_of == 2 {
+            labels.insert(word.to_string());
+            grouping &= !next.starts_with(')');
+            continue;
+        }
+        if values_of == 1 {
+            metrics.insert(word.to_string());
+            values_of = 2;
+            continue;
+        }
+        if !PROMQL.contains(&word) {
+            metrics.insert(word.to_string());
+        }
+    }
+    (metrics, labels)
+}
+
+#[test]
+fn promql_names_finds_metrics_and_grouping_labels() {
+    let (metrics, labels) = promql_names(
+        r#"1 - sum by (project, kind) (increase(orch_x_total{a="b{c}", d=~"$v"}[1d])) / clamp_min(orch_y, 1)"#,
+    );
+    assert_eq!(
+        metrics,
+        BTreeSet::from(["orch_x_total".into(), "orch_y".into()])
+    );
+    assert_eq!(labels, BTreeSet::from(["project".into(), "kind".into()]));
+    let (metrics, labels) = promql_names("label_values(orch_jobs, project)");
+    assert_eq!((metrics.len(), labels.len()), (1, 1));
+}
+
+/// Every string under `key` anywhere in `value` (the panels' `expr`, the variables' `query`).
+fn strings_under<'a>(value: &'a serde_json::Value, key: &str, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::String(s) if k == key => out.push(s),
+                    _ => strings_under(v, key, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_under(v, key, out)),
+        _ => {}
+    }
+}
+
+/// The Grafana dashboard in contrib/ reads only families `orch metrics` exports, groups them
+/// only by labels they have, and shows what an operator watches: the queue by state and
+/// project, run classes, cost per project, breakers and holds, the outbox, the oldest job.
+#[test]
+fn the_grafana_dashboard_reads_only_what_orch_exports() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/orch.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let w = busy_world();
+    w.db()
+        .execute_batch(
+            "INSERT INTO breakers (agent, state, updated_at) VALUES ('claude', 'open', 0);
+             INSERT INTO project_holds (project, host, reason, since) VALUES ('web', 'h', 'gone', 0);",
+        )
+        .unwrap();
+    let exported = w.orch(&["metrics", "--json"]).ok().json();
+    let mut labels_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for family in exported["families"].as_array().unwrap() {
+        let labels = labels_of
+            .entry(family["name"].as_str().unwrap().to_string())
+            .or_default();
+        for sample in family["samples"].as_array().unwrap() {
+            labels.extend(sample["labels"].as_object().unwrap().keys().cloned());
+        }
+    }
+    let mut exprs = Vec::new();
+    strings_under(&dashboard["panels"], "expr", &mut exprs);
+    strings_under(&dashboard["templating"], "query", &mut exprs);
+    exprs.retain(|e| *e != "prometheus");
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    let mut shown = BTreeSet::new();
+    for expr in &exprs {
+        let (metrics, labels) = promql_names(expr);
+        assert!(!metrics.is_empty(), "{expr} reads no metric");
+        for metric in &metrics {
+            let known = labels_of.get(metric);
+            assert!(known.is_some(), "{expr}: orch exports no family {metric}");
+            for label in &labels {
+                assert!(
+                    metrics.iter().any(|m| labels_of[m].contains(label)),
+                    "{expr}: no family it reads has the label {label}"
+                );
+            }
+        }
+        shown.extend(metrics);
+    }
+    for family in [
+        "orch_jobs",
+        "orch_runs_total",
+        "orch_cost_usd_total",
+        "orch_breaker_state",
+        "orch_project_held",
+        "orch_outbox_messages",
+        "orch_oldest_queued_age_seconds",
+    ] {
+        assert!(
+            shown.contains(family),
+            "the dashboard does not show {family}"
+        );
+    }
 }

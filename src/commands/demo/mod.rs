@@ -238,9 +238,11 @@ fn step(paint: Paint, name: &str) -> String {
 
 fn print_event(paint: Paint, event: &Event) -> Result<()> {
     let line = match event {
-        Event::Delivered(_) | Event::Rescued(_) | Event::Stopped(..) | Event::Pushed(_) => {
-            return Ok(())
-        }
+        Event::Delivered(_)
+        | Event::Rescued(_)
+        | Event::Pruned(_)
+        | Event::Stopped(..)
+        | Event::Pushed(_) => return Ok(()),
         Event::Recovered(outcome) => format!(
             "{} run {} left by a dead worker: {}",
             step(paint, "recover"),

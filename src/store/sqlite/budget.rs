@@ -90,10 +90,11 @@ pub(super) fn sweep(
 ) -> Result<bool> {
     let day_held = day_over(tx, project.name, project.budget, day)?;
     let waiting: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM jobs WHERE state = ?1 AND project = ?2 ORDER BY id")?
-        .query_map(params![JobState::OverBudget, project.name], |row| {
-            row.get(0)
-        })?
+        // The state spelled out, so that the partial index over waiting jobs serves it.
+        .prepare_cached(
+            "SELECT id FROM jobs WHERE state = 'over_budget' AND project = ?1 ORDER BY id",
+        )?
+        .query_map(params![project.name], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if day_held.is_none() {
         for job_id in &waiting {

@@ -200,6 +200,8 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
     }))
 }
 
+/// Walks agent_runs_unfinalized, whatever the planner would guess: ordered by id, a scan of every
+/// run ever made looks cheaper to it than it is.
 pub(super) fn unfinalized(
     conn: &Connection,
     worker: Option<&str>,
@@ -209,7 +211,7 @@ pub(super) fn unfinalized(
         "SELECT r.id AS run_id, r.job_id AS job_id, r.worker AS worker, r.agent AS agent,
                 r.attempt AS attempt, r.ended_at AS ended_at,
                 r.launch_error IS NOT NULL AS launch_error, j.lease_expires_at AS lease_expires_at
-         FROM agent_runs r JOIN jobs j ON j.id = r.job_id
+         FROM agent_runs r INDEXED BY agent_runs_unfinalized JOIN jobs j ON j.id = r.job_id
          WHERE r.finalized_at IS NULL AND (r.ended_at IS NOT NULL OR r.launch_error IS NOT NULL)
            AND j.state = ?3 AND j.lease_owner = r.worker AND j.attempt = r.attempt
            AND (?1 IS NULL OR r.worker = ?1)

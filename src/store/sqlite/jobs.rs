@@ -344,12 +344,15 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
             closed.push(project.name);
         }
     }
+    // From the counts the jobs' triggers keep in this same transaction: exact, and a few rows
+    // however many jobs run.
     let counts: Vec<(String, i64)> = tx
-        .prepare_cached(&format!(
-            "SELECT project, count(*) AS running FROM jobs WHERE state = '{}' GROUP BY project",
-            JobState::Running
-        ))?
-        .query_map([], |row| Ok((row.get("project")?, row.get("running")?)))?
+        .prepare_cached(
+            "SELECT project, sum(jobs) AS running FROM job_counts WHERE state = ?1 GROUP BY project",
+        )?
+        .query_map([JobState::Running], |row| {
+            Ok((row.get("project")?, row.get("running")?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let open: Vec<&str> = request
         .projects

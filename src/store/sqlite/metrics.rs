@@ -1,13 +1,20 @@
 //! The read-only queries behind `orch metrics`: totals over the whole database, one statement
-//! each, all inside one read transaction (the caller's).
+//! each, all inside one read transaction (the caller's). Totals of finished work come from the
+//! counters and the usage rollup the triggers keep (migration 0008), live ones from the partial
+//! indexes over live rows: none of them reads every job, run or message ever made.
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{branches, breaker, budget, listing, outbox, preflight};
+use super::{branches, breaker, budget, holds, listing, outbox, preflight, retention};
 use crate::domain::budget::day_start;
+use crate::domain::retention::PRUNE_TURN;
 use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
+
+/// The day of the usage rollup's rows of all-time totals per project and class (their task is
+/// '', as in the rows of each day; migration 0008).
+pub(super) const ALL_TIME: i64 = -1;
 
 pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFacts> {
     Ok(MetricsFacts {
@@ -20,58 +27,61 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
         oldest_due_queued: oldest_due_queued(conn, now)?,
         breakers: breaker::rows(conn, None, now)?,
         resumed_runs: conn.query_row(
-            "SELECT count(*) FROM agent_runs WHERE resumed_session IS NOT NULL",
+            "SELECT coalesce(sum(runs), 0) FROM run_counts WHERE name = 'resumed'",
             [],
             |row| row.get(0),
         )?,
         cost_today: budget::cost_on(conn, day_start(now))?,
         worktrees: branches::usage(conn, host)?,
+        holds: holds::all(conn)?,
+        last_prune_at: retention::turn_done_at(conn, PRUNE_TURN)?,
     })
 }
 
+/// Finalized runs by class from the rollup, and the runs not finalized yet (class None).
 fn run_class_counts(conn: &Connection) -> Result<Vec<ClassCount>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT class, count(*) AS n FROM agent_runs GROUP BY class ORDER BY class",
+        "SELECT class, sum(runs) AS n FROM usage_rollup WHERE task = '' AND day = ?1 GROUP BY class
+         UNION ALL
+         SELECT NULL, count(*) FROM agent_runs INDEXED BY agent_runs_unfinalized
+         WHERE finalized_at IS NULL
+         ORDER BY 1",
     )?;
-    let rows = stmt.query_map([], |row| {
+    let rows = stmt.query_map([ALL_TIME], |row| {
         Ok(ClassCount {
-            class: row.get("class")?,
-            count: row.get("n")?,
+            class: row.get(0)?,
+            count: row.get(1)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn requeue_count(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) AS n FROM job_history WHERE from_state = ?1 AND to_state = ?2",
-        [JobState::Running, JobState::Queued],
-        |row| row.get("n"),
-    )?)
+    Ok(conn
+        .query_row(
+            "SELECT moves FROM job_moves WHERE from_state = ?1 AND to_state = ?2",
+            [JobState::Running, JobState::Queued],
+            |row| row.get("moves"),
+        )
+        .optional()?
+        .unwrap_or(0))
 }
 
 fn usage_by_project(conn: &Connection) -> Result<Vec<UsageTotals>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT j.project AS project,
-                total(max(json_extract(r.usage_json, '$.cost_usd'), 0)) AS cost_usd,
-                total(max(json_extract(r.usage_json, '$.input_tokens'), 0)) AS input_tokens,
-                total(max(json_extract(r.usage_json, '$.output_tokens'), 0)) AS output_tokens,
-                total(max(json_extract(r.usage_json, '$.cache_read_tokens'), 0)) AS cache_read_tokens,
-                total(max(json_extract(r.usage_json, '$.cache_write_tokens'), 0)) AS cache_write_tokens
-         FROM agent_runs r JOIN jobs j ON j.id = r.job_id
-         WHERE r.usage_json IS NOT NULL AND json_valid(r.usage_json)
-         GROUP BY j.project ORDER BY j.project",
+        "SELECT project, total(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
+                sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
+                sum(cache_write_tokens) AS cache_write_tokens
+         FROM usage_rollup WHERE task = '' AND day = ?1 GROUP BY project ORDER BY project",
     )?;
-    // total() is a float whatever it sums; token counts are whole numbers.
-    let rows = stmt.query_map([], |row| {
-        let tokens = |name: &str| row.get::<_, f64>(name).map(|n| n as i64);
+    let rows = stmt.query_map([ALL_TIME], |row| {
         Ok(UsageTotals {
             project: row.get("project")?,
             cost_usd: row.get("cost_usd")?,
-            input_tokens: tokens("input_tokens")?,
-            output_tokens: tokens("output_tokens")?,
-            cache_read_tokens: tokens("cache_read_tokens")?,
-            cache_write_tokens: tokens("cache_write_tokens")?,
+            input_tokens: row.get("input_tokens")?,
+            output_tokens: row.get("output_tokens")?,
+            cache_read_tokens: row.get("cache_read_tokens")?,
+            cache_write_tokens: row.get("cache_write_tokens")?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -15,8 +15,10 @@ mod listing;
 mod metrics;
 mod outbox;
 mod preflight;
+mod retention;
 mod runs;
 mod types;
+mod usage;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -42,7 +44,33 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_per_host.sql"),
     include_str!("migrations/0007_limits.sql"),
     include_str!("migrations/0008_pull_requests.sql"),
+    include_str!("migrations/0009_retention.sql"),
 ];
+
+/// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
+/// SQLite's own handler sleeps longer the longer it has waited, up to 100 ms at a time, and so
+/// sleeps through the moments a lock is let go between short transactions: a prune lets it go
+/// between batches for as long as each batch held it.
+const BUSY_POLL_MS: u64 = 2;
+
+/// The busy handler: look again every `BUSY_POLL_MS` until the timeout (the handler's user
+/// data) has passed; then the write fails with SQLITE_BUSY, as with SQLite's own.
+unsafe extern "C" fn poll_busy(
+    timeout_ms: *mut std::ffi::c_void,
+    count: std::ffi::c_int,
+) -> std::ffi::c_int {
+    let waited_ms = u64::try_from(count)
+        .unwrap_or(0)
+        .saturating_mul(BUSY_POLL_MS);
+    if waited_ms >= timeout_ms.addr() as u64 {
+        return 0;
+    }
+    std::thread::sleep(Duration::from_millis(BUSY_POLL_MS));
+    1
+}
+
+/// SQLite's own: a commit that leaves the WAL longer than this many pages checkpoints it.
+const DEFAULT_AUTOCHECKPOINT: i64 = 1000;
 
 pub struct Sqlite {
     conn: Connection,
@@ -58,7 +86,8 @@ impl Sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsx::ensure_private_dir(dir, "database directory")?;
         }
-        if !path.exists() {
+        let created = !path.exists();
+        if created {
             // SQLite gives its -wal and -shm files the database file's mode, so 0600 here keeps
             // all three private.
             OpenOptions::new()
@@ -81,14 +110,33 @@ impl Sqlite {
             path: path.to_path_buf(),
             busy_timeout_ms,
         };
+        if created {
+            // Only a database with no tables yet can take this mode: pruning then gives freed
+            // pages back to the file system a few at a time, instead of a VACUUM that rewrites
+            // the whole file under the write lock.
+            store
+                .conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(|err| store.context(err.into()))?;
+        }
         store.configure().map_err(|err| store.context(err))?;
         store.migrate(options.host)?;
         Ok(store)
     }
 
     fn configure(&self) -> Result<()> {
-        self.conn
-            .busy_timeout(Duration::from_millis(self.busy_timeout_ms))?;
+        // SAFETY: the handle is this connection's, open for as long as the handler may be
+        // called; the user data is the timeout as a number, never dereferenced.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_busy_handler(
+                self.conn.handle(),
+                Some(poll_busy),
+                std::ptr::without_provenance_mut(self.busy_timeout_ms as usize),
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            anyhow::bail!("could not set the busy handler (SQLite error {rc})");
+        }
         // journal_mode answers with a row; the others are silent.
         let mode: String = self
             .conn
@@ -177,6 +225,25 @@ impl Sqlite {
         tx.commit()
             .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
         Ok(value)
+    }
+
+    /// `write`, for a step of a bulk job (a prune's batch): its commit leaves checkpointing the
+    /// WAL to `checkpoint`, between steps. A checkpoint at commit copies every page the step
+    /// logged into the database file before the step returns, and the step would take that long
+    /// again before its pacing notices.
+    fn bulk_write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        self.autocheckpoint(0)?;
+        let result = self.write(f);
+        self.autocheckpoint(DEFAULT_AUTOCHECKPOINT)?;
+        result
+    }
+
+    fn autocheckpoint(&self, pages: i64) -> Result<()> {
+        self.conn
+            .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+                Ok(())
+            })
+            .map_err(|err| self.context(err.into()))
     }
 
     /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
@@ -471,6 +538,69 @@ impl Store for Sqlite {
         now: i64,
     ) -> Result<Option<OutboxState>> {
         self.write(|tx| branches::settle_pull_request(tx, message_id, claimer, settled, now))
+    }
+
+    fn prune_batch(&mut self, batch: &PruneBatch) -> Result<PrunedBatch> {
+        self.bulk_write(|tx| retention::prune(tx, batch))
+    }
+
+    fn preview_prune(&self, batch: &PruneBatch) -> Result<PrunedBatch> {
+        self.read(|conn| retention::preview(conn, batch))
+    }
+
+    fn sweep_outbox(&mut self, sweep: &OutboxSweep) -> Result<Swept> {
+        if sweep.dry_run {
+            // A transaction that is rolled back is the one way to share the statement: it
+            // removes nothing either way, and a read does not take the write lock.
+            let tx = self.conn.unchecked_transaction()?;
+            let swept = retention::sweep_outbox(&tx, sweep).map_err(|err| self.context(err))?;
+            tx.rollback()?;
+            return Ok(swept);
+        }
+        self.bulk_write(|tx| retention::sweep_outbox(tx, sweep))
+    }
+
+    fn trash(&self, host: &str, limit: i64) -> Result<Vec<TrashItem>> {
+        self.get(|conn| retention::trash(conn, host, limit))
+    }
+
+    fn empty_trash(&mut self, ids: &[i64]) -> Result<()> {
+        self.bulk_write(|tx| retention::empty_trash(tx, ids))
+    }
+
+    fn storage(&self) -> Result<Storage> {
+        self.get(retention::storage)
+    }
+
+    fn release_pages(&mut self, pages: i64) -> Result<i64> {
+        self.bulk_write(|tx| retention::release_pages(tx, pages))
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        // Busy (another checkpoint at work) is no failure: that one does the job.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|err| self.context(err.into()))
+    }
+
+    fn take_turn(&mut self, turn: &Turn) -> Result<bool> {
+        // Most ticks find it is not due: a read, not the write lock.
+        if !self.get(|conn| retention::turn_is_due(conn, turn))? {
+            return Ok(false);
+        }
+        self.write(|tx| retention::take_turn(tx, turn))
+    }
+
+    fn end_turn(&mut self, name: &str, holder: &str, done: bool, now: i64) -> Result<()> {
+        self.write(|tx| retention::end_turn(tx, name, holder, done, now))
+    }
+
+    fn turn_done_at(&self, name: &str) -> Result<Option<i64>> {
+        self.get(|conn| retention::turn_done_at(conn, name))
+    }
+
+    fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>> {
+        self.read(|conn| usage::report(conn, query))
     }
 }
 

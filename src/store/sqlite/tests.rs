@@ -275,3 +275,283 @@ fn migration_7_keeps_the_jobs_and_adds_up_what_was_spent() {
         .collect();
     assert_eq!(costs, [Some(0.5), Some(0.25), None]);
 }
+
+/// The tables that grow with the years (every job, run, history entry and message ever made),
+/// and the names `sql` gives them: each one's own name and the word after it (its alias, if it
+/// has one).
+fn growing_names(sql: &str) -> Vec<&str> {
+    const GROWING: &[&str] = &[
+        "jobs",
+        "tasks",
+        "job_history",
+        "agent_runs",
+        "outbox",
+        "usage_rollup",
+        "trash",
+    ];
+    let words: Vec<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut names = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if GROWING.contains(word) {
+            names.push(*word);
+            let skip = usize::from(
+                words
+                    .get(i + 1)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("as")),
+            );
+            names.extend(words.get(i + 1 + skip));
+        }
+    }
+    names
+}
+
+/// Whether a plan line of `sql` reads a bounded number of rows: it looks rows up (SEARCH), or
+/// scans a table that stays small (counters, totals, per-agent and per-host rows, subqueries),
+/// or scans one of the partial indexes over live rows (queued or running jobs, unfinalized or
+/// open runs).
+fn plan_is_bounded(detail: &str, sql: &str) -> bool {
+    const LIVE_INDEXES: &[&str] = &[
+        "INDEX jobs_queue",
+        "INDEX jobs_due",
+        "INDEX jobs_lease",
+        "INDEX jobs_running",
+        "INDEX jobs_lease_renewed",
+        "INDEX jobs_over_budget",
+        "INDEX agent_runs_unfinalized",
+        "INDEX agent_runs_open",
+    ];
+    let Some(target) = detail.trim().strip_prefix("SCAN ") else {
+        return true;
+    };
+    let name = target.split_whitespace().next().unwrap_or("");
+    !growing_names(sql).contains(&name) || LIVE_INDEXES.iter().any(|index| target.contains(index))
+}
+
+/// The statements `run` makes the store execute, traced.
+fn statements_of(store: &mut Sqlite, run: impl FnOnce(&mut Sqlite)) -> Vec<String> {
+    use rusqlite::trace::{TraceEvent, TraceEventCodes};
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    fn note(event: TraceEvent<'_>) {
+        if let TraceEvent::Stmt(_, sql) = event {
+            SEEN.lock().unwrap().push(sql.to_string());
+        }
+    }
+    store
+        .conn
+        .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(note));
+    run(store);
+    store.conn.trace_v2(TraceEventCodes::empty(), None);
+    let seen = std::mem::take(&mut *SEEN.lock().unwrap());
+    seen.into_iter()
+        .filter(|sql| !sql.trim_start().starts_with("--"))
+        .collect()
+}
+
+/// The plan lines of `statements` that `bounded` refuses, each with its statement.
+fn unbounded_plans(
+    conn: &Connection,
+    statements: &[String],
+    bounded: impl Fn(&str, &str) -> bool,
+) -> Vec<String> {
+    let mut unbounded = Vec::new();
+    for sql in statements {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // Its parameters unbound (NULL): the plan does not depend on their values.
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().unwrap() {
+            let detail: String = row.get("detail").unwrap();
+            if !bounded(&detail, sql) {
+                unbounded.push(format!("{detail}\n    in {sql}"));
+            }
+        }
+    }
+    unbounded
+}
+
+/// A store holding a finished task (its job done, with history, a finalized run and a sent
+/// comment) and a live one (a job running, another queued for later, an open run, a pending
+/// comment).
+fn a_quiet_queue(dir: &tempfile::TempDir) -> Sqlite {
+    let store = open_at(dir, "h");
+    let later = LATER;
+    store
+        .conn
+        .execute_batch(&format!(
+            "INSERT INTO tasks (id, project, key, state, created_at, updated_at) VALUES
+                 (1, 'web', 'A', 'complete', 1, 1), (2, 'web', 'B', 'active', 1, 1);
+             INSERT INTO jobs (id, task_id, project, stage, state, max_attempts, run_after,
+                               lease_owner, lease_expires_at, created_at, updated_at) VALUES
+                 (1, 1, 'web', 'analyst', 'done', 3, 1, NULL, NULL, 1, 1),
+                 (2, 2, 'web', 'analyst', 'running', 3, 1, 'w', {later}, 1, 1),
+                 (3, 2, 'web', 'developer', 'queued', 3, {later}, NULL, NULL, 1, 1);
+             INSERT INTO job_history (job_id, at, from_state, to_state, actor) VALUES
+                 (1, 1, 'running', 'done', 'w');
+             INSERT INTO agent_runs (id, job_id, attempt, worker, agent, started_at, ended_at,
+                                     class, usage_json, host, log_path) VALUES
+                 (1, 1, 1, 'w', 'claude', 1, 2, 'ok', '{{\"cost_usd\": 1}}', 'h', '/l/job-1-run-1.log'),
+                 (2, 2, 1, 'w', 'claude', 1, NULL, NULL, NULL, 'h', '/l/job-2-run-2.log');
+             UPDATE agent_runs SET finalized_at = 3 WHERE id = 1;
+             INSERT INTO outbox (kind, payload, state, next_attempt_at, created_at, job_id) VALUES
+                 ('comment', '{{}}', 'sent', 1, 1, 1), ('comment', '{{}}', 'pending', {later}, 1, 2);"
+        ))
+        .unwrap();
+    store
+}
+
+/// Far ahead: a lease that holds, a retry not yet due.
+const LATER: i64 = 4_000_000_000_000;
+
+/// The statements the reads of a quiet queue run — `orch status` (text and JSON), `orch
+/// metrics`, `orch jobs`, a claim that finds nothing and a tick with nothing to do — and each
+/// one's query plan: none reads every job, run, history entry or message ever made, so they
+/// cost the same at a million finished jobs as at a thousand.
+#[test]
+fn a_quiet_queues_reads_walk_no_finished_rows() {
+    use crate::domain::retention::{turn_due, PRUNE_TURN};
+    use crate::store::{ClaimMessage, ClaimProject, ClaimRequest, JobFilter, Turn};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = a_quiet_queue(&dir);
+    let now = 2_000;
+    let turn = Turn {
+        name: PRUNE_TURN,
+        holder: "w",
+        every_ms: 3_600_000,
+        hold_ms: 1,
+        now,
+    };
+    store.end_turn(PRUNE_TURN, "w", true, now).unwrap();
+    assert!(!turn_due(Some(now), None, turn.every_ms, now));
+    let triage = |_: &[crate::domain::rescue::Candidate]| Vec::new();
+    let claim = ClaimRequest {
+        worker: "w2",
+        agent: "claude",
+        projects: vec![ClaimProject {
+            name: "web",
+            max_running: 10,
+            held: None,
+            budget: crate::domain::budget::Budget::default(),
+        }],
+        stages: vec!["analyst", "developer"],
+        lease_ms: 60_000,
+        // Job 3 waits out a long retry delay: not due, and not dated by a clock that ran ahead.
+        longest_backoff_ms: 2 * LATER,
+        host: "h",
+        triage: &triage,
+        day_start: crate::domain::budget::day_start(now),
+        now,
+    };
+    let notify = ClaimMessage {
+        claimer: "n",
+        now,
+        claim_ms: 1000,
+        dedup_ms: 1000,
+        alerts: true,
+        comments: true,
+        skip_projects: &[],
+    };
+    let seen = statements_of(&mut store, |store| {
+        store.state_counts().unwrap();
+        store.jobs_in_state(JobState::Running, 20).unwrap();
+        store.pending_retries(now, 20).unwrap();
+        store.outbox_summary(now, 20).unwrap();
+        store.breakers(now).unwrap();
+        store.stranded_jobs(&["analyst", "developer"], 20).unwrap();
+        store.project_holds().unwrap();
+        store.metrics("h", now).unwrap();
+        store
+            .list_jobs(&JobFilter {
+                limit: 50,
+                ..JobFilter::default()
+            })
+            .unwrap();
+        assert!(store.claim(&claim).unwrap().job.is_none());
+        store.rescue("h", now, &triage).unwrap();
+        store.unfinalized_runs(Some("w2"), 20).unwrap();
+        assert!(store.claim_message(&notify).unwrap().is_none());
+        assert!(!store.take_turn(&turn).unwrap());
+        store.trash("h", 500).unwrap();
+    });
+    assert!(seen.len() > 20, "{seen:?}");
+    let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);
+    assert!(
+        unbounded.is_empty(),
+        "scans of tables that grow with the years:\n{}",
+        unbounded.join("\n")
+    );
+}
+
+/// A prune's batch, its preview and the outbox sweep look up their own tasks, jobs, runs and
+/// messages: none walks every row of a table, nor every message ever sent.
+#[test]
+fn a_prune_walks_only_what_it_removes() {
+    use crate::domain::retention::Cutoffs;
+    use crate::store::{OutboxSweep, PruneBatch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = a_quiet_queue(&dir);
+    let batch = PruneBatch {
+        finished: TaskState::FINISHED,
+        cutoffs: Cutoffs {
+            finished_before: 1_000,
+            open_runs_since: 0,
+        },
+        after: None,
+        limit: 10,
+        host: "h",
+        now: 2_000,
+    };
+    let seen = statements_of(&mut store, |store| {
+        assert_eq!(store.preview_prune(&batch).unwrap().tasks, 1);
+        assert_eq!(store.prune_batch(&batch).unwrap().tasks, 1);
+        for state in [OutboxState::Folded, OutboxState::Sent] {
+            let sweep = OutboxSweep {
+                state,
+                before: 1_000,
+                after: None,
+                limit: 10,
+                dry_run: false,
+            };
+            store.sweep_outbox(&sweep).unwrap();
+        }
+        let ids: Vec<i64> = store.trash("h", 10).unwrap().iter().map(|t| t.id).collect();
+        store.empty_trash(&ids).unwrap();
+    });
+    // Every message in a state, by state alone, is every message ever sent.
+    let bounded = |detail: &str, sql: &str| {
+        plan_is_bounded(detail, sql) && !detail.contains("outbox_state (state=?)")
+    };
+    let unbounded = unbounded_plans(&store.conn, &seen, bounded);
+    assert!(unbounded.is_empty(), "{}", unbounded.join("\n"));
+}
+
+/// Finalizing a run adds it to the usage rollup by reading that run alone: the trigger's query
+/// looks the run, its job and its task up, in both of the rows it adds to.
+#[test]
+fn rolling_a_run_up_reads_that_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_at(&dir, "h");
+    let mut stmt = store
+        .conn
+        .prepare("EXPLAIN QUERY PLAN SELECT * FROM run_rollup WHERE run_id = ?1")
+        .unwrap();
+    let mut rows = stmt.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        plan.push(row.get::<_, String>("detail").unwrap());
+    }
+    let sql = "agent_runs jobs j tasks t";
+    assert!(
+        plan.iter().all(|detail| plan_is_bounded(detail, sql)),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.iter().filter(|d| d.starts_with("SEARCH")).count() >= 6,
+        "{plan:#?}"
+    );
+}

@@ -6,6 +6,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use crate::domain::breaker::State as BreakerState;
 use crate::domain::decide::Decision;
 use crate::domain::states::{JobState, MessageKind, OutboxState, PrState, TaskState};
+use crate::store::TrashKind;
 
 macro_rules! by_name {
     ($($name:ty),+) => {$(
@@ -35,5 +36,6 @@ by_name!(
     MessageKind,
     BreakerState,
     Decision,
-    PrState
+    PrState,
+    TrashKind
 );

@@ -2,9 +2,7 @@
 //! the run's finalize lock.
 
 use orch::domain::states::{JobState, TaskState};
-use orch::store::{
-    Applied, Effects, FinalizeLock, GateHold, Locked, NewComment, NextJob, ProjectHoldRequest,
-};
+use orch::store::{Applied, Effects, FinalizeLock, GateHold, Locked, NextJob, ProjectHoldRequest};
 
 use super::*;
 
@@ -12,20 +10,6 @@ fn applied(store: &mut dyn Store, plan: &FinalizePlan) -> Effects {
     match store.apply_finalize(plan).unwrap() {
         Applied::Done(effects) => effects,
         other => panic!("not applied: {other:?}"),
-    }
-}
-
-fn comment(job: &Job, run_id: i64) -> NewComment {
-    NewComment {
-        project: job.project.clone(),
-        task: job.task.clone(),
-        issue: 7,
-        job_id: job.job_id,
-        run_id,
-        stage: job.stage.clone(),
-        verdict: "ok".into(),
-        attempt: job.attempt,
-        ..NewComment::default()
     }
 }
 

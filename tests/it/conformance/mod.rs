@@ -13,6 +13,7 @@ mod finalize;
 mod jobs;
 mod outbox;
 mod preflight;
+mod retention;
 mod runs;
 
 use std::any::Any;
@@ -25,8 +26,9 @@ use orch::domain::rescue::{self, Candidate, Rescue};
 use orch::domain::states::JobState;
 use orch::procfs::{Liveness, Place};
 use orch::store::{
-    AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimProject, ClaimRequest, FinalizePlan, Job,
-    JobMove, NewAlert, NewRun, NewTask, Options, RunEnd, RunVerdict, Store,
+    AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimMessage, ClaimProject, ClaimRequest,
+    FinalizePlan, Job, JobMove, NewAlert, NewComment, NewRun, NewTask, Options, RunEnd, RunVerdict,
+    Store,
 };
 
 /// A moment to count from.
@@ -171,8 +173,13 @@ pub fn claim(store: &mut dyn Store, worker: &str, now: i64) -> Option<Job> {
 
 /// Open a run of `job` for its lease holder at `now`; its id.
 pub fn start(store: &mut dyn Store, job: &Job, now: i64) -> i64 {
+    start_on(store, job, HOST, now)
+}
+
+/// Open a run of `job` for its lease holder on `host` at `now`; its id.
+pub fn start_on(store: &mut dyn Store, job: &Job, host: &str, now: i64) -> i64 {
     let place = Place {
-        host: HOST.into(),
+        host: host.into(),
         boot_id: Some("boot".into()),
         pid_ns: Some("ns".into()),
     };
@@ -192,6 +199,34 @@ pub fn start(store: &mut dyn Store, job: &Job, now: i64) -> i64 {
         })
         .unwrap()
         .run_id
+}
+
+/// The usage comment finalize queues after `job`'s run `run_id`.
+pub fn comment(job: &Job, run_id: i64) -> NewComment {
+    NewComment {
+        project: job.project.clone(),
+        task: job.task.clone(),
+        issue: 7,
+        job_id: job.job_id,
+        run_id,
+        stage: job.stage.clone(),
+        verdict: "ok".into(),
+        attempt: job.attempt,
+        ..NewComment::default()
+    }
+}
+
+/// A notify process's claim on the outbox at `now`, with the alert dedup window `dedup_ms`.
+pub fn notify_claim(now: i64, dedup_ms: i64) -> ClaimMessage<'static> {
+    ClaimMessage {
+        claimer: "n",
+        now,
+        claim_ms: 60_000,
+        dedup_ms,
+        alerts: true,
+        comments: true,
+        skip_projects: &[],
+    }
 }
 
 /// End run `run_id` at `now`, exit 0.
