@@ -317,7 +317,7 @@ pub fn take_out(config: &Config, store: &mut dyn Store, pace: bool) -> Result<Re
             .iter()
             .partition(|item| places.root(item.kind).real.is_err());
         for item in &forget {
-            match remove(places, item) {
+            match remove(config, &*store, places, item) {
                 Ok(freed) => removed += freed,
                 Err(why) => crate::diag!(
                     "orch: prune: left {} {}: {why}",
@@ -448,12 +448,20 @@ impl Places {
     }
 }
 
-/// Remove one trash item from this host; what that freed.
-fn remove(places: &Places, item: &TrashItem) -> Result<Removed, String> {
+/// Remove one trash item from this host; what that freed. A file a row names again (see
+/// `Store::trash_in_use`) is left: it is not the pruned task's any more.
+fn remove(
+    config: &Config,
+    store: &dyn Store,
+    places: &Places,
+    item: &TrashItem,
+) -> Result<Removed, String> {
     let Some(path) = places.locate(item)? else {
         return Ok(Removed::default());
     };
+    let in_use = || store.trash_in_use(item).map_err(|err| format!("{err:#}"));
     match item.kind {
+        TrashKind::Log if in_use()? => Ok(Removed::default()),
         TrashKind::Log => {
             let bytes = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
             std::fs::remove_file(&path).map_err(|err| err.to_string())?;
@@ -464,9 +472,11 @@ fn remove(places: &Places, item: &TrashItem) -> Result<Removed, String> {
             })
         }
         TrashKind::Worktree => {
-            std::fs::remove_dir_all(&path).map_err(|err| err.to_string())?;
+            let project = item.path.split_once('/').map_or("", |(project, _)| project);
+            let removed =
+                crate::app::branches::remove_pruned_worktree(config, project, &path, in_use)?;
             Ok(Removed {
-                worktrees: 1,
+                worktrees: i64::from(removed),
                 ..Removed::default()
             })
         }

@@ -330,6 +330,12 @@ pub trait Store: Send {
     /// Forget trash items (removed, or not removable).
     fn empty_trash(&mut self, ids: &[i64]) -> Result<()>;
 
+    /// Whether a row that exists now names the item's file, which is then not the pruned task's
+    /// any more: a run with that log (ids used again after a prune removed the newest rows), or
+    /// a task with a worktree there on the item's host (its key, or one that makes the same
+    /// directory, queued again).
+    fn trash_in_use(&self, item: &TrashItem) -> Result<bool>;
+
     /// The database's size and free pages.
     fn storage(&self) -> Result<Storage>;
 

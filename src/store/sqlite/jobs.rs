@@ -295,7 +295,7 @@ fn refusal(tx: &Transaction, new: &NewTask, task_id: Option<i64>) -> Result<Opti
                     let key = other.key.clone();
                     (other, Some(Refused::SpelledLike { key }))
                 }
-                None => return Ok(None),
+                None => return pruned(tx, new),
             }
         }
     };
@@ -316,6 +316,34 @@ fn refusal(tx: &Transaction, new: &NewTask, task_id: Option<i64>) -> Result<Opti
         stage,
         created: false,
         state,
+        refused: Some(refused),
+    }))
+}
+
+/// The refusal of a key a pruned task had (or one spelled like it): it names no job (they are
+/// gone), job id 0.
+fn pruned(tx: &Transaction, new: &NewTask) -> Result<Option<Enqueued>> {
+    let found = tx
+        .prepare_cached(
+            "SELECT key, branch, pr_number, pr_url FROM pruned_branches
+             WHERE project = ?1 AND lower(trim(key)) = lower(trim(?2)) LIMIT 1",
+        )?
+        .query_row(params![new.project, new.key], |row| {
+            Ok(Refused::Pruned {
+                key: row.get("key")?,
+                branch: row.get("branch")?,
+                pull_request: row.get("pr_number")?,
+                url: row.get("pr_url")?,
+            })
+        })
+        .optional()?;
+    Ok(found.map(|refused| Enqueued {
+        job_id: 0,
+        task: new.key.to_string(),
+        project: new.project.to_string(),
+        stage: new.stage.to_string(),
+        created: false,
+        state: JobState::Done,
         refused: Some(refused),
     }))
 }

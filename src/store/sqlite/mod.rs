@@ -568,6 +568,10 @@ impl Store for Sqlite {
         self.bulk_write(|tx| retention::empty_trash(tx, ids))
     }
 
+    fn trash_in_use(&self, item: &TrashItem) -> Result<bool> {
+        self.get(|conn| retention::trash_in_use(conn, item))
+    }
+
     fn storage(&self) -> Result<Storage> {
         self.get(retention::storage)
     }
