@@ -221,6 +221,7 @@ impl<'a> Plan<'a> {
                 format!("file:{} ({})", path.value.display(), path.origin)
             }
             Some(AuthSource::Nowhere { .. }) => "nowhere".to_string(),
+            Some(AuthSource::Unchecked { reason }) => format!("unchecked:{reason}"),
         };
         let bin = agent.env.bin();
         let inputs = format!(
@@ -444,6 +445,13 @@ impl<'a> Plan<'a> {
                     ..Detail::default()
                 };
                 return (vec![check(Status::Pass, reason, detail)], None, None);
+            }
+            Some(AuthSource::Unchecked { reason }) => {
+                return (
+                    vec![check(Status::Warn, reason.clone(), Detail::default())],
+                    None,
+                    None,
+                );
             }
             Some(AuthSource::Nowhere { reason, fix }) => {
                 let detail = Detail {

@@ -284,6 +284,10 @@ fn render(out: &mut impl Write, event: &Event, paint: Paint) -> Result<()> {
             let text = text.as_deref().map(multiline).unwrap_or_default();
             (pad("result"), format!("{mark}  {text}"))
         }
+        Event::Notice { text } => (
+            paint.warn(&pad("notice")),
+            output::printable(text).into_owned(),
+        ),
         Event::Other { kind } => (paint.dim(&pad("·")), paint.dim(&output::printable(kind))),
         Event::Raw { text } => (paint.dim(&pad("~")), paint.dim(&output::printable(text))),
         Event::Skipped { bytes, kind } => {

@@ -113,6 +113,8 @@ keys! {
     MAX_ATTEMPTS = "max_attempts", Count(1, 100), Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
     CLAUDE_BIN = "claude_bin", Program, Some("claude"), "Claude Code's binary, for profiles of kind claude (a path, or a name looked up on PATH)";
+    CODEX_BIN = "codex_bin", Program, Some("codex"), "Codex CLI's binary, for profiles of kind codex";
+    GEMINI_BIN = "gemini_bin", Program, Some("gemini"), "Gemini CLI's binary, for profiles of kind gemini";
     AGENT_HOME = "agent_home", Path, None, "The agent's HOME when it runs as another user (default: orch's HOME)";
     CLAUDE_CREDENTIALS_PATH = "claude_credentials_path", Path, None, "Claude Code's credentials file, for profiles of kind claude (default: see preflight)";
     PREFLIGHT_CHECK_AUTH = "preflight_check_auth", Bool, Some("true"), "false: preflight checks the version only";
@@ -878,7 +880,7 @@ mod tests {
         let text = format!("{err:#}");
         assert!(
             text.contains(
-                "line 3: kind: expected a kind of agent orch knows (claude), got \"codx\""
+                "line 3: kind: expected a kind of agent orch knows (claude, codex, gemini), got \"codx\""
             ),
             "{text}"
         );
