@@ -74,6 +74,10 @@ pub struct Spec {
     pub install: &'static str,
     pub update: &'static str,
     pub login: &'static str,
+    /// Variables of the agent's environment that change whether it accepts its command line
+    /// (`IS_SANDBOX` for Claude Code as root): a profile held for a refused command line is let
+    /// go when they change, like its settings.
+    pub settings_env: &'static [&'static str],
     /// What reads its files and logs.
     pub readers: Readers,
 }
@@ -241,4 +245,13 @@ pub fn of_profile(config: &Config, name: &str) -> &'static dyn Agent {
         None => AgentKind::for_profile(name),
     };
     of_kind(kind)
+}
+
+/// The agent whose rules read a run's log: the kind the run recorded, else (a run made before
+/// kinds were recorded) its profile's.
+pub fn of_run(config: &Config, run: &crate::store::Run) -> &'static dyn Agent {
+    match run.agent_kind.as_deref().and_then(AgentKind::from_name) {
+        Some(kind) => of_kind(kind),
+        None => of_profile(config, &run.agent),
+    }
 }

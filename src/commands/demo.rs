@@ -103,7 +103,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     for _ in 0..(ctx.config.stages.len() * 3) {
         let request = tick::Request {
             worker: "demo-worker",
-            agent: crate::config::DEFAULT_AGENT,
+            agent: None,
             project: None,
             max_jobs: 1,
             live_status: false,
@@ -206,6 +206,11 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
                 verdict.agent
             )
         }
+        Event::AgentHeld { agent, why, .. } => format!(
+            "{} {} (agent {agent}): {why}",
+            step(paint, "preflight"),
+            paint.fail("held")
+        ),
         Event::Claimed(job) => format!(
             "{} job {} {} stage {}, attempt {}/{}",
             step(paint, "claim"),

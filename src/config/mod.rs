@@ -218,6 +218,8 @@ pub struct Project {
     pub max_cost_usd: Option<f64>,
     /// The most the project's runs may cost in one day (UTC).
     pub max_cost_usd_per_day: Option<f64>,
+    /// The agent profile of the project's stages that do not name one.
+    pub agent: Option<String>,
 }
 
 impl Project {
@@ -267,7 +269,7 @@ impl Project {
 }
 
 /// Whether `dir` or one of its parents holds a `.git` (a directory, or a worktree's file).
-fn in_git_work_tree(dir: &Path) -> bool {
+pub fn in_git_work_tree(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
 }
 
@@ -287,6 +289,8 @@ pub struct Stage {
     pub resume: Option<bool>,
     /// The agent's own cost ceiling per run (Claude Code's `--max-budget-usd`).
     pub max_budget_usd: Option<f64>,
+    /// The agent profile that runs the stage (`[agents.NAME]`, or a kind's name).
+    pub agent: Option<String>,
 }
 
 /// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),
@@ -360,6 +364,9 @@ pub struct Agent {
     pub min_version: Option<String>,
     /// Extra environment for the agent (e.g. CLAUDE_CONFIG_DIR).
     pub env: BTreeMap<String, String>,
+    /// What the agent's tokens cost, for a kind whose log reports tokens but no cost (Codex,
+    /// Gemini): orch's estimate then stands in for the cost, marked as one.
+    pub prices: Option<crate::domain::price::Prices>,
 }
 
 #[derive(Debug, Clone)]
@@ -653,27 +660,51 @@ impl Config {
     }
 
     /// Every agent profile's name: `claude` (which exists without configuration) first, then the
-    /// configured ones.
+    /// configured ones, then the kinds stages or projects name without a profile.
     pub fn agent_names(&self) -> Vec<&str> {
-        std::iter::once(DEFAULT_AGENT)
-            .chain(
-                self.agents
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|n| *n != DEFAULT_AGENT),
-            )
-            .collect()
+        let mut names = vec![DEFAULT_AGENT];
+        let named = self.agents.keys().map(String::as_str);
+        let chosen = (self
+            .stage_settings
+            .values()
+            .filter_map(|s| s.agent.as_deref()))
+        .chain(self.projects.values().filter_map(|p| p.agent.as_deref()));
+        for name in named.chain(chosen) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
-    /// The named agent profile; `claude` exists without configuration.
+    /// The named agent profile; a kind's name (`claude`, `codex`, `gemini`) is a profile of that
+    /// kind without configuration.
     pub fn agent(&self, name: &str) -> Result<Agent> {
-        match self.agents.get(name) {
-            Some(agent) => Ok(agent.clone()),
-            None if name == DEFAULT_AGENT => Ok(Agent::default()),
-            None => Err(exit::config(format!(
+        match (self.agents.get(name), AgentKind::from_name(name)) {
+            (Some(agent), _) => Ok(agent.clone()),
+            (None, Some(kind)) => Ok(Agent {
+                kind,
+                ..Agent::default()
+            }),
+            (None, None) => Err(exit::config(format!(
                 "unknown agent {name:?}; add [agents.{name}] to the config file"
             ))),
         }
+    }
+
+    /// Whether `name` is an agent profile (configured, or a kind's name).
+    pub fn is_agent(&self, name: &str) -> bool {
+        self.agents.contains_key(name) || AgentKind::from_name(name).is_some()
+    }
+
+    /// The agent profile that runs `stage` of `project`'s jobs: the stage's `agent`, else the
+    /// project's, else `claude`.
+    pub fn stage_agent(&self, project: &str, stage: &str) -> &str {
+        self.stage_settings
+            .get(stage)
+            .and_then(|s| s.agent.as_deref())
+            .or_else(|| self.projects.get(project).and_then(|p| p.agent.as_deref()))
+            .unwrap_or(DEFAULT_AGENT)
     }
 
     /// Every setting with its value and source, secrets masked.

@@ -55,6 +55,9 @@ pub struct Run {
     pub resumed_session: Option<String>,
     /// What the run cost, as its log said (set at finalize; budgets sum it).
     pub cost_usd: Option<f64>,
+    /// The kind of agent that ran (`claude`, `codex`, `gemini`): whose rules read its log. None
+    /// for runs made before kinds were recorded (they were Claude Code's).
+    pub agent_kind: Option<String>,
 }
 
 impl Run {
@@ -88,6 +91,8 @@ pub struct NewRun<'a> {
     pub job_id: i64,
     pub worker: &'a str,
     pub agent: &'a str,
+    /// The profile's kind, by name: whose rules read the run's log.
+    pub agent_kind: &'a str,
     pub agent_version: Option<&'a str>,
     /// The lease granted from `now`: starting a run renews it, so the first heartbeat has a full
     /// lease to come in.

@@ -35,6 +35,7 @@ pub static SPEC: Spec = Spec {
     install: "npm install -g @anthropic-ai/claude-code",
     update: "claude update",
     login: "run claude, then /login",
+    settings_env: &["IS_SANDBOX", "CLAUDE_CODE_BUBBLEWRAP"],
     readers: readers!(stream::StreamProgress, chunked_text: false),
 };
 

@@ -30,6 +30,7 @@ pub static SPEC: Spec = Spec {
     install: "npm install -g @openai/codex",
     update: "npm install -g @openai/codex@latest",
     login: "run codex login (or set CODEX_API_KEY in the profile's env)",
+    settings_env: &["CODEX_HOME"],
     readers: readers!(stream::CodexProgress, chunked_text: false),
 };
 

@@ -35,6 +35,11 @@ pub static SPEC: Spec = Spec {
     install: "npm install -g @google/gemini-cli",
     update: "npm install -g @google/gemini-cli@latest",
     login: "run gemini and log in with Google (or set GEMINI_API_KEY in the profile's env)",
+    settings_env: &[
+        "GEMINI_CLI_HOME",
+        "GEMINI_CLI_TRUST_WORKSPACE",
+        "GEMINI_RESTRICTED_MODE",
+    ],
     readers: readers!(stream::GeminiProgress, chunked_text: true),
 };
 

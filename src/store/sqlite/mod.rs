@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_one_agent.sql"),
     include_str!("migrations/0006_per_host.sql"),
     include_str!("migrations/0007_limits.sql"),
+    include_str!("migrations/0008_agents.sql"),
 ];
 
 pub struct Sqlite {
@@ -327,6 +328,15 @@ impl Store for Sqlite {
 
     fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool> {
         self.write(|tx| preflight::release_gate(tx, host, agent, held_since))
+    }
+
+    fn release_invocation_hold(
+        &mut self,
+        host: &str,
+        agent: &str,
+        held_since: i64,
+    ) -> Result<bool> {
+        self.write(|tx| preflight::release_invocation(tx, host, agent, held_since))
     }
 
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset> {

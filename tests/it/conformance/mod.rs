@@ -24,8 +24,8 @@ use orch::domain::rescue::{self, Candidate, Rescue};
 use orch::domain::states::JobState;
 use orch::procfs::{Liveness, Place};
 use orch::store::{
-    AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimProject, ClaimRequest, FinalizePlan, Job,
-    JobMove, NewAlert, NewRun, NewTask, Options, RunEnd, RunVerdict, Store,
+    AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimProject, ClaimRequest, ClaimStage,
+    FinalizePlan, Job, JobMove, NewAlert, NewRun, NewTask, Options, RunEnd, RunVerdict, Store,
 };
 
 /// A moment to count from.
@@ -144,14 +144,13 @@ pub fn claim_with(
     let triage = |candidates: &[Candidate]| lease_only(candidates, now);
     let mut request = ClaimRequest {
         worker,
-        agent: "claude",
         projects: vec![ClaimProject {
             name: PROJECT,
             max_running: 100,
             held: None,
             budget: Budget::default(),
+            stages: ClaimStage::all(&STAGES, "claude"),
         }],
-        stages: STAGES.to_vec(),
         lease_ms: LEASE_MS,
         longest_backoff_ms: 3_600_000,
         host: HOST,
@@ -182,6 +181,7 @@ pub fn start(store: &mut dyn Store, job: &Job, now: i64) -> i64 {
             job_id: job.job_id,
             worker: job.lease_owner.as_deref().unwrap(),
             agent: "claude",
+            agent_kind: "claude",
             agent_version: Some("2.1.0"),
             lease_ms: LEASE_MS,
             place: &place,
@@ -253,6 +253,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         hold_project: None,
         gate: None,
         usage_hold: None,
+        invocation_hold: None,
         breaker: BreakerUpdate {
             event: Event::Neutral,
             policy: POLICY,

@@ -18,6 +18,7 @@ fn new_run<'a>(
         job_id: job.job_id,
         worker,
         agent: "claude",
+        agent_kind: "claude",
         agent_version: None,
         lease_ms: LEASE_MS,
         place,
