@@ -168,11 +168,8 @@ fn finalize_locked(
     if gate_host == here {
         confirm_auth(config, &run.agent, &mut judgement);
     }
-    if let (Some(prices), Some(verdict)) = (
-        config.agents.get(&run.agent).and_then(|a| a.prices),
-        judgement.verdict.as_mut(),
-    ) {
-        prices.apply(&mut verdict.usage);
+    if let Some(verdict) = judgement.verdict.as_mut() {
+        config.price(&run.agent, &mut verdict.usage);
     }
     let commit = match config.projects.get(&job.project) {
         Some(project) if project.auto_commit && judgement.judged.kind() == Kind::Ok => {
@@ -801,13 +798,13 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             reason: reason.to_string(),
             fix: fix.clone(),
             inputs: inputs.invocation_inputs.clone().unwrap_or_default(),
+            // The fix first: an alert keeps one line of 300 characters; the reason is the run's.
             alert: NewAlert {
                 dedup_key: format!("{}@{}", run.agent, inputs.gate_host),
                 reason: format!(
-                    "agent {} refused its command line on {} (run {}, stage {}): {reason}. To \
-                     fix: {fix}. Claims for it there wait until that changes (or `orch \
-                     reset-cache --agent {}`)",
-                    run.agent, inputs.gate_host, run.run_id, job.stage, run.agent
+                    "agent {} refused its command line on {} (run {}); its claims there wait for \
+                     this: {fix}",
+                    run.agent, inputs.gate_host, run.run_id
                 ),
                 ..job_alert(AlertKind::InvocationError)
             },

@@ -176,7 +176,13 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         let held = gated.stop();
         if gated.passing.is_empty() {
-            let (code, why) = held.unwrap_or((exit::NOTHING_TO_DO, String::new()));
+            let (code, why) = match (done, held) {
+                (0, Some(held)) => held,
+                (_, held) => {
+                    let why = held.map_or_else(String::new, |(_, why)| format!(": {why}"));
+                    (last, format!("nothing more can be claimed after {done} jobs{why}; the last job's status"))
+                }
+            };
             on(Event::Stopped(code, &why));
             return Ok(code);
         }

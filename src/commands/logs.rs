@@ -91,12 +91,13 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
-    let verdict = reader
+    let mut verdict = reader
         .judge_path(
             &path,
             Ending::new(exit_code, run.timed_out, run.stalled).at(run.ended_at),
         )
         .with_context(|| format!("judging the log {}", path.display()))?;
+    ctx.config.price(&run.agent, &mut verdict.usage);
     if ctx.json() {
         serde_json::to_writer(&mut out, &json!({ "event": "verdict", "verdict": verdict }))?;
         out.write_all(b"\n")?;

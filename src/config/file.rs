@@ -619,7 +619,10 @@ fn check_agents(config: &Config, file: &Text, doc: &Document) -> Result<()> {
             continue;
         };
         if !config.is_agent(name) {
-            let known = config.agent_names();
+            let kinds = AgentKind::ALL.iter().map(|k| k.name());
+            let known: Vec<&str> = kinds
+                .chain(config.agents.keys().map(String::as_str))
+                .collect();
             return Err(file.error(
                 field.span().start,
                 "agent",

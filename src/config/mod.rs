@@ -692,6 +692,14 @@ impl Config {
         }
     }
 
+    /// `usage` with its cost estimated by the profile's price table, when it has one and the
+    /// log gave no cost.
+    pub fn price(&self, agent: &str, usage: &mut crate::domain::verdict::Usage) {
+        if let Some(prices) = self.agents.get(agent).and_then(|a| a.prices) {
+            prices.apply(usage);
+        }
+    }
+
     /// Whether `name` is an agent profile (configured, or a kind's name).
     pub fn is_agent(&self, name: &str) -> bool {
         self.agents.contains_key(name) || AgentKind::from_name(name).is_some()

@@ -189,10 +189,9 @@ impl judging::Refusal for Refusal {
                  \"stream-json\" (or drop argv to use orch's)"
             }
             Refusal::Root => {
-                "Claude Code refuses [stages.{stage}] permission_mode bypassPermissions (or \
-                 --dangerously-skip-permissions) as root: run orch as another user, choose \
-                 another permission_mode, or in a sandbox set IS_SANDBOX = \"1\" in \
-                 [agents.{agent}.env]"
+                "as root, Claude Code refuses [stages.{stage}] permission_mode \
+                 bypassPermissions: in a sandbox set IS_SANDBOX = \"1\" in [agents.{agent}.env], \
+                 else choose another mode or run orch as another user"
             }
             Refusal::NoPrompt => FIX_NO_PROMPT,
             Refusal::SessionId => {

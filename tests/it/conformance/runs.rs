@@ -55,6 +55,12 @@ fn a_run_opens_only_under_the_live_lease_and_once_per_attempt() {
             started.log_path,
             format!("/logs/run-{}.log", started.run_id)
         );
+        let opened = store.run(started.run_id).unwrap().unwrap();
+        assert_eq!(
+            opened.agent_kind.as_deref(),
+            Some("claude"),
+            "the kind is kept"
+        );
         let leased = store.job(job.job_id).unwrap().unwrap();
         assert_eq!(
             leased.lease_expires_at,
