@@ -1,6 +1,7 @@
 //! `orch demo`: a newcomer's first command. In a directory of its own it makes a project (a git
-//! repository), a config, a logged-in stand-in agent that speaks Claude Code's CLI contract, then
-//! walks one task through the whole pipeline — one transient failure and its retry among them —
+//! repository), a config, two logged-in stand-in agents (one speaks Claude Code's CLI contract, the
+//! other Codex CLI's, which runs the reviewer stage), then walks one task through the whole
+//! pipeline — one transient failure and its retry among them —
 //! printing each step, the status table and the usage comments it would have posted. Nothing
 //! outside its directory is read or written: the configuration is built from its own file only,
 //! whatever ORCH_* variables the shell holds.
@@ -19,11 +20,16 @@ use crate::output::{self, Paint};
 use crate::store::{now_ms, NewTask};
 use crate::{commands, exit, Ctx};
 
-/// The stand-in agent, the same script the test suite drives.
+/// The stand-in agents, the same scripts the test suite drives.
 const STAND_IN: &str = include_str!("../../tests/agent/fake-claude");
+const CODEX_STAND_IN: &str = include_str!("../../tests/agent/fake-codex");
 
-/// What the stand-in does on each run, in order: the architect's first attempt fails.
-const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\nok\n";
+/// What the Claude stand-in does on each of its runs, in order: the architect's first attempt
+/// fails. The reviewer stage is Codex's.
+const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\n";
+
+/// The stage a second agent runs, to show a pipeline of two.
+const CODEX_STAGE: &str = "reviewer";
 
 const TASK: &str = "DEMO-1";
 
@@ -71,7 +77,8 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     let say = |text: String| if json { Ok(()) } else { output::line(text) };
     say(paint.bold(&format!("orch demo in {}", dir.display())))?;
     say(format!(
-        "  a project (a git repository), a config and a logged-in stand-in agent; pipeline: {}",
+        "  a project (a git repository), a config and two logged-in stand-in agents (claude, and \
+         codex for the {CODEX_STAGE}); pipeline: {}",
         ctx.config.stages.join(" → ")
     ))?;
     let mut store = ctx.store()?;
@@ -113,7 +120,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
             if json {
                 steps.push(commands::tick::describe(&event));
             } else if printed.is_ok() {
-                printed = print_event(paint, &event);
+                printed = print_event(paint, &ctx.config, &event);
             }
         })?;
         printed?;
@@ -188,7 +195,7 @@ fn step(paint: Paint, name: &str) -> String {
     paint.bold(&format!("▸ {name:<9}"))
 }
 
-fn print_event(paint: Paint, event: &Event) -> Result<()> {
+fn print_event(paint: Paint, config: &Config, event: &Event) -> Result<()> {
     let line = match event {
         Event::Delivered(_) | Event::Rescued(_) | Event::Stopped(..) => return Ok(()),
         Event::Recovered(outcome) => format!(
@@ -212,11 +219,12 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
             paint.fail("held")
         ),
         Event::Claimed(job) => format!(
-            "{} job {} {} stage {}, attempt {}/{}",
+            "{} job {} {} stage {} (agent {}), attempt {}/{}",
             step(paint, "claim"),
             job.job_id,
             job.task,
             paint.bold(&job.stage),
+            config.stage_agent(&job.project, &job.stage),
             job.attempt,
             job.max_attempts
         ),
@@ -255,11 +263,13 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
 /// Lay out the demo's directory and the context that points at nothing else.
 fn build(outer: &Ctx, dir: &Path) -> Result<Ctx> {
     let bin = dir.join("bin/claude");
+    let codex_bin = dir.join("bin/codex");
     let home = dir.join("home");
     let project = dir.join("project");
     for sub in [
         dir.join("bin"),
         home.join(".claude"),
+        home.join(".codex"),
         project.clone(),
         dir.join("state"),
     ] {
@@ -269,6 +279,12 @@ fn build(outer: &Ctx, dir: &Path) -> Result<Ctx> {
             .create(&sub)?;
     }
     write(&bin, STAND_IN.as_bytes(), 0o755)?;
+    write(&codex_bin, CODEX_STAND_IN.as_bytes(), 0o755)?;
+    write(
+        &home.join(".codex/auth.json"),
+        br#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-demo","tokens":null,"last_refresh":null}"#,
+        0o600,
+    )?;
     let expires = now_ms() + 24 * 3_600_000;
     let credentials = format!(
         r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-demo","refreshToken":"sk-ant-ort01-demo","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"demo"}}}}"#
@@ -304,9 +320,20 @@ forge = {{ kind = "gitea", url = "https://git.example.invalid", repo = "acme/dem
 bin = "{bin}"
 home = "{home}"
 env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE_TOUCH = "CHANGES.md" }}
+
+# Codex reports no cost: this price table makes an estimate of its tokens.
+[agents.codex]
+bin = "{codex_bin}"
+home = "{home}"
+env = {{ FAKE_CODEX_SLEEP = "0.2", FAKE_CODEX_TOUCH = "CHANGES.md" }}
+prices = {{ input_per_mtok = 1.25, cached_input_per_mtok = 0.125, output_per_mtok = 10.0 }}
+
+[stages.{CODEX_STAGE}]
+agent = "codex"
 "#,
         project = project.display(),
         bin = bin.display(),
+        codex_bin = codex_bin.display(),
         home = home.display(),
         script = script.display(),
     );
