@@ -570,3 +570,226 @@ fn validate_log_judges_by_each_kinds_rules() {
         .status(2);
     assert!(typo.stderr.contains("gemini"), "{}", typo.stderr);
 }
+
+/// A JWT whose payload is `{"exp":<seconds>}`: base64url without padding. Codex reads `exp`
+/// only; the signature part is never checked (it holds `SIG-SECRET` to prove it is not shown).
+fn jwt(exp_ms: i64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let payload = format!("{{\"exp\":{}}}", exp_ms / 1000);
+    let bits: Vec<bool> = payload
+        .bytes()
+        .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1 == 1))
+        .collect();
+    let encoded: String = bits
+        .chunks(6)
+        .map(|six| {
+            let n = (0..6).fold(0, |n, i| n << 1 | usize::from(six.get(i) == Some(&true)));
+            ALPHABET[n] as char
+        })
+        .collect();
+    format!("eyJhbGciOiJSUzI1NiJ9.{encoded}.SIG-SECRET")
+}
+
+/// One credentials state of one kind, and the preflight verdict it must get.
+struct Case {
+    kind: &'static str,
+    what: &'static str,
+    /// Files under the agent's home.
+    files: Vec<(&'static str, String)>,
+    /// orch's environment (which the agent's inherits).
+    env: &'static [(&'static str, &'static str)],
+    set: &'static [&'static str],
+    code: i32,
+    /// Words the auth check's reason must hold.
+    says: &'static str,
+}
+
+#[test]
+fn each_credentials_state_gives_its_preflight_verdict() {
+    let hour = 3_600_000;
+    let now = now_ms();
+    let chatgpt = |access: String, refresh: &str| {
+        format!(
+            r#"{{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{{"id_token":"id-SECRET","access_token":"{access}","refresh_token":"{refresh}","account_id":"acct"}},"last_refresh":"2026-01-01T00:00:00Z"}}"#
+        )
+    };
+    const AUTH: &str = ".codex/auth.json";
+    const SETTINGS: &str = ".gemini/settings.json";
+    const CREDS: &str = ".gemini/oauth_creds.json";
+    let google = || {
+        (
+            SETTINGS,
+            r#"{"security":{"auth":{"selectedType":"oauth-personal"}}}"#.to_string(),
+        )
+    };
+    let oauth = |fields: String| {
+        (
+            CREDS,
+            format!("{{\"access_token\":\"ya29.SECRET\",{fields}}}"),
+        )
+    };
+    let case = |kind, what, files, code, says| Case {
+        kind,
+        what,
+        files,
+        env: &[],
+        set: &[],
+        code,
+        says,
+    };
+    let cases = [
+        case(
+            "codex",
+            "valid: a ChatGPT login, its JWT not expired",
+            vec![(AUTH, chatgpt(jwt(now + 240 * hour), "rt-SECRET"))],
+            0,
+            "expires in",
+        ),
+        case(
+            "codex",
+            "expired, no refresh token",
+            vec![(AUTH, chatgpt(jwt(now - 3 * hour), ""))],
+            11,
+            "expired 3 h ago",
+        ),
+        case(
+            "codex",
+            "expired with a refresh token",
+            vec![(AUTH, chatgpt(jwt(now - 3 * hour), "rt-SECRET"))],
+            11,
+            "expired 3 h ago and a refresh token is present",
+        ),
+        Case {
+            set: &["--set", "auth_allow_refreshable=true"],
+            ..case(
+                "codex",
+                "expired with a refresh token, allowed",
+                vec![(AUTH, chatgpt(jwt(now - 3 * hour), "rt-SECRET"))],
+                0,
+                "allowed by auth_allow_refreshable",
+            )
+        },
+        case(
+            "codex",
+            "an API key in auth.json",
+            vec![(
+                AUTH,
+                r#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-SECRET"}"#.to_string(),
+            )],
+            0,
+            "API key",
+        ),
+        case(
+            "codex",
+            "broken",
+            vec![(AUTH, "{\"auth_mode\":\"chatgpt\",\"tokens\":{".to_string())],
+            11,
+            "auth.json",
+        ),
+        case("codex", "missing", vec![], 11, "no credentials file"),
+        Case {
+            env: &[("CODEX_API_KEY", "sk-SECRET")],
+            ..case("codex", "an environment key", vec![], 0, "CODEX_API_KEY")
+        },
+        Case {
+            env: &[("OPENAI_API_KEY", "sk-SECRET")],
+            ..case(
+                "codex",
+                "OPENAI_API_KEY, which codex exec ignores",
+                vec![],
+                11,
+                "ignores it",
+            )
+        },
+        case(
+            "gemini",
+            "valid: an access token alone, not expired",
+            vec![google(), oauth(format!("\"expiry_date\":{}", now + hour))],
+            0,
+            "expires in",
+        ),
+        case(
+            "gemini",
+            "expired, no refresh token",
+            vec![
+                google(),
+                oauth(format!("\"expiry_date\":{}", now - 3 * hour)),
+            ],
+            11,
+            "expired 3 h ago",
+        ),
+        // Gemini refreshes its hour-long access token at every start: the refresh token is the
+        // login.
+        case(
+            "gemini",
+            "expired with a refresh token",
+            vec![
+                google(),
+                oauth(format!(
+                    "\"refresh_token\":\"1//SECRET\",\"expiry_date\":{}",
+                    now - 3 * hour
+                )),
+            ],
+            0,
+            "refresh token",
+        ),
+        case(
+            "gemini",
+            "broken",
+            vec![google(), (CREDS, "{\"access_token\":".to_string())],
+            11,
+            "oauth_creds.json",
+        ),
+        case("gemini", "missing", vec![google()], 11, "oauth_creds.json"),
+        case(
+            "gemini",
+            "no auth method at all",
+            vec![],
+            11,
+            "GEMINI_API_KEY",
+        ),
+        Case {
+            env: &[("GEMINI_API_KEY", "AIza-SECRET")],
+            ..case("gemini", "an environment key", vec![], 0, "GEMINI_API_KEY")
+        },
+    ];
+    for case in cases {
+        let w = World::new();
+        for (path, body) in &case.files {
+            let path = w.path(&format!("home/{path}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, body).unwrap();
+        }
+        let mut args = case.set.to_vec();
+        args.extend(["preflight", "--agent", case.kind, "--json"]);
+        let mut cmd = w.orch(&args);
+        for (name, value) in case.env {
+            cmd = cmd.env(name, value);
+        }
+        let what = format!("{}: {}", case.kind, case.what);
+        let out = cmd.status(case.code);
+        assert!(
+            !out.stdout.contains("SECRET") && !out.stderr.contains("SECRET"),
+            "{what}: a token shown: {out:?}"
+        );
+        let verdict = out.json();
+        let auth = verdict["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "auth")
+            .unwrap_or_else(|| panic!("{what}: no auth check in {verdict}"));
+        assert_eq!(
+            auth["status"],
+            if case.code == 0 { "pass" } else { "fail" },
+            "{what}: {auth}"
+        );
+        let reason = auth["reason"].as_str().unwrap();
+        assert!(reason.contains(case.says), "{what}: {reason}");
+        assert_eq!(
+            auth["detail"]["fix"].is_string(),
+            case.code != 0,
+            "{what}: a failure, and only one, says what to do: {auth}"
+        );
+    }
+}

@@ -156,6 +156,39 @@ mod tests {
         );
     }
 
+    /// The mapping the README documents, mode by mode, as it reaches the command line.
+    #[test]
+    fn every_permission_mode_has_its_sandbox_on_the_command_line() {
+        let expected = [
+            (PermissionMode::Default, "-c sandbox_mode=\"read-only\""),
+            (
+                PermissionMode::AcceptEdits,
+                "-c sandbox_mode=\"workspace-write\"",
+            ),
+            (PermissionMode::Plan, "-c sandbox_mode=\"read-only\""),
+            (
+                PermissionMode::BypassPermissions,
+                "--dangerously-bypass-approvals-and-sandbox",
+            ),
+            (PermissionMode::DontAsk, "-c sandbox_mode=\"read-only\""),
+            (PermissionMode::Auto, "-c sandbox_mode=\"workspace-write\""),
+        ];
+        assert_eq!(expected.len(), PermissionMode::ALL.len());
+        for (mode, flags) in expected {
+            let stage = Stage {
+                permission_mode: Some(mode),
+                ..Stage::default()
+            };
+            let argv = argv_for(&stage, None).join(" ");
+            assert!(
+                argv.starts_with(&format!("{BIN} exec --json {flags} -- ")),
+                "{mode:?}: {argv}"
+            );
+        }
+        // No mode set (a profile's own argv, say): Codex's own default, nothing passed.
+        assert_eq!(argv_for(&Stage::default(), None)[3], "--");
+    }
+
     #[test]
     fn a_thread_is_resumed_by_the_resume_subcommand_its_options_after_it() {
         let stage = Stage {

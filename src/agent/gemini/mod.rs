@@ -122,6 +122,23 @@ mod tests {
 
     const BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agent/fake-gemini");
 
+    /// The mapping the README documents, mode by mode.
+    #[test]
+    fn every_permission_mode_has_its_approval_mode() {
+        let expected = [
+            (PermissionMode::Default, "default"),
+            (PermissionMode::AcceptEdits, "auto_edit"),
+            (PermissionMode::Plan, "plan"),
+            (PermissionMode::BypassPermissions, "yolo"),
+            (PermissionMode::DontAsk, "default"),
+            (PermissionMode::Auto, "default"),
+        ];
+        assert_eq!(expected.len(), PermissionMode::ALL.len());
+        for (mode, approval) in expected {
+            assert_eq!(approval_mode(mode), approval, "{mode:?}");
+        }
+    }
+
     #[test]
     fn stream_json_the_approval_mode_and_the_prompt_joined_to_its_option() {
         let config = load_for_test(&format!("[agents.gemini]\nbin = {BIN:?}\n"), &[]).unwrap();
