@@ -120,7 +120,7 @@ pub enum Command {
     Tick(TickArgs),
     /// Walk one task through the pipeline with a stand-in agent, in a directory of its own
     Demo(DemoArgs),
-    /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)
+    /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth/refused)
     #[command(name = "validate-log")]
     ValidateLog(ValidateLogArgs),
     /// Check the agent can take a job: its binary answers --version and it is logged in
