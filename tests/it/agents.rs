@@ -273,6 +273,12 @@ fn a_refused_command_line_holds_the_profile_until_its_settings_change() {
         explained.stdout
     );
     assert!(explained.stdout.contains("--skip-git-repo-check"));
+    let status = w.orch(&["status"]).ok().stdout;
+    assert!(
+        status.contains("agent codex held on") && status.contains("refused its command line"),
+        "{status}"
+    );
+    assert!(status.contains("--skip-git-repo-check"), "{status}");
     tick(&w, 10);
     assert_eq!(runs_of(&w, "codex-calls.txt"), 1);
     let breakers: i64 = w.sql(
@@ -284,6 +290,8 @@ fn a_refused_command_line_holds_the_profile_until_its_settings_change() {
     w.config(&format!(
         "{THREE}\n[agents.codex]\nextra_args = [\"--skip-git-repo-check\"]\n"
     ));
+    let status = w.orch(&["status"]).ok().stdout;
+    assert!(!status.contains("refused its command line"), "{status}");
     w.orch(&["preflight", "--agent", "codex"]).ok();
     tick(&w, 0);
     assert_eq!(task_state(&w, "ORCH-1"), "complete");
