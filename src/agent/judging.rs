@@ -64,9 +64,16 @@ pub fn excerpt(text: &str, max: usize) -> String {
     crate::redact::redact(&output::clip(text, max))
 }
 
-/// Failure text for a reason: on one line, cut to `SNIPPET_CHARS`, tokens masked.
+/// Failure text for a reason: on one line, cut to `SNIPPET_CHARS`, tokens masked. Only the
+/// start of a long text (an answer of a megabyte) is folded: the snippet needs no more, and
+/// folding it all would cost a copy and an allocation per word.
 pub fn said(text: &str) -> String {
-    excerpt(&one_line(text), SNIPPET_CHARS)
+    const SCANNED: usize = 16 * 1024;
+    let mut end = text.len().min(SCANNED);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    excerpt(&one_line(&text[..end]), SNIPPET_CHARS)
 }
 
 /// A count from a JSON number (a whole one, or a float rounded); None for anything else.
@@ -436,6 +443,18 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_text_is_said_by_its_start_on_one_line() {
+        let long = format!("Done:\n  the  fix\tis in. {}", "é word ".repeat(200_000));
+        let said = said(&long);
+        assert!(said.starts_with("Done: the fix is in. é word"), "{said}");
+        assert!(
+            said.ends_with('…') && said.chars().count() <= SNIPPET_CHARS + 1,
+            "{said}"
+        );
+        assert_eq!(super::said("short\n text"), "short text");
+    }
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Means {

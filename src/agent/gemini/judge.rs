@@ -241,9 +241,12 @@ impl Sink for Facts {
     }
 
     fn object(&mut self, object: &[u8]) -> Keep {
+        let has = |needle: &[u8]| memchr::memmem::find(object, needle).is_some();
         match fast_type(object) {
-            // A user message repeats the prompt: not needed.
-            Some(b"message") if memchr::memmem::find(object, b"\"role\":\"user\"").is_some() => {}
+            // A user message repeats the prompt; once the answer is full, the rest of it is cut.
+            Some(b"message") if self.answer_cut || has(b"\"role\":\"user\"") => {}
+            // A tool's output, often large, matters only when the tool was not offered.
+            Some(b"tool_result") if !has(b"tool_not_registered") => {}
             _ => self.parse(object),
         }
         Keep::No
