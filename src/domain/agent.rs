@@ -1,4 +1,4 @@
-//! The kinds of agent orch knows, by the name a profile gives (`[agents.NAME] kind = "claude"`).
+//! The kinds of agent orch knows, by the name a profile gives (`[agents.NAME] kind = "codex"`).
 //! Only the names live here, so the config can check them; what each kind knows is in
 //! `agent::<kind>/`.
 
@@ -14,15 +14,21 @@ pub enum AgentKind {
     /// kinds existed.
     #[default]
     Claude,
+    /// Codex CLI (`codex exec --json`).
+    Codex,
+    /// Gemini CLI (`gemini --output-format stream-json --prompt=…`).
+    Gemini,
 }
 
 impl AgentKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude];
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
 
     pub fn name(self) -> &'static str {
         match self {
             AgentKind::Claude => "claude",
+            AgentKind::Codex => "codex",
+            AgentKind::Gemini => "gemini",
         }
     }
 
@@ -39,7 +45,7 @@ impl AgentKind {
         AgentKind::from_name(profile).unwrap_or_default()
     }
 
-    /// "claude" (or "claude, codex" once there are more), for messages.
+    /// "claude, codex, gemini", for messages.
     pub fn names() -> String {
         let names: Vec<&str> = AgentKind::ALL.iter().map(|kind| kind.name()).collect();
         names.join(", ")
@@ -64,6 +70,7 @@ mod tests {
         }
         assert_eq!(AgentKind::from_name("Claude"), None);
         assert_eq!(AgentKind::for_profile("fast"), AgentKind::Claude);
-        assert_eq!(AgentKind::names(), "claude");
+        assert_eq!(AgentKind::for_profile("codex"), AgentKind::Codex);
+        assert_eq!(AgentKind::names(), "claude, codex, gemini");
     }
 }

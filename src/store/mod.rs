@@ -210,7 +210,13 @@ pub trait Store: Send {
     /// that was read (`held_since`), not one held again since. Returns whether it was released.
     fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool>;
 
-    /// Drop cached verdicts and release auth gates on `host`, one agent's or all.
+    /// Release the agent's invocation hold on `host` because its settings changed: only the hold
+    /// that was read (`held_since`). Returns whether it was released.
+    fn release_invocation_hold(&mut self, host: &str, agent: &str, held_since: i64)
+        -> Result<bool>;
+
+    /// Drop cached verdicts, release auth gates and lift usage and invocation holds on `host`,
+    /// one agent's or all.
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset>;
 
     /// The agent version the cached verdict on `host` recorded, if there is one.

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_limits.sql"),
     include_str!("migrations/0008_pull_requests.sql"),
     include_str!("migrations/0009_retention.sql"),
+    include_str!("migrations/0010_agents.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
@@ -396,6 +397,15 @@ impl Store for Sqlite {
 
     fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool> {
         self.write(|tx| preflight::release_gate(tx, host, agent, held_since))
+    }
+
+    fn release_invocation_hold(
+        &mut self,
+        host: &str,
+        agent: &str,
+        held_since: i64,
+    ) -> Result<bool> {
+        self.write(|tx| preflight::release_invocation(tx, host, agent, held_since))
     }
 
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset> {

@@ -430,14 +430,13 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
     let triage = |_: &[crate::domain::rescue::Candidate]| Vec::new();
     let claim = ClaimRequest {
         worker: "w2",
-        agent: "claude",
         projects: vec![ClaimProject {
             name: "web",
             max_running: 10,
             held: None,
             budget: crate::domain::budget::Budget::default(),
+            stages: crate::store::ClaimStage::all(&["analyst", "developer"], "claude"),
         }],
-        stages: vec!["analyst", "developer"],
         lease_ms: 60_000,
         // Job 3 waits out a long retry delay: not due, and not dated by a clock that ran ahead.
         longest_backoff_ms: 2 * LATER,
