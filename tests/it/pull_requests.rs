@@ -1010,3 +1010,27 @@ fn a_prune_waits_for_the_pull_request_then_keeps_the_key_and_removes_a_left_work
     );
     assert_eq!(forge.pulls(REPO).len(), 1);
 }
+
+#[test]
+fn a_stage_that_changes_nothing_commits_and_pushes_nothing() {
+    let (w, _forge) = forge_world("gitea", "[pipeline]\nstages = [\"one\", \"two\"]\n", "");
+    enqueue(&w, "T-1", "Quiet", None);
+    tick(&w, "w1");
+    let remote = w.path("remote/web.git");
+    let tip = |w: &World| git(&remote, &["rev-parse", "refs/heads/feature/T-1-quiet"]);
+    let pushed_first = tip(&w);
+    // The second stage's agent touches nothing.
+    let out = w.orch(&["tick", "--worker", "w1", "--json"]).run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(task(&w, "T-1")["state"], "complete");
+    assert_eq!(tip(&w), pushed_first, "nothing new on the remote");
+    let (commit, pushed): (Option<String>, Option<String>) = w
+        .db()
+        .query_row(
+            "SELECT commit_sha, pushed_sha FROM agent_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((commit, pushed), (None, None));
+}
