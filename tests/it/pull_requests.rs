@@ -1017,13 +1017,13 @@ fn a_stage_that_changes_nothing_commits_and_pushes_nothing() {
     enqueue(&w, "T-1", "Quiet", None);
     tick(&w, "w1");
     let remote = w.path("remote/web.git");
-    let tip = |w: &World| git(&remote, &["rev-parse", "refs/heads/feature/T-1-quiet"]);
-    let pushed_first = tip(&w);
+    let tip = || git(&remote, &["rev-parse", "refs/heads/feature/T-1-quiet"]);
+    let pushed_first = tip();
     // The second stage's agent touches nothing.
     let out = w.orch(&["tick", "--worker", "w1", "--json"]).run();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(task(&w, "T-1")["state"], "complete");
-    assert_eq!(tip(&w), pushed_first, "nothing new on the remote");
+    assert_eq!(tip(), pushed_first, "nothing new on the remote");
     let (commit, pushed): (Option<String>, Option<String>) = w
         .db()
         .query_row(

@@ -5,6 +5,20 @@ use super::*;
 use crate::domain::breaker::{Probe, State as BreakerState};
 use crate::domain::states::{PrState, TaskState};
 
+/// A database at `path` made by the first `version` migrations, as an older orch on `host` left
+/// it (its `user_version` is for the caller to set).
+fn migrated_to(path: &std::path::Path, host: &str, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL)")
+        .unwrap();
+    conn.execute("INSERT INTO temp.migration_context VALUES (?1)", [host])
+        .unwrap();
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn
+}
+
 fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
     Sqlite::open(&Options {
         location: &dir.path().join("orch.db"),
@@ -106,15 +120,7 @@ fn migration_8_keeps_every_outbox_row_and_index_and_admits_pull_requests() {
     };
     let before;
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TEMP TABLE migration_context (host TEXT NOT NULL);
-             INSERT INTO temp.migration_context VALUES ('h1');",
-        )
-        .unwrap();
-        for sql in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = migrated_to(&path, "h1", 6);
         conn.execute_batch(
             "PRAGMA user_version = 6;
              INSERT INTO outbox (id, kind, alert_kind, dedup_key, project, task, payload, state,
@@ -233,11 +239,7 @@ fn migration_7_keeps_the_jobs_and_adds_up_what_was_spent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL); INSERT INTO temp.migration_context VALUES ('h');").unwrap();
-        for sql in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = migrated_to(&path, "h", 6);
         // 2026-11-29 10:00 UTC, and a day before.
         let today = 1_795_946_400_000_i64;
         let yesterday = today - 86_400_000;
@@ -566,15 +568,7 @@ fn migration_9_counts_what_was_there_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TEMP TABLE migration_context (host TEXT NOT NULL);
-             INSERT INTO temp.migration_context VALUES ('h');",
-        )
-        .unwrap();
-        for sql in &MIGRATIONS[..8] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = migrated_to(&path, "h", 8);
         // 2026-11-29 10:00 UTC.
         let at = 1_795_946_400_000_i64;
         conn.execute_batch(&format!(
