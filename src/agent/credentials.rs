@@ -396,3 +396,32 @@ pub(crate) mod testing {
         super::login_of(bytes, NOW, SKEW, classify)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::agent::AgentKind;
+
+    /// A variable that logs a kind in is one of its credential variables: the agent of that kind
+    /// gets it, and no other child does.
+    #[test]
+    fn every_grant_is_a_credential_variable_of_its_kind() {
+        for (kind, grants) in [
+            (
+                AgentKind::Claude,
+                crate::agent::claude::credentials::ENV_GRANTS,
+            ),
+            (
+                AgentKind::Codex,
+                crate::agent::codex::credentials::ENV_GRANTS,
+            ),
+            (
+                AgentKind::Gemini,
+                crate::agent::gemini::credentials::ENV_GRANTS,
+            ),
+        ] {
+            for grant in grants {
+                assert!(kind.credential_vars().contains(grant), "{kind:?} {grant}");
+            }
+        }
+    }
+}

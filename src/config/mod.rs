@@ -403,6 +403,15 @@ impl PermissionMode {
     }
 }
 
+/// A map's names, each with "(set)" for its value: what `orch config --json` shows of a table
+/// that may hold secrets.
+fn names_only<S: serde::Serializer>(
+    map: &BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.keys().map(|name| (name, "(set)")))
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Agent {
     /// Which CLI the profile runs (`kind = "claude"`); by default the kind named like the
@@ -415,7 +424,9 @@ pub struct Agent {
     pub argv: Option<Vec<String>>,
     pub extra_args: Vec<String>,
     pub min_version: Option<String>,
-    /// Extra environment for the agent (e.g. CLAUDE_CONFIG_DIR).
+    /// Extra environment for the agent (e.g. CLAUDE_CONFIG_DIR). Shown by name only: a value
+    /// may be a key.
+    #[serde(serialize_with = "names_only")]
     pub env: BTreeMap<String, String>,
     /// What the agent's tokens cost, for a kind whose log reports tokens but no cost (Codex,
     /// Gemini): orch's estimate then stands in for the cost, marked as one.

@@ -32,6 +32,28 @@ impl AgentKind {
         }
     }
 
+    /// The variables of the environment that carry this kind's credentials (an API key, a token,
+    /// a service account's file). Only an agent of this kind gets them: every other child orch
+    /// starts (another kind's agent, git and its hooks, a version probe) has them removed.
+    pub fn credential_vars(self) -> &'static [&'static str] {
+        match self {
+            AgentKind::Claude => &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+            AgentKind::Codex => &["CODEX_API_KEY", "OPENAI_API_KEY"],
+            AgentKind::Gemini => &[
+                "GEMINI_API_KEY",
+                "GOOGLE_API_KEY",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ],
+        }
+    }
+
+    /// Every kind's credential variables.
+    pub fn all_credential_vars() -> impl Iterator<Item = &'static str> {
+        AgentKind::ALL
+            .iter()
+            .flat_map(|kind| kind.credential_vars().iter().copied())
+    }
+
     pub fn from_name(name: &str) -> Option<AgentKind> {
         AgentKind::ALL
             .iter()

@@ -817,3 +817,46 @@ fn each_credentials_state_gives_its_preflight_verdict() {
         );
     }
 }
+
+#[test]
+fn each_agent_gets_its_own_kinds_key_and_no_other() {
+    let mut w = world(THREE);
+    let keys = [
+        ("claude", "ANTHROPIC_API_KEY", "ak-claude-7f1"),
+        ("codex", "CODEX_API_KEY", "ck-codex-2b9"),
+        ("codex", "OPENAI_API_KEY", "ok-openai-5c3"),
+        ("gemini", "GEMINI_API_KEY", "gk-gemini-8d4"),
+    ];
+    for (_, name, value) in keys {
+        w.set(name, value);
+    }
+    for kind in ["CLAUDE", "CODEX", "GEMINI"] {
+        w.set(
+            &format!("FAKE_{kind}_ENV"),
+            w.path(&format!("env-{}.txt", kind.to_lowercase())),
+        );
+    }
+    enqueue_at(&w, "ORCH-1", "analyst");
+    tick(&w, 0);
+    assert_eq!(runs(&w).len(), 3, "{:?}", runs(&w));
+    for kind in ["claude", "codex", "gemini"] {
+        let seen = std::fs::read_to_string(w.path(&format!("env-{kind}.txt")))
+            .unwrap_or_else(|err| panic!("{kind} ran: {err}"));
+        for (owner, name, value) in keys {
+            assert_eq!(
+                seen.contains(&format!("{name}={value}")),
+                owner == kind,
+                "{kind}'s environment and {name}"
+            );
+        }
+    }
+    // What the operator puts in a profile's env is shown by name only.
+    w.raw_config(&format!(
+        "{THREE}\n[agents.codex]\nenv = {{ CODEX_API_KEY = \"ck-in-config-1e5\" }}\n\n\
+         [projects.web]\nworkdir = \"{}\"\n",
+        w.path("work/web").display()
+    ));
+    let shown = w.orch(&["config", "--json"]).ok().stdout;
+    assert!(!shown.contains("ck-in-config-1e5"), "{shown}");
+    assert!(shown.contains("CODEX_API_KEY"), "{shown}");
+}
