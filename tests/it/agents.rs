@@ -860,3 +860,32 @@ fn each_agent_gets_its_own_kinds_key_and_no_other() {
     assert!(!shown.contains("ck-in-config-1e5"), "{shown}");
     assert!(shown.contains("CODEX_API_KEY"), "{shown}");
 }
+
+#[test]
+fn a_cost_no_agent_reported_is_unknown_in_the_report_never_zero() {
+    let w = world(THREE);
+    enqueue_at(&w, "ORCH-1", "analyst");
+    tick(&w, 0);
+    let report = w.orch(&["usage", "--by", "agent", "--json"]).ok().json();
+    let row = |agent: &str| {
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["agent"] == agent)
+            .unwrap_or_else(|| panic!("{agent}: {report}"))
+            .clone()
+    };
+    assert!(
+        row("claude")["cost_usd"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    for agent in ["codex", "gemini"] {
+        assert_eq!(row(agent)["cost_usd"], Value::Null, "{agent}: {report}");
+        assert_eq!(row(agent)["runs_cost_unknown"], 1, "{agent}: {report}");
+    }
+    assert_eq!(report["total"]["runs_cost_unknown"], 2, "{report}");
+    let table = w.orch(&["usage", "--by", "agent"]).ok().stdout;
+    let codex = table.lines().find(|l| l.starts_with("codex")).unwrap();
+    assert!(codex.contains('—') && !codex.contains("$0.00"), "{table}");
+}

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_pull_requests.sql"),
     include_str!("migrations/0009_retention.sql"),
     include_str!("migrations/0010_agents.sql"),
+    include_str!("migrations/0011_priced_runs.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
