@@ -772,6 +772,28 @@ impl Config {
         }
     }
 
+    /// The stages of `project` whose cost its budgets cannot see, "stage (agent)": the project
+    /// has a budget, and the stage's agent is of a kind that reports no cost and has no price
+    /// table. Empty without a budget.
+    pub fn budget_blind_stages(&self, project: &Project) -> Vec<String> {
+        if project.max_cost_usd.is_none() && project.max_cost_usd_per_day.is_none() {
+            return Vec::new();
+        }
+        self.stages
+            .iter()
+            .filter_map(|stage| {
+                let agent = self.stage_agent(&project.name, stage);
+                let profile = self.agents.get(agent);
+                let kind = profile.map_or_else(
+                    || AgentKind::from_name(agent).unwrap_or_default(),
+                    |p| p.kind,
+                );
+                let priced = profile.is_some_and(|p| p.prices.is_some());
+                (!kind.reports_cost() && !priced).then(|| format!("{stage} ({agent})"))
+            })
+            .collect()
+    }
+
     /// Whether `name` is an agent profile (configured, or a kind's name).
     pub fn is_agent(&self, name: &str) -> bool {
         self.agents.contains_key(name) || AgentKind::from_name(name).is_some()

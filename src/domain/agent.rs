@@ -47,6 +47,12 @@ impl AgentKind {
         }
     }
 
+    /// Whether its logs say what a run cost (Claude Code's do; Codex's and Gemini's give tokens
+    /// only, so a cost needs a price table).
+    pub fn reports_cost(self) -> bool {
+        self == AgentKind::Claude
+    }
+
     /// Every kind's credential variables.
     pub fn all_credential_vars() -> impl Iterator<Item = &'static str> {
         AgentKind::ALL

@@ -889,3 +889,35 @@ fn a_cost_no_agent_reported_is_unknown_in_the_report_never_zero() {
     let codex = table.lines().find(|l| l.starts_with("codex")).unwrap();
     assert!(codex.contains('—') && !codex.contains("$0.00"), "{table}");
 }
+
+#[test]
+fn config_warns_of_budgets_blind_to_an_agent_without_a_cost() {
+    let w = world(THREE);
+    let project = format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_cost_usd = 5\n",
+        w.path("work/web").display()
+    );
+    w.raw_config(&format!("{THREE}\n{project}"));
+    let blind =
+        |w: &World| w.orch(&["config", "--json"]).ok().json()["budget_blind_stages"]["web"].clone();
+    assert_eq!(
+        blind(&w),
+        serde_json::json!(["reviewer (codex)", "tester (gemini)"])
+    );
+    let text = w.orch(&["config"]).ok().stdout;
+    assert!(
+        text.contains("its budgets do not see the cost of stage reviewer (codex), tester (gemini)"),
+        "{text}"
+    );
+    // A price table makes Codex's cost an estimate the budget counts.
+    w.raw_config(&format!(
+        "{THREE}\n[agents.codex.prices]\ninput_per_mtok = 1.25\noutput_per_mtok = 10.0\n\n{project}"
+    ));
+    assert_eq!(blind(&w), serde_json::json!(["tester (gemini)"]));
+    // No budget, nothing to warn of.
+    w.raw_config(&format!(
+        "{THREE}\n[projects.web]\nworkdir = \"{}\"\n",
+        w.path("work/web").display()
+    ));
+    assert_eq!(blind(&w), Value::Null);
+}
