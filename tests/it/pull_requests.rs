@@ -1034,3 +1034,26 @@ fn a_stage_that_changes_nothing_commits_and_pushes_nothing() {
         .unwrap();
     assert_eq!((commit, pushed), (None, None));
 }
+
+#[test]
+fn a_comment_on_an_issue_the_forge_does_not_have_goes_dead_and_holds_nothing_up() {
+    let (w, forge) = forge_world("gitea", "[pipeline]\nstages = [\"one\"]\n", "");
+    // Issue 404 does not exist on the forge: its comment can never be delivered.
+    enqueue(&w, "T-1", "No such issue", Some(404));
+    drain(&w);
+    assert_eq!(
+        forge.pulls(REPO).len(),
+        1,
+        "the pull request is not held up"
+    );
+    let (state, error): (String, String) = w
+        .db()
+        .query_row(
+            "SELECT state, last_error FROM outbox WHERE kind = 'comment' AND payload LIKE '%\"issue\":404%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "dead", "{error}");
+    assert!(error.contains("404"), "{error}");
+}
