@@ -921,3 +921,21 @@ fn config_warns_of_budgets_blind_to_an_agent_without_a_cost() {
     ));
     assert_eq!(blind(&w), Value::Null);
 }
+
+#[test]
+fn a_projects_agent_runs_the_stages_that_name_none() {
+    let w = world("");
+    w.raw_config(&format!(
+        "[pipeline]\nstages = [\"analyst\", \"reviewer\"]\n\n[stages.reviewer]\nagent = \"gemini\"\n\n\
+         [projects.web]\nworkdir = \"{}\"\nagent = \"codex\"\n",
+        w.path("work/web").display()
+    ));
+    enqueue_at(&w, "ORCH-1", "analyst");
+    tick(&w, 0);
+    let kinds: Vec<String> = runs(&w).into_iter().map(|(_, kind, _)| kind).collect();
+    assert_eq!(
+        kinds,
+        ["codex", "gemini"],
+        "the project's, then the stage's"
+    );
+}
