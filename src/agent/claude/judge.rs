@@ -375,8 +375,11 @@ impl ResultFacts {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let is_error = value.get("is_error").and_then(Value::as_bool);
-        let failed =
-            is_error.unwrap_or(false) || subtype.as_deref().is_some_and(|s| s != "success");
+        // Claude Code's result always says both; one that says neither is another agent's (a
+        // Gemini `result` with `status: "error"`), and no success of Claude Code's.
+        let failed = is_error.unwrap_or(false)
+            || subtype.as_deref().is_some_and(|s| s != "success")
+            || (subtype.is_none() && is_error.is_none());
         let text = value.get("result").and_then(Value::as_str);
         let mut evidence = Evidence::default();
         if failed {
@@ -952,6 +955,16 @@ mod tests {
         assert_eq!(v.usage.models, vec!["claude-sonnet-4-5".to_string()]);
         assert_eq!(v.result_excerpt.as_deref(), Some("Done."));
         assert_eq!(v.result_text.as_deref(), Some("Done."));
+    }
+
+    #[test]
+    fn a_result_that_is_not_claude_codes_is_no_success() {
+        // Gemini's closing event, judged by Claude Code's rules (validate-log without --agent).
+        let gemini = r#"{"type":"result","timestamp":"2026-11-29T10:00:00Z","status":"error","error":{"type":"Error","message":"[API Error: 500]"},"stats":{"total_tokens":0}}"#;
+        for code in [Some(0), Some(1)] {
+            let v = judge(lines(&[gemini]).as_bytes(), end(code, false)).unwrap();
+            assert_ne!(v.class, Class::Ok, "{v:?}");
+        }
     }
 
     #[test]
