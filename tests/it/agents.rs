@@ -579,11 +579,11 @@ fn validate_log_judges_by_each_kinds_rules() {
         judge("gemini", "gemini/apikey-untrusted-streamjson.log", "55", 22)["class"],
         "invocation_error"
     );
-    // Claude Code's rules (the default) read Gemini's error result as a success: each kind
-    // needs its own.
+    // Claude Code's rules (the default) do not take Gemini's error result for a success; each
+    // kind's own rules say what it was.
     let path = format!("{fixtures}/gemini/mock-500-streamjson.log");
-    let claude = w.orch(&["validate-log", &path, "--json"]).ok().json();
-    assert_eq!(claude["class"], "ok");
+    let claude = w.orch(&["validate-log", &path, "--json"]).status(20).json();
+    assert_ne!(claude["class"], "ok", "{claude}");
     let gemini = w
         .orch(&["validate-log", &path, "--agent", "gemini", "--json"])
         .status(20)
