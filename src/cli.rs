@@ -193,6 +193,19 @@ pub enum Command {
                       --json, or --csv."
     )]
     Usage(UsageArgs),
+    /// Take in the forge's open issues that carry each project's label as tasks
+    #[command(
+        long_about = "Take in each intake project's open issues that carry its label \
+                      (intake_label, default orch) from its forge, every page of them: each \
+                      issue never taken in before becomes a task (its key from task_key, its \
+                      title and body from the issue, its issue number set) queued at the first \
+                      stage. A task that exists for the issue, in any state, is never made \
+                      again; the queued jobs of tasks whose issue was closed or lost the label \
+                      are cancelled (a running job is left to finish). A second sync of the \
+                      same issues changes nothing. `orch tick` syncs every \
+                      sync_interval_seconds, once across every worker sharing the database."
+    )]
+    Sync(SyncArgs),
     /// Print a shell completion script, or write every shell's into --dir
     Completions(CompletionsArgs),
     /// Write the manual pages (orch.1 and one per subcommand) into a directory
@@ -433,6 +446,13 @@ pub struct UsageArgs {
     /// Comma-separated values (a header line, then one line per group) instead of a table
     #[arg(long)]
     pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this project (it must take in issues: intake = true)
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]

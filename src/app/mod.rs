@@ -8,4 +8,5 @@ pub mod finalize;
 pub mod preflight;
 pub mod prune;
 pub mod run;
+pub mod sync;
 pub mod tick;

@@ -1,5 +1,6 @@
 //! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, push the task
-//! branches whose push failed or never happened, then preflight → claim → run → finalize, up to
+//! branches whose push failed or never happened, prune and take in issues when it is the fleet's
+//! turn, then preflight → claim → run → finalize, up to
 //! `max_jobs` times. `orch tick` prints the steps;
 //! `orch demo` drives the same function with its own printer.
 
@@ -39,6 +40,8 @@ pub enum Event<'a> {
     Pushed(&'a BranchReport),
     /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
     Pruned(&'a crate::app::prune::Report),
+    /// A project's issues taken in, when it was this tick's turn (`app::sync::when_due`).
+    Synced(&'a crate::app::sync::Report),
     Preflight(&'a Verdict),
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
@@ -166,6 +169,18 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         Ok(_) => {}
         Err(err) => crate::diag!("orch: warning: prune: {err:#}"),
+    }
+    // Intake before the claim, so an issue labelled a moment ago can be worked on in this tick.
+    match crate::app::sync::when_due(&ctx.config, &mut *store, request.worker) {
+        Ok(reports) => {
+            for report in &reports {
+                if let Some(failure) = &report.error {
+                    crate::diag!("orch: warning: sync: {}", failure.message());
+                }
+                on(Event::Synced(report));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: sync: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     for done in 0..request.max_jobs.max(1) {

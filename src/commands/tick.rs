@@ -72,6 +72,10 @@ pub(crate) fn describe(event: &Event) -> Value {
             "step": "prune", "report": report,
             "text": format!("prune: {}", super::prune::describe(report, crate::store::now_ms()).join("; ")),
         }),
+        Event::Synced(report) => json!({
+            "step": "sync", "report": report,
+            "text": format!("sync: {}", super::sync::describe(report)),
+        }),
         Event::Preflight(verdict) => json!({
             "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
             "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),

@@ -19,7 +19,7 @@ use super::{
     STAGE_TIMEOUT,
 };
 use crate::domain::agent::AgentKind;
-use crate::domain::branch;
+use crate::domain::{branch, intake};
 use crate::{exit, fsx};
 
 /// A budget this large is a typo, not a budget.
@@ -97,6 +97,9 @@ struct ProjectTable {
     pr_issue_ref: Field,
     pr_draft: Field,
     usage_comments: Field,
+    intake: Field,
+    intake_label: Field,
+    task_key: Field,
 }
 
 #[derive(Deserialize)]
@@ -489,6 +492,24 @@ fn project(
             }
         })
         .transpose()?;
+    let intake = get("intake", &t.intake)
+        .map(|f| f.bool())
+        .transpose()?
+        .unwrap_or(false);
+    if intake && t.forge.is_none() {
+        let at = t
+            .intake
+            .as_ref()
+            .map_or(table.span().start, |v| v.span().start);
+        return Err(file.error(
+            at,
+            "intake",
+            format!(
+                "intake takes in the issues of the project's forge: add [projects.{}.forge]",
+                name.get_ref()
+            ),
+        ));
+    }
     let max_running = get("max_running", &t.max_running)
         .map(|f| f.count(MAX_RUNNING))
         .transpose()?
@@ -554,6 +575,15 @@ fn project(
                 _ => return Err(f.wrong("\"issue\", \"pr\" or \"both\"")),
             },
         },
+        intake,
+        intake_label: get("intake_label", &t.intake_label)
+            .map(|f| f.checked(|raw| intake::check_label(raw).map(|()| raw.to_string())))
+            .transpose()?
+            .unwrap_or_else(|| intake::DEFAULT_LABEL.to_string()),
+        task_key: get("task_key", &t.task_key)
+            .map(|f| f.checked(|raw| intake::check_task_key(raw).map(|()| raw.to_string())))
+            .transpose()?
+            .unwrap_or_else(|| intake::DEFAULT_TASK_KEY.to_string()),
     })
 }
 

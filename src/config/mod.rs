@@ -129,6 +129,7 @@ keys! {
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
     RETENTION_DAYS = "retention_days", Count(1, 100 * 365), Some("90"), "`orch prune` removes tasks finished longer ago than this: jobs, history, runs, logs (cost totals stay)";
     PRUNE_INTERVAL_HOURS = "prune_interval_hours", Count(0, 365 * 24), Some("24"), "How often `orch tick` prunes, once across every worker sharing the database; 0: never";
+    SYNC_INTERVAL_SECONDS = "sync_interval_seconds", Count(0, WEEK), Some("300"), "How often `orch tick` takes in each intake project's labelled issues, once across every worker sharing the database; 0: every tick";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
     RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";
     RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count(0, WEEK), Some("900"), "Shortest retry delay after a rate limit";
@@ -248,6 +249,12 @@ pub struct Project {
     /// Open pull requests as drafts (GitHub).
     pub pr_draft: bool,
     pub usage_comments: CommentsOn,
+    /// Take in the forge's open issues that carry `intake_label` as tasks (`orch sync`).
+    pub intake: bool,
+    /// The label that marks an issue for orch: `orch`.
+    pub intake_label: String,
+    /// The key of a task taken in from an issue: `{REPO}-{number}` (see `domain::intake`).
+    pub task_key: String,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -1037,5 +1044,36 @@ mod tests {
         assert_eq!(forge.1.as_ref().unwrap().value, "***");
         assert_eq!(config.text(FORGE_TOKEN), Some("s3cret"));
         assert!(load("forge_token = \"x\"\n", &[]).is_err());
+    }
+    #[test]
+    fn intake_needs_a_forge_a_key_with_the_number_and_a_label_without_commas() {
+        let forge =
+            "[projects.web.forge]\nkind = \"gitea\"\nurl = \"http://f\"\nrepo = \"team/web\"\n";
+        let project = |keys: &str, forge: &str| {
+            load(
+                &format!("[projects.web]\nworkdir = \"/srv/web\"\n{keys}\n{forge}"),
+                &[],
+            )
+        };
+        let web = project("intake = true", forge).unwrap().projects["web"].clone();
+        assert!(web.intake);
+        assert_eq!(
+            (web.intake_label.as_str(), web.task_key.as_str()),
+            ("orch", "{REPO}-{number}")
+        );
+        assert!(!project("", forge).unwrap().projects["web"].intake);
+        for (keys, forge, wanted) in [
+            ("intake = true", "", "add [projects.web.forge]"),
+            ("task_key = \"{REPO}\"", forge, "{number}"),
+            (
+                "task_key = \"{title}-{number}\"",
+                forge,
+                "unknown placeholder",
+            ),
+            ("intake_label = \"a,b\"", forge, "without commas"),
+        ] {
+            let err = format!("{:#}", project(keys, forge).unwrap_err());
+            assert!(err.contains(wanted), "{keys}: {err}");
+        }
     }
 }

@@ -2,12 +2,12 @@
 
 use serde_json::{json, Value};
 
-use super::{pull_list, Api, Dialect, Error, Forge, NewPull, PullRequest};
+use super::{pull_list, query_value, Api, Dialect, Error, Forge, Issue, NewPull, PullRequest};
 use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
 
-/// Pull requests a page of Gitea's list holds (its largest page).
+/// Items a page of Gitea's lists holds (its largest page by default).
 const PAGE: usize = 50;
 /// Pages of open pull requests looked through for one from a branch.
 const MAX_PAGES: usize = 40;
@@ -17,12 +17,13 @@ impl Dialect for Gitea<'_> {
         format!("gitea {}", self.0.spec.repo)
     }
 
-    fn send(
+    fn send_capped(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
+        limit: u64,
     ) -> Result<Reply, Error> {
         let auth = format!("token {}", self.0.token);
         let url = format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo);
@@ -33,6 +34,7 @@ impl Dialect for Gitea<'_> {
             &[("Authorization", &auth)],
             body,
             what,
+            limit,
         )
     }
 }
@@ -80,5 +82,11 @@ impl Forge for Gitea<'_> {
 
     fn pull(&self, number: i64) -> Result<PullRequest, Error> {
         self.get_pull(number)
+    }
+
+    fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error> {
+        let label = query_value(label);
+        let query = format!("state=open&type=issues&labels={label}&limit={PAGE}");
+        self.issue_pages(&query, PAGE)
     }
 }

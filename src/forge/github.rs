@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::{pull_list, query_value, Api, Dialect, Error, Forge, NewPull, PullRequest};
+use super::{pull_list, query_value, Api, Dialect, Error, Forge, Issue, NewPull, PullRequest};
+
+/// Items a page of GitHub's lists holds (its largest page).
+const PAGE: usize = 100;
 use crate::http::{Method, Reply};
 
 pub(super) struct Github<'a>(pub(super) Api<'a>);
@@ -13,12 +16,13 @@ impl Dialect for Github<'_> {
         format!("github {}", self.0.spec.repo)
     }
 
-    fn send(
+    fn send_capped(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
+        limit: u64,
     ) -> Result<Reply, Error> {
         let auth = format!("Bearer {}", self.0.token);
         let headers = [
@@ -27,7 +31,8 @@ impl Dialect for Github<'_> {
             ("X-GitHub-Api-Version", "2022-11-28"),
         ];
         let url = format!("{}/repos/{}/{path}", self.0.base(), self.0.spec.repo);
-        self.0.call("github", method, &url, &headers, body, what)
+        self.0
+            .call("github", method, &url, &headers, body, what, limit)
     }
 }
 
@@ -68,5 +73,10 @@ impl Forge for Github<'_> {
 
     fn pull(&self, number: i64) -> Result<PullRequest, Error> {
         self.get_pull(number)
+    }
+
+    fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error> {
+        let label = query_value(label);
+        self.issue_pages(&format!("state=open&labels={label}&per_page={PAGE}"), PAGE)
     }
 }

@@ -17,12 +17,48 @@ use crate::http::{Http, Method, Reply};
 pub enum Error {
     /// Try again later: the forge is down, slow, or answered an error.
     Failed(String),
-    /// The forge asked to wait this long first (HTTP 429, or 403 with `Retry-After`).
+    /// The forge asked to wait this long first (HTTP 429, or 403 with `Retry-After`, or a 403
+    /// of GitHub's rate limit with `X-RateLimit-Reset`).
     RetryAfter { seconds: u64, error: String },
+    /// The forge refused the token (HTTP 401): no retry helps until the token is replaced.
+    Unauthorized(String),
+}
+
+impl Error {
+    /// What went wrong, for a message.
+    pub fn text(&self) -> &str {
+        match self {
+            Error::Failed(error) | Error::Unauthorized(error) => error,
+            Error::RetryAfter { error, .. } => error,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
 }
 
 /// When a 429 (or a 403 with `Retry-After`) names no wait.
 const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+/// The longest wait a rate limit's reset time is taken at (GitHub's limits reset hourly): a
+/// reset further ahead is a clock that is wrong, not a reason to stop for a day.
+const MAX_RATE_LIMIT_WAIT_SECONDS: u64 = 3_600;
+/// The largest page of a list read (GitHub's issue bodies are up to 64 KiB each, 100 a page).
+const LIST_BODY_LIMIT: u64 = 16 * 1024 * 1024;
+/// Pages of a list followed at most: a list longer than this is refused whole, not cut (a cut
+/// list of open issues would cancel the tasks of the issues left out).
+const MAX_LIST_PAGES: usize = 400;
+
+/// An issue as a forge describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub number: i64,
+    pub title: String,
+    pub body: String,
+    pub labels: Vec<String>,
+}
 
 /// A pull request as a forge describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +105,10 @@ pub trait Forge {
 
     /// Pull request `number` as it is now (its state: open, closed, merged).
     fn pull(&self, number: i64) -> Result<PullRequest, Error>;
+
+    /// Every open issue (not pull request) that carries `label`, following every page. A page
+    /// that fails fails the whole list: a part of it is never taken for all of it.
+    fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error>;
 }
 
 /// The user name a forge takes with its token over HTTPS (git's Basic auth).
@@ -109,6 +149,7 @@ struct Api<'a> {
 impl Api<'_> {
     /// Send one request; a 2xx answer is Ok, anything else an `Error` whose text names the forge,
     /// the repository, what was asked (`what`, e.g. "#7") and what the forge said.
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
         name: &str,
@@ -117,29 +158,90 @@ impl Api<'_> {
         headers: &[(&str, &str)],
         body: Option<&Value>,
         what: &str,
+        limit: u64,
     ) -> Result<Reply, Error> {
         let repo = &self.spec.repo;
         let reply = self
             .http
-            .send(method, url, headers, body)
+            .send_capped(method, url, headers, body, limit)
             .map_err(|err| Error::Failed(format!("{name} {repo}{what}: {err}")))?;
         if (200..300).contains(&reply.status) {
             return Ok(reply);
         }
         let (_, said) = reply.said("message");
         let error = format!("{name} {repo}{what} answered HTTP {}: {said}", reply.status);
-        Err(match (reply.status, reply.retry_after) {
-            (429, after) | (403, after @ Some(_)) => Error::RetryAfter {
-                seconds: after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
-                error,
-            },
-            _ => Error::Failed(error),
+        let now = chrono::Utc::now().timestamp();
+        Err(match rate_limit_wait(&reply, now) {
+            Some(seconds) => Error::RetryAfter { seconds, error },
+            None if reply.status == 401 => Error::Unauthorized(error),
+            None => Error::Failed(error),
         })
     }
 
     fn base(&self) -> &str {
         self.spec.url.trim_end_matches('/')
     }
+}
+
+/// How long a refusal asks to wait, when it is a rate limit: a 429 (its `Retry-After`, or a
+/// minute), a 403 with `Retry-After` (GitHub's secondary limits), or a 403 with GitHub's
+/// `X-RateLimit-Reset` and no requests remaining (its primary limit), until that reset.
+fn rate_limit_wait(reply: &Reply, now_seconds: i64) -> Option<u64> {
+    let until_reset = || {
+        let reset = reply.rate_limit_reset?;
+        let spent = reply.rate_limit_remaining.is_none_or(|left| left <= 0);
+        spent.then(|| {
+            u64::try_from(reset.saturating_sub(now_seconds))
+                .unwrap_or(0)
+                .clamp(1, MAX_RATE_LIMIT_WAIT_SECONDS)
+        })
+    };
+    match (reply.status, reply.retry_after) {
+        (429, after) => Some(
+            after
+                .or_else(until_reset)
+                .unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
+        ),
+        (403, Some(after)) => Some(after),
+        (403, None) => until_reset(),
+        _ => None,
+    }
+}
+
+/// Whether a list has a page after this one: the `Link` header's `rel="next"` when the forge
+/// sends one (GitHub; Gitea too), else a full page (`count` of `size`).
+fn more_pages(link: Option<&str>, count: usize, size: usize) -> bool {
+    match link {
+        Some(link) => link.split(',').any(|part| {
+            part.split(';')
+                .skip(1)
+                .any(|param| param.trim().replace(' ', "") == "rel=\"next\"")
+        }),
+        None => count > 0 && count >= size,
+    }
+}
+
+/// An issue from a forge's JSON (Gitea and GitHub agree on these fields).
+fn issue_from(value: &Value, name: &str) -> Result<Issue, Error> {
+    let number = value["number"]
+        .as_i64()
+        .ok_or_else(|| Error::Failed(format!("{name}: an issue without a number")))?;
+    let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+    let labels = value["labels"]
+        .as_array()
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|l| l["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Issue {
+        number,
+        title: text("title"),
+        body: text("body"),
+        labels,
+    })
 }
 
 /// How an implementation sends a request about its repository (its URLs and headers): the
@@ -149,14 +251,52 @@ trait Dialect {
     /// "gitea team/web", for messages.
     fn label(&self) -> String;
 
-    /// Send `method` to `path` under the repository's API URL; `what` names it in errors.
+    /// Send `method` to `path` under the repository's API URL, reading at most `limit` bytes
+    /// of the answer; `what` names it in errors.
+    fn send_capped(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+        limit: u64,
+    ) -> Result<Reply, Error>;
+
+    /// `send_capped` with the usual limit, for one object.
     fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
-    ) -> Result<Reply, Error>;
+    ) -> Result<Reply, Error> {
+        self.send_capped(method, path, body, what, crate::http::BODY_LIMIT)
+    }
+
+    /// The issues of `issues?{query}&page=N` for N = 1, 2, … while there are more (`size` a
+    /// page), pull requests left out (GitHub lists them among issues).
+    fn issue_pages(&self, query: &str, size: usize) -> Result<Vec<Issue>, Error> {
+        let name = self.label();
+        let mut issues = Vec::new();
+        for page in 1..=MAX_LIST_PAGES {
+            let path = format!("issues?{query}&page={page}");
+            let what = format!(" issues (page {page})");
+            let reply = self.send_capped(Method::Get, &path, None, &what, LIST_BODY_LIMIT)?;
+            let (value, said) = reply.said("message");
+            let items = value.as_array().ok_or_else(|| {
+                Error::Failed(format!("{name}: expected a list of issues, got {said}"))
+            })?;
+            for item in items.iter().filter(|item| item["pull_request"].is_null()) {
+                issues.push(issue_from(item, &name)?);
+            }
+            if !more_pages(reply.link.as_deref(), items.len(), size) {
+                return Ok(issues);
+            }
+        }
+        Err(Error::Failed(format!(
+            "{name}: more than {MAX_LIST_PAGES} pages of issues; none taken"
+        )))
+    }
 
     fn post_comment(&self, number: i64, body: &str) -> Result<(), Error> {
         self.send(
@@ -249,4 +389,82 @@ fn query_value(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(
+        status: u16,
+        retry_after: Option<u64>,
+        reset: Option<i64>,
+        left: Option<i64>,
+    ) -> Reply {
+        Reply {
+            status,
+            retry_after,
+            rate_limit_reset: reset,
+            rate_limit_remaining: left,
+            link: None,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn rate_limits_say_how_long_to_wait() {
+        let now = 1_000_000;
+        assert_eq!(
+            rate_limit_wait(&reply(429, Some(7), None, None), now),
+            Some(7)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(429, None, None, None), now),
+            Some(60)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(429, None, Some(now + 30), Some(0)), now),
+            Some(30)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(403, Some(5), None, None), now),
+            Some(5)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(403, None, Some(now + 90), Some(0)), now),
+            Some(90)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(403, None, Some(now + 90), None), now),
+            Some(90)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(403, None, Some(now - 5), Some(0)), now),
+            Some(1)
+        );
+        assert_eq!(
+            rate_limit_wait(&reply(403, None, Some(now + 86_400), Some(0)), now),
+            Some(MAX_RATE_LIMIT_WAIT_SECONDS)
+        );
+        // A 403 with requests left is a refusal, not a rate limit.
+        assert_eq!(
+            rate_limit_wait(&reply(403, None, Some(now + 90), Some(12)), now),
+            None
+        );
+        assert_eq!(rate_limit_wait(&reply(403, None, None, None), now), None);
+        assert_eq!(rate_limit_wait(&reply(500, Some(3), None, None), now), None);
+    }
+
+    #[test]
+    fn a_list_goes_on_while_its_link_names_a_next_page_or_its_page_is_full() {
+        let both =
+            r#"<https://x/issues?page=3>; rel="next", <https://x/issues?page=9>; rel="last""#;
+        assert!(more_pages(Some(both), 3, 100));
+        let last =
+            r#"<https://x/issues?page=1>; rel="first", <https://x/issues?page=2>; rel="prev""#;
+        assert!(!more_pages(Some(last), 100, 100));
+        assert!(more_pages(None, 50, 50));
+        assert!(!more_pages(None, 49, 50));
+        assert!(!more_pages(None, 0, 0));
+    }
 }

@@ -191,7 +191,8 @@ pub fn wants_comment(config: &Config, project: &str, issue: Option<i64>) -> bool
     })
 }
 
-fn forge_token(config: &Config) -> Option<&str> {
+/// The forge token, when one is set.
+pub(crate) fn forge_token(config: &Config) -> Option<&str> {
     config
         .text(config::FORGE_TOKEN)
         .map(str::trim)
@@ -456,10 +457,7 @@ fn send_comment(
     for number in targets {
         match forge.comment(number, &body) {
             Ok(()) => {}
-            Err(crate::forge::Error::Failed(error)) => return Outcome::Failed(error),
-            Err(crate::forge::Error::RetryAfter { seconds, error }) => {
-                return Outcome::RetryAfter { seconds, error }
-            }
+            Err(err) => return pull_request::failed(err),
         }
     }
     Outcome::Delivered

@@ -243,9 +243,11 @@ fn refresh(
     })
 }
 
-fn failed(err: forge::Error) -> Outcome {
+/// How a forge's error counts for a message: a rate limit waits as long as it asks, anything
+/// else is a failed attempt (a refused token too: it may be replaced before the next).
+pub(super) fn failed(err: forge::Error) -> Outcome {
     match err {
-        forge::Error::Failed(error) => Outcome::Failed(error),
+        forge::Error::Failed(error) | forge::Error::Unauthorized(error) => Outcome::Failed(error),
         forge::Error::RetryAfter { seconds, error } => Outcome::RetryAfter { seconds, error },
     }
 }

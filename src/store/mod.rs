@@ -19,6 +19,7 @@ mod branches;
 mod breaker;
 mod finalize;
 mod holds;
+mod intake;
 mod jobs;
 mod listing;
 mod metrics;
@@ -33,6 +34,7 @@ pub use branches::*;
 pub use breaker::*;
 pub use finalize::*;
 pub use holds::*;
+pub use intake::*;
 pub use jobs::*;
 pub use listing::*;
 pub use metrics::*;
@@ -120,6 +122,14 @@ pub trait Store: Send {
         lease_ms: i64,
         now: i64,
     ) -> Result<bool>;
+
+    /// Take in a project's labelled open issues (`sync.issues`, the whole list the forge gave):
+    /// queue a task at `sync.stage` for each issue never taken in before that no task of the
+    /// project stands for yet (by issue number, or by key however spelled, in any state), and
+    /// cancel the jobs not running yet (queued, over budget) of the tasks taken in whose issue
+    /// is not in the list (closed, or its label removed), each with the reason in its history.
+    /// One transaction; a second sync of the same list writes nothing.
+    fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced>;
 
     /// Cancel a queued or running job. A running job's open run (of its current attempt) is
     /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.

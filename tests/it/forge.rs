@@ -164,7 +164,7 @@ fn the_forge_stand_in_checks_tokens_and_keeps_comments_by_author() {
             .unwrap();
         let wrong = forge::connect(&spec, &http, "not-the-token");
         match wrong.comment(issue, "x").unwrap_err() {
-            Error::Failed(text) => assert!(text.contains("HTTP 401"), "{text}"),
+            Error::Unauthorized(text) => assert!(text.contains("HTTP 401"), "{text}"),
             other => panic!("{other:?}"),
         }
     }
@@ -325,5 +325,70 @@ fn every_forge_finds_opens_edits_and_reads_pull_requests_on_the_stand_in() {
             .filter(|p| p.head == "feature/T-1")
             .count();
         assert_eq!(mine, 1);
+    }
+}
+
+#[test]
+fn every_forge_lists_labelled_issues_over_every_page_without_pull_requests() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let labelled = stand_in.open_issues("team/web", 130, &["orch: ready"]);
+        stand_in.open_issue("team/web", "Other", "", &["bug"]);
+        stand_in.open_pull("team/web", "feature/x", "main", "A pull request");
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let issues = forge.labelled_issues("orch: ready").unwrap();
+        let numbers: Vec<i64> = issues.iter().map(|i| i.number).collect();
+        assert_eq!(numbers, labelled, "{}", expect.label);
+        assert_eq!(issues[3].title, "Issue 3");
+        assert_eq!(issues[3].body, "Body 3");
+        assert_eq!(issues[3].labels, ["orch: ready"]);
+        for request in stand_in.server.requests() {
+            assert_headers(&request, expect);
+            assert!(
+                request.path.contains("labels=orch%3A%20ready"),
+                "{}",
+                request.path
+            );
+        }
+    }
+}
+
+#[test]
+fn every_forge_maps_a_refused_token_and_a_spent_rate_limit() {
+    for expect in FORGES {
+        let server = Server::start();
+        let reset = chrono::Utc::now().timestamp() + 100;
+        server.script([
+            Reply::Status(401, r#"{"message":"Bad credentials"}"#.to_string()),
+            crate::support::forge::rate_limit_spent(reset),
+            Reply::Full(
+                403,
+                vec![
+                    ("X-RateLimit-Reset", reset.to_string()),
+                    ("X-RateLimit-Remaining", "4999".to_string()),
+                ],
+                r#"{"message":"Resource not accessible"}"#.to_string(),
+            ),
+        ]);
+        let spec = spec(expect.kind.clone(), &server.url);
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let errors: Vec<Error> = (0..3)
+            .map(|_| forge.labelled_issues("orch").unwrap_err())
+            .collect();
+        assert!(
+            matches!(&errors[0], Error::Unauthorized(text) if text.contains("401")),
+            "{:?}",
+            errors[0]
+        );
+        assert!(
+            matches!(&errors[1], Error::RetryAfter { seconds, .. } if (90..=100).contains(seconds)),
+            "{:?}",
+            errors[1]
+        );
+        assert!(matches!(&errors[2], Error::Failed(_)), "{:?}", errors[2]);
     }
 }

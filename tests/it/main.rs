@@ -19,6 +19,7 @@ mod first_hour;
 mod forge;
 mod fuzz;
 mod hosts;
+mod intake;
 mod limits;
 mod logs;
 mod metrics;

@@ -241,6 +241,7 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
         Event::Delivered(_)
         | Event::Rescued(_)
         | Event::Pruned(_)
+        | Event::Synced(_)
         | Event::Stopped(..)
         | Event::Pushed(_) => return Ok(()),
         Event::Recovered(outcome) => format!(

@@ -636,6 +636,17 @@ fn existing(tx: &Transaction, job_id: i64) -> Result<Job> {
 }
 
 pub(super) fn cancel(tx: &Transaction, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
+    cancel_for(tx, job_id, actor, "cancelled by operator", now)
+}
+
+/// Cancel a queued, running or over-budget job, recording `reason` in its history.
+pub(super) fn cancel_for(
+    tx: &Transaction,
+    job_id: i64,
+    actor: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Cancelled> {
     let job = existing(tx, job_id)?;
     match job.state {
         JobState::Queued | JobState::Running | JobState::OverBudget => {}
@@ -654,7 +665,6 @@ pub(super) fn cancel(tx: &Transaction, job_id: i64, actor: &str, now: i64) -> Re
                 lease_renewed_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![job_id, now, JobState::Cancelled],
     )?;
-    let reason = "cancelled by operator";
     record(
         tx,
         job_id,

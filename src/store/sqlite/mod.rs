@@ -10,6 +10,7 @@ mod breaker;
 mod budget;
 mod finalize;
 mod holds;
+mod intake;
 mod jobs;
 mod listing;
 mod metrics;
@@ -45,6 +46,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_limits.sql"),
     include_str!("migrations/0008_pull_requests.sql"),
     include_str!("migrations/0009_retention.sql"),
+    // 0010 is the agents branch's; the lead renumbers at merge.
+    include_str!("migrations/0011_intake.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
@@ -301,6 +304,10 @@ impl Store for Sqlite {
         now: i64,
     ) -> Result<bool> {
         self.write(|tx| jobs::renew_lease(tx, holder, Some(run_id), lease_ms, now))
+    }
+
+    fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced> {
+        self.write(|tx| intake::sync_intake(tx, sync))
     }
 
     fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {

@@ -10,6 +10,7 @@
 mod branches;
 mod breaker;
 mod finalize;
+mod intake;
 mod jobs;
 mod outbox;
 mod preflight;

@@ -71,6 +71,8 @@ struct Repo {
 struct State {
     repos: BTreeMap<String, Repo>,
     faults: VecDeque<Reply>,
+    /// Requests answered as usual before the faults start.
+    faults_after: usize,
     /// Every request answers 503 while set.
     down: bool,
     /// The next request with this method and path ending is carried out, then left unanswered
@@ -106,7 +108,9 @@ impl Forge {
             if state.down {
                 return json_reply(503, json!({ "message": "Service Unavailable" }));
             }
-            if let Some(fault) = state.faults.pop_front() {
+            if state.faults_after > 0 {
+                state.faults_after -= 1;
+            } else if let Some(fault) = state.faults.pop_front() {
                 return fault;
             }
             let reply = answer(&mut state, request);
@@ -132,6 +136,14 @@ impl Forge {
         self.state.lock().unwrap().faults.extend(replies);
     }
 
+    /// The next `skip` requests are answered as usual, then these, in order (a list whose
+    /// first pages answer and a later one fails).
+    pub fn faults_after(&self, skip: usize, replies: impl IntoIterator<Item = Reply>) {
+        let mut state = self.state.lock().unwrap();
+        state.faults_after = skip;
+        state.faults.extend(replies);
+    }
+
     /// Answer 503 to every request (true), or serve again.
     pub fn down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
@@ -150,6 +162,13 @@ impl Forge {
         self.with_repo(repo, |r| {
             r.issues.iter().find(|i| i.number == number).cloned()
         })
+    }
+
+    /// Open `count` issues titled "Issue N" with these labels; their numbers.
+    pub fn open_issues(&self, repo: &str, count: usize, labels: &[&str]) -> Vec<i64> {
+        (0..count)
+            .map(|i| self.open_issue(repo, &format!("Issue {i}"), &format!("Body {i}"), labels))
+            .collect()
     }
 
     pub fn labels(&self, repo: &str) -> Vec<String> {
@@ -268,6 +287,19 @@ impl Forge {
             }
         });
     }
+}
+
+/// GitHub's answer once its rate limit is spent: 403, no requests remaining, the limit lifting
+/// at `reset` (Unix seconds).
+pub fn rate_limit_spent(reset: i64) -> Reply {
+    Reply::Full(
+        403,
+        vec![
+            ("X-RateLimit-Reset", reset.to_string()),
+            ("X-RateLimit-Remaining", "0".to_string()),
+        ],
+        r#"{"message":"API rate limit exceeded"}"#.to_string(),
+    )
 }
 
 fn json_reply(status: u16, value: Value) -> Reply {
@@ -572,12 +604,29 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                             "labels": [], "pull_request": { "url": "x" } })
                 }));
             }
+            let total = list.len();
             let pages: Vec<Value> = list
                 .into_iter()
                 .skip((page - 1) * size)
                 .take(size)
                 .collect();
-            json_reply(200, Value::Array(pages))
+            let body = Value::Array(pages).to_string();
+            // GitHub says where the next page is in `Link`; Gitea's list here leaves it out, so
+            // a client must also page by a full page.
+            if dialect == Dialect::Github && page * size < total {
+                let next = request
+                    .path
+                    .replace(&format!("&page={page}"), &format!("&page={}", page + 1));
+                let last = total.div_ceil(size);
+                let link = format!(
+                    "<{url}{next}>; rel=\"next\", <{url}{}>; rel=\"last\"",
+                    request
+                        .path
+                        .replace(&format!("&page={page}"), &format!("&page={last}"))
+                );
+                return Reply::Full(200, vec![("Link", link)], body);
+            }
+            Reply::Status(200, body)
         }
         ("GET", ["labels"]) => {
             let list: Vec<Value> = repo
