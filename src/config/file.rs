@@ -100,6 +100,7 @@ struct ProjectTable {
     intake: Field,
     intake_label: Field,
     task_key: Field,
+    issue_labels: Field,
 }
 
 #[derive(Deserialize)]
@@ -496,19 +497,27 @@ fn project(
         .map(|f| f.bool())
         .transpose()?
         .unwrap_or(false);
-    if intake && t.forge.is_none() {
-        let at = t
-            .intake
-            .as_ref()
-            .map_or(table.span().start, |v| v.span().start);
-        return Err(file.error(
-            at,
-            "intake",
-            format!(
-                "intake takes in the issues of the project's forge: add [projects.{}.forge]",
-                name.get_ref()
-            ),
-        ));
+    let issue_labels = get("issue_labels", &t.issue_labels)
+        .map(|f| f.bool())
+        .transpose()?
+        .unwrap_or(false);
+    for (key, on, value) in [
+        ("intake", intake, &t.intake),
+        ("issue_labels", issue_labels, &t.issue_labels),
+    ] {
+        if on && t.forge.is_none() {
+            let at = value
+                .as_ref()
+                .map_or(table.span().start, |v| v.span().start);
+            return Err(file.error(
+                at,
+                key,
+                format!(
+                    "{key} works on the issues of the project's forge: add [projects.{}.forge]",
+                    name.get_ref()
+                ),
+            ));
+        }
     }
     let max_running = get("max_running", &t.max_running)
         .map(|f| f.count(MAX_RUNNING))
@@ -580,6 +589,7 @@ fn project(
             .map(|f| f.checked(|raw| intake::check_label(raw).map(|()| raw.to_string())))
             .transpose()?
             .unwrap_or_else(|| intake::DEFAULT_LABEL.to_string()),
+        issue_labels,
         task_key: get("task_key", &t.task_key)
             .map(|f| f.checked(|raw| intake::check_task_key(raw).map(|()| raw.to_string())))
             .transpose()?

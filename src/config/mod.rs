@@ -255,6 +255,8 @@ pub struct Project {
     pub intake_label: String,
     /// The key of a task taken in from an issue: `{REPO}-{number}` (see `domain::intake`).
     pub task_key: String,
+    /// Keep one state label (`orch:queued`, …) on each task's issue.
+    pub issue_labels: bool,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -269,6 +271,12 @@ impl Project {
             per_task_usd: self.max_cost_usd,
             per_day_usd: self.max_cost_usd_per_day,
         }
+    }
+
+    /// Whether orch keeps state labels on its tasks' issues: asked for, and a forge to keep
+    /// them on.
+    pub fn keeps_issue_labels(&self) -> bool {
+        self.issue_labels && self.forge.is_some()
     }
 
     /// Whether its tasks get pull requests: they get branches (the workdir is in a git
@@ -1064,6 +1072,7 @@ mod tests {
         assert!(!project("", forge).unwrap().projects["web"].intake);
         for (keys, forge, wanted) in [
             ("intake = true", "", "add [projects.web.forge]"),
+            ("issue_labels = true", "", "add [projects.web.forge]"),
             ("task_key = \"{REPO}\"", forge, "{number}"),
             (
                 "task_key = \"{title}-{number}\"",

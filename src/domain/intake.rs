@@ -3,6 +3,7 @@
 //! issues and the store writes what they imply.
 
 use super::prompt;
+use super::states::{JobState, PrState, TaskState};
 
 /// The key of a task taken in from issue 44 of `team/orchestrator`: `ORCHESTRATOR-44`.
 pub const DEFAULT_TASK_KEY: &str = "{REPO}-{number}";
@@ -78,6 +79,46 @@ fn within(text: &str, max_bytes: usize) -> String {
 /// Room for `prompt::cap`'s note.
 const CUT_NOTE_ROOM: usize = 32;
 
+/// The state labels orch keeps on an issue (`issue_labels = true`), one at a time.
+pub const STATE_LABELS: &[&str] = &[
+    "orch:queued",
+    "orch:running",
+    "orch:review",
+    "orch:failed",
+    "orch:done",
+];
+
+/// The colour each state label is made with (Gitea and GitHub take six hex digits).
+pub fn label_color(label: &str) -> &'static str {
+    match label {
+        "orch:queued" => "c5def5",
+        "orch:running" => "1d76db",
+        "orch:review" => "fbca04",
+        "orch:failed" => "d93f0b",
+        _ => "0e8a16",
+    }
+}
+
+/// The state label a task's issue carries: queued while its live job waits (for its turn, a
+/// retry or budget), running while it runs, review once complete with its pull request still
+/// open (people have the last word), done when complete otherwise, failed when it failed; none
+/// once cancelled.
+pub fn state_label(
+    task: TaskState,
+    live_job: Option<JobState>,
+    pull_request: Option<PrState>,
+) -> Option<&'static str> {
+    match (task, live_job) {
+        (_, Some(JobState::Running)) => Some("orch:running"),
+        (_, Some(_)) => Some("orch:queued"),
+        (TaskState::Active, None) => Some("orch:queued"),
+        (TaskState::Complete, None) if pull_request == Some(PrState::Open) => Some("orch:review"),
+        (TaskState::Complete, None) => Some("orch:done"),
+        (TaskState::Failed, None) => Some("orch:failed"),
+        (TaskState::Cancelled, None) => None,
+    }
+}
+
 /// When to record a failed sync as done so that the next one is due after `wait_ms` (what a
 /// rate limit asked) rather than after the usual `interval_ms`: a turn is due `interval_ms`
 /// after it was last done.
@@ -122,6 +163,36 @@ mod tests {
         assert!(title(&"x".repeat(5000)).len() <= prompt::TITLE_MAX_BYTES);
         assert!(body(&"é".repeat(100_000)).len() <= prompt::BODY_MAX_BYTES);
         assert_eq!(body("short"), "short");
+    }
+
+    #[test]
+    fn an_issue_carries_the_label_of_its_task_state() {
+        use JobState as J;
+        use TaskState as T;
+        assert_eq!(
+            state_label(T::Active, Some(J::Queued), None),
+            Some("orch:queued")
+        );
+        assert_eq!(
+            state_label(T::Active, Some(J::OverBudget), None),
+            Some("orch:queued")
+        );
+        assert_eq!(
+            state_label(T::Active, Some(J::Running), None),
+            Some("orch:running")
+        );
+        let open = Some(PrState::Open);
+        assert_eq!(state_label(T::Complete, None, open), Some("orch:review"));
+        assert_eq!(
+            state_label(T::Complete, None, Some(PrState::Merged)),
+            Some("orch:done")
+        );
+        assert_eq!(state_label(T::Complete, None, None), Some("orch:done"));
+        assert_eq!(state_label(T::Failed, None, open), Some("orch:failed"));
+        assert_eq!(state_label(T::Cancelled, None, open), None);
+        for label in STATE_LABELS {
+            assert_eq!(label_color(label).len(), 6);
+        }
     }
 
     #[test]

@@ -153,6 +153,8 @@ states! {
         /// Open (or adopt) the task's pull request and bring its body up to date (the
         /// project's forge).
         PullRequest = "pull_request",
+        /// Give the task's issue the state label its task calls for (the project's forge).
+        IssueLabel = "issue_label",
     }
 }
 
@@ -187,7 +189,10 @@ mod tests {
             TaskState::NAMES,
             ["active", "complete", "failed", "cancelled"]
         );
-        assert_eq!(MessageKind::NAMES, ["alert", "comment", "pull_request"]);
+        assert_eq!(
+            MessageKind::NAMES,
+            ["alert", "comment", "pull_request", "issue_label"]
+        );
         assert!("queud".parse::<JobState>().unwrap_err().contains("queued"));
     }
 

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::{pull_list, query_value, Api, Dialect, Error, Forge, Issue, NewPull, PullRequest};
+use super::{
+    pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+};
 use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
@@ -88,5 +90,26 @@ impl Forge for Gitea<'_> {
         let label = query_value(label);
         let query = format!("state=open&type=issues&labels={label}&limit={PAGE}");
         self.issue_pages(&query, PAGE)
+    }
+
+    fn labels(&self) -> Result<Vec<Label>, Error> {
+        self.label_pages(&format!("limit={PAGE}"), PAGE)
+    }
+
+    fn create_label(&self, name: &str, color: &str) -> Result<Label, Error> {
+        self.post_label(&json!({ "name": name, "color": format!("#{color}") }), name)
+    }
+
+    fn issue_labels(&self, number: i64) -> Result<Vec<Label>, Error> {
+        self.get_issue_labels(number, "")
+    }
+
+    // Gitea names a label by its id, in a body and in a path.
+    fn add_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.post_issue_label(number, json!(label.id), &label.name)
+    }
+
+    fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.delete_issue_label(number, &label.id.to_string(), &label.name)
     }
 }

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{pull_list, query_value, Api, Dialect, Error, Forge, Issue, NewPull, PullRequest};
+use super::{
+    pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+};
 
 /// Items a page of GitHub's lists holds (its largest page).
 const PAGE: usize = 100;
@@ -78,5 +80,26 @@ impl Forge for Github<'_> {
     fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error> {
         let label = query_value(label);
         self.issue_pages(&format!("state=open&labels={label}&per_page={PAGE}"), PAGE)
+    }
+
+    fn labels(&self) -> Result<Vec<Label>, Error> {
+        self.label_pages(&format!("per_page={PAGE}"), PAGE)
+    }
+
+    fn create_label(&self, name: &str, color: &str) -> Result<Label, Error> {
+        self.post_label(&json!({ "name": name, "color": color }), name)
+    }
+
+    fn issue_labels(&self, number: i64) -> Result<Vec<Label>, Error> {
+        self.get_issue_labels(number, &format!("?per_page={PAGE}"))
+    }
+
+    // GitHub names a label by its name, in a body and in a path.
+    fn add_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.post_issue_label(number, json!(label.name), &label.name)
+    }
+
+    fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.delete_issue_label(number, &query_value(&label.name), &label.name)
     }
 }

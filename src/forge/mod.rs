@@ -60,6 +60,13 @@ pub struct Issue {
     pub labels: Vec<String>,
 }
 
+/// A label of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub id: i64,
+    pub name: String,
+}
+
 /// A pull request as a forge describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
@@ -109,6 +116,21 @@ pub trait Forge {
     /// Every open issue (not pull request) that carries `label`, following every page. A page
     /// that fails fails the whole list: a part of it is never taken for all of it.
     fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error>;
+
+    /// The repository's labels, every page.
+    fn labels(&self) -> Result<Vec<Label>, Error>;
+
+    /// Make a label in the repository, of `color` (six hex digits).
+    fn create_label(&self, name: &str, color: &str) -> Result<Label, Error>;
+
+    /// The labels issue (or pull request) `number` carries.
+    fn issue_labels(&self, number: i64) -> Result<Vec<Label>, Error>;
+
+    /// Add `label` (one of the repository's) to issue `number`, its other labels kept.
+    fn add_issue_label(&self, number: i64, label: &Label) -> Result<(), Error>;
+
+    /// Take `label` off issue `number`.
+    fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error>;
 }
 
 /// The user name a forge takes with its token over HTTPS (git's Basic auth).
@@ -244,6 +266,19 @@ fn issue_from(value: &Value, name: &str) -> Result<Issue, Error> {
     })
 }
 
+/// A label from a forge's JSON.
+fn label_from(value: &Value, name: &str) -> Result<Label, Error> {
+    match (value["id"].as_i64(), value["name"].as_str()) {
+        (Some(id), Some(label)) => Ok(Label {
+            id,
+            name: label.to_string(),
+        }),
+        _ => Err(Error::Failed(format!(
+            "{name}: a label without an id or a name"
+        ))),
+    }
+}
+
 /// How an implementation sends a request about its repository (its URLs and headers): the
 /// requests every forge asks the same way (a comment, a pull request's body or state) are
 /// written once, over this.
@@ -273,29 +308,86 @@ trait Dialect {
         self.send_capped(method, path, body, what, crate::http::BODY_LIMIT)
     }
 
-    /// The issues of `issues?{query}&page=N` for N = 1, 2, … while there are more (`size` a
-    /// page), pull requests left out (GitHub lists them among issues).
-    fn issue_pages(&self, query: &str, size: usize) -> Result<Vec<Issue>, Error> {
+    /// Every item of `{path}?{query}&page=N` for N = 1, 2, … while there are more (`size` a
+    /// page); `what` names the items in errors.
+    fn pages(&self, path: &str, query: &str, size: usize, what: &str) -> Result<Vec<Value>, Error> {
         let name = self.label();
-        let mut issues = Vec::new();
+        let mut items = Vec::new();
         for page in 1..=MAX_LIST_PAGES {
-            let path = format!("issues?{query}&page={page}");
-            let what = format!(" issues (page {page})");
-            let reply = self.send_capped(Method::Get, &path, None, &what, LIST_BODY_LIMIT)?;
+            let url = format!("{path}?{query}&page={page}");
+            let asked = format!(" {what} (page {page})");
+            let reply = self.send_capped(Method::Get, &url, None, &asked, LIST_BODY_LIMIT)?;
             let (value, said) = reply.said("message");
-            let items = value.as_array().ok_or_else(|| {
-                Error::Failed(format!("{name}: expected a list of issues, got {said}"))
-            })?;
-            for item in items.iter().filter(|item| item["pull_request"].is_null()) {
-                issues.push(issue_from(item, &name)?);
-            }
-            if !more_pages(reply.link.as_deref(), items.len(), size) {
-                return Ok(issues);
+            let Value::Array(list) = value else {
+                return Err(Error::Failed(format!(
+                    "{name}: expected a list of {what}, got {said}"
+                )));
+            };
+            let count = list.len();
+            items.extend(list);
+            if !more_pages(reply.link.as_deref(), count, size) {
+                return Ok(items);
             }
         }
         Err(Error::Failed(format!(
-            "{name}: more than {MAX_LIST_PAGES} pages of issues; none taken"
+            "{name}: more than {MAX_LIST_PAGES} pages of {what}; none taken"
         )))
+    }
+
+    /// The issues of `issues?{query}`, every page, pull requests left out (GitHub lists them
+    /// among issues).
+    fn issue_pages(&self, query: &str, size: usize) -> Result<Vec<Issue>, Error> {
+        let name = self.label();
+        self.pages("issues", query, size, "issues")?
+            .iter()
+            .filter(|item| item["pull_request"].is_null())
+            .map(|item| issue_from(item, &name))
+            .collect()
+    }
+
+    /// The labels of `labels?{query}`, every page.
+    fn label_pages(&self, query: &str, size: usize) -> Result<Vec<Label>, Error> {
+        let name = self.label();
+        self.pages("labels", query, size, "labels")?
+            .iter()
+            .map(|item| label_from(item, &name))
+            .collect()
+    }
+
+    /// Make a label with this JSON body (each forge writes its colour its own way).
+    fn post_label(&self, body: &Value, name: &str) -> Result<Label, Error> {
+        let what = format!(" label {name:?}");
+        let reply = self.send(Method::Post, "labels", Some(body), &what)?;
+        let (value, _) = reply.said("message");
+        label_from(&value, &self.label())
+    }
+
+    fn get_issue_labels(&self, number: i64, query: &str) -> Result<Vec<Label>, Error> {
+        let path = format!("issues/{number}/labels{query}");
+        let reply = self.send(Method::Get, &path, None, &format!("#{number} labels"))?;
+        let (value, said) = reply.said("message");
+        let name = self.label();
+        value
+            .as_array()
+            .ok_or_else(|| Error::Failed(format!("{name}: expected a list of labels, got {said}")))?
+            .iter()
+            .map(|item| label_from(item, &name))
+            .collect()
+    }
+
+    /// Add a label to an issue: `labels` is how this forge names it (an id, or a name).
+    fn post_issue_label(&self, number: i64, labels: Value, name: &str) -> Result<(), Error> {
+        let body = serde_json::json!({ "labels": [labels] });
+        let what = format!("#{number} label {name:?}");
+        let path = format!("issues/{number}/labels");
+        self.send(Method::Post, &path, Some(&body), &what).map(drop)
+    }
+
+    /// Take a label off an issue: `which` is how this forge names it in a path.
+    fn delete_issue_label(&self, number: i64, which: &str, name: &str) -> Result<(), Error> {
+        let what = format!("#{number} label {name:?}");
+        let path = format!("issues/{number}/labels/{which}");
+        self.send(Method::Delete, &path, None, &what).map(drop)
     }
 
     fn post_comment(&self, number: i64, body: &str) -> Result<(), Error> {

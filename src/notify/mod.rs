@@ -10,6 +10,7 @@
 //! `last_error` and no attempt counted.
 
 pub mod comment;
+pub mod issue_label;
 pub mod pull_request;
 mod telegram;
 
@@ -212,6 +213,9 @@ pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64
 /// delivery failures are recorded on the messages and reported.
 pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Result<Report> {
     let mut report = Report::default();
+    // The issues' state labels follow their tasks: what changed since the last look is queued
+    // first, and goes out with the rest.
+    issue_label::sweep(config, store)?;
     if options.retry_dead {
         let now = store.now()?;
         report.revived = store.retry_dead(now)?;
@@ -251,6 +255,7 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
     let dedup_ms = config.millis(config::ALERT_DEDUP_SECONDS);
     let mut alerts = telegram.is_ok();
     let mut skip_projects: Vec<String> = Vec::new();
+    let mut labels = issue_label::Known::default();
     loop {
         let request = ClaimMessage {
             claimer: &run.claimer,
@@ -273,6 +278,9 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
             (Ok(Message::Comment(comment)), _, Some(token)) => {
                 send_comment(config, &*store, &run.http, token, &message, comment)
             }
+            (Ok(Message::IssueLabel(label)), _, Some(token)) => {
+                issue_label::deliver(config, &*store, &run.http, token, &mut labels, label)
+            }
             (Ok(Message::PullRequest(pr)), _, Some(token)) => {
                 let (outcome, pull) = pull_request::deliver(config, &*store, &run.http, token, pr);
                 settled = pull;
@@ -285,7 +293,7 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
             match message.kind {
                 MessageKind::Alert => alerts = false,
-                MessageKind::Comment | MessageKind::PullRequest => {
+                MessageKind::Comment | MessageKind::PullRequest | MessageKind::IssueLabel => {
                     skip_projects.push(message.project.clone().unwrap_or_default())
                 }
             }

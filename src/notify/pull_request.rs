@@ -291,6 +291,7 @@ mod tests {
             pr_url: None,
             pr_state: None,
             pr_synced_at: None,
+            issue_label: None,
         };
         let run = |run_id, stage: &str, class: &str, cost: f64| StageRun {
             run_id,

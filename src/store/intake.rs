@@ -1,7 +1,9 @@
 //! Intake: a project's labelled open issues taken in as tasks, and the tasks of issues that left
 //! the list withdrawn (`Store::sync_intake`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::states::{JobState, PrState, TaskState};
 
 /// One open issue that carries the project's intake label, as its task would hold it.
 #[derive(Debug, Clone)]
@@ -44,4 +46,38 @@ pub struct IntakeSynced {
     /// Issues listed that already had a task (this sync's or an earlier one's, or one enqueued
     /// by hand for the issue or under its key).
     pub known: usize,
+}
+
+/// Give a task's issue the state label its task calls for: an outbox message. Its delivery
+/// reads the label from the task then (`Task::issue_label`), so a message late or retried never
+/// puts back a label older than the last.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NewIssueLabel {
+    pub project: String,
+    pub task: String,
+    pub task_id: i64,
+    pub issue: i64,
+}
+
+/// Which label a task's issue should carry, by its state, its live job's and its pull
+/// request's (`domain::intake::state_label`).
+pub type LabelRule = fn(TaskState, Option<JobState>, Option<PrState>) -> Option<&'static str>;
+
+/// One look at a project's tasks with an issue: the live ones, and the finished ones updated at
+/// or after `since` (None: the live ones only, as when the labels were just switched on).
+#[derive(Debug, Clone, Copy)]
+pub struct LabelSweep<'a> {
+    pub project: &'a str,
+    pub since: Option<i64>,
+    pub rule: LabelRule,
+    pub now: i64,
+}
+
+/// A task whose issue's label changed (`label` None: no state label).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LabelChange {
+    pub task: String,
+    pub issue: i64,
+    pub label: Option<String>,
 }

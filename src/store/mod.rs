@@ -131,6 +131,12 @@ pub trait Store: Send {
     /// One transaction; a second sync of the same list writes nothing.
     fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced>;
 
+    /// Compare the state label each task of `sweep` calls for (`sweep.rule`) with the one its
+    /// issue was last given, and for each that differs record the new one on the task and queue
+    /// an `issue_label` message (unless one for the task is waiting: it will carry the new
+    /// label). One transaction.
+    fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>>;
+
     /// Cancel a queued or running job. A running job's open run (of its current attempt) is
     /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.
     fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled>;

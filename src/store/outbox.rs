@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, NewPullRequest};
+use super::{Job, NewIssueLabel, NewPullRequest};
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::output::clip;
 
@@ -155,6 +155,7 @@ pub enum Message {
     Alert(NewAlert),
     Comment(NewComment),
     PullRequest(NewPullRequest),
+    IssueLabel(NewIssueLabel),
 }
 
 impl Message {
@@ -163,6 +164,7 @@ impl Message {
             Message::Alert(_) => MessageKind::Alert,
             Message::Comment(_) => MessageKind::Comment,
             Message::PullRequest(_) => MessageKind::PullRequest,
+            Message::IssueLabel(_) => MessageKind::IssueLabel,
         }
     }
 
@@ -174,7 +176,7 @@ impl Message {
                 reason: first_line(&alert.reason, REASON_MAX_CHARS),
                 ..alert.clone()
             }),
-            Message::Comment(_) | Message::PullRequest(_) => self.clone(),
+            Message::Comment(_) | Message::PullRequest(_) | Message::IssueLabel(_) => self.clone(),
         }
     }
 
@@ -183,6 +185,7 @@ impl Message {
             Message::Alert(alert) => alert.project.as_deref(),
             Message::Comment(comment) => Some(&comment.project),
             Message::PullRequest(pr) => Some(&pr.project),
+            Message::IssueLabel(label) => Some(&label.project),
         }
     }
 
@@ -191,6 +194,7 @@ impl Message {
             Message::Alert(alert) => alert.task.as_deref(),
             Message::Comment(comment) => Some(&comment.task),
             Message::PullRequest(pr) => Some(&pr.task),
+            Message::IssueLabel(label) => Some(&label.task),
         }
     }
 
@@ -198,7 +202,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.job_id,
             Message::Comment(comment) => Some(comment.job_id),
-            Message::PullRequest(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) => None,
         }
     }
 
@@ -206,7 +210,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.run_id,
             Message::Comment(comment) => Some(comment.run_id),
-            Message::PullRequest(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) => None,
         }
     }
 
@@ -216,6 +220,7 @@ impl Message {
             Message::Alert(alert) => serde_json::to_string(alert),
             Message::Comment(comment) => serde_json::to_string(comment),
             Message::PullRequest(pr) => serde_json::to_string(pr),
+            Message::IssueLabel(label) => serde_json::to_string(label),
         }
     }
 
@@ -231,6 +236,9 @@ impl Message {
             MessageKind::PullRequest => serde_json::from_str(payload)
                 .map(Message::PullRequest)
                 .map_err(|err| format!("unreadable pull-request payload: {err}")),
+            MessageKind::IssueLabel => serde_json::from_str(payload)
+                .map(Message::IssueLabel)
+                .map_err(|err| format!("unreadable issue-label payload: {err}")),
         }
     }
 }

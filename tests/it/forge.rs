@@ -392,3 +392,68 @@ fn every_forge_maps_a_refused_token_and_a_spent_rate_limit() {
         assert!(matches!(&errors[2], Error::Failed(_)), "{:?}", errors[2]);
     }
 }
+
+#[test]
+fn every_forge_makes_lists_adds_and_removes_labels_as_its_api_wants() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let issue = stand_in.open_issue("team/web", "Labelled", "", &["bug"]);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let made = forge.create_label("orch:queued", "c5def5").unwrap();
+        let names: Vec<String> = forge
+            .labels()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(names, ["bug", "orch:queued"], "{}", expect.label);
+        forge.add_issue_label(issue, &made).unwrap();
+        let carried: Vec<String> = forge
+            .issue_labels(issue)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(carried, ["bug", "orch:queued"], "{}", expect.label);
+        forge.remove_issue_label(issue, &made).unwrap();
+        assert_eq!(stand_in.issue("team/web", issue).unwrap().labels, ["bug"]);
+        let requests = stand_in.server.requests();
+        let create = requests
+            .iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/labels"))
+            .unwrap();
+        let add = requests
+            .iter()
+            .find(|r| r.method == "POST" && r.path.contains("/issues/"))
+            .unwrap();
+        let remove = requests.iter().find(|r| r.method == "DELETE").unwrap();
+        match expect.kind {
+            ForgeKind::Gitea => {
+                // Gitea: the colour with '#', labels named by id in a body and a path.
+                assert_eq!(create.json()["color"], "#c5def5");
+                assert_eq!(add.json()["labels"], serde_json::json!([made.id]));
+                assert!(
+                    remove.path.ends_with(&format!("/labels/{}", made.id)),
+                    "{}",
+                    remove.path
+                );
+            }
+            ForgeKind::Github => {
+                // GitHub: six hex digits, labels named by name (percent-encoded in a path).
+                assert_eq!(create.json()["color"], "c5def5");
+                assert_eq!(add.json()["labels"], serde_json::json!(["orch:queued"]));
+                assert!(
+                    remove.path.ends_with("/labels/orch%3Aqueued"),
+                    "{}",
+                    remove.path
+                );
+            }
+        }
+        for request in &requests {
+            assert_headers(request, expect);
+        }
+    }
+}

@@ -335,3 +335,102 @@ fn a_fleet_of_three_workers_syncs_once_per_interval_and_makes_one_task_per_issue
     let jobs: i64 = w.sql("SELECT count(*) FROM jobs", []);
     assert_eq!(jobs, 60);
 }
+
+/// The issue's labels, sorted.
+fn issue_labels(forge: &StandIn, number: i64) -> Vec<String> {
+    let mut labels = forge.issue(REPO, number).unwrap().labels;
+    labels.sort();
+    labels
+}
+
+/// How many labels orch made in the repository.
+fn labels_made(forge: &StandIn) -> usize {
+    forge
+        .server
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST" && r.path.ends_with("/labels") && !r.path.contains("/issues/")
+        })
+        .count()
+}
+
+#[test]
+fn issues_carry_the_state_label_of_their_task_and_missing_labels_are_made_once() {
+    for kind in ["gitea", "github"] {
+        let (mut w, forge) = intake_world(kind, "issue_labels = true");
+        let text = std::fs::read_to_string(w.path("config.toml")).unwrap();
+        w.raw_config(&format!("[pipeline]\nstages = [\"developer\"]\n\n{text}"));
+        w.login(24 * 3_600_000);
+        w.set("ORCH_RETRY_BASE_SECONDS", "0");
+        let [done, failed, cancelled]: [i64; 3] = forge
+            .open_issues(REPO, 3, &["orch", "bug"])
+            .try_into()
+            .unwrap();
+        w.orch(&["sync"]).ok();
+        w.orch(&["notify"]).ok();
+        for n in [done, failed, cancelled] {
+            assert_eq!(
+                issue_labels(&forge, n),
+                ["bug", "orch", "orch:queued"],
+                "{kind} #{n}"
+            );
+        }
+        let state_labels: Vec<String> = forge
+            .labels(REPO)
+            .into_iter()
+            .filter(|l| l.starts_with("orch:"))
+            .collect();
+        assert_eq!(state_labels.len(), 5, "{kind}: {state_labels:?}");
+        assert_eq!(labels_made(&forge), 5, "{kind}");
+
+        // Running, then done; failed; cancelled (no state label left).
+        let claimed = w.orch(&["claim", "--worker", "w1", "--json"]).ok().json();
+        assert_eq!(claimed["task"], format!("WEB-{done}"));
+        let unrelated = forge.open_issue(REPO, "By hand", "", &["bug"]);
+        let issue = format!("--issue={unrelated}");
+        w.orch(&["enqueue", "--project=web", "--task=HAND", &issue])
+            .ok();
+        w.orch(&["notify"]).ok();
+        assert_eq!(
+            issue_labels(&forge, done),
+            ["bug", "orch", "orch:running"],
+            "{kind}"
+        );
+        let job = claimed["job_id"].as_i64().unwrap().to_string();
+        w.orch(&["run", &job, "--worker", "w1"]).ok();
+        w.orch(&["finalize", &job]).ok();
+        w.orch(&["tick", "--worker", "w2"])
+            .env("FAKE_CLAUDE_MODE", "denied")
+            .status(21);
+        let id: i64 = w.sql(
+            "SELECT j.id FROM jobs j JOIN tasks t ON t.id = j.task_id WHERE t.key = ?1",
+            [format!("WEB-{cancelled}")],
+        );
+        let id = id.to_string();
+        w.orch(&["cancel", &id]).ok();
+        w.orch(&["notify"]).ok();
+        assert_eq!(
+            issue_labels(&forge, done),
+            ["bug", "orch", "orch:done"],
+            "{kind}"
+        );
+        assert_eq!(
+            issue_labels(&forge, failed),
+            ["bug", "orch", "orch:failed"],
+            "{kind}"
+        );
+        assert_eq!(issue_labels(&forge, cancelled), ["bug", "orch"], "{kind}");
+        assert_eq!(labels_made(&forge), 5, "{kind}: made once");
+        // The task enqueued by hand for an issue is labelled too (its project keeps labels).
+        assert_eq!(
+            issue_labels(&forge, unrelated),
+            ["bug", "orch:queued"],
+            "{kind}"
+        );
+        // Nothing changed: nothing queued, nothing sent.
+        let before = forge.server.requests().len();
+        w.orch(&["notify"]).ok();
+        assert_eq!(forge.server.requests().len(), before, "{kind}");
+    }
+}

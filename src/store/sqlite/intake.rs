@@ -6,9 +6,11 @@ use std::collections::HashSet;
 use anyhow::Result;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::jobs;
-use crate::domain::states::JobState;
-use crate::store::{IntakeSync, IntakeSynced, IntakeTask, NewTask};
+use super::{jobs, outbox};
+use crate::domain::states::{JobState, MessageKind, OutboxState, PrState, TaskState};
+use crate::store::{
+    IntakeSync, IntakeSynced, IntakeTask, LabelChange, LabelSweep, Message, NewIssueLabel, NewTask,
+};
 
 pub(super) fn sync_intake(tx: &Transaction, sync: &IntakeSync) -> Result<IntakeSynced> {
     let mut synced = IntakeSynced::default();
@@ -101,22 +103,116 @@ fn remember(tx: &Transaction, sync: &IntakeSync, issue: i64, key: &str) -> Resul
 /// The project's jobs not running yet (queued, or waiting for budget) of tasks taken in from an
 /// issue: what a sync withdraws when the issue leaves the list. A running job finishes its run.
 fn waiting_jobs(tx: &Transaction, project: &str) -> Result<Vec<IntakeTask>> {
+    // The states are written into the statement: the partial indexes jobs_queue and
+    // jobs_over_budget match, and a sync reads the queue, not every job ever made.
+    let one_state = |state: JobState| {
+        format!(
+            "SELECT j.id AS job_id, t.key AS task, i.issue AS issue
+             FROM jobs j JOIN tasks t ON t.id = j.task_id
+                  JOIN intake_issues i ON i.project = t.project AND i.task = t.key
+             WHERE j.project = ?1 AND j.state = '{state}'"
+        )
+    };
+    let mut stmt = tx.prepare_cached(&format!(
+        "{} UNION ALL {} ORDER BY job_id",
+        one_state(JobState::Queued),
+        one_state(JobState::OverBudget)
+    ))?;
+    let rows = stmt.query_map(params![project], |row| {
+        Ok(IntakeTask {
+            issue: row.get("issue")?,
+            task: row.get("task")?,
+            job_id: row.get("job_id")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A task with an issue, as the label sweep sees it.
+struct Labelled {
+    task_id: i64,
+    key: String,
+    issue: i64,
+    state: TaskState,
+    live_job: Option<JobState>,
+    pr_state: Option<PrState>,
+    issue_label: Option<String>,
+}
+
+pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {
+    // The live tasks, then the finished ones since `since`: two walks of tasks_labelled, so a
+    // sweep reads what changed, not every task with an issue the project ever had.
     let mut stmt = tx.prepare_cached(
-        "SELECT j.id AS job_id, t.key AS task, i.issue AS issue
-         FROM jobs j JOIN tasks t ON t.id = j.task_id
-              JOIN intake_issues i ON i.project = t.project AND i.task = t.key
-         WHERE j.project = ?1 AND j.state IN (?2, ?3)
-         ORDER BY j.id",
+        "SELECT t.id, t.key, t.issue, t.state, t.pr_status, t.issue_label,
+                (SELECT j.state FROM jobs j WHERE j.task_id = t.id AND j.state IN (?4, ?5, ?6)
+                 ORDER BY j.id LIMIT 1) AS live_job
+         FROM tasks t INDEXED BY tasks_labelled
+         WHERE t.project = ?1 AND t.issue IS NOT NULL AND t.state = ?2
+         UNION ALL
+         SELECT t.id, t.key, t.issue, t.state, t.pr_status, t.issue_label, NULL AS live_job
+         FROM tasks t INDEXED BY tasks_labelled
+         WHERE t.project = ?1 AND t.issue IS NOT NULL AND ?3 IS NOT NULL
+           AND t.state IN (?7, ?8, ?9) AND t.updated_at >= ?3",
     )?;
     let rows = stmt.query_map(
-        params![project, JobState::Queued, JobState::OverBudget],
+        params![
+            sweep.project,
+            TaskState::Active,
+            sweep.since,
+            JobState::Queued,
+            JobState::Running,
+            JobState::OverBudget,
+            TaskState::Complete,
+            TaskState::Failed,
+            TaskState::Cancelled
+        ],
         |row| {
-            Ok(IntakeTask {
+            Ok(Labelled {
+                task_id: row.get("id")?,
+                key: row.get("key")?,
                 issue: row.get("issue")?,
-                task: row.get("task")?,
-                job_id: row.get("job_id")?,
+                state: row.get("state")?,
+                live_job: row.get("live_job")?,
+                pr_state: row.get("pr_status")?,
+                issue_label: row.get("issue_label")?,
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let tasks: Vec<Labelled> = rows.collect::<rusqlite::Result<_>>()?;
+    let mut changes = Vec::new();
+    for task in tasks.into_iter().filter(|t| t.issue > 0) {
+        let wanted = (sweep.rule)(task.state, task.live_job, task.pr_state);
+        let was = task.issue_label.as_deref();
+        // Never asked and nothing to ask: an issue orch never labelled stays as it is.
+        if was.unwrap_or_default() == wanted.unwrap_or_default() {
+            continue;
+        }
+        tx.prepare_cached("UPDATE tasks SET issue_label = ?2 WHERE id = ?1")?
+            .execute(params![task.task_id, wanted.unwrap_or_default()])?;
+        if !label_waiting(tx, sweep.project, &task.key)? {
+            let message = Message::IssueLabel(NewIssueLabel {
+                project: sweep.project.to_string(),
+                task: task.key.clone(),
+                task_id: task.task_id,
+                issue: task.issue,
+            });
+            outbox::queue(tx, &message, sweep.now)?;
+        }
+        changes.push(LabelChange {
+            task: task.key,
+            issue: task.issue,
+            label: wanted.map(str::to_string),
+        });
+    }
+    Ok(changes)
+}
+
+/// Whether a label message of the task waits to be delivered (pending, not yet claimed).
+fn label_waiting(tx: &Transaction, project: &str, task: &str) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT 1 FROM outbox WHERE kind = '{kind}' AND project = ?1 AND task = ?2 AND state = ?3",
+            kind = MessageKind::IssueLabel
+        ))?
+        .exists(params![project, task, OutboxState::Pending])?)
 }

@@ -310,6 +310,10 @@ impl Store for Sqlite {
         self.write(|tx| intake::sync_intake(tx, sync))
     }
 
+    fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {
+        self.write(|tx| intake::sweep_issue_labels(tx, sweep))
+    }
+
     fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
         self.write(|tx| jobs::cancel(tx, job_id, actor, now))
     }

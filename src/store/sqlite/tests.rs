@@ -476,6 +476,24 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         assert!(store.claim_message(&notify).unwrap().is_none());
         assert!(!store.take_turn(&turn).unwrap());
         store.trash("h", 500).unwrap();
+        // A sync that finds no issue, and the label sweep of every notify.
+        let sync = crate::store::IntakeSync {
+            project: "web",
+            issues: &[],
+            stage: "analyst",
+            priority: 0,
+            max_attempts: 3,
+            actor: "sync",
+            now,
+        };
+        store.sync_intake(&sync).unwrap();
+        let sweep = crate::store::LabelSweep {
+            project: "web",
+            since: Some(now),
+            rule: crate::domain::intake::state_label,
+            now,
+        };
+        store.sweep_issue_labels(&sweep).unwrap();
     });
     assert!(seen.len() > 20, "{seen:?}");
     let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);

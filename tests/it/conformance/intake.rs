@@ -120,3 +120,67 @@ fn a_task_made_by_hand_for_an_issue_or_under_its_key_stands_for_it() {
         assert_eq!(other.created.len(), 3);
     });
 }
+
+#[test]
+fn the_label_sweep_queues_one_message_per_change_and_none_when_nothing_changed() {
+    use orch::domain::intake::state_label;
+    use orch::domain::states::MessageKind;
+    use orch::store::LabelSweep;
+    each(|db| {
+        let mut store = db.open();
+        let issues: Vec<IntakeIssue> = (1..=2).map(issue).collect();
+        store.sync_intake(&sync(&issues, T0)).unwrap();
+        store.enqueue(&task("NO-ISSUE"), T0).unwrap();
+        let sweep = |since| LabelSweep {
+            project: PROJECT,
+            since,
+            rule: state_label,
+            now: T0 + 10,
+        };
+        let first = store.sweep_issue_labels(&sweep(None)).unwrap();
+        let labels: Vec<(&str, Option<&str>)> = first
+            .iter()
+            .map(|c| (c.task.as_str(), c.label.as_deref()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("WEB-1", Some("orch:queued")),
+                ("WEB-2", Some("orch:queued"))
+            ]
+        );
+        assert!(store.sweep_issue_labels(&sweep(None)).unwrap().is_empty());
+        let waiting = |store: &dyn Store| {
+            store
+                .outbox_summary(T0 + 100, 10)
+                .unwrap()
+                .due_by_kind
+                .iter()
+                .find(|(kind, _)| *kind == MessageKind::IssueLabel)
+                .map_or(0, |(_, n)| *n)
+        };
+        assert_eq!(waiting(&*store), 2);
+
+        // WEB-1 runs: its label changes, its waiting message carries the change (no second).
+        let running = claim(&mut *store, "w1", T0 + 20).unwrap();
+        assert_eq!(running.task, "WEB-1");
+        let changed = store.sweep_issue_labels(&sweep(None)).unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].label.as_deref(), Some("orch:running"));
+        assert_eq!(waiting(&*store), 2);
+        let task = store.task(running.task_id).unwrap().unwrap();
+        assert_eq!(task.issue_label.as_deref(), Some("orch:running"));
+
+        // WEB-2 cancelled: finished tasks are looked at only since the last look.
+        let web2 = store.tasks_by_key("WEB-2").unwrap()[0].clone();
+        let job = store.jobs_of_task(web2.task_id).unwrap()[0].job_id;
+        store.cancel(job, "op", T0 + 30).unwrap();
+        assert!(store.sweep_issue_labels(&sweep(None)).unwrap().is_empty());
+        let gone = store.sweep_issue_labels(&sweep(Some(T0 + 25))).unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].task.as_str(), gone[0].label.as_deref()),
+            ("WEB-2", None)
+        );
+    });
+}

@@ -302,6 +302,17 @@ pub fn rate_limit_spent(reset: i64) -> Reply {
     )
 }
 
+/// Labels as the forges list them: `{id, name}`, the id a label's place in the repository's.
+fn label_list(known: &[String], names: &[String]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|name| {
+            let id = known.iter().position(|k| k == name).map_or(0, |i| i + 1);
+            json!({ "id": id, "name": name })
+        })
+        .collect()
+}
+
 fn json_reply(status: u16, value: Value) -> Reply {
     Reply::Status(status, value.to_string())
 }
@@ -647,6 +658,14 @@ fn answer(state: &mut State, request: &Request) -> Reply {
             repo.labels.push(name.to_string());
             json_reply(201, json!({ "id": repo.labels.len(), "name": name }))
         }
+        ("GET", ["issues", n, "labels"]) => {
+            match repo.issues.iter().find(|i| i.number.to_string() == *n) {
+                Some(issue) => {
+                    json_reply(200, Value::Array(label_list(&repo.labels, &issue.labels)))
+                }
+                None => not_found(),
+            }
+        }
         ("POST", ["issues", n, "labels"]) | ("PUT", ["issues", n, "labels"]) => {
             let names: Vec<String> = body["labels"]
                 .as_array()
@@ -673,10 +692,8 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                     issue.labels.push(name);
                 }
             }
-            json_reply(
-                200,
-                Value::Array(issue.labels.iter().map(|l| json!({ "name": l })).collect()),
-            )
+            let list = label_list(&repo.labels, &issue.labels);
+            json_reply(200, Value::Array(list))
         }
         ("DELETE", ["issues", n, "labels", label]) => {
             let label = percent_decode(label);
