@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod branch;
 pub mod breaker;
 pub mod budget;
+pub mod ci;
 pub mod clock;
 pub mod decide;
 pub mod intake;

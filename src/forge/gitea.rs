@@ -2,6 +2,8 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::ci::Check;
+
 use super::{
     pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
 };
@@ -111,5 +113,10 @@ impl Forge for Gitea<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &label.id.to_string(), &label.name)
+    }
+
+    // Gitea's Actions and outside CI both report as commit statuses.
+    fn commit_checks(&self, sha: &str) -> Result<Vec<Check>, Error> {
+        self.commit_statuses(sha)
     }
 }

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::domain::ci::Check;
+
 use super::{
     pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
 };
@@ -101,5 +103,29 @@ impl Forge for Github<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &query_value(&label.name), &label.name)
+    }
+
+    // GitHub has two kinds: commit statuses (outside CI) and check runs (Actions, apps).
+    fn commit_checks(&self, sha: &str) -> Result<Vec<Check>, Error> {
+        let mut checks = self.commit_statuses(sha)?;
+        let sha = query_value(sha);
+        for page in 1..=super::MAX_LIST_PAGES {
+            let path = format!("commits/{sha}/check-runs?per_page={PAGE}&page={page}");
+            let what = format!(" check runs (page {page})");
+            let reply =
+                self.send_capped(Method::Get, &path, None, &what, super::LIST_BODY_LIMIT)?;
+            let (value, _) = reply.said("message");
+            // A page of check runs is an object: `{total_count, check_runs: […]}`.
+            let runs = value["check_runs"].as_array().cloned().unwrap_or_default();
+            checks.extend(runs.iter().map(super::run_check));
+            if !super::more_pages(reply.link.as_deref(), runs.len(), PAGE) {
+                return Ok(checks);
+            }
+        }
+        Err(Error::Failed(format!(
+            "{}: more than {} pages of check runs",
+            Dialect::label(self),
+            super::MAX_LIST_PAGES
+        )))
     }
 }

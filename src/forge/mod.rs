@@ -9,6 +9,7 @@ mod github;
 use serde_json::Value;
 
 use crate::config::{Forge as ForgeSpec, ForgeKind};
+use crate::domain::ci::{Check, CheckState};
 use crate::domain::states::PrState;
 use crate::http::{Http, Method, Reply};
 
@@ -131,6 +132,10 @@ pub trait Forge {
 
     /// Take `label` off issue `number`.
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error>;
+
+    /// Every check of commit `sha`: its commit statuses (the combined status's list) and, on
+    /// GitHub, its check runs. Empty when nothing reported on it.
+    fn commit_checks(&self, sha: &str) -> Result<Vec<Check>, Error>;
 }
 
 /// The user name a forge takes with its token over HTTPS (git's Basic auth).
@@ -266,6 +271,47 @@ fn issue_from(value: &Value, name: &str) -> Result<Issue, Error> {
     })
 }
 
+/// A commit status as a check: Gitea's `warning` does not block (it is not a failure).
+fn status_check(value: &Value) -> Check {
+    let text = |key: &str| value[key].as_str().unwrap_or_default().to_string();
+    Check {
+        name: text("context"),
+        state: match value["state"].as_str() {
+            Some("success" | "warning") => CheckState::Success,
+            Some("failure" | "error") => CheckState::Failure,
+            _ => CheckState::Pending,
+        },
+        description: text("description"),
+        url: text("target_url"),
+        log_tail: String::new(),
+    }
+}
+
+/// A GitHub check run as a check: completed with a conclusion that passes (success, neutral,
+/// skipped) or fails (anything else), else pending.
+fn run_check(value: &Value) -> Check {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let state = match (value["status"].as_str(), value["conclusion"].as_str()) {
+        (Some("completed"), Some("success" | "neutral" | "skipped")) => CheckState::Success,
+        (Some("completed"), _) => CheckState::Failure,
+        _ => CheckState::Pending,
+    };
+    let output = &value["output"];
+    let log = [&output["summary"], &output["text"]]
+        .iter()
+        .map(|v| text(v))
+        .filter(|t| !t.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Check {
+        name: text(&value["name"]),
+        state,
+        description: text(&output["title"]),
+        url: text(&value["details_url"]),
+        log_tail: crate::domain::ci::tail(&log, crate::domain::ci::LOG_TAIL_MAX_BYTES).to_string(),
+    }
+}
+
 /// A label from a forge's JSON.
 fn label_from(value: &Value, name: &str) -> Result<Label, Error> {
     match (value["id"].as_i64(), value["name"].as_str()) {
@@ -381,6 +427,19 @@ trait Dialect {
         let what = format!("#{number} label {name:?}");
         let path = format!("issues/{number}/labels");
         self.send(Method::Post, &path, Some(&body), &what).map(drop)
+    }
+
+    /// The commit statuses of `sha` (`commits/{sha}/status`, the combined status: Gitea and
+    /// GitHub agree on it), one check per context.
+    fn commit_statuses(&self, sha: &str) -> Result<Vec<Check>, Error> {
+        let path = format!("commits/{}/status", query_value(sha));
+        let what = format!(" commit {} status", crate::output::clip(sha, 12));
+        let reply = self.send_capped(Method::Get, &path, None, &what, LIST_BODY_LIMIT)?;
+        let (value, _) = reply.said("message");
+        Ok(value["statuses"]
+            .as_array()
+            .map(|list| list.iter().map(status_check).collect())
+            .unwrap_or_default())
     }
 
     /// Take a label off an issue: `which` is how this forge names it in a path.

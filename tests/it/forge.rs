@@ -457,3 +457,55 @@ fn every_forge_makes_lists_adds_and_removes_labels_as_its_api_wants() {
         }
     }
 }
+
+#[test]
+fn every_forge_reads_a_commits_statuses_and_github_its_check_runs() {
+    use crate::support::forge::{CheckRun, Forge as StandIn};
+    use orch::domain::ci::CheckState;
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        assert!(
+            forge.commit_checks(sha).unwrap().is_empty(),
+            "{}",
+            expect.label
+        );
+        stand_in.set_status("team/web", sha, "ci/build", "success", "built");
+        stand_in.set_status("team/web", sha, "ci/lint", "failure", "2 warnings");
+        stand_in.set_status("team/web", sha, "ci/slow", "pending", "");
+        stand_in.set_check_run(
+            "team/web",
+            sha,
+            CheckRun {
+                name: "tests".to_string(),
+                status: "completed".to_string(),
+                conclusion: Some("failure".to_string()),
+                title: "3 failed".to_string(),
+                text: "test a ... FAILED".to_string(),
+            },
+        );
+        let checks = forge.commit_checks(sha).unwrap();
+        let seen: Vec<(&str, CheckState)> =
+            checks.iter().map(|c| (c.name.as_str(), c.state)).collect();
+        let mut expected = vec![
+            ("ci/build", CheckState::Success),
+            ("ci/lint", CheckState::Failure),
+            ("ci/slow", CheckState::Pending),
+        ];
+        if expect.kind == ForgeKind::Github {
+            expected.push(("tests", CheckState::Failure));
+            let tests = checks.iter().find(|c| c.name == "tests").unwrap();
+            assert_eq!(tests.description, "3 failed");
+            assert!(tests.log_tail.contains("test a ... FAILED"), "{tests:?}");
+        }
+        assert_eq!(seen, expected, "{}", expect.label);
+        assert_eq!(checks[1].url, "http://ci.invalid/ci/lint");
+        assert_eq!(checks[1].description, "2 warnings");
+        for request in stand_in.server.requests() {
+            assert_headers(&request, expect);
+        }
+    }
+}

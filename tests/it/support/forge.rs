@@ -57,12 +57,24 @@ pub struct Status {
     pub target_url: String,
 }
 
+/// A GitHub check run: `status` queued, in_progress or completed; `conclusion` once completed.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: String,
+    pub text: String,
+}
+
 #[derive(Debug, Default)]
 struct Repo {
     pulls: Vec<Pull>,
     issues: Vec<Issue>,
     labels: Vec<String>,
     statuses: BTreeMap<String, Vec<Status>>,
+    /// GitHub's check runs by commit (Gitea has none).
+    check_runs: BTreeMap<String, Vec<CheckRun>>,
     /// A merge of these pull requests is refused as a conflict.
     conflicts: Vec<i64>,
 }
@@ -223,7 +235,16 @@ impl Forge {
         });
     }
 
-    /// Set a commit status (or a check run: the combined status counts both).
+    /// Set a check run of a commit (GitHub), replacing one of the same name.
+    pub fn set_check_run(&self, repo: &str, sha: &str, run: CheckRun) {
+        self.with_repo(repo, |r| {
+            let list = r.check_runs.entry(sha.to_string()).or_default();
+            list.retain(|c| c.name != run.name);
+            list.push(run);
+        })
+    }
+
+    /// Set a commit status, replacing one of the same context.
     pub fn set_status(&self, repo: &str, sha: &str, context: &str, state: &str, description: &str) {
         self.with_repo(repo, |r| {
             let list = r.statuses.entry(sha.to_string()).or_default();
@@ -736,18 +757,15 @@ fn answer(state: &mut State, request: &Request) -> Reply {
         }
         ("GET", ["commits", sha, "check-runs"]) if dialect == Dialect::Github => {
             let runs: Vec<Value> = repo
-                .statuses
+                .check_runs
                 .get(*sha)
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .map(|s| {
-                    let (status, conclusion) = match s.state.as_str() {
-                        "pending" => ("in_progress", Value::Null),
-                        other => ("completed", Value::from(other)),
-                    };
-                    json!({ "name": s.context, "status": status, "conclusion": conclusion,
-                            "details_url": s.target_url, "output": { "title": s.description, "summary": s.description } })
+                .map(|c| {
+                    json!({ "name": c.name, "status": c.status, "conclusion": c.conclusion,
+                            "details_url": format!("http://ci.invalid/runs/{}", c.name),
+                            "output": { "title": c.title, "summary": c.title, "text": c.text } })
                 })
                 .collect();
             json_reply(
