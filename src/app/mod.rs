@@ -3,6 +3,7 @@
 //! `domain` and acts through the seams (`store`, `claude`, `vcs`, `notify`).
 
 pub mod branches;
+pub mod ci;
 pub mod claim;
 pub mod finalize;
 pub mod preflight;

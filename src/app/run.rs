@@ -437,6 +437,8 @@ fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) ->
     };
     let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
     let attempt = job.attempt.to_string();
+    // A run sent back by red CI: the failing checks (the forge's text, bounded when stored).
+    let ci_failures = store.ci_failures(job.job_id)?.unwrap_or_default();
     let vars = [
         ("task", job.task.as_str()),
         ("title", job.title.as_str()),
@@ -446,11 +448,15 @@ fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) ->
         ("project", job.project.as_str()),
         ("attempt", attempt.as_str()),
         ("previous_result", previous_result.as_str()),
+        ("ci_failures", ci_failures.as_str()),
     ];
     debug_assert!(vars
         .iter()
         .all(|(name, _)| prompt::PLACEHOLDERS.contains(name)));
-    let template = prompt::template(&job.stage, stage.prompt.as_deref());
+    let mut template = prompt::template(&job.stage, stage.prompt.as_deref());
+    if !ci_failures.is_empty() && !template.contains("{ci_failures}") {
+        template.push_str(prompt::CI_FAILURES_BLOCK);
+    }
     Ok(prompt::substitute(&template, &vars))
 }
 

@@ -40,6 +40,8 @@ pub enum Event<'a> {
     Pushed(&'a BranchReport),
     /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
     Pruned(&'a crate::app::prune::Report),
+    /// A job's CI gate settled: due, its gated stage again, or failed (`app::ci`).
+    Gated(&'a crate::app::ci::Report),
     /// A project's issues taken in, when it was this tick's turn (`app::sync::when_due`).
     Synced(&'a crate::app::sync::Report),
     Preflight(&'a Verdict),
@@ -156,6 +158,15 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             }
         }
         Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
+    }
+    // The CI gates, after the pushes that CI reports on.
+    match crate::app::ci::check_gates(&ctx.config, &mut *store) {
+        Ok(reports) => {
+            for report in &reports {
+                on(Event::Gated(report));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: CI gates: {err:#}"),
     }
     // Housekeeping is not the tick's job: a failure is reported and the tick goes on.
     match crate::app::prune::when_due(

@@ -129,6 +129,7 @@ struct StageTable {
     disallowed_tools: Field,
     resume: Field,
     max_budget_usd: Field,
+    ci_gate: Field,
 }
 
 #[derive(Deserialize)]
@@ -665,6 +666,7 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
         max_budget_usd: get("max_budget_usd", &t.max_budget_usd)
             .map(|f| f.dollars())
             .transpose()?,
+        ci_gate: get("ci_gate", &t.ci_gate).map(|f| f.bool()).transpose()?,
     })
 }
 

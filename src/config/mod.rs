@@ -129,6 +129,10 @@ keys! {
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
     RETENTION_DAYS = "retention_days", Count(1, 100 * 365), Some("90"), "`orch prune` removes tasks finished longer ago than this: jobs, history, runs, logs (cost totals stay)";
     PRUNE_INTERVAL_HOURS = "prune_interval_hours", Count(0, 365 * 24), Some("24"), "How often `orch tick` prunes, once across every worker sharing the database; 0: never";
+    CI_TIMEOUT_SECONDS = "ci_timeout_seconds", Count(1, WEEK), Some("3600"), "How long the CI gate waits for the forge's verdict on a gated stage's commit before the task fails";
+    CI_GRACE_SECONDS = "ci_grace_seconds", Count(0, DAY), Some("300"), "How long a gated stage's commit may have no CI status at all before ci_missing applies";
+    CI_MISSING = "ci_missing", Text, Some("pass"), "pass or fail: what the CI gate does with a commit no CI reported on within ci_grace_seconds";
+    CI_MAX_FIXES = "ci_max_fixes", Count(0, 100), Some("3"), "Times red CI sends a gated stage back to fix it before the task fails";
     SYNC_INTERVAL_SECONDS = "sync_interval_seconds", Count(0, WEEK), Some("300"), "How often `orch tick` takes in each intake project's labelled issues, once across every worker sharing the database; 0: every tick";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
     RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";
@@ -353,6 +357,9 @@ pub struct Stage {
     pub resume: Option<bool>,
     /// The agent's own cost ceiling per run (Claude Code's `--max-budget-usd`).
     pub max_budget_usd: Option<f64>,
+    /// The next stage waits for green CI on the commit this stage leaves (default: on for
+    /// `developer`); `Config::stage` fills in the default.
+    pub ci_gate: Option<bool>,
 }
 
 /// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),
@@ -723,7 +730,22 @@ impl Config {
             .idle_timeout_seconds
             .get_or_insert(self.count(IDLE_TIMEOUT_SECONDS));
         stage.resume.get_or_insert(true);
+        stage.ci_gate.get_or_insert(name == "developer");
         stage
+    }
+
+    /// The CI gate's policy, from the settings.
+    pub fn ci_policy(&self) -> crate::domain::ci::Policy {
+        use crate::domain::ci::{Missing, Policy};
+        Policy {
+            grace_ms: self.millis(CI_GRACE_SECONDS),
+            timeout_ms: self.millis(CI_TIMEOUT_SECONDS),
+            missing: match self.text(CI_MISSING) {
+                Some("fail") => Missing::Fail,
+                _ => Missing::Pass,
+            },
+            max_fixes: u32::try_from(self.count(CI_MAX_FIXES)).unwrap_or(u32::MAX),
+        }
     }
 
     /// Every agent profile's name: `claude` (which exists without configuration) first, then the

@@ -110,6 +110,7 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::ProjectHeld => "project held: claims skip it until its workdir is back",
         AlertKind::UsageLimit => "usage limit reached: claims for the agent wait for its reset",
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",
+        AlertKind::CiFailed => "CI gate: the task failed",
     }
 }
 

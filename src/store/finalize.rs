@@ -132,6 +132,8 @@ pub struct NextJob {
     pub max_attempts: u64,
     /// The history line of its creation.
     pub reason: String,
+    /// It waits behind CI on the gated stage's commit (`[stages.NAME] ci_gate`).
+    pub ci_gate: Option<super::CiGate>,
 }
 
 /// A project to hold on a host.

@@ -17,6 +17,7 @@
 
 mod branches;
 mod breaker;
+mod ci;
 mod finalize;
 mod holds;
 mod intake;
@@ -32,6 +33,7 @@ mod usage;
 
 pub use branches::*;
 pub use breaker::*;
+pub use ci::*;
 pub use finalize::*;
 pub use holds::*;
 pub use intake::*;
@@ -136,6 +138,16 @@ pub trait Store: Send {
     /// an `issue_label` message (unless one for the task is waiting: it will carry the new
     /// label). One transaction.
     fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>>;
+
+    /// The jobs waiting behind a CI gate, oldest gate first.
+    fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>>;
+
+    /// Settle a job's CI gate as `settle.outcome` says, in one transaction. None, writing
+    /// nothing, when the job has no gate any more or is no longer queued (its gate is dropped).
+    fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>>;
+
+    /// The failing checks a job re-running its stage for red CI carries, if it is one.
+    fn ci_failures(&self, job_id: i64) -> Result<Option<String>>;
 
     /// Cancel a queued or running job. A running job's open run (of its current attempt) is
     /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.

@@ -43,6 +43,8 @@ pub enum AlertKind {
     UsageLimit,
     /// A task or a project reached its budget: its jobs wait in `over_budget`.
     OverBudget,
+    /// The CI gate failed a task: CI stayed red, gave no verdict in time, or is missing.
+    CiFailed,
 }
 
 impl AlertKind {
@@ -57,6 +59,7 @@ impl AlertKind {
             AlertKind::ProjectHeld => "project_held",
             AlertKind::UsageLimit => "usage_limit",
             AlertKind::OverBudget => "over_budget",
+            AlertKind::CiFailed => "ci_failed",
         }
     }
 }

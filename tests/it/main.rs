@@ -18,6 +18,7 @@ mod finalize;
 mod first_hour;
 mod forge;
 mod fuzz;
+mod gates;
 mod hosts;
 mod intake;
 mod limits;

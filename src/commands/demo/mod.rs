@@ -242,6 +242,7 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
         | Event::Rescued(_)
         | Event::Pruned(_)
         | Event::Synced(_)
+        | Event::Gated(_)
         | Event::Stopped(..)
         | Event::Pushed(_) => return Ok(()),
         Event::Recovered(outcome) => format!(

@@ -3,7 +3,7 @@
 use anyhow::{anyhow, bail, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::{breaker, budget, holds, jobs, outbox, preflight, runs};
+use super::{breaker, budget, ci, holds, jobs, outbox, preflight, runs};
 use crate::domain::states::JobState;
 use crate::store::{
     AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
@@ -122,6 +122,12 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
         )?),
         None => None,
     };
+    if let (Some(job_id), Some(gate)) = (
+        next_job_id,
+        plan.next_job.as_ref().and_then(|n| n.ci_gate.as_ref()),
+    ) {
+        ci::hold(tx, job_id, job.task_id, gate, now)?;
+    }
     if let Some(state) = plan.task {
         jobs::settle_task(tx, job.task_id, state, now)?;
     }

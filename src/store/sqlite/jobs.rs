@@ -462,6 +462,7 @@ fn take_best(
                      WHERE q.state = '{queued}' AND q.project = p.value
                        AND (q.run_after <= ?2 OR q.run_after > ?6)
                        AND q.stage IN (SELECT value FROM json_each(?5))
+                       AND NOT EXISTS (SELECT 1 FROM ci_gates AS g WHERE g.job_id = q.id)
                      ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
                  ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
              RETURNING id, run_after, project, task_id",
@@ -631,7 +632,7 @@ pub(super) fn rescue(
 }
 
 /// The job, or the usage error that names no job.
-fn existing(tx: &Transaction, job_id: i64) -> Result<Job> {
+pub(super) fn existing(tx: &Transaction, job_id: i64) -> Result<Job> {
     job(tx, job_id)?.ok_or_else(|| no_job(job_id))
 }
 
@@ -665,6 +666,9 @@ pub(super) fn cancel_for(
                 lease_renewed_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![job_id, now, JobState::Cancelled],
     )?;
+    // A job waiting behind CI waits no more.
+    tx.prepare_cached("DELETE FROM ci_gates WHERE job_id = ?1")?
+        .execute([job_id])?;
     record(
         tx,
         job_id,

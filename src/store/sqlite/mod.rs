@@ -8,6 +8,7 @@
 mod branches;
 mod breaker;
 mod budget;
+mod ci;
 mod finalize;
 mod holds;
 mod intake;
@@ -308,6 +309,18 @@ impl Store for Sqlite {
 
     fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced> {
         self.write(|tx| intake::sync_intake(tx, sync))
+    }
+
+    fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>> {
+        self.get(|conn| ci::gates(conn, limit))
+    }
+
+    fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>> {
+        self.write(|tx| ci::settle(tx, settle))
+    }
+
+    fn ci_failures(&self, job_id: i64) -> Result<Option<String>> {
+        self.get(|conn| ci::failures(conn, job_id))
     }
 
     fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {

@@ -76,3 +76,19 @@ BEGIN
     INSERT INTO outbox_counts (kind, state, messages) VALUES (NEW.kind, NEW.state, 1)
     ON CONFLICT (kind, state) DO UPDATE SET messages = messages + 1;
 END;
+
+-- The CI gate (`[stages.NAME] ci_gate`): the job queued for the stage after a gated one waits
+-- here until the forge reports on the commit the gated stage left (`sha`); a claim passes over a
+-- job that has a row. `checked_at`: when the tick last asked the forge.
+CREATE TABLE ci_gates (
+    job_id       INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    task_id      INTEGER NOT NULL,
+    gated_stage  TEXT    NOT NULL,
+    sha          TEXT    NOT NULL,
+    since        INTEGER NOT NULL,
+    checked_at   INTEGER
+);
+-- How many times red CI sent a task's gated stage back (`ci_max_fixes`).
+ALTER TABLE tasks ADD COLUMN ci_fixes INTEGER NOT NULL DEFAULT 0;
+-- The failing checks a job re-running its stage for red CI shows its agent (`{ci_failures}`).
+ALTER TABLE jobs ADD COLUMN ci_failures TEXT;

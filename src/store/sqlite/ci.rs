@@ -1,0 +1,142 @@
+//! The CI gate: a job held behind the forge's verdict on a commit (`ci_gates`), and settling it.
+
+use anyhow::Result;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::{jobs, outbox};
+use crate::domain::states::{JobState, TaskState};
+use crate::store::{CiGate, GateOutcome, GateRow, GateSettle, GateSettled, Message};
+
+/// Hold `job_id` behind CI on `gate.sha`.
+pub(super) fn hold(
+    tx: &Transaction,
+    job_id: i64,
+    task_id: i64,
+    gate: &CiGate,
+    now: i64,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO ci_gates (job_id, task_id, gated_stage, sha, since) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![job_id, task_id, gate.gated_stage, gate.sha, now])?;
+    Ok(())
+}
+
+pub(super) fn gates(conn: &Connection, limit: i64) -> Result<Vec<GateRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.job_id, g.task_id, t.key, j.project, j.stage, g.gated_stage, g.sha, g.since,
+                t.pushed_sha, t.ci_fixes, j.priority, j.max_attempts
+         FROM ci_gates g JOIN jobs j ON j.id = g.job_id JOIN tasks t ON t.id = g.task_id
+         ORDER BY g.since, g.job_id LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |row| {
+        Ok(GateRow {
+            job_id: row.get("job_id")?,
+            task_id: row.get("task_id")?,
+            task: row.get("key")?,
+            project: row.get("project")?,
+            stage: row.get("stage")?,
+            gated_stage: row.get("gated_stage")?,
+            sha: row.get("sha")?,
+            since: row.get("since")?,
+            pushed_sha: row.get("pushed_sha")?,
+            ci_fixes: row.get("ci_fixes")?,
+            priority: row.get("priority")?,
+            max_attempts: row.get("max_attempts")?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn failures(conn: &Connection, job_id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT ci_failures FROM jobs WHERE id = ?1")?
+        .query_row([job_id], |row| row.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<GateSettled>> {
+    let gate: Option<(i64, String)> = tx
+        .prepare_cached("SELECT task_id, gated_stage FROM ci_gates WHERE job_id = ?1")?
+        .query_row([settle.job_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((task_id, gated_stage)) = gate else {
+        return Ok(None);
+    };
+    let job = jobs::existing(tx, settle.job_id)?;
+    let now = settle.now;
+    if job.state != JobState::Queued {
+        release(tx, settle.job_id)?;
+        return Ok(None);
+    }
+    let mut settled = GateSettled { fix_job_id: None };
+    match settle.outcome {
+        GateOutcome::Wait => {
+            tx.prepare_cached("UPDATE ci_gates SET checked_at = ?2 WHERE job_id = ?1")?
+                .execute(params![settle.job_id, now])?;
+        }
+        GateOutcome::Pass { note } => {
+            release(tx, settle.job_id)?;
+            tx.prepare_cached("UPDATE jobs SET run_after = ?2, updated_at = ?2 WHERE id = ?1")?
+                .execute(params![settle.job_id, now])?;
+            jobs::record(
+                tx,
+                settle.job_id,
+                Some(JobState::Queued),
+                JobState::Queued,
+                settle.actor,
+                note,
+                now,
+            )?;
+        }
+        GateOutcome::Fix { failures, reason } => {
+            jobs::cancel_for(tx, settle.job_id, settle.actor, reason, now)?;
+            let fix = jobs::insert_job(
+                tx,
+                &jobs::JobSpec {
+                    task_id,
+                    stage: &gated_stage,
+                    priority: job.priority,
+                    max_attempts: u64::try_from(job.max_attempts).unwrap_or(1),
+                    actor: settle.actor,
+                    reason,
+                },
+                now,
+            )?;
+            tx.prepare_cached("UPDATE jobs SET ci_failures = ?2 WHERE id = ?1")?
+                .execute(params![fix, failures])?;
+            tx.prepare_cached("UPDATE tasks SET ci_fixes = ci_fixes + 1 WHERE id = ?1")?
+                .execute([task_id])?;
+            settled.fix_job_id = Some(fix);
+        }
+        GateOutcome::Fail { reason, alert } => {
+            release(tx, settle.job_id)?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = ?2, last_class = 'ci_failed', last_reason = ?3,
+                        updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![settle.job_id, JobState::Failed, reason, now])?;
+            jobs::record(
+                tx,
+                settle.job_id,
+                Some(JobState::Queued),
+                JobState::Failed,
+                settle.actor,
+                reason,
+                now,
+            )?;
+            jobs::settle_task(tx, task_id, TaskState::Failed, now)?;
+            if let Some(alert) = alert {
+                outbox::queue(tx, &Message::Alert(alert.as_ref().clone()), now)?;
+            }
+        }
+    }
+    Ok(Some(settled))
+}
+
+fn release(tx: &Transaction, job_id: i64) -> Result<()> {
+    tx.prepare_cached("DELETE FROM ci_gates WHERE job_id = ?1")?
+        .execute([job_id])?;
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! Gates between stages: the CI gate (the next stage waits for green CI on the gated stage's
+//! pushed commit), through the real binary with real git (a bare repository as the remote) and
+//! the forge stand-in reporting commit statuses.
+
+use crate::support;
+
+use serde_json::Value;
+use support::forge::Forge as StandIn;
+use support::World;
+
+const TOKEN: &str = "forge-GATES-token-2b7c41";
+const REPO: &str = "team/web";
+
+/// A repository world (see `pull_requests::repo_world`) whose pipeline is developer → reviewer,
+/// the developer stage gated by CI (the default), its project on a Gitea stand-in; `top` and
+/// `project` keys added.
+fn gated_world(top: &str, project: &str) -> (World, StandIn) {
+    let mut w = crate::pull_requests::repo_world();
+    let argv = w.path("argv");
+    w.set("ORCH_FORGE_TOKEN", TOKEN)
+        .set("FAKE_CLAUDE_ARGV", argv)
+        .set("ORCH_CI_GRACE_SECONDS", "3600");
+    let forge = StandIn::start(TOKEN);
+    w.raw_config(&format!(
+        "{top}\n[pipeline]\nstages = [\"developer\", \"reviewer\"]\n\n\
+         [projects.web]\nworkdir = \"{}\"\n{project}\n\
+         [projects.web.forge]\nkind = \"gitea\"\nurl = \"{}\"\nrepo = \"{REPO}\"\n",
+        w.path("work/web").display(),
+        forge.url()
+    ));
+    (w, forge)
+}
+
+/// One tick; its exit status and JSON.
+fn tick(w: &World) -> (i32, Value) {
+    let out = w
+        .orch(&["tick", "--worker", "w1", "--json"])
+        .env("FAKE_CLAUDE_TOUCH", "notes.md")
+        .run();
+    assert!(
+        [0, 3, 20, 21].contains(&out.code),
+        "tick exit {}\n{}\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    (out.code, out.json())
+}
+
+/// The task's jobs: (stage, state), oldest first.
+fn jobs(w: &World) -> Vec<(String, String)> {
+    let db = w.db();
+    let mut stmt = db
+        .prepare("SELECT stage, state FROM jobs ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The commit the developer stage left, pushed.
+fn pushed(w: &World) -> String {
+    let (head, pushed): (String, Option<String>) = {
+        let db = w.db();
+        db.query_row("SELECT head_sha, pushed_sha FROM tasks", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        pushed.as_deref(),
+        Some(head.as_str()),
+        "the commit is pushed"
+    );
+    head
+}
+
+/// Every run's argv, as the stand-in agent saw them.
+fn prompts(w: &World) -> Vec<String> {
+    std::fs::read_to_string(w.path("argv"))
+        .unwrap_or_default()
+        .split("\0\0")
+        .map(str::to_string)
+        .filter(|run| !run.is_empty())
+        .collect()
+}
+
+#[test]
+fn ci_pending_then_green_makes_the_next_stage_due() {
+    let (w, forge) = gated_world("", "");
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    let (code, _) = tick(&w);
+    assert_eq!(code, 0);
+    let sha = pushed(&w);
+    assert_eq!(
+        jobs(&w),
+        pairs(&[("developer", "done"), ("reviewer", "queued")])
+    );
+    let waiting: i64 = w.sql("SELECT count(*) FROM ci_gates", []);
+    assert_eq!(waiting, 1);
+
+    // Pending: nothing to claim, the gate looked at again next tick.
+    forge.set_status(REPO, &sha, "ci/build", "pending", "building");
+    let (code, _) = tick(&w);
+    assert_eq!(code, 3, "the reviewer waits for CI");
+    assert_eq!(prompts(&w).len(), 1);
+
+    // Green: due, and run in the same tick.
+    forge.set_status(REPO, &sha, "ci/build", "success", "built");
+    let (code, json) = tick(&w);
+    assert_eq!(code, 0, "{json}");
+    let step = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "ci")
+        .cloned()
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(step["report"]["outcome"], "passed");
+    assert_eq!(
+        jobs(&w),
+        pairs(&[("developer", "done"), ("reviewer", "done")])
+    );
+    let history: String = w.sql(
+        "SELECT group_concat(reason, ' | ') FROM job_history WHERE job_id = 2",
+        [],
+    );
+    assert!(
+        history.contains("waits for CI") && history.contains("CI is green"),
+        "{history}"
+    );
+}
+
+#[test]
+fn red_ci_sends_the_developer_back_with_the_failing_check_in_its_prompt() {
+    let (w, forge) = gated_world("", "");
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    tick(&w);
+    let sha = pushed(&w);
+    forge.set_status(
+        REPO,
+        &sha,
+        "ci/lint",
+        "failure",
+        "unused import in notes.md",
+    );
+    forge.set_status(REPO, &sha, "ci/build", "success", "built");
+    let (code, json) = tick(&w);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        jobs(&w),
+        pairs(&[
+            ("developer", "done"),
+            ("reviewer", "cancelled"),
+            ("developer", "done"),
+            ("reviewer", "queued"),
+        ])
+    );
+    let runs = prompts(&w);
+    assert_eq!(runs.len(), 2);
+    assert!(!runs[0].contains("ci/lint"));
+    assert!(
+        runs[1].contains("- ci/lint failed: unused import in notes.md (http://ci.invalid/ci/lint)"),
+        "{}",
+        runs[1]
+    );
+    assert!(!runs[1].contains("ci/build failed"));
+    let fixes: i64 = w.sql("SELECT ci_fixes FROM tasks", []);
+    assert_eq!(fixes, 1);
+    // The fix is gated again, on its own commit.
+    let new_sha = pushed(&w);
+    assert_ne!(new_sha, sha);
+    let gate: String = w.sql("SELECT sha FROM ci_gates", []);
+    assert_eq!(gate, new_sha);
+}
+
+#[test]
+fn red_ci_with_no_fix_left_fails_the_task_with_an_alert() {
+    let telegram = support::http::Server::start();
+    let top = format!(
+        "telegram_api_url = \"{}\"\ntelegram_chat_id = \"42\"\nci_max_fixes = 1\n",
+        telegram.url
+    );
+    let (mut w, forge) = gated_world(&top, "");
+    w.set("ORCH_TELEGRAM_BOT_TOKEN", "123:telegram-token");
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    tick(&w);
+    forge.set_status(REPO, &pushed(&w), "ci/test", "failure", "3 failed");
+    tick(&w);
+    forge.set_status(REPO, &pushed(&w), "ci/test", "failure", "still 1 failed");
+    let (code, _) = tick(&w);
+    assert_eq!(code, 3);
+    let last = jobs(&w).pop().unwrap();
+    assert_eq!(last, ("reviewer".to_string(), "failed".to_string()));
+    let (task, class): (String, String) = {
+        let db = w.db();
+        db.query_row(
+            "SELECT t.state, j.last_class FROM tasks t JOIN jobs j ON j.task_id = t.id
+             ORDER BY j.id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!((task.as_str(), class.as_str()), ("failed", "ci_failed"));
+    w.orch(&["notify"]).ok();
+    let sent: Vec<String> = telegram.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(
+        sent.iter()
+            .any(|b| b.contains("CI gate") && b.contains("ci/test")),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn no_ci_within_the_grace_passes_with_a_note_or_fails_when_required() {
+    for (missing, state) in [("pass", "done"), ("fail", "failed")] {
+        let (mut w, _forge) = gated_world(&format!("ci_missing = \"{missing}\""), "");
+        w.set("ORCH_CI_GRACE_SECONDS", "0");
+        w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+            .ok();
+        tick(&w);
+        tick(&w);
+        let last = jobs(&w).pop().unwrap();
+        assert_eq!(
+            last,
+            ("reviewer".to_string(), state.to_string()),
+            "{missing}"
+        );
+        let history: String = w.sql(
+            "SELECT group_concat(reason, ' | ') FROM job_history WHERE job_id = 2",
+            [],
+        );
+        assert!(history.contains("no CI reported"), "{missing}: {history}");
+    }
+}
+
+#[test]
+fn a_stage_without_the_gate_or_a_project_without_a_forge_is_not_held() {
+    let (w, _forge) = gated_world("[stages.developer]\nci_gate = false\n", "");
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    let (code, _) = tick(&w);
+    assert_eq!(code, 0);
+    let gates: i64 = w.sql("SELECT count(*) FROM ci_gates", []);
+    assert_eq!(gates, 0);
+    let (code, _) = tick(&w);
+    assert_eq!(code, 0, "the reviewer runs at once");
+}
