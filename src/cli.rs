@@ -193,6 +193,10 @@ pub enum Command {
                       --json, or --csv."
     )]
     Usage(UsageArgs),
+    /// Let a job awaiting approval run (a task key, or a job id)
+    Approve(ApproveArgs),
+    /// Send a job awaiting approval back: the previous stage runs again with the note in its prompt
+    Reject(RejectArgs),
     /// Take in the forge's open issues that carry each project's label as tasks
     #[command(
         long_about = "Take in each intake project's open issues that carry its label \
@@ -446,6 +450,26 @@ pub struct UsageArgs {
     /// Comma-separated values (a header line, then one line per group) instead of a table
     #[arg(long)]
     pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// A task key (its job awaiting approval) or a job id
+    #[arg(value_name = "TASK|JOB")]
+    pub target: String,
+    /// Why, for the job's history
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// A task key (its job awaiting approval) or a job id
+    #[arg(value_name = "TASK|JOB")]
+    pub target: String,
+    /// What the previous stage must change: it reaches its prompt as {review_note}
+    #[arg(long, value_name = "TEXT")]
+    pub note: String,
 }
 
 #[derive(Debug, Args)]

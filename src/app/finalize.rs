@@ -708,6 +708,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
                 sha: sha.clone(),
                 gated_stage: job.stage.clone(),
             }),
+            approval: inputs.config.stage(stage).approve == Some(true),
         }),
         _ => None,
     };

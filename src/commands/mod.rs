@@ -1,5 +1,6 @@
 //! One file per subcommand: read the arguments, call the store or the domain, print.
 
+mod approve;
 mod cancel;
 pub(crate) mod claim;
 mod completions;
@@ -58,6 +59,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Prune(args) => prune::run(ctx, &args),
         Command::Usage(args) => usage::run(ctx, &args),
         Command::Sync(args) => sync::run(ctx, &args),
+        Command::Approve(args) => approve::approve(ctx, &args),
+        Command::Reject(args) => approve::reject(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

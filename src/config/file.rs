@@ -130,6 +130,7 @@ struct StageTable {
     resume: Field,
     max_budget_usd: Field,
     ci_gate: Field,
+    approve: Field,
 }
 
 #[derive(Deserialize)]
@@ -667,6 +668,7 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
             .map(|f| f.dollars())
             .transpose()?,
         ci_gate: get("ci_gate", &t.ci_gate).map(|f| f.bool()).transpose()?,
+        approve: get("approve", &t.approve).map(|f| f.bool()).transpose()?,
     })
 }
 

@@ -360,6 +360,9 @@ pub struct Stage {
     /// The next stage waits for green CI on the commit this stage leaves (default: on for
     /// `developer`); `Config::stage` fills in the default.
     pub ci_gate: Option<bool>,
+    /// The stage's job waits for a person's approval (`orch approve`) after the previous stage
+    /// succeeded.
+    pub approve: Option<bool>,
 }
 
 /// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),

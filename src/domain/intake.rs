@@ -100,7 +100,7 @@ pub fn label_color(label: &str) -> &'static str {
 }
 
 /// The state label a task's issue carries: queued while its live job waits (for its turn, a
-/// retry or budget), running while it runs, review once complete with its pull request still
+/// retry or budget), running while it runs, review while it waits for a person's approval or once complete with its pull request still
 /// open (people have the last word), done when complete otherwise, failed when it failed; none
 /// once cancelled.
 pub fn state_label(
@@ -110,6 +110,7 @@ pub fn state_label(
 ) -> Option<&'static str> {
     match (task, live_job) {
         (_, Some(JobState::Running)) => Some("orch:running"),
+        (_, Some(JobState::AwaitingApproval)) => Some("orch:review"),
         (_, Some(_)) => Some("orch:queued"),
         (TaskState::Active, None) => Some("orch:queued"),
         (TaskState::Complete, None) if pull_request == Some(PrState::Open) => Some("orch:review"),

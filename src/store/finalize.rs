@@ -134,6 +134,8 @@ pub struct NextJob {
     pub reason: String,
     /// It waits behind CI on the gated stage's commit (`[stages.NAME] ci_gate`).
     pub ci_gate: Option<super::CiGate>,
+    /// It waits for a person (`[stages.NAME] approve`): made `awaiting_approval`.
+    pub approval: bool,
 }
 
 /// A project to hold on a host.

@@ -15,6 +15,7 @@
 //! - Fences: a write on behalf of a run or a lease states its holder (job, worker, attempt) and
 //!   is refused, writing nothing, when the holder lost it.
 
+mod approval;
 mod branches;
 mod breaker;
 mod ci;
@@ -31,6 +32,7 @@ mod runs;
 pub mod sqlite;
 mod usage;
 
+pub use approval::*;
 pub use branches::*;
 pub use breaker::*;
 pub use ci::*;
@@ -138,6 +140,23 @@ pub trait Store: Send {
     /// an `issue_label` message (unless one for the task is waiting: it will carry the new
     /// label). One transaction.
     fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>>;
+
+    /// Let a job awaiting approval run: queued and due now, `note` in its history. A job in
+    /// any other state is a usage error.
+    fn approve(
+        &mut self,
+        job_id: i64,
+        actor: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Reviewed>;
+
+    /// Send a job awaiting approval back: cancelled, and `rejection.stage` queued again with
+    /// the note for its prompt (`{review_note}`). A job in any other state is a usage error.
+    fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed>;
+
+    /// The reviewer's note a job sent back by a rejection carries, if it is one.
+    fn review_note(&self, job_id: i64) -> Result<Option<String>>;
 
     /// The jobs waiting behind a CI gate, oldest gate first.
     fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>>;

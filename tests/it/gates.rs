@@ -257,3 +257,96 @@ fn a_stage_without_the_gate_or_a_project_without_a_forge_is_not_held() {
     let (code, _) = tick(&w);
     assert_eq!(code, 0, "the reviewer runs at once");
 }
+
+/// A world (no git, no forge) whose pipeline is analyst → developer, the developer stage
+/// waiting for approval.
+fn approval_world() -> World {
+    let mut w = World::new();
+    w.login(24 * 3_600_000);
+    let argv = w.path("argv");
+    w.set("FAKE_CLAUDE_ARGV", argv);
+    w.config(
+        "[pipeline]\nstages = [\"analyst\", \"developer\"]\n\n[stages.developer]\napprove = true\n",
+    );
+    w
+}
+
+fn plain_tick(w: &World) -> i32 {
+    w.orch(&["tick", "--worker", "w1"]).run().code
+}
+
+#[test]
+fn a_stage_waits_for_approval_and_runs_once_approved() {
+    let w = approval_world();
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    assert_eq!(plain_tick(&w), 0);
+    assert_eq!(
+        jobs(&w),
+        pairs(&[("analyst", "done"), ("developer", "awaiting_approval")])
+    );
+    assert_eq!(plain_tick(&w), 3, "nothing to claim while it waits");
+    let listed = w
+        .orch(&["jobs", "--state", "awaiting_approval", "--json"])
+        .ok()
+        .stdout;
+    assert!(listed.contains("\"awaiting_approval\""), "{listed}");
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["awaiting_approval"][0]["job_id"], 2, "{status}");
+    assert_eq!(status["awaiting_approval"][0]["stage"], "developer");
+    let text = w.orch(&["status"]).ok().stdout;
+    assert!(
+        text.contains("APPROVAL") && text.contains("web T-1"),
+        "{text}"
+    );
+    // Approving a job that does not wait is refused.
+    w.orch(&["approve", "1"]).status(2);
+    let out = w.orch(&["approve", "T-1", "--note", "looks right"]).ok();
+    assert!(out.stdout.contains("approved job 2"), "{}", out.stdout);
+    let reason: String = w.sql(
+        "SELECT reason FROM job_history WHERE job_id = 2 ORDER BY id DESC LIMIT 1",
+        [],
+    );
+    assert!(reason.contains("approved: looks right"), "{reason}");
+    assert_eq!(plain_tick(&w), 0);
+    assert_eq!(
+        jobs(&w),
+        pairs(&[("analyst", "done"), ("developer", "done")])
+    );
+}
+
+#[test]
+fn a_rejection_sends_the_previous_stage_back_with_the_note_in_its_prompt() {
+    let w = approval_world();
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    plain_tick(&w);
+    w.orch(&["reject", "T-1"]).status(2);
+    let out = w
+        .orch(&["reject", "2", "--note", "Use the v2 API, not v1."])
+        .ok();
+    assert!(out.stdout.contains("rejected job 2"), "{}", out.stdout);
+    assert_eq!(
+        jobs(&w),
+        pairs(&[
+            ("analyst", "done"),
+            ("developer", "cancelled"),
+            ("analyst", "queued"),
+        ])
+    );
+    assert_eq!(plain_tick(&w), 0);
+    let runs = prompts(&w);
+    assert_eq!(runs.len(), 2);
+    assert!(!runs[0].contains("v2 API"));
+    assert!(
+        runs[1].contains("A reviewer sent this stage back")
+            && runs[1].contains("Use the v2 API, not v1."),
+        "{}",
+        runs[1]
+    );
+    // The next developer job waits for approval again.
+    assert_eq!(
+        jobs(&w).pop().unwrap(),
+        ("developer".to_string(), "awaiting_approval".to_string())
+    );
+}

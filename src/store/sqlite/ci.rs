@@ -66,7 +66,8 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
     };
     let job = jobs::existing(tx, settle.job_id)?;
     let now = settle.now;
-    if job.state != JobState::Queued {
+    // A job approved or not yet: its gate holds either way (the claim passes over it).
+    if !matches!(job.state, JobState::Queued | JobState::AwaitingApproval) {
         release(tx, settle.job_id)?;
         return Ok(None);
     }
@@ -83,8 +84,8 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
             jobs::record(
                 tx,
                 settle.job_id,
-                Some(JobState::Queued),
-                JobState::Queued,
+                Some(job.state),
+                job.state,
                 settle.actor,
                 note,
                 now,
@@ -101,6 +102,7 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
                     max_attempts: u64::try_from(job.max_attempts).unwrap_or(1),
                     actor: settle.actor,
                     reason,
+                    state: JobState::Queued,
                 },
                 now,
             )?;
@@ -120,7 +122,7 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
             jobs::record(
                 tx,
                 settle.job_id,
-                Some(JobState::Queued),
+                Some(job.state),
                 JobState::Failed,
                 settle.actor,
                 reason,

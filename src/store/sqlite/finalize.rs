@@ -117,6 +117,10 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
                 max_attempts: next.max_attempts,
                 actor: &plan.actor,
                 reason: &next.reason,
+                state: match next.approval {
+                    true => JobState::AwaitingApproval,
+                    false => JobState::Queued,
+                },
             },
             now,
         )?),

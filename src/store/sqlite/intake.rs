@@ -114,9 +114,10 @@ fn waiting_jobs(tx: &Transaction, project: &str) -> Result<Vec<IntakeTask>> {
         )
     };
     let mut stmt = tx.prepare_cached(&format!(
-        "{} UNION ALL {} ORDER BY job_id",
+        "{} UNION ALL {} UNION ALL {} ORDER BY job_id",
         one_state(JobState::Queued),
-        one_state(JobState::OverBudget)
+        one_state(JobState::OverBudget),
+        one_state(JobState::AwaitingApproval)
     ))?;
     let rows = stmt.query_map(params![project], |row| {
         Ok(IntakeTask {
@@ -144,7 +145,7 @@ pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result
     // sweep reads what changed, not every task with an issue the project ever had.
     let mut stmt = tx.prepare_cached(
         "SELECT t.id, t.key, t.issue, t.state, t.pr_status, t.issue_label,
-                (SELECT j.state FROM jobs j WHERE j.task_id = t.id AND j.state IN (?4, ?5, ?6)
+                (SELECT j.state FROM jobs j WHERE j.task_id = t.id AND j.state IN (?4, ?5, ?6, ?10)
                  ORDER BY j.id LIMIT 1) AS live_job
          FROM tasks t INDEXED BY tasks_labelled
          WHERE t.project = ?1 AND t.issue IS NOT NULL AND t.state = ?2
@@ -164,7 +165,8 @@ pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result
             JobState::OverBudget,
             TaskState::Complete,
             TaskState::Failed,
-            TaskState::Cancelled
+            TaskState::Cancelled,
+            JobState::AwaitingApproval
         ],
         |row| {
             Ok(Labelled {

@@ -91,6 +91,8 @@ pub(super) struct JobSpec<'a> {
     pub max_attempts: u64,
     pub actor: &'a str,
     pub reason: &'a str,
+    /// Queued, or awaiting approval.
+    pub state: JobState,
 }
 
 pub(super) fn insert_job(tx: &Transaction, spec: &JobSpec, now: i64) -> Result<i64> {
@@ -104,20 +106,12 @@ pub(super) fn insert_job(tx: &Transaction, spec: &JobSpec, now: i64) -> Result<i
             spec.priority,
             spec.max_attempts as i64,
             now,
-            JobState::Queued
+            spec.state
         ],
         |row| row.get(0),
     )?;
     set_task_state(tx, spec.task_id, TaskState::Active, now)?;
-    record(
-        tx,
-        job_id,
-        None,
-        JobState::Queued,
-        spec.actor,
-        spec.reason,
-        now,
-    )?;
+    record(tx, job_id, None, spec.state, spec.actor, spec.reason, now)?;
     Ok(job_id)
 }
 
@@ -136,7 +130,7 @@ pub(super) fn settle_task(
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET state = ?2, updated_at = ?3 WHERE id = ?1
-           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6))",
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6, ?7))",
     )?
     .execute(params![
         task_id,
@@ -144,7 +138,8 @@ pub(super) fn settle_task(
         now,
         JobState::Queued,
         JobState::Running,
-        JobState::OverBudget
+        JobState::OverBudget,
+        JobState::AwaitingApproval
     ])?;
     Ok(())
 }
@@ -184,7 +179,7 @@ pub(super) fn renew_lease(
 fn live_job(tx: &Transaction, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
     Ok(tx
         .prepare_cached(
-            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4)
+            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4, ?5)
              ORDER BY id LIMIT 1",
         )?
         .query_row(
@@ -192,7 +187,8 @@ fn live_job(tx: &Transaction, task_id: i64) -> Result<Option<(i64, String, JobSt
                 task_id,
                 JobState::Queued,
                 JobState::Running,
-                JobState::OverBudget
+                JobState::OverBudget,
+                JobState::AwaitingApproval
             ],
             |row| Ok((row.get("id")?, row.get("stage")?, row.get("state")?)),
         )
@@ -255,6 +251,7 @@ pub(super) fn enqueue(tx: &Transaction, new: &NewTask, now: i64) -> Result<Enque
         max_attempts: new.max_attempts,
         actor: new.actor,
         reason: "enqueued",
+        state: JobState::Queued,
     };
     let job_id = insert_job(tx, &spec, now)?;
     Ok(Enqueued {
@@ -650,7 +647,10 @@ pub(super) fn cancel_for(
 ) -> Result<Cancelled> {
     let job = existing(tx, job_id)?;
     match job.state {
-        JobState::Queued | JobState::Running | JobState::OverBudget => {}
+        JobState::Queued
+        | JobState::Running
+        | JobState::OverBudget
+        | JobState::AwaitingApproval => {}
         JobState::Cancelled => {
             return Ok(Cancelled {
                 was: job.state,
@@ -724,8 +724,15 @@ pub(super) fn retry(
         );
     }
     let live: i64 = tx.query_row(
-        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4, ?5)",
-        params![job.task_id, job_id, JobState::Queued, JobState::Running, JobState::OverBudget],
+        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4, ?5, ?6)",
+        params![
+            job.task_id,
+            job_id,
+            JobState::Queued,
+            JobState::Running,
+            JobState::OverBudget,
+            JobState::AwaitingApproval
+        ],
         |row| row.get("live"),
     )?;
     if live > 0 {

@@ -5,6 +5,7 @@
 //! deferred transaction that upgrades to a write gets SQLITE_BUSY at once and ignores the busy
 //! timeout. Rows are read by column name.
 
+mod approval;
 mod branches;
 mod breaker;
 mod budget;
@@ -309,6 +310,24 @@ impl Store for Sqlite {
 
     fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced> {
         self.write(|tx| intake::sync_intake(tx, sync))
+    }
+
+    fn approve(
+        &mut self,
+        job_id: i64,
+        actor: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Reviewed> {
+        self.write(|tx| approval::approve(tx, job_id, actor, note, now))
+    }
+
+    fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed> {
+        self.write(|tx| approval::reject(tx, rejection))
+    }
+
+    fn review_note(&self, job_id: i64) -> Result<Option<String>> {
+        self.get(|conn| approval::review_note(conn, job_id))
     }
 
     fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>> {

@@ -315,6 +315,7 @@ fn growing_names(sql: &str) -> Vec<&str> {
 fn plan_is_bounded(detail: &str, sql: &str) -> bool {
     const LIVE_INDEXES: &[&str] = &[
         "INDEX jobs_queue",
+        "INDEX jobs_awaiting_approval",
         "INDEX jobs_due",
         "INDEX jobs_lease",
         "INDEX jobs_running",

@@ -26,6 +26,7 @@ fn an_ok_run_advances_and_queues_the_next_stage() {
             max_attempts: 5,
             reason: "advanced from analyst".into(),
             ci_gate: None,
+            approval: false,
         });
         advance.verdict.usage_json = Some(r#"{"cost_usd":0.5}"#.into());
         advance.verdict.commit_sha = Some("abc123".into());
@@ -399,6 +400,7 @@ fn advanced_behind_ci(store: &mut dyn Store, key: &str, sha: &str) -> i64 {
             sha: sha.into(),
             gated_stage: "analyst".into(),
         }),
+        approval: false,
     });
     applied(store, &advance).next_job_id.unwrap()
 }

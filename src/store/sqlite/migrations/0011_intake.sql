@@ -77,6 +77,74 @@ BEGIN
     ON CONFLICT (kind, state) DO UPDATE SET messages = messages + 1;
 END;
 
+-- Gates between stages. A job may now wait in state `awaiting_approval` (`[stages.NAME]
+-- approve`: a person says when it runs), and carries what it was sent back with: the failing
+-- checks of red CI (`ci_failures`) or a reviewer's note (`review_note`). SQLite cannot change a
+-- CHECK constraint in place, so the jobs table is rebuilt as migration 0007 did, with its
+-- indexes and the triggers migration 0009 put on it. The views of migration 0009 name `jobs`;
+-- the rename runs in legacy mode, which leaves them as they are (they find the new table by
+-- its name).
+CREATE TABLE jobs_new (
+    id                INTEGER PRIMARY KEY,
+    task_id           INTEGER NOT NULL REFERENCES tasks(id),
+    project           TEXT    NOT NULL,
+    stage             TEXT    NOT NULL,
+    state             TEXT    NOT NULL
+                      CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled',
+                                       'over_budget', 'awaiting_approval')),
+    priority          INTEGER NOT NULL DEFAULT 0,
+    attempt           INTEGER NOT NULL DEFAULT 0,
+    max_attempts      INTEGER NOT NULL,
+    run_after         INTEGER NOT NULL,
+    lease_owner       TEXT,
+    lease_expires_at  INTEGER,
+    last_class        TEXT,
+    last_reason       TEXT,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    lease_renewed_at  INTEGER,
+    ci_failures       TEXT,
+    review_note       TEXT
+);
+INSERT INTO jobs_new (id, task_id, project, stage, state, priority, attempt, max_attempts,
+                      run_after, lease_owner, lease_expires_at, last_class, last_reason,
+                      created_at, updated_at, lease_renewed_at)
+SELECT id, task_id, project, stage, state, priority, attempt, max_attempts, run_after,
+       lease_owner, lease_expires_at, last_class, last_reason, created_at, updated_at,
+       lease_renewed_at
+FROM jobs;
+PRAGMA legacy_alter_table = ON;
+DROP TABLE jobs;
+ALTER TABLE jobs_new RENAME TO jobs;
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX jobs_queue ON jobs (project, priority DESC, run_after, id) WHERE state = 'queued';
+CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
+CREATE INDEX jobs_running ON jobs (project) WHERE state = 'running';
+CREATE INDEX jobs_task ON jobs (task_id);
+CREATE INDEX jobs_lease_renewed ON jobs (lease_renewed_at) WHERE state = 'running';
+CREATE INDEX jobs_over_budget ON jobs (project) WHERE state = 'over_budget';
+CREATE INDEX jobs_due ON jobs (run_after, id) WHERE state = 'queued';
+-- Waiting approvals, oldest first: `orch status`, the approval alert and the comment sweep.
+CREATE INDEX jobs_awaiting_approval ON jobs (project, updated_at, id) WHERE state = 'awaiting_approval';
+
+CREATE TRIGGER jobs_counted AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO job_counts (project, stage, state, jobs) VALUES (NEW.project, NEW.stage, NEW.state, 1)
+    ON CONFLICT (project, stage, state) DO UPDATE SET jobs = jobs + 1;
+END;
+
+CREATE TRIGGER jobs_moved AFTER UPDATE OF state, stage ON jobs
+WHEN OLD.state IS NOT NEW.state OR OLD.stage IS NOT NEW.stage
+BEGIN
+    UPDATE job_counts SET jobs = jobs - 1
+    WHERE project = OLD.project AND stage = OLD.stage AND state = OLD.state;
+    INSERT INTO job_counts (project, stage, state, jobs) VALUES (NEW.project, NEW.stage, NEW.state, 1)
+    ON CONFLICT (project, stage, state) DO UPDATE SET jobs = jobs + 1;
+    INSERT INTO job_moves (from_state, to_state, moves)
+    SELECT OLD.state, NEW.state, 1 WHERE OLD.state IS NOT NEW.state
+    ON CONFLICT (from_state, to_state) DO UPDATE SET moves = moves + 1;
+END;
+
 -- The CI gate (`[stages.NAME] ci_gate`): the job queued for the stage after a gated one waits
 -- here until the forge reports on the commit the gated stage left (`sha`); a claim passes over a
 -- job that has a row. `checked_at`: when the tick last asked the forge.
@@ -90,5 +158,3 @@ CREATE TABLE ci_gates (
 );
 -- How many times red CI sent a task's gated stage back (`ci_max_fixes`).
 ALTER TABLE tasks ADD COLUMN ci_fixes INTEGER NOT NULL DEFAULT 0;
--- The failing checks a job re-running its stage for red CI shows its agent (`{ci_failures}`).
-ALTER TABLE jobs ADD COLUMN ci_failures TEXT;
