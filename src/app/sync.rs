@@ -11,11 +11,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::{self, Config, Project};
+use crate::domain::approval::{self, Command, Said};
 use crate::domain::intake;
 use crate::domain::retention::TURN_MARGIN_MS;
+use crate::domain::states::JobState;
 use crate::forge;
 use crate::http::Http;
-use crate::store::{IntakeIssue, IntakeSync, IntakeSynced, Store, Turn};
+use crate::store::{IntakeIssue, IntakeSync, IntakeSynced, Rejection, Reviewed, Store, Turn};
 
 /// What syncing one project came to.
 #[derive(Debug, Serialize)]
@@ -25,6 +27,8 @@ pub struct Report {
     pub listed: usize,
     #[serde(flatten)]
     pub synced: IntakeSynced,
+    /// Jobs awaiting approval an approver's comment approved or rejected.
+    pub reviews: Vec<Reviewed>,
     /// Why the project was not synced (nothing was written for it).
     pub error: Option<Failure>,
 }
@@ -109,12 +113,14 @@ pub fn sync_project(
         project: project.name.clone(),
         listed: 0,
         synced: IntakeSynced::default(),
+        reviews: Vec::new(),
         error: None,
     };
     let Some(spec) = &project.forge else {
         return Ok(report);
     };
-    let listed = forge::connect(spec, http, token).labelled_issues(&project.intake_label);
+    let forge = forge::connect(spec, http, token);
+    let listed = forge.labelled_issues(&project.intake_label);
     let issues: Vec<IntakeIssue> = match listed {
         Ok(issues) => issues
             .into_iter()
@@ -141,7 +147,77 @@ pub fn sync_project(
         actor,
         now,
     })?;
+    report.reviews = comment_reviews(config, store, &*forge, project)?;
     Ok(report)
+}
+
+/// Jobs awaiting approval of `project` that waited since.
+const APPROVALS_PER_SYNC: i64 = 200;
+
+/// Approve or reject the project's jobs awaiting approval whose task's issue or pull request
+/// has a command from one of its `approvers` (`domain::approval`). A forge that fails to list a
+/// task's comments leaves its job waiting (a warning); the next sync looks again.
+fn comment_reviews(
+    config: &Config,
+    store: &mut dyn Store,
+    forge: &dyn forge::Forge,
+    project: &Project,
+) -> Result<Vec<Reviewed>> {
+    if project.approvers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut reviews = Vec::new();
+    let waiting = store.jobs_in_state(JobState::AwaitingApproval, APPROVALS_PER_SYNC)?;
+    for job in waiting.iter().filter(|j| j.project == project.name) {
+        let pull = store.task(job.task_id)?.and_then(|t| t.pr_number);
+        let mut comments = Vec::new();
+        for number in job.issue.into_iter().chain(pull).filter(|n| *n > 0) {
+            match forge.comments_since(number, job.updated_at) {
+                Ok(found) => comments.extend(found),
+                Err(err) => crate::diag!(
+                    "orch: warning: sync: the comments of #{number} ({} {}): {err}",
+                    job.project,
+                    job.task
+                ),
+            }
+        }
+        comments.sort_by_key(|c| (c.created_at, c.id));
+        let said: Vec<Said> = comments
+            .iter()
+            .map(|c| Said {
+                id: c.id,
+                author: &c.author,
+                body: &c.body,
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            })
+            .collect();
+        let now = store.now()?;
+        let mut first = None;
+        for (id, who, command) in approval::commands(&said, &project.approvers, job.updated_at) {
+            // Each comment is one command, once: a later sync never reads it again.
+            if store.take_comment(&project.name, id, now)? {
+                first = Some((who, command));
+                break;
+            }
+        }
+        let Some((who, command)) = first else {
+            continue;
+        };
+        let actor = format!("forge:{who}");
+        let reviewed = match command {
+            Command::Approve => store.approve(job.job_id, &actor, Some("by a comment"), now)?,
+            Command::Reject(note) => store.reject(&Rejection {
+                job_id: job.job_id,
+                stage: &config.previous_stage(&job.stage),
+                note: &note,
+                actor: &actor,
+                now,
+            })?,
+        };
+        reviews.push(reviewed);
+    }
+    Ok(reviews)
 }
 
 /// The name of a project's sync turn in the store.

@@ -29,7 +29,7 @@ pub fn reject(ctx: &Ctx, args: &RejectArgs) -> Result<u8> {
     check_note(&args.note)?;
     let mut store = ctx.store()?;
     let job = waiting_job(&*store, &args.target)?;
-    let stage = previous_stage(&ctx.config.stages, &job.stage);
+    let stage = ctx.config.previous_stage(&job.stage);
     let now = store.now()?;
     let reviewed = store.reject(&Rejection {
         job_id: job.job_id,
@@ -39,15 +39,6 @@ pub fn reject(ctx: &Ctx, args: &RejectArgs) -> Result<u8> {
         now,
     })?;
     report(ctx, "rejected", &reviewed)
-}
-
-/// The stage a rejection sends back: the one before `stage` in the pipeline (the stage itself
-/// when it is the first, or no longer in the pipeline).
-pub(crate) fn previous_stage(stages: &[String], stage: &str) -> String {
-    match stages.iter().position(|s| s == stage) {
-        Some(at) if at > 0 => stages[at - 1].clone(),
-        _ => stage.to_string(),
-    }
 }
 
 fn check_note(note: &str) -> Result<()> {

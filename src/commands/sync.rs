@@ -86,6 +86,17 @@ pub(crate) fn describe(report: &Report) -> String {
         text.push_str(&format!(" ({})", keys(&synced.created)));
     }
     text.push_str(&format!(", {} known", synced.known));
+    if !report.reviews.is_empty() {
+        let reviewed: Vec<String> = report
+            .reviews
+            .iter()
+            .map(|r| match r.sent_back {
+                None => format!("{} approved", r.task),
+                Some(_) => format!("{} rejected", r.task),
+            })
+            .collect();
+        text.push_str(&format!(", by comment: {}", reviewed.join(", ")));
+    }
     if !synced.cancelled.is_empty() {
         text.push_str(&format!(
             ", {} queued job(s) cancelled ({})",

@@ -101,6 +101,7 @@ struct ProjectTable {
     intake_label: Field,
     task_key: Field,
     issue_labels: Field,
+    approvers: Field,
 }
 
 #[derive(Deserialize)]
@@ -592,6 +593,21 @@ fn project(
             .transpose()?
             .unwrap_or_else(|| intake::DEFAULT_LABEL.to_string()),
         issue_labels,
+        approvers: match get("approvers", &t.approvers) {
+            None => Vec::new(),
+            Some(f) => {
+                let logins = f.list()?;
+                let valid = |l: &String| {
+                    !l.is_empty()
+                        && l.len() <= 100
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                };
+                if !logins.iter().all(valid) {
+                    return Err(f.wrong("a list of forge logins (letters, digits, '-', '_', '.')"));
+                }
+                logins
+            }
+        },
         task_key: get("task_key", &t.task_key)
             .map(|f| f.checked(|raw| intake::check_task_key(raw).map(|()| raw.to_string())))
             .transpose()?

@@ -261,6 +261,8 @@ pub struct Project {
     pub task_key: String,
     /// Keep one state label (`orch:queued`, …) on each task's issue.
     pub issue_labels: bool,
+    /// Forge logins whose `/orch approve` and `/orch reject <note>` comments count.
+    pub approvers: Vec<String>,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -737,6 +739,15 @@ impl Config {
         stage
     }
 
+    /// The stage a rejection of `stage` sends back: the one before it in the pipeline (the
+    /// stage itself when it is the first, or not in the pipeline).
+    pub fn previous_stage(&self, stage: &str) -> String {
+        match self.stages.iter().position(|s| s == stage) {
+            Some(at) if at > 0 => self.stages[at - 1].clone(),
+            _ => stage.to_string(),
+        }
+    }
+
     /// The CI gate's policy, from the settings.
     pub fn ci_policy(&self) -> crate::domain::ci::Policy {
         use crate::domain::ci::{Missing, Policy};
@@ -1095,6 +1106,8 @@ mod tests {
             ("orch", "{REPO}-{number}")
         );
         assert!(!project("", forge).unwrap().projects["web"].intake);
+        let approvers = project("approvers = [\"alice\", \"bob-2\"]", forge).unwrap();
+        assert_eq!(approvers.projects["web"].approvers, ["alice", "bob-2"]);
         for (keys, forge, wanted) in [
             ("intake = true", "", "add [projects.web.forge]"),
             ("issue_labels = true", "", "add [projects.web.forge]"),
@@ -1105,6 +1118,7 @@ mod tests {
                 "unknown placeholder",
             ),
             ("intake_label = \"a,b\"", forge, "without commas"),
+            ("approvers = [\"al ice\"]", forge, "forge logins"),
         ] {
             let err = format!("{:#}", project(keys, forge).unwrap_err());
             assert!(err.contains(wanted), "{keys}: {err}");

@@ -6,6 +6,7 @@
 //! backend, every agent and every command decides the same way.
 
 pub mod agent;
+pub mod approval;
 pub mod backoff;
 pub mod branch;
 pub mod breaker;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crate::domain::ci::Check;
 
 use super::{
-    pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
 };
 use crate::http::{Method, Reply};
 
@@ -113,6 +113,10 @@ impl Forge for Gitea<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &label.id.to_string(), &label.name)
+    }
+
+    fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {
+        self.comment_pages(number, since, &format!("limit={PAGE}"), PAGE)
     }
 
     // Gitea's Actions and outside CI both report as commit statuses.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::domain::ci::Check;
 
 use super::{
-    pull_list, query_value, Api, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
 };
 
 /// Items a page of GitHub's lists holds (its largest page).
@@ -103,6 +103,10 @@ impl Forge for Github<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &query_value(&label.name), &label.name)
+    }
+
+    fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {
+        self.comment_pages(number, since, &format!("per_page={PAGE}"), PAGE)
     }
 
     // GitHub has two kinds: commit statuses (outside CI) and check runs (Actions, apps).

@@ -61,6 +61,18 @@ pub struct Issue {
     pub labels: Vec<String>,
 }
 
+/// A comment on an issue or a pull request, with its author. Its body is untrusted text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: i64,
+    /// The author's login.
+    pub author: String,
+    pub body: String,
+    /// When it was written and last edited, epoch milliseconds (0 when the forge gave none).
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// A label of a repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label {
@@ -132,6 +144,10 @@ pub trait Forge {
 
     /// Take `label` off issue `number`.
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error>;
+
+    /// The comments on issue (or pull request) `number` written or edited at or after `since`
+    /// (epoch milliseconds), every page, oldest first.
+    fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error>;
 
     /// Every check of commit `sha`: its commit statuses (the combined status's list) and, on
     /// GitHub, its check runs. Empty when nothing reported on it.
@@ -268,6 +284,23 @@ fn issue_from(value: &Value, name: &str) -> Result<Issue, Error> {
         title: text("title"),
         body: text("body"),
         labels,
+    })
+}
+
+/// A comment from a forge's JSON (Gitea and GitHub agree: `user.login`, RFC 3339 times).
+fn comment_from(value: &Value) -> Option<Comment> {
+    let time = |key: &str| {
+        value[key]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp_millis())
+    };
+    Some(Comment {
+        id: value["id"].as_i64()?,
+        author: value["user"]["login"].as_str()?.to_string(),
+        body: value["body"].as_str().unwrap_or_default().to_string(),
+        created_at: time("created_at"),
+        updated_at: time("updated_at"),
     })
 }
 
@@ -427,6 +460,29 @@ trait Dialect {
         let what = format!("#{number} label {name:?}");
         let path = format!("issues/{number}/labels");
         self.send(Method::Post, &path, Some(&body), &what).map(drop)
+    }
+
+    /// The comments of `issues/{number}/comments?since=…&{page_query}`, every page.
+    fn comment_pages(
+        &self,
+        number: i64,
+        since: i64,
+        page_query: &str,
+        size: usize,
+    ) -> Result<Vec<Comment>, Error> {
+        let since = chrono::DateTime::from_timestamp_millis(since)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let query = format!("since={}&{page_query}", query_value(&since));
+        let path = format!("issues/{number}/comments");
+        let mut comments: Vec<Comment> = self
+            .pages(&path, &query, size, "comments")?
+            .iter()
+            .filter_map(comment_from)
+            .collect();
+        comments.sort_by_key(|c| (c.created_at, c.id));
+        Ok(comments)
     }
 
     /// The commit statuses of `sha` (`commits/{sha}/status`, the combined status: Gitea and

@@ -155,6 +155,10 @@ pub trait Store: Send {
     /// the note for its prompt (`{review_note}`). A job in any other state is a usage error.
     fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed>;
 
+    /// Take comment `comment_id` of the project's forge as a command, once: true the first time,
+    /// false ever after (writing nothing).
+    fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool>;
+
     /// The reviewer's note a job sent back by a rejection carries, if it is one.
     fn review_note(&self, job_id: i64) -> Result<Option<String>>;
 

@@ -509,3 +509,46 @@ fn every_forge_reads_a_commits_statuses_and_github_its_check_runs() {
         }
     }
 }
+
+#[test]
+fn every_forge_lists_comments_since_a_time_with_their_authors_and_times() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let issue = stand_in.open_issue("team/web", "Issue", "", &[]);
+        let first = stand_in.comment_as("team/web", issue, "alice", "/orch approve");
+        let second = stand_in.comment_as("team/web", issue, "bob", "hello");
+        stand_in.edit_comment("team/web", issue, second, "hello, edited");
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let since = chrono::Utc::now().timestamp_millis() - 60_000;
+        let comments = forge.comments_since(issue, since).unwrap();
+        let seen: Vec<(i64, &str, &str)> = comments
+            .iter()
+            .map(|c| (c.id, c.author.as_str(), c.body.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (first, "alice", "/orch approve"),
+                (second, "bob", "hello, edited")
+            ],
+            "{}",
+            expect.label
+        );
+        assert!(comments[0].created_at > since && comments[0].updated_at == comments[0].created_at);
+        assert!(
+            comments[1].updated_at > comments[1].created_at,
+            "{:?}",
+            comments[1]
+        );
+        let request = &stand_in.server.requests()[0];
+        assert!(
+            request.path.contains("/issues/1/comments?since=20"),
+            "{}",
+            request.path
+        );
+        assert_headers(request, expect);
+    }
+}

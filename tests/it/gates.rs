@@ -350,3 +350,66 @@ fn a_rejection_sends_the_previous_stage_back_with_the_note_in_its_prompt() {
         ("developer".to_string(), "awaiting_approval".to_string())
     );
 }
+
+#[test]
+fn approvers_comments_approve_and_reject_and_nobody_elses_do_anything() {
+    let mut w = approval_world();
+    w.set("ORCH_FORGE_TOKEN", TOKEN);
+    let forge = StandIn::start(TOKEN);
+    w.raw_config(&format!(
+        "[pipeline]\nstages = [\"analyst\", \"developer\"]\n\n[stages.developer]\napprove = true\n\n\
+         [projects.web]\nworkdir = \"{}\"\nintake = true\napprovers = [\"alice\"]\n\n\
+         [projects.web.forge]\nkind = \"github\"\nurl = \"{}\"\nrepo = \"{REPO}\"\n",
+        w.path("work/web").display(),
+        forge.url()
+    ));
+    let issue = forge.open_issue(REPO, "Add a health check", "", &["orch"]);
+    w.orch(&["sync"]).ok();
+    assert_eq!(plain_tick(&w), 0);
+    assert_eq!(jobs(&w).pop().unwrap().1, "awaiting_approval");
+    let sync = |w: &World| w.orch(&["sync", "--json"]).ok().json();
+
+    // Not an approver, not the exact form, edited after the fact: nothing.
+    forge.comment_as(REPO, issue, "mallory", "/orch approve");
+    forge.comment_as(REPO, issue, "alice", "/orch approve now please");
+    let edited = forge.comment_as(REPO, issue, "alice", "/orch reject typo");
+    forge.edit_comment(REPO, issue, edited, "/orch approve");
+    let report = sync(&w);
+    assert!(
+        report["projects"][0]["reviews"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{report}"
+    );
+    assert_eq!(jobs(&w).pop().unwrap().1, "awaiting_approval");
+
+    // alice rejects: the analyst again, her note in its prompt.
+    forge.comment_as(
+        REPO,
+        issue,
+        "alice",
+        "/orch reject Check the v2 endpoint first.",
+    );
+    let report = sync(&w);
+    assert_eq!(
+        report["projects"][0]["reviews"][0]["sent_back"], 3,
+        "{report}"
+    );
+    let actor: String = w.sql(
+        "SELECT actor FROM job_history WHERE job_id = 3 ORDER BY id LIMIT 1",
+        [],
+    );
+    assert_eq!(actor, "forge:alice");
+    assert_eq!(plain_tick(&w), 0);
+    assert!(prompts(&w)[1].contains("Check the v2 endpoint first."));
+    assert_eq!(jobs(&w).pop().unwrap().1, "awaiting_approval");
+    // Her rejection is not read again for the new wait; her approval is.
+    sync(&w);
+    assert_eq!(jobs(&w).pop().unwrap().1, "awaiting_approval");
+    forge.comment_as(REPO, issue, "alice", "/orch approve");
+    sync(&w);
+    assert_eq!(jobs(&w).pop().unwrap().1, "queued");
+    assert_eq!(plain_tick(&w), 0);
+    assert_eq!(jobs(&w).pop().unwrap().1, "done");
+}

@@ -91,3 +91,18 @@ pub(super) fn review_note(conn: &Connection, job_id: i64) -> Result<Option<Strin
         .optional()?
         .flatten())
 }
+
+pub(super) fn take_comment(
+    tx: &Transaction,
+    project: &str,
+    comment_id: i64,
+    now: i64,
+) -> Result<bool> {
+    let taken = tx
+        .prepare_cached(
+            "INSERT INTO approval_comments (project, comment_id, taken_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (project, comment_id) DO NOTHING",
+        )?
+        .execute(params![project, comment_id, now])?;
+    Ok(taken == 1)
+}

@@ -326,6 +326,10 @@ impl Store for Sqlite {
         self.write(|tx| approval::reject(tx, rejection))
     }
 
+    fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool> {
+        self.write(|tx| approval::take_comment(tx, project, comment_id, now))
+    }
+
     fn review_note(&self, job_id: i64) -> Result<Option<String>> {
         self.get(|conn| approval::review_note(conn, job_id))
     }

@@ -37,6 +37,26 @@ pub struct Comment {
     pub id: i64,
     pub author: String,
     pub body: String,
+    /// When it was written and last edited, epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Epoch milliseconds as the forges write times: RFC 3339, to the second.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn comment_json(c: &Comment) -> Value {
+    json!({ "id": c.id, "body": c.body, "user": { "login": c.author },
+            "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at) })
 }
 
 #[derive(Debug, Clone)]
@@ -219,19 +239,43 @@ impl Forge {
         });
     }
 
-    /// A comment by `author` (someone other than orch's user).
-    pub fn comment_as(&self, repo: &str, number: i64, author: &str, body: &str) {
-        let id = {
-            let mut state = self.state.lock().unwrap();
-            state.next_comment += 1;
-            state.next_comment
+    /// A comment by `author` (someone other than orch's user); its id. On a pull request too
+    /// (kept on a shadow issue of its number).
+    pub fn comment_as(&self, repo: &str, number: i64, author: &str, body: &str) -> i64 {
+        let mut state = self.state.lock().unwrap();
+        state.next_comment += 1;
+        let id = state.next_comment;
+        let repo = state.repos.entry(repo.to_string()).or_default();
+        let at = now_ms();
+        let comment = Comment {
+            id,
+            author: author.to_string(),
+            body: body.to_string(),
+            created_at: at,
+            updated_at: at,
         };
+        match repo.issues.iter_mut().find(|i| i.number == number) {
+            Some(issue) => issue.comments.push(comment),
+            None => repo.issues.push(Issue {
+                number,
+                title: String::new(),
+                body: String::new(),
+                state: "pull".to_string(),
+                labels: Vec::new(),
+                comments: vec![comment],
+            }),
+        }
+        id
+    }
+
+    /// Edit comment `id` on issue `number`: its body and when it was last edited (a second
+    /// later than it was written, at least).
+    pub fn edit_comment(&self, repo: &str, number: i64, id: i64, body: &str) {
         self.edit_issue(repo, number, |i| {
-            i.comments.push(Comment {
-                id,
-                author: author.to_string(),
-                body: body.to_string(),
-            })
+            if let Some(c) = i.comments.iter_mut().find(|c| c.id == id) {
+                c.body = body.to_string();
+                c.updated_at = now_ms().max(c.created_at + 1000);
+            }
         });
     }
 
@@ -566,10 +610,13 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                 return json_reply(422, json!({ "message": "body is required" }));
             };
             *next_comment += 1;
+            let at = now_ms();
             let comment = Comment {
                 id: *next_comment,
                 author: user,
                 body: text.to_string(),
+                created_at: at,
+                updated_at: at,
             };
             let target = n.parse::<i64>().unwrap_or(0);
             if let Some(issue) = repo.issues.iter_mut().find(|i| i.number == target) {
@@ -587,10 +634,7 @@ fn answer(state: &mut State, request: &Request) -> Reply {
             } else {
                 return not_found();
             }
-            json_reply(
-                201,
-                json!({ "id": comment.id, "body": comment.body, "user": { "login": comment.author } }),
-            )
+            json_reply(201, comment_json(&comment))
         }
         ("GET", ["issues", n, "comments"]) => {
             let target = n.parse::<i64>().unwrap_or(0);
@@ -599,7 +643,7 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                 .iter()
                 .filter(|i| i.number == target)
                 .flat_map(|i| &i.comments)
-                .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author } }))
+                .map(comment_json)
                 .collect();
             json_reply(200, Value::Array(list))
         }

@@ -158,3 +158,13 @@ CREATE TABLE ci_gates (
 );
 -- How many times red CI sent a task's gated stage back (`ci_max_fixes`).
 ALTER TABLE tasks ADD COLUMN ci_fixes INTEGER NOT NULL DEFAULT 0;
+
+-- Approvals by comment: each comment read as a command (`/orch approve`, `/orch reject …`) is
+-- taken once, so a command is never carried out twice (a sync that dies after taking it and
+-- before acting on it loses it; the approver comments again).
+CREATE TABLE approval_comments (
+    project     TEXT    NOT NULL,
+    comment_id  INTEGER NOT NULL,
+    taken_at    INTEGER NOT NULL,
+    PRIMARY KEY (project, comment_id)
+);
