@@ -151,3 +151,36 @@ fn alert(gate: &GateRow, reason: &str) -> NewAlert {
 fn short(sha: &str) -> String {
     sha.chars().take(12).collect()
 }
+
+/// Alert, once each, the jobs that have waited for approval longer than
+/// `approval_alert_seconds` (0: never). Their ids.
+pub fn alert_waiting_approvals(config: &Config, store: &mut dyn Store) -> Result<Vec<i64>> {
+    let after_ms = config.millis(crate::config::APPROVAL_ALERT_SECONDS);
+    if after_ms == 0 {
+        return Ok(Vec::new());
+    }
+    let alerts_on = crate::notify::alerts_switch(config).on;
+    let now = store.now()?;
+    let alert = |job: &crate::store::Job| {
+        alerts_on.then(|| {
+            let waited = crate::output::relative(job.updated_at, now);
+            NewAlert {
+                dedup_key: format!("approval/{}", job.job_id),
+                ..NewAlert::for_job(
+                    AlertKind::ApprovalWaiting,
+                    job,
+                    "awaiting_approval",
+                    &format!(
+                        "stage {} waits for `orch approve {}` or `orch reject` since {waited}",
+                        job.stage, job.task
+                    ),
+                )
+            }
+        })
+    };
+    store.alert_waiting_approvals(&crate::store::ApprovalAlerts {
+        waiting_since: now.saturating_sub(after_ms),
+        alert: &alert,
+        now,
+    })
+}

@@ -168,6 +168,9 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         Err(err) => crate::diag!("orch: warning: CI gates: {err:#}"),
     }
+    if let Err(err) = crate::app::ci::alert_waiting_approvals(&ctx.config, &mut *store) {
+        crate::diag!("orch: warning: approval alerts: {err:#}");
+    }
     // Housekeeping is not the tick's job: a failure is reported and the tick goes on.
     match crate::app::prune::when_due(
         &ctx.config,

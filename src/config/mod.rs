@@ -133,6 +133,7 @@ keys! {
     CI_GRACE_SECONDS = "ci_grace_seconds", Count(0, DAY), Some("300"), "How long a gated stage's commit may have no CI status at all before ci_missing applies";
     CI_MISSING = "ci_missing", Text, Some("pass"), "pass or fail: what the CI gate does with a commit no CI reported on within ci_grace_seconds";
     CI_MAX_FIXES = "ci_max_fixes", Count(0, 100), Some("3"), "Times red CI sends a gated stage back to fix it before the task fails";
+    APPROVAL_ALERT_SECONDS = "approval_alert_seconds", Count(0, 4 * WEEK), Some("86400"), "A job awaiting approval longer than this is alerted, once; 0: never";
     SYNC_INTERVAL_SECONDS = "sync_interval_seconds", Count(0, WEEK), Some("300"), "How often `orch tick` takes in each intake project's labelled issues, once across every worker sharing the database; 0: every tick";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
     RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";

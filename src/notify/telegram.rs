@@ -111,6 +111,7 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::UsageLimit => "usage limit reached: claims for the agent wait for its reset",
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",
         AlertKind::CiFailed => "CI gate: the task failed",
+        AlertKind::ApprovalWaiting => "a job waits for approval",
     }
 }
 

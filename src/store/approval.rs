@@ -24,3 +24,12 @@ pub struct Rejection<'a> {
     pub actor: &'a str,
     pub now: i64,
 }
+
+/// Jobs that have waited for approval since before `waiting_since` and were not alerted about
+/// yet: each is alerted once (`alert` builds it; None: alerts are off, and a note goes in the
+/// job's history instead).
+pub struct ApprovalAlerts<'a> {
+    pub waiting_since: i64,
+    pub alert: &'a dyn Fn(&super::Job) -> Option<super::NewAlert>,
+    pub now: i64,
+}

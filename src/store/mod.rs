@@ -155,6 +155,10 @@ pub trait Store: Send {
     /// the note for its prompt (`{review_note}`). A job in any other state is a usage error.
     fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed>;
 
+    /// Alert, once each, the jobs awaiting approval since before `alerts.waiting_since`. Returns
+    /// their ids. One transaction.
+    fn alert_waiting_approvals(&mut self, alerts: &ApprovalAlerts) -> Result<Vec<i64>>;
+
     /// Take comment `comment_id` of the project's forge as a command, once: true the first time,
     /// false ever after (writing nothing).
     fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool>;

@@ -45,6 +45,8 @@ pub enum AlertKind {
     OverBudget,
     /// The CI gate failed a task: CI stayed red, gave no verdict in time, or is missing.
     CiFailed,
+    /// A job has waited for approval longer than `approval_alert_seconds`.
+    ApprovalWaiting,
 }
 
 impl AlertKind {
@@ -60,6 +62,7 @@ impl AlertKind {
             AlertKind::UsageLimit => "usage_limit",
             AlertKind::OverBudget => "over_budget",
             AlertKind::CiFailed => "ci_failed",
+            AlertKind::ApprovalWaiting => "approval_waiting",
         }
     }
 }

@@ -413,3 +413,33 @@ fn approvers_comments_approve_and_reject_and_nobody_elses_do_anything() {
     assert_eq!(plain_tick(&w), 0);
     assert_eq!(jobs(&w).pop().unwrap().1, "done");
 }
+
+#[test]
+fn an_approval_waiting_too_long_is_alerted_once() {
+    let mut w = approval_world();
+    let telegram = support::http::Server::start();
+    let text = std::fs::read_to_string(w.path("config.toml")).unwrap();
+    w.raw_config(&format!(
+        "telegram_api_url = \"{}\"\ntelegram_chat_id = \"42\"\napproval_alert_seconds = 3600\n{text}",
+        telegram.url
+    ));
+    w.set("ORCH_TELEGRAM_BOT_TOKEN", "123:telegram-token");
+    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    assert_eq!(plain_tick(&w), 0);
+    assert_eq!(plain_tick(&w), 3);
+    w.orch(&["notify"]).ok();
+    assert!(telegram.requests().is_empty(), "not waiting long yet");
+    // Two hours later, by orch's clock: one alert, however many ticks.
+    w.set("ORCH_CLOCK_AHEAD_SECONDS", "7200");
+    for _ in 0..3 {
+        assert_eq!(plain_tick(&w), 3);
+        w.orch(&["notify"]).ok();
+    }
+    let sent: Vec<String> = telegram.requests().iter().map(|r| r.body.clone()).collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("waits for approval") && sent[0].contains("T-1"),
+        "{sent:?}"
+    );
+}

@@ -4,10 +4,10 @@
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::jobs;
+use super::{jobs, outbox};
 use crate::domain::states::JobState;
 use crate::exit;
-use crate::store::{Job, Rejection, Reviewed};
+use crate::store::{ApprovalAlerts, Job, Message, Rejection, Reviewed};
 
 /// The job, if it waits for approval; a usage error (exit 2) naming its state otherwise.
 fn waiting(tx: &Transaction, job_id: i64) -> Result<Job> {
@@ -105,4 +105,42 @@ pub(super) fn take_comment(
         )?
         .execute(params![project, comment_id, now])?;
     Ok(taken == 1)
+}
+
+/// The waiting approvals not alerted yet that began before `since` (the state is written into
+/// the statement: the partial index jobs_awaiting_approval matches).
+const TO_ALERT: &str = "FROM jobs WHERE state = 'awaiting_approval' AND updated_at < ?1
+                        AND approval_alerted_at IS NULL";
+
+pub(super) fn any_to_alert(conn: &Connection, since: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT 1 {TO_ALERT}"))?
+        .exists([since])?)
+}
+
+pub(super) fn alert_waiting(tx: &Transaction, alerts: &ApprovalAlerts) -> Result<Vec<i64>> {
+    let ids: Vec<i64> = tx
+        .prepare_cached(&format!("SELECT id {TO_ALERT} ORDER BY updated_at, id"))?
+        .query_map([alerts.waiting_since], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for &id in &ids {
+        let job = jobs::existing(tx, id)?;
+        tx.prepare_cached("UPDATE jobs SET approval_alerted_at = ?2 WHERE id = ?1")?
+            .execute(params![id, alerts.now])?;
+        match (alerts.alert)(&job) {
+            Some(alert) => {
+                outbox::queue(tx, &Message::Alert(alert), alerts.now)?;
+            }
+            None => jobs::record(
+                tx,
+                id,
+                Some(job.state),
+                job.state,
+                "tick",
+                "waits for approval longer than approval_alert_seconds (alerts are off)",
+                alerts.now,
+            )?,
+        }
+    }
+    Ok(ids)
 }

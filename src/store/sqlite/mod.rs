@@ -326,6 +326,14 @@ impl Store for Sqlite {
         self.write(|tx| approval::reject(tx, rejection))
     }
 
+    fn alert_waiting_approvals(&mut self, alerts: &ApprovalAlerts) -> Result<Vec<i64>> {
+        // Most ticks find none: a read, not the write lock.
+        if !self.get(|conn| approval::any_to_alert(conn, alerts.waiting_since))? {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| approval::alert_waiting(tx, alerts))
+    }
+
     fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool> {
         self.write(|tx| approval::take_comment(tx, project, comment_id, now))
     }

@@ -495,6 +495,15 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
             now,
         };
         store.sweep_issue_labels(&sweep).unwrap();
+        // The tick's look for approvals waiting too long, and for CI gates.
+        let none = |_: &crate::store::Job| None;
+        let alerts = crate::store::ApprovalAlerts {
+            waiting_since: now,
+            alert: &none,
+            now,
+        };
+        assert!(store.alert_waiting_approvals(&alerts).unwrap().is_empty());
+        assert!(store.ci_gates(50).unwrap().is_empty());
     });
     assert!(seen.len() > 20, "{seen:?}");
     let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);

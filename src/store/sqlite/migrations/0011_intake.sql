@@ -78,8 +78,9 @@ BEGIN
 END;
 
 -- Gates between stages. A job may now wait in state `awaiting_approval` (`[stages.NAME]
--- approve`: a person says when it runs), and carries what it was sent back with: the failing
--- checks of red CI (`ci_failures`) or a reviewer's note (`review_note`). SQLite cannot change a
+-- approve`: a person says when it runs; `approval_alerted_at`: when the alert that it waits too
+-- long went out, once), and carries what it was sent back with: the failing checks of red CI
+-- (`ci_failures`) or a reviewer's note (`review_note`). SQLite cannot change a
 -- CHECK constraint in place, so the jobs table is rebuilt as migration 0007 did, with its
 -- indexes and the triggers migration 0009 put on it. The views of migration 0009 name `jobs`;
 -- the rename runs in legacy mode, which leaves them as they are (they find the new table by
@@ -104,7 +105,8 @@ CREATE TABLE jobs_new (
     updated_at        INTEGER NOT NULL,
     lease_renewed_at  INTEGER,
     ci_failures       TEXT,
-    review_note       TEXT
+    review_note       TEXT,
+    approval_alerted_at INTEGER
 );
 INSERT INTO jobs_new (id, task_id, project, stage, state, priority, attempt, max_attempts,
                       run_after, lease_owner, lease_expires_at, last_class, last_reason,
