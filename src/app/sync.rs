@@ -67,7 +67,9 @@ impl Failure {
                 seconds,
                 message: format!("{error} (rate limited: the next sync waits {seconds} s)"),
             },
-            forge::Error::Failed(error) => Failure::Failed { message: error },
+            forge::Error::Failed(error) | forge::Error::Refused(error) => {
+                Failure::Failed { message: error }
+            }
         }
     }
 }

@@ -2,11 +2,11 @@
 
 use serde_json::{json, Value};
 
-use crate::domain::ci::Check;
-
 use super::{
-    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, MergeStyle, NewPull,
+    PullRequest,
 };
+use crate::domain::ci::Check;
 use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
@@ -113,6 +113,10 @@ impl Forge for Gitea<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &label.id.to_string(), &label.name)
+    }
+
+    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error> {
+        self.merge(Method::Post, number, &json!({ "Do": style.as_str() }))
     }
 
     fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {

@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
-use crate::domain::ci::Check;
-
 use super::{
-    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, NewPull, PullRequest,
+    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, MergeStyle, NewPull,
+    PullRequest,
 };
+use crate::domain::ci::Check;
 
 /// Items a page of GitHub's lists holds (its largest page).
 const PAGE: usize = 100;
@@ -103,6 +103,14 @@ impl Forge for Github<'_> {
 
     fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
         self.delete_issue_label(number, &query_value(&label.name), &label.name)
+    }
+
+    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error> {
+        self.merge(
+            Method::Put,
+            number,
+            &json!({ "merge_method": style.as_str() }),
+        )
     }
 
     fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {

@@ -23,13 +23,16 @@ pub enum Error {
     RetryAfter { seconds: u64, error: String },
     /// The forge refused the token (HTTP 401): no retry helps until the token is replaced.
     Unauthorized(String),
+    /// The forge refused what was asked for good as things stand: a merge conflict, a pull
+    /// request that cannot be merged (HTTP 405, 409, 422 to a merge).
+    Refused(String),
 }
 
 impl Error {
     /// What went wrong, for a message.
     pub fn text(&self) -> &str {
         match self {
-            Error::Failed(error) | Error::Unauthorized(error) => error,
+            Error::Failed(error) | Error::Unauthorized(error) | Error::Refused(error) => error,
             Error::RetryAfter { error, .. } => error,
         }
     }
@@ -41,6 +44,9 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// How a merge names itself in errors; what tells `Api::call` a refusal is for good.
+const MERGE_WHAT: &str = " merge";
+
 /// When a 429 (or a 403 with `Retry-After`) names no wait.
 const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
 /// The longest wait a rate limit's reset time is taken at (GitHub's limits reset hourly): a
@@ -51,6 +57,32 @@ const LIST_BODY_LIMIT: u64 = 16 * 1024 * 1024;
 /// Pages of a list followed at most: a list longer than this is refused whole, not cut (a cut
 /// list of open issues would cancel the tasks of the issues left out).
 const MAX_LIST_PAGES: usize = 400;
+
+/// How a pull request is merged (`merge_style`): the same three words on Gitea (`Do`) and
+/// GitHub (`merge_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeStyle {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+impl MergeStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeStyle::Merge => "merge",
+            MergeStyle::Squash => "squash",
+            MergeStyle::Rebase => "rebase",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MergeStyle> {
+        [MergeStyle::Merge, MergeStyle::Squash, MergeStyle::Rebase]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
 
 /// An issue as a forge describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +181,10 @@ pub trait Forge {
     /// (epoch milliseconds), every page, oldest first.
     fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error>;
 
+    /// Merge pull request `number` the `style` way. A conflict or a pull request the forge will
+    /// not merge is `Error::Refused`, with what the forge said.
+    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error>;
+
     /// Every check of commit `sha`: its commit statuses (the combined status's list) and, on
     /// GitHub, its check runs. Empty when nothing reported on it.
     fn commit_checks(&self, sha: &str) -> Result<Vec<Check>, Error>;
@@ -217,6 +253,10 @@ impl Api<'_> {
         Err(match rate_limit_wait(&reply, now) {
             Some(seconds) => Error::RetryAfter { seconds, error },
             None if reply.status == 401 => Error::Unauthorized(error),
+            // A merge is the one request a 405, 409 or 422 refuses for good (see `merge`).
+            None if what.ends_with(MERGE_WHAT) && matches!(reply.status, 405 | 409 | 422) => {
+                Error::Refused(error)
+            }
             None => Error::Failed(error),
         })
     }
@@ -483,6 +523,13 @@ trait Dialect {
             .collect();
         comments.sort_by_key(|c| (c.created_at, c.id));
         Ok(comments)
+    }
+
+    /// Merge pull request `number` with this JSON body, by `method` (each forge its own).
+    fn merge(&self, method: Method, number: i64, body: &Value) -> Result<(), Error> {
+        let what = format!("#{number}{MERGE_WHAT}");
+        self.send(method, &format!("pulls/{number}/merge"), Some(body), &what)
+            .map(drop)
     }
 
     /// The commit statuses of `sha` (`commits/{sha}/status`, the combined status: Gitea and

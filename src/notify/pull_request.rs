@@ -247,7 +247,9 @@ fn refresh(
 /// else is a failed attempt (a refused token too: it may be replaced before the next).
 pub(super) fn failed(err: forge::Error) -> Outcome {
     match err {
-        forge::Error::Failed(error) | forge::Error::Unauthorized(error) => Outcome::Failed(error),
+        forge::Error::Failed(error)
+        | forge::Error::Unauthorized(error)
+        | forge::Error::Refused(error) => Outcome::Failed(error),
         forge::Error::RetryAfter { seconds, error } => Outcome::RetryAfter { seconds, error },
     }
 }

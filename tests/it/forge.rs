@@ -552,3 +552,51 @@ fn every_forge_lists_comments_since_a_time_with_their_authors_and_times() {
         assert_headers(request, expect);
     }
 }
+
+#[test]
+fn every_forge_merges_a_pull_request_and_reports_a_conflict_as_refused() {
+    use crate::support::forge::Forge as StandIn;
+    use orch::forge::MergeStyle;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let clean = stand_in.open_pull("team/web", "feature/a", "main", "A");
+        let conflicted = stand_in.open_pull("team/web", "feature/b", "main", "B");
+        stand_in.conflict("team/web", conflicted);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        forge.merge_pull(clean, MergeStyle::Squash).unwrap();
+        assert!(stand_in.pulls("team/web")[0].merged, "{}", expect.label);
+        let request = &stand_in.server.requests()[0];
+        assert!(
+            request.path.ends_with(&format!("/pulls/{clean}/merge")),
+            "{}",
+            request.path
+        );
+        assert_headers(request, expect);
+        match expect.kind {
+            ForgeKind::Gitea => {
+                assert_eq!(request.method, "POST");
+                assert_eq!(request.json()["Do"], "squash");
+            }
+            ForgeKind::Github => {
+                assert_eq!(request.method, "PUT");
+                assert_eq!(request.json()["merge_method"], "squash");
+            }
+        }
+        match forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err() {
+            Error::Refused(text) => assert!(text.contains("Merge conflict"), "{text}"),
+            other => panic!("{}: {other:?}", expect.label),
+        }
+        // Merged already: refused too; a forge error is a failure to try again.
+        assert!(matches!(
+            forge.merge_pull(clean, MergeStyle::Merge).unwrap_err(),
+            Error::Refused(_)
+        ));
+        stand_in.faults([Reply::Status(500, r#"{"message":"boom"}"#.to_string())]);
+        assert!(matches!(
+            forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err(),
+            Error::Failed(_)
+        ));
+    }
+}
