@@ -837,6 +837,21 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
     let retry_at = plan
         .retry_at
         .filter(|_| plan.decision == Decision::Requeued);
+    // With `merge = "after_last_stage"`, the last stage's success completes the task only once
+    // its pull request is merged: the merge message settles it.
+    let merge = (plan.decision == Decision::Completed)
+        .then(|| inputs.config.projects.get(&job.project))
+        .flatten()
+        .filter(|p| p.merge_after_last_stage && p.opens_pull_requests())
+        .map(|_| crate::store::NewMerge {
+            project: job.project.clone(),
+            task: job.task.clone(),
+            task_id: job.task_id,
+        });
+    let task = match merge {
+        Some(_) => None,
+        None => task,
+    };
     Ok(FinalizePlan {
         run_id: run.run_id,
         job_id: job.job_id,
@@ -882,6 +897,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         alerts_to,
         comment,
         branch_head: inputs.branch_head.clone(),
+        merge,
         actor: actor.to_string(),
         now,
     })

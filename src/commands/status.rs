@@ -32,9 +32,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .iter()
         .filter(|(kind, _)| match kind {
             MessageKind::Alert => alerts.on,
-            MessageKind::Comment | MessageKind::PullRequest | MessageKind::IssueLabel => {
-                comments.on
-            }
+            MessageKind::Comment
+            | MessageKind::PullRequest
+            | MessageKind::IssueLabel
+            | MessageKind::Merge => comments.on,
         })
         .map(|(_, n)| n)
         .sum();

@@ -102,6 +102,8 @@ struct ProjectTable {
     task_key: Field,
     issue_labels: Field,
     approvers: Field,
+    merge: Field,
+    merge_style: Field,
 }
 
 #[derive(Deserialize)]
@@ -607,6 +609,22 @@ fn project(
                 }
                 logins
             }
+        },
+        merge_after_last_stage: match get("merge", &t.merge) {
+            None => false,
+            Some(f) => match f.text()?.as_str() {
+                "never" => false,
+                "after_last_stage" if t.forge.is_some() => true,
+                "after_last_stage" => {
+                    return Err(f.wrong("\"never\" (merging needs [projects.NAME.forge])"))
+                }
+                _ => return Err(f.wrong("\"never\" or \"after_last_stage\"")),
+            },
+        },
+        merge_style: match get("merge_style", &t.merge_style) {
+            None => crate::forge::MergeStyle::Merge,
+            Some(f) => crate::forge::MergeStyle::from_name(&f.text()?)
+                .ok_or_else(|| f.wrong("\"merge\", \"squash\" or \"rebase\""))?,
         },
         task_key: get("task_key", &t.task_key)
             .map(|f| f.checked(|raw| intake::check_task_key(raw).map(|()| raw.to_string())))

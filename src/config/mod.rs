@@ -264,6 +264,11 @@ pub struct Project {
     pub issue_labels: bool,
     /// Forge logins whose `/orch approve` and `/orch reject <note>` comments count.
     pub approvers: Vec<String>,
+    /// `merge = "after_last_stage"`: merge the task's pull request once its last stage succeeded
+    /// and CI is green; false: never (the default).
+    pub merge_after_last_stage: bool,
+    /// How it is merged (`merge_style`).
+    pub merge_style: crate::forge::MergeStyle,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -1109,6 +1114,15 @@ mod tests {
         assert!(!project("", forge).unwrap().projects["web"].intake);
         let approvers = project("approvers = [\"alice\", \"bob-2\"]", forge).unwrap();
         assert_eq!(approvers.projects["web"].approvers, ["alice", "bob-2"]);
+        let merging = project(
+            "merge = \"after_last_stage\"\nmerge_style = \"rebase\"",
+            forge,
+        )
+        .unwrap()
+        .projects["web"]
+            .clone();
+        assert!(merging.merge_after_last_stage);
+        assert_eq!(merging.merge_style, crate::forge::MergeStyle::Rebase);
         for (keys, forge, wanted) in [
             ("intake = true", "", "add [projects.web.forge]"),
             ("issue_labels = true", "", "add [projects.web.forge]"),
@@ -1120,6 +1134,13 @@ mod tests {
             ),
             ("intake_label = \"a,b\"", forge, "without commas"),
             ("approvers = [\"al ice\"]", forge, "forge logins"),
+            ("merge = \"always\"", forge, "after_last_stage"),
+            (
+                "merge = \"after_last_stage\"",
+                "",
+                "needs [projects.NAME.forge]",
+            ),
+            ("merge_style = \"octopus\"", forge, "squash"),
         ] {
             let err = format!("{:#}", project(keys, forge).unwrap_err());
             assert!(err.contains(wanted), "{keys}: {err}");

@@ -112,7 +112,8 @@ pub fn state_label(
         (_, Some(JobState::Running)) => Some("orch:running"),
         (_, Some(JobState::AwaitingApproval)) => Some("orch:review"),
         (_, Some(_)) => Some("orch:queued"),
-        (TaskState::Active, None) => Some("orch:queued"),
+        // Its last stage done, its pull request waiting to be merged.
+        (TaskState::Active, None) => Some("orch:review"),
         (TaskState::Complete, None) if pull_request == Some(PrState::Open) => Some("orch:review"),
         (TaskState::Complete, None) => Some("orch:done"),
         (TaskState::Failed, None) => Some("orch:failed"),
@@ -181,6 +182,11 @@ mod tests {
         assert_eq!(
             state_label(T::Active, Some(J::Running), None),
             Some("orch:running")
+        );
+        assert_eq!(
+            state_label(T::Active, None, None),
+            Some("orch:review"),
+            "waits for its merge"
         );
         let open = Some(PrState::Open);
         assert_eq!(state_label(T::Complete, None, open), Some("orch:review"));

@@ -166,6 +166,8 @@ states! {
         PullRequest = "pull_request",
         /// Give the task's issue the state label its task calls for (the project's forge).
         IssueLabel = "issue_label",
+        /// Merge the task's pull request once CI is green (`merge = "after_last_stage"`).
+        Merge = "merge",
     }
 }
 
@@ -202,7 +204,7 @@ mod tests {
         );
         assert_eq!(
             MessageKind::NAMES,
-            ["alert", "comment", "pull_request", "issue_label"]
+            ["alert", "comment", "pull_request", "issue_label", "merge"]
         );
         assert!("queud".parse::<JobState>().unwrap_err().contains("queued"));
     }

@@ -112,6 +112,7 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",
         AlertKind::CiFailed => "CI gate: the task failed",
         AlertKind::ApprovalWaiting => "a job waits for approval",
+        AlertKind::MergeFailed => "the pull request was not merged: the task failed",
     }
 }
 

@@ -49,6 +49,9 @@ pub struct FinalizePlan {
     /// The commit the task's branch is at after this (ok) run, when it moved: recorded on the
     /// task, so a push is due until one succeeds, even if orch dies right after the decision.
     pub branch_head: Option<String>,
+    /// Merge the task's pull request (its last stage succeeded, `merge = "after_last_stage"`):
+    /// the task stays active until the merge is confirmed (`Store::settle_merge`).
+    pub merge: Option<super::NewMerge>,
     /// Who the job's history records.
     pub actor: String,
     pub now: i64,

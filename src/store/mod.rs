@@ -24,6 +24,7 @@ mod holds;
 mod intake;
 mod jobs;
 mod listing;
+mod merge;
 mod metrics;
 mod outbox;
 mod preflight;
@@ -41,6 +42,7 @@ pub use holds::*;
 pub use intake::*;
 pub use jobs::*;
 pub use listing::*;
+pub use merge::*;
 pub use metrics::*;
 pub use outbox::*;
 pub use preflight::*;
@@ -165,6 +167,17 @@ pub trait Store: Send {
 
     /// The reviewer's note a job sent back by a rejection carries, if it is one.
     fn review_note(&self, job_id: i64) -> Result<Option<String>>;
+
+    /// Record a merge message as sent and settle its task: complete (its pull request merged)
+    /// or failed with `settled.reason` (and the alert queued), in one transaction. None when
+    /// `claimer` no longer held the claim.
+    fn settle_merge(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &MergeSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>>;
 
     /// The jobs waiting behind a CI gate, oldest gate first.
     fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>>;

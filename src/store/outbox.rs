@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, NewIssueLabel, NewPullRequest};
+use super::{Job, NewIssueLabel, NewMerge, NewPullRequest};
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::output::clip;
 
@@ -47,6 +47,8 @@ pub enum AlertKind {
     CiFailed,
     /// A job has waited for approval longer than `approval_alert_seconds`.
     ApprovalWaiting,
+    /// A task's pull request could not be merged: a conflict, a refusal, red CI.
+    MergeFailed,
 }
 
 impl AlertKind {
@@ -63,6 +65,7 @@ impl AlertKind {
             AlertKind::OverBudget => "over_budget",
             AlertKind::CiFailed => "ci_failed",
             AlertKind::ApprovalWaiting => "approval_waiting",
+            AlertKind::MergeFailed => "merge_failed",
         }
     }
 }
@@ -162,6 +165,7 @@ pub enum Message {
     Comment(NewComment),
     PullRequest(NewPullRequest),
     IssueLabel(NewIssueLabel),
+    Merge(NewMerge),
 }
 
 impl Message {
@@ -171,6 +175,7 @@ impl Message {
             Message::Comment(_) => MessageKind::Comment,
             Message::PullRequest(_) => MessageKind::PullRequest,
             Message::IssueLabel(_) => MessageKind::IssueLabel,
+            Message::Merge(_) => MessageKind::Merge,
         }
     }
 
@@ -182,7 +187,10 @@ impl Message {
                 reason: first_line(&alert.reason, REASON_MAX_CHARS),
                 ..alert.clone()
             }),
-            Message::Comment(_) | Message::PullRequest(_) | Message::IssueLabel(_) => self.clone(),
+            Message::Comment(_)
+            | Message::PullRequest(_)
+            | Message::IssueLabel(_)
+            | Message::Merge(_) => self.clone(),
         }
     }
 
@@ -192,6 +200,7 @@ impl Message {
             Message::Comment(comment) => Some(&comment.project),
             Message::PullRequest(pr) => Some(&pr.project),
             Message::IssueLabel(label) => Some(&label.project),
+            Message::Merge(merge) => Some(&merge.project),
         }
     }
 
@@ -201,6 +210,7 @@ impl Message {
             Message::Comment(comment) => Some(&comment.task),
             Message::PullRequest(pr) => Some(&pr.task),
             Message::IssueLabel(label) => Some(&label.task),
+            Message::Merge(merge) => Some(&merge.task),
         }
     }
 
@@ -208,7 +218,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.job_id,
             Message::Comment(comment) => Some(comment.job_id),
-            Message::PullRequest(_) | Message::IssueLabel(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) | Message::Merge(_) => None,
         }
     }
 
@@ -216,7 +226,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.run_id,
             Message::Comment(comment) => Some(comment.run_id),
-            Message::PullRequest(_) | Message::IssueLabel(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) | Message::Merge(_) => None,
         }
     }
 
@@ -227,6 +237,7 @@ impl Message {
             Message::Comment(comment) => serde_json::to_string(comment),
             Message::PullRequest(pr) => serde_json::to_string(pr),
             Message::IssueLabel(label) => serde_json::to_string(label),
+            Message::Merge(merge) => serde_json::to_string(merge),
         }
     }
 
@@ -245,6 +256,9 @@ impl Message {
             MessageKind::IssueLabel => serde_json::from_str(payload)
                 .map(Message::IssueLabel)
                 .map_err(|err| format!("unreadable issue-label payload: {err}")),
+            MessageKind::Merge => serde_json::from_str(payload)
+                .map(Message::Merge)
+                .map_err(|err| format!("unreadable merge payload: {err}")),
         }
     }
 }

@@ -31,6 +31,17 @@ fn gated_world(top: &str, project: &str) -> (World, StandIn) {
     (w, forge)
 }
 
+/// Queue task T-1 of project web.
+fn enqueue_t1(w: &World) {
+    w.orch(&[
+        "enqueue",
+        "--project=web",
+        "--task=T-1",
+        "--title=Add a check",
+    ])
+    .ok();
+}
+
 /// One tick; its exit status and JSON.
 fn tick(w: &World) -> (i32, Value) {
     let out = w
@@ -95,8 +106,7 @@ fn prompts(w: &World) -> Vec<String> {
 #[test]
 fn ci_pending_then_green_makes_the_next_stage_due() {
     let (w, forge) = gated_world("", "");
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     let (code, _) = tick(&w);
     assert_eq!(code, 0);
     let sha = pushed(&w);
@@ -142,8 +152,7 @@ fn ci_pending_then_green_makes_the_next_stage_due() {
 #[test]
 fn red_ci_sends_the_developer_back_with_the_failing_check_in_its_prompt() {
     let (w, forge) = gated_world("", "");
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     tick(&w);
     let sha = pushed(&w);
     forge.set_status(
@@ -192,8 +201,7 @@ fn red_ci_with_no_fix_left_fails_the_task_with_an_alert() {
     );
     let (mut w, forge) = gated_world(&top, "");
     w.set("ORCH_TELEGRAM_BOT_TOKEN", "123:telegram-token");
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     tick(&w);
     forge.set_status(REPO, &pushed(&w), "ci/test", "failure", "3 failed");
     tick(&w);
@@ -227,8 +235,7 @@ fn no_ci_within_the_grace_passes_with_a_note_or_fails_when_required() {
     for (missing, state) in [("pass", "done"), ("fail", "failed")] {
         let (mut w, _forge) = gated_world(&format!("ci_missing = \"{missing}\""), "");
         w.set("ORCH_CI_GRACE_SECONDS", "0");
-        w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-            .ok();
+        enqueue_t1(&w);
         tick(&w);
         tick(&w);
         let last = jobs(&w).pop().unwrap();
@@ -248,8 +255,7 @@ fn no_ci_within_the_grace_passes_with_a_note_or_fails_when_required() {
 #[test]
 fn a_stage_without_the_gate_or_a_project_without_a_forge_is_not_held() {
     let (w, _forge) = gated_world("[stages.developer]\nci_gate = false\n", "");
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     let (code, _) = tick(&w);
     assert_eq!(code, 0);
     let gates: i64 = w.sql("SELECT count(*) FROM ci_gates", []);
@@ -278,8 +284,7 @@ fn plain_tick(w: &World) -> i32 {
 #[test]
 fn a_stage_waits_for_approval_and_runs_once_approved() {
     let w = approval_world();
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     assert_eq!(plain_tick(&w), 0);
     assert_eq!(
         jobs(&w),
@@ -318,8 +323,7 @@ fn a_stage_waits_for_approval_and_runs_once_approved() {
 #[test]
 fn a_rejection_sends_the_previous_stage_back_with_the_note_in_its_prompt() {
     let w = approval_world();
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     plain_tick(&w);
     w.orch(&["reject", "T-1"]).status(2);
     let out = w
@@ -424,8 +428,7 @@ fn an_approval_waiting_too_long_is_alerted_once() {
         telegram.url
     ));
     w.set("ORCH_TELEGRAM_BOT_TOKEN", "123:telegram-token");
-    w.orch(&["enqueue", "--project", "web", "--task", "T-1"])
-        .ok();
+    enqueue_t1(&w);
     assert_eq!(plain_tick(&w), 0);
     assert_eq!(plain_tick(&w), 3);
     w.orch(&["notify"]).ok();
@@ -440,6 +443,95 @@ fn an_approval_waiting_too_long_is_alerted_once() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(
         sent[0].contains("waits for approval") && sent[0].contains("T-1"),
+        "{sent:?}"
+    );
+}
+
+/// The task's state and the history of its last job.
+fn task_end(w: &World) -> (String, String) {
+    let db = w.db();
+    db.query_row(
+        "SELECT t.state, (SELECT group_concat(reason, ' | ') FROM job_history
+                          WHERE job_id = (SELECT max(id) FROM jobs))
+         FROM tasks t",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// A merging world: T-1 through developer (CI green) and reviewer, its pull request open,
+/// waiting for the merge; the reviewer's pushed commit.
+fn merge_ready(w: &World, forge: &StandIn) -> String {
+    enqueue_t1(w);
+    tick(w);
+    forge.set_status(REPO, &pushed(w), "ci/build", "success", "built");
+    let (code, _) = tick(w);
+    assert_eq!(code, 0);
+    w.orch(&["notify"]).ok();
+    assert_eq!(forge.pulls(REPO).len(), 1);
+    let (state, _) = task_end(w);
+    assert_eq!(state, "active", "waits for the merge");
+    pushed(w)
+}
+
+#[test]
+fn the_pull_request_is_merged_once_ci_is_green_and_only_then_the_task_completes() {
+    let (w, forge) = gated_world("", "merge = \"after_last_stage\"\nmerge_style = \"squash\"");
+    let head = merge_ready(&w, &forge);
+    forge.set_status(REPO, &head, "ci/build", "pending", "building");
+    w.orch(&["notify"]).ok();
+    assert!(!forge.pulls(REPO)[0].merged, "CI is still running");
+    assert_eq!(task_end(&w).0, "active");
+    forge.set_status(REPO, &head, "ci/build", "success", "built");
+    // The message waits its turn (half a minute) without counting an attempt: run it now.
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "60")
+        .ok();
+    let pull = &forge.pulls(REPO)[0];
+    assert!(pull.merged && pull.state == "closed", "{pull:?}");
+    let merge = forge
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/merge"))
+        .unwrap();
+    assert_eq!(merge.json()["Do"], "squash");
+    let (state, history) = task_end(&w);
+    assert_eq!(state, "complete");
+    assert!(history.contains("merged (squash)"), "{history}");
+    let shown = w.orch(&["show", "--json", "--", "T-1"]).ok().json();
+    assert_eq!(shown["task"]["pr_state"], "merged", "{shown}");
+}
+
+#[test]
+fn a_merge_conflict_fails_the_task_with_an_alert_naming_it() {
+    let telegram = support::http::Server::start();
+    let top = format!(
+        "telegram_api_url = \"{}\"\ntelegram_chat_id = \"42\"\n",
+        telegram.url
+    );
+    let (mut w, forge) = gated_world(&top, "merge = \"after_last_stage\"");
+    w.set("ORCH_TELEGRAM_BOT_TOKEN", "123:telegram-token");
+    let head = merge_ready(&w, &forge);
+    forge.set_status(REPO, &head, "ci/build", "success", "built");
+    forge.conflict(REPO, forge.pulls(REPO)[0].number);
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "60")
+        .ok();
+    assert!(!forge.pulls(REPO)[0].merged);
+    let (state, history) = task_end(&w);
+    assert_eq!(state, "failed");
+    assert!(
+        history.contains("not merged") && history.contains("Merge conflict"),
+        "{history}"
+    );
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "60")
+        .ok();
+    let sent: Vec<String> = telegram.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(
+        sent.iter().any(|b| b.contains("Merge conflict")),
         "{sent:?}"
     );
 }

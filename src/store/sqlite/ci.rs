@@ -4,8 +4,10 @@ use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{jobs, outbox};
-use crate::domain::states::{JobState, TaskState};
-use crate::store::{CiGate, GateOutcome, GateRow, GateSettle, GateSettled, Message};
+use crate::domain::states::{JobState, OutboxState, PrState, TaskState};
+use crate::store::{
+    CiGate, Finish, GateOutcome, GateRow, GateSettle, GateSettled, MergeSettled, Message,
+};
 
 /// Hold `job_id` behind CI on `gate.sha`.
 pub(super) fn hold(
@@ -141,4 +143,52 @@ fn release(tx: &Transaction, job_id: i64) -> Result<()> {
     tx.prepare_cached("DELETE FROM ci_gates WHERE job_id = ?1")?
         .execute([job_id])?;
     Ok(())
+}
+
+pub(super) fn settle_merge(
+    tx: &Transaction,
+    message_id: i64,
+    claimer: &str,
+    settled: &MergeSettled,
+    now: i64,
+) -> Result<Option<OutboxState>> {
+    let state = outbox::finish(tx, message_id, claimer, &Finish::Sent, now)?;
+    if state.is_none() {
+        return Ok(None);
+    }
+    let (task_state, pr_state) = match settled.merged {
+        true => (TaskState::Complete, Some(PrState::Merged)),
+        false => (TaskState::Failed, None),
+    };
+    tx.prepare_cached(
+        "UPDATE tasks SET state = ?2, pr_status = coalesce(?3, pr_status), updated_at = ?4
+         WHERE id = ?1 AND state = ?5",
+    )?
+    .execute(params![
+        settled.task_id,
+        task_state,
+        pr_state,
+        now,
+        TaskState::Active
+    ])?;
+    // What became of the merge, in the history of the task's last job (its last stage's).
+    let last: Option<(i64, JobState)> = tx
+        .prepare_cached("SELECT id, state FROM jobs WHERE task_id = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([settled.task_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    if let Some((job_id, state)) = last {
+        jobs::record(
+            tx,
+            job_id,
+            Some(state),
+            state,
+            "merge",
+            &settled.reason,
+            now,
+        )?;
+    }
+    if let Some(alert) = &settled.alert {
+        outbox::queue(tx, &Message::Alert(alert.as_ref().clone()), now)?;
+    }
+    Ok(state)
 }

@@ -191,6 +191,9 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
     if let Some(comment) = &plan.comment {
         outbox::queue(tx, &Message::Comment(comment.clone()), now)?;
     }
+    if let Some(merge) = &plan.merge {
+        outbox::queue(tx, &Message::Merge(merge.clone()), now)?;
+    }
     if let Some(head) = &plan.branch_head {
         tx.prepare_cached("UPDATE tasks SET head_sha = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![job.task_id, head, now])?;

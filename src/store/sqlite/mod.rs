@@ -342,6 +342,16 @@ impl Store for Sqlite {
         self.get(|conn| approval::review_note(conn, job_id))
     }
 
+    fn settle_merge(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &MergeSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>> {
+        self.write(|tx| ci::settle_merge(tx, message_id, claimer, settled, now))
+    }
+
     fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>> {
         self.get(|conn| ci::gates(conn, limit))
     }

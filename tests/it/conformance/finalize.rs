@@ -508,3 +508,58 @@ fn a_ci_gate_passes_or_fails_its_job() {
         }
     });
 }
+
+#[test]
+fn a_merge_message_settles_its_task_with_its_end() {
+    use orch::domain::states::{MessageKind, TaskState};
+    use orch::store::{ClaimMessage, MergeSettled, NewMerge};
+    each(|db| {
+        let mut store = db.open();
+        for (key, merged) in [("T-MERGED", true), ("T-REFUSED", false)] {
+            enqueue(&mut *store, key, T0);
+            let (job, run_id) = ran(&mut *store, "w1", T0);
+            let mut done = plan(&job, run_id, Decision::Completed, JobState::Done, T0 + 10);
+            done.task = None;
+            done.merge = Some(NewMerge {
+                project: job.project.clone(),
+                task: job.task.clone(),
+                task_id: job.task_id,
+            });
+            applied(&mut *store, &done);
+            let task = store.task(job.task_id).unwrap().unwrap();
+            assert_eq!(task.state, TaskState::Active, "waits for its merge");
+            let claimed = store
+                .claim_message(&ClaimMessage {
+                    claimer: "n",
+                    now: T0 + 20,
+                    claim_ms: 1000,
+                    dedup_ms: 1000,
+                    alerts: false,
+                    comments: true,
+                    skip_projects: &[],
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(claimed.kind, MessageKind::Merge);
+            let settled = MergeSettled {
+                task_id: job.task_id,
+                merged,
+                reason: format!("{key}: what happened"),
+                alert: None,
+            };
+            store
+                .settle_merge(claimed.id, "n", &settled, T0 + 30)
+                .unwrap()
+                .unwrap();
+            let task = store.task(job.task_id).unwrap().unwrap();
+            let wanted = if merged {
+                TaskState::Complete
+            } else {
+                TaskState::Failed
+            };
+            assert_eq!(task.state, wanted);
+            let last = store.history(job.job_id).unwrap().pop().unwrap();
+            assert_eq!(last.reason, format!("{key}: what happened"));
+        }
+    });
+}

@@ -299,6 +299,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         alerts_to: AlertRoute::Queue,
         comment: None,
         branch_head: None,
+        merge: None,
         actor: "test".into(),
         now,
     }

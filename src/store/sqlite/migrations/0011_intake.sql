@@ -22,12 +22,13 @@ ALTER TABLE tasks ADD COLUMN issue_label TEXT;
 -- The sweep reads a project's live tasks with an issue, and those finished since its last look.
 CREATE INDEX tasks_labelled ON tasks (project, state, updated_at) WHERE issue IS NOT NULL;
 
--- The outbox gains a kind of message, `issue_label`. SQLite cannot change a CHECK constraint in
+-- The outbox gains two kinds of message, `issue_label` and `merge` (merge the task's pull
+-- request once its last stage succeeded and CI is green). SQLite cannot change a CHECK constraint in
 -- place, so the table is made anew with every row, index and trigger it had.
 CREATE TABLE outbox_v11 (
     id                INTEGER PRIMARY KEY,
     kind              TEXT    NOT NULL
-                      CHECK (kind IN ('alert', 'comment', 'pull_request', 'issue_label')),
+                      CHECK (kind IN ('alert', 'comment', 'pull_request', 'issue_label', 'merge')),
     alert_kind        TEXT,
     dedup_key         TEXT,
     project           TEXT,
