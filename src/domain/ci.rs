@@ -158,7 +158,8 @@ pub fn failures_text(failed: &[Check]) -> String {
             }
         }
     }
-    super::prompt::cap(out, FAILURES_MAX_BYTES)
+    // A NUL cannot travel in a program argument: the prompt would be refused for good.
+    super::prompt::cap(out.replace('\0', "\u{FFFD}"), FAILURES_MAX_BYTES)
 }
 
 /// The text on one line, at most 300 characters.
@@ -181,6 +182,13 @@ pub fn tail(text: &str, max_bytes: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_a_checks_text_never_reaches_the_prompt() {
+        let mut failed = check("lint\0", CheckState::Failure);
+        failed.log_tail = "error\0here".to_string();
+        assert!(!failures_text(&[failed]).contains('\0'));
+    }
 
     fn check(name: &str, state: CheckState) -> Check {
         Check {

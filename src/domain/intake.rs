@@ -70,9 +70,11 @@ pub fn body(text: &str) -> String {
 
 /// `text` in at most `max_bytes`, the note that it was cut included.
 fn within(text: &str, max_bytes: usize) -> String {
+    // A NUL cannot travel in a program argument: the prompt would be refused for good.
+    let text = text.replace('\0', "\u{FFFD}");
     match text.len() <= max_bytes {
-        true => text.to_string(),
-        false => prompt::cap(text.to_string(), max_bytes.saturating_sub(CUT_NOTE_ROOM)),
+        true => text,
+        false => prompt::cap(text, max_bytes.saturating_sub(CUT_NOTE_ROOM)),
     }
 }
 
@@ -131,6 +133,12 @@ pub fn done_at_for_wait(now: i64, interval_ms: i64, wait_ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_an_issue_never_reaches_the_prompt() {
+        assert_eq!(title("fix\0it"), "fix\u{FFFD}it");
+        assert!(!body("a\0b").contains('\0'));
+    }
 
     #[test]
     fn a_key_names_the_issue() {

@@ -416,3 +416,42 @@ fn a_breaker_opened_a_year_ahead_lets_a_probe_through() {
     let doc = claim_noted(&world, "w1", &[], job, "so it is treated as half-open");
     assert_eq!(doc["breaker_probe"], true);
 }
+
+#[test]
+fn a_job_awaiting_approval_or_its_budget_at_a_dropped_stage_is_stranded_too() {
+    let world = logged_in();
+    let mut ids = Vec::new();
+    for (task, state) in [("A", "awaiting_approval"), ("B", "over_budget")] {
+        let id = world
+            .orch(&[
+                "enqueue",
+                "--project",
+                "web",
+                "--task",
+                task,
+                "--stage",
+                "tester",
+                "--json",
+            ])
+            .ok()
+            .json()["job_id"]
+            .as_i64()
+            .unwrap();
+        world
+            .db()
+            .execute(
+                "UPDATE jobs SET state = ?2 WHERE id = ?1",
+                rusqlite::params![id, state],
+            )
+            .unwrap();
+        ids.push(id);
+    }
+    world.config("[pipeline]\nstages = [\"analyst\", \"developer\"]");
+    let stranded: Vec<i64> = world.orch(&["status", "--json"]).ok().json()["stranded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["job_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(stranded, ids);
+}

@@ -640,4 +640,15 @@ fn the_grafana_dashboard_reads_only_what_orch_exports() {
             "the dashboard does not show {family}"
         );
     }
+    // The panels of live jobs count every live state.
+    let live: Vec<&&str> = exprs
+        .iter()
+        .filter(|e| e.contains("orch_jobs{") && e.contains("running"))
+        .collect();
+    assert!(!live.is_empty(), "{exprs:?}");
+    for expr in live {
+        for state in orch::domain::states::JobState::LIVE {
+            assert!(expr.contains(state.as_str()), "{expr} leaves out {state}");
+        }
+    }
 }

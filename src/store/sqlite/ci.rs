@@ -81,8 +81,12 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
         }
         GateOutcome::Pass { note } => {
             release(tx, settle.job_id)?;
-            tx.prepare_cached("UPDATE jobs SET run_after = ?2, updated_at = ?2 WHERE id = ?1")?
-                .execute(params![settle.job_id, now])?;
+            // Due now if queued; a job awaiting approval keeps its wait's start (approvers'
+            // comments are read from it, and its alert and age count from it).
+            tx.prepare_cached(
+                "UPDATE jobs SET run_after = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'queued'",
+            )?
+            .execute(params![settle.job_id, now])?;
             jobs::record(
                 tx,
                 settle.job_id,

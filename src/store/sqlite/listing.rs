@@ -75,15 +75,14 @@ pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> R
 pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
     let stages = serde_json::to_string(stages)?;
     // The counts say whether any live job is at a stage the pipeline lacks; nearly always none.
+    let live: Vec<String> = JobState::LIVE.iter().map(|s| format!("'{s}'")).collect();
     let any: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM job_counts WHERE state IN (?2, ?3) AND jobs > 0
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM job_counts WHERE state IN ({}) AND jobs > 0
                               AND stage NOT IN (SELECT value FROM json_each(?1)))",
-        )?
-        .query_row(
-            params![stages, JobState::Queued, JobState::Running],
-            |row| row.get(0),
-        )?;
+            live.join(", ")
+        ))?
+        .query_row(params![stages], |row| row.get(0))?;
     if !any {
         return Ok(Vec::new());
     }

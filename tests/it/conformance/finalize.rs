@@ -458,6 +458,11 @@ fn an_invocation_hold_alerts_once_per_settings_and_lifts_when_they_change() {
 /// Task `key`'s analyst stage run and advanced, its developer job held behind CI on `sha`:
 /// that job's id.
 fn advanced_behind_ci(store: &mut dyn Store, key: &str, sha: &str) -> i64 {
+    advanced_behind_ci_to(store, key, sha, false)
+}
+
+/// As `advanced_behind_ci`, the developer job awaiting approval too when `approval`.
+fn advanced_behind_ci_to(store: &mut dyn Store, key: &str, sha: &str, approval: bool) -> i64 {
     enqueue(store, key, T0);
     let (job, run_id) = ran(store, "w1", T0);
     let mut advance = plan(&job, run_id, Decision::Advanced, JobState::Done, T0 + 10);
@@ -470,9 +475,38 @@ fn advanced_behind_ci(store: &mut dyn Store, key: &str, sha: &str) -> i64 {
             sha: sha.into(),
             gated_stage: "analyst".into(),
         }),
-        approval: false,
+        approval,
     });
     applied(store, &advance).next_job_id.unwrap()
+}
+
+#[test]
+fn a_ci_pass_leaves_a_job_awaiting_approval_waiting_since_it_began() {
+    use orch::store::{GateOutcome, GateSettle};
+    each(|db| {
+        let mut store = db.open();
+        let next = advanced_behind_ci_to(&mut *store, "T-1", "f00", true);
+        let before = store.job(next).unwrap().unwrap();
+        assert_eq!(before.state, JobState::AwaitingApproval);
+        let pass = GateOutcome::Pass {
+            note: "CI is green".into(),
+        };
+        store
+            .settle_ci_gate(&GateSettle {
+                job_id: next,
+                outcome: &pass,
+                actor: "ci",
+                now: T0 + 500,
+            })
+            .unwrap()
+            .unwrap();
+        let after = store.job(next).unwrap().unwrap();
+        assert_eq!(after.state, JobState::AwaitingApproval);
+        assert_eq!(
+            after.updated_at, before.updated_at,
+            "approvers' comments are read from when it began to wait"
+        );
+    });
 }
 
 #[test]
