@@ -115,8 +115,9 @@ impl Forge for Gitea<'_> {
         self.delete_issue_label(number, &label.id.to_string(), &label.name)
     }
 
-    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error> {
-        self.merge(Method::Post, number, &json!({ "Do": style.as_str() }))
+    fn merge_pull(&self, number: i64, style: MergeStyle, head: &str) -> Result<(), Error> {
+        let body = json!({ "Do": style.as_str(), "head_commit_id": head });
+        self.merge(Method::Post, number, &body)
     }
 
     fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {

@@ -105,12 +105,9 @@ impl Forge for Github<'_> {
         self.delete_issue_label(number, &query_value(&label.name), &label.name)
     }
 
-    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error> {
-        self.merge(
-            Method::Put,
-            number,
-            &json!({ "merge_method": style.as_str() }),
-        )
+    fn merge_pull(&self, number: i64, style: MergeStyle, head: &str) -> Result<(), Error> {
+        let body = json!({ "merge_method": style.as_str(), "sha": head });
+        self.merge(Method::Put, number, &body)
     }
 
     fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {

@@ -189,7 +189,9 @@ pub trait Forge {
 
     /// Merge pull request `number` the `style` way. A conflict or a pull request the forge will
     /// not merge is `Error::Refused`, with what the forge said.
-    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error>;
+    /// Merge pull request `number` the `style` way, only while its head is `head` (the commit CI
+    /// was judged on: a push since is not merged unseen).
+    fn merge_pull(&self, number: i64, style: MergeStyle, head: &str) -> Result<(), Error>;
 
     /// Every check of commit `sha`: its commit statuses (the combined status's list) and, on
     /// GitHub, its check runs. Empty when nothing reported on it.

@@ -7,7 +7,7 @@
 use super::Outcome;
 use crate::config::Config;
 use crate::domain::ci::{self, Step};
-use crate::domain::states::TaskState;
+use crate::domain::states::{PrState, TaskState};
 use crate::forge::{self, Error};
 use crate::http::Http;
 use crate::store::{AlertKind, MergeSettled, NewAlert, NewMerge, Store};
@@ -109,25 +109,40 @@ pub fn deliver(
             let reason = format!("pull request #{number} not merged: {why}");
             (Outcome::Delivered, Some(fail(reason)))
         }
-        Step::Pass(_) => match forge.merge_pull(number, project.merge_style) {
-            Ok(()) => (
-                Outcome::Delivered,
-                Some(MergeSettled {
-                    task_id: merge.task_id,
-                    merged: true,
-                    reason: format!(
-                        "pull request #{number} merged ({})",
-                        project.merge_style.as_str()
-                    ),
-                    alert: None,
-                }),
-            ),
-            Err(Error::Refused(said)) => {
-                let reason =
-                    format!("pull request #{number} not merged: the forge refused: {said}");
-                (Outcome::Delivered, Some(fail(reason)))
+        Step::Pass(_) => {
+            let merged = |reason: String| MergeSettled {
+                task_id: merge.task_id,
+                merged: true,
+                reason,
+                alert: None,
+            };
+            // Merged already (by a person, or by an attempt whose answer was lost), or closed by
+            // a person: the forge's word, not a second merge.
+            match forge.pull(number).map(|pull| pull.state) {
+                Ok(PrState::Merged) => {
+                    let reason = format!("pull request #{number} was merged already");
+                    return (Outcome::Delivered, Some(merged(reason)));
+                }
+                Ok(PrState::Closed) => {
+                    let reason = format!("pull request #{number} was closed without a merge");
+                    return (Outcome::Delivered, Some(fail(reason)));
+                }
+                Ok(PrState::Open) => {}
+                Err(err) => return (super::pull_request::failed(err), None),
             }
-            Err(err) => (super::pull_request::failed(err), None),
-        },
+            match forge.merge_pull(number, project.merge_style, &head) {
+                Ok(()) => {
+                    let style = project.merge_style.as_str();
+                    let reason = format!("pull request #{number} merged ({style})");
+                    (Outcome::Delivered, Some(merged(reason)))
+                }
+                Err(Error::Refused(said)) => {
+                    let reason =
+                        format!("pull request #{number} not merged: the forge refused: {said}");
+                    (Outcome::Delivered, Some(fail(reason)))
+                }
+                Err(err) => (super::pull_request::failed(err), None),
+            }
+        }
     }
 }

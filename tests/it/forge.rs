@@ -565,7 +565,9 @@ fn every_forge_merges_a_pull_request_and_reports_a_conflict_as_refused() {
         let spec = spec(expect.kind.clone(), stand_in.url());
         let http = http();
         let forge = forge::connect(&spec, &http, TOKEN);
-        forge.merge_pull(clean, MergeStyle::Squash).unwrap();
+        forge
+            .merge_pull(clean, MergeStyle::Squash, "abc123")
+            .unwrap();
         assert!(stand_in.pulls("team/web")[0].merged, "{}", expect.label);
         let request = &stand_in.server.requests()[0];
         assert!(
@@ -578,24 +580,33 @@ fn every_forge_merges_a_pull_request_and_reports_a_conflict_as_refused() {
             ForgeKind::Gitea => {
                 assert_eq!(request.method, "POST");
                 assert_eq!(request.json()["Do"], "squash");
+                assert_eq!(request.json()["head_commit_id"], "abc123");
             }
             ForgeKind::Github => {
                 assert_eq!(request.method, "PUT");
                 assert_eq!(request.json()["merge_method"], "squash");
+                assert_eq!(request.json()["sha"], "abc123");
             }
         }
-        match forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err() {
+        match forge
+            .merge_pull(conflicted, MergeStyle::Merge, "abc123")
+            .unwrap_err()
+        {
             Error::Refused(text) => assert!(text.contains("Merge conflict"), "{text}"),
             other => panic!("{}: {other:?}", expect.label),
         }
         // Merged already: refused too; a forge error is a failure to try again.
         assert!(matches!(
-            forge.merge_pull(clean, MergeStyle::Merge).unwrap_err(),
+            forge
+                .merge_pull(clean, MergeStyle::Merge, "abc123")
+                .unwrap_err(),
             Error::Refused(_)
         ));
         stand_in.faults([Reply::Status(500, r#"{"message":"boom"}"#.to_string())]);
         assert!(matches!(
-            forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err(),
+            forge
+                .merge_pull(conflicted, MergeStyle::Merge, "abc123")
+                .unwrap_err(),
             Error::Failed(_)
         ));
     }

@@ -497,6 +497,11 @@ fn the_pull_request_is_merged_once_ci_is_green_and_only_then_the_task_completes(
         .find(|r| r.path.ends_with("/merge"))
         .unwrap();
     assert_eq!(merge.json()["Do"], "squash");
+    assert_eq!(
+        merge.json()["head_commit_id"],
+        head.as_str(),
+        "only the head CI passed"
+    );
     let (state, history) = task_end(&w);
     assert_eq!(state, "complete");
     assert!(history.contains("merged (squash)"), "{history}");
@@ -533,5 +538,28 @@ fn a_merge_conflict_fails_the_task_with_an_alert_naming_it() {
     assert!(
         sent.iter().any(|b| b.contains("Merge conflict")),
         "{sent:?}"
+    );
+}
+
+#[test]
+fn a_pull_request_merged_already_completes_the_task_without_a_second_merge() {
+    let (w, forge) = gated_world("", "merge = \"after_last_stage\"");
+    let head = merge_ready(&w, &forge);
+    forge.set_status(REPO, &head, "ci/build", "success", "built");
+    // A person merged it first (or orch's own merge answered and the answer was lost).
+    forge.close_pull(REPO, forge.pulls(REPO)[0].number, true);
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "60")
+        .ok();
+    let (state, history) = task_end(&w);
+    assert_eq!(state, "complete", "{history}");
+    assert!(history.contains("merged already"), "{history}");
+    assert!(
+        !forge
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/merge")),
+        "no second merge"
     );
 }
