@@ -32,7 +32,9 @@ pub struct Report {
 /// Look at every waiting gate once. A forge that fails leaves its gates waiting (the timeout
 /// still runs); no token leaves every gate waiting.
 pub fn check_gates(config: &Config, store: &mut dyn Store) -> Result<Vec<Report>> {
-    let gates = store.ci_gates(GATES_PER_TICK)?;
+    let now = store.now()?;
+    let every_ms = config.millis(crate::config::CI_POLL_SECONDS);
+    let gates = store.take_ci_gates(GATES_PER_TICK, now, every_ms)?;
     if gates.is_empty() {
         return Ok(Vec::new());
     }

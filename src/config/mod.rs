@@ -134,6 +134,7 @@ keys! {
     CI_TIMEOUT_SECONDS = "ci_timeout_seconds", Count(1, WEEK), Some("3600"), "How long the CI gate waits for the forge's verdict on a gated stage's commit before the task fails";
     CI_GRACE_SECONDS = "ci_grace_seconds", Count(0, DAY), Some("300"), "How long a gated stage's commit may have no CI status at all before ci_missing applies";
     CI_MISSING = "ci_missing", Text, Some("pass"), "pass or fail: what the CI gate does with a commit no CI reported on within ci_grace_seconds";
+    CI_POLL_SECONDS = "ci_poll_seconds", Count(0, HOUR), Some("30"), "How often a CI gate's commit is looked at on the forge, by one worker of all those sharing the database; 0: every tick";
     CI_MAX_FIXES = "ci_max_fixes", Count(0, 100), Some("3"), "Times red CI sends a gated stage back to fix it before the task fails";
     APPROVAL_ALERT_SECONDS = "approval_alert_seconds", Count(0, 4 * WEEK), Some("86400"), "A job awaiting approval longer than this is alerted, once; 0: never";
     SYNC_INTERVAL_SECONDS = "sync_interval_seconds", Count(0, WEEK), Some("300"), "How often `orch tick` takes in each intake project's labelled issues, once across every worker sharing the database; 0: every tick";

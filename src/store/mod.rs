@@ -182,6 +182,11 @@ pub trait Store: Send {
     /// The jobs waiting behind a CI gate, oldest gate first.
     fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>>;
 
+    /// Take the CI gates due a look (none since `now - every_ms`), at most `limit`, oldest first,
+    /// marking them looked at `now` in the same transaction: of the workers sharing the store,
+    /// one looks at each gate per interval. Writes nothing when none is due.
+    fn take_ci_gates(&mut self, limit: i64, now: i64, every_ms: i64) -> Result<Vec<GateRow>>;
+
     /// Settle a job's CI gate as `settle.outcome` says, in one transaction. None, writing
     /// nothing, when the job has no gate any more or is no longer queued (its gate is dropped).
     fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>>;

@@ -19,7 +19,8 @@ fn gated_world(top: &str, project: &str) -> (World, StandIn) {
     let argv = w.path("argv");
     w.set("ORCH_FORGE_TOKEN", TOKEN)
         .set("FAKE_CLAUDE_ARGV", argv)
-        .set("ORCH_CI_GRACE_SECONDS", "3600");
+        .set("ORCH_CI_GRACE_SECONDS", "3600")
+        .set("ORCH_CI_POLL_SECONDS", "0");
     let forge = StandIn::start(TOKEN);
     w.raw_config(&format!(
         "{top}\n[pipeline]\nstages = [\"developer\", \"reviewer\"]\n\n\
@@ -562,4 +563,43 @@ fn a_pull_request_merged_already_completes_the_task_without_a_second_merge() {
             .any(|r| r.path.ends_with("/merge")),
         "no second merge"
     );
+}
+
+#[test]
+fn workers_sharing_the_database_look_at_a_gate_once_an_interval() {
+    let (mut w, forge) = gated_world("", "");
+    enqueue_t1(&w);
+    assert_eq!(tick(&w).0, 0);
+    let sha = pushed(&w);
+    forge.set_status(REPO, &sha, "ci/build", "pending", "building");
+    w.set("ORCH_CI_POLL_SECONDS", "300");
+    let looks = || {
+        forge
+            .server
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains(&format!("commits/{sha}/status")))
+            .count()
+    };
+    let before = looks();
+    // Three workers tick at once, then each once more: one look at the gate in all.
+    let ticks: Vec<_> = (1..=3)
+        .map(|n| {
+            w.orch(&["tick", "--worker", &format!("w{n}"), "--json"])
+                .spawn()
+        })
+        .collect();
+    for child in ticks {
+        let out = support::Out::of(child);
+        assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    }
+    for n in 1..=3 {
+        w.orch(&["tick", "--worker", &format!("w{n}")]).status(3);
+    }
+    assert_eq!(looks() - before, 1, "one look per interval, whoever ticks");
+    // The interval over: looked at again.
+    w.orch(&["tick", "--worker", "w1"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "301")
+        .status(3);
+    assert_eq!(looks() - before, 2);
 }

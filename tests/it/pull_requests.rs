@@ -40,7 +40,8 @@ pub(crate) fn repo_world() -> World {
         .set("ORCH_NOTIFY_RETRY_BASE_SECONDS", "0")
         .set("ORCH_GIT_TIMEOUT_SECONDS", "30")
         // The stand-in forge runs no CI: the gate after the developer stage opens at once.
-        .set("ORCH_CI_GRACE_SECONDS", "0");
+        .set("ORCH_CI_GRACE_SECONDS", "0")
+        .set("ORCH_CI_POLL_SECONDS", "0");
     let remote = w.path("remote");
     std::fs::create_dir_all(&remote).unwrap();
     git(&remote, &["init", "-q", "--bare", "-b", "main", "web.git"]);

@@ -25,13 +25,45 @@ pub(super) fn hold(
 }
 
 pub(super) fn gates(conn: &Connection, limit: i64) -> Result<Vec<GateRow>> {
-    let mut stmt = conn.prepare_cached(
+    gates_where(conn, "", params![limit])
+}
+
+/// Whether a gate was not looked at since `due`.
+pub(super) fn any_due(conn: &Connection, due: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM ci_gates WHERE coalesce(checked_at, 0) <= ?1)",
+        )?
+        .query_row([due], |row| row.get(0))?)
+}
+
+/// The gates not looked at since `due`, at most `limit`, oldest first, marked looked at `now`.
+pub(super) fn take(tx: &Transaction, limit: i64, now: i64, due: i64) -> Result<Vec<GateRow>> {
+    let taken = gates_where(
+        tx,
+        "WHERE coalesce(g.checked_at, 0) <= ?2",
+        params![limit, due],
+    )?;
+    let mut mark = tx.prepare_cached("UPDATE ci_gates SET checked_at = ?2 WHERE job_id = ?1")?;
+    for gate in &taken {
+        mark.execute(params![gate.job_id, now])?;
+    }
+    Ok(taken)
+}
+
+/// The gates `filter` keeps (`?1` is the limit), oldest first.
+fn gates_where(
+    conn: &Connection,
+    filter: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<GateRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT g.job_id, g.task_id, t.key, j.project, j.stage, g.gated_stage, g.sha, g.since,
                 t.pushed_sha, t.ci_fixes, j.priority, j.max_attempts
          FROM ci_gates g JOIN jobs j ON j.id = g.job_id JOIN tasks t ON t.id = g.task_id
-         ORDER BY g.since, g.job_id LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit], |row| {
+         {filter} ORDER BY g.since, g.job_id LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map(values, |row| {
         Ok(GateRow {
             job_id: row.get("job_id")?,
             task_id: row.get("task_id")?,

@@ -357,6 +357,15 @@ impl Store for Sqlite {
         self.get(|conn| ci::gates(conn, limit))
     }
 
+    fn take_ci_gates(&mut self, limit: i64, now: i64, every_ms: i64) -> Result<Vec<GateRow>> {
+        let due = now.saturating_sub(every_ms);
+        // Most ticks find none due: a read, not the write lock.
+        if !self.get(|conn| ci::any_due(conn, due))? {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| ci::take(tx, limit, now, due))
+    }
+
     fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>> {
         self.write(|tx| ci::settle(tx, settle))
     }
