@@ -169,8 +169,14 @@ fn comment_reviews(
         return Ok(Vec::new());
     }
     let mut reviews = Vec::new();
-    let waiting = store.jobs_in_state(JobState::AwaitingApproval, APPROVALS_PER_SYNC)?;
-    for job in waiting.iter().filter(|j| j.project == project.name) {
+    // This project's waiting jobs: a cap over every project's would let another's crowd it out.
+    let waiting = store.list_jobs(&crate::store::JobFilter {
+        states: vec![JobState::AwaitingApproval],
+        project: Some(&project.name),
+        limit: APPROVALS_PER_SYNC,
+        ..crate::store::JobFilter::default()
+    })?;
+    for job in &waiting {
         let pull = store.task(job.task_id)?.and_then(|t| t.pr_number);
         let mut comments = Vec::new();
         for number in job.issue.into_iter().chain(pull).filter(|n| *n > 0) {
@@ -208,16 +214,26 @@ fn comment_reviews(
         };
         let actor = format!("forge:{who}");
         let reviewed = match command {
-            Command::Approve => store.approve(job.job_id, &actor, Some("by a comment"), now)?,
+            Command::Approve => store.approve(job.job_id, &actor, Some("by a comment"), now),
             Command::Reject(note) => store.reject(&Rejection {
                 job_id: job.job_id,
                 stage: &config.previous_stage(&job.stage),
                 note: &note,
                 actor: &actor,
                 now,
-            })?,
+            }),
         };
-        reviews.push(reviewed);
+        // Approved, rejected or cancelled by hand meanwhile: the comment is spent, the sync
+        // goes on with the other jobs.
+        match reviewed {
+            Ok(reviewed) => reviews.push(reviewed),
+            Err(err) => crate::diag!(
+                "orch: warning: sync: {}'s comment on {} {}: {err:#}",
+                who,
+                job.project,
+                job.task
+            ),
+        }
     }
     Ok(reviews)
 }
