@@ -53,21 +53,6 @@ pub fn deliver(
             )
         }
     };
-    let Some(number) = task.pr_number else {
-        return (wait("its pull request is not open yet"), None);
-    };
-    let Some(head) = task
-        .head_sha
-        .clone()
-        .filter(|h| task.pushed_sha.as_ref() == Some(h))
-    else {
-        return (wait("its branch is not pushed yet"), None);
-    };
-    let forge = forge::connect(spec, http, token);
-    let checks = match forge.commit_checks(&head) {
-        Ok(checks) => checks,
-        Err(err) => return (super::pull_request::failed(err), None),
-    };
     let now = store.now().unwrap_or(queued_at);
     // The last stage's commit: red CI fails the task (no stage is left to fix it).
     let policy = ci::Policy {
@@ -88,6 +73,32 @@ pub fn deliver(
             reason,
             alert,
         }
+    };
+    // Waiting for the pull request or the push is bounded like waiting for CI: a message gone
+    // dead or a push that never succeeds must not leave the task waiting for ever.
+    let waited_too_long = now.saturating_sub(queued_at) > policy.timeout_ms;
+    let Some(number) = task.pr_number else {
+        if waited_too_long {
+            let reason = "not merged: its pull request was never opened".to_string();
+            return (Outcome::Delivered, Some(fail(reason)));
+        }
+        return (wait("its pull request is not open yet"), None);
+    };
+    let Some(head) = task
+        .head_sha
+        .clone()
+        .filter(|h| task.pushed_sha.as_ref() == Some(h))
+    else {
+        if waited_too_long {
+            let reason = format!("pull request #{number} not merged: its branch was never pushed");
+            return (Outcome::Delivered, Some(fail(reason)));
+        }
+        return (wait("its branch is not pushed yet"), None);
+    };
+    let forge = forge::connect(spec, http, token);
+    let checks = match forge.commit_checks(&head) {
+        Ok(checks) => checks,
+        Err(err) => return (super::pull_request::failed(err), None),
     };
     let short: String = head.chars().take(12).collect();
     match ci::step(

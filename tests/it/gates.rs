@@ -603,3 +603,27 @@ fn workers_sharing_the_database_look_at_a_gate_once_an_interval() {
         .status(3);
     assert_eq!(looks() - before, 2);
 }
+
+#[test]
+fn a_merge_that_never_gets_its_pull_request_fails_after_the_ci_timeout() {
+    let (w, forge) = gated_world("", "merge = \"after_last_stage\"");
+    merge_ready(&w, &forge);
+    // As if its pull request's message had gone dead: the task has none.
+    w.db()
+        .execute("UPDATE tasks SET pr_number = NULL", [])
+        .unwrap();
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "60")
+        .ok();
+    assert_eq!(
+        task_end(&w).0,
+        "active",
+        "it waits, within ci_timeout_seconds"
+    );
+    w.orch(&["notify"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "3700")
+        .ok();
+    let (state, history) = task_end(&w);
+    assert_eq!(state, "failed", "{history}");
+    assert!(history.contains("never opened"), "{history}");
+}
