@@ -123,6 +123,20 @@ fn ci_pending_then_green_makes_the_next_stage_due() {
     let (code, _) = tick(&w);
     assert_eq!(code, 3, "the reviewer waits for CI");
     assert_eq!(prompts(&w).len(), 1);
+    // A job held behind CI is not a due job waiting for a worker.
+    let metrics = w
+        .orch(&["metrics", "--json"])
+        .env("ORCH_CLOCK_AHEAD_SECONDS", "600")
+        .ok()
+        .json();
+    let oldest = metrics["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "orch_oldest_queued_age_seconds")
+        .unwrap_or_else(|| panic!("{metrics}"))["samples"][0]["value"]
+        .as_f64();
+    assert_eq!(oldest, Some(0.0), "{metrics}");
 
     // Green: due, and run in the same tick.
     forge.set_status(REPO, &sha, "ci/build", "success", "built");

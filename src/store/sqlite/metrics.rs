@@ -91,7 +91,11 @@ fn oldest_due_queued(conn: &Connection, now: i64) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
             &format!(
-                "SELECT min(run_after) AS due FROM jobs WHERE state = '{}' AND run_after <= ?1",
+                // A job held behind CI is not due, whatever its run_after says: the walk of the
+                // due queue stops at the first job without a gate.
+                "SELECT run_after AS due FROM jobs j WHERE j.state = '{}' AND j.run_after <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM ci_gates g WHERE g.job_id = j.id)
+                 ORDER BY j.run_after LIMIT 1",
                 JobState::Queued
             ),
             [now],
