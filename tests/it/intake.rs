@@ -434,3 +434,22 @@ fn issues_carry_the_state_label_of_their_task_and_missing_labels_are_made_once()
         assert_eq!(forge.server.requests().len(), before, "{kind}");
     }
 }
+
+#[test]
+fn an_issue_whose_task_was_pruned_is_not_taken_in_again() {
+    let (w, forge) = intake_world("gitea", "");
+    forge.open_issues(REPO, 1, &["orch"]);
+    let created = keys(&sync(&w)["created"]);
+    assert_eq!(created.len(), 1);
+    let job: i64 = w.sql("SELECT id FROM jobs", []);
+    w.orch(&["cancel", &job.to_string()]).ok();
+    let pruned = w
+        .orch(&["prune", "--older-than", "0s", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pruned["tasks"], 1, "{pruned}");
+    assert_eq!(task_count(&w), 0);
+    let again = sync(&w);
+    assert_eq!(keys(&again["created"]), Vec::<String>::new(), "{again}");
+    assert_eq!(task_count(&w), 0);
+}

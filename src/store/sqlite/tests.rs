@@ -683,3 +683,73 @@ fn migration_9_counts_what_was_there_before_it() {
         .unwrap();
     assert_eq!(outbox, [("pending".into(), 1), ("sent".into(), 1)]);
 }
+
+/// Migration 12 rebuilds `jobs` and `outbox` (new states and kinds): every row, index and trigger
+/// the earlier migrations gave them is kept, and the counters still follow each move.
+#[test]
+fn migration_12_keeps_the_jobs_and_the_outbox_with_their_indexes_and_triggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    let schema = |conn: &Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT type || ' ' || name FROM sqlite_master
+                 WHERE tbl_name IN ('jobs', 'outbox') AND type IN ('index', 'trigger') ORDER BY 1",
+            )
+            .unwrap();
+        let names = stmt.query_map([], |row| row.get(0)).unwrap();
+        names.collect::<rusqlite::Result<_>>().unwrap()
+    };
+    let before;
+    {
+        let conn = migrated_to(&path, "h", 11);
+        conn.execute_batch(
+            "PRAGMA user_version = 11;
+             INSERT INTO tasks (id, project, key, created_at, updated_at) VALUES (1, 'web', 'T-1', 0, 0);
+             INSERT INTO jobs (id, task_id, project, stage, state, max_attempts, run_after, created_at, updated_at)
+             VALUES (1, 1, 'web', 'analyst', 'done', 3, 0, 0, 0),
+                    (2, 1, 'web', 'developer', 'over_budget', 3, 0, 0, 0);
+             INSERT INTO outbox (kind, project, task, payload, state, next_attempt_at, created_at, job_id)
+             VALUES ('comment', 'web', 'T-1', '{}', 'pending', 0, 0, 1);",
+        )
+        .unwrap();
+        before = schema(&conn);
+    }
+    let store = open_at(&dir, "h");
+    let after = schema(&store.conn);
+    for name in &before {
+        assert!(after.contains(name), "{name} lost: {after:?}");
+    }
+    let states: Vec<(i64, JobState)> = store
+        .conn
+        .prepare("SELECT id, state FROM jobs ORDER BY id")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(states, [(1, JobState::Done), (2, JobState::OverBudget)]);
+    // The counters' triggers came back with the table: a move is counted.
+    store
+        .conn
+        .execute("UPDATE jobs SET state = 'queued' WHERE id = 2", [])
+        .unwrap();
+    let queued: i64 = store
+        .conn
+        .query_row(
+            "SELECT jobs FROM job_counts WHERE stage = 'developer' AND state = 'queued'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 1);
+    let pending: i64 = store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 1);
+}
