@@ -145,7 +145,7 @@ fn spent_today(db: &Path, n: i64) {
 /// The store at `db` (created and migrated), through orch's own `store::open`.
 fn open(db: &Path) -> Box<dyn Store> {
     orch::store::open(&Options {
-        location: db,
+        location: &orch::store::Location::File(db.to_path_buf()),
         busy_timeout_ms: 5000,
         host: "bench",
     })

@@ -23,9 +23,11 @@ mod jobs;
 mod listing;
 mod metrics;
 mod outbox;
+pub mod postgres;
 mod preflight;
 mod retention;
 mod runs;
+pub mod sql;
 pub mod sqlite;
 mod usage;
 
@@ -42,9 +44,9 @@ pub use retention::*;
 pub use runs::*;
 pub use usage::*;
 
-use std::path::Path;
-
 use anyhow::Result;
+
+pub use crate::config::Location;
 
 use crate::domain::breaker::Breaker;
 use crate::domain::states::{JobState, MessageKind, OutboxState};
@@ -59,6 +61,11 @@ pub fn set_clock_ahead(ms: i64) {
     CLOCK_AHEAD_MS.store(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// How far ahead `clock_ahead_seconds` runs orch's clock, in milliseconds.
+pub(crate) fn clock_ahead_ms() -> i64 {
+    CLOCK_AHEAD_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Milliseconds since the Unix epoch, UTC, by this machine's clock (run ahead by
 /// `clock_ahead_seconds`): the SQLite backend's clock, and the time orch shows things relative to.
 pub fn now_ms() -> i64 {
@@ -70,8 +77,8 @@ pub fn now_ms() -> i64 {
 /// Where the store is and how to open it.
 #[derive(Debug, Clone, Copy)]
 pub struct Options<'a> {
-    /// The database: a file path (SQLite).
-    pub location: &'a Path,
+    /// The database: a file (SQLite) or a URL (PostgreSQL).
+    pub location: &'a Location,
     /// How long a write waits for another process's lock before it gives up.
     pub busy_timeout_ms: u64,
     /// This machine's name (`Config::host`): a migration that keys facts by host files the
@@ -81,8 +88,10 @@ pub struct Options<'a> {
 
 /// Open (creating and migrating it when needed) the store at `options.location`.
 pub fn open(options: &Options) -> Result<Box<dyn Store>> {
-    // A `postgres://` URL will choose the PostgreSQL backend here.
-    Ok(Box::new(sqlite::Sqlite::open(options)?))
+    Ok(match options.location {
+        Location::File(path) => Box::new(sqlite::Sqlite::open(path, options)?),
+        Location::Url(url) => Box::new(postgres::Postgres::open(url, options)?),
+    })
 }
 
 /// Every operation orch performs on its database. Writes take `&mut self` and are one

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::store::{
     AuthGate, CachedVerdict, CredsFingerprint, GateHold, PreflightRow, PreflightState, Reset,
@@ -11,7 +11,7 @@ use crate::store::{
 };
 
 /// The fingerprint stored in the columns `{prefix}creds_path`, `…_size`, `…_mtime_ns`.
-fn fingerprint(row: &Row, prefix: &str) -> rusqlite::Result<Option<CredsFingerprint>> {
+fn fingerprint(row: &Row, prefix: &str) -> crate::store::sql::Result<Option<CredsFingerprint>> {
     let path: Option<String> = row.get(format!("{prefix}creds_path").as_str())?;
     let size: Option<i64> = row.get(format!("{prefix}creds_size").as_str())?;
     let mtime_ns: Option<i64> = row.get(format!("{prefix}creds_mtime_ns").as_str())?;
@@ -40,7 +40,7 @@ fn fingerprint_columns(
 
 /// The agent's cached verdict and auth gate on `host`, with one statement: the whole warm-cache
 /// read.
-pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<PreflightState> {
+pub(super) fn state(conn: &Db, host: &str, agent: &str) -> Result<PreflightState> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.created_at AS c_created_at, c.ok AS c_ok, c.exit_code AS c_exit_code,
                 c.checks_json AS c_checks_json, c.agent_version AS c_agent_version,
@@ -97,12 +97,7 @@ pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<Prefli
     Ok(state)
 }
 
-pub(super) fn save(
-    tx: &Transaction,
-    host: &str,
-    agent: &str,
-    verdict: &CachedVerdict,
-) -> Result<()> {
+pub(super) fn save(tx: &Db, host: &str, agent: &str, verdict: &CachedVerdict) -> Result<()> {
     let (path, size, mtime_ns) = fingerprint_columns(verdict.creds.as_ref());
     tx.prepare_cached(
         "INSERT INTO preflight_cache (host, agent, ok, exit_code, checks_json, agent_version, inputs,
@@ -133,11 +128,7 @@ pub(super) fn save(
 
 /// Drop cached verdicts inside the caller's transaction: on `host` (every host when None), of
 /// `agent` (every agent when None).
-pub(super) fn drop_cache(
-    tx: &Transaction,
-    host: Option<&str>,
-    agent: Option<&str>,
-) -> Result<usize> {
+pub(super) fn drop_cache(tx: &Db, host: Option<&str>, agent: Option<&str>) -> Result<usize> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM preflight_cache WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR agent = ?2)",
@@ -146,7 +137,7 @@ pub(super) fn drop_cache(
 }
 
 /// Hold the gate (see `Store::hold_auth_gate`) inside the caller's transaction.
-pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<bool> {
+pub(super) fn hold_gate(tx: &Db, gate: &GateHold, now: i64) -> Result<bool> {
     let (path, size, mtime_ns) = fingerprint_columns(gate.creds.as_ref());
     let changed = tx
         .prepare_cached(
@@ -177,7 +168,7 @@ pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<b
 /// Hold the agent on the host until `hold.until` inside the caller's transaction: a hold that
 /// still stands is extended to the later of the two times and keeps its start. Returns whether
 /// the agent was not held already (its alert is then raised).
-pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) -> Result<bool> {
+pub(super) fn hold_usage(tx: &Db, hold: &UsageHoldRequest, now: i64) -> Result<bool> {
     let standing: Option<i64> = tx
         .prepare_cached("SELECT until FROM usage_holds WHERE host = ?1 AND agent = ?2")?
         .query_row(params![hold.host, hold.agent], |row| row.get("until"))
@@ -202,19 +193,14 @@ pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) ->
     Ok(standing.is_none())
 }
 
-pub(super) fn release_gate(
-    tx: &Transaction,
-    host: &str,
-    agent: &str,
-    held_since: i64,
-) -> Result<bool> {
+pub(super) fn release_gate(tx: &Db, host: &str, agent: &str, held_since: i64) -> Result<bool> {
     Ok(tx.execute(
         "DELETE FROM auth_gate WHERE host = ?1 AND agent = ?2 AND created_at = ?3",
         params![host, agent, held_since],
     )? > 0)
 }
 
-pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result<Reset> {
+pub(super) fn reset(tx: &Db, host: &str, agent: Option<&str>) -> Result<Reset> {
     let verdicts = drop_cache(tx, Some(host), agent)?;
     let gates = tx.execute(
         "DELETE FROM auth_gate WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
@@ -231,11 +217,7 @@ pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result
     })
 }
 
-pub(super) fn cached_agent_version(
-    conn: &Connection,
-    host: &str,
-    agent: &str,
-) -> Result<Option<String>> {
+pub(super) fn cached_agent_version(conn: &Db, host: &str, agent: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT agent_version FROM preflight_cache WHERE host = ?1 AND agent = ?2")?
         .query_row(params![host, agent], |row| row.get("agent_version"))
@@ -244,7 +226,7 @@ pub(super) fn cached_agent_version(
 }
 
 /// Every agent with a cached verdict, a held auth gate or a standing usage hold on `host`.
-pub(super) fn rows(conn: &Connection, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
+pub(super) fn rows(conn: &Db, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.agent AS agent, c.ok AS ok, c.created_at AS created_at,
                 c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held,
@@ -267,5 +249,5 @@ pub(super) fn rows(conn: &Connection, host: &str, now: i64) -> Result<Vec<Prefli
             usage_until: row.get("usage_until")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }

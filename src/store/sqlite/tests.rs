@@ -6,11 +6,15 @@ use crate::domain::breaker::{Probe, State as BreakerState};
 use crate::domain::states::{PrState, TaskState};
 
 fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
-    Sqlite::open(&Options {
-        location: &dir.path().join("orch.db"),
-        busy_timeout_ms: 1000,
-        host,
-    })
+    let path = dir.path().join("orch.db");
+    Sqlite::open(
+        &path,
+        &Options {
+            location: &Location::File(path.clone()),
+            busy_timeout_ms: 1000,
+            host,
+        },
+    )
     .unwrap()
 }
 
@@ -205,7 +209,7 @@ fn a_breaker_round_trips_and_closes() {
     );
     assert!(!rows[0].probe_live);
     // No job 3 holds a lease: the probe is not live, so a claim may probe.
-    let (_, gate) = breaker::gate(&store.conn, "claude", 1_000_000).unwrap();
+    let (_, gate) = breaker::gate(&Db::sqlite(&store.conn), "claude", 1_000_000).unwrap();
     assert_eq!(gate, crate::domain::breaker::Gate::Probe);
     assert_eq!(store.close_breakers(Some("other")).unwrap(), 0);
     assert_eq!(store.close_breakers(None).unwrap(), 1);
@@ -218,11 +222,15 @@ fn a_newer_schema_is_refused_untouched() {
     drop(open_at(&dir, "h"));
     let conn = Connection::open(dir.path().join("orch.db")).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
-    let err = Sqlite::open(&Options {
-        location: &dir.path().join("orch.db"),
-        busy_timeout_ms: 1000,
-        host: "h",
-    })
+    let path = dir.path().join("orch.db");
+    let err = Sqlite::open(
+        &path,
+        &Options {
+            location: &Location::File(path.clone()),
+            busy_timeout_ms: 1000,
+            host: "h",
+        },
+    )
     .err()
     .unwrap();
     assert!(format!("{err:#}").contains("newer orch"), "{err:#}");

@@ -1,13 +1,13 @@
 //! The cost report: the usage rollup (kept by a trigger as each run is finalized) and the runs
 //! not finalized yet, grouped as asked.
 
+use crate::store::sql::{params, Db, Row};
 use anyhow::Result;
-use rusqlite::{params, Connection, Row};
 
 use crate::domain::usage::{Dim, Sums, DAY_MS, UNJUDGED};
 use crate::store::{UsageKey, UsageQuery, UsageRow};
 
-pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRow>> {
+pub(super) fn report(conn: &Db, query: &UsageQuery) -> Result<Vec<UsageRow>> {
     let keys: Vec<String> = query
         .by
         .iter()
@@ -60,7 +60,7 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
                 .iter()
                 .enumerate()
                 .map(|(i, dim)| key(row, i, *dim))
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::store::sql::Result<_>>()?;
             Ok(UsageRow {
                 key,
                 class: row.get("class")?,
@@ -68,10 +68,10 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-fn key(row: &Row, i: usize, dim: Dim) -> rusqlite::Result<UsageKey> {
+fn key(row: &Row, i: usize, dim: Dim) -> crate::store::sql::Result<UsageKey> {
     let name = format!("k{i}");
     Ok(match dim {
         Dim::Day => UsageKey::Day(row.get(name.as_str())?),
@@ -80,7 +80,7 @@ fn key(row: &Row, i: usize, dim: Dim) -> rusqlite::Result<UsageKey> {
 }
 
 /// A row's sums (`total()` is a float whatever it sums).
-pub(super) fn sums(row: &Row) -> rusqlite::Result<Sums> {
+pub(super) fn sums(row: &Row) -> crate::store::sql::Result<Sums> {
     Ok(Sums {
         runs: row.get("runs")?,
         cost_usd: row.get("cost_usd")?,

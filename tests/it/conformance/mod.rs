@@ -27,8 +27,8 @@ use orch::domain::states::JobState;
 use orch::procfs::{Liveness, Place};
 use orch::store::{
     AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimMessage, ClaimProject, ClaimRequest,
-    FinalizePlan, Job, JobMove, NewAlert, NewComment, NewRun, NewTask, Options, RunEnd, RunVerdict,
-    Store,
+    FinalizePlan, Job, JobMove, Location, NewAlert, NewComment, NewRun, NewTask, Options, RunEnd,
+    RunVerdict, Store,
 };
 
 /// A moment to count from.
@@ -73,7 +73,7 @@ fn sqlite() -> Db {
     Db {
         open: Box::new(move || {
             orch::store::open(&Options {
-                location: &path,
+                location: &Location::File(path.clone()),
                 busy_timeout_ms: 30_000,
                 host: HOST,
             })

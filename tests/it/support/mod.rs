@@ -190,7 +190,7 @@ impl World {
     /// queue or read what the CLI does not.
     pub fn store(&self) -> Box<dyn orch::store::Store> {
         orch::store::open(&orch::store::Options {
-            location: &self.path("state/orch.db"),
+            location: &orch::store::Location::File(self.path("state/orch.db")),
             busy_timeout_ms: 5000,
             host: "test",
         })
