@@ -6,7 +6,8 @@
 //! - `json_each(?N)`, a JSON list given as one parameter → `json_array_elements_text($N::json)`,
 //!   its values compared with an id column read as integers;
 //! - `total(x)` → `coalesce(sum(x), 0)::float8`; two-argument `min`/`max` → `least`/`greatest`;
-//!   `json_group_array(x)` → `json_agg(x)::text`; `CAST(… AS INTEGER)` → `… AS BIGINT`.
+//!   `json_group_array(x)` → `json_agg(x)::text`; `CAST(… AS INTEGER)` → `… AS BIGINT`;
+//! - `INDEXED BY name` and `+column` (SQLite's planner hints) → nothing.
 //!
 //! A statement that needs more is written for each backend (`Db::is_postgres`).
 
@@ -45,11 +46,43 @@ fn rewrite(sql: &str) -> String {
             args.join(",")
         ))
     });
-    let sql = outside_strings(&sql, |code| {
+    outside_strings(&sql, |code| {
         let code = replace_words(code, "AS INTEGER)", "AS BIGINT)");
-        null_safe(&code)
-    });
-    sql
+        null_safe(&without_unary_plus(&without_index_hints(&code)))
+    })
+}
+
+/// `+column`: SQLite's way to keep a column's index out of a plan; PostgreSQL has no unary plus
+/// for text, and plans by itself.
+fn without_unary_plus(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut previous = ' ';
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        let starts_operand = matches!(previous, '(' | ',') || previous.is_whitespace();
+        if c == '+' && starts_operand && chars.peek().is_some_and(|n| n.is_alphabetic()) {
+            continue;
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
+/// `INDEXED BY name`: SQLite's hint, which PostgreSQL's planner does without.
+fn without_index_hints(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find("INDEXED BY ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "INDEXED BY ".len()..];
+        let name = after
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[name..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Apply `f` to the parts of `sql` outside string literals.

@@ -57,7 +57,7 @@ pub(super) fn save(
                 cooldown_ms = excluded.cooldown_ms, probe_job_id = excluded.probe_job_id,
                 probe_worker = excluded.probe_worker, probe_attempt = excluded.probe_attempt,
                 probe_started_at = excluded.probe_started_at, last_class = excluded.last_class,
-                last_run_id = coalesce(excluded.last_run_id, last_run_id), updated_at = excluded.updated_at",
+                last_run_id = coalesce(excluded.last_run_id, breakers.last_run_id), updated_at = excluded.updated_at",
     )?
     .execute(params![
         agent,

@@ -313,8 +313,8 @@ fn next_due(tx: &Db, request: &ClaimMessage, skip: &str) -> Result<Option<Due>> 
             "SELECT id, alert_kind, dedup_key FROM outbox
              WHERE ((state = ?5 AND next_attempt_at <= ?1)
                     OR (state = ?6 AND claim_expires_at <= ?1))
-               AND ((kind = ?7 AND ?2)
-                    OR (kind IN (?8, ?9) AND ?3
+               AND ((kind = ?7 AND ?2 <> 0)
+                    OR (kind IN (?8, ?9) AND ?3 <> 0
                         AND coalesce(project, '') NOT IN (SELECT value FROM json_each(?4))))
              ORDER BY next_attempt_at, id LIMIT 1",
         )?

@@ -148,8 +148,9 @@ pub(super) fn hold_gate(tx: &Db, gate: &GateHold, now: i64) -> Result<bool> {
                     reason = excluded.reason, creds_path = excluded.creds_path,
                     creds_size = excluded.creds_size, creds_mtime_ns = excluded.creds_mtime_ns,
                     created_at = excluded.created_at
-             WHERE creds_path IS NOT excluded.creds_path OR creds_size IS NOT excluded.creds_size
-                OR creds_mtime_ns IS NOT excluded.creds_mtime_ns",
+             WHERE auth_gate.creds_path IS NOT excluded.creds_path
+                OR auth_gate.creds_size IS NOT excluded.creds_size
+                OR auth_gate.creds_mtime_ns IS NOT excluded.creds_mtime_ns",
         )?
         .execute(params![
             gate.host,
@@ -179,7 +180,7 @@ pub(super) fn hold_usage(tx: &Db, hold: &UsageHoldRequest, now: i64) -> Result<b
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (host, agent) DO UPDATE SET until = excluded.until, reason = excluded.reason,
                 run_id = excluded.run_id,
-                created_at = CASE WHEN ?7 THEN usage_holds.created_at ELSE excluded.created_at END",
+                created_at = CASE WHEN ?7 <> 0 THEN usage_holds.created_at ELSE excluded.created_at END",
     )?
     .execute(params![
         hold.host,

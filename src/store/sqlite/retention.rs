@@ -117,12 +117,12 @@ fn trash_from_row(row: &crate::store::sql::Row) -> crate::store::sql::Result<Tra
 pub(super) fn preview(conn: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     let (ids, tasks) = select_tasks(conn, batch)?;
     let files = conn
-        .prepare_cached(&format!("SELECT 0 AS id, * FROM ({FILES})"))?
+        .prepare_cached(&format!("SELECT 0 AS id, f.* FROM ({FILES}) AS f"))?
         .query_map(params![ids, batch.host], trash_from_row)?
         .collect::<crate::store::sql::Result<_>>()?;
     Ok(PrunedBatch {
         tasks: tasks.len() as i64,
-        jobs: count(conn, &format!("SELECT count(*) FROM ({JOBS})"), &ids)?,
+        jobs: count(conn, &format!("SELECT count(*) FROM ({JOBS}) AS j"), &ids)?,
         history: count(
             conn,
             &format!("SELECT count(*) FROM job_history WHERE job_id IN ({JOBS})"),
@@ -146,7 +146,7 @@ pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     }
     let files = tx
         .prepare_cached(&format!(
-            "INSERT INTO trash (host, kind, path, queued_at) SELECT host, kind, path, ?3 FROM ({FILES})
+            "INSERT INTO trash (host, kind, path, queued_at) SELECT host, kind, path, ?3 FROM ({FILES}) AS f
              RETURNING id, host, kind, path"
         ))?
         .query_map(params![ids, batch.host, batch.now], trash_from_row)?
@@ -191,7 +191,7 @@ fn prune_delivered(tx: &Db, ids: &str) -> Result<i64> {
             "DELETE FROM outbox WHERE id IN (
                  SELECT o.id FROM outbox o
                  WHERE o.id IN (SELECT id FROM outbox WHERE job_id IN ({JOBS})
-                                UNION SELECT value FROM json_each(?3))
+                                UNION SELECT CAST(value AS INTEGER) FROM json_each(?3))
                    AND +o.state = ?2
                    AND (o.job_id IS NULL OR o.job_id IN ({JOBS})
                         OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id))

@@ -201,7 +201,7 @@ pub(super) fn end(tx: &Db, run_id: i64, end: &RunEnd) -> Result<()> {
                     exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
                     launch_error = ?9, log_bytes = ?10, log_truncated = ?11, launch_kind = ?12,
                     stalled = ?13,
-                    resumed_session = CASE WHEN ?14 THEN NULL ELSE resumed_session END
+                    resumed_session = CASE WHEN ?14 <> 0 THEN NULL ELSE resumed_session END
              WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL RETURNING agent, host",
             params![
                 run_id,

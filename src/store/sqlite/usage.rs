@@ -42,7 +42,7 @@ pub(super) fn report(conn: &Db, query: &UsageQuery) -> Result<Vec<UsageRow>> {
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)
              FROM agent_runs r INDEXED BY agent_runs_unfinalized
              JOIN jobs j ON j.id = r.job_id {tasks}
-             WHERE r.finalized_at IS NULL AND r.started_at / ?4 BETWEEN ?1 AND ?2)
+             WHERE r.finalized_at IS NULL AND r.started_at / ?4 BETWEEN ?1 AND ?2) AS u
          GROUP BY {order}class ORDER BY {order}class"
     );
     let mut stmt = conn.prepare(&sql)?;

@@ -49,6 +49,8 @@ pub struct Backend {
 /// One fresh database: `open` gives a new handle (a connection of its own) each time, so tests
 /// can race several.
 pub struct Db {
+    /// The backend's name (`Backend::name`), for what only one of them has.
+    pub backend: &'static str,
     open: Box<dyn Fn() -> Box<dyn Store> + Send + Sync>,
     _keep: Box<dyn Any + Send + Sync>,
 }
@@ -59,18 +61,50 @@ impl Db {
     }
 }
 
-/// Every backend the suite runs against. (PostgreSQL joins here.)
+/// Every backend the suite runs against: SQLite always, PostgreSQL when `ORCH_TEST_PG_URL`
+/// names a server to make throwaway schemas on (`.ci/pg.sh` starts one; under `CI=true` it must
+/// be there). `ORCH_TEST_BACKEND=sqlite|postgres` runs one half alone.
 pub fn backends() -> Vec<Backend> {
-    vec![Backend {
-        name: "sqlite",
-        fresh: sqlite,
-    }]
+    let only = std::env::var("ORCH_TEST_BACKEND").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let mut backends = Vec::new();
+    if wanted("sqlite") {
+        backends.push(Backend {
+            name: "sqlite",
+            fresh: sqlite,
+        });
+    }
+    if wanted("postgres") && crate::support::pg::url().is_some() {
+        backends.push(Backend {
+            name: "postgres",
+            fresh: postgres,
+        });
+    }
+    backends
+}
+
+fn postgres() -> Db {
+    let schema = crate::support::pg::Schema::fresh();
+    let url = schema.url();
+    Db {
+        backend: "",
+        open: Box::new(move || {
+            orch::store::open(&Options {
+                location: &Location::Url(url.clone()),
+                busy_timeout_ms: 30_000,
+                host: HOST,
+            })
+            .unwrap()
+        }),
+        _keep: Box::new(schema),
+    }
 }
 
 fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("orch.db");
     Db {
+        backend: "",
         open: Box::new(move || {
             orch::store::open(&Options {
                 location: &Location::File(path.clone()),
@@ -98,7 +132,9 @@ impl Drop for Named {
 pub fn each(test: impl Fn(&Db)) {
     for backend in backends() {
         let _named = Named(backend.name);
-        test(&(backend.fresh)());
+        let mut db = (backend.fresh)();
+        db.backend = backend.name;
+        test(&db);
     }
 }
 

@@ -521,6 +521,12 @@ fn a_prune_hands_the_freed_pages_back() {
     each(|db| {
         let mut store = db.open();
         let start = store.storage().unwrap();
+        if db.backend == "postgres" {
+            // The server keeps its own free space (autovacuum): nothing to hand back.
+            assert!(!start.incremental && start.free_pages == 0, "{start:?}");
+            assert_eq!(store.release_pages(1).unwrap(), 0);
+            return;
+        }
         assert!(
             start.incremental,
             "a new database frees pages a few at a time"

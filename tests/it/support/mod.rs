@@ -6,6 +6,7 @@ pub mod faults;
 pub mod forge;
 pub mod git_http;
 pub mod http;
+pub mod pg;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
