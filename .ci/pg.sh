@@ -17,7 +17,11 @@ pg_bin() {
 start() {
   if ! pg_bin >/dev/null; then
     echo "== installing PostgreSQL (Debian's postgresql package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    # A new machine's package lists may be missing or old: refresh them when the install fails.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    }
   fi
   local bin user dir port
   bin=$(pg_bin)
