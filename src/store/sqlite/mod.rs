@@ -474,7 +474,7 @@ impl<B: Backend> Store for B {
     }
 
     fn state_counts(&self) -> Result<Vec<StateCount>> {
-        self.get(|db| listing::state_counts(db))
+        self.get(listing::state_counts)
     }
 
     fn jobs_in_state(&self, state: JobState, limit: i64) -> Result<Vec<Job>> {
@@ -502,7 +502,7 @@ impl<B: Backend> Store for B {
     }
 
     fn project_holds(&self) -> Result<Vec<ProjectHold>> {
-        self.get(|db| holds::all(db))
+        self.get(holds::all)
     }
 
     fn project_spends(&self, projects: &[&str], day_start: i64) -> Result<Vec<ProjectSpend>> {
@@ -514,7 +514,7 @@ impl<B: Backend> Store for B {
     }
 
     fn comments(&self) -> Result<Vec<(i64, NewComment)>> {
-        self.get(|db| outbox::comments(db))
+        self.get(outbox::comments)
     }
 
     fn metrics(&self, host: &str, now: i64) -> Result<MetricsFacts> {
@@ -589,7 +589,7 @@ impl<B: Backend> Store for B {
     }
 
     fn storage(&self) -> Result<Storage> {
-        self.get(|db| retention::storage(db))
+        self.get(retention::storage)
     }
 
     fn release_pages(&mut self, pages: i64) -> Result<i64> {
