@@ -148,6 +148,35 @@ impl Postgres {
     }
 }
 
+/// How a write transaction ends when its work succeeded.
+enum Ending {
+    Commit,
+    Rollback,
+}
+
+impl Postgres {
+    /// Run `f` in one transaction that holds the write lock (so that no other writer comes
+    /// between its reads and its writes, as under SQLite's `BEGIN IMMEDIATE`); a failure rolls
+    /// it back (a dropped connection too, on the server).
+    fn transaction<T>(&mut self, ending: Ending, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let at = &self.at;
+        let mut tx = self
+            .client
+            .get_mut()
+            .transaction()
+            .map_err(|err| at.explain(err))?;
+        at.lock(&mut tx, Lock::Write)
+            .map_err(|err| at.explain(err))?;
+        let value = f(&Db::postgres(&mut tx, &self.cache)).map_err(|err| at.context(err))?;
+        match ending {
+            Ending::Commit => tx.commit(),
+            Ending::Rollback => tx.rollback(),
+        }
+        .map_err(|err| at.explain(err))?;
+        Ok(value)
+    }
+}
+
 impl Server {
     fn lock(&self, tx: &mut Transaction, lock: Lock) -> Result<(), ::postgres::Error> {
         tx.execute(
@@ -380,17 +409,7 @@ impl Backend for Postgres {
     }
 
     fn write<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let at = &self.at;
-        let mut tx = self
-            .client
-            .get_mut()
-            .transaction()
-            .map_err(|err| at.explain(err))?;
-        at.lock(&mut tx, Lock::Write)
-            .map_err(|err| at.explain(err))?;
-        let value = f(&Db::postgres(&mut tx, &self.cache)).map_err(|err| at.context(err))?;
-        tx.commit().map_err(|err| at.explain(err))?;
-        Ok(value)
+        self.transaction(Ending::Commit, f)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
@@ -413,15 +432,7 @@ impl Backend for Postgres {
     }
 
     fn rolled_back<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let at = &self.at;
-        let mut tx = self
-            .client
-            .get_mut()
-            .transaction()
-            .map_err(|err| at.explain(err))?;
-        let value = f(&Db::postgres(&mut tx, &self.cache)).map_err(|err| at.context(err))?;
-        tx.rollback().map_err(|err| at.explain(err))?;
-        Ok(value)
+        self.transaction(Ending::Rollback, f)
     }
 
     fn checkpoint(&mut self) -> Result<()> {

@@ -26,49 +26,36 @@ pub trait PgClient {
     ) -> Result<u64, postgres::Error>;
 }
 
-impl PgClient for Client {
-    fn prepare_typed(&mut self, sql: &str, types: &[Type]) -> Result<Statement, postgres::Error> {
-        Client::prepare_typed(self, sql, types)
-    }
+macro_rules! pg_client {
+    ($($client:ty),+) => {$(
+        impl PgClient for $client {
+            fn prepare_typed(
+                &mut self,
+                sql: &str,
+                types: &[Type],
+            ) -> Result<Statement, postgres::Error> {
+                <$client>::prepare_typed(self, sql, types)
+            }
 
-    fn query(
-        &mut self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, postgres::Error> {
-        Client::query(self, statement, params)
-    }
+            fn query(
+                &mut self,
+                statement: &Statement,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Vec<Row>, postgres::Error> {
+                <$client>::query(self, statement, params)
+            }
 
-    fn execute(
-        &mut self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, postgres::Error> {
-        Client::execute(self, statement, params)
-    }
+            fn execute(
+                &mut self,
+                statement: &Statement,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<u64, postgres::Error> {
+                <$client>::execute(self, statement, params)
+            }
+        }
+    )+};
 }
-
-impl PgClient for Transaction<'_> {
-    fn prepare_typed(&mut self, sql: &str, types: &[Type]) -> Result<Statement, postgres::Error> {
-        Transaction::prepare_typed(self, sql, types)
-    }
-
-    fn query(
-        &mut self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, postgres::Error> {
-        Transaction::query(self, statement, params)
-    }
-
-    fn execute(
-        &mut self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, postgres::Error> {
-        Transaction::execute(self, statement, params)
-    }
-}
+pg_client!(Client, Transaction<'_>);
 
 /// A connection's prepared statements, by their SQLite text and their parameters' kinds.
 #[derive(Default)]

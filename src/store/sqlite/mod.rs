@@ -17,7 +17,6 @@ mod outbox;
 mod preflight;
 mod retention;
 mod runs;
-mod types;
 mod usage;
 
 use std::fs::OpenOptions;

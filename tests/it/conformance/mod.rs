@@ -17,7 +17,6 @@ mod retention;
 mod runs;
 
 use std::any::Any;
-use std::path::PathBuf;
 
 use orch::domain::breaker::{Event, Policy, MAX_COOLDOWN_MS};
 use orch::domain::budget::Budget;
@@ -85,35 +84,27 @@ pub fn backends() -> Vec<Backend> {
 
 fn postgres() -> Db {
     let schema = crate::support::pg::Schema::fresh();
-    let url = schema.url();
-    Db {
-        backend: "",
-        open: Box::new(move || {
-            orch::store::open(&Options {
-                location: &Location::Url(url.clone()),
-                busy_timeout_ms: 30_000,
-                host: HOST,
-            })
-            .unwrap()
-        }),
-        _keep: Box::new(schema),
-    }
+    opened(Location::Url(schema.url()), Box::new(schema))
 }
 
 fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let path: PathBuf = dir.path().join("orch.db");
+    opened(Location::File(dir.path().join("orch.db")), Box::new(dir))
+}
+
+/// The database at `location`, which lives as long as `keep`.
+fn opened(location: Location, keep: Box<dyn Any + Send + Sync>) -> Db {
     Db {
         backend: "",
         open: Box::new(move || {
             orch::store::open(&Options {
-                location: &Location::File(path.clone()),
+                location: &location,
                 busy_timeout_ms: 30_000,
                 host: HOST,
             })
             .unwrap()
         }),
-        _keep: Box::new(dir),
+        _keep: keep,
     }
 }
 
