@@ -47,8 +47,8 @@ pub fn command() -> clap::Command {
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
-    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    /// The database: an SQLite file, or a postgres:// URL (no password in it) [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
+    #[arg(long, global = true, value_name = "PATH|URL", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]

@@ -28,7 +28,7 @@ use ::postgres::error::SqlState;
 use ::postgres::{Client, NoTls, Transaction};
 use anyhow::{Context, Result};
 
-use super::sql::{Backend, Cache, Db};
+use super::sql::{self, Backend, Cache, Db};
 use super::*;
 use crate::{exit, secrets};
 
@@ -197,20 +197,22 @@ impl Server {
 
     /// A PostgreSQL failure somewhere in `err`, with a message an operator can act on.
     fn context(&self, err: anyhow::Error) -> anyhow::Error {
-        match err
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<::postgres::Error>())
-            .and_then(|pg| self.friendly(pg))
-        {
+        let Some(pg) = sql::Error::find(&err, sql::Error::postgres) else {
+            return err;
+        };
+        match self.friendly(pg) {
             Some((code, message)) => exit::with_code(err, code, message),
-            None => err,
+            None => err.context(format!("database {}", self.name)),
         }
     }
 
     fn explain(&self, err: ::postgres::Error) -> anyhow::Error {
-        match self.friendly(&err) {
-            Some((code, message)) => exit::with_code(anyhow::Error::new(err), code, message),
-            None => anyhow::Error::new(err).context(format!("database {}", self.name)),
+        let friendly = self.friendly(&err);
+        // As `sql::Error`, which says what the server said (the crate's own says "db error").
+        let err = anyhow::Error::new(sql::Error::Postgres(err));
+        match friendly {
+            Some((code, message)) => exit::with_code(err, code, message),
+            None => err.context(format!("database {}", self.name)),
         }
     }
 
@@ -370,7 +372,15 @@ impl Target {
                     .connect(tokio_postgres_rustls::MakeRustlsConnect::new(rustls))
             }
         };
-        connected.map_err(|err| at.explain(err))
+        connected.map_err(|err| match err.code() {
+            // The server answered: what it said (a login refused, no such database).
+            Some(_) => at.explain(err),
+            None => exit::with_code(
+                anyhow::Error::new(err),
+                exit::UNEXPECTED,
+                format!("cannot reach the database server {}", at.name),
+            ),
+        })
     }
 }
 

@@ -48,13 +48,35 @@ impl std::fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+/// Transparent: it says what the database said, once (the backends find the database's own
+/// error through `sqlite` and `postgres` to explain it).
+impl std::error::Error for Error {}
+
+impl Error {
+    pub fn sqlite(&self) -> Option<&rusqlite::Error> {
         match self {
             Error::Sqlite(err) => Some(err),
-            Error::Postgres(err) => Some(err),
-            Error::NoRows | Error::Convert(_) => None,
+            _ => None,
         }
+    }
+
+    pub fn postgres(&self) -> Option<&postgres::Error> {
+        match self {
+            Error::Postgres(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// The database's error found in `err`'s chain, as it came or inside an `Error`.
+    pub fn find<'e, E: std::error::Error + 'static>(
+        err: &'e anyhow::Error,
+        inside: impl Fn(&'e Error) -> Option<&'e E>,
+    ) -> Option<&'e E> {
+        err.chain().find_map(|cause| {
+            cause
+                .downcast_ref::<E>()
+                .or_else(|| cause.downcast_ref::<Error>().and_then(&inside))
+        })
     }
 }
 

@@ -254,7 +254,7 @@ pub(super) fn raise(tx: &Db, raise: &BudgetRaise) -> Result<Raised> {
     if day_held {
         tx.prepare_cached(
             "INSERT INTO project_days (project, day, extra_usd) VALUES (?1, ?2, ?3)
-             ON CONFLICT (project, day) DO UPDATE SET extra_usd = extra_usd + excluded.extra_usd",
+             ON CONFLICT (project, day) DO UPDATE SET extra_usd = project_days.extra_usd + excluded.extra_usd",
         )?
         .execute(params![job.project, day, raise.usd])?;
     }
@@ -325,7 +325,7 @@ pub(super) fn spend(tx: &Db, job: &Job, cost_usd: Option<f64>, now: i64) -> Resu
         .execute(params![job.task_id, cost])?;
     tx.prepare_cached(
         "INSERT INTO project_days (project, day, spent_usd) VALUES (?1, ?2, ?3)
-         ON CONFLICT (project, day) DO UPDATE SET spent_usd = spent_usd + excluded.spent_usd",
+         ON CONFLICT (project, day) DO UPDATE SET spent_usd = project_days.spent_usd + excluded.spent_usd",
     )?
     .execute(params![job.project, budget::day_start(now), cost])?;
     Ok(())

@@ -446,6 +446,13 @@ fn take_best(
     stages: &str,
     due_limit: i64,
 ) -> Result<Option<Taken>> {
+    // On a server several claims may look at once: each takes the job it chose as it reads it,
+    // passing over one another claim holds (under SQLite's one writer there is none).
+    let skip_locked = if tx.is_postgres() {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     Ok(tx
         .prepare_cached(&format!(
             "UPDATE jobs SET state = '{running}', attempt = attempt + 1, lease_owner = ?1,
@@ -457,7 +464,7 @@ fn take_best(
                      WHERE q.state = '{queued}' AND q.project = p.value
                        AND (q.run_after <= ?2 OR q.run_after > ?6)
                        AND q.stage IN (SELECT value FROM json_each(?5))
-                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
+                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1 {skip_locked})
                  ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
              RETURNING id, run_after, project, task_id",
             running = JobState::Running,

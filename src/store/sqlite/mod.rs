@@ -622,9 +622,7 @@ impl<B: Backend> Store for B {
 
 /// Turn an SQLite failure somewhere in `err` into a message an operator can act on.
 fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
-    let sqlite = err
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<rusqlite::Error>())
+    let sqlite = super::sql::Error::find(&err, super::sql::Error::sqlite)
         .and_then(|e| e.sqlite_error_code());
     match sqlite.and_then(|code| friendly(code, path, busy_timeout_ms)) {
         Some(message) => err.context(message),

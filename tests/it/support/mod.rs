@@ -26,6 +26,8 @@ pub struct World {
     pub dir: tempfile::TempDir,
     /// Environment every command in this world gets (on top of PATH only).
     pub env: BTreeMap<String, OsString>,
+    /// What the world's database lives in when it is not a file of `dir` (a PostgreSQL schema).
+    pub keep: Option<pg::Schema>,
 }
 
 impl World {
@@ -42,6 +44,7 @@ impl World {
         let mut world = World {
             dir,
             env: BTreeMap::new(),
+            keep: None,
         };
         world.set("HOME", root.join("home"));
         world.set("ORCH_DB", root.join("state/orch.db"));
@@ -50,6 +53,17 @@ impl World {
         world.set("FAKE_CLAUDE_CALLS", root.join("calls.txt"));
         world.config("");
         world
+    }
+
+    /// `new`, its database a schema of its own on the PostgreSQL server of the tests
+    /// (`ORCH_TEST_PG_URL`); None without one.
+    pub fn on_postgres() -> Option<World> {
+        pg::url()?;
+        let mut world = World::new();
+        let schema = pg::Schema::fresh();
+        world.set("ORCH_DB", schema.url());
+        world.keep = Some(schema);
+        Some(world)
     }
 
     pub fn root(&self) -> &Path {
@@ -190,8 +204,9 @@ impl World {
     /// The world's store through orch's own store API (`orch::store::open`): the way tests
     /// queue or read what the CLI does not.
     pub fn store(&self) -> Box<dyn orch::store::Store> {
+        let db = self.env["ORCH_DB"].to_string_lossy();
         orch::store::open(&orch::store::Options {
-            location: &orch::store::Location::File(self.path("state/orch.db")),
+            location: &orch::store::Location::parse(&db),
             busy_timeout_ms: 5000,
             host: "test",
         })

@@ -1,0 +1,117 @@
+//! The database as a `postgres://` URL: the password never in the URL (nor in any message, nor
+//! in a child's environment), a server that cannot be reached named with the documented exit
+//! code, and the commands running on PostgreSQL as on SQLite (`World::on_postgres`, when the
+//! tests have a server: `ORCH_TEST_PG_URL`).
+
+use crate::support::{self, World};
+
+const DB_PASSWORD: &str = "dbSECRETpassword0123";
+
+/// A port nothing listens on: one the kernel handed out and took back.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_password_in_the_database_url_is_refused_and_never_repeated() {
+    let url = format!("postgres://orch:{DB_PASSWORD}@127.0.0.1:5432/orch");
+    let query = format!("postgres://orch@127.0.0.1:5432/orch?password={DB_PASSWORD}");
+    let w = World::new();
+    let outs = [
+        w.orch(&["--db", &url, "status"]).status(78),
+        w.orch(&["status"]).env("ORCH_DB", &url).status(78),
+        w.orch(&["status"]).env("ORCH_DB", &query).status(78),
+    ];
+    for out in outs {
+        assert!(!out.stderr.contains(DB_PASSWORD), "{}", out.stderr);
+        for place in ["PGPASSWORD", "ORCH_DB_PASSWORD_FILE", "~/.pgpass"] {
+            assert!(out.stderr.contains(place), "{}", out.stderr);
+        }
+    }
+    w.raw_config(&format!(
+        "db = \"{url}\"\n[projects.web]\nworkdir = \"/tmp\"\n"
+    ));
+    let out = w.orch(&["status"]).env_remove("ORCH_DB").status(78);
+    assert!(!out.stderr.contains(DB_PASSWORD), "{}", out.stderr);
+}
+
+#[test]
+fn an_unreachable_server_is_named_and_its_password_is_not() {
+    let w = World::new();
+    let port = closed_port();
+    let url = format!("postgres://orch@127.0.0.1:{port}/orch?sslmode=disable&connect_timeout=5");
+    let out = w
+        .orch(&["--db", &url, "status"])
+        .env("PGPASSWORD", DB_PASSWORD)
+        .status(1);
+    let server = format!("orch@127.0.0.1:{port}/orch");
+    assert!(
+        out.stderr
+            .contains(&format!("cannot reach the database server {server}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(DB_PASSWORD), "{}", out.stderr);
+    // `orch config` shows the URL as given, which holds no password.
+    let out = w
+        .orch(&["--db", &url, "config", "--json"])
+        .env("PGPASSWORD", DB_PASSWORD)
+        .ok();
+    assert!(!out.stdout.contains(DB_PASSWORD), "{}", out.stdout);
+    let db = &out.json()["settings"]["db"]["value"];
+    assert_eq!(db.as_str(), Some(url.as_str()), "{}", out.stdout);
+}
+
+#[test]
+fn the_database_password_reaches_no_child() {
+    for via_file in [false, true] {
+        let mut w = World::new();
+        w.login(24 * 3_600_000);
+        if via_file {
+            let file = w.path("db.password");
+            support::write_private(&file, format!("{DB_PASSWORD}\n").as_bytes());
+            w.set("ORCH_DB_PASSWORD_FILE", &file);
+        } else {
+            w.set("PGPASSWORD", DB_PASSWORD);
+        }
+        let snoop = w.path("snoop.txt");
+        w.set("FAKE_CLAUDE_SNOOP", &snoop);
+        w.enqueue("T-1");
+        w.orch(&["tick", "--worker", "w1"]).ok();
+        let seen = std::fs::read_to_string(&snoop).unwrap();
+        assert!(seen.contains("== /proc/"), "{seen}");
+        assert!(!seen.contains(DB_PASSWORD), "{seen}");
+        assert!(!seen.contains("PGPASSWORD"), "{seen}");
+        assert!(!seen.contains("ORCH_DB_PASSWORD_FILE"), "{seen}");
+    }
+}
+
+#[test]
+fn a_job_runs_through_every_stage_on_postgres() {
+    let Some(w) = World::on_postgres() else {
+        return;
+    };
+    w.login(24 * 3_600_000);
+    let job = w.enqueue("T-1");
+    let task_id = w.store().job(job).unwrap().unwrap().task_id;
+    for _ in orch::config::DEFAULT_STAGES {
+        w.orch(&["tick", "--worker", "w1"]).ok();
+    }
+    let jobs = w.store().jobs_of_task(task_id).unwrap();
+    let done: Vec<&str> = jobs.iter().map(|j| j.stage.as_str()).collect();
+    assert_eq!(done, orch::config::DEFAULT_STAGES, "{jobs:?}");
+    assert!(jobs
+        .iter()
+        .all(|j| j.state == orch::domain::states::JobState::Done));
+    let out = w.orch(&["show", &job.to_string(), "--json"]).ok();
+    assert_eq!(out.json()["job"]["state"], "done", "{}", out.stdout);
+    w.orch(&["status", "--json"]).ok();
+    w.orch(&["logs", &jobs[1].job_id.to_string()]).ok();
+    w.orch(&["metrics"]).ok();
+    w.orch(&["usage"]).ok();
+    w.orch(&["prune", "--dry-run"]).ok();
+}
