@@ -115,3 +115,149 @@ fn a_job_runs_through_every_stage_on_postgres() {
     w.orch(&["usage"]).ok();
     w.orch(&["prune", "--dry-run"]).ok();
 }
+
+/// The store at `url`, opened in this process.
+fn open(url: &str) -> anyhow::Result<Box<dyn orch::store::Store>> {
+    orch::store::open(&orch::store::Options {
+        location: &orch::store::Location::Url(url.to_string()),
+        busy_timeout_ms: 30_000,
+        host: "h1",
+    })
+}
+
+fn admin() -> postgres::Client {
+    postgres::Client::connect(&support::pg::url().unwrap(), postgres::NoTls).unwrap()
+}
+
+#[test]
+fn hosts_starting_at_once_migrate_once() {
+    if support::pg::url().is_none() {
+        return;
+    }
+    let schema = support::pg::Schema::fresh();
+    let url = schema.url();
+    let stores: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || open(&url).map(|store| store.now().unwrap()))
+        })
+        .collect();
+    for store in stores {
+        store.join().unwrap().unwrap();
+    }
+    let versions: i64 = admin()
+        .query_one(
+            &format!("SELECT count(*) FROM {}.orch_schema", schema.name()),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused_untouched() {
+    if support::pg::url().is_none() {
+        return;
+    }
+    let schema = support::pg::Schema::fresh();
+    let mut store = open(&schema.url()).unwrap();
+    let queued = store.enqueue(&task("T-1"), store.now().unwrap()).unwrap();
+    drop(store);
+    let name = schema.name();
+    admin()
+        .batch_execute(&format!("UPDATE {name}.orch_schema SET version = 999"))
+        .unwrap();
+    let err = open(&schema.url()).err().expect("refused");
+    assert_eq!(orch::exit::code_of(&err), 78, "{err:#}");
+    assert!(format!("{err:#}").contains("newer orch"), "{err:#}");
+    let row = admin()
+        .query_one(
+            &format!("SELECT (SELECT version FROM {name}.orch_schema), (SELECT count(*) FROM {name}.jobs WHERE id = $1)"),
+            &[&queued.job_id],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (999, 1));
+}
+
+fn task(key: &str) -> orch::store::NewTask<'_> {
+    orch::store::NewTask {
+        project: "web",
+        key,
+        title: None,
+        body: None,
+        issue: None,
+        stage: "analyst",
+        priority: 0,
+        max_attempts: 3,
+        actor: "test",
+    }
+}
+
+/// Whether the connection named `app` is encrypted, as the server sees it.
+fn encrypted(app: &str) -> bool {
+    admin()
+        .query_one(
+            "SELECT coalesce(bool_or(s.ssl), false) FROM pg_stat_ssl s
+             JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn tls_by_sslmode() {
+    let (Some(server), Ok(ca)) = (support::pg::url(), std::env::var("ORCH_TEST_PG_CA")) else {
+        return;
+    };
+    let schema = support::pg::Schema::fresh();
+    // The schema's URL, with another sslmode and the host as written here (the server listens
+    // on 127.0.0.1; its certificate names localhost and 127.0.0.1).
+    let url = |host: &str, query: &str| {
+        let rest = server.split_once('@').unwrap().1;
+        let port_db = rest.split_once(':').unwrap().1;
+        format!(
+            "postgres://orch@{host}:{port_db}?options=-c%20search_path%3D{}&{query}",
+            schema.name()
+        )
+    };
+    for (host, query, app) in [
+        ("127.0.0.1", "sslmode=disable", "t-disable"),
+        ("127.0.0.1", "sslmode=require", "t-require"),
+        ("127.0.0.1", "sslmode=prefer", "t-prefer"),
+        (
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+            "t-full-ip",
+        ),
+        (
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+            "t-full-name",
+        ),
+        (
+            "db.invalid",
+            &format!("sslmode=verify-ca&sslrootcert={ca}&hostaddr=127.0.0.1"),
+            "t-ca",
+        ),
+    ] {
+        let store = open(&url(host, &format!("{query}&application_name={app}")))
+            .unwrap_or_else(|err| panic!("{query}: {err:#}"));
+        assert_eq!(encrypted(app), query != "sslmode=disable", "{query}");
+        drop(store);
+    }
+    for query in [
+        // A name the certificate does not hold.
+        format!("sslmode=verify-full&sslrootcert={ca}&hostaddr=127.0.0.1"),
+        // No root that signed it (the system's roots did not).
+        "sslmode=verify-full&hostaddr=127.0.0.1".to_string(),
+    ] {
+        let err = open(&url("db.invalid", &query)).err().expect("refused");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("certificate") || text.contains("no trusted root"),
+            "{query}: {text}"
+        );
+    }
+}

@@ -123,12 +123,31 @@ impl Postgres {
         if version == known {
             return Ok(());
         }
-        let mut tx = client.transaction().map_err(|err| at.explain(err))?;
         // Several hosts may start at once: one migrates, the others wait here and find it done.
-        // The lock waits as long as a migration takes, not the busy timeout.
-        tx.batch_execute("SET LOCAL lock_timeout = 0")
-            .and_then(|()| at.lock(&mut tx, Lock::Migrate))
+        // The lock is the session's, taken before the transaction that looks again: a
+        // transaction begun after another's commit sees its tables (one begun before may hold
+        // the catalog as it was), and a process that dies lets it go with its connection. It
+        // waits as long as a migration takes, not the busy timeout.
+        let keys = [
+            &at.schema_key as &(dyn ::postgres::types::ToSql + Sync),
+            &(Lock::Migrate as i32),
+        ];
+        client
+            .batch_execute("SET lock_timeout = 0")
+            .and_then(|()| client.execute("SELECT pg_advisory_lock($1, $2)", &keys))
             .map_err(|err| at.explain(err))?;
+        let migrated = Self::migrate_locked(client, &at, known);
+        client
+            .execute("SELECT pg_advisory_unlock($1, $2)", &keys)
+            .and_then(|_| {
+                client.batch_execute(&format!("SET lock_timeout = {}", at.busy_timeout_ms.max(1)))
+            })
+            .map_err(|err| at.explain(err))?;
+        migrated
+    }
+
+    fn migrate_locked(client: &mut Client, at: &Server, known: i64) -> Result<()> {
+        let mut tx = client.transaction().map_err(|err| at.explain(err))?;
         let version = Self::version(&mut tx).map_err(|err| at.explain(err))?;
         if version > known {
             return Err(at.newer_schema(version));

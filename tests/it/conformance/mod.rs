@@ -73,7 +73,7 @@ pub fn backends() -> Vec<Backend> {
             fresh: sqlite,
         });
     }
-    if wanted("postgres") && crate::support::pg::url().is_some() {
+    if crate::support::pg::url().is_some() {
         backends.push(Backend {
             name: "postgres",
             fresh: postgres,

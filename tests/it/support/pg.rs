@@ -4,9 +4,13 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The server's URL; None when the tests run without one (a developer without PostgreSQL).
-/// Under `CI=true` a missing server is a failure, not a skip.
+/// The server's URL; None when the tests run without one (a developer without PostgreSQL), or
+/// run the SQLite half alone (`ORCH_TEST_BACKEND=sqlite`). Under `CI=true` a missing server is a
+/// failure, not a skip.
 pub fn url() -> Option<String> {
+    if std::env::var("ORCH_TEST_BACKEND").is_ok_and(|only| only == "sqlite") {
+        return None;
+    }
     match std::env::var("ORCH_TEST_PG_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
@@ -41,6 +45,10 @@ impl Schema {
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .expect("creating a test schema");
         Schema { server, name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The URL orch is given: the server's, its search path this schema.
