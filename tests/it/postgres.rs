@@ -261,3 +261,68 @@ fn tls_by_sslmode() {
         );
     }
 }
+
+/// libfaketime's library, for a host whose clock is off (`.ci/run` installs Debian's
+/// libfaketime when it is missing); None without it, outside CI.
+fn faketime() -> Option<&'static str> {
+    const LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if std::path::Path::new(LIB).exists() {
+        return Some(LIB);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |ci| ci != "true"),
+        "CI=true but libfaketime is missing: .ci/run installs it"
+    );
+    None
+}
+
+#[test]
+fn a_host_ten_minutes_ahead_runs_nothing_early_and_nothing_twice() {
+    let (Some(mut w), Some(lib)) = (World::on_postgres(), faketime()) else {
+        return;
+    };
+    w.login(24 * 3_600_000);
+    w.set("ORCH_LEASE_SECONDS", "60");
+    let ahead = |w: &World, args: &[&str]| {
+        w.orch(args)
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", "+10m")
+            .env("ORCH_HOST", "fast")
+    };
+    // The host ahead claims a due job: its lease runs out by the server's clock, a minute on.
+    let first = w.enqueue("T-1");
+    let out = ahead(&w, &["claim", "--worker", "fast", "--json"]).ok();
+    assert_eq!(out.json()["job_id"], first, "{}", out.stdout);
+    let server_now = w.store().now().unwrap();
+    let job = w.store().job(first).unwrap().unwrap();
+    let lease_left = job.lease_expires_at.unwrap() - server_now;
+    assert!((30_000..=60_000).contains(&lease_left), "{lease_left} ms");
+    // A host on time finds the lease live: nothing to rescue, nothing to claim.
+    w.orch(&["claim", "--worker", "slow"]).status(3);
+    assert_eq!(
+        w.store()
+            .job(first)
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .as_deref(),
+        Some("fast")
+    );
+    // A job due in five minutes by the server is not due for the host ten minutes ahead.
+    let second = w.enqueue("T-2");
+    let schema = w.keep.as_ref().unwrap().name().to_string();
+    admin()
+        .execute(
+            &format!("UPDATE {schema}.jobs SET run_after = $1 WHERE id = $2"),
+            &[&(server_now + 300_000), &second],
+        )
+        .unwrap();
+    ahead(&w, &["claim", "--worker", "fast"]).status(3);
+    w.orch(&["claim", "--worker", "slow"]).status(3);
+    let job = w.store().job(second).unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempt), ("queued", 0), "{job:?}");
+    // And what the host ahead records is dated by the server.
+    let history = w.store().history(first).unwrap();
+    let claimed = history.last().unwrap();
+    assert!((claimed.at - server_now).abs() < 30_000, "{history:?}");
+}
