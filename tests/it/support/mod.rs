@@ -100,13 +100,22 @@ impl World {
 
     /// Write a valid credentials file for the agent's HOME, expiring `expires_in_ms` from now.
     pub fn login(&self, expires_in_ms: i64) {
-        let expires = now_ms() + expires_in_ms;
-        let dir = self.path("home/.claude");
-        std::fs::create_dir_all(&dir).unwrap();
-        let body = format!(
-            r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"max"}}}}"#
-        );
-        write_private(&dir.join(".credentials.json"), body.as_bytes());
+        login_at(&self.path("home"), expires_in_ms);
+    }
+
+    /// Run `f` on the world's database, whichever backend it is on: the statements in SQLite's
+    /// dialect (`orch::store::sql`), for assertions on what neither the CLI nor the store's API
+    /// shows.
+    pub fn with_db<T>(&self, f: impl FnOnce(&orch::store::sql::Db) -> T) -> T {
+        use orch::store::sql::{Cache, Db};
+        match &self.keep {
+            Some(schema) => {
+                let mut client = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+                let cache = std::cell::RefCell::new(Cache::default());
+                f(&Db::postgres(&mut client, &cache))
+            }
+            None => f(&Db::sqlite(&self.db())),
+        }
     }
 
     pub fn logout(&self) {
@@ -449,4 +458,15 @@ pub fn dump_db(world: &World) -> String {
         }
     }
     out
+}
+
+/// Write a valid credentials file for the agent of HOME `home`, expiring `expires_in_ms` from now.
+pub fn login_at(home: &Path, expires_in_ms: i64) {
+    let expires = now_ms() + expires_in_ms;
+    let dir = home.join(".claude");
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = format!(
+        r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"max"}}}}"#
+    );
+    write_private(&dir.join(".credentials.json"), body.as_bytes());
 }
