@@ -203,10 +203,14 @@ pub fn pgpass_password(login: &PgLogin) -> Option<String> {
     if meta.permissions().mode() & 0o077 != 0 {
         return None;
     }
+    pgpass_lookup(&String::from_utf8_lossy(&bytes), login)
+}
+
+/// The password of the first line of a password file that matches `login`.
+fn pgpass_lookup(text: &str, login: &PgLogin) -> Option<String> {
     let port = login.port.to_string();
     let wanted = [login.host, &port, login.dbname, login.user];
-    String::from_utf8_lossy(&bytes)
-        .lines()
+    text.lines()
         .filter(|line| !line.trim_start().starts_with('#'))
         .find_map(|line| {
             let fields = pgpass_fields(line);
@@ -270,4 +274,32 @@ fn take_var(name: &str) -> Option<String> {
         }
     }
     Some(String::from_utf8_lossy(OsStr::as_bytes(&value)).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_file_matches_fields_wildcards_and_escapes() {
+        let login = PgLogin {
+            host: "db.internal",
+            port: 5432,
+            dbname: "orch",
+            user: "orch",
+        };
+        let text = "# a comment\n\
+                    other:5432:orch:orch:wrong\n\
+                    db.internal:5433:orch:orch:wrong-port\n\
+                    db.internal:*:orch:orch:pa\\:ss\\\\word\n\
+                    *:*:*:*:fallback\n";
+        assert_eq!(pgpass_lookup(text, &login).as_deref(), Some("pa:ss\\word"));
+        let elsewhere = PgLogin {
+            host: "other",
+            port: 1,
+            ..login
+        };
+        assert_eq!(pgpass_lookup(text, &elsewhere).as_deref(), Some("fallback"));
+        assert_eq!(pgpass_lookup("db.internal:5432:orch:orch\n", &login), None);
+    }
 }
