@@ -193,6 +193,8 @@ pub enum Command {
                       --json, or --csv."
     )]
     Usage(UsageArgs),
+    /// The database as a whole: `orch db copy` moves a queue from one database to another
+    Db(DbArgs),
     /// Print a shell completion script, or write every shell's into --dir
     Completions(CompletionsArgs),
     /// Write the manual pages (orch.1 and one per subcommand) into a directory
@@ -416,6 +418,32 @@ pub struct PruneArgs {
     /// Count what would be removed, and remove nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a whole queue (tasks, jobs, history, runs, outbox, holds, counters and rollups) into
+    /// an empty database: SQLite to PostgreSQL, or back
+    #[command(
+        long_about = "Copy a whole queue into an empty database: tasks, jobs, their history,                       runs, the outbox, caches and holds, the counters and the usage rollup, each                       table by column name, in pages. SQLite to PostgreSQL (the way from one host                       to a fleet), PostgreSQL to SQLite, or either to its own kind. A target                       holding any row is refused; the row counts of every table are compared                       after. Stop the workers first: rows written to the source during the copy                       are not carried."
+    )]
+    Copy(DbCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbCopyArgs {
+    /// The database to copy: an SQLite file or a postgres:// URL
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: String,
+    /// The empty database to copy into (created and migrated when missing)
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,10 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
                 "the agent is not authenticated: gated, the attempt not counted",
             ),
         ],
+        "db" => vec![(
+            OK,
+            "the queue was copied and every table's rows counted alike",
+        )],
         "logs" => vec![
             (OK, "the log was shown"),
             (NOTHING_TO_DO, "the job has no run yet"),

@@ -4,6 +4,7 @@
 
 pub mod branches;
 pub mod claim;
+pub mod copy;
 pub mod finalize;
 pub mod preflight;
 pub mod prune;

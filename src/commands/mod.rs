@@ -4,6 +4,7 @@ mod cancel;
 pub(crate) mod claim;
 mod completions;
 mod config;
+mod db;
 mod demo;
 mod enqueue;
 mod finalize;
@@ -56,6 +57,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::PruneWorktrees(args) => prune_worktrees::run(ctx, &args),
         Command::Prune(args) => prune::run(ctx, &args),
         Command::Usage(args) => usage::run(ctx, &args),
+        Command::Db(args) => db::run(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 mod file;
-mod location;
+pub mod location;
 
 pub use location::{check_url as check_db_url, Location};
 

@@ -17,6 +17,7 @@
 
 mod branches;
 mod breaker;
+mod copy;
 mod finalize;
 mod holds;
 mod jobs;
@@ -33,6 +34,7 @@ mod usage;
 
 pub use branches::*;
 pub use breaker::*;
+pub use copy::*;
 pub use finalize::*;
 pub use holds::*;
 pub use jobs::*;
@@ -361,6 +363,24 @@ pub trait Store: Send {
 
     /// When the turn was last done, if ever.
     fn turn_done_at(&self, name: &str) -> Result<Option<i64>>;
+
+    // Copying a whole queue (`orch db copy`).
+
+    /// Every table a copy carries, parents first.
+    fn copy_tables(&self) -> &'static [CopyTable];
+
+    /// How many rows the table holds.
+    fn copy_count(&self, table: &str) -> Result<i64>;
+
+    /// At most `limit` rows of a paged table after id `after`, or all of another.
+    fn copy_rows(&self, table: &str, after: i64, limit: i64) -> Result<TableRows>;
+
+    /// Write rows read from another database into the table, in one transaction; `first`, the
+    /// first batch of the table (a derived table's rows replace what its triggers made).
+    fn copy_insert(&mut self, table: &str, rows: &TableRows, first: bool) -> Result<()>;
+
+    /// After a copy: new ids follow the copied ones.
+    fn copy_finish(&mut self) -> Result<()>;
 
     /// The cost report: the usage rollup (every finalized run, pruned or not) and the runs not
     /// finalized yet (class `domain::usage::UNJUDGED`), together.

@@ -326,3 +326,96 @@ fn a_host_ten_minutes_ahead_runs_nothing_early_and_nothing_twice() {
     let claimed = history.last().unwrap();
     assert!((claimed.at - server_now).abs() < 30_000, "{history:?}");
 }
+
+/// What the queue shows through the CLI, for comparing two databases: jobs of every state,
+/// the counts, the cost report and one job's history and runs.
+fn snapshot(w: &World, db: &str) -> String {
+    let mut shown = String::new();
+    for args in [
+        &[
+            "jobs",
+            "--state",
+            "queued",
+            "--state",
+            "running",
+            "--state",
+            "done",
+            "--state",
+            "failed",
+            "--state",
+            "cancelled",
+            "--json",
+        ][..],
+        &["status", "--json"],
+        &["usage", "--by", "project,stage", "--json"],
+        &["show", "1", "--json"],
+    ] {
+        let out = w.orch(args).env("ORCH_DB", db).ok();
+        let mut doc = out.json();
+        // What differs by when it was asked, not by what is stored.
+        if let Some(map) = doc.as_object_mut() {
+            for key in ["now", "generated_at", "database"] {
+                map.remove(key);
+            }
+        }
+        shown.push_str(&doc.to_string());
+        shown.push('\n');
+    }
+    shown
+}
+
+#[test]
+fn a_queue_moves_to_postgres_and_back_whole() {
+    let w = World::new();
+    w.login(24 * 3_600_000);
+    for task in ["T-1", "T-2"] {
+        w.enqueue(task);
+    }
+    for _ in 0..3 {
+        w.orch(&["tick", "--worker", "w1"]).ok();
+    }
+    let cancelled = w.enqueue("T-3");
+    w.orch(&["cancel", &cancelled.to_string()]).ok();
+    let sqlite = w.path("state/orch.db").display().to_string();
+    let before = snapshot(&w, &sqlite);
+    // To PostgreSQL when the tests have a server, else to another SQLite file.
+    let schema = support::pg::url().map(|_| support::pg::Schema::fresh());
+    let middle = match &schema {
+        Some(schema) => schema.url(),
+        None => w.path("state/middle.db").display().to_string(),
+    };
+    let out = w
+        .orch(&["db", "copy", "--from", &sqlite, "--to", &middle, "--json"])
+        .ok();
+    let tables = out.json()["tables"].as_array().unwrap().clone();
+    let rows = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["table"] == name)
+            .and_then(|t| t["rows"].as_i64())
+            .unwrap()
+    };
+    assert_eq!(
+        (rows("tasks"), rows("agent_runs") > 0),
+        (3, true),
+        "{tables:?}"
+    );
+    assert_eq!(snapshot(&w, &middle), before);
+    // A target that holds a queue is refused, and left as it was.
+    let out = w
+        .orch(&["db", "copy", "--from", &sqlite, "--to", &middle])
+        .status(2);
+    assert!(out.stderr.contains("empty database only"), "{}", out.stderr);
+    assert_eq!(snapshot(&w, &middle), before);
+    // And back, into a new SQLite file.
+    let back = w.path("state/back.db").display().to_string();
+    w.orch(&["db", "copy", "--from", &middle, "--to", &back])
+        .ok();
+    assert_eq!(snapshot(&w, &back), before);
+    // The copy goes on where the source stopped: new ids follow the copied ones.
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-4", "--json"])
+        .env("ORCH_DB", &middle)
+        .ok();
+    assert_eq!(out.json()["job_id"], rows("jobs") + 1, "{}", out.stdout);
+}

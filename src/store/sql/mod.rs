@@ -127,6 +127,12 @@ impl Params for &[&dyn ToValue] {
     }
 }
 
+impl Params for &[Value] {
+    fn values(self) -> Vec<Value> {
+        self.to_vec()
+    }
+}
+
 impl<T: ToValue, const N: usize> Params for [T; N] {
     fn values(self) -> Vec<Value> {
         self.iter().map(|v| v.to_value()).collect()

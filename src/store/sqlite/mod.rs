@@ -8,6 +8,7 @@
 mod branches;
 mod breaker;
 mod budget;
+mod copy;
 mod finalize;
 mod holds;
 mod jobs;
@@ -617,6 +618,26 @@ impl<B: Backend> Store for B {
 
     fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>> {
         self.read(|conn| usage::report(conn, query))
+    }
+
+    fn copy_tables(&self) -> &'static [CopyTable] {
+        copy::TABLES
+    }
+
+    fn copy_count(&self, table: &str) -> Result<i64> {
+        self.get(|db| copy::count(db, table))
+    }
+
+    fn copy_rows(&self, table: &str, after: i64, limit: i64) -> Result<TableRows> {
+        self.read(|db| copy::rows(db, table, after, limit))
+    }
+
+    fn copy_insert(&mut self, table: &str, rows: &TableRows, first: bool) -> Result<()> {
+        self.bulk_write(|db| copy::insert(db, table, rows, first))
+    }
+
+    fn copy_finish(&mut self) -> Result<()> {
+        self.write(copy::finish)
     }
 }
 
