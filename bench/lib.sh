@@ -3,7 +3,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
-ORCH=$ROOT/target/release/orch
+ORCH=${CARGO_TARGET_DIR:-$ROOT/target}/release/orch
 
 need() { # need CMD DEBIAN-PACKAGE
   command -v "$1" >/dev/null 2>&1 && return 0
