@@ -98,7 +98,9 @@ fn concurrent_on_postgres(queued: i64, claims: usize) {
                 ready.wait();
                 for _ in 0..claims / CLAIMERS {
                     let now = store.now().unwrap();
-                    let claim = store.claim(&request(&triage, Budget::default(), now)).unwrap();
+                    let claim = store
+                        .claim(&request(&triage, Budget::default(), now))
+                        .unwrap();
                     assert!(claim.job.is_some());
                 }
             })

@@ -419,3 +419,96 @@ fn a_queue_moves_to_postgres_and_back_whole() {
         .ok();
     assert_eq!(out.json()["job_id"], rows("jobs") + 1, "{}", out.stdout);
 }
+
+/// Hold orch's write lock of `schema` from another session until the returned client is dropped.
+fn hold_write_lock(schema: &str) -> postgres::Client {
+    let mut client = admin();
+    client
+        .execute(
+            "SELECT pg_advisory_lock(hashtext('orch ' || $1::text), 2)",
+            &[&schema],
+        )
+        .unwrap();
+    client
+}
+
+#[test]
+fn a_lock_held_too_long_a_dropped_connection_and_a_timeout_write_nothing() {
+    let Some(w) = World::on_postgres() else {
+        return;
+    };
+    let schema = w.keep.as_ref().unwrap().name().to_string();
+    let db = w.env["ORCH_DB"].to_string_lossy().into_owned();
+    w.enqueue("T-1");
+    let jobs = |w: &World| {
+        w.store()
+            .jobs_in_state(orch::domain::states::JobState::Queued, 10)
+            .unwrap()
+            .len()
+    };
+
+    // Another writer holds the lock longer than busy_timeout_ms.
+    let holder = hold_write_lock(&schema);
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-2"])
+        .env("ORCH_BUSY_TIMEOUT_MS", "200")
+        .status(1);
+    assert!(out.stderr.contains("database is busy"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was written"), "{}", out.stderr);
+
+    // The connection drops while the step waits inside its transaction.
+    let waiting = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-3"])
+        .env("ORCH_DB", format!("{db}&application_name=orch-dropped"))
+        .spawn();
+    let mut dropped = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let ended: i64 = admin()
+            .query_one(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = 'orch-dropped' AND wait_event_type = 'Lock') AS t",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if ended > 0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the step never waited for the lock");
+    let out = support::Out::of(waiting);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        (out.stderr.contains("ended this connection")
+            || out.stderr.contains("lost the connection"))
+            && out.stderr.contains("nothing was written"),
+        "{}",
+        out.stderr
+    );
+    drop(holder);
+    assert_eq!(jobs(&w), 1);
+
+    // A statement past the server's statement_timeout.
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-4"])
+        .env(
+            "ORCH_DB",
+            format!(
+                "{}?options=-c%20search_path%3D{schema}%20-c%20statement_timeout%3D1ms&sslmode=disable",
+                support::pg::url().unwrap()
+            ),
+        )
+        .run();
+    if out.code != 0 {
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("statement_timeout"), "{}", out.stderr);
+        assert!(!out.stderr.contains("T-4 queued"), "{}", out.stderr);
+    }
+    let queued = jobs(&w);
+    assert!(
+        queued == 1 || (out.code == 0 && queued == 2),
+        "{queued} queued"
+    );
+}

@@ -244,7 +244,7 @@ impl Server {
             {
                 Some((
                     exit::UNEXPECTED,
-                    format!("lost the connection to the database server {server} (or never had it); {nothing}"),
+                    format!("lost the connection to the database server {server}; {nothing}"),
                 ))
             } else {
                 None
@@ -278,10 +278,11 @@ impl Server {
                 exit::CONFIG,
                 format!("the database role lacks a privilege orch needs on {server} (see the README's PostgreSQL section); {nothing}"),
             ),
-            c if *c == SqlState::ADMIN_SHUTDOWN
-                || *c == SqlState::CRASH_SHUTDOWN
-                || *c == SqlState::CANNOT_CONNECT_NOW =>
-            (
+            c if *c == SqlState::ADMIN_SHUTDOWN => (
+                exit::UNEXPECTED,
+                format!("the database server {server} ended this connection (an administrator, or a shutdown); {nothing}"),
+            ),
+            c if *c == SqlState::CRASH_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW => (
                 exit::UNEXPECTED,
                 format!("the database server {server} is shutting down or starting; {nothing}"),
             ),
