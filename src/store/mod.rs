@@ -224,6 +224,10 @@ pub trait Store: Send {
     /// Drop cached verdicts and release auth gates on `host`, one agent's or all.
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset>;
 
+    /// Every host with an auth gate held or a usage hold standing at `now`, by name: what a
+    /// fleet's status lists besides this host's.
+    fn held_hosts(&self, now: i64) -> Result<Vec<String>>;
+
     /// The agent version the cached verdict on `host` recorded, if there is one.
     fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>>;
 

@@ -512,3 +512,34 @@ fn a_lock_held_too_long_a_dropped_connection_and_a_timeout_write_nothing() {
         "{queued} queued"
     );
 }
+
+#[test]
+fn status_shows_the_holds_of_every_host() {
+    // On PostgreSQL when the tests have a server: where a fleet shares one queue.
+    let w = World::on_postgres().unwrap_or_else(World::new);
+    w.login(24 * 3_600_000);
+    let gate = orch::store::GateHold {
+        host: "h2".into(),
+        agent: "claude".into(),
+        run_id: 7,
+        reason: "logged out".into(),
+        creds: None,
+        alert: None,
+    };
+    let mut store = w.store();
+    let now = store.now().unwrap();
+    assert!(store.hold_auth_gate(&gate, now).unwrap());
+    let out = w.orch(&["status", "--json"]).ok();
+    let holds = out.json()["agent_holds"].clone();
+    assert_eq!(holds.as_array().map(Vec::len), Some(1), "{holds}");
+    assert_eq!(
+        (holds[0]["host"].as_str(), holds[0]["hold"].as_str()),
+        (Some("h2"), Some("auth"))
+    );
+    let out = w.orch(&["status"]).ok();
+    assert!(
+        out.stdout.contains("agent claude held on h2"),
+        "{}",
+        out.stdout
+    );
+}

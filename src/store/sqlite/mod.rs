@@ -425,6 +425,10 @@ impl<B: Backend> Store for B {
         self.write(|tx| preflight::reset(tx, host, agent))
     }
 
+    fn held_hosts(&self, now: i64) -> Result<Vec<String>> {
+        self.get(|db| preflight::held_hosts(db, now))
+    }
+
     fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>> {
         self.get(|conn| preflight::cached_agent_version(conn, host, agent))
     }

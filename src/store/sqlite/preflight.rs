@@ -252,3 +252,11 @@ pub(super) fn rows(conn: &Db, host: &str, now: i64) -> Result<Vec<PreflightRow>>
     })?;
     Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
+
+pub(super) fn held_hosts(conn: &Db, now: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT host FROM auth_gate UNION SELECT host FROM usage_holds WHERE until > ?1 ORDER BY 1",
+    )?;
+    let hosts = stmt.query_map([now], |row| row.get(0))?;
+    Ok(hosts.collect::<crate::store::sql::Result<_>>()?)
+}
