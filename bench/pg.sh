@@ -21,7 +21,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-printf '[projects.web]\nworkdir = "%s"\nmax_running = 100000000\n' "$work" >"$work/config.toml"
+printf '[projects.web]\nworkdir = "%s"\nmax_running = 10000\n' "$work" >"$work/config.toml"
 export ORCH_CONFIG=$work/config.toml ORCH_PREFLIGHT_CHECK_AUTH=false ORCH_CLAUDE_BIN=$ROOT/tests/agent/fake-claude
 
 url() { echo "$ORCH_TEST_PG_URL?options=-c%20search_path%3D$1&sslmode=disable"; }

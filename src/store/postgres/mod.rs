@@ -73,21 +73,13 @@ impl Postgres {
             busy_timeout_ms: options.busy_timeout_ms,
             schema_key: 0,
         };
-        let mut client = target.connect(&at)?;
-        // SQLite's busy timeout is a wait for the write lock; here, for any lock. 0 means
-        // "never wait" there and "wait forever" here.
-        let lock_timeout = options.busy_timeout_ms.max(1);
+        let mut client = target.connect(&at, options.busy_timeout_ms)?;
         let (server_ms, schema_key): (i64, i32) = client
-            .batch_execute(&format!(
-                "SET lock_timeout = {lock_timeout}; SET TIME ZONE 'UTC'"
-            ))
-            .and_then(|()| {
-                client.query_one(
-                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
-                            hashtext('orch ' || current_schema())",
-                    &[],
-                )
-            })
+            .query_typed_one(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                        hashtext('orch ' || current_schema())",
+                &[],
+            )
             .map(|row| (row.get(0), row.get(1)))
             .map_err(|err| at.explain(err))?;
         let mut store = Postgres {
@@ -101,14 +93,15 @@ impl Postgres {
     }
 
     fn version(client: &mut impl ::postgres::GenericClient) -> Result<i64, ::postgres::Error> {
+        // Each sent whole: one round trip, nothing prepared.
         let exists: bool = client
-            .query_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
+            .query_typed_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
             .get(0);
         if !exists {
             return Ok(0);
         }
         Ok(client
-            .query_opt("SELECT version FROM orch_schema", &[])?
+            .query_typed_opt("SELECT version FROM orch_schema", &[])?
             .map_or(0, |row| row.get(0)))
     }
 
@@ -374,9 +367,18 @@ impl Target {
         })
     }
 
-    fn connect(&self, at: &Server) -> Result<Client> {
+    fn connect(&self, at: &Server, busy_timeout_ms: u64) -> Result<Client> {
         use ::postgres::config::SslMode;
         let mut config = self.config.clone();
+        // Session settings in the start-up message, after the URL's own: no round trip of their
+        // own. SQLite's busy timeout is a wait for the write lock; here, for any lock. 0 means
+        // "never wait" there and "wait forever" here.
+        let settings = format!("-c lock_timeout={} -c TimeZone=UTC", busy_timeout_ms.max(1));
+        let options = match config.get_options() {
+            Some(own) => format!("{own} {settings}"),
+            None => settings,
+        };
+        config.options(&options);
         let connected = match self.ssl {
             tls::SslMode::Disable => config.ssl_mode(SslMode::Disable).connect(NoTls),
             mode => {

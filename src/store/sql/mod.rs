@@ -6,8 +6,9 @@
 //!
 //! Statements are written in SQLite's dialect with numbered parameters (`?1`); on PostgreSQL
 //! `dialect::postgres` rewrites them once per process (parameters `$1`, the few functions and
-//! operators the two spell differently) and each is prepared once per connection, its
-//! parameters typed by the Rust values given (so `?1 IS NULL` needs no cast). A statement the
+//! operators the two spell differently), their parameters typed by the Rust values given (so
+//! `?1 IS NULL` needs no cast); a statement is sent whole the first time (one round trip) and
+//! prepared when it comes again on the connection. A statement the
 //! rewrite cannot carry is chosen by `Db::is_postgres`.
 
 mod dialect;

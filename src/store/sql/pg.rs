@@ -24,6 +24,17 @@ pub trait PgClient {
         statement: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error>;
+    /// Parse, bind and run in one round trip, preparing nothing.
+    fn query_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, postgres::Error>;
+    fn execute_typed(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<u64, postgres::Error>;
 }
 
 macro_rules! pg_client {
@@ -52,15 +63,33 @@ macro_rules! pg_client {
             ) -> Result<u64, postgres::Error> {
                 <$client>::execute(self, statement, params)
             }
+
+            fn query_typed(
+                &mut self,
+                sql: &str,
+                params: &[(&(dyn ToSql + Sync), Type)],
+            ) -> Result<Vec<Row>, postgres::Error> {
+                <$client>::query_typed(self, sql, params)
+            }
+
+            fn execute_typed(
+                &mut self,
+                sql: &str,
+                params: &[(&(dyn ToSql + Sync), Type)],
+            ) -> Result<u64, postgres::Error> {
+                <$client>::execute_typed(self, sql, params)
+            }
         }
     )+};
 }
 pg_client!(Client, Transaction<'_>);
 
-/// A connection's prepared statements, by their SQLite text and their parameters' kinds.
+/// A connection's statements, by their SQLite text and their parameters' kinds: the ones run
+/// once so far (sent whole, one round trip, nothing prepared: most of a one-shot process's), and
+/// the ones prepared when they came again (a long process's: parsed once).
 #[derive(Default)]
 pub struct Cache {
-    statements: HashMap<(String, Vec<Kind>), Statement>,
+    statements: HashMap<(String, Vec<Kind>), Option<Statement>>,
 }
 
 fn pg_type(kind: Kind) -> Type {
@@ -71,25 +100,44 @@ fn pg_type(kind: Kind) -> Type {
     }
 }
 
+/// How to run a statement this time: prepared (it came before), or sent whole.
+enum Run {
+    Prepared(Statement),
+    Whole(String),
+}
+
 fn statement(
     client: &mut dyn PgClient,
     cache: &mut Cache,
     sql: &str,
     values: &[Value],
-) -> Result<Statement, postgres::Error> {
+) -> Result<Run, postgres::Error> {
     let kinds: Vec<Kind> = values.iter().map(Value::kind).collect();
     let key = (sql.to_string(), kinds);
-    if let Some(statement) = cache.statements.get(&key) {
-        return Ok(statement.clone());
+    match cache.statements.get(&key) {
+        Some(Some(statement)) => Ok(Run::Prepared(statement.clone())),
+        Some(None) => {
+            let types: Vec<Type> = key.1.iter().map(|kind| pg_type(*kind)).collect();
+            let statement = client.prepare_typed(&dialect::postgres(sql), &types)?;
+            cache.statements.insert(key, Some(statement.clone()));
+            Ok(Run::Prepared(statement))
+        }
+        None => {
+            cache.statements.insert(key, None);
+            Ok(Run::Whole(dialect::postgres(sql)))
+        }
     }
-    let types: Vec<Type> = key.1.iter().map(|kind| pg_type(*kind)).collect();
-    let statement = client.prepare_typed(&dialect::postgres(sql), &types)?;
-    cache.statements.insert(key, statement.clone());
-    Ok(statement)
 }
 
 fn refs(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+fn typed(values: &[Value]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    values
+        .iter()
+        .map(|v| (v as &(dyn ToSql + Sync), pg_type(v.kind())))
+        .collect()
 }
 
 pub fn execute(
@@ -98,8 +146,10 @@ pub fn execute(
     sql: &str,
     values: &[Value],
 ) -> Result<u64, postgres::Error> {
-    let statement = statement(client, cache, sql, values)?;
-    client.execute(&statement, &refs(values))
+    match statement(client, cache, sql, values)? {
+        Run::Prepared(statement) => client.execute(&statement, &refs(values)),
+        Run::Whole(sql) => client.execute_typed(&sql, &typed(values)),
+    }
 }
 
 pub fn query(
@@ -108,8 +158,10 @@ pub fn query(
     sql: &str,
     values: &[Value],
 ) -> Result<Vec<Row>, postgres::Error> {
-    let statement = statement(client, cache, sql, values)?;
-    client.query(&statement, &refs(values))
+    match statement(client, cache, sql, values)? {
+        Run::Prepared(statement) => client.query(&statement, &refs(values)),
+        Run::Whole(sql) => client.query_typed(&sql, &typed(values)),
+    }
 }
 
 impl ToSql for Value {
