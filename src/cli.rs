@@ -431,7 +431,12 @@ pub enum DbCommand {
     /// Copy a whole queue (tasks, jobs, history, runs, outbox, holds, counters and rollups) into
     /// an empty database: SQLite to PostgreSQL, or back
     #[command(
-        long_about = "Copy a whole queue into an empty database: tasks, jobs, their history,                       runs, the outbox, caches and holds, the counters and the usage rollup, each                       table by column name, in pages. SQLite to PostgreSQL (the way from one host                       to a fleet), PostgreSQL to SQLite, or either to its own kind. A target                       holding any row is refused; the row counts of every table are compared                       after. Stop the workers first: rows written to the source during the copy                       are not carried."
+        long_about = "Copy a whole queue into an empty database: tasks, jobs, their history, runs, the \
+                      outbox, caches and holds, the counters and the usage rollup, each table by \
+                      column name, in pages. SQLite to PostgreSQL (the way from one host to a fleet), \
+                      PostgreSQL to SQLite, or either to its own kind. A target holding any row is \
+                      refused; the row counts of every table are compared after. Stop the workers \
+                      first: rows written to the source during the copy are not carried."
     )]
     Copy(DbCopyArgs),
 }
