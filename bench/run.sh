@@ -121,6 +121,20 @@ r = f["validate_orch_rss_kib"] / f["validate_jq_rss_kib"]
 row(f"`orch validate-log` peak RSS, {log} log", f"{f['validate_orch_rss_kib'] / 1024:.1f} MiB",
     f"jq: {f['validate_jq_rss_kib'] / 1024:.1f} MiB, Python: {f['validate_py_rss_kib'] / 1024:.1f} MiB", f"{r:.2f}×",
     "≤ 16 MiB", mark(f["validate_orch_rss_kib"] <= 16 * 1024))
+# The other kinds' judges, each on a log of its own format against the same peer.
+for kind, final in [("codex", "turn.completed"), ("gemini", "result")]:
+    p = f"validate_{kind}_"
+    if p + "orch_gbps" not in f:
+        continue
+    log = size(f[p + "log_mib"])
+    scaled = "" if f[p + "peer_mib"] == f[p + "log_mib"] else f" (on the first {size(f[p + 'peer_mib'])})"
+    r = f[p + "orch_gbps"] / f[p + "jq_gbps"]
+    row(f"`orch validate-log --agent {kind}`, {log} {kind} log", f"{f[p + 'orch_gbps']:.2f} GB/s",
+        f"`jq -cR 'fromjson? | select(.type==\"{final}\")'`{scaled}: {f[p + 'jq_gbps']:.3f} GB/s", f"{r:.0f}×",
+        "≥ 1 GB/s and ≥ 10×", mark(f[p + "orch_gbps"] >= 1 and r >= 10))
+    row(f"`orch validate-log --agent {kind}` peak RSS, {log} log", f"{f[p + 'orch_rss_kib'] / 1024:.1f} MiB",
+        f"jq: {f[p + 'jq_rss_kib'] / 1024:.1f} MiB", f"{f[p + 'orch_rss_kib'] / f[p + 'jq_rss_kib']:.2f}×",
+        "≤ 16 MiB", mark(f[p + "orch_rss_kib"] <= 16 * 1024))
 agent = f["overhead_agent_us"]
 for key, what in [("overhead_tick_us", "one `orch tick` process per job (cron)"),
                   ("overhead_batch_us", "one `orch tick --max-jobs N`")]:

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use orch::domain::budget::{self, Budget};
 use orch::domain::rescue::Candidate;
-use orch::store::{ClaimProject, ClaimRequest, Options, Store, Triage};
+use orch::store::{ClaimProject, ClaimRequest, ClaimStage, Options, Store, Triage};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
@@ -123,14 +123,13 @@ fn concurrent_on_postgres(queued: i64, claims: usize) {
 fn request<'a>(triage: Triage<'a>, budget: Budget, now: i64) -> ClaimRequest<'a> {
     ClaimRequest {
         worker: "bench",
-        agent: "claude",
         projects: vec![ClaimProject {
             name: "web",
             max_running: u32::MAX,
             held: None,
             budget,
+            stages: ClaimStage::all(&["analyst"], "claude"),
         }],
-        stages: vec!["analyst"],
         lease_ms: 900_000,
         longest_backoff_ms: 3_600_000,
         host: "bench",

@@ -120,7 +120,7 @@ pub enum Command {
     Tick(TickArgs),
     /// Walk one task through the pipeline with a stand-in agent, in a directory of its own
     Demo(DemoArgs),
-    /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth)
+    /// Judge a run's log: did the agent really succeed? (exit 0 ok, 20 retry, 21 failed, 22 auth/refused)
     #[command(name = "validate-log")]
     ValidateLog(ValidateLogArgs),
     /// Check the agent can take a job: its binary answers --version and it is logged in
@@ -234,9 +234,10 @@ pub struct ClaimArgs {
     /// Only claim jobs of this project
     #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,
-    /// The agent that will run the job; its preflight must pass before anything is claimed
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
-    pub agent: String,
+    /// Only jobs this agent profile runs (by their stage's and project's `agent`) [default: every
+    /// agent the pipeline uses whose preflight passes]
+    #[arg(long, add = crate::complete::agents())]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -270,9 +271,10 @@ pub struct RunArgs {
     /// The worker holding the job's lease
     #[arg(long, value_parser = worker_name, required_unless_present = "dry_run")]
     pub worker: Option<String>,
-    /// Agent profile, as in the configuration's [agents.NAME]
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
-    pub agent: String,
+    /// Run it with this agent profile instead of the job's own (its stage's, else its project's
+    /// `agent`, else claude)
+    #[arg(long, add = crate::complete::agents())]
+    pub agent: Option<String>,
     /// Print what would run — the binary, the argv with the prompt in full, the working
     /// directory, the names of the environment's variables — and start nothing
     #[arg(long)]
@@ -360,7 +362,8 @@ fn dollars(text: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct ValidateLogArgs {
-    /// The agent's log (stream-json lines, a json object or array, text mixed in), or `-` for stdin
+    /// The agent's log (its JSON lines, text mixed in; Claude Code's json object or array), or
+    /// `-` for stdin
     #[arg(value_name = "PATH|-")]
     pub path: String,
     /// The agent's exit status: a success result with a non-zero status is `exit_mismatch`
@@ -372,6 +375,9 @@ pub struct ValidateLogArgs {
     /// The run was ended by its idle timeout: without a success result the class is `stalled`
     #[arg(long)]
     pub stalled: bool,
+    /// Judge by this kind's rules (claude, codex, gemini), or by an agent profile's kind
+    #[arg(long, value_name = "KIND", default_value = "claude", add = crate::complete::agents())]
+    pub agent: String,
 }
 
 #[derive(Debug, Args)]
@@ -490,9 +496,10 @@ pub struct TickArgs {
     /// Worker name that holds the leases (e.g. the host name); one tick per worker at a time
     #[arg(long, value_parser = worker_name)]
     pub worker: String,
-    /// Agent profile, as in the configuration's [agents.NAME]
-    #[arg(long, default_value = crate::config::DEFAULT_AGENT, add = crate::complete::agents())]
-    pub agent: String,
+    /// Only jobs this agent profile runs [default: every agent the pipeline uses; one whose
+    /// preflight fails holds only its own stages' jobs]
+    #[arg(long, add = crate::complete::agents())]
+    pub agent: Option<String>,
     /// Only claim jobs of this project
     #[arg(long, add = crate::complete::projects())]
     pub project: Option<String>,

@@ -25,7 +25,10 @@ pub const TABLE: &[(u8, &str)] = &[
         NOTHING_TO_DO,
         "nothing to do (no eligible job, or another tick holds the worker lock)",
     ),
-    (PREFLIGHT_AGENT, "preflight failed: agent missing or broken"),
+    (
+        PREFLIGHT_AGENT,
+        "preflight failed: agent missing or broken, or held for a command line it refused",
+    ),
     (PREFLIGHT_AUTH, "preflight failed: agent not authenticated"),
     (BREAKER_OPEN, "circuit breaker open"),
     (
@@ -34,7 +37,10 @@ pub const TABLE: &[(u8, &str)] = &[
     ),
     (RUN_RETRY, "run failed, will retry"),
     (RUN_FAILED, "run failed for good"),
-    (RUN_AUTH, "run failed: agent not authenticated"),
+    (
+        RUN_AUTH,
+        "run failed: agent not authenticated, or it refused its command line (held)",
+    ),
     (CONFIG, "configuration error"),
 ];
 
@@ -51,7 +57,7 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             ),
             (
                 PREFLIGHT_AGENT,
-                "the agent is missing or broken (preflight)",
+                "the agent is missing or broken, or held for a command line it refused (preflight)",
             ),
             (PREFLIGHT_AUTH, "the agent is not authenticated (preflight)"),
             (BREAKER_OPEN, "the agent's circuit breaker is open"),
@@ -63,7 +69,8 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             (RUN_FAILED, "the last job failed for good"),
             (
                 RUN_AUTH,
-                "the last job found the agent not authenticated (gated)",
+                "the last job found the agent not authenticated, or refusing its command line \
+                 (gated)",
             ),
         ],
         "claim" => vec![
@@ -71,7 +78,8 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             (NOTHING_TO_DO, "no eligible job"),
             (
                 PREFLIGHT_AGENT,
-                "the agent is missing or broken; nothing was claimed",
+                "the agent is missing or broken, or held for a command line it refused; nothing \
+                 was claimed",
             ),
             (
                 PREFLIGHT_AUTH,
@@ -90,7 +98,8 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             (OK, "the agent can take a job"),
             (
                 PREFLIGHT_AGENT,
-                "the agent is missing or broken (it wins when both fail)",
+                "the agent is missing or broken (it wins when both fail), or held for a command \
+                 line it refused (`--explain` says which setting to change)",
             ),
             (PREFLIGHT_AUTH, "the agent is not authenticated"),
             (
@@ -112,7 +121,8 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             ),
             (
                 RUN_AUTH,
-                "the agent was not authenticated: a job would be gated",
+                "the agent was not authenticated, or refused its command line: a job would be \
+                 gated",
             ),
         ],
         "finalize" => vec![
@@ -124,7 +134,8 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             ),
             (
                 RUN_AUTH,
-                "the agent is not authenticated: gated, the attempt not counted",
+                "the agent is not authenticated, or refused its command line: gated, the \
+                 attempt not counted",
             ),
         ],
         "db" => vec![(

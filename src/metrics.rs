@@ -121,7 +121,7 @@ const FAMILIES: &[Spec] = &[
     Spec {
         name: "orch_cost_usd_total",
         kind: Type::Counter,
-        help: "Agent cost in US dollars by project, as the agent reported it.",
+        help: "Agent cost in US dollars by project, as the agent reported it or a price table estimated it; runs of unknown cost add nothing (orch usage counts them).",
         samples: cost,
     },
     Spec {

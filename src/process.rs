@@ -15,11 +15,15 @@ use crate::secrets;
 
 /// A command for `program` whose environment holds no secret: orch's own secrets were taken out
 /// of its environment at start-up, and every name scrubbed then (the secrets, their `_FILE`
-/// variants, the configuration's `secret_env`) is removed again here, whoever set it since. It
+/// variants, the configuration's `secret_env`) is removed again here, whoever set it since; so
+/// is every agent kind's credential variable (an agent's command puts back its own kind's). It
 /// leads its own process group (so ending it ends what it started) and reads /dev/null.
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new(program);
     for name in secrets::scrubbed_names() {
+        command.env_remove(name);
+    }
+    for name in crate::domain::agent::AgentKind::all_credential_vars() {
         command.env_remove(name);
     }
     command.stdin(Stdio::null()).process_group(0);

@@ -21,6 +21,11 @@ const TOKEN_PREFIXES: &[&str] = &[
     "github_pat_",
     "glpat-",
     "xoxb-",
+    // OpenAI's other keys (Codex's CODEX_API_KEY), Google's API keys and OAuth access tokens
+    // (Gemini's): after the more specific ones above.
+    "sk-",
+    "AIza",
+    "ya29.",
 ];
 
 /// A part of a secret this long or longer is masked on its own (a Telegram token's secret half).
@@ -98,7 +103,12 @@ fn mask_token_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     'outer: while !rest.is_empty() {
-        for prefix in TOKEN_PREFIXES {
+        // A token starts a word: "desk-top" holds no key.
+        let starts_word = !out
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        for prefix in TOKEN_PREFIXES.iter().filter(|_| starts_word) {
             if let Some(tail) = rest.strip_prefix(prefix) {
                 let token_len = tail
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
@@ -150,6 +160,17 @@ mod tests {
         assert_eq!(
             redact_with("key sk-ant-oat01-abc_DEF-1 and ghp_xyz.", &[]),
             "key sk-ant-… and ghp_…."
+        );
+        assert_eq!(
+            redact_with(
+                "Incorrect API key provided: sk-fake123. AIzaSyA-x_9 ya29.a0AfB",
+                &[]
+            ),
+            "Incorrect API key provided: sk-…. AIza… ya29.…"
+        );
+        assert_eq!(
+            redact_with("a desk-top task-list", &[]),
+            "a desk-top task-list"
         );
         assert_eq!(redact_with("plain text", &[]), "plain text");
     }

@@ -9,6 +9,10 @@
 //! processes of the same user (the agent among them). A process with CAP_SYS_PTRACE (root) can
 //! still read orch's memory: run the agent as another, unprivileged user where that matters.
 //!
+//! The agents' credential variables (`ANTHROPIC_API_KEY`, `CODEX_API_KEY`, `GEMINI_API_KEY`…,
+//! `AgentKind::credential_vars`) are taken out the same way: kept here (`agent_var`) for the
+//! agent of their kind alone, whose command puts them back.
+//!
 //! Variables listed in the configuration's `secret_env` are scrubbed the same way once the
 //! configuration is read (`scrub_names`). Every child's environment is built by
 //! `crate::process::command`, which also removes every name scrubbed here.
@@ -55,6 +59,8 @@ struct Taken {
     /// Every variable name scrubbed from the environment (the secrets, their `_FILE` variants,
     /// the configuration's `secret_env`): never passed to a child.
     names: Vec<String>,
+    /// The agents' credential variables that were set, by name.
+    agent_values: BTreeMap<&'static str, String>,
 }
 
 static TAKEN: OnceLock<Mutex<Taken>> = OnceLock::new();
@@ -64,6 +70,7 @@ fn taken() -> &'static Mutex<Taken> {
         Mutex::new(Taken {
             values: BTreeMap::new(),
             names: Vec::new(),
+            agent_values: BTreeMap::new(),
         })
     })
 }
@@ -98,10 +105,15 @@ pub fn init() {
         _ => {}
     }
     names.extend([DB_PASSWORD.to_string(), DB_PASSWORD_FILE.to_string()]);
+    let agent_values = crate::domain::agent::AgentKind::all_credential_vars()
+        .filter_map(|var| take_var(var).map(|value| (var, value)))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
     {
         let mut taken = taken().lock().unwrap_or_else(|e| e.into_inner());
         taken.values = found;
         taken.names = names;
+        taken.agent_values = agent_values;
     }
     // SAFETY: prctl with integer arguments; no memory is passed.
     unsafe {
@@ -119,17 +131,28 @@ pub fn get(var: &str) -> Option<Found> {
         .cloned()
 }
 
-/// Every secret value orch holds, for redaction.
-pub fn values() -> Vec<String> {
+/// An agent credential variable `init` took out of the environment (`ANTHROPIC_API_KEY`), for
+/// the agent of its kind.
+pub fn agent_var(name: &str) -> Option<String> {
     taken()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
+        .agent_values
+        .get(name)
+        .cloned()
+}
+
+/// Every secret value orch holds, the agents' credentials among them, for redaction.
+pub fn values() -> Vec<String> {
+    let taken = taken().lock().unwrap_or_else(|e| e.into_inner());
+    taken
         .values
         .values()
         .filter_map(|found| match found {
             Found::Value(value) => Some(value.clone()),
             Found::Unreadable(_) => None,
         })
+        .chain(taken.agent_values.values().cloned())
         .collect()
 }
 

@@ -60,8 +60,10 @@ pub enum Login {
     Passes { expires_at: Option<i64> },
     /// The file is read and fails.
     Fails,
-    /// Nothing says where the credentials are.
+    /// Nothing says where the credentials are, or how the agent would log in.
     Nowhere,
+    /// The agent logs in a way orch cannot check offline.
+    Unchecked,
 }
 
 /// One log of the corpus and its class.
@@ -73,14 +75,65 @@ pub struct Log {
     pub class: Class,
 }
 
+/// A credentials state with a home: the agent's environment and the files in its home.
+pub const fn with_home(
+    name: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    files: &'static [(&'static str, &'static str)],
+    expect: Login,
+) -> Credentials {
+    Credentials {
+        name,
+        home: true,
+        env,
+        files,
+        expect,
+    }
+}
+
+/// The state with no home at all, and nothing in the environment.
+pub const NO_HOME: Credentials = Credentials {
+    name: "no home",
+    home: false,
+    env: &[],
+    files: &[],
+    expect: Login::Nowhere,
+};
+
+/// A log of a run that ended by itself with `exit_code`.
+pub const fn log(file: &'static str, exit_code: Option<i32>, class: Class) -> Log {
+    Log {
+        file,
+        exit_code,
+        cut: None,
+        class,
+    }
+}
+
+/// A log of a run orch cut short.
+pub const fn cut(file: &'static str, exit_code: Option<i32>, cut: Cut, class: Class) -> Log {
+    Log {
+        file,
+        exit_code,
+        cut: Some(cut),
+        class,
+    }
+}
+
 impl Log {
+    /// How the run ended, at the time the captures were made (a kind that reports a time of day
+    /// reads it against this).
     fn ending(&self) -> Ending {
         Ending {
             exit_code: self.exit_code,
             cut: self.cut,
+            at: Some(CAPTURED_AT),
         }
     }
 }
+
+/// When the real logs were captured (2026-11-29T09:35:00Z).
+pub const CAPTURED_AT: i64 = 1_795_944_900_000;
 
 /// Checks are made at this time (2026-07-25), so fixtures hold fixed expiry times.
 pub const NOW_MS: i64 = 1_785_000_000_000;
@@ -93,6 +146,8 @@ const POLICY: AuthPolicy = AuthPolicy {
 fn suite(kind: AgentKind) -> &'static Suite {
     match kind {
         AgentKind::Claude => &super::claude::suite::SUITE,
+        AgentKind::Codex => &super::codex::suite::SUITE,
+        AgentKind::Gemini => &super::gemini::suite::SUITE,
     }
 }
 
@@ -180,6 +235,7 @@ fn credentials_are_judged_offline_and_never_held() {
                     assert_eq!(*var, expected, "{what}")
                 }
                 (AuthSource::Nowhere { .. }, Login::Nowhere) => {}
+                (AuthSource::Unchecked { .. }, Login::Unchecked) => {}
                 (AuthSource::File(path), Login::Passes { .. } | Login::Fails) => {
                     assert_eq!(
                         agent.credentials_file(&env).map(|f| f.value).as_ref(),
@@ -294,6 +350,14 @@ fn the_corpus_of_logs_gets_its_classes() {
             let verdict = agent.judge_path(&path, log.ending()).unwrap();
             assert_eq!(verdict.class, log.class, "{what}: {}", verdict.reason);
             assert_eq!(verdict.kind, log.class.kind(), "{what}");
+            assert_eq!(
+                verdict.fix.is_some(),
+                log.class == Class::InvocationError,
+                "{what}: an invocation_error, and only one, says which setting to fix"
+            );
+            if log.class == Class::AgentError && log.file.contains("resume") {
+                assert!(verdict.resume_failed, "{what}: a resume miss starts afresh");
+            }
             assert_eq!(verdict.ok, log.class == Class::Ok, "{what}");
             let mut trickle = Trickle {
                 data: &bytes,

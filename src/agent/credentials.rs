@@ -44,8 +44,11 @@ pub enum AuthSource {
     Env { var: &'static str, from: String },
     /// A credentials file, to read and judge.
     File(Located<PathBuf>),
-    /// Nothing says where the credentials are.
+    /// Nothing says where the credentials are, or how the agent would log in.
     Nowhere { reason: String, fix: String },
+    /// The agent logs in in a way orch cannot check offline (Gemini through Vertex AI or a
+    /// cloud's default credentials): it passes, with a warning saying so.
+    Unchecked { reason: String },
 }
 
 /// The operator's rules for a token's expiry.
@@ -123,5 +126,302 @@ pub fn read(path: &Path) -> FileRead {
             mode: None,
             content: Content::Unreadable(err.to_string()),
         },
+    }
+}
+
+/// The words a kind's credentials messages use.
+#[derive(Debug, Clone, Copy)]
+pub struct Words {
+    /// How an operator logs in as the agent's user: "run claude, then /login".
+    pub login: &'static str,
+    /// How to point orch at a file that lives elsewhere: "set ORCH_CLAUDE_CREDENTIALS_PATH".
+    pub elsewhere: &'static str,
+    /// How the agent refreshes an expired token itself: "run claude once as the agent's user so
+    /// it refreshes the token (or /login)".
+    pub refresh: &'static str,
+}
+
+/// What a credentials file says about the login, whatever the kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Missing,
+    Unreadable(String),
+    NotJson(String),
+    /// The file holds no usable login: what it lacks ("has no claudeAiOauth object").
+    Incomplete(String),
+    /// Logged in with nothing that expires in the file: why it passes ("an API key in the file").
+    Lasting(String),
+    /// Logged in; the field that should say when the token expires does not hold a time.
+    BadExpiry(&'static str),
+    Valid {
+        expires_at: i64,
+    },
+    /// Expired, or expiring within the skew.
+    Expired {
+        expires_at: i64,
+        refreshable: bool,
+    },
+}
+
+impl Login {
+    /// Expired or valid by `expires_at` against `now_ms` and the skew.
+    pub fn by_expiry(expires_at: i64, refreshable: bool, now_ms: i64, skew_ms: i64) -> Login {
+        if expires_at <= now_ms.saturating_add(skew_ms) {
+            Login::Expired {
+                expires_at,
+                refreshable,
+            }
+        } else {
+            Login::Valid { expires_at }
+        }
+    }
+
+    /// Whether the agent counts as logged in. An expired but refreshable token passes only when
+    /// the operator allows it (the agent refreshes it on its next run).
+    pub fn passes(&self, allow_refreshable: bool) -> bool {
+        match self {
+            Login::Lasting(_) | Login::BadExpiry(_) | Login::Valid { .. } => true,
+            Login::Expired { refreshable, .. } => *refreshable && allow_refreshable,
+            _ => false,
+        }
+    }
+
+    /// Passes, but something is worth a look.
+    pub fn doubtful(&self) -> bool {
+        matches!(self, Login::BadExpiry(_))
+    }
+
+    pub fn expires_at(&self) -> Option<i64> {
+        match self {
+            Login::Valid { expires_at } | Login::Expired { expires_at, .. } => Some(*expires_at),
+            _ => None,
+        }
+    }
+
+    pub fn refreshable(&self) -> Option<bool> {
+        match self {
+            Login::Expired { refreshable, .. } => Some(*refreshable),
+            _ => None,
+        }
+    }
+
+    /// One line on the login, naming the file where it helps; never the token.
+    pub fn reason(&self, path: &Path, now_ms: i64, skew_ms: i64) -> String {
+        let path = path.display();
+        let expiry = |expires_at: i64| {
+            if expires_at <= now_ms {
+                format!(
+                    "the access token expired {}",
+                    crate::output::relative(expires_at, now_ms)
+                )
+            } else {
+                format!(
+                    "the access token expires {}, within the {} s skew",
+                    crate::output::relative(expires_at, now_ms),
+                    skew_ms / 1000
+                )
+            }
+        };
+        match self {
+            Login::Missing => format!("no credentials file at {path}"),
+            Login::Unreadable(err) => format!("cannot read {path}: {err}"),
+            Login::NotJson(err) => format!("{path} is not JSON: {err}"),
+            Login::Incomplete(what) => format!("{path} {what}"),
+            Login::Lasting(why) => format!("logged in ({why})"),
+            Login::BadExpiry(field) => {
+                format!("logged in; {field} is not a time, so expiry is not checked")
+            }
+            Login::Valid { expires_at } => format!(
+                "logged in, the access token expires {}",
+                crate::output::relative(*expires_at, now_ms)
+            ),
+            Login::Expired {
+                expires_at,
+                refreshable: true,
+            } => format!(
+                "expired, refreshable: {} and a refresh token is present",
+                expiry(*expires_at)
+            ),
+            Login::Expired { expires_at, .. } => expiry(*expires_at),
+        }
+    }
+
+    /// What an operator does about a failing state, in the kind's words.
+    pub fn fix(&self, words: &Words) -> Option<String> {
+        let Words {
+            login,
+            elsewhere,
+            refresh,
+        } = words;
+        Some(match self {
+            Login::Missing => format!(
+                "log in as the agent's user: {login}; if the file lives elsewhere, {elsewhere}"
+            ),
+            Login::Unreadable(_) => format!(
+                "run orch as the agent's user, or let orch's user read the file; or {elsewhere}"
+            ),
+            Login::NotJson(_) | Login::Incomplete(_) => {
+                format!("log in again as the agent's user: {login}")
+            }
+            Login::Expired {
+                refreshable: true, ..
+            } => format!(
+                "{refresh}, or set ORCH_AUTH_ALLOW_REFRESHABLE=true to let the next run refresh it"
+            ),
+            Login::Expired { .. } => format!("log in as the agent's user: {login}"),
+            Login::BadExpiry(_) => {
+                format!("log in again as the agent's user ({login}) to rewrite the file")
+            }
+            Login::Lasting(_) | Login::Valid { .. } => return None,
+        })
+    }
+}
+
+/// Read the JSON file at `path` and judge it with `classify` (the document, now, the skew), in
+/// the neutral words preflight reports. Never fails: a broken file is a state with its reason.
+pub fn check_file(
+    path: &Path,
+    now_ms: i64,
+    policy: AuthPolicy,
+    words: &Words,
+    classify: impl Fn(&serde_json::Value, i64, i64) -> Login,
+) -> CredentialsCheck {
+    let read = read(path);
+    let login = match read.content {
+        Content::Missing => Login::Missing,
+        Content::Unreadable(err) => Login::Unreadable(err),
+        Content::Bytes(bytes) => login_of(&bytes, now_ms, policy.skew_ms, classify),
+    };
+    let passes = login.passes(policy.allow_refreshable);
+    let valid_until = match login {
+        Login::Valid { expires_at } if passes => Some(expires_at - policy.skew_ms),
+        _ => None,
+    };
+    CredentialsCheck {
+        passes,
+        doubtful: login.doubtful(),
+        reason: login.reason(path, now_ms, policy.skew_ms),
+        fix: login.fix(words),
+        expires_at: login.expires_at(),
+        refreshable: login.refreshable(),
+        valid_until,
+        path: path.to_path_buf(),
+        fingerprint: read.fingerprint,
+        mode: read.mode,
+    }
+}
+
+/// The login a JSON file's bytes hold, by `classify`.
+pub fn login_of(
+    bytes: &[u8],
+    now_ms: i64,
+    skew_ms: i64,
+    classify: impl Fn(&serde_json::Value, i64, i64) -> Login,
+) -> Login {
+    match serde_json::from_slice(bytes) {
+        Ok(document) => classify(&document, now_ms, skew_ms),
+        // serde_json's message names a line and column, never the text around it.
+        Err(err) => Login::NotJson(err.to_string()),
+    }
+}
+
+/// A time in epoch milliseconds from a JSON number or a string of digits.
+pub fn epoch_ms(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether `key` of `object` is a non-empty string.
+pub fn has_text(object: &serde_json::Value, key: &str) -> bool {
+    object
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty())
+}
+
+/// `$VAR/<under_var>/<file>` when the agent's environment sets `var`, else
+/// `<agent home>/<under_home>/<file>`: where a kind keeps its login. None when there is no home.
+pub fn in_dir_or_home(
+    agent: &super::AgentEnv,
+    var: &str,
+    under_var: &str,
+    under_home: &str,
+    file: &str,
+) -> Option<Located<PathBuf>> {
+    if let Some(dir) = agent.var(var).filter(|d| !d.is_empty()) {
+        return Some(Located {
+            value: Path::new(&dir).join(under_var).join(file),
+            origin: format!("{var}={dir} in {}", agent.var_origin(var)),
+        });
+    }
+    agent.home().map(|home| Located {
+        value: home.value.join(under_home).join(file),
+        origin: format!(
+            "the agent's home {} (from {})",
+            home.value.display(),
+            home.origin
+        ),
+    })
+}
+
+/// The first variable of `grants` the agent's environment sets to something non-empty, as the
+/// source of its login.
+pub fn env_grant(agent: &super::AgentEnv, grants: &[&'static str]) -> Option<AuthSource> {
+    grants
+        .iter()
+        .copied()
+        .find(|name| agent.var(name).is_some_and(|v| !v.trim().is_empty()))
+        .map(|var| AuthSource::Env {
+            var,
+            from: agent.var_origin(var),
+        })
+}
+
+/// What the credentials tests of every kind share: a fixed time, a skew, and a file's bytes
+/// judged the way `check_file` judges them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Login;
+
+    pub const NOW: i64 = 1_785_000_000_000;
+    pub const SKEW: i64 = 300_000;
+
+    /// `classify` on `bytes`, which need not be JSON.
+    pub fn judged(classify: fn(&serde_json::Value, i64, i64) -> Login, bytes: &[u8]) -> Login {
+        super::login_of(bytes, NOW, SKEW, classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::agent::AgentKind;
+
+    /// A variable that logs a kind in is one of its credential variables: the agent of that kind
+    /// gets it, and no other child does.
+    #[test]
+    fn every_grant_is_a_credential_variable_of_its_kind() {
+        for (kind, grants) in [
+            (
+                AgentKind::Claude,
+                crate::agent::claude::credentials::ENV_GRANTS,
+            ),
+            (
+                AgentKind::Codex,
+                crate::agent::codex::credentials::ENV_GRANTS,
+            ),
+            (
+                AgentKind::Gemini,
+                crate::agent::gemini::credentials::ENV_GRANTS,
+            ),
+        ] {
+            for grant in grants {
+                assert!(kind.credential_vars().contains(grant), "{kind:?} {grant}");
+            }
+        }
     }
 }

@@ -28,8 +28,10 @@ pub struct Located<T> {
 /// Looks up a variable of orch's own environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// orch's environment as it was given: an agent credential variable `secrets::init` took out
+/// of it is read from where it keeps it.
 fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    crate::secrets::agent_var(name).or_else(|| std::env::var(name).ok())
 }
 
 pub struct AgentEnv<'a> {
@@ -170,14 +172,22 @@ impl<'a> AgentEnv<'a> {
             .ok_or(Unlaunchable::NotOnPath(bin))
     }
 
-    /// A command for `program` in the agent's environment: orch's secrets removed, the profile's
-    /// `env` applied, HOME set to a configured agent home, in its own process group so a timeout
-    /// can end the whole tree. The caller sets argv and stdio.
+    /// A command for `program` in the agent's environment: orch's secrets and other kinds'
+    /// credentials removed, its own kind's credential variables from orch's environment, the
+    /// profile's `env` applied, HOME set to a configured agent home, in its own process group so
+    /// a timeout can end the whole tree. The caller sets argv and stdio.
     pub fn command(&self, program: &Path) -> Command {
         let mut command = crate::process::command(program);
+        let scrubbed = crate::secrets::scrubbed_names();
+        for name in self.spec.kind.credential_vars() {
+            if let Some(value) =
+                (self.orch_env)(name).filter(|_| !scrubbed.iter().any(|s| s == name))
+            {
+                command.env(name, value);
+            }
+        }
         // The profile's env table cannot bring a secret back: it is the operator's, but a name
         // orch scrubs stays scrubbed.
-        let scrubbed = crate::secrets::scrubbed_names();
         command.envs(
             self.profile
                 .env

@@ -56,12 +56,21 @@ pub trait Sink {
     /// A whole object: a JSON line, an element of a top-level array, or an object spread over
     /// lines; at most `object_cap` bytes. It may not parse: text can look like JSON.
     fn object(&mut self, object: &[u8]) -> Keep;
-    /// An object longer than `object_cap`: its first `PREFIX_KEEP` bytes.
-    fn big_object(&mut self, prefix: &[u8]) -> Keep;
+    /// An object longer than `object_cap`: its first `PREFIX_KEEP` bytes. Left alone by
+    /// default: a sink that needs it says so.
+    fn big_object(&mut self, _prefix: &[u8]) -> Keep {
+        Keep::No
+    }
     /// An object that broke off: cut short by the log's end, or by a line that cannot continue it.
-    fn broken_object(&mut self, object: &[u8]);
-    /// Non-blank text after a JSON value on its line, at most `PREFIX_KEEP` bytes.
-    fn trailing_text(&mut self, text: &[u8]);
+    /// By default, text like any other line that is not JSON (its first bytes).
+    fn broken_object(&mut self, object: &[u8]) {
+        self.text_line(&object[..object.len().min(PREFIX_KEEP)]);
+    }
+    /// Non-blank text after a JSON value on its line, at most `PREFIX_KEEP` bytes. By default,
+    /// text like any other.
+    fn trailing_text(&mut self, text: &[u8]) {
+        self.text_line(text);
+    }
 }
 
 /// What the scan saw besides what it handed to the sink.

@@ -12,6 +12,7 @@ use std::io::{self, BufRead};
 
 use memchr::memchr;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::output::clip;
 
@@ -21,6 +22,8 @@ pub const LINE_CAP: usize = 4 << 20;
 const SNIFF_BYTES: usize = 256;
 /// How much of a line that is not JSON is shown.
 const RAW_CHARS: usize = 240;
+/// How much of a tool's input, a tool's result or a thought is shown.
+pub const SHORT_CHARS: usize = 120;
 
 /// One thing that happened in the run. The field names are part of `orch logs --json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,6 +60,9 @@ pub enum Event {
         cost_usd: Option<f64>,
         duration_ms: Option<u64>,
     },
+    /// Something the agent reported on the way: a retry, a warning, an error it went on after
+    /// (or did not).
+    Notice { text: String },
     /// Another JSON line (a status, a rate-limit notice): its type, and subtype if any.
     Other { kind: String },
     /// A line that is not JSON: stderr text, or JSON cut short.
@@ -190,11 +196,99 @@ impl<R: BufRead> Iterator for Transcript<R> {
     }
 }
 
+/// Consecutive text events joined into one, for an agent that prints its answer a few words a
+/// line (Gemini).
+pub struct Joined<I: Iterator> {
+    inner: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = io::Result<Event>>> Joined<I> {
+    pub fn new(inner: I) -> Joined<I> {
+        Joined {
+            inner: inner.peekable(),
+        }
+    }
+}
+
+/// A joined text stops growing past this many bytes (a line of `orch logs` is a person's to read,
+/// and memory stays bounded).
+const JOINED_MAX: usize = 64 << 10;
+
+impl<I: Iterator<Item = io::Result<Event>>> Iterator for Joined<I> {
+    type Item = io::Result<Event>;
+
+    fn next(&mut self) -> Option<io::Result<Event>> {
+        let first = self.inner.next()?;
+        let Ok(Event::Text { mut text }) = first else {
+            return Some(first);
+        };
+        while let Some(Ok(Event::Text { .. })) = self.inner.peek() {
+            if let Some(Ok(Event::Text { text: more })) = self.inner.next() {
+                if text.len() < JOINED_MAX {
+                    text.push_str(&more);
+                }
+            }
+        }
+        Some(Ok(Event::Text { text }))
+    }
+}
+
 /// A line shown as it is, cut short: stderr text, or JSON cut short.
 pub fn raw(line: &[u8]) -> Event {
     Event::Raw {
         text: clip(&String::from_utf8_lossy(line), RAW_CHARS),
     }
+}
+
+/// The input field that says what a call does (a command, a file, a pattern, a URL), else the
+/// input as compact JSON; cut to `SHORT_CHARS`.
+pub fn input_gist(input: &Value) -> String {
+    const TELLING: &[&str] = &[
+        "command",
+        "file_path",
+        "notebook_path",
+        "pattern",
+        "url",
+        "query",
+        "path",
+        "description",
+        "prompt",
+    ];
+    let telling = TELLING.iter().find_map(|key| input[key].as_str());
+    match telling {
+        Some(text) => {
+            let (line, more) = first_line(text);
+            if more > 0 {
+                format!("{line} …")
+            } else {
+                line
+            }
+        }
+        None if input.is_null() => String::new(),
+        None => clip(&input.to_string(), SHORT_CHARS),
+    }
+}
+
+/// The first non-blank line cut to `SHORT_CHARS`, and how many non-blank lines follow it.
+pub fn first_line(text: &str) -> (String, usize) {
+    let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    (clip(first, SHORT_CHARS), lines.count())
+}
+
+/// A line's JSON object, when it is one; else (text, an array, JSON cut short) the line is
+/// shown as it is and None returned.
+pub fn object_or_raw(line: &[u8], out: &mut VecDeque<Event>) -> Option<Value> {
+    let object = match line.first() {
+        Some(b'{') => serde_json::from_slice::<Value>(line)
+            .ok()
+            .filter(Value::is_object),
+        _ => None,
+    };
+    if object.is_none() {
+        out.push_back(raw(line));
+    }
+    object
 }
 
 /// `"type":"…"` from the first bytes of a line too long to parse.

@@ -458,6 +458,41 @@ fn remove_worktree(config: &Config, project: &Project, path: &Path) -> Result<()
     worktree::remove(&Git::new(&repo.toplevel, git_timeout(config)), path)
 }
 
+/// Remove a pruned task's worktree at `path`, under its project's lock, unless `in_use` (asked
+/// under the lock, so that no checkout makes the directory again in between) finds a live task
+/// has it now. The main clone forgets it too (`git worktree remove`; a directory git does not
+/// know as a worktree is removed, then `git worktree prune`). Ok(false): left, a live task's.
+pub fn remove_pruned_worktree(
+    config: &Config,
+    project: &str,
+    path: &Path,
+    in_use: impl FnOnce() -> Result<bool, String>,
+) -> Result<bool, String> {
+    let remove_dir = || std::fs::remove_dir_all(path).map_err(|err| err.to_string());
+    // A project no longer configured has no main clone to tell, and no checkout to race.
+    let Some(project) = config.projects.get(project) else {
+        return match in_use()? {
+            true => Ok(false),
+            false => remove_dir().map(|()| true),
+        };
+    };
+    let _lock = project_lock(config, project)?;
+    if in_use()? {
+        return Ok(false);
+    }
+    match main_clone(config, project) {
+        Ok(Some(repo)) => {
+            let main = Git::new(&repo.toplevel, git_timeout(config));
+            if worktree::remove(&main, path).is_err() {
+                remove_dir()?;
+                worktree::remove(&main, path)?;
+            }
+        }
+        _ => remove_dir()?,
+    }
+    Ok(true)
+}
+
 /// The lock on the project's main clone (see `ProjectLock`), in the worktree directory.
 fn project_lock(config: &Config, project: &Project) -> Result<ProjectLock, String> {
     let root = fsx::ensure_private_dir(&config.worktree_dir(), "worktree directory")

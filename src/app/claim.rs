@@ -4,21 +4,89 @@
 
 use anyhow::Result;
 
+use crate::app::preflight;
 use crate::config::{self, Config, Project};
 use crate::domain::budget;
 use crate::domain::rescue::{self, Candidate, End, Rescue};
 use crate::procfs::{self, Place};
-use crate::store::{Claim, ClaimProject, ClaimRequest, Rescued, Store};
-use crate::Ctx;
+use crate::store::{Claim, ClaimProject, ClaimRequest, ClaimStage, Rescued, Store};
+use crate::{exit, Ctx};
 
-/// Take the next eligible job for `worker` to run with `agent`, unless the agent's circuit
-/// breaker is open (an error carrying exit 12). Shared by `claim` and `tick`, on the caller's
-/// connection (a second one per job cost a tenth of a tick); the preflight gate is the caller's.
+/// The agent profiles that run the pipeline's stages of the projects in scope
+/// (`Config::stage_agent`), each once, in the pipeline's order; only `only_agent` when given
+/// (which runs no stage when the pipeline never names it).
+pub fn agents_in_scope<'a>(
+    config: &'a Config,
+    only_project: Option<&str>,
+    only_agent: Option<&'a str>,
+) -> Result<Vec<&'a str>> {
+    let projects: Vec<&Project> = match only_project {
+        Some(name) => vec![config.project(name)?],
+        None => config.projects.values().collect(),
+    };
+    let mut agents: Vec<&str> = Vec::new();
+    for stage in &config.stages {
+        for project in &projects {
+            let agent = config.stage_agent(&project.name, stage);
+            if !agents.contains(&agent) && only_agent.is_none_or(|only| only == agent) {
+                agents.push(agent);
+            }
+        }
+    }
+    Ok(agents)
+}
+
+/// The agents of `agents` that may take a job on this host now (their preflight, cached, passes),
+/// and the ones that may not, with the error each preflight gave (exit 10, 11 or 13).
+pub struct Gated<'a> {
+    pub passing: Vec<(&'a str, preflight::Verdict)>,
+    pub failing: Vec<(&'a str, anyhow::Error)>,
+}
+
+impl Gated<'_> {
+    /// Why nothing can be claimed for the failing agents, and the exit status that says it: the
+    /// first failing agent's.
+    pub fn stop(&self) -> Option<(u8, String)> {
+        let (_, first) = self.failing.first()?;
+        let why: Vec<String> = self.failing.iter().map(|(_, e)| format!("{e:#}")).collect();
+        Some((exit::code_of(first), why.join("; ")))
+    }
+}
+
+/// Each agent's preflight gate (`preflight::require`): an agent that is missing, logged out,
+/// over its usage limit or refusing its command line stops only its own stages' jobs.
+pub fn gate<'a>(config: &Config, store: &mut dyn Store, agents: &[&'a str]) -> Result<Gated<'a>> {
+    let mut gated = Gated {
+        passing: Vec::new(),
+        failing: Vec::new(),
+    };
+    for agent in agents {
+        match preflight::require(config, store, agent) {
+            Ok(verdict) => gated.passing.push((agent, verdict)),
+            Err(err) if is_preflight_failure(&err) => gated.failing.push((agent, err)),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(gated)
+}
+
+fn is_preflight_failure(err: &anyhow::Error) -> bool {
+    matches!(
+        exit::code_of(err),
+        exit::PREFLIGHT_AGENT | exit::PREFLIGHT_AUTH | exit::USAGE_LIMIT
+    )
+}
+
+/// Take the next eligible job for `worker` among the jobs `agents` run (their stages, by
+/// `Config::stage_agent`), unless every one's circuit breaker is open (an error carrying exit
+/// 12; an open breaker of some only keeps their stages out). Shared by `claim` and `tick`, on the
+/// caller's connection (a second one per job cost a tenth of a tick); the preflight gate is the
+/// caller's.
 pub fn claim(
     ctx: &Ctx,
     store: &mut dyn Store,
     worker: &str,
-    agent: &str,
+    agents: &[&str],
     only_project: Option<&str>,
 ) -> Result<Claim> {
     config::require_worker(worker)?;
@@ -34,6 +102,13 @@ pub fn claim(
             max_running: p.max_running(),
             held: p.workdir_missing(),
             budget: p.budget(),
+            stages: (config.stages.iter())
+                .map(|stage| ClaimStage {
+                    stage,
+                    agent: config.stage_agent(&p.name, stage),
+                })
+                .filter(|s| agents.contains(&s.agent))
+                .collect(),
         })
         .collect();
     for project in &projects {
@@ -49,9 +124,7 @@ pub fn claim(
     let triage = |candidates: &[Candidate]| rescuer.triage(candidates, now);
     let claim = store.claim(&ClaimRequest {
         worker,
-        agent,
         projects,
-        stages: config.stages.iter().map(String::as_str).collect(),
         lease_ms: rescuer.lease_ms,
         longest_backoff_ms: crate::app::finalize::retry_policy(config).longest_ms(),
         host: &rescuer.here.host,
@@ -60,7 +133,10 @@ pub fn claim(
         now,
     })?;
     report_rescued(&claim.rescued);
-    if let Some(job) = claim.job.as_ref().filter(|_| claim.probe) {
+    for (agent, why) in &claim.refused {
+        crate::diag!("orch: agent {agent}'s stages wait: {why}");
+    }
+    if let (Some(job), Some(agent)) = (claim.job.as_ref().filter(|_| claim.probe), &claim.agent) {
         crate::diag!(
             "orch: job {} is the probe of agent {agent}'s half-open circuit breaker",
             job.job_id

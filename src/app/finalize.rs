@@ -55,8 +55,8 @@ use crate::output;
 use crate::procfs::{self, Liveness, Place, Proc};
 use crate::store::{
     AlertKind, AlertRoute, Applied, BreakerUpdate, CredsFingerprint, Effects, FinalizeLock,
-    FinalizePlan, GateHold, Job, JobMove, Locked, NewAlert, NewComment, NextJob,
-    ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
+    FinalizePlan, GateHold, InvocationHoldRequest, Job, JobMove, Locked, NewAlert, NewComment,
+    NextJob, ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
 };
 use crate::vcs::git::Committed;
 
@@ -163,33 +163,43 @@ fn finalize_locked(
         .ok_or_else(|| anyhow!("job {} vanished", run.job_id))?;
     check_held(&job, &run, store.now()?)?;
     let next_stage = next_stage(config, &job)?;
-    let judgement = judge(agent::of_profile(config, &run.agent), &run)?;
+    let mut judgement = judge(agent::of_run(config, &run), &run)?;
+    let here = config.host();
+    // The gate is held on the run's host and watches that host's credentials file, which only
+    // a finalizer on that host can see; the same goes for the invocation hold's settings.
+    let gate_host = run.host.clone().unwrap_or_else(|| here.clone());
+    if gate_host == here {
+        confirm_auth(config, &run.agent, &mut judgement);
+    }
+    if let Some(verdict) = judgement.verdict.as_mut() {
+        config.price(&run.agent, &mut verdict.usage);
+    }
     // In the task's worktree (its branch) or, with auto-commit, in the workdir.
     let (commit, branch_head) = match judgement.judged.kind() {
         Kind::Ok => crate::app::branches::commit(config, store, &job, &run),
         _ => (None, None),
     };
-    let here = config.host();
-    // The gate is held on the run's host and watches that host's credentials file, which only
-    // a finalizer on that host can see.
-    let gate_host = run.host.clone().unwrap_or_else(|| here.clone());
-    let creds = match judgement.judged.kind() {
-        Kind::Gate if gate_host == here => preflight::creds_fingerprint(config, &run.agent)
+    let auth = judgement.judged == Judged::Log(Class::Auth);
+    let creds = match auth {
+        true if gate_host == here => preflight::creds_fingerprint(config, &run.agent)
             .unwrap_or_else(|err| {
                 crate::diag!(
                     "orch: warning: the auth gate will wait for any credentials file: {err:#}"
                 );
                 None
             }),
-        Kind::Gate => {
+        true => {
             crate::diag!(
                 "orch: warning: run {} ran on {gate_host}, not here: its auth gate there will wait for any credentials file",
                 run.run_id
             );
             None
         }
-        _ => None,
+        false => None,
     };
+    let invocation_inputs = (judgement.judged == Judged::Log(Class::InvocationError))
+        .then(|| preflight::invocation_inputs(config, &run.agent))
+        .transpose()?;
     let inputs = Inputs {
         config,
         run: &run,
@@ -198,6 +208,7 @@ fn finalize_locked(
         commit,
         branch_head,
         creds,
+        invocation_inputs,
         gate_host,
         next_stage: next_stage.as_deref(),
         retry: crate::app::finalize::retry_policy(config),
@@ -466,7 +477,7 @@ pub fn judge(agent: &dyn Agent, run: &Run) -> Result<Judgement> {
         });
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
-    let ending = Ending::new(exit_code, run.timed_out, run.stalled);
+    let ending = Ending::new(exit_code, run.timed_out, run.stalled).at(run.ended_at);
     let path = run.log_path.as_deref().map(Path::new);
     // A log in a directory others may write in may not be the agent's: it is not judged.
     if let Some(dir) = path.and_then(Path::parent).filter(|dir| dir.exists()) {
@@ -504,6 +515,33 @@ pub fn judge(agent: &dyn Agent, run: &Run) -> Result<Judgement> {
     })
 }
 
+/// An `auth` verdict the agent's own words leave in doubt (Gemini fails the same way offline as
+/// logged out: it validates its Google login online at every start) holds the gate only when the
+/// offline check agrees; when the login passes it, the run is a transient failure instead, and
+/// the reason says why.
+fn confirm_auth(config: &Config, agent: &str, judgement: &mut Judgement) {
+    let unconfirmed = judgement
+        .verdict
+        .as_ref()
+        .is_some_and(|v| v.auth_unconfirmed);
+    if judgement.judged != Judged::Log(Class::Auth) || !unconfirmed {
+        return;
+    }
+    match preflight::login_passes(config, agent) {
+        Ok(Some(login)) => {
+            judgement.judged = Judged::Log(Class::AgentError);
+            judgement.reason = format!(
+                "taken as transient, not auth: the agent could not validate its login, which it \
+                 does online at every start, but the login passes orch's offline check ({login}); \
+                 offline, a good login fails this way too: {}",
+                judgement.reason
+            );
+        }
+        Ok(None) => {}
+        Err(err) => crate::diag!("orch: warning: cannot check agent {agent}'s login: {err:#}"),
+    }
+}
+
 /// The stage after the job's; a stage no longer in the pipeline is a configuration error (the
 /// job stays as it is until the pipeline names it again or its lease runs out).
 fn next_stage(config: &Config, job: &Job) -> Result<Option<String>> {
@@ -538,7 +576,9 @@ struct Inputs<'a> {
     /// Where the task's branch is after the commit, when it moved.
     branch_head: Option<String>,
     creds: Option<CredsFingerprint>,
-    /// The run's host: where its auth gate is held.
+    /// The fingerprint of the settings a refused command line came from (`invocation_error`).
+    invocation_inputs: Option<String>,
+    /// The run's host: where its auth gate, usage or invocation hold is held.
     gate_host: String,
     next_stage: Option<&'a str>,
     retry: Retry,
@@ -641,6 +681,14 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
                     job.attempt, job.max_attempts
                 ),
             },
+        ),
+        Decision::Gated if plan.hold_invocation => (
+            JobState::Queued,
+            format!(
+                "{class}: the agent refused its command line; attempt not counted, claims for \
+                 agent {} on {host} wait until its settings change: {reason}",
+                run.agent
+            ),
         ),
         Decision::Gated => (
             JobState::Queued,
@@ -752,6 +800,35 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             },
         }
     });
+    let invocation_hold = plan.hold_invocation.then(|| {
+        let fix = verdict
+            .and_then(|v| v.fix.as_deref())
+            .unwrap_or(crate::agent::judging::FIX_OPTIONS);
+        let names = [
+            ("agent", run.agent.as_str()),
+            ("stage", job.stage.as_str()),
+            ("project", job.project.as_str()),
+        ];
+        let fix = prompt::substitute(fix, &names);
+        InvocationHoldRequest {
+            host: inputs.gate_host.clone(),
+            agent: run.agent.clone(),
+            run_id: run.run_id,
+            reason: reason.to_string(),
+            fix: fix.clone(),
+            inputs: inputs.invocation_inputs.clone().unwrap_or_default(),
+            // The fix first: an alert keeps one line of 300 characters; the reason is the run's.
+            alert: NewAlert {
+                dedup_key: format!("{}@{}", run.agent, inputs.gate_host),
+                reason: format!(
+                    "agent {} refused its command line on {} (run {}); its claims there wait for \
+                     this: {fix}",
+                    run.agent, inputs.gate_host, run.run_id
+                ),
+                ..job_alert(AlertKind::InvocationError)
+            },
+        }
+    });
     // An alert with nowhere to go is not queued to wait for ever: the job's history says what it
     // would have said (and `orch status` says alerts are off).
     let alerts_off = notify::alerts_switch(inputs.config);
@@ -776,6 +853,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
                 attempt: job.attempt,
                 max_attempts: Some(job.max_attempts),
                 cost_usd: usage.cost_usd,
+                cost_estimated: usage.cost_estimated,
                 input_tokens: usage.input_tokens,
                 output_tokens: usage.output_tokens,
                 cache_read_tokens: usage.cache_read_tokens,
@@ -820,6 +898,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         }),
         gate,
         usage_hold,
+        invocation_hold,
         breaker: BreakerUpdate {
             event: plan.breaker,
             policy: inputs.breaker,

@@ -4,7 +4,8 @@
 //! `preflight_cache_ttl` seconds, so a warm check spawns nothing: one SELECT and one stat() of the
 //! credentials file. An auth gate held by a failed run on this host overrides everything until
 //! the credentials file changes; a usage limit a run hit holds the agent (exit 13) until the time
-//! the agent said the limit resets.
+//! the agent said the limit resets; a command line the agent refused holds it (exit 10) until
+//! the settings that make it change.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,12 +19,13 @@ use crate::agent::{Located, Profile};
 use crate::config::{self, Config};
 use crate::domain::clock;
 use crate::exit;
-use crate::store::{AuthGate, CachedVerdict, Store, UsageHold};
+use crate::store::{AuthGate, CachedVerdict, InvocationHold, Store, UsageHold};
 
 pub const VERSION_CHECK: &str = "version";
 pub const AUTH_CHECK: &str = "auth";
 pub const MODE_CHECK: &str = "credentials_mode";
 pub const USAGE_CHECK: &str = "usage_limit";
+pub const INVOCATION_CHECK: &str = "invocation";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,7 +110,8 @@ pub struct Verdict {
     pub age_seconds: u64,
     pub agent: String,
     pub checks: Vec<Check>,
-    /// 0, 10 (agent missing or broken), 11 (not authenticated) or 13 (over its usage limit).
+    /// 0, 10 (agent missing or broken, or refusing its command line), 11 (not authenticated) or
+    /// 13 (over its usage limit).
     #[serde(skip)]
     pub exit_code: u8,
 }
@@ -143,6 +146,13 @@ pub fn evaluate(
         }
         store.release_auth_gate(&host, agent, gate.created_at)?;
     }
+    // The agent refused how it was called: nothing but another setting changes that.
+    if let Some(hold) = state.invocation {
+        if hold.inputs == invocation_inputs(config, agent)? {
+            return Ok(plan.refused(&hold));
+        }
+        store.release_invocation_hold(&host, agent, hold.created_at)?;
+    }
     // The account's usage limit: nothing on this host can fix it but time.
     if let Some(hold) = state.usage.filter(|hold| hold.holds(now)) {
         return Ok(plan.usage_held(&hold));
@@ -173,12 +183,72 @@ pub fn require(config: &Config, store: &mut dyn Store, agent: &str) -> Result<Ve
     }
 }
 
+/// Whether the profile's login passes the offline check now: the reason when it does. For an
+/// auth failure that may be the network's (the agent validates its login online).
+pub fn login_passes(config: &Config, agent: &str) -> Result<Option<String>> {
+    let plan = Plan::new(config, agent)?;
+    let now = crate::store::now_ms();
+    let (checks, _, _) = plan.auth_checks(now);
+    Ok(checks
+        .into_iter()
+        .find(|c| c.name == AUTH_CHECK && matches!(c.status, Status::Pass | Status::Warn))
+        .map(|c| c.reason))
+}
+
 /// The agent's credentials file as it is now (None when it is missing or nowhere to be found):
 /// what an auth gate held after a failed run watches for a change.
 pub fn creds_fingerprint(config: &Config, agent: &str) -> Result<Option<CredsFingerprint>> {
     let profile = agent::resolve(config, agent)?;
     let file = profile.agent.credentials_file(&profile.env);
     Ok(file.and_then(|c| fingerprint(&c.value)))
+}
+
+/// A fingerprint of everything that decides whether the agent accepts the command line orch gives
+/// it: the profile (binary, argv, extra arguments, environment), the kind's variables that matter
+/// (`Spec::settings_env`), the settings of the stages that run it, and whether the workdirs of
+/// the projects it runs in are git work trees (Codex refuses one that is not). A hold for a
+/// refused command line stands while it is the same. Hashed: the profile's environment may hold
+/// a key, which must not be stored.
+pub fn invocation_inputs(config: &Config, agent: &str) -> Result<String> {
+    let profile = agent::resolve(config, agent)?;
+    let settings = profile.env.profile();
+    let mut text = format!(
+        "kind={}\nbin={}\nargv={:?}\nextra_args={:?}\nenv={:?}\n",
+        settings.kind,
+        profile.env.bin().value,
+        settings.argv,
+        settings.extra_args,
+        settings.env
+    );
+    for name in profile.agent.spec().settings_env {
+        text.push_str(&format!("{name}={:?}\n", profile.env.var(name)));
+    }
+    for (name, project) in &config.projects {
+        let stages: Vec<&String> = (config.stages.iter())
+            .filter(|stage| config.stage_agent(name, stage) == agent)
+            .collect();
+        if stages.is_empty() {
+            continue;
+        }
+        let git = config::in_git_work_tree(&project.workdir);
+        text.push_str(&format!("project {name} git={git}\n"));
+        for stage in stages {
+            let s = config.stage(stage);
+            text.push_str(&format!(
+                "stage {stage} {:?} {:?}\n",
+                s.extra_args, s.permission_mode
+            ));
+        }
+    }
+    Ok(format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes())))
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (a fingerprint stored in the database
+/// must compare equal tomorrow), not a secret-keeping hash.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What an evaluation reads, decided from the settings alone (no I/O).
@@ -221,6 +291,7 @@ impl<'a> Plan<'a> {
                 format!("file:{} ({})", path.value.display(), path.origin)
             }
             Some(AuthSource::Nowhere { .. }) => "nowhere".to_string(),
+            Some(AuthSource::Unchecked { reason }) => format!("unchecked:{reason}"),
         };
         let bin = agent.env.bin();
         let inputs = format!(
@@ -248,7 +319,7 @@ impl<'a> Plan<'a> {
                 .iter()
                 .any(|c| c.name == name && c.status == Status::Fail)
         };
-        let exit_code = if failed(VERSION_CHECK) {
+        let exit_code = if failed(VERSION_CHECK) || failed(INVOCATION_CHECK) {
             exit::PREFLIGHT_AGENT
         } else if failed(AUTH_CHECK) {
             exit::PREFLIGHT_AUTH
@@ -286,6 +357,31 @@ impl<'a> Plan<'a> {
                     "log in as the agent's user: {} (the gate opens by itself when the \
                      credentials file changes); once fixed otherwise, run `orch reset-cache`",
                     self.agent.agent.spec().login
+                )),
+                ..Detail::default()
+            },
+        };
+        self.verdict(vec![check], false, 0)
+    }
+
+    /// The verdict while the agent is held for refusing its command line.
+    fn refused(&self, hold: &InvocationHold) -> Verdict {
+        let reason = match hold.run_id {
+            Some(run) => format!("the agent refused its command line in run {run}"),
+            None => "the agent refused its command line".to_string(),
+        };
+        let check = Check {
+            name: INVOCATION_CHECK.to_string(),
+            status: Status::Fail,
+            reason,
+            detail: Detail {
+                run_id: hold.run_id,
+                run_reason: Some(hold.reason.clone()),
+                since: Some(hold.created_at),
+                fix: Some(format!(
+                    "{} (the hold lifts by itself once the settings change; `orch reset-cache` \
+                     lifts it at once)",
+                    hold.fix
                 )),
                 ..Detail::default()
             },
@@ -444,6 +540,13 @@ impl<'a> Plan<'a> {
                     ..Detail::default()
                 };
                 return (vec![check(Status::Pass, reason, detail)], None, None);
+            }
+            Some(AuthSource::Unchecked { reason }) => {
+                return (
+                    vec![check(Status::Warn, reason.clone(), Detail::default())],
+                    None,
+                    None,
+                );
             }
             Some(AuthSource::Nowhere { reason, fix }) => {
                 let detail = Detail {

@@ -70,6 +70,9 @@ pub struct Removed {
     pub log_files: i64,
     pub log_bytes: u64,
     pub worktrees: i64,
+    /// Files agents left in the temporary directories orch gives them (Gemini's error reports,
+    /// which hold the prompt), older than the retention.
+    pub agent_files: i64,
 }
 
 impl std::ops::AddAssign for Removed {
@@ -77,6 +80,7 @@ impl std::ops::AddAssign for Removed {
         self.log_files += other.log_files;
         self.log_bytes += other.log_bytes;
         self.worktrees += other.worktrees;
+        self.agent_files += other.agent_files;
     }
 }
 
@@ -101,7 +105,12 @@ impl Report {
 
     /// Whether it removed (or would remove) a row or a file.
     pub fn removed_anything(&self) -> bool {
-        self.tasks + self.outbox + self.files.log_files + self.files.worktrees > 0
+        self.tasks
+            + self.outbox
+            + self.files.log_files
+            + self.files.worktrees
+            + self.files.agent_files
+            > 0
     }
 }
 
@@ -157,6 +166,7 @@ pub fn prune(config: &Config, store: &mut dyn Store, options: &Options) -> Resul
     })?;
     if !options.dry_run {
         report.files += take_out(config, store, pause)?;
+        report.files.agent_files += sweep_agent_tmp(config, cutoffs.finished_before);
     }
     // Delivered messages left without a job (alerts about an agent or a project, or one
     // delivered after its task was pruned): folded ones, then the sent ones they went out with.
@@ -247,6 +257,19 @@ pub fn when_due(
     }
     let holder = format!("{worker}@{}:{}", config.host(), std::process::id());
     let now = store.now()?;
+    // This host's agents' temporary files, once an interval: every host keeps its own.
+    let here = format!("{PRUNE_TURN}:agent-tmp@{}", config.host());
+    let local = Turn {
+        name: &here,
+        holder: &holder,
+        every_ms: every_hours.saturating_mul(3_600_000),
+        hold_ms: TURN_MARGIN_MS,
+        now,
+    };
+    if store.take_turn(&local)? {
+        sweep_agent_tmp(config, now.saturating_sub(retention_ms(config)));
+        store.end_turn(&here, &holder, true, now)?;
+    }
     let turn = Turn {
         name: PRUNE_TURN,
         holder: &holder,
@@ -317,7 +340,7 @@ pub fn take_out(config: &Config, store: &mut dyn Store, pace: bool) -> Result<Re
             .iter()
             .partition(|item| places.root(item.kind).real.is_err());
         for item in &forget {
-            match remove(places, item) {
+            match remove(config, &*store, places, item) {
                 Ok(freed) => removed += freed,
                 Err(why) => crate::diag!(
                     "orch: prune: left {} {}: {why}",
@@ -335,6 +358,46 @@ pub fn take_out(config: &Config, store: &mut dyn Store, pace: bool) -> Result<Re
             return Ok(removed);
         }
     }
+}
+
+/// Remove the files last changed before `before` (epoch ms) from the temporary directories orch
+/// gives agents on this host (`<log_dir>/agent-tmp/<profile>/`, Gemini's error reports among
+/// them: they hold the prompt). Only regular files, found without following a link, in
+/// directories only orch's user may write; how many went.
+pub fn sweep_agent_tmp(config: &Config, before: i64) -> i64 {
+    let root = config.log_dir().join("agent-tmp");
+    let Ok(profiles) = std::fs::read_dir(&root) else {
+        return 0;
+    };
+    if let Err(why) = fsx::check_private_dir(&root, "the agents' temporary directory") {
+        crate::diag!("orch: prune: leaving {}: {why:#}", root.display());
+        return 0;
+    }
+    let cutoff = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(before).unwrap_or(0));
+    let mut removed = 0;
+    let mut dirs: Vec<PathBuf> = profiles.flatten().map(|e| e.path()).collect();
+    while let Some(dir) = dirs.pop() {
+        let private = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+            && fsx::check_private_dir(&dir, "directory").is_ok();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) if private => entries,
+            _ => continue,
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else if meta.is_file()
+                && meta.modified().is_ok_and(|at| at < cutoff)
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// What removing `files` would free on this host (a dry run).
@@ -448,25 +511,35 @@ impl Places {
     }
 }
 
-/// Remove one trash item from this host; what that freed.
-fn remove(places: &Places, item: &TrashItem) -> Result<Removed, String> {
+/// Remove one trash item from this host; what that freed. A file a row names again (see
+/// `Store::trash_in_use`) is left: it is not the pruned task's any more.
+fn remove(
+    config: &Config,
+    store: &dyn Store,
+    places: &Places,
+    item: &TrashItem,
+) -> Result<Removed, String> {
     let Some(path) = places.locate(item)? else {
         return Ok(Removed::default());
     };
+    let in_use = || store.trash_in_use(item).map_err(|err| format!("{err:#}"));
     match item.kind {
+        TrashKind::Log if in_use()? => Ok(Removed::default()),
         TrashKind::Log => {
             let bytes = std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
             std::fs::remove_file(&path).map_err(|err| err.to_string())?;
             Ok(Removed {
                 log_files: 1,
                 log_bytes: bytes,
-                worktrees: 0,
+                ..Removed::default()
             })
         }
         TrashKind::Worktree => {
-            std::fs::remove_dir_all(&path).map_err(|err| err.to_string())?;
+            let project = item.path.split_once('/').map_or("", |(project, _)| project);
+            let removed =
+                crate::app::branches::remove_pruned_worktree(config, project, &path, in_use)?;
             Ok(Removed {
-                worktrees: 1,
+                worktrees: i64::from(removed),
                 ..Removed::default()
             })
         }

@@ -35,8 +35,9 @@ pub const PREVIOUS_RESULT_MAX_BYTES: usize = 32 * 1024;
 pub struct RunRequest<'a> {
     pub job_id: i64,
     pub worker: &'a str,
-    /// The agent profile (`[agents.NAME]`; `claude` exists without configuration).
-    pub agent: &'a str,
+    /// The agent profile (`[agents.NAME]`, or a kind's name); None for the job's own, chosen by
+    /// its stage and project (`Config::stage_agent`).
+    pub agent: Option<&'a str>,
     /// Draw the live status line on stderr (a terminal, no `--json`).
     pub live_status: bool,
 }
@@ -90,11 +91,15 @@ fn run_with_signals(
         .job(request.job_id)?
         .ok_or_else(|| store::no_job(request.job_id))?;
     let project = config.project(&job.project)?;
-    let profile = agent::resolve(config, request.agent)?;
+    let agent_name = request
+        .agent
+        .unwrap_or_else(|| config.stage_agent(&job.project, &job.stage));
+    let profile = agent::resolve(config, agent_name)?;
     let stage = config.stage(&job.stage);
+    warn_unsupported(&profile, &job.stage, &stage);
     let limits = limits(config, &stage);
-    let agent_version = store.cached_agent_version(&config.host(), request.agent)?;
-    let resume = resume_session(store, &job, &stage, request.agent, profile.agent)?;
+    let agent_version = store.cached_agent_version(&config.host(), agent_name)?;
+    let resume = resume_session(store, &job, &stage, agent_name, profile.agent)?;
     // Before the run is recorded: a log directory others may write in is refused with no run.
     let log_dir = fsx::ensure_private_dir(&config.log_dir(), "log directory")?;
     let place = Place::current(config.host());
@@ -108,7 +113,8 @@ fn run_with_signals(
         log_path: &log_path,
         job_id: request.job_id,
         worker: request.worker,
-        agent: request.agent,
+        agent: agent_name,
+        agent_kind: profile.env.kind().name(),
         agent_version: agent_version.as_deref(),
         lease_ms: limits.lease_ms,
         place: &place,
@@ -173,6 +179,20 @@ fn run_with_signals(
             Ok(fresh) => fresh,
             Err(failure) => return run.launch_failed(store, failure),
         };
+    }
+}
+
+/// Say which of the stage's settings the profile's kind cannot honour (a tool list for Codex, a
+/// budget for Gemini): they are not passed, and an operator should know.
+fn warn_unsupported(profile: &Profile, stage_name: &str, stage: &Stage) {
+    let unsupported = profile.agent.unsupported(stage);
+    if !unsupported.is_empty() {
+        crate::diag!(
+            "orch: warning: agent {} ({}) cannot honour [stages.{stage_name}] {}: not passed",
+            profile.name(),
+            profile.agent.spec().product,
+            unsupported.join(", ")
+        );
     }
 }
 
@@ -379,14 +399,21 @@ pub struct DryRun {
     pub env: Vec<String>,
 }
 
-/// Build the command `orch run` would start for `job_id` with `agent`, without starting it.
-pub fn dry_run(config: &Config, store: &dyn Store, job_id: i64, agent: &str) -> Result<DryRun> {
+/// Build the command `orch run` would start for `job_id` with `agent` (None: the job's own),
+/// without starting it.
+pub fn dry_run(
+    config: &Config,
+    store: &dyn Store,
+    job_id: i64,
+    agent: Option<&str>,
+) -> Result<DryRun> {
     let mut job = store.job(job_id)?.ok_or_else(|| store::no_job(job_id))?;
     // A queued job runs as its next attempt.
     if job.state != JobState::Running {
         job.attempt += 1;
     }
     let project = config.project(&job.project)?;
+    let agent = agent.unwrap_or_else(|| config.stage_agent(&job.project, &job.stage));
     let profile = agent::resolve(config, agent)?;
     let stage = config.stage(&job.stage);
     let resume = resume_session(store, &job, &stage, agent, profile.agent)?;
@@ -457,8 +484,7 @@ fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) ->
 /// The result text of the previous stage's log, judged ok, cut to fit a prompt; empty when the
 /// log holds no successful result. Only for runs finalized before the store kept this text.
 fn previous_result(log: &Path) -> String {
-    // Read as Claude Code's: the store keeps no kind with the log, and every stage runs the one
-    // kind there is so far.
+    // Read as Claude Code's: runs that old are older than the other kinds.
     let reader = agent::of_kind(AgentKind::Claude);
     match reader.judge_path(log, Ending::default()) {
         Ok(verdict) if verdict.ok => prompt::cap(

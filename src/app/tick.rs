@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::app::branches::{self, BranchReport};
+use crate::app::claim;
 use crate::app::finalize::{self, Outcome};
-use crate::app::preflight::{self, Verdict};
+use crate::app::preflight::Verdict;
 use crate::app::run::{self as run, RunOutcome, RunRequest};
 use crate::domain::rescue::Whereabouts;
 use crate::notify::{self, Report};
@@ -22,7 +23,8 @@ use crate::{exit, fsx, Ctx};
 
 pub struct Request<'a> {
     pub worker: &'a str,
-    pub agent: &'a str,
+    /// Only the jobs this agent profile runs; None for every agent the pipeline uses.
+    pub agent: Option<&'a str>,
     pub project: Option<&'a str>,
     pub max_jobs: u64,
     /// Draw the run's live status line (a terminal, no `--json`).
@@ -39,7 +41,14 @@ pub enum Event<'a> {
     Pushed(&'a BranchReport),
     /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
     Pruned(&'a crate::app::prune::Report),
+    /// An agent's preflight passed: its stages' jobs may be claimed.
     Preflight(&'a Verdict),
+    /// An agent's preflight failed: its stages' jobs wait, the others' go on.
+    AgentHeld {
+        agent: &'a str,
+        code: u8,
+        why: String,
+    },
     Claimed(&'a Job),
     Ran(&'a RunOutcome),
     Finalized(&'a Outcome),
@@ -112,6 +121,11 @@ fn end_leftovers(store: &dyn Store, run_id: i64, here: &Place) {
 /// the job advanced), 3 nothing to do, 10/11/13 preflight, 12 breaker, 20/21/22 from finalize. A tick
 /// that did jobs and then found nothing more to claim ends with its last job's status. The
 /// `Stopped` event always carries the status returned.
+///
+/// Every agent the pipeline uses (or only `request.agent`) is preflighted before each claim; an
+/// agent that fails stops only its own stages' jobs, and the claim takes the best job among the
+/// stages of the agents that pass. With nothing to claim, a failed preflight's status wins over
+/// an open breaker's (12), which wins over 3.
 pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u8> {
     let mut store = ctx.store()?;
     let deliver = |store: &mut dyn Store| {
@@ -168,43 +182,81 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         Err(err) => crate::diag!("orch: warning: prune: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
+    let agents = claim::agents_in_scope(&ctx.config, request.project, request.agent)?;
+    if agents.is_empty() {
+        let why = format!(
+            "agent {} runs no stage of the pipeline here ([stages.NAME] agent, [projects.NAME] \
+             agent)",
+            request.agent.unwrap_or_default()
+        );
+        on(Event::Stopped(exit::NOTHING_TO_DO, &why));
+        return Ok(exit::NOTHING_TO_DO);
+    }
     for done in 0..request.max_jobs.max(1) {
-        let verdict = match preflight::require(&ctx.config, &mut *store, request.agent) {
-            Ok(verdict) => verdict,
-            Err(err) => {
-                let code = exit::code_of(&err);
-                on(Event::Stopped(code, &format!("{err:#}")));
-                return Ok(code);
-            }
-        };
-        on(Event::Preflight(&verdict));
-        let job = match crate::app::claim::claim(
-            ctx,
-            &mut *store,
-            request.worker,
-            request.agent,
-            request.project,
-        ) {
-            Ok(crate::store::Claim { job: Some(job), .. }) => job,
-            Ok(_) => {
-                // Nothing (more) to claim: the status is the last finalize's, or 3 when none ran.
-                let why = if done == 0 {
-                    "no eligible job".to_string()
-                } else {
-                    format!("no more eligible jobs after {done}; the last job's status")
-                };
-                on(Event::Stopped(last, &why));
-                return Ok(last);
-            }
-            Err(err) => {
-                let code = exit::code_of(&err);
-                if code == exit::UNEXPECTED {
-                    return Err(err);
+        let gated = claim::gate(&ctx.config, &mut *store, &agents)?;
+        for (_, verdict) in &gated.passing {
+            on(Event::Preflight(verdict));
+        }
+        for (agent, err) in &gated.failing {
+            on(Event::AgentHeld {
+                agent,
+                code: exit::code_of(err),
+                why: format!("{err:#}"),
+            });
+        }
+        let held = gated.stop();
+        if gated.passing.is_empty() {
+            let (code, why) = match (done, held) {
+                (0, Some(held)) => held,
+                (_, held) => {
+                    let why = held.map_or_else(String::new, |(_, why)| format!(": {why}"));
+                    (last, format!("nothing more can be claimed after {done} jobs{why}; the last job's status"))
                 }
-                on(Event::Stopped(code, &format!("{err:#}")));
-                return Ok(code);
-            }
-        };
+            };
+            on(Event::Stopped(code, &why));
+            return Ok(code);
+        }
+        let passing: Vec<&str> = gated.passing.iter().map(|(agent, _)| *agent).collect();
+        let (job, agent) =
+            match claim::claim(ctx, &mut *store, request.worker, &passing, request.project) {
+                Ok(crate::store::Claim {
+                    job: Some(job),
+                    agent: Some(agent),
+                    ..
+                }) => (job, agent),
+                Ok(claimed) => {
+                    // Nothing (more) to claim: the status is the last finalize's, or, when none
+                    // ran, what keeps the other agents' jobs waiting (a failed preflight, an open
+                    // breaker), else 3.
+                    if done > 0 {
+                        let why =
+                            format!("no more eligible jobs after {done}; the last job's status");
+                        on(Event::Stopped(last, &why));
+                        return Ok(last);
+                    }
+                    let refused = claimed.refused.iter().map(|(_, why)| why.clone());
+                    let (code, why) = match (held, claimed.refused.is_empty()) {
+                        (Some((code, why)), _) => (
+                            code,
+                            format!("no eligible job for {}; {why}", passing.join(", ")),
+                        ),
+                        (None, false) => {
+                            (exit::BREAKER_OPEN, refused.collect::<Vec<_>>().join("; "))
+                        }
+                        (None, true) => (exit::NOTHING_TO_DO, "no eligible job".to_string()),
+                    };
+                    on(Event::Stopped(code, &why));
+                    return Ok(code);
+                }
+                Err(err) => {
+                    let code = exit::code_of(&err);
+                    if code == exit::UNEXPECTED {
+                        return Err(err);
+                    }
+                    on(Event::Stopped(code, &format!("{err:#}")));
+                    return Ok(code);
+                }
+            };
         on(Event::Claimed(&job));
         let run = run::run_job(
             ctx,
@@ -212,7 +264,7 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
             &RunRequest {
                 job_id: job.job_id,
                 worker: request.worker,
-                agent: request.agent,
+                agent: Some(&agent),
                 live_status: request.live_status,
             },
         )?;

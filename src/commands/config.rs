@@ -39,10 +39,17 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             .values()
             .filter_map(|p| Some((p.name.clone(), Value::from(p.workdir_problem()?))))
             .collect();
+        let budget_blind: Map<String, Value> = config
+            .projects
+            .values()
+            .map(|p| (p.name.clone(), json!(config.budget_blind_stages(p))))
+            .filter(|(_, stages)| stages.as_array().is_some_and(|s| !s.is_empty()))
+            .collect();
         output::json(&json!({
             "file": config.file,
             "looked_for": config.looked_for,
             "problems": problems,
+            "budget_blind_stages": budget_blind,
             "settings": Value::Object(values),
             "projects": config.projects,
             "pipeline": { "stages": config.stages },
@@ -109,6 +116,15 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         ));
         if let Some(problem) = project.workdir_problem() {
             out.push(format!("  {} {problem}", paint.fail("problem:")));
+        }
+        let blind = config.budget_blind_stages(project);
+        if !blind.is_empty() {
+            out.push(format!(
+                "  {} its budgets do not see the cost of stage {}: their agents report none; \
+                 give the profile a price table ([agents.NAME] prices) to count it",
+                paint.warn("warning:"),
+                blind.join(", ")
+            ));
         }
     }
     out.push(switch("alerts", &alerts));

@@ -8,7 +8,7 @@ use crate::config::{self, valid_name};
 use crate::domain::prompt;
 use crate::exit;
 use crate::output;
-use crate::store::NewTask;
+use crate::store::{NewTask, Refused};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
@@ -95,15 +95,19 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
             project.name
         );
     }
+    // A refusal of a pruned task's key names no job: they are gone.
+    let gone = matches!(enqueued.refused, Some(Refused::Pruned { .. }));
     if ctx.json() {
         output::json(&json!({
-            "job_id": enqueued.job_id,
+            "job_id": (!gone).then_some(enqueued.job_id),
             "task": enqueued.task,
             "project": enqueued.project,
             "stage": enqueued.stage,
             "created": enqueued.created,
             "refused": enqueued.refused,
         }))?;
+    } else if let (true, Some(refused)) = (gone, &enqueued.refused) {
+        output::line(format!("{}; nothing queued", refused.explain(&args.task)))?;
     } else if let Some(refused) = &enqueued.refused {
         output::line(format!(
             "{}; nothing queued (its last job: {}, {}, stage {})",

@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         out.flush()?;
         return Ok(exit::OK);
     };
-    let reader = agent::of_profile(&ctx.config, &run.agent);
+    let reader = agent::of_run(&ctx.config, &run);
     for event in reader.transcript(Box::new(BufReader::with_capacity(64 << 10, file))) {
         let event = event.with_context(|| format!("reading the log {}", path.display()))?;
         if ctx.json() {
@@ -91,9 +91,13 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         return Ok(exit::OK);
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
-    let verdict = reader
-        .judge_path(&path, Ending::new(exit_code, run.timed_out, run.stalled))
+    let mut verdict = reader
+        .judge_path(
+            &path,
+            Ending::new(exit_code, run.timed_out, run.stalled).at(run.ended_at),
+        )
         .with_context(|| format!("judging the log {}", path.display()))?;
+    ctx.config.price(&run.agent, &mut verdict.usage);
     if ctx.json() {
         serde_json::to_writer(&mut out, &json!({ "event": "verdict", "verdict": verdict }))?;
         out.write_all(b"\n")?;
@@ -276,7 +280,7 @@ fn render(out: &mut impl Write, event: &Event, paint: Paint) -> Result<()> {
             ..
         } => {
             let subtype = subtype.as_deref().unwrap_or("?");
-            let mark = if *is_error || subtype != "success" {
+            let mark = if *is_error || subtype.starts_with("error") {
                 paint.fail(subtype)
             } else {
                 paint.pass(subtype)
@@ -284,6 +288,10 @@ fn render(out: &mut impl Write, event: &Event, paint: Paint) -> Result<()> {
             let text = text.as_deref().map(multiline).unwrap_or_default();
             (pad("result"), format!("{mark}  {text}"))
         }
+        Event::Notice { text } => (
+            paint.warn(&pad("notice")),
+            output::printable(text).into_owned(),
+        ),
         Event::Other { kind } => (paint.dim(&pad("·")), paint.dim(&output::printable(kind))),
         Event::Raw { text } => (paint.dim(&pad("~")), paint.dim(&output::printable(text))),
         Event::Skipped { bytes, kind } => {
@@ -338,8 +346,10 @@ fn footer(out: &mut impl Write, verdict: &Verdict, paint: Paint) -> Result<()> {
 /// 1.0 s) · claude-sonnet-4-5", leaving out what the log does not say.
 fn usage_line(usage: &Usage) -> String {
     let mut parts = Vec::new();
-    if let Some(cost) = usage.cost_usd {
-        parts.push(format!("${cost:.4}"));
+    match (usage.cost_usd, usage.cost_estimated) {
+        (Some(cost), false) => parts.push(format!("${cost:.4}")),
+        (Some(cost), true) => parts.push(format!("~${cost:.4} (estimated)")),
+        (None, _) => {}
     }
     if let Some(turns) = usage.turns {
         parts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));

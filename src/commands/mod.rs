@@ -88,9 +88,9 @@ pub(crate) fn stage_arg(ctx: &Ctx, name: &str) -> Result<()> {
     }
 }
 
-/// `--agent NAME`: an agent profile (`claude` exists without one).
+/// `--agent NAME`: an agent profile (a kind's name is one without configuration).
 pub(crate) fn agent_arg(ctx: &Ctx, name: &str) -> Result<()> {
-    if name == crate::config::DEFAULT_AGENT || ctx.config.agents.contains_key(name) {
+    if ctx.config.is_agent(name) {
         return Ok(());
     }
     let known = ctx.config.agent_names();

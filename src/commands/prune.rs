@@ -64,6 +64,12 @@ pub(crate) fn describe(report: &Report, now: i64) -> Vec<String> {
         }
         lines.push(line);
     }
+    if files.agent_files > 0 {
+        lines.push(format!(
+            "{verb} {} file(s) agents left in their temporary directories",
+            files.agent_files
+        ));
+    }
     let db = &report.database;
     let size = |bytes: i64| output::bytes(bytes.max(0) as u64);
     lines.push(if report.dry_run {

@@ -1,5 +1,5 @@
 //! `orch reset-cache [--agent A] [--breaker]`: drop cached preflight verdicts and release auth
-//! gates and usage holds, so the next claim evaluates the agent afresh; with `--breaker`, close
+//! gates, usage and invocation holds, so the next claim evaluates the agent afresh; with `--breaker`, close
 //! circuit breakers.
 
 use anyhow::Result;
@@ -28,6 +28,7 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
             "verdicts_dropped": reset.verdicts,
             "gates_released": reset.gates,
             "usage_holds_lifted": reset.usage_holds,
+            "invocation_holds": reset.invocation_holds,
             "breakers_closed": breakers,
         }))?;
     } else {
@@ -38,10 +39,14 @@ pub fn run(ctx: &Ctx, args: &ResetCacheArgs) -> Result<u8> {
         let closed = breakers.map_or(String::new(), |n| {
             format!(", closed {n} open circuit breaker{}", plural(n))
         });
-        let holds = match reset.usage_holds {
-            0 => String::new(),
-            n => format!(", lifted {n} usage hold{}", plural(n)),
-        };
+        let holds = [
+            (reset.usage_holds, "usage"),
+            (reset.invocation_holds, "invocation"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", lifted {n} {what} hold{}", plural(*n)))
+        .collect::<String>();
         output::line(format!(
             "{whose}: dropped {} cached verdict{}, released {} auth gate{}{holds}{closed}",
             reset.verdicts,

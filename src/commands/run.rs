@@ -10,10 +10,12 @@ use crate::Ctx;
 
 /// Exit 0 when the run was recorded, whatever the agent did: its outcome is finalize's to judge.
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
-    crate::commands::agent_arg(ctx, &args.agent)?;
+    if let Some(agent) = &args.agent {
+        crate::commands::agent_arg(ctx, agent)?;
+    }
     let mut store = ctx.store()?;
     if args.dry_run {
-        let plan = run::dry_run(&ctx.config, &*store, args.job, &args.agent)?;
+        let plan = run::dry_run(&ctx.config, &*store, args.job, args.agent.as_deref())?;
         return print_dry_run(ctx, &plan);
     }
     let worker = args.worker.as_deref().unwrap_or_default();
@@ -25,7 +27,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<u8> {
         &RunRequest {
             job_id: args.job,
             worker,
-            agent: &args.agent,
+            agent: args.agent.as_deref(),
             live_status,
         },
     )?;

@@ -208,12 +208,13 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
 }
 
 /// An agent held on a host (this one, or another of the fleet sharing the database): by its
-/// auth gate (until its login changes) or by a usage limit (until it resets).
+/// auth gate (until its login changes), by a usage limit (until it resets) or by a command line
+/// it refused (until the settings it was refused under change).
 #[derive(Debug, Serialize)]
 struct AgentHold {
     agent: String,
     host: String,
-    /// "auth" or "usage".
+    /// "auth", "usage" or "invocation".
     hold: &'static str,
     since: i64,
     until: Option<i64>,
@@ -244,6 +245,20 @@ fn agent_holds(ctx: &Ctx, store: &dyn Store, now: i64) -> Result<Vec<AgentHold>>
                 reason: gate.reason,
             });
         }
+        // A hold whose settings changed since is lifted at the next preflight: not shown.
+        if let Some(refused) = state.invocation {
+            if refused.inputs == crate::app::preflight::invocation_inputs(&ctx.config, agent)? {
+                holds.push(AgentHold {
+                    agent: agent.to_string(),
+                    host: host.clone(),
+                    hold: "invocation",
+                    since: refused.created_at,
+                    until: None,
+                    run_id: refused.run_id,
+                    reason: refused.fix,
+                });
+            }
+        }
         if let Some(usage) = state.usage.filter(|u| u.holds(now)) {
             holds.push(AgentHold {
                 agent: agent.to_string(),
@@ -265,12 +280,17 @@ fn agent_hold_lines(holds: &[AgentHold], now: i64, paint: Paint) -> Vec<String> 
         if out.is_empty() {
             out.push(String::new());
         }
-        let what = match hold.until {
-            Some(until) => format!(
+        let what = match (hold.hold, hold.until) {
+            (_, Some(until)) => format!(
                 "over its usage limit until {}: claims resume by themselves then",
                 output::when(until, now)
             ),
-            None => format!(
+            ("invocation", None) => format!(
+                "refused its command line {}: {}",
+                output::relative(hold.since, now),
+                hold.reason
+            ),
+            (_, None) => format!(
                 "auth gate since {}: log in as the agent's user (preflight --explain says how)",
                 output::relative(hold.since, now)
             ),

@@ -8,7 +8,9 @@ use crate::output::{self, Paint};
 use crate::Ctx;
 
 pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
-    crate::commands::agent_arg(ctx, &args.agent)?;
+    if let Some(agent) = &args.agent {
+        crate::commands::agent_arg(ctx, agent)?;
+    }
     if let Some(project) = &args.project {
         crate::commands::project_arg(ctx, project)?;
     }
@@ -21,7 +23,7 @@ pub fn run(ctx: &Ctx, args: &TickArgs) -> Result<u8> {
     };
     let request = tick::Request {
         worker: &args.worker,
-        agent: &args.agent,
+        agent: args.agent.as_deref(),
         project: args.project.as_deref(),
         max_jobs: args.max_jobs,
         live_status: !ctx.json() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -73,8 +75,12 @@ pub(crate) fn describe(event: &Event) -> Value {
             "text": format!("prune: {}", super::prune::describe(report, crate::store::now_ms()).join("; ")),
         }),
         Event::Preflight(verdict) => json!({
-            "step": "preflight", "ok": verdict.ok, "cached": verdict.cached,
-            "text": format!("preflight: pass ({})", if verdict.cached { "cached" } else { "checked" }),
+            "step": "preflight", "agent": verdict.agent, "ok": verdict.ok, "cached": verdict.cached,
+            "text": format!("preflight: {} pass ({})", verdict.agent, if verdict.cached { "cached" } else { "checked" }),
+        }),
+        Event::AgentHeld { agent, code, why } => json!({
+            "step": "preflight", "agent": agent, "ok": false, "exit": code, "reason": why,
+            "text": format!("preflight: {agent} held, its stages wait (exit {code}): {why}"),
         }),
         Event::Claimed(job) => json!({
             "step": "claim", "job_id": job.job_id, "task": job.task, "project": job.project,

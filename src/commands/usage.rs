@@ -58,11 +58,13 @@ pub fn run(ctx: &Ctx, args: &UsageArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The sums as the report's columns, named as in JSON and CSV, in the order CSV lists them.
-fn columns(s: &Sums) -> [(&'static str, Value); 8] {
+/// The sums as the report's columns, named as in JSON and CSV, in the order CSV lists them. A
+/// cost no run of the group reported is null (an empty CSV cell), never 0.
+fn columns(s: &Sums) -> [(&'static str, Value); 9] {
     [
         ("runs", s.runs.into()),
-        ("cost_usd", s.cost_usd.into()),
+        ("cost_usd", s.known_cost().into()),
+        ("runs_cost_unknown", s.unpriced_runs().into()),
         ("input_tokens", s.input_tokens.into()),
         ("output_tokens", s.output_tokens.into()),
         ("cache_read_tokens", s.cache_read_tokens.into()),
@@ -111,7 +113,10 @@ fn csv(by: &[Dim], lines: &[Line]) -> String {
         + "\n";
     for line in lines {
         let mut cells: Vec<String> = line.key.iter().map(|k| field(k)).collect();
-        cells.extend(columns(&line.sums).map(|(_, value)| value.to_string()));
+        cells.extend(columns(&line.sums).map(|(_, value)| match value {
+            Value::Null => String::new(),
+            value => value.to_string(),
+        }));
         cells.extend(
             classes
                 .iter()
@@ -156,7 +161,7 @@ fn table(ctx: &Ctx, query: &UsageQuery, lines: &[Line], total: &Line) -> String 
             .collect();
         cells.extend([
             s.runs.to_string(),
-            format!("${:.2}", s.cost_usd),
+            cost_cell(s),
             s.input_tokens.to_string(),
             s.output_tokens.to_string(),
             s.cache_read_tokens.to_string(),
@@ -186,5 +191,23 @@ fn table(ctx: &Ctx, query: &UsageQuery, lines: &[Line], total: &Line) -> String 
         ),
     };
     out.push_str(&format!("\ndays are UTC days of each run's start{bounds}"));
+    if total.sums.unpriced_runs() > 0 {
+        out.push_str(&format!(
+            "\ncost unknown for {} of {} runs (a kind that reports none and has no price table, a \
+             run without a result, or one not finalized yet): — is an unknown cost, + a sum \
+             without theirs",
+            total.sums.unpriced_runs(),
+            total.sums.runs
+        ));
+    }
     out
+}
+
+/// "$1.23"; "$1.23+" when some of the runs' cost is unknown; "—" when none is known.
+fn cost_cell(s: &Sums) -> String {
+    match s.known_cost() {
+        None => "—".to_string(),
+        Some(cost) if s.unpriced_runs() > 0 => format!("${cost:.2}+"),
+        Some(cost) => format!("${cost:.2}"),
+    }
 }

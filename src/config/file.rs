@@ -88,6 +88,7 @@ struct ProjectTable {
     commit_author: Field,
     max_cost_usd: Field,
     max_cost_usd_per_day: Field,
+    agent: Field,
     forge: Option<Spanned<ForgeTable>>,
     worktrees: Field,
     base_branch: Field,
@@ -125,6 +126,7 @@ struct StageTable {
     disallowed_tools: Field,
     resume: Field,
     max_budget_usd: Field,
+    agent: Field,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +139,15 @@ struct AgentTable {
     extra_args: Field,
     min_version: Field,
     env: Option<Spanned<BTreeMap<Spanned<String>, Spanned<Value>>>>,
+    prices: Option<Spanned<PricesTable>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricesTable {
+    input_per_mtok: Field,
+    cached_input_per_mtok: Field,
+    output_per_mtok: Field,
 }
 
 /// The file's path and text, for turning a place into "config.toml line 7".
@@ -353,6 +364,7 @@ pub(super) fn apply(config: &mut Config, path: &Path, text: &str) -> Result<()> 
             config.agents.insert(name.get_ref().clone(), agent);
         }
     }
+    check_agents(config, &file, &doc)?;
     if let Some(list) = &doc.secret_env {
         config.secret_env = string_list(list.get_ref()).ok_or_else(|| {
             file.error(
@@ -554,6 +566,7 @@ fn project(
                 _ => return Err(f.wrong("\"issue\", \"pr\" or \"both\"")),
             },
         },
+        agent: agent_name(get("agent", &t.agent))?,
     })
 }
 
@@ -625,7 +638,54 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
         max_budget_usd: get("max_budget_usd", &t.max_budget_usd)
             .map(|f| f.dollars())
             .transpose()?,
+        agent: agent_name(get("agent", &t.agent))?,
     })
+}
+
+/// A stage's or a project's `agent`: a name, checked against the profiles once they are read
+/// (`check_agents`).
+fn agent_name(field: Option<Checked>) -> Result<Option<String>> {
+    field
+        .map(|f| {
+            f.checked(|name| {
+                if valid_name(name) {
+                    Ok(name.to_string())
+                } else {
+                    Err("expected an agent's name: letters, digits, '-', '_' and '.'".to_string())
+                }
+            })
+        })
+        .transpose()
+}
+
+/// Every `agent` a stage or a project names must be a profile (`[agents.NAME]`) or a kind's name.
+fn check_agents(config: &Config, file: &Text, doc: &Document) -> Result<()> {
+    let stages = doc.stages.iter().flat_map(|t| t.get_ref().values());
+    let projects = doc.projects.iter().flat_map(|t| t.get_ref().values());
+    let fields = stages
+        .map(|s| &s.get_ref().agent)
+        .chain(projects.map(|p| &p.get_ref().agent));
+    for field in fields.flatten() {
+        let Some(name) = field.get_ref().as_str() else {
+            continue;
+        };
+        if !config.is_agent(name) {
+            let kinds = AgentKind::ALL.iter().map(|k| k.name());
+            let known: Vec<&str> = kinds
+                .chain(config.agents.keys().map(String::as_str))
+                .collect();
+            return Err(file.error(
+                field.span().start,
+                "agent",
+                format!(
+                    "unknown agent {name:?}: add [agents.{name}] with its kind, or name one of {}{}",
+                    known.join(", "),
+                    crate::suggest::hint(name, known.iter().copied())
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A list of tool rules (`"Bash(git diff:*)"`, `"Edit"`): each reaches the agent as one argument
@@ -706,5 +766,33 @@ fn agent(
             .map(|f| f.text())
             .transpose()?,
         env,
+        prices: t.prices.as_ref().map(|p| prices(file, p)).transpose()?,
+    })
+}
+
+/// `[agents.NAME.prices]`: US dollars per million tokens.
+fn prices(file: &Text, table: &Spanned<PricesTable>) -> Result<crate::domain::price::Prices> {
+    let t = table.get_ref();
+    let required = |key: &str, value: &Field| -> Result<f64> {
+        match field(file, key, value, None) {
+            Some(f) => f.dollars(),
+            None => Err(file.error(
+                table.span().start,
+                key,
+                "is required: US dollars per million tokens",
+            )),
+        }
+    };
+    Ok(crate::domain::price::Prices {
+        input: required("input_per_mtok", &t.input_per_mtok)?,
+        cached_input: field(
+            file,
+            "cached_input_per_mtok",
+            &t.cached_input_per_mtok,
+            None,
+        )
+        .map(|f| f.dollars())
+        .transpose()?,
+        output: required("output_per_mtok", &t.output_per_mtok)?,
     })
 }

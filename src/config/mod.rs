@@ -120,6 +120,8 @@ keys! {
     MAX_ATTEMPTS = "max_attempts", Count(1, 100), Some("3"), "Attempts a job gets before it fails for good";
     COLOR = "color", Text, Some("auto"), "auto, always or never";
     CLAUDE_BIN = "claude_bin", Program, Some("claude"), "Claude Code's binary, for profiles of kind claude (a path, or a name looked up on PATH)";
+    CODEX_BIN = "codex_bin", Program, Some("codex"), "Codex CLI's binary, for profiles of kind codex";
+    GEMINI_BIN = "gemini_bin", Program, Some("gemini"), "Gemini CLI's binary, for profiles of kind gemini";
     AGENT_HOME = "agent_home", Path, None, "The agent's HOME when it runs as another user (default: orch's HOME)";
     CLAUDE_CREDENTIALS_PATH = "claude_credentials_path", Path, None, "Claude Code's credentials file, for profiles of kind claude (default: see preflight)";
     PREFLIGHT_CHECK_AUTH = "preflight_check_auth", Bool, Some("true"), "false: preflight checks the version only";
@@ -254,6 +256,8 @@ pub struct Project {
     /// Open pull requests as drafts (GitHub).
     pub pr_draft: bool,
     pub usage_comments: CommentsOn,
+    /// The agent profile of the project's stages that do not name one.
+    pub agent: Option<String>,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -324,7 +328,7 @@ impl Project {
 }
 
 /// Whether `dir` or one of its parents holds a `.git` (a directory, or a worktree's file).
-fn in_git_work_tree(dir: &Path) -> bool {
+pub fn in_git_work_tree(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
 }
 
@@ -344,6 +348,8 @@ pub struct Stage {
     pub resume: Option<bool>,
     /// The agent's own cost ceiling per run (Claude Code's `--max-budget-usd`).
     pub max_budget_usd: Option<f64>,
+    /// The agent profile that runs the stage (`[agents.NAME]`, or a kind's name).
+    pub agent: Option<String>,
 }
 
 /// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),
@@ -403,6 +409,15 @@ impl PermissionMode {
     }
 }
 
+/// A map's names, each with "(set)" for its value: what `orch config --json` shows of a table
+/// that may hold secrets.
+fn names_only<S: serde::Serializer>(
+    map: &BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(map.keys().map(|name| (name, "(set)")))
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Agent {
     /// Which CLI the profile runs (`kind = "claude"`); by default the kind named like the
@@ -415,8 +430,13 @@ pub struct Agent {
     pub argv: Option<Vec<String>>,
     pub extra_args: Vec<String>,
     pub min_version: Option<String>,
-    /// Extra environment for the agent (e.g. CLAUDE_CONFIG_DIR).
+    /// Extra environment for the agent (e.g. CLAUDE_CONFIG_DIR). Shown by name only: a value
+    /// may be a key.
+    #[serde(serialize_with = "names_only")]
     pub env: BTreeMap<String, String>,
+    /// What the agent's tokens cost, for a kind whose log reports tokens but no cost (Codex,
+    /// Gemini): orch's estimate then stands in for the cost, marked as one.
+    pub prices: Option<crate::domain::price::Prices>,
 }
 
 #[derive(Debug, Clone)]
@@ -744,27 +764,81 @@ impl Config {
     }
 
     /// Every agent profile's name: `claude` (which exists without configuration) first, then the
-    /// configured ones.
+    /// configured ones, then the kinds stages or projects name without a profile.
     pub fn agent_names(&self) -> Vec<&str> {
-        std::iter::once(DEFAULT_AGENT)
-            .chain(
-                self.agents
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|n| *n != DEFAULT_AGENT),
-            )
-            .collect()
+        let mut names = vec![DEFAULT_AGENT];
+        let named = self.agents.keys().map(String::as_str);
+        let chosen = (self
+            .stage_settings
+            .values()
+            .filter_map(|s| s.agent.as_deref()))
+        .chain(self.projects.values().filter_map(|p| p.agent.as_deref()));
+        for name in named.chain(chosen) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
-    /// The named agent profile; `claude` exists without configuration.
+    /// The named agent profile; a kind's name (`claude`, `codex`, `gemini`) is a profile of that
+    /// kind without configuration.
     pub fn agent(&self, name: &str) -> Result<Agent> {
-        match self.agents.get(name) {
-            Some(agent) => Ok(agent.clone()),
-            None if name == DEFAULT_AGENT => Ok(Agent::default()),
-            None => Err(exit::config(format!(
+        match (self.agents.get(name), AgentKind::from_name(name)) {
+            (Some(agent), _) => Ok(agent.clone()),
+            (None, Some(kind)) => Ok(Agent {
+                kind,
+                ..Agent::default()
+            }),
+            (None, None) => Err(exit::config(format!(
                 "unknown agent {name:?}; add [agents.{name}] to the config file"
             ))),
         }
+    }
+
+    /// `usage` with its cost estimated by the profile's price table, when it has one and the
+    /// log gave no cost.
+    pub fn price(&self, agent: &str, usage: &mut crate::domain::verdict::Usage) {
+        if let Some(prices) = self.agents.get(agent).and_then(|a| a.prices) {
+            prices.apply(usage);
+        }
+    }
+
+    /// The stages of `project` whose cost its budgets cannot see, "stage (agent)": the project
+    /// has a budget, and the stage's agent is of a kind that reports no cost and has no price
+    /// table. Empty without a budget.
+    pub fn budget_blind_stages(&self, project: &Project) -> Vec<String> {
+        if project.max_cost_usd.is_none() && project.max_cost_usd_per_day.is_none() {
+            return Vec::new();
+        }
+        self.stages
+            .iter()
+            .filter_map(|stage| {
+                let agent = self.stage_agent(&project.name, stage);
+                let profile = self.agents.get(agent);
+                let kind = profile.map_or_else(
+                    || AgentKind::from_name(agent).unwrap_or_default(),
+                    |p| p.kind,
+                );
+                let priced = profile.is_some_and(|p| p.prices.is_some());
+                (!kind.reports_cost() && !priced).then(|| format!("{stage} ({agent})"))
+            })
+            .collect()
+    }
+
+    /// Whether `name` is an agent profile (configured, or a kind's name).
+    pub fn is_agent(&self, name: &str) -> bool {
+        self.agents.contains_key(name) || AgentKind::from_name(name).is_some()
+    }
+
+    /// The agent profile that runs `stage` of `project`'s jobs: the stage's `agent`, else the
+    /// project's, else `claude`.
+    pub fn stage_agent(&self, project: &str, stage: &str) -> &str {
+        self.stage_settings
+            .get(stage)
+            .and_then(|s| s.agent.as_deref())
+            .or_else(|| self.projects.get(project).and_then(|p| p.agent.as_deref()))
+            .unwrap_or(DEFAULT_AGENT)
     }
 
     /// Every setting with its value and source, secrets masked.
@@ -971,7 +1045,7 @@ mod tests {
         let text = format!("{err:#}");
         assert!(
             text.contains(
-                "line 3: kind: expected a kind of agent orch knows (claude), got \"codx\""
+                "line 3: kind: expected a kind of agent orch knows (claude, codex, gemini), got \"codx\""
             ),
             "{text}"
         );

@@ -1,4 +1,4 @@
-//! The kinds of agent orch knows, by the name a profile gives (`[agents.NAME] kind = "claude"`).
+//! The kinds of agent orch knows, by the name a profile gives (`[agents.NAME] kind = "codex"`).
 //! Only the names live here, so the config can check them; what each kind knows is in
 //! `agent::<kind>/`.
 
@@ -14,16 +14,50 @@ pub enum AgentKind {
     /// kinds existed.
     #[default]
     Claude,
+    /// Codex CLI (`codex exec --json`).
+    Codex,
+    /// Gemini CLI (`gemini --output-format stream-json --prompt=…`).
+    Gemini,
 }
 
 impl AgentKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude];
+    pub const ALL: &'static [AgentKind] = &[AgentKind::Claude, AgentKind::Codex, AgentKind::Gemini];
 
     pub fn name(self) -> &'static str {
         match self {
             AgentKind::Claude => "claude",
+            AgentKind::Codex => "codex",
+            AgentKind::Gemini => "gemini",
         }
+    }
+
+    /// The variables of the environment that carry this kind's credentials (an API key, a token,
+    /// a service account's file). Only an agent of this kind gets them: every other child orch
+    /// starts (another kind's agent, git and its hooks, a version probe) has them removed.
+    pub fn credential_vars(self) -> &'static [&'static str] {
+        match self {
+            AgentKind::Claude => &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"],
+            AgentKind::Codex => &["CODEX_API_KEY", "OPENAI_API_KEY"],
+            AgentKind::Gemini => &[
+                "GEMINI_API_KEY",
+                "GOOGLE_API_KEY",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ],
+        }
+    }
+
+    /// Whether its logs say what a run cost (Claude Code's do; Codex's and Gemini's give tokens
+    /// only, so a cost needs a price table).
+    pub fn reports_cost(self) -> bool {
+        self == AgentKind::Claude
+    }
+
+    /// Every kind's credential variables.
+    pub fn all_credential_vars() -> impl Iterator<Item = &'static str> {
+        AgentKind::ALL
+            .iter()
+            .flat_map(|kind| kind.credential_vars().iter().copied())
     }
 
     pub fn from_name(name: &str) -> Option<AgentKind> {
@@ -39,7 +73,7 @@ impl AgentKind {
         AgentKind::from_name(profile).unwrap_or_default()
     }
 
-    /// "claude" (or "claude, codex" once there are more), for messages.
+    /// "claude, codex, gemini", for messages.
     pub fn names() -> String {
         let names: Vec<&str> = AgentKind::ALL.iter().map(|kind| kind.name()).collect();
         names.join(", ")
@@ -64,6 +98,7 @@ mod tests {
         }
         assert_eq!(AgentKind::from_name("Claude"), None);
         assert_eq!(AgentKind::for_profile("fast"), AgentKind::Claude);
-        assert_eq!(AgentKind::names(), "claude");
+        assert_eq!(AgentKind::for_profile("codex"), AgentKind::Codex);
+        assert_eq!(AgentKind::names(), "claude, codex, gemini");
     }
 }

@@ -22,7 +22,8 @@ pub enum Decision {
     Requeued,
     /// Failed for good.
     Failed,
-    /// Back in the queue, attempt given back, until the agent is logged in again.
+    /// Back in the queue, attempt given back, until the agent is logged in again (or, after an
+    /// `invocation_error`, until the setting it refused changes).
     Gated,
     /// Cancelled by an operator while it ran (`orch cancel`): the run was closed then.
     Cancelled,
@@ -226,6 +227,9 @@ pub struct Plan {
     pub comment: bool,
     /// Hold the agent's auth gate.
     pub hold_gate: bool,
+    /// Hold the agent profile on the run's host until its settings change: it refused how orch
+    /// called it.
+    pub hold_invocation: bool,
     /// Hold the project on the run's host: its workdir is missing there.
     pub hold_project: bool,
     /// Hold the agent on the run's host until this time (epoch ms): its usage limit resets then.
@@ -245,6 +249,7 @@ pub fn decide(facts: &Facts, retry: &Retry, jitter: f64, now: i64) -> Plan {
         failed_alert: false,
         comment: false,
         hold_gate: false,
+        hold_invocation: false,
         hold_project: false,
         hold_usage: None,
         breaker: judged.breaker_event(),
@@ -267,10 +272,16 @@ pub fn decide(facts: &Facts, retry: &Retry, jitter: f64, now: i64) -> Plan {
             plan.comment = true;
         }
         Kind::Gate => {
+            // Nothing another attempt can change: the job waits, its attempt given back, for
+            // the agent's login or the refused setting to be fixed.
             plan.decision = Decision::Gated;
             plan.retry_at = Some(now);
             plan.refund_attempt = true;
-            plan.hold_gate = true;
+            if judged == Judged::Log(Class::InvocationError) {
+                plan.hold_invocation = true;
+            } else {
+                plan.hold_gate = true;
+            }
         }
         Kind::Hold => {
             // The account may work again when the limit resets: the job waits for then (plus a
@@ -487,6 +498,17 @@ mod tests {
             let p = plan(Judged::Log(Class::Auth), Some(1), attempt);
             assert_eq!(p.decision, Decision::Gated);
             assert!(p.refund_attempt && p.hold_gate && !p.failed_alert);
+            assert!(!p.hold_invocation);
+            assert_eq!((p.retry_at, p.breaker), (Some(NOW), Event::Neutral));
+        }
+    }
+
+    #[test]
+    fn an_invocation_error_holds_the_profile_not_the_auth_gate() {
+        for attempt in 1..=3 {
+            let p = plan(Judged::Log(Class::InvocationError), Some(1), attempt);
+            assert_eq!(p.decision, Decision::Gated);
+            assert!(p.refund_attempt && p.hold_invocation && !p.hold_gate && !p.failed_alert);
             assert_eq!((p.retry_at, p.breaker), (Some(NOW), Event::Neutral));
         }
     }

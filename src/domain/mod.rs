@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod budget;
 pub mod clock;
 pub mod decide;
+pub mod price;
 pub mod prompt;
 pub mod rescue;
 pub mod retention;

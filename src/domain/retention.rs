@@ -75,17 +75,19 @@ pub fn turn_due(
 /// A log file orch names for a run: `job-J-run-R.log`. Prune removes nothing else from the log
 /// directory, whatever a row says.
 pub fn is_run_log_name(name: &str) -> bool {
-    let Some(rest) = name
-        .strip_prefix("job-")
-        .and_then(|r| r.strip_suffix(".log"))
-    else {
-        return false;
+    run_log_ids(name).is_some()
+}
+
+/// The job and run ids a run log's name holds (`job-J-run-R.log`).
+pub fn run_log_ids(name: &str) -> Option<(i64, i64)> {
+    let rest = name.strip_prefix("job-")?.strip_suffix(".log")?;
+    let (job, run) = rest.split_once("-run-")?;
+    let number = |s: &str| {
+        (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
     };
-    let Some((job, run)) = rest.split_once("-run-") else {
-        return false;
-    };
-    let number = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
-    number(job) && number(run)
+    Some((number(job)?, number(run)?))
 }
 
 /// A task key or project name usable as one directory name under an orch-owned root: one

@@ -101,6 +101,9 @@ fn epoch() -> NaiveDate {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Sums {
     pub runs: i64,
+    /// The runs whose cost is known (their log, or a price table, gave one): `cost_usd` is theirs.
+    /// The others' cost is unknown, never 0.
+    pub priced_runs: i64,
     pub cost_usd: f64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -110,9 +113,22 @@ pub struct Sums {
     pub wall_ms: i64,
 }
 
+impl Sums {
+    /// The cost as a report shows it: None when no run's cost is known.
+    pub fn known_cost(&self) -> Option<f64> {
+        (self.priced_runs > 0 || self.runs == 0).then_some(self.cost_usd)
+    }
+
+    /// Runs whose cost is unknown.
+    pub fn unpriced_runs(&self) -> i64 {
+        self.runs - self.priced_runs
+    }
+}
+
 impl AddAssign for Sums {
     fn add_assign(&mut self, other: Sums) {
         self.runs += other.runs;
+        self.priced_runs += other.priced_runs;
         self.cost_usd += other.cost_usd;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;

@@ -64,6 +64,7 @@ pub enum Class {
     PermissionDenied,
     UsageLimit,
     Stalled,
+    InvocationError,
 }
 
 /// The one table: every class, its name, and its kind. The README's table follows it.
@@ -85,6 +86,10 @@ pub const CLASSES: &[(Class, &str, Kind)] = &[
     ),
     (Class::UsageLimit, "usage_limit", Kind::Hold),
     (Class::Stalled, "stalled", Kind::Transient),
+    // The agent refused how orch called it (an option it does not know, a folder it does not
+    // trust): every run would be refused the same way until a setting changes, so the profile
+    // is held like a failed login, without spending attempts.
+    (Class::InvocationError, "invocation_error", Kind::Gate),
 ];
 
 /// How orch cut a run short, when it did.
@@ -96,12 +101,15 @@ pub enum Cut {
     Stall,
 }
 
-/// How a run ended, as far as judging its log goes: the agent's exit status when known, and
-/// whether orch cut it short.
+/// How a run ended, as far as judging its log goes: the agent's exit status when known, whether
+/// orch cut it short, and when it ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Ending {
     pub exit_code: Option<i32>,
     pub cut: Option<Cut>,
+    /// When the run ended (epoch ms), for an agent that reports a time of day without a date
+    /// (Codex's "try again at 9:12 AM"): None when not known.
+    pub at: Option<i64>,
 }
 
 impl Ending {
@@ -111,7 +119,16 @@ impl Ending {
             (false, true) => Some(Cut::Stall),
             (false, false) => None,
         };
-        Ending { exit_code, cut }
+        Ending {
+            exit_code,
+            cut,
+            at: None,
+        }
+    }
+
+    /// The same ending, at `at_ms` (epoch ms).
+    pub fn at(self, at_ms: Option<i64>) -> Ending {
+        Ending { at: at_ms, ..self }
     }
 
     pub fn timed_out(self) -> bool {
@@ -175,6 +192,10 @@ impl Serialize for Class {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Usage {
     pub cost_usd: Option<f64>,
+    /// `cost_usd` is orch's estimate from the tokens and the profile's prices, not the agent's
+    /// figure (Codex and Gemini report tokens, never a cost).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cache_read_tokens: Option<u64>,
@@ -217,6 +238,15 @@ pub struct Verdict {
     /// may start afresh.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resume_failed: bool,
+    /// For an `invocation_error`: what to change, naming the setting (`{agent}`, `{stage}` and
+    /// `{project}` stand for the run's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// An `auth` verdict that may be the network's, not the login's: the agent checks its login
+    /// online and fails the same way offline. Finalize holds the gate only when the offline
+    /// credentials check agrees.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_unconfirmed: bool,
 }
 
 impl Verdict {
@@ -241,5 +271,6 @@ mod tests {
         assert_eq!(Class::MaxTurns.kind(), Kind::Permanent);
         assert_eq!(Class::Auth.kind().exit_status(), exit::RUN_AUTH);
         assert_eq!(Class::Timeout.kind().exit_status(), exit::RUN_RETRY);
+        assert_eq!(Class::InvocationError.kind(), Kind::Gate);
     }
 }

@@ -19,6 +19,9 @@ pub enum Error {
     Failed(String),
     /// The forge asked to wait this long first (HTTP 429, or 403 with `Retry-After`).
     RetryAfter { seconds: u64, error: String },
+    /// The forge has no such thing (HTTP 404 or 410: an issue or a repository that does not
+    /// exist, or that the token may not see): asking again will not find it.
+    Gone(String),
 }
 
 /// When a 429 (or a 403 with `Retry-After`) names no wait.
@@ -133,6 +136,7 @@ impl Api<'_> {
                 seconds: after.unwrap_or(DEFAULT_RETRY_AFTER_SECONDS),
                 error,
             },
+            (404 | 410, _) => Error::Gone(error),
             _ => Error::Failed(error),
         })
     }

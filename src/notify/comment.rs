@@ -37,7 +37,10 @@ pub fn render(comment: &NewComment, message_id: i64) -> String {
             comment
                 .cost_usd
                 .filter(|usd| usd.is_finite() && *usd >= 0.0)
-                .map_or_else(missing, |usd| format!("${usd:.4}")),
+                .map_or_else(missing, |usd| match comment.cost_estimated {
+                    true => format!("~${usd:.4} (estimated)"),
+                    false => format!("${usd:.4}"),
+                }),
         ),
         ("Tokens in", count(comment.input_tokens)),
         ("Tokens out", count(comment.output_tokens)),

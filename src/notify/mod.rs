@@ -454,15 +454,24 @@ fn send_comment(
     let body = comment::render(comment, message.id);
     let forge = crate::forge::connect(forge, http, token);
     for number in targets {
-        match forge.comment(number, &body) {
-            Ok(()) => {}
-            Err(crate::forge::Error::Failed(error)) => return Outcome::Failed(error),
-            Err(crate::forge::Error::RetryAfter { seconds, error }) => {
-                return Outcome::RetryAfter { seconds, error }
-            }
+        if let Err(err) = forge.comment(number, &body) {
+            return forge_failed(err);
         }
     }
     Outcome::Delivered
+}
+
+/// What a forge's refusal means for a message: try again (later, when it said when), or never
+/// (what it was sent to does not exist: a message left pending would hold up the project's
+/// other forge messages at every delivery).
+pub(crate) fn forge_failed(err: crate::forge::Error) -> Outcome {
+    match err {
+        crate::forge::Error::Failed(error) => Outcome::Failed(error),
+        crate::forge::Error::RetryAfter { seconds, error } => {
+            Outcome::RetryAfter { seconds, error }
+        }
+        crate::forge::Error::Gone(error) => Outcome::Undeliverable(error),
+    }
 }
 
 #[cfg(test)]

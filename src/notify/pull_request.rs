@@ -244,10 +244,7 @@ fn refresh(
 }
 
 fn failed(err: forge::Error) -> Outcome {
-    match err {
-        forge::Error::Failed(error) => Outcome::Failed(error),
-        forge::Error::RetryAfter { seconds, error } => Outcome::RetryAfter { seconds, error },
-    }
+    super::forge_failed(err)
 }
 
 #[cfg(test)]

@@ -110,6 +110,9 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::ProjectHeld => "project held: claims skip it until its workdir is back",
         AlertKind::UsageLimit => "usage limit reached: claims for the agent wait for its reset",
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",
+        AlertKind::InvocationError => {
+            "the agent refused its command line: claims for it wait until a setting changes"
+        }
     }
 }
 

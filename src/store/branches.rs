@@ -141,6 +141,14 @@ pub enum Refused {
     PullRequestOpen { number: i64, url: String },
     /// Another task of the project has this key, spelled otherwise (case, spaces).
     SpelledLike { key: String },
+    /// A task with this key (or one spelled like it) finished and was pruned: its branch and
+    /// pull request stay its own.
+    Pruned {
+        key: String,
+        branch: String,
+        pull_request: Option<i64>,
+        url: Option<String>,
+    },
 }
 
 impl Refused {
@@ -158,6 +166,22 @@ impl Refused {
                 "task {key} is spelled like task {other}, which exists: use that key (a task never \
                  gets a second branch)"
             ),
+            Refused::Pruned {
+                key: pruned,
+                branch,
+                pull_request,
+                url,
+            } => {
+                let pull = match (pull_request, url) {
+                    (Some(number), Some(url)) => format!(" and pull request #{number} ({url})"),
+                    (Some(number), None) => format!(" and pull request #{number}"),
+                    _ => String::new(),
+                };
+                format!(
+                    "task {pruned} finished and was pruned; its branch {branch}{pull} stay its \
+                     own: queue the work under a new key (a task never gets a second branch)"
+                )
+            }
         }
     }
 }

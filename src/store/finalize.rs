@@ -5,7 +5,10 @@
 
 use serde::Serialize;
 
-use super::{AlertKind, CredsFingerprint, Job, NewAlert, NewComment, Run, UsageHoldRequest};
+use super::{
+    AlertKind, CredsFingerprint, InvocationHoldRequest, Job, NewAlert, NewComment, Run,
+    UsageHoldRequest,
+};
 use crate::domain::breaker::{opened_reason, Breaker, Change, Event, Policy};
 use crate::domain::decide::Decision;
 use crate::domain::states::{JobState, TaskState};
@@ -37,6 +40,10 @@ pub struct FinalizePlan {
     /// Hold the agent on the run's host until its usage limit resets; the alert goes out only
     /// when it was not held already.
     pub usage_hold: Option<UsageHoldRequest>,
+    /// Hold the agent on the run's host because it refused how orch called it, dropping its
+    /// cached verdict there; the alert goes out only when it was not held already under the same
+    /// settings.
+    pub invocation_hold: Option<InvocationHoldRequest>,
     /// The run's effect on its agent's circuit breaker: the store reads the breaker inside the
     /// transaction and applies `Breaker::record` to it.
     pub breaker: BreakerUpdate,
@@ -70,6 +77,11 @@ impl FinalizePlan {
             .as_ref()
             .map(|hold| hold.alert.clone())
             .filter(|_| held.usage);
+        let invocation = self
+            .invocation_hold
+            .as_ref()
+            .map(|hold| hold.alert.clone())
+            .filter(|_| held.invocation);
         let opened =
             opened_reason(&self.agent, breaker, change, &self.verdict.class).map(|why| NewAlert {
                 reason: why,
@@ -80,6 +92,7 @@ impl FinalizePlan {
             .cloned()
             .chain(gate)
             .chain(usage)
+            .chain(invocation)
             .chain(opened)
             .collect()
     }
@@ -90,6 +103,7 @@ impl FinalizePlan {
 pub struct Held {
     pub gate: bool,
     pub usage: bool,
+    pub invocation: bool,
 }
 
 /// The verdict and decision stored on a run.
@@ -215,11 +229,13 @@ pub struct Effects {
     pub gate_held: bool,
     /// The usage hold was newly taken (the agent was not held already).
     pub usage_held: bool,
+    /// The invocation hold was newly taken (not held already under the same settings).
+    pub invocation_held: bool,
     /// The breaker after the run, and what changed.
     pub breaker: Breaker,
     pub change: Change,
     /// The kinds of the alerts raised, queued or noted, in order: the plan's, the gate's, the
-    /// usage hold's, the breaker's, then the project hold's.
+    /// usage hold's, the invocation hold's, the breaker's, then the project hold's.
     pub alerts: Vec<AlertKind>,
 }
 

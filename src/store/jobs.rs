@@ -81,12 +81,9 @@ pub struct Enqueued {
 
 pub struct ClaimRequest<'a> {
     pub worker: &'a str,
-    /// The agent that will run the job: its circuit breaker gates the claim.
-    pub agent: &'a str,
-    /// Projects that may be claimed from.
+    /// Projects that may be claimed from, each with the stages whose jobs may be claimed and the
+    /// agent that runs each: its circuit breaker gates the claim of those jobs.
     pub projects: Vec<ClaimProject<'a>>,
-    /// The pipeline's stages: a job at any other stage is not claimed (it could not be finalized).
-    pub stages: Vec<&'a str>,
     pub lease_ms: i64,
     /// The longest backoff a queued job may wait (`Retry::longest_ms`): a job due further ahead
     /// than that was dated by a clock that ran ahead, and is due now.
@@ -118,6 +115,26 @@ pub struct ClaimProject<'a> {
     /// moves it to `over_budget` (alerting once), and back to the queue once the budget allows
     /// (raised, or a new day).
     pub budget: Budget,
+    /// The pipeline's stages this claim may take the project's jobs at, with their agents: a job
+    /// at any other stage is not claimed (it could not be finalized, or another agent runs it).
+    pub stages: Vec<ClaimStage<'a>>,
+}
+
+/// A stage a claim may take jobs at, and the agent profile that runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimStage<'a> {
+    pub stage: &'a str,
+    pub agent: &'a str,
+}
+
+impl<'a> ClaimStage<'a> {
+    /// Every stage of `stages`, run by `agent`.
+    pub fn all(stages: &[&'a str], agent: &'a str) -> Vec<ClaimStage<'a>> {
+        stages
+            .iter()
+            .map(|stage| ClaimStage { stage, agent })
+            .collect()
+    }
 }
 
 /// An operator's `orch retry JOB --raise-budget USD`: more for the job's task, and for its
@@ -171,6 +188,10 @@ pub struct Claim {
     pub rescued: Vec<Rescued>,
     /// The claim went through a half-open circuit breaker: its run decides whether it closes.
     pub probe: bool,
+    /// The agent profile that runs the claimed job's stage.
+    pub agent: Option<String>,
+    /// The agents whose open circuit breaker kept their stages out of this claim, with why.
+    pub refused: Vec<(String, String)>,
 }
 
 /// A running job taken back from its worker: its lease ran out, or its orch on this host is gone

@@ -32,6 +32,8 @@ pub struct PreflightRow {
     pub gate_held: bool,
     /// Until when the agent's usage hold stands, if it does.
     pub usage_until: Option<i64>,
+    /// Why the agent is held for refusing its command line, if it is.
+    pub invocation_reason: Option<String>,
 }
 
 /// Everything the metrics are made from, read in one snapshot of the database.

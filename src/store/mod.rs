@@ -221,7 +221,13 @@ pub trait Store: Send {
     /// that was read (`held_since`), not one held again since. Returns whether it was released.
     fn release_auth_gate(&mut self, host: &str, agent: &str, held_since: i64) -> Result<bool>;
 
-    /// Drop cached verdicts and release auth gates on `host`, one agent's or all.
+    /// Release the agent's invocation hold on `host` because its settings changed: only the hold
+    /// that was read (`held_since`). Returns whether it was released.
+    fn release_invocation_hold(&mut self, host: &str, agent: &str, held_since: i64)
+        -> Result<bool>;
+
+    /// Drop cached verdicts, release auth gates and lift usage and invocation holds on `host`,
+    /// one agent's or all.
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset>;
 
     /// Every host with an auth gate held or a usage hold standing at `now`, by name: what a
@@ -344,6 +350,12 @@ pub trait Store: Send {
 
     /// Forget trash items (removed, or not removable).
     fn empty_trash(&mut self, ids: &[i64]) -> Result<()>;
+
+    /// Whether a row that exists now names the item's file, which is then not the pruned task's
+    /// any more: a run with that log (ids used again after a prune removed the newest rows), or
+    /// a task with a worktree there on the item's host (its key, or one that makes the same
+    /// directory, queued again).
+    fn trash_in_use(&self, item: &TrashItem) -> Result<bool>;
 
     /// The database's size and free pages.
     fn storage(&self) -> Result<Storage>;

@@ -43,6 +43,8 @@ pub enum AlertKind {
     UsageLimit,
     /// A task or a project reached its budget: its jobs wait in `over_budget`.
     OverBudget,
+    /// An agent refused how orch called it: claims for it wait until its settings change.
+    InvocationError,
 }
 
 impl AlertKind {
@@ -57,6 +59,7 @@ impl AlertKind {
             AlertKind::ProjectHeld => "project_held",
             AlertKind::UsageLimit => "usage_limit",
             AlertKind::OverBudget => "over_budget",
+            AlertKind::InvocationError => "invocation_error",
         }
     }
 }
@@ -138,6 +141,9 @@ pub struct NewComment {
     pub attempt: i64,
     pub max_attempts: Option<i64>,
     pub cost_usd: Option<f64>,
+    /// `cost_usd` is orch's estimate from a price table, not the agent's figure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cache_read_tokens: Option<u64>,

@@ -63,6 +63,33 @@ pub struct UsageHoldRequest {
     pub alert: NewAlert,
 }
 
+/// An agent profile held on a host because the agent refused how orch called it
+/// (`invocation_error`): claims for it there wait until its settings change (its `inputs` no
+/// longer match) or an operator runs `orch reset-cache`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationHold {
+    pub run_id: Option<i64>,
+    pub reason: String,
+    /// The setting to change, in words.
+    pub fix: String,
+    /// The fingerprint of the settings the refused run was started with.
+    pub inputs: String,
+    pub created_at: i64,
+}
+
+/// An invocation hold to take on a host for an agent, because run `run_id` was refused.
+#[derive(Debug, Clone)]
+pub struct InvocationHoldRequest {
+    pub host: String,
+    pub agent: String,
+    pub run_id: i64,
+    pub reason: String,
+    pub fix: String,
+    pub inputs: String,
+    /// Raised (through `alerts_to`) when the agent was not held already under the same settings.
+    pub alert: NewAlert,
+}
+
 /// Everything preflight needs to know about one agent on one host, read at once.
 #[derive(Debug, Default)]
 pub struct PreflightState {
@@ -70,6 +97,7 @@ pub struct PreflightState {
     pub gate: Option<AuthGate>,
     /// The agent's usage hold, whether or not it still stands.
     pub usage: Option<UsageHold>,
+    pub invocation: Option<InvocationHold>,
 }
 
 /// What `reset_preflight` removed.
@@ -78,4 +106,5 @@ pub struct Reset {
     pub verdicts: usize,
     pub gates: usize,
     pub usage_holds: usize,
+    pub invocation_holds: usize,
 }

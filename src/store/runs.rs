@@ -58,6 +58,9 @@ pub struct Run {
     /// The commit of the task's branch pushed after this run, or why the push failed.
     pub pushed_sha: Option<String>,
     pub push_error: Option<String>,
+    /// The kind of agent that ran (`claude`, `codex`, `gemini`): whose rules read its log. None
+    /// for runs made before kinds were recorded (they were Claude Code's).
+    pub agent_kind: Option<String>,
 }
 
 impl Run {
@@ -91,6 +94,8 @@ pub struct NewRun<'a> {
     pub job_id: i64,
     pub worker: &'a str,
     pub agent: &'a str,
+    /// The profile's kind, by name: whose rules read the run's log.
+    pub agent_kind: &'a str,
     pub agent_version: Option<&'a str>,
     /// The lease granted from `now`: starting a run renews it, so the first heartbeat has a full
     /// lease to come in.

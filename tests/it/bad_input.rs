@@ -200,9 +200,12 @@ fn cases() -> Vec<Case> {
         try_("config", "bad forge kind (`kind = \"gitlab\"` in `[projects.web.forge]`)", ENQUEUE)
             .config("[projects.web]\nworkdir = \"{workdir}\"\n\n[projects.web.forge]\nkind = \"gitlab\"\nrepo = \"o/r\"\n")
             .fails(78, Orch(&["line 5: kind", "\"gitea\", \"forgejo\" or \"github\""])),
-        try_("config", "unknown agent kind (`kind = \"codex\"` in `[agents.codex]`)", ENQUEUE)
-            .config("[projects.web]\nworkdir = \"{workdir}\"\n\n[agents.codex]\nkind = \"codex\"\n")
-            .fails(78, Orch(&["line 5: kind", "a kind of agent orch knows (claude)", "\"codex\""])),
+        try_("config", "unknown agent kind (`kind = \"aider\"` in `[agents.aider]`)", ENQUEUE)
+            .config("[projects.web]\nworkdir = \"{workdir}\"\n\n[agents.aider]\nkind = \"aider\"\n")
+            .fails(78, Orch(&["line 5: kind", "a kind of agent orch knows (claude, codex, gemini)", "\"aider\""])),
+        try_("config", "a stage names an unknown agent (`agent = \"codx\"` in `[stages.reviewer]`)", ENQUEUE)
+            .config("[projects.web]\nworkdir = \"{workdir}\"\n\n[stages.reviewer]\nagent = \"codx\"\n")
+            .fails(78, Orch(&["line 5: agent", "unknown agent \"codx\"", "codex"])),
         try_("config", "duplicate stage (`stages = [\"dev\", \"review\", \"dev\"]`)", ENQUEUE)
             .config("[pipeline]\nstages = [\"dev\", \"review\", \"dev\"]\n\n[projects.web]\nworkdir = \"{workdir}\"\n")
             .fails(78, Orch(&["line 2: stages", "stage \"dev\" is listed twice"])),

@@ -49,7 +49,7 @@ fn got(w: &World) -> Vec<String> {
 }
 
 /// Alert kinds in the outbox, oldest first.
-fn alerts(w: &World) -> Vec<(String, String)> {
+pub(crate) fn alerts(w: &World) -> Vec<(String, String)> {
     let db = w.db();
     let mut stmt = db
         .prepare(
@@ -63,11 +63,11 @@ fn alerts(w: &World) -> Vec<(String, String)> {
         .unwrap()
 }
 
-fn kinds(w: &World) -> Vec<String> {
+pub(crate) fn kinds(w: &World) -> Vec<String> {
     alerts(w).into_iter().map(|(kind, _)| kind).collect()
 }
 
-fn job_state(w: &World, job: i64) -> (String, i64, i64) {
+pub(crate) fn job_state(w: &World, job: i64) -> (String, i64, i64) {
     let db = w.db();
     db.query_row(
         "SELECT state, attempt, run_after FROM jobs WHERE id = ?1",

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod agents;
 mod bad_input;
 mod bounded;
 mod chaos;

@@ -89,6 +89,7 @@ fn comment() -> NewComment {
         attempt: 1,
         max_attempts: Some(3),
         cost_usd: Some(0.4213),
+        cost_estimated: false,
         input_tokens: Some(1234),
         output_tokens: Some(5678),
         cache_read_tokens: Some(120_000),

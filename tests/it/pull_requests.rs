@@ -931,3 +931,129 @@ fn kill_9_during_the_pull_requests_creation_then_one_pr() {
         pulls[0].body
     );
 }
+
+#[test]
+fn a_prune_waits_for_the_pull_request_then_keeps_the_key_and_removes_a_left_worktree() {
+    let (mut w, forge) = forge_world("gitea", "[pipeline]\nstages = [\"one\"]\n", "");
+    w.set("ORCH_HOST", "h1");
+    enqueue(&w, "T-1", "Prune me", None);
+    forge.down(true);
+    tick(&w, "w1");
+    assert_eq!(task(&w, "T-1")["state"], "complete");
+    let prune = |w: &World| {
+        w.orch(&["prune", "--older-than", "0s", "--json"])
+            .ok()
+            .json()
+    };
+    let pruned = prune(&w);
+    assert_eq!(
+        pruned["tasks"], 0,
+        "its pull request is still to open: {pruned}"
+    );
+    forge.down(false);
+    drain(&w);
+    let outbox: Vec<(String, String, String)> = w
+        .db()
+        .prepare("SELECT kind, state, coalesce(last_error, '') FROM outbox")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(forge.pulls(REPO).len(), 1, "{outbox:?}");
+
+    // A worktree a crash left on this host, recorded on the task: a real worktree of the clone.
+    let left = w.path("state/worktrees/web/T-1");
+    git(
+        &w.path("work/web"),
+        &["worktree", "add", "--detach", left.to_str().unwrap()],
+    );
+    w.db()
+        .execute(
+            "UPDATE tasks SET worktree = ?1, worktree_host = 'h1' WHERE key = 'T-1'",
+            [left.display().to_string()],
+        )
+        .unwrap();
+    let pruned = prune(&w);
+    assert_eq!(
+        (pruned["tasks"].as_i64(), pruned["worktrees"].as_i64()),
+        (Some(1), Some(1)),
+        "{pruned}"
+    );
+    assert!(!left.exists());
+    let listed = git(&w.path("work/web"), &["worktree", "list", "--porcelain"]);
+    assert!(!listed.contains("T-1"), "the clone forgot it: {listed}");
+
+    // Its key, however spelled, is not queued again: one branch and one pull request, ever.
+    for key in ["T-1", "t-1"] {
+        let text = w
+            .orch(&["enqueue", "--project", "web", "--task", key])
+            .ok()
+            .stdout;
+        assert!(
+            text.contains("was pruned") && text.contains("nothing queued"),
+            "{text}"
+        );
+        let doc = w
+            .orch(&["enqueue", "--project", "web", "--task", key, "--json"])
+            .ok()
+            .json();
+        assert_eq!(
+            (&doc["created"], &doc["refused"]["why"], &doc["job_id"]),
+            (&Value::Bool(false), &Value::from("pruned"), &Value::Null),
+            "{doc}"
+        );
+    }
+    assert_eq!(
+        w.orch(&["jobs", "--json"]).ok().json()["jobs"],
+        Value::Array(vec![])
+    );
+    assert_eq!(forge.pulls(REPO).len(), 1);
+}
+
+#[test]
+fn a_stage_that_changes_nothing_commits_and_pushes_nothing() {
+    let (w, _forge) = forge_world("gitea", "[pipeline]\nstages = [\"one\", \"two\"]\n", "");
+    enqueue(&w, "T-1", "Quiet", None);
+    tick(&w, "w1");
+    let remote = w.path("remote/web.git");
+    let tip = || git(&remote, &["rev-parse", "refs/heads/feature/T-1-quiet"]);
+    let pushed_first = tip();
+    // The second stage's agent touches nothing.
+    let out = w.orch(&["tick", "--worker", "w1", "--json"]).run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(task(&w, "T-1")["state"], "complete");
+    assert_eq!(tip(), pushed_first, "nothing new on the remote");
+    let (commit, pushed): (Option<String>, Option<String>) = w
+        .db()
+        .query_row(
+            "SELECT commit_sha, pushed_sha FROM agent_runs ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((commit, pushed), (None, None));
+}
+
+#[test]
+fn a_comment_on_an_issue_the_forge_does_not_have_goes_dead_and_holds_nothing_up() {
+    let (w, forge) = forge_world("gitea", "[pipeline]\nstages = [\"one\"]\n", "");
+    // Issue 404 does not exist on the forge: its comment can never be delivered.
+    enqueue(&w, "T-1", "No such issue", Some(404));
+    drain(&w);
+    assert_eq!(
+        forge.pulls(REPO).len(),
+        1,
+        "the pull request is not held up"
+    );
+    let (state, error): (String, String) = w
+        .db()
+        .query_row(
+            "SELECT state, last_error FROM outbox WHERE kind = 'comment' AND payload LIKE '%\"issue\":404%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "dead", "{error}");
+    assert!(error.contains("404"), "{error}");
+}

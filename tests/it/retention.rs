@@ -471,3 +471,30 @@ fn a_new_database_gives_freed_space_back() {
         size(&db)
     );
 }
+
+#[test]
+fn files_agents_left_in_their_temporary_directory_go_after_the_retention() {
+    let w = world();
+    let tmp = w.path("state/logs/agent-tmp/gemini");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for dir in [w.path("state/logs/agent-tmp"), tmp.clone()] {
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+    }
+    let old = tmp.join("gemini-client-error-old.json");
+    let new = tmp.join("gemini-client-error-new.json");
+    for file in [&old, &new] {
+        std::fs::write(file, "{\"prompt\": \"the task's text\"}").unwrap();
+    }
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(100 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let pruned = prune(&w, &[]);
+    assert_eq!(pruned["agent_files"], 1, "{pruned}");
+    assert!(!old.exists());
+    assert!(new.exists(), "a recent report stays");
+}

@@ -71,16 +71,25 @@ fn plant(repo: &Path, out: &Path) {
     assert!(ok);
 }
 
+/// An agent's API key in orch's environment: the agent of its kind gets it, nothing else does.
+const AGENT_KEY: &str = "sk-ant-AGENTkeyPart_z9";
+
 /// One job through the tick with an agent that edits the checkout.
 fn tick(w: &World) {
     w.enqueue("T-1");
     w.orch(&["tick", "--worker", "w1"])
         .env("FAKE_CLAUDE_TOUCH", "CHANGES.md")
+        .env("ANTHROPIC_API_KEY", AGENT_KEY)
         .ok();
 }
 
 fn assert_no_token(text: &str, what: &str) {
-    for token in [BOT_TOKEN, FORGE_TOKEN, "AAHbotSECRETtokenPart_x1"] {
+    for token in [
+        BOT_TOKEN,
+        FORGE_TOKEN,
+        "AAHbotSECRETtokenPart_x1",
+        AGENT_KEY,
+    ] {
         assert!(!text.contains(token), "{token} in {what}:\n{text}");
     }
 }
@@ -139,8 +148,15 @@ fn the_agent_finds_no_token_in_its_parents_or_its_own_environ() {
         w.set("FAKE_CLAUDE_SNOOP", &snoop);
         tick(&w);
         let seen = std::fs::read_to_string(&snoop).unwrap();
-        // As root the parent's environ is readable; what it holds is scrubbed.
-        assert!(seen.contains("== /proc/"), "{seen}");
+        // As root the parent's environ is readable; what it holds is scrubbed. The agent's API
+        // key is its own (the first part), and not its parent's (the second).
+        let parts: Vec<&str> = seen.split("== /proc/").collect();
+        assert_eq!(parts.len(), 3, "{seen}");
+        assert!(
+            parts[1].contains(AGENT_KEY),
+            "the agent has its key: {seen}"
+        );
+        let seen = seen.replacen(&format!("ANTHROPIC_API_KEY={AGENT_KEY}\n"), "", 1);
         assert_no_token(&seen, "the agent's view");
         assert!(!seen.contains("ORCH_FORGE_TOKEN"), "{seen}");
         assert!(!seen.contains("ORCH_TELEGRAM_BOT_TOKEN="), "{seen}");

@@ -105,8 +105,9 @@ fn the_demo_walks_all_stages_and_leaves_nothing_behind() {
     let out = w
         .orch(&["demo", "--color", "never"])
         .env("TMPDIR", &tmp)
-        // The demo must not use the caller's agent, database or config.
+        // The demo must not use the caller's agents, database or config.
         .env("ORCH_CLAUDE_BIN", "/nonexistent/claude")
+        .env("ORCH_CODEX_BIN", "/nonexistent/codex")
         .env("ORCH_DB", "/nonexistent/orch.db")
         .ok();
     for stage in [
@@ -130,6 +131,32 @@ fn the_demo_walks_all_stages_and_leaves_nothing_behind() {
     );
     assert!(out.stdout.contains("ok → completed"), "{}", out.stdout);
     assert!(out.stdout.contains("| Cost | $0.0123 |"), "{}", out.stdout);
+    // Two agents, one stage on the second: each passes its own preflight and runs its stages.
+    for agent in ["claude", "codex"] {
+        assert!(
+            out.stdout
+                .contains(&format!("preflight pass (agent {agent}, checked)")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout
+            .contains("stage reviewer (agent codex), attempt 1/3"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("stage tester (agent claude)"),
+        "{}",
+        out.stdout
+    );
+    // Codex reports no cost: the demo's price table estimates it, and says so.
+    assert!(
+        out.stdout.contains("| Cost | ~$0.0028 (estimated) |"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(
         std::fs::read_dir(&tmp).unwrap().count(),
         0,

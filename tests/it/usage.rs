@@ -193,11 +193,16 @@ fn usage_prints_a_table_and_csv() {
             && lines[1].ends_with("ok 2"),
         "{table}"
     );
-    assert!(lines[3].starts_with("total"), "{table}");
+    // A day with runs of unknown cost (an agent error, a run not finalized) sums what is known,
+    // and says so.
     assert!(
-        table
-            .trim_end()
-            .ends_with("days are UTC days of each run's start"),
+        lines[2].starts_with("2026-03-02") && lines[2].contains("$0.75+"),
+        "{table}"
+    );
+    assert!(lines[3].starts_with("total"), "{table}");
+    assert_eq!(lines[4], "days are UTC days of each run's start", "{table}");
+    assert!(
+        lines[5].starts_with("cost unknown for 1 of 6 runs"),
         "{table}"
     );
 
@@ -206,12 +211,13 @@ fn usage_prints_a_table_and_csv() {
     assert_eq!(lines.len(), 4, "{csv}");
     let header: Vec<&str> = lines[0].split(',').collect();
     assert_eq!(
-        header[..10],
+        header[..11],
         [
             "project",
             "task",
             "runs",
             "cost_usd",
+            "runs_cost_unknown",
             "input_tokens",
             "output_tokens",
             "cache_read_tokens",
@@ -220,22 +226,22 @@ fn usage_prints_a_table_and_csv() {
             "wall_ms"
         ]
     );
-    let mut classes = header[10..].to_vec();
+    let mut classes = header[11..].to_vec();
     classes.sort();
     assert_eq!(classes.len(), 3, "{csv}");
     assert!(
         classes.contains(&"class_ok") && classes.contains(&"class_unjudged"),
         "{csv}"
     );
-    // A key with a comma and quotes is quoted, its quotes doubled.
+    // A key with a comma and quotes is quoted, its quotes doubled; a cost no run gave is empty.
     assert!(
-        lines[1].starts_with("web,\"T,3 \"\"x\"\"\",1,0.0,0,0,0,0,0,"),
+        lines[1].starts_with("web,\"T,3 \"\"x\"\"\",1,,1,0,0,0,0,0,"),
         "{csv}"
     );
     let t1: Vec<&str> = lines[2].split(',').collect();
     assert_eq!(
-        t1[..9],
-        ["web", "T-1", "2", "0.2", "240", "60", "4000", "1000", "4"]
+        t1[..10],
+        ["web", "T-1", "2", "0.2", "0", "240", "60", "4000", "1000", "4"]
     );
     let ok = header.iter().position(|h| *h == "class_ok").unwrap();
     assert_eq!(t1[ok], "2");

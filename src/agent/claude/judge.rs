@@ -20,8 +20,11 @@ use memchr::memmem;
 use serde_json::Value;
 
 use crate::agent::jsonl::{self, fast_type, Keep, Limits, Sink, Summary, TypeToken};
-use crate::domain::verdict::{Class, Cut, Ending, Kind, RateLimit, Usage, Verdict};
-use crate::output;
+use crate::agent::judging::{
+    self, count, denied_reason, excerpt, model_names, one_line, snippet, Sign, Signs, TextLines,
+    EXCERPT_CHARS, FIX_NO_PROMPT, FIX_OPTIONS, MAX_DENIALS, SNIPPET_CHARS,
+};
+use crate::domain::verdict::{Class, Ending, RateLimit, Usage, Verdict};
 
 /// Judge a log read from `reader` (a file, stdin, a byte slice) in one pass with bounded memory.
 ///
@@ -85,8 +88,6 @@ const LIMITS: Limits = Limits {
     keep_max: SIDE_MAX,
     ..Limits::DEFAULT
 };
-const EXCERPT_CHARS: usize = 500;
-const SNIPPET_CHARS: usize = 160;
 
 fn judge_with(reader: impl Read, ending: Ending, limits: Limits) -> io::Result<Verdict> {
     let mut facts = Facts::new();
@@ -96,6 +97,110 @@ fn judge_with(reader: impl Read, ending: Ending, limits: Limits) -> io::Result<V
 
 /// What Claude Code prints when `--resume` names a session it does not have.
 const NO_CONVERSATION: &str = "no conversation found";
+/// What Claude Code 2.1.197 prints when `--resume` names no session at all (it exits 1 with an
+/// error result): a miss like the other, not a refused command line.
+const RESUME_INVALID: &str = "--resume requires a valid session id";
+
+/// Whether lower-cased text says the session to resume is not there.
+fn resume_missed(lower: &[u8]) -> bool {
+    [NO_CONVERSATION, RESUME_INVALID]
+        .iter()
+        .any(|miss| memmem::find(lower, miss.as_bytes()).is_some())
+}
+
+/// Why Claude Code refused its command line, from the one line it prints on stderr before it
+/// exits 1 (see `/work/research/agents/claude/README.md`, "Command-line refusals").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// `error: unknown option '--frobnicate'`, an option's value not among its choices, a bad
+    /// number.
+    Option,
+    /// `--output-format stream-json` without `--verbose`.
+    Verbose,
+    /// `--dangerously-skip-permissions` or `--permission-mode bypassPermissions` as root without
+    /// IS_SANDBOX=1.
+    Root,
+    /// No prompt reached it (`Input must be provided …`, or a variadic option swallowed it).
+    NoPrompt,
+    /// `--session-id` that is not a UUID, or one already used.
+    SessionId,
+}
+
+const REFUSALS: &[Sign<Refusal>] = &[
+    Sign {
+        phrase: "error: unknown option",
+        means: Refusal::Option,
+    },
+    Sign {
+        phrase: "is invalid. allowed choices are",
+        means: Refusal::Option,
+    },
+    Sign {
+        phrase: "must be a positive number",
+        means: Refusal::Option,
+    },
+    Sign {
+        phrase: "requires --verbose",
+        means: Refusal::Verbose,
+    },
+    Sign {
+        phrase: "cannot be used with root/sudo privileges",
+        means: Refusal::Root,
+    },
+    Sign {
+        phrase: "input must be provided either through stdin or as a prompt argument",
+        means: Refusal::NoPrompt,
+    },
+    Sign {
+        phrase: "invalid session id",
+        means: Refusal::SessionId,
+    },
+    Sign {
+        phrase: "is already in use",
+        means: Refusal::SessionId,
+    },
+];
+
+/// The refusal reported when a log shows several: the most specific first.
+const REFUSAL_ORDER: &[Refusal] = &[
+    Refusal::Root,
+    Refusal::Verbose,
+    Refusal::SessionId,
+    Refusal::NoPrompt,
+    Refusal::Option,
+];
+
+impl judging::Refusal for Refusal {
+    fn what(self) -> &'static str {
+        match self {
+            Refusal::Option => "an option it does not take",
+            Refusal::Verbose => "stream-json output needs --verbose",
+            Refusal::Root => "bypassing permissions as root",
+            Refusal::NoPrompt => "no prompt",
+            Refusal::SessionId => "a session id it does not accept",
+        }
+    }
+
+    fn fix(self) -> &'static str {
+        match self {
+            Refusal::Option => FIX_OPTIONS,
+            Refusal::Verbose => {
+                "[agents.{agent}] argv must keep \"--verbose\" with \"--output-format\" \
+                 \"stream-json\" (or drop argv to use orch's)"
+            }
+            Refusal::Root => {
+                "as root, Claude Code refuses [stages.{stage}] permission_mode \
+                 bypassPermissions: in a sandbox set IS_SANDBOX = \"1\" in [agents.{agent}.env], \
+                 else choose another mode or run orch as another user"
+            }
+            Refusal::NoPrompt => FIX_NO_PROMPT,
+            Refusal::SessionId => {
+                "remove --session-id from [agents.{agent}] and [stages.{stage}] extra_args: orch \
+                 starts and resumes sessions itself"
+            }
+        }
+    }
+}
 
 /// A `rate_limit_event`'s `rate_limit_info` (or the event itself, in older lines) as the neutral
 /// report; `resetsAt` is in Unix seconds.
@@ -150,9 +255,6 @@ fn denials_of(value: &Value) -> Vec<String> {
         })
         .collect()
 }
-
-/// Denials listed in a reason, at most.
-const MAX_DENIALS: usize = 8;
 
 /// First-found marker snippets from one kind of failure text.
 #[derive(Debug, Default, Clone)]
@@ -249,44 +351,13 @@ fn find_limit(lower: &[u8], statuses: bool) -> Option<usize> {
     found
 }
 
-/// Failure text around `at`, on one line, cut to `SNIPPET_CHARS`, tokens masked.
-fn snippet(text: &[u8], at: usize) -> String {
-    let start = at.saturating_sub(SNIPPET_CHARS / 2);
-    let start = if text.len() <= SNIPPET_CHARS {
-        0
-    } else {
-        start
-    };
-    let end = text.len().min(start + SNIPPET_CHARS);
-    let mut out = String::new();
-    if start > 0 {
-        out.push('…');
-    }
-    out.push_str(&one_line(&String::from_utf8_lossy(&text[start..end])));
-    if end < text.len() {
-        out.push('…');
-    }
-    crate::redact::redact(out.trim())
-}
-
-/// Whitespace runs (newlines included) folded into one space, other control characters (a
-/// terminal's escape sequences among them) shown as U+FFFD.
-fn one_line(text: &str) -> String {
-    text.split_whitespace()
-        .map(|word| word.replace(char::is_control, "\u{fffd}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The first `max` characters of `text`, with "…" when cut, tokens masked.
-fn excerpt(text: &str, max: usize) -> String {
-    crate::redact::redact(&output::clip(text, max))
-}
-
 /// The facts taken from one result object.
 #[derive(Debug, Clone)]
 struct ResultFacts {
     subtype: Option<String>,
+    /// Why the session ended (Claude Code 2.1.332: `completed`, `max_turns`, `api_error`,
+    /// `budget_exhausted`, …).
+    terminal_reason: Option<String>,
     is_error: Option<bool>,
     failed: bool,
     excerpt: Option<String>,
@@ -304,8 +375,11 @@ impl ResultFacts {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let is_error = value.get("is_error").and_then(Value::as_bool);
-        let failed =
-            is_error.unwrap_or(false) || subtype.as_deref().is_some_and(|s| s != "success");
+        // Claude Code's result always says both; one that says neither is another agent's (a
+        // Gemini `result` with `status: "error"`), and no success of Claude Code's.
+        let failed = is_error.unwrap_or(false)
+            || subtype.as_deref().is_some_and(|s| s != "success")
+            || (subtype.is_none() && is_error.is_none());
         let text = value.get("result").and_then(Value::as_str);
         let mut evidence = Evidence::default();
         if failed {
@@ -336,8 +410,12 @@ impl ResultFacts {
                         .flatten()
                         .filter_map(|e| e.as_str().map(str::to_owned)),
                 )
-                .any(|t| t.to_ascii_lowercase().contains(NO_CONVERSATION));
+                .any(|t| resume_missed(t.to_ascii_lowercase().as_bytes()));
         ResultFacts {
+            terminal_reason: value
+                .get("terminal_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             excerpt: text.map(|t| excerpt(t, EXCERPT_CHARS)),
             text: text.map(str::to_owned),
             usage: usage_of(value),
@@ -358,16 +436,6 @@ impl ResultFacts {
             .filter(|line| !line.is_empty())
             .map(|line| excerpt(&line, SNIPPET_CHARS))
     }
-}
-
-fn count(value: Option<&Value>) -> Option<u64> {
-    let value = value?;
-    value.as_u64().or_else(|| {
-        value
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0)
-            .map(|f| f.round() as u64)
-    })
 }
 
 fn usage_of(result: &Value) -> Usage {
@@ -401,8 +469,8 @@ fn usage_of(result: &Value) -> Usage {
             .get("session_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        models: models.map_or_else(Vec::new, |m| model_names(m.keys())),
-        rate_limit: None,
+        models: models.map_or_else(Vec::new, |m| model_names(m.keys().map(String::as_str))),
+        ..Usage::default()
     }
 }
 
@@ -417,17 +485,6 @@ fn dollars(value: Option<&Value>) -> Option<f64> {
 
 /// No single run costs more than this; a larger figure in a log is nonsense.
 const MAX_RUN_COST_USD: f64 = 100_000.0;
-
-/// Model names as the log gives them (`modelUsage` keys), a bounded few of bounded length: they
-/// are the agent's words, shown in comments and listings.
-fn model_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    const MAX_MODELS: usize = 8;
-    const MAX_CHARS: usize = 64;
-    names
-        .take(MAX_MODELS)
-        .map(|name| name.chars().take(MAX_CHARS).collect())
-        .collect()
-}
 
 fn is_conversation(kind: &[u8]) -> bool {
     matches!(kind, b"assistant" | b"user" | b"stream_event")
@@ -451,8 +508,9 @@ struct Facts {
     /// Evidence from informational JSON lines, broken lines and flagged assistant messages since
     /// the last conversation message (failure text only when there is no result).
     side: Evidence,
-    text_lines: u64,
-    first_text: Option<String>,
+    text: TextLines,
+    /// Text lines (stderr) saying the CLI refused its command line.
+    refusal: Signs<Refusal>,
     init_session: Option<String>,
     init_model: Option<String>,
     /// The last `rate_limit_event` of the run (a refusal or a warning).
@@ -466,20 +524,12 @@ struct Facts {
 /// flag from if no result comes.
 impl Sink for Facts {
     fn text_line(&mut self, line: &[u8]) {
-        self.text_lines += 1;
-        if self.first_text.is_none() {
-            // a character cut by PREFIX_KEEP is not binary; an invalid sequence is
-            let binary = std::str::from_utf8(line).is_err_and(|e| e.error_len().is_some());
-            self.first_text = Some(if binary {
-                "(binary data)".to_string()
-            } else {
-                snippet(line, 0)
-            });
-        }
+        self.text.note(line);
+        self.refusal.scan(REFUSALS, line);
         self.noise.text(line, true, &mut self.lower);
         if !self.no_conversation {
             let lower = line.to_ascii_lowercase();
-            self.no_conversation = memmem::find(&lower, NO_CONVERSATION.as_bytes()).is_some();
+            self.no_conversation = resume_missed(&lower);
         }
     }
 
@@ -554,8 +604,8 @@ impl Facts {
             lost_result: None,
             noise: Evidence::default(),
             side: Evidence::default(),
-            text_lines: 0,
-            first_text: None,
+            text: TextLines::default(),
+            refusal: Signs::default(),
             init_session: None,
             init_model: None,
             rate_limit: None,
@@ -673,29 +723,21 @@ impl Facts {
         }
         usage.rate_limit = self.rate_limit.clone();
         let (class, reason) = self.decide(result.as_ref(), summary, limits, ending);
-        let kind = class.kind();
         let resume_failed =
             self.no_conversation || result.as_ref().is_some_and(|r| r.no_conversation);
-        Verdict {
-            ok: class == Class::Ok,
-            class,
-            kind,
-            transient: kind == Kind::Transient,
-            reason,
-            exit_code: ending.exit_code,
-            timed_out: ending.timed_out(),
-            stalled: ending.stalled(),
-            subtype: result.as_ref().and_then(|r| r.subtype.clone()),
-            is_error: result.as_ref().and_then(|r| r.is_error),
-            result_excerpt: result.as_ref().and_then(|r| r.excerpt.clone()),
-            denials: result
-                .as_ref()
-                .map(|r| r.denials.clone())
-                .unwrap_or_default(),
-            result_text: result.and_then(|r| r.text),
-            usage,
-            resume_failed,
+        let fix = (class == Class::InvocationError)
+            .then(|| judging::refusal_fix(&self.refusal, REFUSAL_ORDER));
+        let mut verdict = judging::verdict(class, reason, ending, usage);
+        if let Some(result) = result {
+            verdict.subtype = result.subtype;
+            verdict.is_error = result.is_error;
+            verdict.result_excerpt = result.excerpt;
+            verdict.denials = result.denials;
+            verdict.result_text = result.text;
         }
+        verdict.resume_failed = resume_failed;
+        verdict.fix = fix;
+        verdict
     }
 
     fn decide(
@@ -705,38 +747,29 @@ impl Facts {
         limits: Limits,
         ending: Ending,
     ) -> (Class, String) {
-        let exit_code = ending.exit_code;
-        let cut = ending.cut.is_some();
-        if !summary.nonblank {
-            let what = if summary.bytes > 0 {
-                "the log holds only whitespace"
-            } else {
-                "the log is empty"
-            };
-            return match ending.cut {
-                Some(Cut::Timeout) => (Class::Timeout, format!("timed out; {what}")),
-                Some(Cut::Stall) => (Class::Stalled, format!("stalled; {what}")),
-                None => (Class::Empty, what.to_string()),
-            };
+        if let Some(blank) = judging::blank(summary, ending) {
+            return blank;
         }
         if let Some(result) = result.filter(|r| !r.failed) {
             if !result.denials.is_empty() {
                 return (
                     Class::PermissionDenied,
-                    denied_reason(result, "success result"),
+                    denied_reason(&result.denials, "success result"),
                 );
             }
-            return match exit_code {
-                Some(code) if code != 0 && !cut => (
-                    Class::ExitMismatch,
-                    format!("success result but exit code {code}"),
-                ),
-                _ if cut => (
-                    Class::Ok,
-                    "success result (the run was ended afterwards by orch)".into(),
-                ),
-                _ => (Class::Ok, success_reason(result)),
-            };
+            if ending.cut.is_none() && ending.exit_code.is_none_or(|code| code == 0) {
+                return (Class::Ok, success_reason(result));
+            }
+            return judging::success(ending, "success result".into());
+        }
+        // The CLI refused its command line before it started a session: stderr text only, no
+        // result (a `--resume` miss prints a result, and is `resume_failed`).
+        if result.is_none() && self.init_session.is_none() && !self.no_conversation {
+            if let Some(refused) =
+                judging::refused("Claude Code", &self.refusal, REFUSAL_ORDER, None)
+            {
+                return refused;
+            }
         }
         let mut evidence = Evidence::default();
         match result {
@@ -754,7 +787,8 @@ impl Facts {
             // reached asking for them again and again, and another attempt would be denied the
             // same.
             let subtype = result.subtype.as_deref();
-            if subtype == Some("error_max_budget_usd") {
+            let terminal = result.terminal_reason.as_deref();
+            if subtype == Some("error_max_budget_usd") || terminal == Some("budget_exhausted") {
                 let at = result.usage.cost_usd.map(|c| format!(" at ${c:.4}"));
                 return (
                     Class::MaxBudget,
@@ -767,10 +801,10 @@ impl Facts {
             if !result.denials.is_empty() {
                 return (
                     Class::PermissionDenied,
-                    denied_reason(result, "error result"),
+                    denied_reason(&result.denials, "error result"),
                 );
             }
-            if subtype == Some("error_max_turns") {
+            if subtype == Some("error_max_turns") || terminal == Some("max_turns") {
                 let after = result.usage.turns.map(|t| format!(" after {t} turns"));
                 return (
                     Class::MaxTurns,
@@ -789,31 +823,17 @@ impl Facts {
             .as_ref()
             .filter(|r| r.status == "rejected" && r.resets_at.is_some());
         if let Some(limit) = refused {
-            let which = limit.limit_type.as_deref().unwrap_or("usage");
-            let resets = limit.resets_at.unwrap_or_default();
-            return (
-                Class::UsageLimit,
-                format!(
-                    "the account's {which} limit was reached; it resets at {}",
-                    output::stamp(resets)
-                ),
-            );
+            return (Class::UsageLimit, judging::usage_limit_reason(limit));
         }
         if let Some(found) = evidence.limit {
             return (Class::RateLimit, format!("rate or usage limit: {found}"));
         }
-        if let Some(cut) = ending.cut {
-            let after = match result {
-                Some(r) => format!(" after an error result ({})", error_summary(r)),
-                None => " with no result object".into(),
-            };
-            return match cut {
-                Cut::Timeout => (Class::Timeout, format!("timed out{after}")),
-                Cut::Stall => (
-                    Class::Stalled,
-                    format!("stalled: the log stopped growing{after}"),
-                ),
-            };
+        let after = match result {
+            Some(r) => format!(" after an error result ({})", error_summary(r)),
+            None => " with no result object".into(),
+        };
+        if let Some(cut) = judging::cut_short(ending, &after) {
+            return cut;
         }
         match result {
             Some(result) => (
@@ -838,23 +858,9 @@ impl Facts {
             }
             None => "output but no result object".to_string(),
         };
-        if let Some(first) = &self.first_text {
-            let lines = self.text_lines;
-            let noun = if lines == 1 { "line" } else { "lines" };
-            reason.push_str(&format!("; {lines} text {noun}, first: {first}"));
-        }
+        reason.push_str(&self.text.note_for_reason());
         reason
     }
-}
-
-/// "the agent was denied 2 tools (Bash: rm -rf build; Edit: src/x.rs) in its success result".
-fn denied_reason(result: &ResultFacts, what: &str) -> String {
-    let n = result.denials.len();
-    format!(
-        "the agent was denied {n} tool use{} in its {what}: {}",
-        if n == 1 { "" } else { "s" },
-        result.denials.join("; ")
-    )
 }
 
 fn success_reason(result: &ResultFacts) -> String {
@@ -949,6 +955,16 @@ mod tests {
         assert_eq!(v.usage.models, vec!["claude-sonnet-4-5".to_string()]);
         assert_eq!(v.result_excerpt.as_deref(), Some("Done."));
         assert_eq!(v.result_text.as_deref(), Some("Done."));
+    }
+
+    #[test]
+    fn a_result_that_is_not_claude_codes_is_no_success() {
+        // Gemini's closing event, judged by Claude Code's rules (validate-log without --agent).
+        let gemini = r#"{"type":"result","timestamp":"2026-11-29T10:00:00Z","status":"error","error":{"type":"Error","message":"[API Error: 500]"},"stats":{"total_tokens":0}}"#;
+        for code in [Some(0), Some(1)] {
+            let v = judge(lines(&[gemini]).as_bytes(), end(code, false)).unwrap();
+            assert_ne!(v.class, Class::Ok, "{v:?}");
+        }
     }
 
     #[test]

@@ -9,17 +9,9 @@ pub mod stream;
 pub(crate) mod suite;
 pub mod transcript;
 
-use std::io::{self, BufRead, Read};
-use std::path::{Path, PathBuf};
-
-use crate::agent::transcript::Transcript;
-use crate::agent::{
-    argv, Agent, AgentEnv, AuthPolicy, AuthSource, CredentialsCheck, Event, Launch, Located,
-    Progress, Spec, Unlaunchable,
-};
+use crate::agent::{argv, Agent, AgentEnv, Launch, Spec, Unlaunchable};
 use crate::config::{self, Stage};
 use crate::domain::agent::AgentKind;
-use crate::domain::verdict::{Ending, Verdict};
 
 /// Claude Code's print mode, streaming JSON lines (`--verbose` is required with stream-json). The
 /// prompt comes last, after `--`: whatever the task's text starts with (`--dangerously-skip-
@@ -43,6 +35,8 @@ pub static SPEC: Spec = Spec {
     install: "npm install -g @anthropic-ai/claude-code",
     update: "claude update",
     login: "run claude, then /login",
+    settings_env: &["IS_SANDBOX", "CLAUDE_CODE_BUBBLEWRAP"],
+    readers: readers!(stream::StreamProgress, chunked_text: false),
 };
 
 /// Claude Code.
@@ -53,50 +47,12 @@ impl Agent for Claude {
         &SPEC
     }
 
-    fn auth_source(&self, env: &AgentEnv) -> AuthSource {
-        credentials::auth_source(env)
-    }
-
-    fn credentials_file(&self, env: &AgentEnv) -> Option<Located<PathBuf>> {
-        credentials::locate(env)
-    }
-
-    fn check_credentials(&self, path: &Path, now_ms: i64, policy: AuthPolicy) -> CredentialsCheck {
-        credentials::check(path, now_ms, policy)
-    }
-
     /// The stage's permission mode, tools and budget as Claude Code's options; `--resume
     /// <session id>` continues a session (from the same working directory only).
     fn argv(&self, env: &AgentEnv, launch: &Launch) -> Result<Vec<String>, Unlaunchable> {
-        let resume: Vec<String> = match launch.resume {
-            Some(session) => vec!["--resume".to_string(), session.to_string()],
-            None => Vec::new(),
-        };
-        argv::for_agent(
-            env,
-            DEFAULT_ARGV,
-            launch.prompt,
-            argv::Extras {
-                settings: &stage_options(launch.stage),
-                stage: &launch.stage.extra_args,
-                launch: &resume,
-            },
-        )
-    }
-
-    fn judge(&self, log: &mut dyn Read, ending: Ending) -> io::Result<Verdict> {
-        judge::judge(log, ending)
-    }
-
-    fn transcript<'r>(
-        &self,
-        log: Box<dyn BufRead + 'r>,
-    ) -> Box<dyn Iterator<Item = io::Result<Event>> + 'r> {
-        Box::new(Transcript::new(log, transcript::events_of_line))
-    }
-
-    fn progress(&self) -> Box<dyn Progress> {
-        Box::<stream::StreamProgress>::default()
+        let settings = stage_options(launch.stage);
+        let resume = argv::resume_option("--resume", launch);
+        argv::for_launch(env, DEFAULT_ARGV, launch, &[], &settings, &resume)
     }
 }
 

@@ -16,6 +16,9 @@ pub struct StreamProgress {
     /// Known once the result arrives: the stream carries no cost before it.
     pub cost_usd: Option<f64>,
     pub last_tool: Option<String>,
+    /// Claude Code is retrying an API call (`system`/`api_retry`, for up to about three minutes):
+    /// activity, not a stall, and worth showing. Cleared by the next message.
+    pub retrying: Option<String>,
     last_message_id: Option<String>,
 }
 
@@ -28,6 +31,11 @@ impl Progress for StreamProgress {
         let Ok(value) = serde_json::from_slice::<Value>(line) else {
             return;
         };
+        if value["type"] == "system" && value["subtype"] == "api_retry" {
+            self.retrying = Some(super::transcript::retry_notice(&value));
+            return;
+        }
+        self.retrying = None;
         match value["type"].as_str() {
             Some("assistant") => self.assistant(&value["message"]),
             Some("result") => {
@@ -52,20 +60,16 @@ impl Progress for StreamProgress {
 
     /// "1m05s · 2 turns · 150 tokens · $0.0123 · Bash"
     fn render(&self, elapsed_secs: u64) -> String {
-        let mut parts = vec![
-            format!("{}m{:02}s", elapsed_secs / 60, elapsed_secs % 60),
-            format!(
-                "{} turn{}",
-                self.turns,
-                if self.turns == 1 { "" } else { "s" }
-            ),
-            format!("{} tokens", self.input_tokens + self.output_tokens),
-        ];
+        let tokens = self.input_tokens + self.output_tokens;
+        let mut parts = crate::agent::status_parts(elapsed_secs, self.turns, "turn", tokens);
         if let Some(cost) = self.cost_usd {
             parts.push(format!("${cost:.4}"));
         }
         if let Some(tool) = &self.last_tool {
             parts.push(tool.clone());
+        }
+        if let Some(retrying) = &self.retrying {
+            parts.push(retrying.clone());
         }
         parts.join(" · ")
     }
@@ -117,6 +121,11 @@ mod tests {
             (1, 120)
         );
         assert_eq!(progress.render(65), "1m05s · 1 turn · 120 tokens · Bash");
+        progress.observe(br#"{"type":"system","subtype":"api_retry","attempt":2,"max_retries":10,"error_status":529,"error":"overloaded"}"#);
+        assert_eq!(
+            progress.render(65),
+            "1m05s · 1 turn · 120 tokens · Bash · retrying: attempt 2/10 after 529 overloaded"
+        );
         progress.observe(RESULT.as_bytes());
         assert_eq!(
             progress.render(5),

@@ -2,7 +2,7 @@
 //! Code output (2.1.197, and 2.1.332 where it differs), stdout and stderr in arrival order, from
 //! the captures described in `tests/fixtures/agents/claude/README.md`.
 
-use crate::agent::contract::{Credentials, Log, Login, Suite};
+use crate::agent::contract::{cut, log, with_home, Credentials, Login, Suite, NO_HOME};
 use crate::domain::verdict::{Class, Cut};
 
 const FILE: &str = ".claude/.credentials.json";
@@ -16,78 +16,60 @@ pub static SUITE: Suite = Suite {
         ("Claude Code", None),
     ],
     credentials: &[
-        Credentials {
-            name: "claude.ai login",
-            home: true,
-            env: &[],
-            files: &[(
+        with_home(
+            "claude.ai login",
+            &[],
+            &[(
                 FILE,
                 r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRET","refreshToken":"sk-ant-ort01-SECRET","expiresAt":1827479818000,"scopes":["user:inference"],"subscriptionType":"max"}}"#,
             )],
-            expect: Login::Passes {
+            Login::Passes {
                 expires_at: Some(1_827_479_818_000),
             },
-        },
-        Credentials {
-            name: "login without an expiry",
-            home: true,
-            env: &[],
-            files: &[(
+        ),
+        with_home(
+            "login without an expiry",
+            &[],
+            &[(
                 FILE,
                 r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRET"}}"#,
             )],
-            expect: Login::Passes { expires_at: None },
-        },
-        Credentials {
-            name: "expired, refreshable (not allowed)",
-            home: true,
-            env: &[],
-            files: &[(
+            Login::Passes { expires_at: None },
+        ),
+        with_home(
+            "expired, refreshable (not allowed)",
+            &[],
+            &[(
                 FILE,
                 r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRET","refreshToken":"sk-ant-ort01-SECRET","expiresAt":1700000000000}}"#,
             )],
-            expect: Login::Fails,
-        },
-        Credentials {
-            name: "not JSON",
-            home: true,
-            env: &[],
-            files: &[(FILE, "not json")],
-            expect: Login::Fails,
-        },
-        Credentials {
-            name: "no login in the file",
-            home: true,
-            env: &[],
-            files: &[(FILE, r#"{"mcpOAuth":{"token":"SECRET"}}"#)],
-            expect: Login::Fails,
-        },
-        Credentials {
-            name: "no file",
-            home: true,
-            env: &[],
-            files: &[],
-            expect: Login::Fails,
-        },
-        Credentials {
-            name: "CLAUDE_CONFIG_DIR",
-            home: true,
-            env: &[("CLAUDE_CONFIG_DIR", "{home}/config")],
-            files: &[(
+            Login::Fails,
+        ),
+        with_home("not JSON", &[], &[(FILE, "not json")], Login::Fails),
+        with_home(
+            "no login in the file",
+            &[],
+            &[(FILE, r#"{"mcpOAuth":{"token":"SECRET"}}"#)],
+            Login::Fails,
+        ),
+        with_home("no file", &[], &[], Login::Fails),
+        with_home(
+            "CLAUDE_CONFIG_DIR",
+            &[("CLAUDE_CONFIG_DIR", "{home}/config")],
+            &[(
                 "config/.credentials.json",
                 r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-SECRET","expiresAt":1827479818000}}"#,
             )],
-            expect: Login::Passes {
+            Login::Passes {
                 expires_at: Some(1_827_479_818_000),
             },
-        },
-        Credentials {
-            name: "an API key",
-            home: true,
-            env: &[("ANTHROPIC_API_KEY", "sk-ant-api03-SECRET")],
-            files: &[],
-            expect: Login::Env("ANTHROPIC_API_KEY"),
-        },
+        ),
+        with_home(
+            "an API key",
+            &[("ANTHROPIC_API_KEY", "sk-ant-api03-SECRET")],
+            &[],
+            Login::Env("ANTHROPIC_API_KEY"),
+        ),
         Credentials {
             name: "an OAuth token",
             home: false,
@@ -95,13 +77,7 @@ pub static SUITE: Suite = Suite {
             files: &[],
             expect: Login::Env("CLAUDE_CODE_OAUTH_TOKEN"),
         },
-        Credentials {
-            name: "no home",
-            home: false,
-            env: &[],
-            files: &[],
-            expect: Login::Nowhere,
-        },
+        NO_HOME,
     ],
     logs: &[
         log("mock-apikey-ok.log", Some(0), Class::Ok),
@@ -148,32 +124,45 @@ pub static SUITE: Suite = Suite {
         // error result today, not `auth`.
         log("mock-apikey-403-full.log", Some(1), Class::AgentError),
         log("argv-resume-random-uuid.log", Some(1), Class::AgentError),
-        log("argv-unknown-option.log", Some(1), Class::NoResult),
+        // Claude Code refusing its command line: one line on stderr, exit 1.
+        log("argv-unknown-option.log", Some(1), Class::InvocationError),
         log(
             "2.1.332-argv-allowedTools-then-prompt.log",
             Some(1),
-            Class::NoResult,
+            Class::InvocationError,
         ),
-        Log {
-            file: "offline-oauth.log",
-            exit_code: Some(143),
-            cut: Some(Cut::Timeout),
-            class: Class::Timeout,
-        },
-        Log {
-            file: "offline-oauth.log",
-            exit_code: Some(143),
-            cut: Some(Cut::Stall),
-            class: Class::Stalled,
-        },
+        log(
+            "argv-streamjson-no-verbose.log",
+            Some(1),
+            Class::InvocationError,
+        ),
+        log(
+            "2.1.332-argv-streamjson-no-verbose.log",
+            Some(1),
+            Class::InvocationError,
+        ),
+        log("argv-perm-bypass-root.log", Some(1), Class::InvocationError),
+        log(
+            "2.1.332-argv-skip-perms-root.log",
+            Some(1),
+            Class::InvocationError,
+        ),
+        log(
+            "argv-session-id-not-uuid.log",
+            Some(1),
+            Class::InvocationError,
+        ),
+        // `--resume` of a session it does not have is a miss (the run starts afresh), not a
+        // refusal.
+        log("argv-resume-not-uuid.log", Some(1), Class::AgentError),
+        // Offline, 2.1.332 retries (`api_retry`) until orch's timeout.
+        cut(
+            "2.1.332-offline-oauth.log",
+            Some(143),
+            Cut::Timeout,
+            Class::Timeout,
+        ),
+        cut("offline-oauth.log", Some(143), Cut::Timeout, Class::Timeout),
+        cut("offline-oauth.log", Some(143), Cut::Stall, Class::Stalled),
     ],
 };
-
-const fn log(file: &'static str, exit_code: Option<i32>, class: Class) -> Log {
-    Log {
-        file,
-        exit_code,
-        cut: None,
-        class,
-    }
-}

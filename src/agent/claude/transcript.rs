@@ -5,11 +5,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::agent::transcript::{raw, Event};
-use crate::output::clip;
-
-/// How much of a tool's input, a tool's result or a thought is shown.
-pub const SHORT_CHARS: usize = 120;
+use crate::agent::transcript::{first_line, input_gist, raw, Event};
 
 /// The events one line holds: a stream-json message, a JSON array of them (the `--verbose`
 /// json shape on one line), or text.
@@ -43,6 +39,9 @@ fn message(value: &Value, out: &mut VecDeque<Event>) {
             cost_usd: value["total_cost_usd"].as_f64(),
             duration_ms: value["duration_ms"].as_u64(),
         }),
+        Some("system") if value["subtype"] == "api_retry" => out.push_back(Event::Notice {
+            text: retry_notice(value),
+        }),
         Some(kind) => {
             let kind = match value["subtype"].as_str() {
                 Some(subtype) => format!("{kind} {subtype}"),
@@ -54,6 +53,24 @@ fn message(value: &Value, out: &mut VecDeque<Event>) {
             text: value.to_string(),
         }),
     }
+}
+
+/// "retrying: attempt 3/10 after 529 overloaded": Claude Code retrying an API call.
+pub fn retry_notice(value: &Value) -> String {
+    let mut text = "retrying".to_string();
+    if let Some(attempt) = value["attempt"].as_u64() {
+        text.push_str(&format!(": attempt {attempt}"));
+        if let Some(max) = value["max_retries"].as_u64() {
+            text.push_str(&format!("/{max}"));
+        }
+    }
+    let status = value["error_status"].as_u64().map(|s| s.to_string());
+    let error = value["error"].as_str().map(str::to_owned);
+    let why: Vec<String> = [status, error].into_iter().flatten().collect();
+    if !why.is_empty() {
+        text.push_str(&format!(" after {}", why.join(" ")));
+    }
+    text
 }
 
 /// The blocks of a message's content: text, thinking, tool calls and tool results. A user
@@ -95,35 +112,6 @@ fn content(content: &Value, out: &mut VecDeque<Event>) {
     }
 }
 
-/// The input field that says what a call does (a command, a file, a pattern, a URL), else the
-/// input as compact JSON; cut to `SHORT_CHARS`.
-fn input_gist(input: &Value) -> String {
-    const TELLING: &[&str] = &[
-        "command",
-        "file_path",
-        "notebook_path",
-        "pattern",
-        "url",
-        "query",
-        "path",
-        "description",
-        "prompt",
-    ];
-    let telling = TELLING.iter().find_map(|key| input[key].as_str());
-    match telling {
-        Some(text) => {
-            let (line, more) = first_line(text);
-            if more > 0 {
-                format!("{line} …")
-            } else {
-                line
-            }
-        }
-        None if input.is_null() => String::new(),
-        None => clip(&input.to_string(), SHORT_CHARS),
-    }
-}
-
 /// A tool result's content: a string, or blocks of text (and images, named).
 fn result_text(content: &Value) -> String {
     if let Some(text) = content.as_str() {
@@ -140,13 +128,6 @@ fn result_text(content: &Value) -> String {
         })
         .collect();
     parts.join("\n")
-}
-
-/// The first non-blank line cut to `SHORT_CHARS`, and how many non-blank lines follow it.
-fn first_line(text: &str) -> (String, usize) {
-    let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("");
-    (clip(first, SHORT_CHARS), lines.count())
 }
 
 #[cfg(test)]
@@ -221,7 +202,21 @@ mod tests {
         let input = serde_json::json!({"todos": [1, 2]});
         assert_eq!(input_gist(&input), r#"{"todos":[1,2]}"#);
         let long = serde_json::json!({ "x": "y".repeat(500) });
-        assert_eq!(input_gist(&long).chars().count(), SHORT_CHARS + 1);
+        assert_eq!(
+            input_gist(&long).chars().count(),
+            crate::agent::transcript::SHORT_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn an_api_retry_is_a_notice() {
+        let log = r#"{"type":"system","subtype":"api_retry","attempt":3,"max_retries":10,"retry_delay_ms":2256,"error_status":529,"error":"overloaded"}"#;
+        assert_eq!(
+            events(log),
+            [Event::Notice {
+                text: "retrying: attempt 3/10 after 529 overloaded".into()
+            }]
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! `orch demo`: a newcomer's first command. In a directory of its own it makes a project (the
-//! main clone of a bare git repository that stands for the remote), a config, a logged-in
-//! stand-in agent that speaks Claude Code's CLI contract, and a loopback forge (`forge`: a
-//! minimal Gitea on 127.0.0.1, for the demo's duration); then it walks one task through the whole
-//! pipeline — one transient failure and its retry among them — in the task's own worktree and
-//! branch, pushed after each stage, with its pull request opened and its body updated as the
-//! stages finish, printing each step, the status table, the pull request and the usage comments
-//! it posted. Nothing outside its directory (and that port) is read or written: the
-//! configuration is built from its own file only, whatever ORCH_* variables the shell holds.
+//! main clone of a bare git repository that stands for the remote), a config, two logged-in
+//! stand-in agents (one speaks Claude Code's CLI contract, the other Codex CLI's, which runs the
+//! reviewer stage), and a loopback forge (`forge`: a minimal Gitea on 127.0.0.1, for the demo's
+//! duration); then it walks one task through the whole pipeline — one transient failure and its
+//! retry among them — in the task's own worktree and branch, pushed after each stage, with its
+//! pull request opened and its body updated as the stages finish, printing each step, the status
+//! table, the pull request and the usage comments it posted. Nothing outside its directory (and
+//! that port) is read or written: the configuration is built from its own file only, whatever
+//! ORCH_* variables the shell holds.
 
 mod forge;
 
@@ -24,11 +25,16 @@ use crate::output::{self, Paint};
 use crate::store::{now_ms, NewTask};
 use crate::{commands, exit, Ctx};
 
-/// The stand-in agent, the same script the test suite drives.
+/// The stand-in agents, the same scripts the test suite drives.
 const STAND_IN: &str = include_str!("../../../tests/agent/fake-claude");
+const CODEX_STAND_IN: &str = include_str!("../../../tests/agent/fake-codex");
 
-/// What the stand-in does on each run, in order: the architect's first attempt fails.
-const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\nok\n";
+/// What the Claude stand-in does on each of its runs, in order: the architect's first attempt
+/// fails. The reviewer stage is Codex's.
+const SCRIPT: &str = "ok\nerror\nok\nok\nok\nok\n";
+
+/// The stage a second agent runs, to show a pipeline of two.
+const CODEX_STAGE: &str = "reviewer";
 
 const TASK: &str = "DEMO-1";
 
@@ -81,8 +87,8 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     let say = |text: String| if json { Ok(()) } else { output::line(text) };
     say(paint.bold(&format!("orch demo in {}", dir.display())))?;
     say(format!(
-        "  a project (the main clone of remote.git), a config, a logged-in stand-in agent and a \
-         loopback forge at {}; pipeline: {}",
+        "  a project (the main clone of remote.git), a config, two logged-in stand-in agents \
+         (claude, and codex for the {CODEX_STAGE}) and a loopback forge at {}; pipeline: {}",
         forge.url,
         ctx.config.stages.join(" → ")
     ))?;
@@ -115,7 +121,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
     for _ in 0..(ctx.config.stages.len() * 3) {
         let request = tick::Request {
             worker: "demo-worker",
-            agent: crate::config::DEFAULT_AGENT,
+            agent: None,
             project: None,
             max_jobs: 1,
             live_status: false,
@@ -125,7 +131,7 @@ fn walk(outer: &Ctx, dir: &Path, kept: bool) -> Result<u8> {
             if json {
                 steps.push(commands::tick::describe(&event));
             } else if printed.is_ok() {
-                printed = print_event(paint, &event);
+                printed = print_event(paint, &ctx.config, &event);
                 // What the delivery did on the forge: the pull request opened or updated.
                 if matches!(event, Event::Delivered(_)) {
                     for news in forge.news() {
@@ -236,7 +242,7 @@ fn step(paint: Paint, name: &str) -> String {
     paint.bold(&format!("▸ {name:<9}"))
 }
 
-fn print_event(paint: Paint, event: &Event) -> Result<()> {
+fn print_event(paint: Paint, config: &Config, event: &Event) -> Result<()> {
     let line = match event {
         Event::Delivered(_)
         | Event::Rescued(_)
@@ -258,12 +264,18 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
                 verdict.agent
             )
         }
+        Event::AgentHeld { agent, why, .. } => format!(
+            "{} {} (agent {agent}): {why}",
+            step(paint, "preflight"),
+            paint.fail("held")
+        ),
         Event::Claimed(job) => format!(
-            "{} job {} {} stage {}, attempt {}/{}",
+            "{} job {} {} stage {} (agent {}), attempt {}/{}",
             step(paint, "claim"),
             job.job_id,
             job.task,
             paint.bold(&job.stage),
+            config.stage_agent(&job.project, &job.stage),
             job.attempt,
             job.max_attempts
         ),
@@ -306,11 +318,13 @@ fn print_event(paint: Paint, event: &Event) -> Result<()> {
 /// Lay out the demo's directory and the context that points at nothing else but its forge.
 fn build(outer: &Ctx, dir: &Path, forge: &forge::Forge) -> Result<Ctx> {
     let bin = dir.join("bin/claude");
+    let codex_bin = dir.join("bin/codex");
     let home = dir.join("home");
     let project = dir.join("project");
     for sub in [
         dir.join("bin"),
         home.join(".claude"),
+        home.join(".codex"),
         project.clone(),
         dir.join("state"),
     ] {
@@ -320,6 +334,12 @@ fn build(outer: &Ctx, dir: &Path, forge: &forge::Forge) -> Result<Ctx> {
             .create(&sub)?;
     }
     write(&bin, STAND_IN.as_bytes(), 0o755)?;
+    write(&codex_bin, CODEX_STAND_IN.as_bytes(), 0o755)?;
+    write(
+        &home.join(".codex/auth.json"),
+        br#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-demo","tokens":null,"last_refresh":null}"#,
+        0o600,
+    )?;
     let expires = now_ms() + 24 * 3_600_000;
     let credentials = format!(
         r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-demo","refreshToken":"sk-ant-ort01-demo","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"demo"}}}}"#
@@ -371,9 +391,20 @@ forge = {{ kind = "gitea", url = "{forge}", repo = "{repo}" }}
 bin = "{bin}"
 home = "{home}"
 env = {{ FAKE_CLAUDE_SCRIPT = "{script}", FAKE_CLAUDE_SLEEP = "0.2", FAKE_CLAUDE_TOUCH = "CHANGES.md" }}
+
+# Codex reports no cost: this price table makes an estimate of its tokens.
+[agents.codex]
+bin = "{codex_bin}"
+home = "{home}"
+env = {{ FAKE_CODEX_SLEEP = "0.2", FAKE_CODEX_TOUCH = "CHANGES.md" }}
+prices = {{ input_per_mtok = 1.25, cached_input_per_mtok = 0.125, output_per_mtok = 10.0 }}
+
+[stages.{CODEX_STAGE}]
+agent = "codex"
 "#,
         project = project.display(),
         bin = bin.display(),
+        codex_bin = codex_bin.display(),
         home = home.display(),
         script = script.display(),
         forge = forge.url,

@@ -33,7 +33,11 @@ use super::*;
 use crate::{exit, secrets};
 
 /// Forward migrations, applied in order; `orch_schema.version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_schema.sql"),
+    include_str!("migrations/0002_agents.sql"),
+    include_str!("migrations/0003_priced_runs.sql"),
+];
 
 /// How long to wait for the server to answer a connection, unless the URL says.
 const CONNECT_TIMEOUT_SECONDS: u64 = 10;

@@ -185,15 +185,21 @@ fn null_safe(code: &str) -> String {
 fn json_each(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 32);
     let mut rest = sql;
-    const CALL: &str = "json_each($";
+    const CALL: &str = "json_each(";
     while let Some(start) = rest.find(CALL) {
-        let digits: String = rest[start + CALL.len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        let end = start + CALL.len() + digits.len() + 1; // the closing parenthesis
+        let Some(close) = rest[start..].find(')').map(|at| start + at) else {
+            break;
+        };
+        // A parameter (`$4`, a JSON text) or an expression (`p.value`, JSON already).
+        let arg = &rest[start + CALL.len()..close];
+        let json = if arg.starts_with('$') {
+            format!("CAST({arg} AS json)")
+        } else {
+            arg.to_string()
+        };
+        let end = close + 1;
         let before = &rest[..start];
-        let set = format!("json_array_elements_text(CAST(${digits} AS json))");
+        let set = format!("json_array_elements_text({json})");
         let after = &rest[end..];
         if let Some(alias) = after.strip_prefix(" AS ") {
             let name: String = alias
@@ -201,7 +207,13 @@ fn json_each(sql: &str) -> String {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             out.push_str(before);
-            out.push_str(&format!("{set} AS {name}(value)"));
+            if sql.contains(&format!("{name}.key")) {
+                // A JSON object: PostgreSQL's json_each has the same key and value columns (its
+                // values JSON).
+                out.push_str(&format!("json_each({json}) AS {name}"));
+            } else {
+                out.push_str(&format!("{set} AS {name}(value)"));
+            }
             rest = &alias[name.len()..];
             continue;
         }
@@ -341,6 +353,14 @@ mod tests {
         assert_eq!(
             rewrite("SELECT json_group_array(DISTINCT f) FROM t"),
             "SELECT coalesce(json_agg(DISTINCT f), '[]')::text FROM t"
+        );
+    }
+
+    #[test]
+    fn json_objects_of_lists() {
+        assert_eq!(
+            rewrite("SELECT 1 FROM json_each(?4) AS p WHERE q.project = p.key AND q.stage IN (SELECT value FROM json_each(p.value))"),
+            "SELECT 1 FROM json_each(CAST($4 AS json)) AS p WHERE q.project = p.key AND q.stage IN (SELECT value FROM json_array_elements_text(p.value) AS value)"
         );
     }
 

@@ -24,6 +24,8 @@ pub const TABLES: &[CopyTable] = &[
     CopyTable::whole("usage_holds", "host, agent"),
     CopyTable::whole("maintenance", "name"),
     CopyTable::paged("trash"),
+    CopyTable::whole("pruned_branches", "project, key"),
+    CopyTable::whole("invocation_holds", "host, agent"),
     CopyTable::derived("job_counts", "project, stage, state"),
     CopyTable::derived("job_moves", "from_state, to_state"),
     CopyTable::derived("outbox_counts", "kind, state"),

@@ -164,10 +164,15 @@ pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
         Some(hold) => preflight::hold_usage(tx, hold, now)?,
         None => false,
     };
+    let invocation_held = match &plan.invocation_hold {
+        Some(hold) => preflight::hold_invocation(tx, hold, now)?,
+        None => false,
+    };
     let (breaker, change) = breaker::record(tx, plan, now)?;
     let held = Held {
         gate: gate_held,
         usage: usage_held,
+        invocation: invocation_held,
     };
     let raised = plan.raised(held, &breaker, change);
     for alert in &raised {
@@ -194,6 +199,7 @@ pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
         project_held,
         gate_held,
         usage_held,
+        invocation_held,
         breaker,
         change,
         alerts,

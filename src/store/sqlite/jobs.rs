@@ -4,7 +4,7 @@ use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::{bail, Result};
 
 use super::{branches, breaker, budget, holds, outbox, runs};
-use crate::domain::breaker::{Gate, Probe};
+use crate::domain::breaker::{Breaker, Gate, Probe};
 use crate::domain::clock;
 use crate::domain::decide::Decision;
 use crate::domain::rescue::{Candidate, OpenRun};
@@ -290,7 +290,7 @@ fn refusal(tx: &Db, new: &NewTask, task_id: Option<i64>) -> Result<Option<Enqueu
                     let key = other.key.clone();
                     (other, Some(Refused::SpelledLike { key }))
                 }
-                None => return Ok(None),
+                None => return pruned(tx, new),
             }
         }
     };
@@ -315,13 +315,56 @@ fn refusal(tx: &Db, new: &NewTask, task_id: Option<i64>) -> Result<Option<Enqueu
     }))
 }
 
+/// The refusal of a key a pruned task had (or one spelled like it): it names no job (they are
+/// gone), job id 0.
+fn pruned(tx: &Db, new: &NewTask) -> Result<Option<Enqueued>> {
+    let found = tx
+        .prepare_cached(
+            "SELECT key, branch, pr_number, pr_url FROM pruned_branches
+             WHERE project = ?1 AND lower(trim(key)) = lower(trim(?2)) LIMIT 1",
+        )?
+        .query_row(params![new.project, new.key], |row| {
+            Ok(Refused::Pruned {
+                key: row.get("key")?,
+                branch: row.get("branch")?,
+                pull_request: row.get("pr_number")?,
+                url: row.get("pr_url")?,
+            })
+        })
+        .optional()?;
+    Ok(found.map(|refused| Enqueued {
+        job_id: 0,
+        task: new.key.to_string(),
+        project: new.project.to_string(),
+        stage: new.stage.to_string(),
+        created: false,
+        state: JobState::Done,
+        refused: Some(refused),
+    }))
+}
+
 pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
     let now = request.now;
-    let (breaker, gate) = breaker::gate(tx, request.agent, now)?;
-    if let Gate::Refuse(why) = gate {
-        return Err(exit::coded(exit::BREAKER_OPEN, why));
+    // Each agent's circuit breaker gates its own stages; when every one refuses, nothing is
+    // written (the one error a single-agent claim always gave).
+    let mut agents: Vec<&str> = Vec::new();
+    for stage in request.projects.iter().flat_map(|p| &p.stages) {
+        if !agents.contains(&stage.agent) {
+            agents.push(stage.agent);
+        }
     }
-    let probe = gate == Gate::Probe;
+    let mut allowed: Vec<(&str, Breaker, Gate)> = Vec::new();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    for agent in &agents {
+        match breaker::gate(tx, agent, now)? {
+            (_, Gate::Refuse(why)) => refused.push((agent.to_string(), why)),
+            (breaker, gate) => allowed.push((agent, breaker, gate)),
+        }
+    }
+    if allowed.is_empty() && !refused.is_empty() {
+        let why: Vec<&str> = refused.iter().map(|(_, why)| why.as_str()).collect();
+        return Err(exit::coded(exit::BREAKER_OPEN, why.join("; ")));
+    }
     let rescued = rescue(tx, request.host, now, request.triage)?;
     for project in &request.projects {
         match &project.held {
@@ -367,18 +410,30 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         job: None,
         rescued,
         probe: false,
+        agent: None,
+        refused: refused.clone(),
     };
-    if open.is_empty() {
+    // Per open project, the stages its claim may take: those of the agents allowed.
+    let mut stages = serde_json::Map::new();
+    for project in request.projects.iter().filter(|p| open.contains(&p.name)) {
+        let claimable: Vec<&str> = (project.stages.iter())
+            .filter(|s| allowed.iter().any(|(agent, _, _)| *agent == s.agent))
+            .map(|s| s.stage)
+            .collect();
+        if !claimable.is_empty() {
+            stages.insert(project.name.to_string(), claimable.into());
+        }
+    }
+    if stages.is_empty() {
         return Ok(nothing(rescued));
     }
-    let open = serde_json::to_string(&open)?;
-    let stages = serde_json::to_string(&request.stages)?;
+    let open = serde_json::Value::Object(stages).to_string();
     let due_limit = now
         .saturating_add(request.longest_backoff_ms.max(0))
         .saturating_add(clock::SKEW_MS);
     // A job whose task spent its budget is given back to wait, and the next best taken.
     let (job_id, run_after) = loop {
-        let Some(best) = take_best(tx, request, &open, &stages, due_limit)? else {
+        let Some(best) = take_best(tx, request, &open, due_limit)? else {
             return Ok(nothing(rescued));
         };
         let budget = request
@@ -393,6 +448,17 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         break (best.id, best.run_after);
     };
     let job = job(tx, job_id)?.expect("the claimed job exists");
+    let agent = (request.projects.iter())
+        .filter(|p| p.name == job.project)
+        .flat_map(|p| &p.stages)
+        .find(|s| s.stage == job.stage)
+        .map(|s| s.agent)
+        .expect("a job is claimed at a stage of its project's claim");
+    let (_, breaker, gate) = allowed
+        .iter()
+        .find(|(allowed, _, _)| *allowed == agent)
+        .expect("a job is claimed for an allowed agent");
+    let probe = *gate == Gate::Probe;
     let mut reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
     if let Some(ahead) = clock::ahead_beyond(run_after, now, request.longest_backoff_ms) {
         reason.push_str(&format!(
@@ -408,10 +474,9 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
             attempt: job.attempt,
             started_at: now,
         };
-        breaker::take_probe(tx, request.agent, &breaker, slot)?;
+        breaker::take_probe(tx, agent, breaker, slot)?;
         reason.push_str(&format!(
-            " (the probe of agent {}'s half-open circuit breaker{})",
-            request.agent,
+            " (the probe of agent {agent}'s half-open circuit breaker{})",
             breaker
                 .dated_ahead(now)
                 .map_or(String::new(), |ahead| format!(
@@ -433,19 +498,15 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         job: Some(job),
         rescued,
         probe,
+        agent: Some(agent.to_string()),
+        refused,
     })
 }
 
 /// Take the best eligible job for the claim's worker, in one statement: per open project (a
-/// JSON list) the best queued job (walking jobs_queue, whose condition the state must be written
-/// into the statement to match), then the best of those.
-fn take_best(
-    tx: &Db,
-    request: &ClaimRequest,
-    open: &str,
-    stages: &str,
-    due_limit: i64,
-) -> Result<Option<Taken>> {
+/// JSON object of project → its claimable stages) the best queued job (walking jobs_queue, whose
+/// condition the state must be written into the statement to match), then the best of those.
+fn take_best(tx: &Db, request: &ClaimRequest, open: &str, due_limit: i64) -> Result<Option<Taken>> {
     // On a server several claims may look at once: each takes the job it chose as it reads it,
     // passing over one another claim holds (under SQLite's one writer there is none).
     let skip_locked = if tx.is_postgres() {
@@ -461,9 +522,9 @@ fn take_best(
                  SELECT j.id FROM json_each(?4) AS p
                  JOIN jobs AS j ON j.id = (
                      SELECT q.id FROM jobs AS q
-                     WHERE q.state = '{queued}' AND q.project = p.value
-                       AND (q.run_after <= ?2 OR q.run_after > ?6)
-                       AND q.stage IN (SELECT value FROM json_each(?5))
+                     WHERE q.state = '{queued}' AND q.project = p.key
+                       AND (q.run_after <= ?2 OR q.run_after > ?5)
+                       AND q.stage IN (SELECT value FROM json_each(p.value))
                      ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1 {skip_locked})
                  ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
              RETURNING id, run_after, project, task_id",
@@ -476,7 +537,6 @@ fn take_best(
                 request.now,
                 request.lease_ms,
                 open,
-                stages,
                 due_limit
             ],
             |row| {

@@ -31,7 +31,7 @@ pub(super) fn history(conn: &Db, job_id: i64) -> Result<Vec<HistoryEntry>> {
     Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-/// From the counts kept by the jobs' triggers (migration 0008): reading them costs the same
+/// From the counts kept by the jobs' triggers (migration 0009): reading them costs the same
 /// however many jobs there are. Finished jobs stay counted after they are pruned.
 pub(super) fn state_counts(conn: &Db) -> Result<Vec<StateCount>> {
     let mut stmt = conn.prepare_cached(

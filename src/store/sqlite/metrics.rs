@@ -1,6 +1,6 @@
 //! The read-only queries behind `orch metrics`: totals over the whole database, one statement
 //! each, all inside one read transaction (the caller's). Totals of finished work come from the
-//! counters and the usage rollup the triggers keep (migration 0008), live ones from the partial
+//! counters and the usage rollup the triggers keep (migration 0009), live ones from the partial
 //! indexes over live rows: none of them reads every job, run or message ever made.
 
 use crate::store::sql::{Db, OptionalExtension};
@@ -13,7 +13,7 @@ use crate::domain::states::JobState;
 use crate::store::{ClassCount, MetricsFacts, UsageTotals};
 
 /// The day of the usage rollup's rows of all-time totals per project and class (their task is
-/// '', as in the rows of each day; migration 0008).
+/// '', as in the rows of each day; migration 0009).
 pub(super) const ALL_TIME: i64 = -1;
 
 pub(super) fn facts(conn: &Db, host: &str, now: i64) -> Result<MetricsFacts> {

@@ -46,6 +46,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_limits.sql"),
     include_str!("migrations/0008_pull_requests.sql"),
     include_str!("migrations/0009_retention.sql"),
+    include_str!("migrations/0010_agents.sql"),
+    include_str!("migrations/0011_priced_runs.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
@@ -421,6 +423,15 @@ impl<B: Backend> Store for B {
         self.write(|tx| preflight::release_gate(tx, host, agent, held_since))
     }
 
+    fn release_invocation_hold(
+        &mut self,
+        host: &str,
+        agent: &str,
+        held_since: i64,
+    ) -> Result<bool> {
+        self.write(|tx| preflight::release_invocation(tx, host, agent, held_since))
+    }
+
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset> {
         self.write(|tx| preflight::reset(tx, host, agent))
     }
@@ -590,6 +601,10 @@ impl<B: Backend> Store for B {
 
     fn empty_trash(&mut self, ids: &[i64]) -> Result<()> {
         self.bulk_write(|tx| retention::empty_trash(tx, ids))
+    }
+
+    fn trash_in_use(&self, item: &TrashItem) -> Result<bool> {
+        self.get(|conn| retention::trash_in_use(conn, item))
     }
 
     fn storage(&self) -> Result<Storage> {

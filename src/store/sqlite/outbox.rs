@@ -234,7 +234,7 @@ fn item_from_row(row: &Row) -> crate::store::sql::Result<OutboxItem> {
 }
 
 pub(super) fn summary(conn: &Db, now: i64, limit: i64) -> Result<OutboxSummary> {
-    // Kept by the outbox's triggers (migration 0008): delivered messages pile up for years.
+    // Kept by the outbox's triggers (migration 0009): delivered messages pile up for years.
     let counts: Vec<OutboxCount> = conn
         .prepare_cached(
             "SELECT kind, state, messages AS n FROM outbox_counts WHERE messages <> 0

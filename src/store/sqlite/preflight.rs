@@ -6,8 +6,8 @@ use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::Result;
 
 use crate::store::{
-    AuthGate, CachedVerdict, CredsFingerprint, GateHold, PreflightRow, PreflightState, Reset,
-    UsageHold, UsageHoldRequest,
+    AuthGate, CachedVerdict, CredsFingerprint, GateHold, InvocationHold, InvocationHoldRequest,
+    PreflightRow, PreflightState, Reset, UsageHold, UsageHoldRequest,
 };
 
 /// The fingerprint stored in the columns `{prefix}creds_path`, `…_size`, `…_mtime_ns`.
@@ -50,11 +50,14 @@ pub(super) fn state(conn: &Db, host: &str, agent: &str) -> Result<PreflightState
                 g.creds_path AS g_creds_path, g.creds_size AS g_creds_size,
                 g.creds_mtime_ns AS g_creds_mtime_ns,
                 u.until AS u_until, u.run_id AS u_run_id, u.reason AS u_reason,
-                u.created_at AS u_created_at
+                u.created_at AS u_created_at,
+                i.created_at AS i_created_at, i.run_id AS i_run_id, i.reason AS i_reason,
+                i.fix AS i_fix, i.inputs AS i_inputs
          FROM (SELECT ?1 AS host, ?2 AS agent) AS a
          LEFT JOIN preflight_cache AS c ON c.host = a.host AND c.agent = a.agent
          LEFT JOIN auth_gate AS g ON g.host = a.host AND g.agent = a.agent
-         LEFT JOIN usage_holds AS u ON u.host = a.host AND u.agent = a.agent",
+         LEFT JOIN usage_holds AS u ON u.host = a.host AND u.agent = a.agent
+         LEFT JOIN invocation_holds AS i ON i.host = a.host AND i.agent = a.agent",
     )?;
     let state = stmt.query_row(params![host, agent], |row| {
         let cached = match row.get::<_, Option<i64>>("c_created_at")? {
@@ -88,10 +91,21 @@ pub(super) fn state(conn: &Db, host: &str, agent: &str) -> Result<PreflightState
                 created_at: row.get("u_created_at")?,
             }),
         };
+        let invocation = match row.get::<_, Option<i64>>("i_created_at")? {
+            None => None,
+            Some(created_at) => Some(InvocationHold {
+                created_at,
+                run_id: row.get("i_run_id")?,
+                reason: row.get("i_reason")?,
+                fix: row.get("i_fix")?,
+                inputs: row.get("i_inputs")?,
+            }),
+        };
         Ok(PreflightState {
             cached,
             gate,
             usage,
+            invocation,
         })
     })?;
     Ok(state)
@@ -194,27 +208,76 @@ pub(super) fn hold_usage(tx: &Db, hold: &UsageHoldRequest, now: i64) -> Result<b
     Ok(standing.is_none())
 }
 
-pub(super) fn release_gate(tx: &Db, host: &str, agent: &str, held_since: i64) -> Result<bool> {
+/// Hold the agent on the host because it refused how orch called it, inside the caller's
+/// transaction, and drop its cached verdict there. A hold already taken under the same settings
+/// is kept as it was. Returns whether the agent was not held already under them (its alert is
+/// then raised).
+pub(super) fn hold_invocation(tx: &Db, hold: &InvocationHoldRequest, now: i64) -> Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO invocation_holds (host, agent, run_id, reason, fix, inputs, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (host, agent) DO UPDATE SET run_id = excluded.run_id,
+                    reason = excluded.reason, fix = excluded.fix, inputs = excluded.inputs,
+                    created_at = excluded.created_at
+             WHERE invocation_holds.inputs IS NOT excluded.inputs",
+        )?
+        .execute(params![
+            hold.host,
+            hold.agent,
+            hold.run_id,
+            hold.reason,
+            hold.fix,
+            hold.inputs,
+            now
+        ])?;
+    drop_cache(tx, Some(&hold.host), Some(&hold.agent))?;
+    Ok(changed > 0)
+}
+
+/// The tables of what holds an agent on a host, each keyed by (host, agent).
+const AUTH_GATE: &str = "auth_gate";
+const USAGE_HOLDS: &str = "usage_holds";
+const INVOCATION_HOLDS: &str = "invocation_holds";
+
+/// Release `table`'s hold of the agent on `host`: only the one taken at `held_since`, not one
+/// taken again since it was read.
+fn release(tx: &Db, table: &str, host: &str, agent: &str, held_since: i64) -> Result<bool> {
     Ok(tx.execute(
-        "DELETE FROM auth_gate WHERE host = ?1 AND agent = ?2 AND created_at = ?3",
+        &format!("DELETE FROM {table} WHERE host = ?1 AND agent = ?2 AND created_at = ?3"),
         params![host, agent, held_since],
     )? > 0)
 }
 
+pub(super) fn release_invocation(
+    tx: &Db,
+    host: &str,
+    agent: &str,
+    held_since: i64,
+) -> Result<bool> {
+    release(tx, INVOCATION_HOLDS, host, agent, held_since)
+}
+
+pub(super) fn release_gate(tx: &Db, host: &str, agent: &str, held_since: i64) -> Result<bool> {
+    release(tx, AUTH_GATE, host, agent, held_since)
+}
+
 pub(super) fn reset(tx: &Db, host: &str, agent: Option<&str>) -> Result<Reset> {
     let verdicts = drop_cache(tx, Some(host), agent)?;
-    let gates = tx.execute(
-        "DELETE FROM auth_gate WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
-        params![host, agent],
-    )?;
-    let usage_holds = tx.execute(
-        "DELETE FROM usage_holds WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)",
-        params![host, agent],
-    )?;
+    let lift = |table: &str| {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE host = ?1 AND (?2 IS NULL OR agent = ?2)"),
+            params![host, agent],
+        )
+    };
+    let gates = lift(AUTH_GATE)?;
+    let usage_holds = lift(USAGE_HOLDS)?;
+    let invocation_holds = lift(INVOCATION_HOLDS)?;
     Ok(Reset {
         verdicts,
         gates,
         usage_holds,
+        invocation_holds,
     })
 }
 
@@ -226,18 +289,21 @@ pub(super) fn cached_agent_version(conn: &Db, host: &str, agent: &str) -> Result
         .flatten())
 }
 
-/// Every agent with a cached verdict, a held auth gate or a standing usage hold on `host`.
+/// Every agent with a cached verdict, a held auth gate, a standing usage hold or an invocation
+/// hold on `host`.
 pub(super) fn rows(conn: &Db, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.agent AS agent, c.ok AS ok, c.created_at AS created_at,
                 c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held,
-                u.until AS usage_until
+                u.until AS usage_until, i.reason AS invocation_reason
          FROM (SELECT agent FROM preflight_cache WHERE host = ?1
                UNION SELECT agent FROM auth_gate WHERE host = ?1
-               UNION SELECT agent FROM usage_holds WHERE host = ?1 AND until > ?2) AS a
+               UNION SELECT agent FROM usage_holds WHERE host = ?1 AND until > ?2
+               UNION SELECT agent FROM invocation_holds WHERE host = ?1) AS a
          LEFT JOIN preflight_cache AS c ON c.host = ?1 AND c.agent = a.agent
          LEFT JOIN auth_gate AS g ON g.host = ?1 AND g.agent = a.agent
          LEFT JOIN usage_holds AS u ON u.host = ?1 AND u.agent = a.agent AND u.until > ?2
+         LEFT JOIN invocation_holds AS i ON i.host = ?1 AND i.agent = a.agent
          ORDER BY a.agent",
     )?;
     let rows = stmt.query_map(params![host, now], |row| {
@@ -248,6 +314,7 @@ pub(super) fn rows(conn: &Db, host: &str, now: i64) -> Result<Vec<PreflightRow>>
             expires_at: row.get("expires_at")?,
             gate_held: row.get("gate_held")?,
             usage_until: row.get("usage_until")?,
+            invocation_reason: row.get("invocation_reason")?,
         })
     })?;
     Ok(rows.collect::<crate::store::sql::Result<_>>()?)

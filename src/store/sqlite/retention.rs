@@ -4,14 +4,14 @@
 use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
 
-use crate::domain::states::{JobState, OutboxState, TaskState};
+use crate::domain::states::{JobState, OutboxState};
 use crate::store::{
-    OutboxSweep, PruneBatch, PrunedBatch, Storage, Swept, TaskCursor, TrashItem, Turn,
+    OutboxSweep, PruneBatch, PrunedBatch, Storage, Swept, TaskCursor, TrashItem, TrashKind, Turn,
 };
 
 /// `'a', 'b', …`: a list of names written into a statement, so that the planner can match a
-/// partial index whose condition lists the same names (tasks_finished).
-fn names(states: &[TaskState]) -> String {
+/// partial index whose condition lists the same names (tasks_finished, jobs_over_budget…).
+fn names<S: std::fmt::Display>(states: &[S]) -> String {
     states
         .iter()
         .map(|s| format!("'{s}'"))
@@ -20,8 +20,9 @@ fn names(states: &[TaskState]) -> String {
 }
 
 /// The batch's tasks: finished before the cutoff, after the cursor, oldest first, none with a
-/// live job or a run that may still be writing its log. Their ids as a JSON array, and the
-/// cursor of the last.
+/// live job, a run that may still be writing its log, a pull-request message still to deliver or
+/// a push still due (its pull request needs the task). A pending comment does not hold its task:
+/// it stays, and goes to the issue. Their ids as a JSON array, and the cursor of the last.
 fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor>)> {
     let after = batch.after.unwrap_or(TaskCursor {
         updated_at: i64::MIN,
@@ -31,11 +32,15 @@ fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor
         "SELECT t.id AS id, t.updated_at AS updated_at FROM tasks t
          WHERE t.state IN ({finished}) AND t.updated_at < ?1
            AND (t.updated_at, t.id) > (?2, ?3)
-           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.task_id = t.id AND j.state IN (?5, ?6))
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.task_id = t.id AND j.state IN ({live}))
            AND NOT EXISTS (SELECT 1 FROM jobs j JOIN agent_runs r ON r.job_id = j.id
-                           WHERE j.task_id = t.id AND r.ended_at IS NULL AND r.started_at >= ?7)
+                           WHERE j.task_id = t.id AND r.ended_at IS NULL AND r.started_at >= ?5)
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'pull_request'
+                           AND o.project = t.project AND o.task = t.key AND o.state IN (?6, ?7))
+           AND t.head_sha IS t.pushed_sha
          ORDER BY t.updated_at, t.id LIMIT ?4",
-        finished = names(batch.finished)
+        finished = names(batch.finished),
+        live = names(JobState::LIVE)
     ))?;
     let tasks: Vec<TaskCursor> = stmt
         .query_map(
@@ -44,9 +49,9 @@ fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor
                 after.updated_at,
                 after.task_id,
                 batch.limit,
-                JobState::Queued,
-                JobState::Running,
-                batch.cutoffs.open_runs_since
+                batch.cutoffs.open_runs_since,
+                OutboxState::Pending,
+                OutboxState::Sending
             ],
             |row| {
                 Ok(TaskCursor {
@@ -151,6 +156,16 @@ pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
         ))?
         .query_map(params![ids, batch.host, batch.now], trash_from_row)?
         .collect::<crate::store::sql::Result<_>>()?;
+    // One branch and one pull request per task, ever: the key stays taken.
+    tx.prepare_cached(
+        "INSERT INTO pruned_branches (project, key, branch, pr_number, pr_url, pruned_at)
+         SELECT project, key, branch, pr_number, pr_url, ?2 FROM tasks
+         WHERE id IN (SELECT value FROM json_each(?1)) AND branch IS NOT NULL
+         ON CONFLICT (project, key) DO UPDATE SET branch = excluded.branch,
+                pr_number = excluded.pr_number, pr_url = excluded.pr_url,
+                pruned_at = excluded.pruned_at",
+    )?
+    .execute(params![ids, batch.now])?;
     let outbox = prune_delivered(tx, &ids)?;
     let delete = |sql: &str| -> Result<i64> { Ok(tx.prepare_cached(sql)?.execute([&ids])? as i64) };
     let history = delete(&format!("DELETE FROM job_history WHERE job_id IN ({JOBS})"))?;
@@ -239,6 +254,39 @@ pub(super) fn sweep_outbox(tx: &Db, sweep: &OutboxSweep) -> Result<Swept> {
         messages: found.len() as i64,
         next: (found.len() as i64 >= sweep.limit).then(|| *found.last().expect("a full step")),
     })
+}
+
+pub(super) fn trash_in_use(conn: &Db, item: &TrashItem) -> Result<bool> {
+    let found = match item.kind {
+        TrashKind::Log => {
+            let name = std::path::Path::new(&item.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            let Some((job, run)) = crate::domain::retention::run_log_ids(name) else {
+                return Ok(false);
+            };
+            conn.prepare_cached(
+                "SELECT 1 FROM agent_runs WHERE id = ?1 AND job_id = ?2 AND log_path = ?3",
+            )?
+            .query_row(params![run, job, item.path], |_| Ok(()))
+            .optional()?
+        }
+        TrashKind::Worktree => {
+            let Some((project, dir)) = item.path.split_once('/') else {
+                return Ok(false);
+            };
+            // The recorded path's last component, as FILES takes it.
+            conn.prepare_cached(
+                "SELECT 1 FROM tasks WHERE worktree_host = ?1 AND worktree IS NOT NULL
+                   AND project = ?2
+                   AND replace(worktree, rtrim(worktree, replace(worktree, '/', '')), '') = ?3",
+            )?
+            .query_row(params![item.host, project, dir], |_| Ok(()))
+            .optional()?
+        }
+    };
+    Ok(found.is_some())
 }
 
 pub(super) fn trash(conn: &Db, host: &str, limit: i64) -> Result<Vec<TrashItem>> {

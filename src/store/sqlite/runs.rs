@@ -17,7 +17,7 @@ const RUN_SELECT: &str =
      log_path, log_bytes, log_truncated, result_ok, class, reason, usage_json, decision, \
      finalized_at, next_job_id, retry_at, commit_sha, host, boot_id, pid_ns, supervisor_pid, \
      supervisor_start, agent_start, launch_kind, stalled, resumed_session, cost_usd, pushed_sha, \
-     push_error FROM agent_runs";
+     push_error, agent_kind FROM agent_runs";
 
 fn run_from_row(row: &Row) -> crate::store::sql::Result<Run> {
     let usage: Option<String> = row.get("usage_json")?;
@@ -61,6 +61,7 @@ fn run_from_row(row: &Row) -> crate::store::sql::Result<Run> {
         cost_usd: row.get("cost_usd")?,
         pushed_sha: row.get("pushed_sha")?,
         push_error: row.get("push_error")?,
+        agent_kind: row.get("agent_kind")?,
     })
 }
 
@@ -155,8 +156,8 @@ pub(super) fn start(tx: &Db, new: &NewRun) -> Result<StartedRun> {
     let run_id: i64 = tx.query_row(
         "INSERT INTO agent_runs (job_id, attempt, worker, agent, agent_version, started_at,
                                  host, boot_id, pid_ns, supervisor_pid, supervisor_start,
-                                 resumed_session)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+                                 resumed_session, agent_kind)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
         params![
             id,
             job.attempt,
@@ -170,6 +171,7 @@ pub(super) fn start(tx: &Db, new: &NewRun) -> Result<StartedRun> {
             supervisor.map(|p| p.pid),
             supervisor.map(|p| p.start as i64),
             new.resumed_session,
+            new.agent_kind,
         ],
         |row| row.get("id"),
     )?;

@@ -5,6 +5,20 @@ use super::*;
 use crate::domain::breaker::{Probe, State as BreakerState};
 use crate::domain::states::{PrState, TaskState};
 
+/// A database at `path` made by the first `version` migrations, as an older orch on `host` left
+/// it (its `user_version` is for the caller to set).
+fn migrated_to(path: &std::path::Path, host: &str, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL)")
+        .unwrap();
+    conn.execute("INSERT INTO temp.migration_context VALUES (?1)", [host])
+        .unwrap();
+    for sql in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn
+}
+
 fn open_at(dir: &tempfile::TempDir, host: &str) -> Sqlite {
     let path = dir.path().join("orch.db");
     Sqlite::open(
@@ -110,15 +124,7 @@ fn migration_8_keeps_every_outbox_row_and_index_and_admits_pull_requests() {
     };
     let before;
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TEMP TABLE migration_context (host TEXT NOT NULL);
-             INSERT INTO temp.migration_context VALUES ('h1');",
-        )
-        .unwrap();
-        for sql in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = migrated_to(&path, "h1", 6);
         conn.execute_batch(
             "PRAGMA user_version = 6;
              INSERT INTO outbox (id, kind, alert_kind, dedup_key, project, task, payload, state,
@@ -241,11 +247,7 @@ fn migration_7_keeps_the_jobs_and_adds_up_what_was_spent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orch.db");
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TEMP TABLE migration_context (host TEXT NOT NULL); INSERT INTO temp.migration_context VALUES ('h');").unwrap();
-        for sql in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
+        let conn = migrated_to(&path, "h", 6);
         // 2026-11-29 10:00 UTC, and a day before.
         let today = 1_795_946_400_000_i64;
         let yesterday = today - 86_400_000;
@@ -438,14 +440,13 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
     let triage = |_: &[crate::domain::rescue::Candidate]| Vec::new();
     let claim = ClaimRequest {
         worker: "w2",
-        agent: "claude",
         projects: vec![ClaimProject {
             name: "web",
             max_running: 10,
             held: None,
             budget: crate::domain::budget::Budget::default(),
+            stages: crate::store::ClaimStage::all(&["analyst", "developer"], "claude"),
         }],
-        stages: vec!["analyst", "developer"],
         lease_ms: 60_000,
         // Job 3 waits out a long retry delay: not due, and not dated by a clock that ran ahead.
         longest_backoff_ms: 2 * LATER,
@@ -484,6 +485,10 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         assert!(store.claim_message(&notify).unwrap().is_none());
         assert!(!store.take_turn(&turn).unwrap());
         store.trash("h", 500).unwrap();
+        // The tick's push step and the worktrees status and metrics show.
+        store.unpushed_branches("h", 20).unwrap();
+        store.worktree_usage("h").unwrap();
+        store.worktrees("h").unwrap();
     });
     assert!(seen.len() > 20, "{seen:?}");
     let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);
@@ -562,4 +567,99 @@ fn rolling_a_run_up_reads_that_run_alone() {
         plan.iter().filter(|d| d.starts_with("SEARCH")).count() >= 6,
         "{plan:#?}"
     );
+}
+
+/// Migration 9 fills its counters and the usage rollup from what a database holds already:
+/// status, metrics and `orch usage` answer for the years before it as for what comes after.
+#[test]
+fn migration_9_counts_what_was_there_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orch.db");
+    {
+        let conn = migrated_to(&path, "h", 8);
+        // 2026-11-29 10:00 UTC.
+        let at = 1_795_946_400_000_i64;
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 8;
+             INSERT INTO tasks (id, project, key, created_at, updated_at)
+             VALUES (1, 'web', 'T-1', 0, 0), (2, 'api', 'T-2', 0, 0);
+             INSERT INTO jobs (id, task_id, project, stage, state, max_attempts, run_after, created_at, updated_at)
+             VALUES (1, 1, 'web', 'analyst', 'done', 3, 0, 0, 0),
+                    (2, 1, 'web', 'developer', 'queued', 3, 0, 0, 0),
+                    (3, 2, 'api', 'analyst', 'failed', 3, 0, 0, 0);
+             INSERT INTO job_history (job_id, at, from_state, to_state, actor, reason)
+             VALUES (1, 0, NULL, 'queued', 't', 'x'), (1, 1, 'queued', 'running', 't', 'x'),
+                    (1, 2, 'running', 'done', 't', 'x');
+             INSERT INTO agent_runs (job_id, attempt, worker, agent, started_at, usage_json, class,
+                                     finalized_at, resumed_session)
+             VALUES (1, 1, 'w', 'claude', {at}, '{{\"cost_usd\":0.5,\"turns\":2}}', 'ok', {at}, NULL),
+                    (3, 1, 'w', 'claude', {at}, '{{\"cost_usd\":0.25,\"turns\":1}}', 'auth', {at}, 's-1'),
+                    (3, 2, 'w', 'claude', {at}, NULL, NULL, NULL, NULL);
+             INSERT INTO outbox (kind, project, task, payload, state, next_attempt_at, created_at, job_id)
+             VALUES ('comment', 'web', 'T-1', '{{}}', 'sent', 0, 0, 1),
+                    ('comment', 'web', 'T-1', '{{}}', 'pending', 0, 0, 1);"
+        ))
+        .unwrap();
+    }
+    let store = open_at(&dir, "h");
+    let mut counts: Vec<(String, String, JobState, i64)> = store
+        .state_counts()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.project, c.stage, c.state, c.count))
+        .collect();
+    counts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        counts,
+        [
+            ("api".into(), "analyst".into(), JobState::Failed, 1),
+            ("web".into(), "analyst".into(), JobState::Done, 1),
+            ("web".into(), "developer".into(), JobState::Queued, 1),
+        ]
+    );
+    let moves: i64 = store
+        .conn
+        .query_row("SELECT sum(moves) FROM job_moves", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(moves, 2, "the two changes of state job 1's history holds");
+    let report = store
+        .usage(&crate::store::UsageQuery {
+            since_day: None,
+            until_day: None,
+            by: vec![crate::domain::usage::Dim::Project],
+        })
+        .unwrap();
+    let sums = |project: &str, class: &str| {
+        report
+            .iter()
+            .find(|row| {
+                row.class == class && row.key == [crate::store::UsageKey::Text(project.into())]
+            })
+            .map(|row| (row.sums.runs, row.sums.cost_usd, row.sums.turns))
+    };
+    assert_eq!(sums("web", "ok"), Some((1, 0.5, 2)));
+    assert_eq!(sums("api", "auth"), Some((1, 0.25, 1)));
+    assert_eq!(
+        sums("api", crate::domain::usage::UNJUDGED).map(|s| s.0),
+        Some(1),
+        "the run not finalized yet"
+    );
+    let resumed: i64 = store
+        .conn
+        .query_row(
+            "SELECT runs FROM run_counts WHERE name = 'resumed'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(resumed, 1);
+    let outbox: Vec<(String, i64)> = store
+        .conn
+        .prepare("SELECT state, messages FROM outbox_counts ORDER BY state")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(outbox, [("pending".into(), 1), ("sent".into(), 1)]);
 }

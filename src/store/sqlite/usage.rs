@@ -28,17 +28,19 @@ pub(super) fn report(conn: &Db, query: &UsageQuery) -> Result<Vec<UsageRow>> {
         ("task = ''", "''", "")
     };
     let sql = format!(
-        "SELECT {select}class, sum(runs) AS runs, total(cost_usd) AS cost_usd,
+        "SELECT {select}class, sum(runs) AS runs, sum(priced_runs) AS priced_runs,
+                total(cost_usd) AS cost_usd,
                 sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                 sum(cache_read_tokens) AS cache_read_tokens,
                 sum(cache_write_tokens) AS cache_write_tokens, sum(turns) AS turns,
                 sum(wall_ms) AS wall_ms
          FROM (
-             SELECT day, project, task, stage, agent, worker, class, runs, cost_usd, input_tokens,
-                    output_tokens, cache_read_tokens, cache_write_tokens, turns, wall_ms
+             SELECT day, project, task, stage, agent, worker, class, runs, priced_runs, cost_usd,
+                    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns,
+                    wall_ms
              FROM usage_rollup WHERE {rollup} AND day BETWEEN max(?1, ?5 + 1) AND ?2
              UNION ALL
-             SELECT r.started_at / ?4, j.project, {task}, j.stage, r.agent, r.worker, ?3, 1, 0.0,
+             SELECT r.started_at / ?4, j.project, {task}, j.stage, r.agent, r.worker, ?3, 1, 0, 0.0,
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)
              FROM agent_runs r INDEXED BY agent_runs_unfinalized
              JOIN jobs j ON j.id = r.job_id {tasks}
@@ -83,6 +85,7 @@ fn key(row: &Row, i: usize, dim: Dim) -> crate::store::sql::Result<UsageKey> {
 pub(super) fn sums(row: &Row) -> crate::store::sql::Result<Sums> {
     Ok(Sums {
         runs: row.get("runs")?,
+        priced_runs: row.get("priced_runs")?,
         cost_usd: row.get("cost_usd")?,
         input_tokens: row.get("input_tokens")?,
         output_tokens: row.get("output_tokens")?,

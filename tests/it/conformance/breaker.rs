@@ -117,3 +117,48 @@ fn a_failed_probe_reopens_and_an_operator_closes_it() {
         assert!(store.breakers(half_open).unwrap().is_empty());
     });
 }
+
+#[test]
+fn an_open_breaker_keeps_only_its_agents_stages_out_of_a_claim() {
+    each(|db| {
+        let mut store = db.open();
+        // claude's breaker opens (analyst and developer jobs ran on claude until now).
+        for n in 0..3 {
+            fail_one(&mut *store, &format!("T-{n}"), T0 + n * 10);
+        }
+        let analyst = enqueue(&mut *store, "A", T0 + 30);
+        // The developer stage is codex's.
+        let split = |r: &mut ClaimRequest| {
+            r.projects[0].stages = vec![
+                ClaimStage {
+                    stage: STAGES[0],
+                    agent: "claude",
+                },
+                ClaimStage {
+                    stage: STAGES[1],
+                    agent: "codex",
+                },
+            ]
+        };
+        // Nothing of codex's is queued: nothing to claim, and claude's refusal said.
+        let claimed = claim_with(&mut *store, "w1", T0 + 40, split).unwrap();
+        assert!(claimed.job.is_none());
+        assert_eq!(claimed.refused.len(), 1);
+        assert_eq!(claimed.refused[0].0, "claude");
+        // A developer job is codex's to run: claimed, with its agent named.
+        let mut developer = task("D");
+        developer.stage = STAGES[1];
+        let developer = store.enqueue(&developer, T0 + 50).unwrap().job_id;
+        let claimed = claim_with(&mut *store, "w1", T0 + 60, split).unwrap();
+        assert_eq!(claimed.job.map(|j| j.job_id), Some(developer));
+        assert_eq!(claimed.agent.as_deref(), Some("codex"));
+        assert!(!claimed.probe);
+        assert_eq!(store.job(analyst).unwrap().unwrap().state, JobState::Queued);
+        // Every agent of the claim refused: the error, nothing written.
+        let claude_only = |r: &mut ClaimRequest| {
+            r.projects[0].stages = ClaimStage::all(&STAGES, "claude");
+        };
+        let refused = claim_with(&mut *store, "w1", T0 + 70, claude_only).unwrap_err();
+        assert_eq!(orch::exit::code_of(&refused), orch::exit::BREAKER_OPEN);
+    });
+}

@@ -2,7 +2,10 @@
 //! the run's finalize lock.
 
 use orch::domain::states::{JobState, TaskState};
-use orch::store::{Applied, Effects, FinalizeLock, GateHold, Locked, NextJob, ProjectHoldRequest};
+use orch::store::{
+    Applied, Effects, FinalizeLock, GateHold, InvocationHoldRequest, Locked, NextJob,
+    ProjectHoldRequest,
+};
 
 use super::*;
 
@@ -380,5 +383,72 @@ fn the_finalize_lock_has_one_holder() {
             ..lock("e", T0, None, T0)
         };
         assert!(store.lock_finalize(&missing).is_err());
+    });
+}
+
+#[test]
+fn an_invocation_hold_alerts_once_per_settings_and_lifts_when_they_change() {
+    each(|db| {
+        let mut store = db.open();
+        let runs: Vec<(Job, i64)> = (0..3)
+            .map(|n| {
+                enqueue(&mut *store, &format!("T-{n}"), T0);
+                ran(&mut *store, "w1", T0 + n)
+            })
+            .collect();
+        // The same settings twice, then other settings: the third is a new hold.
+        for (n, (job, run_id)) in (0..).zip(runs) {
+            let mut held = plan(&job, run_id, Decision::Gated, JobState::Queued, T0 + 10 + n);
+            held.job.refund_attempt = true;
+            held.invocation_hold = Some(InvocationHoldRequest {
+                host: HOST.into(),
+                agent: "codex".into(),
+                run_id,
+                reason: "Codex refused its command line".into(),
+                fix: "add --skip-git-repo-check".into(),
+                inputs: if n < 2 { "v1" } else { "v2" }.into(),
+                alert: NewAlert::new(AlertKind::InvocationError, "codex@h1", "refused"),
+            });
+            let effects = applied(&mut *store, &held);
+            let new = n != 1;
+            assert_eq!(effects.invocation_held, new, "run {n}");
+            let kinds = if new {
+                vec![AlertKind::InvocationError]
+            } else {
+                vec![]
+            };
+            assert_eq!(effects.alerts, kinds, "run {n}");
+        }
+        let hold = store
+            .preflight_state(HOST, "codex")
+            .unwrap()
+            .invocation
+            .unwrap();
+        assert_eq!(
+            (hold.inputs.as_str(), hold.fix.as_str()),
+            ("v2", "add --skip-git-repo-check")
+        );
+        assert!(store
+            .preflight_state("h2", "codex")
+            .unwrap()
+            .invocation
+            .is_none());
+        assert!(store
+            .preflight_state(HOST, "claude")
+            .unwrap()
+            .invocation
+            .is_none());
+        // Released only as read: not a hold taken again since.
+        assert!(!store
+            .release_invocation_hold(HOST, "codex", hold.created_at - 1)
+            .unwrap());
+        assert!(store
+            .release_invocation_hold(HOST, "codex", hold.created_at)
+            .unwrap());
+        assert!(store
+            .preflight_state(HOST, "codex")
+            .unwrap()
+            .invocation
+            .is_none());
     });
 }

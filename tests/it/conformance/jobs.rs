@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 
 use orch::domain::decide::Decision;
 use orch::domain::states::{JobState, OutboxState, TaskState};
-use orch::store::{ClaimProject, JobFilter, LeaseHolder, Message, NewTask};
+use orch::store::{ClaimProject, ClaimStage, JobFilter, LeaseHolder, Message, NewTask};
 
 use super::*;
 
@@ -169,6 +169,7 @@ fn the_claim_skips_what_is_not_due_not_staged_held_or_full() {
                 max_running: 10,
                 held: None,
                 budget: Budget::default(),
+                stages: ClaimStage::all(&STAGES, "claude"),
             }]
         })
         .unwrap();

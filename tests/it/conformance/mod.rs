@@ -26,8 +26,8 @@ use orch::domain::states::JobState;
 use orch::procfs::{Liveness, Place};
 use orch::store::{
     AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimMessage, ClaimProject, ClaimRequest,
-    FinalizePlan, Job, JobMove, Location, NewAlert, NewComment, NewRun, NewTask, Options, RunEnd,
-    RunVerdict, Store,
+    ClaimStage, FinalizePlan, Job, JobMove, Location, NewAlert, NewComment, NewRun, NewTask,
+    Options, RunEnd, RunVerdict, Store,
 };
 
 /// A moment to count from.
@@ -174,14 +174,13 @@ pub fn claim_with(
     let triage = |candidates: &[Candidate]| lease_only(candidates, now);
     let mut request = ClaimRequest {
         worker,
-        agent: "claude",
         projects: vec![ClaimProject {
             name: PROJECT,
             max_running: 100,
             held: None,
             budget: Budget::default(),
+            stages: ClaimStage::all(&STAGES, "claude"),
         }],
-        stages: STAGES.to_vec(),
         lease_ms: LEASE_MS,
         longest_backoff_ms: 3_600_000,
         host: HOST,
@@ -217,6 +216,7 @@ pub fn start_on(store: &mut dyn Store, job: &Job, host: &str, now: i64) -> i64 {
             job_id: job.job_id,
             worker: job.lease_owner.as_deref().unwrap(),
             agent: "claude",
+            agent_kind: "claude",
             agent_version: Some("2.1.0"),
             lease_ms: LEASE_MS,
             place: &place,
@@ -316,6 +316,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         hold_project: None,
         gate: None,
         usage_hold: None,
+        invocation_hold: None,
         breaker: BreakerUpdate {
             event: Event::Neutral,
             policy: POLICY,

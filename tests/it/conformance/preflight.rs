@@ -138,6 +138,7 @@ fn reset_is_per_agent_or_all_of_one_host() {
             verdicts: 1,
             gates: 1,
             usage_holds: 0,
+            invocation_holds: 0,
         };
         assert_eq!(store.reset_preflight(HOST, Some("a")).unwrap(), one);
         assert!(store.preflight_state(HOST, "b").unwrap().cached.is_some());

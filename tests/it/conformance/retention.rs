@@ -6,8 +6,8 @@ use orch::domain::retention::Cutoffs;
 use orch::domain::states::{JobState, OutboxState, TaskState};
 use orch::domain::usage::{Dim, UNJUDGED};
 use orch::store::{
-    Applied, Finish, JobFilter, Message, OutboxSweep, PruneBatch, PrunedBatch, TrashKind, Turn,
-    UsageQuery, WorktreeRecord,
+    Applied, BranchClaim, Finish, JobFilter, Message, OutboxSweep, PruneBatch, PrunedBatch,
+    Refused, TrashItem, TrashKind, Turn, UsageQuery, WorktreeRecord,
 };
 
 use super::*;
@@ -544,5 +544,86 @@ fn a_prune_hands_the_freed_pages_back() {
         let released = store.storage().unwrap();
         assert!(released.pages < full.pages, "{full:?} → {released:?}");
         assert_eq!(released.free_pages, 0);
+    });
+}
+
+#[test]
+fn a_pruned_tasks_branch_stays_its_own_and_files_named_again_are_left() {
+    each(|db| {
+        let mut store = db.open();
+        // A task with a branch and a worktree a crash left, finished long ago, and the newest of
+        // all: the prune removes the rows with the highest ids.
+        enqueue(&mut *store, "T-1", T0);
+        let job = claim(&mut *store, "w1", T0).expect("the task's job");
+        store
+            .claim_branch(&BranchClaim {
+                task_id: job.task_id,
+                branch: "feature/T-1",
+                base_branch: "main",
+                remote_url: None,
+                now: T0,
+            })
+            .unwrap();
+        let run_id = start_on(&mut *store, &job, HOST, T0);
+        end(&mut *store, run_id, T0 + 5);
+        let mut finish = plan(&job, run_id, Decision::Completed, JobState::Done, T0 + 10);
+        finish.task = Some(TaskState::Complete);
+        assert!(matches!(
+            store.apply_finalize(&finish).unwrap(),
+            Applied::Done(_)
+        ));
+        let record = |task_id| WorktreeRecord {
+            task_id,
+            host: HOST,
+            path: "/wt/web/T-1",
+            base_sha: "0123abc",
+            now: T0 + 10,
+        };
+        store.record_worktree(&record(job.task_id)).unwrap();
+        assert_eq!(prune_all(&mut *store, before(T0 + DAY), false).tasks, 1);
+        let files: Vec<TrashItem> = store.trash(HOST, 10).unwrap();
+        assert_eq!(files.len(), 2, "{files:?}");
+        for file in &files {
+            assert!(!store.trash_in_use(file).unwrap(), "{file:?}");
+        }
+
+        // Its key, or one spelled like it, is not queued again: its branch stays its own.
+        for key in ["T-1", " t-1 "] {
+            let queued = store.enqueue(&task(key), T0 + DAY).unwrap();
+            assert!(!queued.created, "{key}");
+            assert!(
+                matches!(&queued.refused, Some(Refused::Pruned { branch, .. }) if branch == "feature/T-1"),
+                "{queued:?}"
+            );
+        }
+
+        // Another task gets the ids the pruned rows had (its run the same log name), and a
+        // worktree in the same directory: both files are its own now.
+        enqueue(&mut *store, "T-2", T0 + DAY);
+        let job = claim(&mut *store, "w1", T0 + DAY).expect("the new job");
+        start_on(&mut *store, &job, HOST, T0 + DAY);
+        store.record_worktree(&record(job.task_id)).unwrap();
+        for file in &files {
+            // PostgreSQL never gives an id out twice: a log's name (its job's and run's ids) stays
+            // the pruned run's.
+            let named_again = !(db.backend == "postgres" && file.kind == TrashKind::Log);
+            assert_eq!(store.trash_in_use(file).unwrap(), named_again, "{file:?}");
+        }
+        let elsewhere = TrashItem {
+            host: "h2".into(),
+            ..files[1].clone()
+        };
+        let elsewhere = if elsewhere.kind == TrashKind::Worktree {
+            elsewhere
+        } else {
+            TrashItem {
+                host: "h2".into(),
+                ..files[0].clone()
+            }
+        };
+        assert!(
+            !store.trash_in_use(&elsewhere).unwrap(),
+            "a worktree on another host is another directory"
+        );
     });
 }

@@ -18,6 +18,7 @@ fn new_run<'a>(
         job_id: job.job_id,
         worker,
         agent: "claude",
+        agent_kind: "claude",
         agent_version: None,
         lease_ms: LEASE_MS,
         place,
@@ -53,6 +54,12 @@ fn a_run_opens_only_under_the_live_lease_and_once_per_attempt() {
         assert_eq!(
             started.log_path,
             format!("/logs/run-{}.log", started.run_id)
+        );
+        let opened = store.run(started.run_id).unwrap().unwrap();
+        assert_eq!(
+            opened.agent_kind.as_deref(),
+            Some("claude"),
+            "the kind is kept"
         );
         let leased = store.job(job.job_id).unwrap().unwrap();
         assert_eq!(

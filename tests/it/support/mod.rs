@@ -21,6 +21,16 @@ pub fn fake_claude() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent/fake-claude")
 }
 
+/// The stand-in agent that plays Codex CLI's contract.
+pub fn fake_codex() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent/fake-codex")
+}
+
+/// The stand-in agent that plays Gemini CLI's contract.
+pub fn fake_gemini() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent/fake-gemini")
+}
+
 /// A temporary world for one test.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -31,7 +41,8 @@ pub struct World {
 }
 
 impl World {
-    /// A world with one project `web` (its workdir exists) and the stand-in agent as `claude`.
+    /// A world with one project `web` (its workdir exists) and the stand-in agents as `claude`,
+    /// `codex` and `gemini`.
     pub fn new() -> World {
         let dir = tempfile::Builder::new()
             .prefix("orch-test-")
@@ -51,6 +62,10 @@ impl World {
         world.set("ORCH_CONFIG", root.join("config.toml"));
         world.set("ORCH_CLAUDE_BIN", fake_claude());
         world.set("FAKE_CLAUDE_CALLS", root.join("calls.txt"));
+        world.set("ORCH_CODEX_BIN", fake_codex());
+        world.set("FAKE_CODEX_CALLS", root.join("codex-calls.txt"));
+        world.set("ORCH_GEMINI_BIN", fake_gemini());
+        world.set("FAKE_GEMINI_CALLS", root.join("gemini-calls.txt"));
         world.config("");
         world
     }
@@ -118,6 +133,24 @@ impl World {
         }
     }
 
+    /// Log Codex in for the agent's HOME: an API key in `~/.codex/auth.json`.
+    pub fn login_codex(&self) {
+        let dir = self.path("home/.codex");
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = r#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-test","tokens":null,"last_refresh":null}"#;
+        write_private(&dir.join("auth.json"), body.as_bytes());
+    }
+
+    /// Log Gemini in for the agent's HOME: a Google login (settings select it, a refresh token).
+    pub fn login_gemini(&self) {
+        let dir = self.path("home/.gemini");
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = r#"{"security":{"auth":{"selectedType":"oauth-personal"}}}"#;
+        write_private(&dir.join("settings.json"), settings.as_bytes());
+        let creds = r#"{"access_token":"ya29.test","refresh_token":"1//test","token_type":"Bearer","expiry_date":1700000000000}"#;
+        write_private(&dir.join("oauth_creds.json"), creds.as_bytes());
+    }
+
     pub fn logout(&self) {
         let _ = std::fs::remove_file(self.path("home/.claude/.credentials.json"));
     }
@@ -159,7 +192,12 @@ impl World {
 
     /// The stand-in agent's call log, one entry per invocation.
     pub fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("calls.txt"))
+        self.lines("calls.txt")
+    }
+
+    /// The lines of a file in this world (none when it does not exist).
+    pub fn lines(&self, rel: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(rel))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)

@@ -203,3 +203,16 @@ WHEN OLD.resumed_session IS NOT NULL AND NEW.resumed_session IS NULL
 BEGIN
     UPDATE run_counts SET runs = runs - 1 WHERE name = 'resumed';
 END;
+
+-- What a prune keeps of a task that had a branch: its key, branch and pull request, so that the
+-- key is never queued again into a second branch or pull request (one per task, ever).
+CREATE TABLE pruned_branches (
+    project    TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    branch     TEXT    NOT NULL,
+    pr_number  INTEGER,
+    pr_url     TEXT,
+    pruned_at  INTEGER NOT NULL,
+    PRIMARY KEY (project, key)
+) WITHOUT ROWID;
+CREATE INDEX pruned_branches_folded ON pruned_branches (project, lower(trim(key)));
