@@ -195,6 +195,23 @@ pub enum Command {
     Usage(UsageArgs),
     /// The database as a whole: `orch db copy` moves a queue from one database to another
     Db(DbArgs),
+    /// Let a job awaiting approval run (a task key, or a job id)
+    Approve(ApproveArgs),
+    /// Send a job awaiting approval back: the previous stage runs again with the note in its prompt
+    Reject(RejectArgs),
+    /// Take in the forge's open issues that carry each project's label as tasks
+    #[command(
+        long_about = "Take in each intake project's open issues that carry its label \
+                      (intake_label, default orch) from its forge, every page of them: each \
+                      issue never taken in before becomes a task (its key from task_key, its \
+                      title and body from the issue, its issue number set) queued at the first \
+                      stage. A task that exists for the issue, in any state, is never made \
+                      again; the queued jobs of tasks whose issue was closed or lost the label \
+                      are cancelled (a running job is left to finish). A second sync of the \
+                      same issues changes nothing. `orch tick` syncs every \
+                      sync_interval_seconds, once across every worker sharing the database."
+    )]
+    Sync(SyncArgs),
     /// Print a shell completion script, or write every shell's into --dir
     Completions(CompletionsArgs),
     /// Write the manual pages (orch.1 and one per subcommand) into a directory
@@ -472,6 +489,33 @@ pub struct UsageArgs {
     /// Comma-separated values (a header line, then one line per group) instead of a table
     #[arg(long)]
     pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// A task key (its job awaiting approval) or a job id
+    #[arg(value_name = "TASK|JOB")]
+    pub target: String,
+    /// Why, for the job's history
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// A task key (its job awaiting approval) or a job id
+    #[arg(value_name = "TASK|JOB")]
+    pub target: String,
+    /// What the previous stage must change: it reaches its prompt as {review_note}
+    #[arg(long, value_name = "TEXT")]
+    pub note: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this project (it must take in issues: intake = true)
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]

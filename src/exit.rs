@@ -11,6 +11,7 @@ pub const PREFLIGHT_AGENT: u8 = 10;
 pub const PREFLIGHT_AUTH: u8 = 11;
 pub const BREAKER_OPEN: u8 = 12;
 pub const USAGE_LIMIT: u8 = 13;
+pub const FORGE_FAILED: u8 = 14;
 pub const RUN_RETRY: u8 = 20;
 pub const RUN_FAILED: u8 = 21;
 pub const RUN_AUTH: u8 = 22;
@@ -34,6 +35,10 @@ pub const TABLE: &[(u8, &str)] = &[
     (
         USAGE_LIMIT,
         "agent over its usage limit: claims wait until it resets",
+    ),
+    (
+        FORGE_FAILED,
+        "the forge failed, timed out or asked to wait; try again later",
     ),
     (RUN_RETRY, "run failed, will retry"),
     (RUN_FAILED, "run failed for good"),
@@ -142,6 +147,15 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
             OK,
             "the queue was copied and every table's rows counted alike",
         )],
+        "sync" => vec![
+            (OK, "every intake project was synced"),
+            (NOTHING_TO_DO, "no project takes in issues"),
+            (
+                FORGE_FAILED,
+                "a forge failed, timed out or asked to wait: nothing was written for that \
+                 project (the others were synced)",
+            ),
+        ],
         "logs" => vec![
             (OK, "the log was shown"),
             (NOTHING_TO_DO, "the job has no run yet"),

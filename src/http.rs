@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::output::clip;
 
-/// Largest answer body read; the rest is ignored.
-const BODY_LIMIT: u64 = 64 * 1024;
+/// Largest answer body read by `send`; the rest is ignored (a list asks for more: `send_capped`).
+pub const BODY_LIMIT: u64 = 64 * 1024;
 
 pub struct Http {
     agent: ureq::Agent,
@@ -27,6 +27,8 @@ pub struct Reply {
     pub retry_after: Option<u64>,
     /// GitHub's `X-RateLimit-Reset`: when the rate limit lifts, in Unix seconds.
     pub rate_limit_reset: Option<i64>,
+    /// GitHub's `X-RateLimit-Remaining`: requests left until the reset.
+    pub rate_limit_remaining: Option<i64>,
     /// The `Link` header (pagination).
     pub link: Option<String>,
     pub body: String,
@@ -111,6 +113,19 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Reply, String> {
+        self.send_capped(method, url, headers, body, BODY_LIMIT)
+    }
+
+    /// `send`, reading at most `limit` bytes of the answer's body (a page of a list is larger
+    /// than one object).
+    pub fn send_capped(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+        limit: u64,
+    ) -> Result<Reply, String> {
         let accept = !headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("accept"));
@@ -149,12 +164,14 @@ impl Http {
         };
         let retry_after = header("retry-after").and_then(|v| v.trim().parse().ok());
         let rate_limit_reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse().ok());
+        let rate_limit_remaining =
+            header("x-ratelimit-remaining").and_then(|v| v.trim().parse().ok());
         let link = header("link");
         // An answer whose body cannot be read still has its status: judge by that.
         let body = response
             .body_mut()
             .with_config()
-            .limit(BODY_LIMIT)
+            .limit(limit)
             .lossy_utf8(true)
             .read_to_string()
             .unwrap_or_default();
@@ -162,6 +179,7 @@ impl Http {
             status,
             retry_after,
             rate_limit_reset,
+            rate_limit_remaining,
             link,
             body: self.redact(&body),
         })

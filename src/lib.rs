@@ -85,6 +85,15 @@ pub fn run(cli: Cli) -> Result<u8> {
             )));
         }
     }
+    if let Some(missing) = config.get(config::CI_MISSING) {
+        if !matches!(missing.value.as_str(), "pass" | "fail") {
+            return Err(exit::config(format!(
+                "{}: expected pass or fail, got {:?}",
+                config::CI_MISSING.origin(missing.source),
+                missing.value
+            )));
+        }
+    }
     let ctx = Ctx {
         global: cli.global,
         config,

@@ -54,7 +54,7 @@ use crate::notify;
 use crate::output;
 use crate::procfs::{self, Liveness, Place, Proc};
 use crate::store::{
-    AlertKind, AlertRoute, Applied, BreakerUpdate, CredsFingerprint, Effects, FinalizeLock,
+    AlertKind, AlertRoute, Applied, BreakerUpdate, CiGate, CredsFingerprint, Effects, FinalizeLock,
     FinalizePlan, GateHold, InvocationHoldRequest, Job, JobMove, Locked, NewAlert, NewComment,
     NextJob, ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
 };
@@ -200,6 +200,13 @@ fn finalize_locked(
     let invocation_inputs = (judgement.judged == Judged::Log(Class::InvocationError))
         .then(|| preflight::invocation_inputs(config, &run.agent))
         .transpose()?;
+    let ci_sha = ci_sha(
+        config,
+        &*store,
+        &job,
+        next_stage.is_some(),
+        branch_head.as_deref(),
+    )?;
     let inputs = Inputs {
         config,
         run: &run,
@@ -211,6 +218,7 @@ fn finalize_locked(
         invocation_inputs,
         gate_host,
         next_stage: next_stage.as_deref(),
+        ci_sha,
         retry: crate::app::finalize::retry_policy(config),
         breaker: breaker_policy(config),
         max_attempts: config.count(config::MAX_ATTEMPTS).max(1),
@@ -581,6 +589,9 @@ struct Inputs<'a> {
     /// The run's host: where its auth gate, usage or invocation hold is held.
     gate_host: String,
     next_stage: Option<&'a str>,
+    /// The commit CI must pass before the next stage runs (the stage is gated, its task has a
+    /// branch on a forge).
+    ci_sha: Option<String>,
     retry: Retry,
     breaker: breaker::Policy,
     /// For the next stage's job.
@@ -588,6 +599,30 @@ struct Inputs<'a> {
     jitter: f64,
     actor: &'a str,
     now: i64,
+}
+
+/// The commit the next stage's job waits for green CI on: the gated stage's commit (or the
+/// branch's head, when the run changed nothing), when the stage is gated, a stage follows it,
+/// and the task's branch goes to a forge.
+fn ci_sha(
+    config: &Config,
+    store: &dyn Store,
+    job: &Job,
+    has_next: bool,
+    branch_head: Option<&str>,
+) -> Result<Option<String>> {
+    let gated = config.stage(&job.stage).ci_gate == Some(true);
+    let on_forge = config
+        .projects
+        .get(&job.project)
+        .is_some_and(|p| p.opens_pull_requests());
+    if !(gated && has_next && on_forge) {
+        return Ok(None);
+    }
+    Ok(match branch_head {
+        Some(head) => Some(head.to_string()),
+        None => store.task(job.task_id)?.and_then(|t| t.head_sha),
+    })
 }
 
 /// Decide (`decide`, pure) and spell out everything the decision implies, for the store to
@@ -704,10 +739,24 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
             stage: stage.to_string(),
             priority: job.priority,
             max_attempts: inputs.max_attempts,
-            reason: format!(
-                "advanced from {} (job {}, run {})",
-                job.stage, job.job_id, run.run_id
-            ),
+            reason: match &inputs.ci_sha {
+                None => format!(
+                    "advanced from {} (job {}, run {})",
+                    job.stage, job.job_id, run.run_id
+                ),
+                Some(sha) => format!(
+                    "advanced from {} (job {}, run {}); waits for CI on {}",
+                    job.stage,
+                    job.job_id,
+                    run.run_id,
+                    crate::output::clip(sha, 12)
+                ),
+            },
+            ci_gate: inputs.ci_sha.as_ref().map(|sha| CiGate {
+                sha: sha.clone(),
+                gated_stage: job.stage.clone(),
+            }),
+            approval: inputs.config.stage(stage).approve == Some(true),
         }),
         _ => None,
     };
@@ -866,6 +915,21 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
     let retry_at = plan
         .retry_at
         .filter(|_| plan.decision == Decision::Requeued);
+    // With `merge = "after_last_stage"`, the last stage's success completes the task only once
+    // its pull request is merged: the merge message settles it.
+    let merge = (plan.decision == Decision::Completed)
+        .then(|| inputs.config.projects.get(&job.project))
+        .flatten()
+        .filter(|p| p.merge_after_last_stage && p.opens_pull_requests())
+        .map(|_| crate::store::NewMerge {
+            project: job.project.clone(),
+            task: job.task.clone(),
+            task_id: job.task_id,
+        });
+    let task = match merge {
+        Some(_) => None,
+        None => task,
+    };
     Ok(FinalizePlan {
         run_id: run.run_id,
         job_id: job.job_id,
@@ -912,6 +976,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         alerts_to,
         comment,
         branch_head: inputs.branch_head.clone(),
+        merge,
         actor: actor.to_string(),
         now,
     })

@@ -3,10 +3,12 @@
 //! `domain` and acts through the seams (`store`, `claude`, `vcs`, `notify`).
 
 pub mod branches;
+pub mod ci;
 pub mod claim;
 pub mod copy;
 pub mod finalize;
 pub mod preflight;
 pub mod prune;
 pub mod run;
+pub mod sync;
 pub mod tick;

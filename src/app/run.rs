@@ -464,6 +464,10 @@ fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) ->
     };
     let issue = job.issue.map(|n| n.to_string()).unwrap_or_default();
     let attempt = job.attempt.to_string();
+    // A run sent back by red CI: the failing checks (the forge's text, bounded when stored).
+    let ci_failures = store.ci_failures(job.job_id)?.unwrap_or_default();
+    // A run a reviewer sent back: the note (a person's text, bounded when it was given).
+    let review_note = store.review_note(job.job_id)?.unwrap_or_default();
     let vars = [
         ("task", job.task.as_str()),
         ("title", job.title.as_str()),
@@ -473,11 +477,21 @@ fn build_prompt(config: &Config, store: &dyn Store, job: &Job, stage: &Stage) ->
         ("project", job.project.as_str()),
         ("attempt", attempt.as_str()),
         ("previous_result", previous_result.as_str()),
+        ("ci_failures", ci_failures.as_str()),
+        ("review_note", review_note.as_str()),
     ];
     debug_assert!(vars
         .iter()
         .all(|(name, _)| prompt::PLACEHOLDERS.contains(name)));
-    let template = prompt::template(&job.stage, stage.prompt.as_deref());
+    let mut template = prompt::template(&job.stage, stage.prompt.as_deref());
+    for (text, placeholder, block) in [
+        (&ci_failures, "{ci_failures}", prompt::CI_FAILURES_BLOCK),
+        (&review_note, "{review_note}", prompt::REVIEW_NOTE_BLOCK),
+    ] {
+        if !text.is_empty() && !template.contains(placeholder) {
+            template.push_str(block);
+        }
+    }
     Ok(prompt::substitute(&template, &vars))
 }
 

@@ -1,5 +1,6 @@
 //! One tick for cron: deliver the outbox, finalize runs a dead orch left behind, push the task
-//! branches whose push failed or never happened, then preflight → claim → run → finalize, up to
+//! branches whose push failed or never happened, prune and take in issues when it is the fleet's
+//! turn, then preflight → claim → run → finalize, up to
 //! `max_jobs` times. `orch tick` prints the steps;
 //! `orch demo` drives the same function with its own printer.
 
@@ -41,6 +42,10 @@ pub enum Event<'a> {
     Pushed(&'a BranchReport),
     /// The fleet's periodic prune, when it was this tick's turn (`app::prune::when_due`).
     Pruned(&'a crate::app::prune::Report),
+    /// A job's CI gate settled: due, its gated stage again, or failed (`app::ci`).
+    Gated(&'a crate::app::ci::Report),
+    /// A project's issues taken in, when it was this tick's turn (`app::sync::when_due`).
+    Synced(&'a crate::app::sync::Report),
     /// An agent's preflight passed: its stages' jobs may be claimed.
     Preflight(&'a Verdict),
     /// An agent's preflight failed: its stages' jobs wait, the others' go on.
@@ -168,6 +173,18 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         Err(err) => crate::diag!("orch: warning: pushing the branches waiting failed: {err:#}"),
     }
+    // The CI gates, after the pushes that CI reports on.
+    match crate::app::ci::check_gates(&ctx.config, &mut *store) {
+        Ok(reports) => {
+            for report in &reports {
+                on(Event::Gated(report));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: CI gates: {err:#}"),
+    }
+    if let Err(err) = crate::app::ci::alert_waiting_approvals(&ctx.config, &mut *store) {
+        crate::diag!("orch: warning: approval alerts: {err:#}");
+    }
     // Housekeeping is not the tick's job: a failure is reported and the tick goes on.
     match crate::app::prune::when_due(
         &ctx.config,
@@ -180,6 +197,18 @@ pub fn tick(ctx: &Ctx, request: &Request, on: &mut dyn FnMut(Event)) -> Result<u
         }
         Ok(_) => {}
         Err(err) => crate::diag!("orch: warning: prune: {err:#}"),
+    }
+    // Intake before the claim, so an issue labelled a moment ago can be worked on in this tick.
+    match crate::app::sync::when_due(&ctx.config, &mut *store, request.worker) {
+        Ok(reports) => {
+            for report in &reports {
+                if let Some(failure) = &report.error {
+                    crate::diag!("orch: warning: sync: {}", failure.message());
+                }
+                on(Event::Synced(report));
+            }
+        }
+        Err(err) => crate::diag!("orch: warning: sync: {err:#}"),
     }
     let mut last = exit::NOTHING_TO_DO;
     let agents = claim::agents_in_scope(&ctx.config, request.project, request.agent)?;

@@ -1,5 +1,6 @@
 //! One file per subcommand: read the arguments, call the store or the domain, print.
 
+mod approve;
 mod cancel;
 pub(crate) mod claim;
 mod completions;
@@ -21,6 +22,7 @@ mod retry;
 pub(crate) mod run;
 mod show;
 pub mod status;
+pub(crate) mod sync;
 pub(crate) mod tick;
 mod usage;
 mod validate_log;
@@ -58,6 +60,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::Prune(args) => prune::run(ctx, &args),
         Command::Usage(args) => usage::run(ctx, &args),
         Command::Db(args) => db::run(ctx, &args),
+        Command::Sync(args) => sync::run(ctx, &args),
+        Command::Approve(args) => approve::approve(ctx, &args),
+        Command::Reject(args) => approve::reject(ctx, &args),
         Command::Completions(args) => completions::run(ctx, &args),
         Command::Man(args) => man::run(ctx, &args),
     }

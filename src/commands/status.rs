@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let counts = store.state_counts()?;
     let running = store.jobs_in_state(JobState::Running, LISTED)?;
     let retries = store.pending_retries(now, LISTED)?;
+    let approvals = store.jobs_in_state(JobState::AwaitingApproval, LISTED)?;
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
     let comments = notify::comments_switch(&ctx.config);
@@ -31,7 +32,10 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .iter()
         .filter(|(kind, _)| match kind {
             MessageKind::Alert => alerts.on,
-            MessageKind::Comment | MessageKind::PullRequest => comments.on,
+            MessageKind::Comment
+            | MessageKind::PullRequest
+            | MessageKind::IssueLabel
+            | MessageKind::Merge => comments.on,
         })
         .map(|(_, n)| n)
         .sum();
@@ -63,6 +67,11 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             "counts": counts,
             "running": running.iter().map(brief).collect::<Vec<_>>(),
             "retries": retries.iter().map(brief).collect::<Vec<_>>(),
+            "awaiting_approval": approvals.iter().map(|job| json!({
+                "job_id": job.job_id, "project": job.project, "task": job.task,
+                "stage": job.stage, "since": job.updated_at,
+                "waiting_ms": now.saturating_sub(job.updated_at),
+            })).collect::<Vec<_>>(),
             "outbox": outbox,
             "outbox_due": due,
             "alerts": alerts,
@@ -151,6 +160,19 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
             cells.push(job.last_class.clone().unwrap_or_default());
             cells.push(output::when(job.run_after, now));
             table.row(cells);
+        }
+        out.push(String::new());
+        out.push(table.render(paint));
+    }
+    if !approvals.is_empty() {
+        let mut table = Table::new(&["APPROVAL", "TASK", "STAGE", "WAITING SINCE"]);
+        for job in &approvals {
+            table.row(vec![
+                job.job_id.to_string(),
+                format!("{} {}", job.project, job.task),
+                job.stage.clone(),
+                output::relative(job.updated_at, now),
+            ]);
         }
         out.push(String::new());
         out.push(table.render(paint));

@@ -74,6 +74,14 @@ pub(crate) fn describe(event: &Event) -> Value {
             "step": "prune", "report": report,
             "text": format!("prune: {}", super::prune::describe(report, crate::store::now_ms()).join("; ")),
         }),
+        Event::Gated(report) => json!({
+            "step": "ci", "report": report,
+            "text": format!("ci: job {} ({} {}): {}", report.job_id, report.project, report.task, report.reason),
+        }),
+        Event::Synced(report) => json!({
+            "step": "sync", "report": report,
+            "text": format!("sync: {}", super::sync::describe(report)),
+        }),
         Event::Preflight(verdict) => json!({
             "step": "preflight", "agent": verdict.agent, "ok": verdict.ok, "cached": verdict.cached,
             "text": format!("preflight: {} pass ({})", verdict.agent, if verdict.cached { "cached" } else { "checked" }),

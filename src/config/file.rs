@@ -19,7 +19,7 @@ use super::{
     STAGE_TIMEOUT,
 };
 use crate::domain::agent::AgentKind;
-use crate::domain::branch;
+use crate::domain::{branch, intake};
 use crate::{exit, fsx};
 
 /// A budget this large is a typo, not a budget.
@@ -98,6 +98,13 @@ struct ProjectTable {
     pr_issue_ref: Field,
     pr_draft: Field,
     usage_comments: Field,
+    intake: Field,
+    intake_label: Field,
+    task_key: Field,
+    issue_labels: Field,
+    approvers: Field,
+    merge: Field,
+    merge_style: Field,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +134,8 @@ struct StageTable {
     resume: Field,
     max_budget_usd: Field,
     agent: Field,
+    ci_gate: Field,
+    approve: Field,
 }
 
 #[derive(Deserialize)]
@@ -501,6 +510,32 @@ fn project(
             }
         })
         .transpose()?;
+    let intake = get("intake", &t.intake)
+        .map(|f| f.bool())
+        .transpose()?
+        .unwrap_or(false);
+    let issue_labels = get("issue_labels", &t.issue_labels)
+        .map(|f| f.bool())
+        .transpose()?
+        .unwrap_or(false);
+    for (key, on, value) in [
+        ("intake", intake, &t.intake),
+        ("issue_labels", issue_labels, &t.issue_labels),
+    ] {
+        if on && t.forge.is_none() {
+            let at = value
+                .as_ref()
+                .map_or(table.span().start, |v| v.span().start);
+            return Err(file.error(
+                at,
+                key,
+                format!(
+                    "{key} works on the issues of the project's forge: add [projects.{}.forge]",
+                    name.get_ref()
+                ),
+            ));
+        }
+    }
     let max_running = get("max_running", &t.max_running)
         .map(|f| f.count(MAX_RUNNING))
         .transpose()?
@@ -567,6 +602,47 @@ fn project(
             },
         },
         agent: agent_name(get("agent", &t.agent))?,
+        intake,
+        intake_label: get("intake_label", &t.intake_label)
+            .map(|f| f.checked(|raw| intake::check_label(raw).map(|()| raw.to_string())))
+            .transpose()?
+            .unwrap_or_else(|| intake::DEFAULT_LABEL.to_string()),
+        issue_labels,
+        approvers: match get("approvers", &t.approvers) {
+            None => Vec::new(),
+            Some(f) => {
+                let logins = f.list()?;
+                let valid = |l: &String| {
+                    !l.is_empty()
+                        && l.len() <= 100
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                };
+                if !logins.iter().all(valid) {
+                    return Err(f.wrong("a list of forge logins (letters, digits, '-', '_', '.')"));
+                }
+                logins
+            }
+        },
+        merge_after_last_stage: match get("merge", &t.merge) {
+            None => false,
+            Some(f) => match f.text()?.as_str() {
+                "never" => false,
+                "after_last_stage" if t.forge.is_some() => true,
+                "after_last_stage" => {
+                    return Err(f.wrong("\"never\" (merging needs [projects.NAME.forge])"))
+                }
+                _ => return Err(f.wrong("\"never\" or \"after_last_stage\"")),
+            },
+        },
+        merge_style: match get("merge_style", &t.merge_style) {
+            None => crate::forge::MergeStyle::Merge,
+            Some(f) => crate::forge::MergeStyle::from_name(&f.text()?)
+                .ok_or_else(|| f.wrong("\"merge\", \"squash\" or \"rebase\""))?,
+        },
+        task_key: get("task_key", &t.task_key)
+            .map(|f| f.checked(|raw| intake::check_task_key(raw).map(|()| raw.to_string())))
+            .transpose()?
+            .unwrap_or_else(|| intake::DEFAULT_TASK_KEY.to_string()),
     })
 }
 
@@ -639,6 +715,8 @@ fn stage(file: &Text, table: &Spanned<StageTable>) -> Result<Stage> {
             .map(|f| f.dollars())
             .transpose()?,
         agent: agent_name(get("agent", &t.agent))?,
+        ci_gate: get("ci_gate", &t.ci_gate).map(|f| f.bool()).transpose()?,
+        approve: get("approve", &t.approve).map(|f| f.bool()).transpose()?,
     })
 }
 

@@ -137,6 +137,12 @@ keys! {
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
     RETENTION_DAYS = "retention_days", Count(1, 100 * 365), Some("90"), "`orch prune` removes tasks finished longer ago than this: jobs, history, runs, logs (cost totals stay)";
     PRUNE_INTERVAL_HOURS = "prune_interval_hours", Count(0, 365 * 24), Some("24"), "How often `orch tick` prunes, once across every worker sharing the database; 0: never";
+    CI_TIMEOUT_SECONDS = "ci_timeout_seconds", Count(1, WEEK), Some("3600"), "How long the CI gate waits for the forge's verdict on a gated stage's commit before the task fails";
+    CI_GRACE_SECONDS = "ci_grace_seconds", Count(0, DAY), Some("300"), "How long a gated stage's commit may have no CI status at all before ci_missing applies";
+    CI_MISSING = "ci_missing", Text, Some("pass"), "pass or fail: what the CI gate does with a commit no CI reported on within ci_grace_seconds";
+    CI_MAX_FIXES = "ci_max_fixes", Count(0, 100), Some("3"), "Times red CI sends a gated stage back to fix it before the task fails";
+    APPROVAL_ALERT_SECONDS = "approval_alert_seconds", Count(0, 4 * WEEK), Some("86400"), "A job awaiting approval longer than this is alerted, once; 0: never";
+    SYNC_INTERVAL_SECONDS = "sync_interval_seconds", Count(0, WEEK), Some("300"), "How often `orch tick` takes in each intake project's labelled issues, once across every worker sharing the database; 0: every tick";
     RETRY_BASE_SECONDS = "retry_base_seconds", Count(0, DAY), Some("60"), "First retry delay; doubles with each attempt";
     RETRY_MAX_SECONDS = "retry_max_seconds", Count(0, WEEK), Some("3600"), "Longest retry delay";
     RATE_LIMIT_BACKOFF_SECONDS = "rate_limit_backoff_seconds", Count(0, WEEK), Some("900"), "Shortest retry delay after a rate limit";
@@ -258,6 +264,21 @@ pub struct Project {
     pub usage_comments: CommentsOn,
     /// The agent profile of the project's stages that do not name one.
     pub agent: Option<String>,
+    /// Take in the forge's open issues that carry `intake_label` as tasks (`orch sync`).
+    pub intake: bool,
+    /// The label that marks an issue for orch: `orch`.
+    pub intake_label: String,
+    /// The key of a task taken in from an issue: `{REPO}-{number}` (see `domain::intake`).
+    pub task_key: String,
+    /// Keep one state label (`orch:queued`, …) on each task's issue.
+    pub issue_labels: bool,
+    /// Forge logins whose `/orch approve` and `/orch reject <note>` comments count.
+    pub approvers: Vec<String>,
+    /// `merge = "after_last_stage"`: merge the task's pull request once its last stage succeeded
+    /// and CI is green; false: never (the default).
+    pub merge_after_last_stage: bool,
+    /// How it is merged (`merge_style`).
+    pub merge_style: crate::forge::MergeStyle,
 }
 
 /// Defaults of the pull-request settings of a project.
@@ -272,6 +293,12 @@ impl Project {
             per_task_usd: self.max_cost_usd,
             per_day_usd: self.max_cost_usd_per_day,
         }
+    }
+
+    /// Whether orch keeps state labels on its tasks' issues: asked for, and a forge to keep
+    /// them on.
+    pub fn keeps_issue_labels(&self) -> bool {
+        self.issue_labels && self.forge.is_some()
     }
 
     /// Whether its tasks get pull requests: they get branches (the workdir is in a git
@@ -350,6 +377,12 @@ pub struct Stage {
     pub max_budget_usd: Option<f64>,
     /// The agent profile that runs the stage (`[agents.NAME]`, or a kind's name).
     pub agent: Option<String>,
+    /// The next stage waits for green CI on the commit this stage leaves (default: on for
+    /// `developer`); `Config::stage` fills in the default.
+    pub ci_gate: Option<bool>,
+    /// The stage's job waits for a person's approval (`orch approve`) after the previous stage
+    /// succeeded.
+    pub approve: Option<bool>,
 }
 
 /// How an agent may act in a stage: the permission modes of Claude Code (`--permission-mode`),
@@ -760,7 +793,31 @@ impl Config {
             .idle_timeout_seconds
             .get_or_insert(self.count(IDLE_TIMEOUT_SECONDS));
         stage.resume.get_or_insert(true);
+        stage.ci_gate.get_or_insert(name == "developer");
         stage
+    }
+
+    /// The stage a rejection of `stage` sends back: the one before it in the pipeline (the
+    /// stage itself when it is the first, or not in the pipeline).
+    pub fn previous_stage(&self, stage: &str) -> String {
+        match self.stages.iter().position(|s| s == stage) {
+            Some(at) if at > 0 => self.stages[at - 1].clone(),
+            _ => stage.to_string(),
+        }
+    }
+
+    /// The CI gate's policy, from the settings.
+    pub fn ci_policy(&self) -> crate::domain::ci::Policy {
+        use crate::domain::ci::{Missing, Policy};
+        Policy {
+            grace_ms: self.millis(CI_GRACE_SECONDS),
+            timeout_ms: self.millis(CI_TIMEOUT_SECONDS),
+            missing: match self.text(CI_MISSING) {
+                Some("fail") => Missing::Fail,
+                _ => Missing::Pass,
+            },
+            max_fixes: u32::try_from(self.count(CI_MAX_FIXES)).unwrap_or(u32::MAX),
+        }
     }
 
     /// Every agent profile's name: `claude` (which exists without configuration) first, then the
@@ -1143,5 +1200,56 @@ mod tests {
         assert_eq!(forge.1.as_ref().unwrap().value, "***");
         assert_eq!(config.text(FORGE_TOKEN), Some("s3cret"));
         assert!(load("forge_token = \"x\"\n", &[]).is_err());
+    }
+    #[test]
+    fn intake_needs_a_forge_a_key_with_the_number_and_a_label_without_commas() {
+        let forge =
+            "[projects.web.forge]\nkind = \"gitea\"\nurl = \"http://f\"\nrepo = \"team/web\"\n";
+        let project = |keys: &str, forge: &str| {
+            load(
+                &format!("[projects.web]\nworkdir = \"/srv/web\"\n{keys}\n{forge}"),
+                &[],
+            )
+        };
+        let web = project("intake = true", forge).unwrap().projects["web"].clone();
+        assert!(web.intake);
+        assert_eq!(
+            (web.intake_label.as_str(), web.task_key.as_str()),
+            ("orch", "{REPO}-{number}")
+        );
+        assert!(!project("", forge).unwrap().projects["web"].intake);
+        let approvers = project("approvers = [\"alice\", \"bob-2\"]", forge).unwrap();
+        assert_eq!(approvers.projects["web"].approvers, ["alice", "bob-2"]);
+        let merging = project(
+            "merge = \"after_last_stage\"\nmerge_style = \"rebase\"",
+            forge,
+        )
+        .unwrap()
+        .projects["web"]
+            .clone();
+        assert!(merging.merge_after_last_stage);
+        assert_eq!(merging.merge_style, crate::forge::MergeStyle::Rebase);
+        for (keys, forge, wanted) in [
+            ("intake = true", "", "add [projects.web.forge]"),
+            ("issue_labels = true", "", "add [projects.web.forge]"),
+            ("task_key = \"{REPO}\"", forge, "{number}"),
+            (
+                "task_key = \"{title}-{number}\"",
+                forge,
+                "unknown placeholder",
+            ),
+            ("intake_label = \"a,b\"", forge, "without commas"),
+            ("approvers = [\"al ice\"]", forge, "forge logins"),
+            ("merge = \"always\"", forge, "after_last_stage"),
+            (
+                "merge = \"after_last_stage\"",
+                "",
+                "needs [projects.NAME.forge]",
+            ),
+            ("merge_style = \"octopus\"", forge, "squash"),
+        ] {
+            let err = format!("{:#}", project(keys, forge).unwrap_err());
+            assert!(err.contains(wanted), "{keys}: {err}");
+        }
     }
 }

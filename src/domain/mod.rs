@@ -6,12 +6,15 @@
 //! backend, every agent and every command decides the same way.
 
 pub mod agent;
+pub mod approval;
 pub mod backoff;
 pub mod branch;
 pub mod breaker;
 pub mod budget;
+pub mod ci;
 pub mod clock;
 pub mod decide;
+pub mod intake;
 pub mod price;
 pub mod prompt;
 pub mod rescue;

@@ -15,6 +15,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "project",
     "attempt",
     "previous_result",
+    "ci_failures",
+    "review_note",
 ];
 
 /// The most one argv element may hold on Linux (MAX_ARG_STRLEN, 128 KiB, less its NUL): the
@@ -96,6 +98,16 @@ pub fn cap(mut text: String, max_bytes: usize) -> String {
     }
     text
 }
+
+/// What a run sent back to fix red CI is told when its template does not place
+/// `{ci_failures}` itself.
+pub const CI_FAILURES_BLOCK: &str = "\n\nThe repository's CI failed on the commit this stage \
+left. Fix what makes these checks fail, then commit:\n{ci_failures}";
+
+/// What a run a reviewer sent back is told when its template does not place `{review_note}`
+/// itself.
+pub const REVIEW_NOTE_BLOCK: &str = "\n\nA reviewer sent this stage back with this note; \
+address it:\n{review_note}";
 
 /// The template for `stage`: the configured one, else the built-in one.
 pub fn template(stage: &str, configured: Option<&str>) -> String {

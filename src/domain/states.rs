@@ -67,8 +67,8 @@ macro_rules! states {
 pub(crate) use states;
 
 states! {
-    /// Where a job stands. `queued`, `running` and `over_budget` are live: a task has at most one
-    /// live job.
+    /// Where a job stands. `queued`, `running`, `over_budget` and `awaiting_approval` are live: a
+    /// task has at most one live job.
     pub enum JobState {
         Queued = "queued",
         Running = "running",
@@ -78,18 +78,26 @@ states! {
         /// Waiting because its task or its project is over the budget the configuration sets;
         /// queued again when that changes (or `orch retry JOB --raise-budget USD`).
         OverBudget = "over_budget",
+        /// Waiting for a person (`[stages.NAME] approve`): `orch approve` makes it due, `orch
+        /// reject` sends the previous stage back.
+        AwaitingApproval = "awaiting_approval",
     }
 }
 
 impl JobState {
     /// The states listings show live jobs in, the running first.
-    pub const LIVE: &'static [JobState] =
-        &[JobState::Running, JobState::Queued, JobState::OverBudget];
+    pub const LIVE: &'static [JobState] = &[
+        JobState::Running,
+        JobState::Queued,
+        JobState::OverBudget,
+        JobState::AwaitingApproval,
+    ];
     /// Every state in the order listings show them: live first, then finished.
     pub const LISTED: &'static [JobState] = &[
         JobState::Running,
         JobState::Queued,
         JobState::OverBudget,
+        JobState::AwaitingApproval,
         JobState::Done,
         JobState::Failed,
         JobState::Cancelled,
@@ -99,7 +107,10 @@ impl JobState {
     pub fn is_live(self) -> bool {
         matches!(
             self,
-            JobState::Queued | JobState::Running | JobState::OverBudget
+            JobState::Queued
+                | JobState::Running
+                | JobState::OverBudget
+                | JobState::AwaitingApproval
         )
     }
 }
@@ -153,6 +164,10 @@ states! {
         /// Open (or adopt) the task's pull request and bring its body up to date (the
         /// project's forge).
         PullRequest = "pull_request",
+        /// Give the task's issue the state label its task calls for (the project's forge).
+        IssueLabel = "issue_label",
+        /// Merge the task's pull request once CI is green (`merge = "after_last_stage"`).
+        Merge = "merge",
     }
 }
 
@@ -187,7 +202,10 @@ mod tests {
             TaskState::NAMES,
             ["active", "complete", "failed", "cancelled"]
         );
-        assert_eq!(MessageKind::NAMES, ["alert", "comment", "pull_request"]);
+        assert_eq!(
+            MessageKind::NAMES,
+            ["alert", "comment", "pull_request", "issue_label", "merge"]
+        );
         assert!("queud".parse::<JobState>().unwrap_err().contains("queued"));
     }
 
@@ -199,6 +217,6 @@ mod tests {
         all.sort();
         assert_eq!(listed, all);
         assert!(JobState::LIVE.iter().all(|s| s.is_live()));
-        assert_eq!(JobState::ALL.iter().filter(|s| s.is_live()).count(), 3);
+        assert_eq!(JobState::ALL.iter().filter(|s| s.is_live()).count(), 4);
     }
 }

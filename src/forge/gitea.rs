@@ -2,12 +2,16 @@
 
 use serde_json::{json, Value};
 
-use super::{pull_list, Api, Dialect, Error, Forge, NewPull, PullRequest};
+use super::{
+    pull_list, query_value, Api, Comment, Dialect, Error, Forge, Issue, Label, MergeStyle, NewPull,
+    PullRequest,
+};
+use crate::domain::ci::Check;
 use crate::http::{Method, Reply};
 
 pub(super) struct Gitea<'a>(pub(super) Api<'a>);
 
-/// Pull requests a page of Gitea's list holds (its largest page).
+/// Items a page of Gitea's lists holds (its largest page by default).
 const PAGE: usize = 50;
 /// Pages of open pull requests looked through for one from a branch.
 const MAX_PAGES: usize = 40;
@@ -17,12 +21,13 @@ impl Dialect for Gitea<'_> {
         format!("gitea {}", self.0.spec.repo)
     }
 
-    fn send(
+    fn send_capped(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         what: &str,
+        limit: u64,
     ) -> Result<Reply, Error> {
         let auth = format!("token {}", self.0.token);
         let url = format!("{}/api/v1/repos/{}/{path}", self.0.base(), self.0.spec.repo);
@@ -33,6 +38,7 @@ impl Dialect for Gitea<'_> {
             &[("Authorization", &auth)],
             body,
             what,
+            limit,
         )
     }
 }
@@ -80,5 +86,45 @@ impl Forge for Gitea<'_> {
 
     fn pull(&self, number: i64) -> Result<PullRequest, Error> {
         self.get_pull(number)
+    }
+
+    fn labelled_issues(&self, label: &str) -> Result<Vec<Issue>, Error> {
+        let label = query_value(label);
+        let query = format!("state=open&type=issues&labels={label}&limit={PAGE}");
+        self.issue_pages(&query, PAGE)
+    }
+
+    fn labels(&self) -> Result<Vec<Label>, Error> {
+        self.label_pages(&format!("limit={PAGE}"), PAGE)
+    }
+
+    fn create_label(&self, name: &str, color: &str) -> Result<Label, Error> {
+        self.post_label(&json!({ "name": name, "color": format!("#{color}") }), name)
+    }
+
+    fn issue_labels(&self, number: i64) -> Result<Vec<Label>, Error> {
+        self.get_issue_labels(number, "")
+    }
+
+    // Gitea names a label by its id, in a body and in a path.
+    fn add_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.post_issue_label(number, json!(label.id), &label.name)
+    }
+
+    fn remove_issue_label(&self, number: i64, label: &Label) -> Result<(), Error> {
+        self.delete_issue_label(number, &label.id.to_string(), &label.name)
+    }
+
+    fn merge_pull(&self, number: i64, style: MergeStyle) -> Result<(), Error> {
+        self.merge(Method::Post, number, &json!({ "Do": style.as_str() }))
+    }
+
+    fn comments_since(&self, number: i64, since: i64) -> Result<Vec<Comment>, Error> {
+        self.comment_pages(number, since, &format!("limit={PAGE}"), PAGE)
+    }
+
+    // Gitea's Actions and outside CI both report as commit statuses.
+    fn commit_checks(&self, sha: &str) -> Result<Vec<Check>, Error> {
+        self.commit_statuses(sha)
     }
 }

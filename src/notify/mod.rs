@@ -10,6 +10,8 @@
 //! `last_error` and no attempt counted.
 
 pub mod comment;
+pub mod issue_label;
+pub mod merge;
 pub mod pull_request;
 mod telegram;
 
@@ -42,6 +44,12 @@ pub enum Outcome {
     },
     /// Can never be delivered as it stands (no forge for the project, unreadable payload).
     Undeliverable(String),
+    /// Not yet (a merge waiting for CI): look again after this long, no attempt counted, the
+    /// project's other messages going out meanwhile.
+    Wait {
+        seconds: u64,
+        why: String,
+    },
 }
 
 pub struct Options {
@@ -191,7 +199,8 @@ pub fn wants_comment(config: &Config, project: &str, issue: Option<i64>) -> bool
     })
 }
 
-fn forge_token(config: &Config) -> Option<&str> {
+/// The forge token, when one is set.
+pub(crate) fn forge_token(config: &Config) -> Option<&str> {
     config
         .text(config::FORGE_TOKEN)
         .map(str::trim)
@@ -211,6 +220,9 @@ pub fn retry_delay_ms(base_seconds: u64, max_seconds: u64, attempts: i64) -> i64
 /// delivery failures are recorded on the messages and reported.
 pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Result<Report> {
     let mut report = Report::default();
+    // The issues' state labels follow their tasks: what changed since the last look is queued
+    // first, and goes out with the rest.
+    issue_label::sweep(config, store)?;
     if options.retry_dead {
         let now = store.now()?;
         report.revived = store.retry_dead(now)?;
@@ -250,6 +262,7 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
     let dedup_ms = config.millis(config::ALERT_DEDUP_SECONDS);
     let mut alerts = telegram.is_ok();
     let mut skip_projects: Vec<String> = Vec::new();
+    let mut labels = issue_label::Known::default();
     loop {
         let request = ClaimMessage {
             claimer: &run.claimer,
@@ -263,7 +276,7 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         let Some(message) = store.claim_message(&request)? else {
             break;
         };
-        let mut settled = None;
+        let mut settled = Settle::None;
         let outcome = match (&message.message, &telegram, token) {
             (Err(unreadable), _, _) => Outcome::Undeliverable(unreadable.clone()),
             (Ok(Message::Alert(alert)), Ok(telegram), _) => {
@@ -272,9 +285,18 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
             (Ok(Message::Comment(comment)), _, Some(token)) => {
                 send_comment(config, &*store, &run.http, token, &message, comment)
             }
+            (Ok(Message::IssueLabel(label)), _, Some(token)) => {
+                issue_label::deliver(config, &*store, &run.http, token, &mut labels, label)
+            }
             (Ok(Message::PullRequest(pr)), _, Some(token)) => {
                 let (outcome, pull) = pull_request::deliver(config, &*store, &run.http, token, pr);
-                settled = pull;
+                settled = pull.map_or(Settle::None, Settle::Pull);
+                outcome
+            }
+            (Ok(Message::Merge(merge)), _, Some(token)) => {
+                let (outcome, merged) =
+                    merge::deliver(config, &*store, &run.http, token, merge, message.created_at);
+                settled = merged.map_or(Settle::None, Settle::Merge);
                 outcome
             }
             (Ok(other), _, _) => {
@@ -284,12 +306,15 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
         if matches!(outcome, Outcome::Failed(_) | Outcome::RetryAfter { .. }) {
             match message.kind {
                 MessageKind::Alert => alerts = false,
-                MessageKind::Comment | MessageKind::PullRequest => {
+                MessageKind::Comment
+                | MessageKind::PullRequest
+                | MessageKind::IssueLabel
+                | MessageKind::Merge => {
                     skip_projects.push(message.project.clone().unwrap_or_default())
                 }
             }
         }
-        let attempt = record(store, &run, message, &outcome, settled.as_ref())?;
+        let attempt = record(store, &run, message, &outcome, &settled)?;
         match attempt.outcome {
             Delivery::Sent => {
                 report.sent += 1;
@@ -305,6 +330,15 @@ pub fn deliver(config: &Config, store: &mut dyn Store, options: &Options) -> Res
     report.pending = summary.pending;
     report.dead_total = summary.dead;
     Ok(report)
+}
+
+/// What a delivery settles besides its message, in the same transaction.
+enum Settle {
+    None,
+    /// The pull request a pull-request message opened, adopted or saw.
+    Pull(PullRequestSettled),
+    /// The task a merge message completed or failed.
+    Merge(crate::store::MergeSettled),
 }
 
 /// What every message of one `deliver` run shares.
@@ -323,12 +357,13 @@ fn record(
     run: &Run,
     message: Claimed,
     outcome: &Outcome,
-    settled: Option<&PullRequestSettled>,
+    settled: &Settle,
 ) -> Result<Attempt> {
     let error = match outcome {
         Outcome::Delivered => None,
         Outcome::Failed(error)
         | Outcome::RetryAfter { error, .. }
+        | Outcome::Wait { why: error, .. }
         | Outcome::Undeliverable(error) => Some(run.http.redact(error)),
     };
     let error_text = error.as_deref().unwrap_or_default();
@@ -349,7 +384,7 @@ fn record(
             };
             (finish, Some(now + delay))
         }
-        Outcome::RetryAfter { seconds, .. } => {
+        Outcome::RetryAfter { seconds, .. } | Outcome::Wait { seconds, .. } => {
             let wait = (*seconds).min(MAX_RETRY_AFTER_SECONDS) as i64 * 1000;
             let finish = Finish::Deferred {
                 error: error_text,
@@ -361,15 +396,18 @@ fn record(
     };
     // A pull request opened or adopted is recorded on its task with the message's end.
     let state = match (settled, &finish) {
-        (Some(pull), Finish::Sent) => {
+        (Settle::Pull(pull), Finish::Sent) => {
             store.settle_pull_request(message.id, &run.claimer, pull, now)?
+        }
+        (Settle::Merge(merged), Finish::Sent) => {
+            store.settle_merge(message.id, &run.claimer, merged, now)?
         }
         _ => store.finish_message(message.id, &run.claimer, &finish, now)?,
     };
     let outcome = match (state, outcome) {
         (Some(OutboxState::Sent), _) => Delivery::Sent,
         (Some(OutboxState::Dead), _) => Delivery::Dead,
-        (Some(_), Outcome::RetryAfter { .. }) => Delivery::Deferred,
+        (Some(_), Outcome::RetryAfter { .. } | Outcome::Wait { .. }) => Delivery::Deferred,
         (Some(_), _) => Delivery::Failed,
         (None, _) => Delivery::ClaimLost,
     };
@@ -461,16 +499,18 @@ fn send_comment(
     Outcome::Delivered
 }
 
-/// What a forge's refusal means for a message: try again (later, when it said when), or never
-/// (what it was sent to does not exist: a message left pending would hold up the project's
-/// other forge messages at every delivery).
+/// What a forge's refusal means for a message: a rate limit waits as long as it asks; what it
+/// was sent to not existing is never delivered (left pending, it would hold up the project's
+/// other forge messages at every delivery); anything else is a failed attempt (a refused token
+/// too: it may be replaced before the next).
 pub(crate) fn forge_failed(err: crate::forge::Error) -> Outcome {
+    use crate::forge::Error;
     match err {
-        crate::forge::Error::Failed(error) => Outcome::Failed(error),
-        crate::forge::Error::RetryAfter { seconds, error } => {
-            Outcome::RetryAfter { seconds, error }
+        Error::Failed(error) | Error::Unauthorized(error) | Error::Refused(error) => {
+            Outcome::Failed(error)
         }
-        crate::forge::Error::Gone(error) => Outcome::Undeliverable(error),
+        Error::RetryAfter { seconds, error } => Outcome::RetryAfter { seconds, error },
+        Error::Gone(error) => Outcome::Undeliverable(error),
     }
 }
 

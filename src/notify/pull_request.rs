@@ -243,7 +243,7 @@ fn refresh(
     })
 }
 
-fn failed(err: forge::Error) -> Outcome {
+pub(super) fn failed(err: forge::Error) -> Outcome {
     super::forge_failed(err)
 }
 
@@ -286,6 +286,7 @@ mod tests {
             pr_url: None,
             pr_state: None,
             pr_synced_at: None,
+            issue_label: None,
         };
         let run = |run_id, stage: &str, class: &str, cost: f64| StageRun {
             run_id,

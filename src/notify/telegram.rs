@@ -113,6 +113,9 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::InvocationError => {
             "the agent refused its command line: claims for it wait until a setting changes"
         }
+        AlertKind::CiFailed => "CI gate: the task failed",
+        AlertKind::ApprovalWaiting => "a job waits for approval",
+        AlertKind::MergeFailed => "the pull request was not merged: the task failed",
     }
 }
 

@@ -56,6 +56,9 @@ pub struct FinalizePlan {
     /// The commit the task's branch is at after this (ok) run, when it moved: recorded on the
     /// task, so a push is due until one succeeds, even if orch dies right after the decision.
     pub branch_head: Option<String>,
+    /// Merge the task's pull request (its last stage succeeded, `merge = "after_last_stage"`):
+    /// the task stays active until the merge is confirmed (`Store::settle_merge`).
+    pub merge: Option<super::NewMerge>,
     /// Who the job's history records.
     pub actor: String,
     pub now: i64,
@@ -146,6 +149,10 @@ pub struct NextJob {
     pub max_attempts: u64,
     /// The history line of its creation.
     pub reason: String,
+    /// It waits behind CI on the gated stage's commit (`[stages.NAME] ci_gate`).
+    pub ci_gate: Option<super::CiGate>,
+    /// It waits for a person (`[stages.NAME] approve`): made `awaiting_approval`.
+    pub approval: bool,
 }
 
 /// A project to hold on a host.

@@ -53,6 +53,8 @@ pub struct Task {
     pub pr_url: Option<String>,
     pub pr_state: Option<PrState>,
     pub pr_synced_at: Option<i64>,
+    /// The state label orch last asked the issue to carry ("" none; None never asked).
+    pub issue_label: Option<String>,
 }
 
 impl Task {

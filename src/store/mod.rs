@@ -15,13 +15,17 @@
 //! - Fences: a write on behalf of a run or a lease states its holder (job, worker, attempt) and
 //!   is refused, writing nothing, when the holder lost it.
 
+mod approval;
 mod branches;
 mod breaker;
+mod ci;
 mod copy;
 mod finalize;
 mod holds;
+mod intake;
 mod jobs;
 mod listing;
+mod merge;
 mod metrics;
 mod outbox;
 pub mod postgres;
@@ -32,13 +36,17 @@ pub mod sql;
 pub mod sqlite;
 mod usage;
 
+pub use approval::*;
 pub use branches::*;
 pub use breaker::*;
+pub use ci::*;
 pub use copy::*;
 pub use finalize::*;
 pub use holds::*;
+pub use intake::*;
 pub use jobs::*;
 pub use listing::*;
+pub use merge::*;
 pub use metrics::*;
 pub use outbox::*;
 pub use preflight::*;
@@ -131,6 +139,66 @@ pub trait Store: Send {
         lease_ms: i64,
         now: i64,
     ) -> Result<bool>;
+
+    /// Take in a project's labelled open issues (`sync.issues`, the whole list the forge gave):
+    /// queue a task at `sync.stage` for each issue never taken in before that no task of the
+    /// project stands for yet (by issue number, or by key however spelled, in any state), and
+    /// cancel the jobs not running yet (queued, over budget) of the tasks taken in whose issue
+    /// is not in the list (closed, or its label removed), each with the reason in its history.
+    /// One transaction; a second sync of the same list writes nothing.
+    fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced>;
+
+    /// Compare the state label each task of `sweep` calls for (`sweep.rule`) with the one its
+    /// issue was last given, and for each that differs record the new one on the task and queue
+    /// an `issue_label` message (unless one for the task is waiting: it will carry the new
+    /// label). One transaction.
+    fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>>;
+
+    /// Let a job awaiting approval run: queued and due now, `note` in its history. A job in
+    /// any other state is a usage error.
+    fn approve(
+        &mut self,
+        job_id: i64,
+        actor: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Reviewed>;
+
+    /// Send a job awaiting approval back: cancelled, and `rejection.stage` queued again with
+    /// the note for its prompt (`{review_note}`). A job in any other state is a usage error.
+    fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed>;
+
+    /// Alert, once each, the jobs awaiting approval since before `alerts.waiting_since`. Returns
+    /// their ids. One transaction.
+    fn alert_waiting_approvals(&mut self, alerts: &ApprovalAlerts) -> Result<Vec<i64>>;
+
+    /// Take comment `comment_id` of the project's forge as a command, once: true the first time,
+    /// false ever after (writing nothing).
+    fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool>;
+
+    /// The reviewer's note a job sent back by a rejection carries, if it is one.
+    fn review_note(&self, job_id: i64) -> Result<Option<String>>;
+
+    /// Record a merge message as sent and settle its task: complete (its pull request merged)
+    /// or failed with `settled.reason` (and the alert queued), in one transaction. None when
+    /// `claimer` no longer held the claim.
+    fn settle_merge(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &MergeSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>>;
+
+    /// The jobs waiting behind a CI gate, oldest gate first.
+    fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>>;
+
+    /// Settle a job's CI gate as `settle.outcome` says, in one transaction. None, writing
+    /// nothing, when the job has no gate any more or is no longer queued (its gate is dropped).
+    fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>>;
+
+    /// The failing checks a job re-running its stage for red CI carries, if it is one.
+    fn ci_failures(&self, job_id: i64) -> Result<Option<String>>;
 
     /// Cancel a queued or running job. A running job's open run (of its current attempt) is
     /// closed in the same transaction, decided `cancelled`; its agent is the caller's to stop.

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, NewPullRequest};
+use super::{Job, NewIssueLabel, NewMerge, NewPullRequest};
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::output::clip;
 
@@ -45,6 +45,12 @@ pub enum AlertKind {
     OverBudget,
     /// An agent refused how orch called it: claims for it wait until its settings change.
     InvocationError,
+    /// The CI gate failed a task: CI stayed red, gave no verdict in time, or is missing.
+    CiFailed,
+    /// A job has waited for approval longer than `approval_alert_seconds`.
+    ApprovalWaiting,
+    /// A task's pull request could not be merged: a conflict, a refusal, red CI.
+    MergeFailed,
 }
 
 impl AlertKind {
@@ -60,6 +66,9 @@ impl AlertKind {
             AlertKind::UsageLimit => "usage_limit",
             AlertKind::OverBudget => "over_budget",
             AlertKind::InvocationError => "invocation_error",
+            AlertKind::CiFailed => "ci_failed",
+            AlertKind::ApprovalWaiting => "approval_waiting",
+            AlertKind::MergeFailed => "merge_failed",
         }
     }
 }
@@ -161,6 +170,8 @@ pub enum Message {
     Alert(NewAlert),
     Comment(NewComment),
     PullRequest(NewPullRequest),
+    IssueLabel(NewIssueLabel),
+    Merge(NewMerge),
 }
 
 impl Message {
@@ -169,6 +180,8 @@ impl Message {
             Message::Alert(_) => MessageKind::Alert,
             Message::Comment(_) => MessageKind::Comment,
             Message::PullRequest(_) => MessageKind::PullRequest,
+            Message::IssueLabel(_) => MessageKind::IssueLabel,
+            Message::Merge(_) => MessageKind::Merge,
         }
     }
 
@@ -180,7 +193,10 @@ impl Message {
                 reason: first_line(&alert.reason, REASON_MAX_CHARS),
                 ..alert.clone()
             }),
-            Message::Comment(_) | Message::PullRequest(_) => self.clone(),
+            Message::Comment(_)
+            | Message::PullRequest(_)
+            | Message::IssueLabel(_)
+            | Message::Merge(_) => self.clone(),
         }
     }
 
@@ -189,6 +205,8 @@ impl Message {
             Message::Alert(alert) => alert.project.as_deref(),
             Message::Comment(comment) => Some(&comment.project),
             Message::PullRequest(pr) => Some(&pr.project),
+            Message::IssueLabel(label) => Some(&label.project),
+            Message::Merge(merge) => Some(&merge.project),
         }
     }
 
@@ -197,6 +215,8 @@ impl Message {
             Message::Alert(alert) => alert.task.as_deref(),
             Message::Comment(comment) => Some(&comment.task),
             Message::PullRequest(pr) => Some(&pr.task),
+            Message::IssueLabel(label) => Some(&label.task),
+            Message::Merge(merge) => Some(&merge.task),
         }
     }
 
@@ -204,7 +224,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.job_id,
             Message::Comment(comment) => Some(comment.job_id),
-            Message::PullRequest(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) | Message::Merge(_) => None,
         }
     }
 
@@ -212,7 +232,7 @@ impl Message {
         match self {
             Message::Alert(alert) => alert.run_id,
             Message::Comment(comment) => Some(comment.run_id),
-            Message::PullRequest(_) => None,
+            Message::PullRequest(_) | Message::IssueLabel(_) | Message::Merge(_) => None,
         }
     }
 
@@ -222,6 +242,8 @@ impl Message {
             Message::Alert(alert) => serde_json::to_string(alert),
             Message::Comment(comment) => serde_json::to_string(comment),
             Message::PullRequest(pr) => serde_json::to_string(pr),
+            Message::IssueLabel(label) => serde_json::to_string(label),
+            Message::Merge(merge) => serde_json::to_string(merge),
         }
     }
 
@@ -237,6 +259,12 @@ impl Message {
             MessageKind::PullRequest => serde_json::from_str(payload)
                 .map(Message::PullRequest)
                 .map_err(|err| format!("unreadable pull-request payload: {err}")),
+            MessageKind::IssueLabel => serde_json::from_str(payload)
+                .map(Message::IssueLabel)
+                .map_err(|err| format!("unreadable issue-label payload: {err}")),
+            MessageKind::Merge => serde_json::from_str(payload)
+                .map(Message::Merge)
+                .map_err(|err| format!("unreadable merge payload: {err}")),
         }
     }
 }

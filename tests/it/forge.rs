@@ -164,7 +164,7 @@ fn the_forge_stand_in_checks_tokens_and_keeps_comments_by_author() {
             .unwrap();
         let wrong = forge::connect(&spec, &http, "not-the-token");
         match wrong.comment(issue, "x").unwrap_err() {
-            Error::Failed(text) => assert!(text.contains("HTTP 401"), "{text}"),
+            Error::Unauthorized(text) => assert!(text.contains("HTTP 401"), "{text}"),
             other => panic!("{other:?}"),
         }
     }
@@ -325,5 +325,278 @@ fn every_forge_finds_opens_edits_and_reads_pull_requests_on_the_stand_in() {
             .filter(|p| p.head == "feature/T-1")
             .count();
         assert_eq!(mine, 1);
+    }
+}
+
+#[test]
+fn every_forge_lists_labelled_issues_over_every_page_without_pull_requests() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let labelled = stand_in.open_issues("team/web", 130, &["orch: ready"]);
+        stand_in.open_issue("team/web", "Other", "", &["bug"]);
+        stand_in.open_pull("team/web", "feature/x", "main", "A pull request");
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let issues = forge.labelled_issues("orch: ready").unwrap();
+        let numbers: Vec<i64> = issues.iter().map(|i| i.number).collect();
+        assert_eq!(numbers, labelled, "{}", expect.label);
+        assert_eq!(issues[3].title, "Issue 3");
+        assert_eq!(issues[3].body, "Body 3");
+        assert_eq!(issues[3].labels, ["orch: ready"]);
+        for request in stand_in.server.requests() {
+            assert_headers(&request, expect);
+            assert!(
+                request.path.contains("labels=orch%3A%20ready"),
+                "{}",
+                request.path
+            );
+        }
+    }
+}
+
+#[test]
+fn every_forge_maps_a_refused_token_and_a_spent_rate_limit() {
+    for expect in FORGES {
+        let server = Server::start();
+        let reset = chrono::Utc::now().timestamp() + 100;
+        server.script([
+            Reply::Status(401, r#"{"message":"Bad credentials"}"#.to_string()),
+            crate::support::forge::rate_limit_spent(reset),
+            Reply::Full(
+                403,
+                vec![
+                    ("X-RateLimit-Reset", reset.to_string()),
+                    ("X-RateLimit-Remaining", "4999".to_string()),
+                ],
+                r#"{"message":"Resource not accessible"}"#.to_string(),
+            ),
+        ]);
+        let spec = spec(expect.kind.clone(), &server.url);
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let errors: Vec<Error> = (0..3)
+            .map(|_| forge.labelled_issues("orch").unwrap_err())
+            .collect();
+        assert!(
+            matches!(&errors[0], Error::Unauthorized(text) if text.contains("401")),
+            "{:?}",
+            errors[0]
+        );
+        assert!(
+            matches!(&errors[1], Error::RetryAfter { seconds, .. } if (90..=100).contains(seconds)),
+            "{:?}",
+            errors[1]
+        );
+        assert!(matches!(&errors[2], Error::Failed(_)), "{:?}", errors[2]);
+    }
+}
+
+#[test]
+fn every_forge_makes_lists_adds_and_removes_labels_as_its_api_wants() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let issue = stand_in.open_issue("team/web", "Labelled", "", &["bug"]);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let made = forge.create_label("orch:queued", "c5def5").unwrap();
+        let names: Vec<String> = forge
+            .labels()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(names, ["bug", "orch:queued"], "{}", expect.label);
+        forge.add_issue_label(issue, &made).unwrap();
+        let carried: Vec<String> = forge
+            .issue_labels(issue)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(carried, ["bug", "orch:queued"], "{}", expect.label);
+        forge.remove_issue_label(issue, &made).unwrap();
+        assert_eq!(stand_in.issue("team/web", issue).unwrap().labels, ["bug"]);
+        let requests = stand_in.server.requests();
+        let create = requests
+            .iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/labels"))
+            .unwrap();
+        let add = requests
+            .iter()
+            .find(|r| r.method == "POST" && r.path.contains("/issues/"))
+            .unwrap();
+        let remove = requests.iter().find(|r| r.method == "DELETE").unwrap();
+        match expect.kind {
+            ForgeKind::Gitea => {
+                // Gitea: the colour with '#', labels named by id in a body and a path.
+                assert_eq!(create.json()["color"], "#c5def5");
+                assert_eq!(add.json()["labels"], serde_json::json!([made.id]));
+                assert!(
+                    remove.path.ends_with(&format!("/labels/{}", made.id)),
+                    "{}",
+                    remove.path
+                );
+            }
+            ForgeKind::Github => {
+                // GitHub: six hex digits, labels named by name (percent-encoded in a path).
+                assert_eq!(create.json()["color"], "c5def5");
+                assert_eq!(add.json()["labels"], serde_json::json!(["orch:queued"]));
+                assert!(
+                    remove.path.ends_with("/labels/orch%3Aqueued"),
+                    "{}",
+                    remove.path
+                );
+            }
+        }
+        for request in &requests {
+            assert_headers(request, expect);
+        }
+    }
+}
+
+#[test]
+fn every_forge_reads_a_commits_statuses_and_github_its_check_runs() {
+    use crate::support::forge::{CheckRun, Forge as StandIn};
+    use orch::domain::ci::CheckState;
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        assert!(
+            forge.commit_checks(sha).unwrap().is_empty(),
+            "{}",
+            expect.label
+        );
+        stand_in.set_status("team/web", sha, "ci/build", "success", "built");
+        stand_in.set_status("team/web", sha, "ci/lint", "failure", "2 warnings");
+        stand_in.set_status("team/web", sha, "ci/slow", "pending", "");
+        stand_in.set_check_run(
+            "team/web",
+            sha,
+            CheckRun {
+                name: "tests".to_string(),
+                status: "completed".to_string(),
+                conclusion: Some("failure".to_string()),
+                title: "3 failed".to_string(),
+                text: "test a ... FAILED".to_string(),
+            },
+        );
+        let checks = forge.commit_checks(sha).unwrap();
+        let seen: Vec<(&str, CheckState)> =
+            checks.iter().map(|c| (c.name.as_str(), c.state)).collect();
+        let mut expected = vec![
+            ("ci/build", CheckState::Success),
+            ("ci/lint", CheckState::Failure),
+            ("ci/slow", CheckState::Pending),
+        ];
+        if expect.kind == ForgeKind::Github {
+            expected.push(("tests", CheckState::Failure));
+            let tests = checks.iter().find(|c| c.name == "tests").unwrap();
+            assert_eq!(tests.description, "3 failed");
+            assert!(tests.log_tail.contains("test a ... FAILED"), "{tests:?}");
+        }
+        assert_eq!(seen, expected, "{}", expect.label);
+        assert_eq!(checks[1].url, "http://ci.invalid/ci/lint");
+        assert_eq!(checks[1].description, "2 warnings");
+        for request in stand_in.server.requests() {
+            assert_headers(&request, expect);
+        }
+    }
+}
+
+#[test]
+fn every_forge_lists_comments_since_a_time_with_their_authors_and_times() {
+    use crate::support::forge::Forge as StandIn;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let issue = stand_in.open_issue("team/web", "Issue", "", &[]);
+        let first = stand_in.comment_as("team/web", issue, "alice", "/orch approve");
+        let second = stand_in.comment_as("team/web", issue, "bob", "hello");
+        stand_in.edit_comment("team/web", issue, second, "hello, edited");
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        let since = chrono::Utc::now().timestamp_millis() - 60_000;
+        let comments = forge.comments_since(issue, since).unwrap();
+        let seen: Vec<(i64, &str, &str)> = comments
+            .iter()
+            .map(|c| (c.id, c.author.as_str(), c.body.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (first, "alice", "/orch approve"),
+                (second, "bob", "hello, edited")
+            ],
+            "{}",
+            expect.label
+        );
+        assert!(comments[0].created_at > since && comments[0].updated_at == comments[0].created_at);
+        assert!(
+            comments[1].updated_at > comments[1].created_at,
+            "{:?}",
+            comments[1]
+        );
+        let request = &stand_in.server.requests()[0];
+        assert!(
+            request.path.contains("/issues/1/comments?since=20"),
+            "{}",
+            request.path
+        );
+        assert_headers(request, expect);
+    }
+}
+
+#[test]
+fn every_forge_merges_a_pull_request_and_reports_a_conflict_as_refused() {
+    use crate::support::forge::Forge as StandIn;
+    use orch::forge::MergeStyle;
+    for expect in FORGES {
+        let stand_in = StandIn::start(TOKEN);
+        let clean = stand_in.open_pull("team/web", "feature/a", "main", "A");
+        let conflicted = stand_in.open_pull("team/web", "feature/b", "main", "B");
+        stand_in.conflict("team/web", conflicted);
+        let spec = spec(expect.kind.clone(), stand_in.url());
+        let http = http();
+        let forge = forge::connect(&spec, &http, TOKEN);
+        forge.merge_pull(clean, MergeStyle::Squash).unwrap();
+        assert!(stand_in.pulls("team/web")[0].merged, "{}", expect.label);
+        let request = &stand_in.server.requests()[0];
+        assert!(
+            request.path.ends_with(&format!("/pulls/{clean}/merge")),
+            "{}",
+            request.path
+        );
+        assert_headers(request, expect);
+        match expect.kind {
+            ForgeKind::Gitea => {
+                assert_eq!(request.method, "POST");
+                assert_eq!(request.json()["Do"], "squash");
+            }
+            ForgeKind::Github => {
+                assert_eq!(request.method, "PUT");
+                assert_eq!(request.json()["merge_method"], "squash");
+            }
+        }
+        match forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err() {
+            Error::Refused(text) => assert!(text.contains("Merge conflict"), "{text}"),
+            other => panic!("{}: {other:?}", expect.label),
+        }
+        // Merged already: refused too; a forge error is a failure to try again.
+        assert!(matches!(
+            forge.merge_pull(clean, MergeStyle::Merge).unwrap_err(),
+            Error::Refused(_)
+        ));
+        stand_in.faults([Reply::Status(500, r#"{"message":"boom"}"#.to_string())]);
+        assert!(matches!(
+            forge.merge_pull(conflicted, MergeStyle::Merge).unwrap_err(),
+            Error::Failed(_)
+        ));
     }
 }

@@ -291,7 +291,7 @@ fn metrics_describe_the_queue() {
         (2.0, 1.0, 0.0)
     );
     // Every state of every stage of every project is there, at zero when empty.
-    assert_eq!(m.family("orch_jobs").len(), 2 * 6 * 6);
+    assert_eq!(m.family("orch_jobs").len(), 2 * 6 * 7);
     assert_eq!(
         m.value(
             "orch_jobs",

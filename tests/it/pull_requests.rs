@@ -32,13 +32,15 @@ fn has(dir: &Path, rev: &str) -> bool {
 
 /// A logged-in world whose project `web` is the main clone (work/web) of the bare repository
 /// remote/web.git, which has one commit on main; retries are due at once.
-fn repo_world() -> World {
+pub(crate) fn repo_world() -> World {
     let mut w = World::new();
     w.login(24 * 3_600_000);
     w.set("ORCH_RETRY_BASE_SECONDS", "0")
         .set("ORCH_HTTP_TIMEOUT_SECONDS", "2")
         .set("ORCH_NOTIFY_RETRY_BASE_SECONDS", "0")
-        .set("ORCH_GIT_TIMEOUT_SECONDS", "30");
+        .set("ORCH_GIT_TIMEOUT_SECONDS", "30")
+        // The stand-in forge runs no CI: the gate after the developer stage opens at once.
+        .set("ORCH_CI_GRACE_SECONDS", "0");
     let remote = w.path("remote");
     std::fs::create_dir_all(&remote).unwrap();
     git(&remote, &["init", "-q", "--bare", "-b", "main", "web.git"]);

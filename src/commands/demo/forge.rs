@@ -230,6 +230,14 @@ impl Server {
                 let id = state.comments.len();
                 (201, json!({ "id": id, "body": body }))
             }
+            // The demo's CI passes every commit: the CI gate after the developer stage opens
+            // at once.
+            ("GET", ["commits", sha, "status"]) => (
+                200,
+                json!({ "state": "success", "sha": sha, "total_count": 1, "statuses": [
+                    { "context": "demo/ci", "state": "success", "description": "the demo's CI passes every commit", "target_url": "" }
+                ] }),
+            ),
             _ => (404, json!({ "message": "Not Found" })),
         }
     }

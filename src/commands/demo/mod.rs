@@ -247,6 +247,8 @@ fn print_event(paint: Paint, config: &Config, event: &Event) -> Result<()> {
         Event::Delivered(_)
         | Event::Rescued(_)
         | Event::Pruned(_)
+        | Event::Synced(_)
+        | Event::Gated(_)
         | Event::Stopped(..)
         | Event::Pushed(_) => return Ok(()),
         Event::Recovered(outcome) => format!(

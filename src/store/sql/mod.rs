@@ -274,6 +274,11 @@ impl Stmt<'_, '_> {
         }
     }
 
+    /// Whether it returns a row.
+    pub fn exists(&mut self, params: impl Params) -> Result<bool> {
+        Ok(self.query_map(params, |_| Ok(()))?.next().is_some())
+    }
+
     /// Every row, each read by `f`.
     pub fn query_map<T>(
         &mut self,

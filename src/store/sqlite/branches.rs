@@ -14,7 +14,7 @@ use crate::store::{
 pub(super) const TASK_SELECT: &str = "SELECT id, project, key, title, issue, state, created_at, \
      updated_at, branch, base_branch, base_sha, remote_url, worktree, worktree_host, \
      worktree_bytes, head_sha, pushed_sha, pushed_at, push_error, pr_number, pr_url, pr_status, \
-     pr_synced_at FROM tasks";
+     pr_synced_at, issue_label FROM tasks";
 
 pub(super) fn task_from_row(row: &Row) -> crate::store::sql::Result<Task> {
     Ok(Task {
@@ -41,6 +41,7 @@ pub(super) fn task_from_row(row: &Row) -> crate::store::sql::Result<Task> {
         pr_url: row.get("pr_url")?,
         pr_state: row.get("pr_status")?,
         pr_synced_at: row.get("pr_synced_at")?,
+        issue_label: row.get("issue_label")?,
     })
 }
 

@@ -3,7 +3,7 @@
 use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::{anyhow, bail, Result};
 
-use super::{breaker, budget, holds, jobs, outbox, preflight, runs};
+use super::{breaker, budget, ci, holds, jobs, outbox, preflight, runs};
 use crate::domain::states::JobState;
 use crate::store::{
     AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
@@ -117,11 +117,21 @@ pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
                 max_attempts: next.max_attempts,
                 actor: &plan.actor,
                 reason: &next.reason,
+                state: match next.approval {
+                    true => JobState::AwaitingApproval,
+                    false => JobState::Queued,
+                },
             },
             now,
         )?),
         None => None,
     };
+    if let (Some(job_id), Some(gate)) = (
+        next_job_id,
+        plan.next_job.as_ref().and_then(|n| n.ci_gate.as_ref()),
+    ) {
+        ci::hold(tx, job_id, job.task_id, gate, now)?;
+    }
     if let Some(state) = plan.task {
         jobs::settle_task(tx, job.task_id, state, now)?;
     }
@@ -185,6 +195,9 @@ pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
     }
     if let Some(comment) = &plan.comment {
         outbox::queue(tx, &Message::Comment(comment.clone()), now)?;
+    }
+    if let Some(merge) = &plan.merge {
+        outbox::queue(tx, &Message::Merge(merge.clone()), now)?;
     }
     if let Some(head) = &plan.branch_head {
         tx.prepare_cached("UPDATE tasks SET head_sha = ?2, updated_at = ?3 WHERE id = ?1")?

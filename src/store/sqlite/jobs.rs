@@ -91,6 +91,8 @@ pub(super) struct JobSpec<'a> {
     pub max_attempts: u64,
     pub actor: &'a str,
     pub reason: &'a str,
+    /// Queued, or awaiting approval.
+    pub state: JobState,
 }
 
 pub(super) fn insert_job(tx: &Db, spec: &JobSpec, now: i64) -> Result<i64> {
@@ -104,20 +106,12 @@ pub(super) fn insert_job(tx: &Db, spec: &JobSpec, now: i64) -> Result<i64> {
             spec.priority,
             spec.max_attempts as i64,
             now,
-            JobState::Queued
+            spec.state
         ],
         |row| row.get(0),
     )?;
     set_task_state(tx, spec.task_id, TaskState::Active, now)?;
-    record(
-        tx,
-        job_id,
-        None,
-        JobState::Queued,
-        spec.actor,
-        spec.reason,
-        now,
-    )?;
+    record(tx, job_id, None, spec.state, spec.actor, spec.reason, now)?;
     Ok(job_id)
 }
 
@@ -131,7 +125,7 @@ fn set_task_state(tx: &Db, task_id: i64, state: TaskState, now: i64) -> Result<(
 pub(super) fn settle_task(tx: &Db, task_id: i64, state: TaskState, now: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET state = ?2, updated_at = ?3 WHERE id = ?1
-           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6))",
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6, ?7))",
     )?
     .execute(params![
         task_id,
@@ -139,7 +133,8 @@ pub(super) fn settle_task(tx: &Db, task_id: i64, state: TaskState, now: i64) -> 
         now,
         JobState::Queued,
         JobState::Running,
-        JobState::OverBudget
+        JobState::OverBudget,
+        JobState::AwaitingApproval
     ])?;
     Ok(())
 }
@@ -179,7 +174,7 @@ pub(super) fn renew_lease(
 fn live_job(tx: &Db, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
     Ok(tx
         .prepare_cached(
-            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4)
+            "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4, ?5)
              ORDER BY id LIMIT 1",
         )?
         .query_row(
@@ -187,7 +182,8 @@ fn live_job(tx: &Db, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
                 task_id,
                 JobState::Queued,
                 JobState::Running,
-                JobState::OverBudget
+                JobState::OverBudget,
+                JobState::AwaitingApproval
             ],
             |row| Ok((row.get("id")?, row.get("stage")?, row.get("state")?)),
         )
@@ -250,6 +246,7 @@ pub(super) fn enqueue(tx: &Db, new: &NewTask, now: i64) -> Result<Enqueued> {
         max_attempts: new.max_attempts,
         actor: new.actor,
         reason: "enqueued",
+        state: JobState::Queued,
     };
     let job_id = insert_job(tx, &spec, now)?;
     Ok(Enqueued {
@@ -525,6 +522,7 @@ fn take_best(tx: &Db, request: &ClaimRequest, open: &str, due_limit: i64) -> Res
                      WHERE q.state = '{queued}' AND q.project = p.key
                        AND (q.run_after <= ?2 OR q.run_after > ?5)
                        AND q.stage IN (SELECT value FROM json_each(p.value))
+                       AND NOT EXISTS (SELECT 1 FROM ci_gates AS g WHERE g.job_id = q.id)
                      ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1 {skip_locked})
                  ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
              RETURNING id, run_after, project, task_id",
@@ -688,14 +686,28 @@ pub(super) fn rescue(tx: &Db, host: &str, now: i64, triage: Triage) -> Result<Ve
 }
 
 /// The job, or the usage error that names no job.
-fn existing(tx: &Db, job_id: i64) -> Result<Job> {
+pub(super) fn existing(tx: &Db, job_id: i64) -> Result<Job> {
     job(tx, job_id)?.ok_or_else(|| no_job(job_id))
 }
 
 pub(super) fn cancel(tx: &Db, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
+    cancel_for(tx, job_id, actor, "cancelled by operator", now)
+}
+
+/// Cancel a queued, running or over-budget job, recording `reason` in its history.
+pub(super) fn cancel_for(
+    tx: &Db,
+    job_id: i64,
+    actor: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Cancelled> {
     let job = existing(tx, job_id)?;
     match job.state {
-        JobState::Queued | JobState::Running | JobState::OverBudget => {}
+        JobState::Queued
+        | JobState::Running
+        | JobState::OverBudget
+        | JobState::AwaitingApproval => {}
         JobState::Cancelled => {
             return Ok(Cancelled {
                 was: job.state,
@@ -711,7 +723,9 @@ pub(super) fn cancel(tx: &Db, job_id: i64, actor: &str, now: i64) -> Result<Canc
                 lease_renewed_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![job_id, now, JobState::Cancelled],
     )?;
-    let reason = "cancelled by operator";
+    // A job waiting behind CI waits no more.
+    tx.prepare_cached("DELETE FROM ci_gates WHERE job_id = ?1")?
+        .execute([job_id])?;
     record(
         tx,
         job_id,
@@ -767,8 +781,15 @@ pub(super) fn retry(
         );
     }
     let live: i64 = tx.query_row(
-        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4, ?5)",
-        params![job.task_id, job_id, JobState::Queued, JobState::Running, JobState::OverBudget],
+        "SELECT count(*) AS live FROM jobs WHERE task_id = ?1 AND id != ?2 AND state IN (?3, ?4, ?5, ?6)",
+        params![
+            job.task_id,
+            job_id,
+            JobState::Queued,
+            JobState::Running,
+            JobState::OverBudget,
+            JobState::AwaitingApproval
+        ],
         |row| row.get("live"),
     )?;
     if live > 0 {

@@ -53,6 +53,8 @@ pub(super) fn state_counts(conn: &Db) -> Result<Vec<StateCount>> {
 fn display_order(state: JobState) -> &'static str {
     match state {
         JobState::Running => "j.lease_expires_at",
+        // Since when it waits for a person: the oldest first.
+        JobState::AwaitingApproval => "j.updated_at, j.id",
         _ => "j.run_after, j.id",
     }
 }

@@ -5,12 +5,15 @@
 //! deferred transaction that upgrades to a write gets SQLITE_BUSY at once and ignores the busy
 //! timeout. Rows are read by column name.
 
+mod approval;
 mod branches;
 mod breaker;
 mod budget;
+mod ci;
 mod copy;
 mod finalize;
 mod holds;
+mod intake;
 mod jobs;
 mod listing;
 mod metrics;
@@ -48,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_retention.sql"),
     include_str!("migrations/0010_agents.sql"),
     include_str!("migrations/0011_priced_runs.sql"),
+    include_str!("migrations/0012_intake.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
@@ -326,6 +330,66 @@ impl<B: Backend> Store for B {
         now: i64,
     ) -> Result<bool> {
         self.write(|tx| jobs::renew_lease(tx, holder, Some(run_id), lease_ms, now))
+    }
+
+    fn sync_intake(&mut self, sync: &IntakeSync) -> Result<IntakeSynced> {
+        self.write(|tx| intake::sync_intake(tx, sync))
+    }
+
+    fn approve(
+        &mut self,
+        job_id: i64,
+        actor: &str,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<Reviewed> {
+        self.write(|tx| approval::approve(tx, job_id, actor, note, now))
+    }
+
+    fn reject(&mut self, rejection: &Rejection) -> Result<Reviewed> {
+        self.write(|tx| approval::reject(tx, rejection))
+    }
+
+    fn alert_waiting_approvals(&mut self, alerts: &ApprovalAlerts) -> Result<Vec<i64>> {
+        // Most ticks find none: a read, not the write lock.
+        if !self.get(|conn| approval::any_to_alert(conn, alerts.waiting_since))? {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| approval::alert_waiting(tx, alerts))
+    }
+
+    fn take_comment(&mut self, project: &str, comment_id: i64, now: i64) -> Result<bool> {
+        self.write(|tx| approval::take_comment(tx, project, comment_id, now))
+    }
+
+    fn review_note(&self, job_id: i64) -> Result<Option<String>> {
+        self.get(|conn| approval::review_note(conn, job_id))
+    }
+
+    fn settle_merge(
+        &mut self,
+        message_id: i64,
+        claimer: &str,
+        settled: &MergeSettled,
+        now: i64,
+    ) -> Result<Option<OutboxState>> {
+        self.write(|tx| ci::settle_merge(tx, message_id, claimer, settled, now))
+    }
+
+    fn ci_gates(&self, limit: i64) -> Result<Vec<GateRow>> {
+        self.get(|conn| ci::gates(conn, limit))
+    }
+
+    fn settle_ci_gate(&mut self, settle: &GateSettle) -> Result<Option<GateSettled>> {
+        self.write(|tx| ci::settle(tx, settle))
+    }
+
+    fn ci_failures(&self, job_id: i64) -> Result<Option<String>> {
+        self.get(|conn| ci::failures(conn, job_id))
+    }
+
+    fn sweep_issue_labels(&mut self, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {
+        self.write(|tx| intake::sweep_issue_labels(tx, sweep))
     }
 
     fn cancel(&mut self, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {

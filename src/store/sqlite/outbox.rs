@@ -22,12 +22,17 @@ pub(super) fn queue(tx: &Db, message: &Message, now: i64) -> Result<i64> {
     let payload = message.payload_json()?;
     let (alert_kind, dedup_key) = match &message {
         Message::Alert(alert) => (Some(alert.kind.as_str()), Some(alert.dedup_key.as_str())),
-        Message::Comment(_) | Message::PullRequest(_) => (None, None),
+        Message::Comment(_)
+        | Message::PullRequest(_)
+        | Message::IssueLabel(_)
+        | Message::Merge(_) => (None, None),
     };
     let what = match message.kind() {
         MessageKind::Alert => "queueing an alert",
         MessageKind::Comment => "queueing a usage comment",
         MessageKind::PullRequest => "queueing a pull-request message",
+        MessageKind::IssueLabel => "queueing an issue-label message",
+        MessageKind::Merge => "queueing a merge",
     };
     let id = tx
         .prepare_cached(
@@ -314,7 +319,7 @@ fn next_due(tx: &Db, request: &ClaimMessage, skip: &str) -> Result<Option<Due>> 
              WHERE ((state = ?5 AND next_attempt_at <= ?1)
                     OR (state = ?6 AND claim_expires_at <= ?1))
                AND ((kind = ?7 AND ?2 <> 0)
-                    OR (kind IN (?8, ?9) AND ?3 <> 0
+                    OR (kind IN (?8, ?9, ?10, ?11) AND ?3 <> 0
                         AND coalesce(project, '') NOT IN (SELECT value FROM json_each(?4))))
              ORDER BY next_attempt_at, id LIMIT 1",
         )?
@@ -328,7 +333,9 @@ fn next_due(tx: &Db, request: &ClaimMessage, skip: &str) -> Result<Option<Due>> 
                 OutboxState::Sending,
                 MessageKind::Alert,
                 MessageKind::Comment,
-                MessageKind::PullRequest
+                MessageKind::PullRequest,
+                MessageKind::IssueLabel,
+                MessageKind::Merge
             ],
             |row| {
                 let alert_kind: Option<String> = row.get("alert_kind")?;

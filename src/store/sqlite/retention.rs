@@ -20,8 +20,9 @@ fn names<S: std::fmt::Display>(states: &[S]) -> String {
 }
 
 /// The batch's tasks: finished before the cutoff, after the cursor, oldest first, none with a
-/// live job, a run that may still be writing its log, a pull-request message still to deliver or
-/// a push still due (its pull request needs the task). A pending comment does not hold its task:
+/// live job, a run that may still be writing its log, a pull-request or label message still to
+/// deliver or a push still due (their delivery reads the task; a merge message's task is not
+/// finished until it is settled). A pending comment does not hold its task:
 /// it stays, and goes to the issue. Their ids as a JSON array, and the cursor of the last.
 fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor>)> {
     let after = batch.after.unwrap_or(TaskCursor {
@@ -36,6 +37,8 @@ fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor
            AND NOT EXISTS (SELECT 1 FROM jobs j JOIN agent_runs r ON r.job_id = j.id
                            WHERE j.task_id = t.id AND r.ended_at IS NULL AND r.started_at >= ?5)
            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'pull_request'
+                           AND o.project = t.project AND o.task = t.key AND o.state IN (?6, ?7))
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.kind = 'issue_label'
                            AND o.project = t.project AND o.task = t.key AND o.state IN (?6, ?7))
            AND t.head_sha IS t.pushed_sha
          ORDER BY t.updated_at, t.id LIMIT ?4",

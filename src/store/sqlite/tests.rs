@@ -325,6 +325,7 @@ fn growing_names(sql: &str) -> Vec<&str> {
 fn plan_is_bounded(detail: &str, sql: &str) -> bool {
     const LIVE_INDEXES: &[&str] = &[
         "INDEX jobs_queue",
+        "INDEX jobs_awaiting_approval",
         "INDEX jobs_due",
         "INDEX jobs_lease",
         "INDEX jobs_running",
@@ -489,6 +490,33 @@ fn a_quiet_queues_reads_walk_no_finished_rows() {
         store.unpushed_branches("h", 20).unwrap();
         store.worktree_usage("h").unwrap();
         store.worktrees("h").unwrap();
+        // A sync that finds no issue, and the label sweep of every notify.
+        let sync = crate::store::IntakeSync {
+            project: "web",
+            issues: &[],
+            stage: "analyst",
+            priority: 0,
+            max_attempts: 3,
+            actor: "sync",
+            now,
+        };
+        store.sync_intake(&sync).unwrap();
+        let sweep = crate::store::LabelSweep {
+            project: "web",
+            since: Some(now),
+            rule: crate::domain::intake::state_label,
+            now,
+        };
+        store.sweep_issue_labels(&sweep).unwrap();
+        // The tick's look for approvals waiting too long, and for CI gates.
+        let none = |_: &crate::store::Job| None;
+        let alerts = crate::store::ApprovalAlerts {
+            waiting_since: now,
+            alert: &none,
+            now,
+        };
+        assert!(store.alert_waiting_approvals(&alerts).unwrap().is_empty());
+        assert!(store.ci_gates(50).unwrap().is_empty());
     });
     assert!(seen.len() > 20, "{seen:?}");
     let unbounded = unbounded_plans(&store.conn, &seen, plan_is_bounded);

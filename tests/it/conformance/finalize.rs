@@ -28,6 +28,8 @@ fn an_ok_run_advances_and_queues_the_next_stage() {
             priority: 0,
             max_attempts: 5,
             reason: "advanced from analyst".into(),
+            ci_gate: None,
+            approval: false,
         });
         advance.verdict.usage_json = Some(r#"{"cost_usd":0.5}"#.into());
         advance.verdict.commit_sha = Some("abc123".into());
@@ -450,5 +452,184 @@ fn an_invocation_hold_alerts_once_per_settings_and_lifts_when_they_change() {
             .unwrap()
             .invocation
             .is_none());
+    });
+}
+
+/// Task `key`'s analyst stage run and advanced, its developer job held behind CI on `sha`:
+/// that job's id.
+fn advanced_behind_ci(store: &mut dyn Store, key: &str, sha: &str) -> i64 {
+    enqueue(store, key, T0);
+    let (job, run_id) = ran(store, "w1", T0);
+    let mut advance = plan(&job, run_id, Decision::Advanced, JobState::Done, T0 + 10);
+    advance.next_job = Some(NextJob {
+        stage: "developer".into(),
+        priority: 0,
+        max_attempts: 5,
+        reason: "advanced from analyst; waits for CI".into(),
+        ci_gate: Some(orch::store::CiGate {
+            sha: sha.into(),
+            gated_stage: "analyst".into(),
+        }),
+        approval: false,
+    });
+    applied(store, &advance).next_job_id.unwrap()
+}
+
+#[test]
+fn a_job_behind_a_ci_gate_is_not_claimed_until_the_gate_is_settled() {
+    use orch::store::{GateOutcome, GateSettle};
+    each(|db| {
+        let mut store = db.open();
+        let next = advanced_behind_ci(&mut *store, "T-1", "abc123");
+        assert!(
+            claim(&mut *store, "w2", T0 + 20).is_none(),
+            "held behind CI"
+        );
+        let gates = store.ci_gates(10).unwrap();
+        assert_eq!(gates.len(), 1);
+        assert_eq!((gates[0].job_id, gates[0].sha.as_str()), (next, "abc123"));
+        assert_eq!(
+            (gates[0].gated_stage.as_str(), gates[0].ci_fixes),
+            ("analyst", 0)
+        );
+        let settle = |store: &mut dyn Store, job_id, outcome: &GateOutcome, now| {
+            store
+                .settle_ci_gate(&GateSettle {
+                    job_id,
+                    outcome,
+                    actor: "ci",
+                    now,
+                })
+                .unwrap()
+        };
+        assert!(settle(&mut *store, next, &GateOutcome::Wait, T0 + 30).is_some());
+        assert!(claim(&mut *store, "w2", T0 + 31).is_none());
+
+        // Red: the gated stage again, with the failures for its prompt; the waiting job is
+        // cancelled and its gate gone.
+        let fix = GateOutcome::Fix {
+            failures: "- ci/lint failed".into(),
+            reason: "CI is red".into(),
+        };
+        let fixed = settle(&mut *store, next, &fix, T0 + 40).unwrap();
+        let again = fixed.fix_job_id.unwrap();
+        assert_eq!(store.job(next).unwrap().unwrap().state, JobState::Cancelled);
+        let rerun = store.job(again).unwrap().unwrap();
+        assert_eq!(
+            (rerun.stage.as_str(), rerun.state),
+            ("analyst", JobState::Queued)
+        );
+        assert_eq!(
+            store.ci_failures(again).unwrap().as_deref(),
+            Some("- ci/lint failed")
+        );
+        assert!(store.ci_gates(10).unwrap().is_empty());
+        assert!(settle(&mut *store, next, &GateOutcome::Wait, T0 + 41).is_none());
+        assert_eq!(claim(&mut *store, "w2", T0 + 50).unwrap().job_id, again);
+    });
+}
+
+#[test]
+fn a_ci_gate_passes_or_fails_its_job() {
+    use orch::domain::states::TaskState;
+    use orch::store::{GateOutcome, GateSettle};
+    each(|db| {
+        let mut store = db.open();
+        for (key, outcome) in [
+            (
+                "T-PASS",
+                GateOutcome::Pass {
+                    note: "CI is green".into(),
+                },
+            ),
+            (
+                "T-FAIL",
+                GateOutcome::Fail {
+                    reason: "CI gave no verdict".into(),
+                    alert: None,
+                },
+            ),
+        ] {
+            let next = advanced_behind_ci(&mut *store, key, "f00");
+            store
+                .settle_ci_gate(&GateSettle {
+                    job_id: next,
+                    outcome: &outcome,
+                    actor: "ci",
+                    now: T0 + 20,
+                })
+                .unwrap()
+                .unwrap();
+            let settled = store.job(next).unwrap().unwrap();
+            match outcome {
+                GateOutcome::Pass { .. } => {
+                    assert_eq!(settled.state, JobState::Queued);
+                    let last = store.history(next).unwrap().pop().unwrap();
+                    assert_eq!(last.reason, "CI is green");
+                    assert_eq!(claim(&mut *store, "w2", T0 + 30).unwrap().job_id, next);
+                }
+                _ => {
+                    assert_eq!(settled.state, JobState::Failed);
+                    assert_eq!(settled.last_class.as_deref(), Some("ci_failed"));
+                    let task = store.task(settled.task_id).unwrap().unwrap();
+                    assert_eq!(task.state, TaskState::Failed);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn a_merge_message_settles_its_task_with_its_end() {
+    use orch::domain::states::{MessageKind, TaskState};
+    use orch::store::{ClaimMessage, MergeSettled, NewMerge};
+    each(|db| {
+        let mut store = db.open();
+        for (key, merged) in [("T-MERGED", true), ("T-REFUSED", false)] {
+            enqueue(&mut *store, key, T0);
+            let (job, run_id) = ran(&mut *store, "w1", T0);
+            let mut done = plan(&job, run_id, Decision::Completed, JobState::Done, T0 + 10);
+            done.task = None;
+            done.merge = Some(NewMerge {
+                project: job.project.clone(),
+                task: job.task.clone(),
+                task_id: job.task_id,
+            });
+            applied(&mut *store, &done);
+            let task = store.task(job.task_id).unwrap().unwrap();
+            assert_eq!(task.state, TaskState::Active, "waits for its merge");
+            let claimed = store
+                .claim_message(&ClaimMessage {
+                    claimer: "n",
+                    now: T0 + 20,
+                    claim_ms: 1000,
+                    dedup_ms: 1000,
+                    alerts: false,
+                    comments: true,
+                    skip_projects: &[],
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(claimed.kind, MessageKind::Merge);
+            let settled = MergeSettled {
+                task_id: job.task_id,
+                merged,
+                reason: format!("{key}: what happened"),
+                alert: None,
+            };
+            store
+                .settle_merge(claimed.id, "n", &settled, T0 + 30)
+                .unwrap()
+                .unwrap();
+            let task = store.task(job.task_id).unwrap().unwrap();
+            let wanted = if merged {
+                TaskState::Complete
+            } else {
+                TaskState::Failed
+            };
+            assert_eq!(task.state, wanted);
+            let last = store.history(job.job_id).unwrap().pop().unwrap();
+            assert_eq!(last.reason, format!("{key}: what happened"));
+        }
     });
 }

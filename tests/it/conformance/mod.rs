@@ -10,6 +10,7 @@
 mod branches;
 mod breaker;
 mod finalize;
+mod intake;
 mod jobs;
 mod outbox;
 mod preflight;
@@ -326,6 +327,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         alerts_to: AlertRoute::Queue,
         comment: None,
         branch_head: None,
+        merge: None,
         actor: "test".into(),
         now,
     }

@@ -37,6 +37,26 @@ pub struct Comment {
     pub id: i64,
     pub author: String,
     pub body: String,
+    /// When it was written and last edited, epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Epoch milliseconds as the forges write times: RFC 3339, to the second.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn comment_json(c: &Comment) -> Value {
+    json!({ "id": c.id, "body": c.body, "user": { "login": c.author },
+            "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at) })
 }
 
 #[derive(Debug, Clone)]
@@ -57,12 +77,24 @@ pub struct Status {
     pub target_url: String,
 }
 
+/// A GitHub check run: `status` queued, in_progress or completed; `conclusion` once completed.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub title: String,
+    pub text: String,
+}
+
 #[derive(Debug, Default)]
 struct Repo {
     pulls: Vec<Pull>,
     issues: Vec<Issue>,
     labels: Vec<String>,
     statuses: BTreeMap<String, Vec<Status>>,
+    /// GitHub's check runs by commit (Gitea has none).
+    check_runs: BTreeMap<String, Vec<CheckRun>>,
     /// A merge of these pull requests is refused as a conflict.
     conflicts: Vec<i64>,
 }
@@ -71,6 +103,8 @@ struct Repo {
 struct State {
     repos: BTreeMap<String, Repo>,
     faults: VecDeque<Reply>,
+    /// Requests answered as usual before the faults start.
+    faults_after: usize,
     /// Every request answers 503 while set.
     down: bool,
     /// The next request with this method and path ending is carried out, then left unanswered
@@ -106,7 +140,9 @@ impl Forge {
             if state.down {
                 return json_reply(503, json!({ "message": "Service Unavailable" }));
             }
-            if let Some(fault) = state.faults.pop_front() {
+            if state.faults_after > 0 {
+                state.faults_after -= 1;
+            } else if let Some(fault) = state.faults.pop_front() {
                 return fault;
             }
             let reply = answer(&mut state, request);
@@ -132,6 +168,14 @@ impl Forge {
         self.state.lock().unwrap().faults.extend(replies);
     }
 
+    /// The next `skip` requests are answered as usual, then these, in order (a list whose
+    /// first pages answer and a later one fails).
+    pub fn faults_after(&self, skip: usize, replies: impl IntoIterator<Item = Reply>) {
+        let mut state = self.state.lock().unwrap();
+        state.faults_after = skip;
+        state.faults.extend(replies);
+    }
+
     /// Answer 503 to every request (true), or serve again.
     pub fn down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
@@ -150,6 +194,13 @@ impl Forge {
         self.with_repo(repo, |r| {
             r.issues.iter().find(|i| i.number == number).cloned()
         })
+    }
+
+    /// Open `count` issues titled "Issue N" with these labels; their numbers.
+    pub fn open_issues(&self, repo: &str, count: usize, labels: &[&str]) -> Vec<i64> {
+        (0..count)
+            .map(|i| self.open_issue(repo, &format!("Issue {i}"), &format!("Body {i}"), labels))
+            .collect()
     }
 
     pub fn labels(&self, repo: &str) -> Vec<String> {
@@ -188,23 +239,56 @@ impl Forge {
         });
     }
 
-    /// A comment by `author` (someone other than orch's user).
-    pub fn comment_as(&self, repo: &str, number: i64, author: &str, body: &str) {
-        let id = {
-            let mut state = self.state.lock().unwrap();
-            state.next_comment += 1;
-            state.next_comment
+    /// A comment by `author` (someone other than orch's user); its id. On a pull request too
+    /// (kept on a shadow issue of its number).
+    pub fn comment_as(&self, repo: &str, number: i64, author: &str, body: &str) -> i64 {
+        let mut state = self.state.lock().unwrap();
+        state.next_comment += 1;
+        let id = state.next_comment;
+        let repo = state.repos.entry(repo.to_string()).or_default();
+        let at = now_ms();
+        let comment = Comment {
+            id,
+            author: author.to_string(),
+            body: body.to_string(),
+            created_at: at,
+            updated_at: at,
         };
+        match repo.issues.iter_mut().find(|i| i.number == number) {
+            Some(issue) => issue.comments.push(comment),
+            None => repo.issues.push(Issue {
+                number,
+                title: String::new(),
+                body: String::new(),
+                state: "pull".to_string(),
+                labels: Vec::new(),
+                comments: vec![comment],
+            }),
+        }
+        id
+    }
+
+    /// Edit comment `id` on issue `number`: its body and when it was last edited (a second
+    /// later than it was written, at least).
+    pub fn edit_comment(&self, repo: &str, number: i64, id: i64, body: &str) {
         self.edit_issue(repo, number, |i| {
-            i.comments.push(Comment {
-                id,
-                author: author.to_string(),
-                body: body.to_string(),
-            })
+            if let Some(c) = i.comments.iter_mut().find(|c| c.id == id) {
+                c.body = body.to_string();
+                c.updated_at = now_ms().max(c.created_at + 1000);
+            }
         });
     }
 
-    /// Set a commit status (or a check run: the combined status counts both).
+    /// Set a check run of a commit (GitHub), replacing one of the same name.
+    pub fn set_check_run(&self, repo: &str, sha: &str, run: CheckRun) {
+        self.with_repo(repo, |r| {
+            let list = r.check_runs.entry(sha.to_string()).or_default();
+            list.retain(|c| c.name != run.name);
+            list.push(run);
+        })
+    }
+
+    /// Set a commit status, replacing one of the same context.
     pub fn set_status(&self, repo: &str, sha: &str, context: &str, state: &str, description: &str) {
         self.with_repo(repo, |r| {
             let list = r.statuses.entry(sha.to_string()).or_default();
@@ -268,6 +352,30 @@ impl Forge {
             }
         });
     }
+}
+
+/// GitHub's answer once its rate limit is spent: 403, no requests remaining, the limit lifting
+/// at `reset` (Unix seconds).
+pub fn rate_limit_spent(reset: i64) -> Reply {
+    Reply::Full(
+        403,
+        vec![
+            ("X-RateLimit-Reset", reset.to_string()),
+            ("X-RateLimit-Remaining", "0".to_string()),
+        ],
+        r#"{"message":"API rate limit exceeded"}"#.to_string(),
+    )
+}
+
+/// Labels as the forges list them: `{id, name}`, the id a label's place in the repository's.
+fn label_list(known: &[String], names: &[String]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|name| {
+            let id = known.iter().position(|k| k == name).map_or(0, |i| i + 1);
+            json!({ "id": id, "name": name })
+        })
+        .collect()
 }
 
 fn json_reply(status: u16, value: Value) -> Reply {
@@ -502,10 +610,13 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                 return json_reply(422, json!({ "message": "body is required" }));
             };
             *next_comment += 1;
+            let at = now_ms();
             let comment = Comment {
                 id: *next_comment,
                 author: user,
                 body: text.to_string(),
+                created_at: at,
+                updated_at: at,
             };
             let target = n.parse::<i64>().unwrap_or(0);
             if let Some(issue) = repo.issues.iter_mut().find(|i| i.number == target) {
@@ -523,10 +634,7 @@ fn answer(state: &mut State, request: &Request) -> Reply {
             } else {
                 return not_found();
             }
-            json_reply(
-                201,
-                json!({ "id": comment.id, "body": comment.body, "user": { "login": comment.author } }),
-            )
+            json_reply(201, comment_json(&comment))
         }
         ("GET", ["issues", n, "comments"]) => {
             let target = n.parse::<i64>().unwrap_or(0);
@@ -535,7 +643,7 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                 .iter()
                 .filter(|i| i.number == target)
                 .flat_map(|i| &i.comments)
-                .map(|c| json!({ "id": c.id, "body": c.body, "user": { "login": c.author } }))
+                .map(comment_json)
                 .collect();
             json_reply(200, Value::Array(list))
         }
@@ -572,12 +680,29 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                             "labels": [], "pull_request": { "url": "x" } })
                 }));
             }
+            let total = list.len();
             let pages: Vec<Value> = list
                 .into_iter()
                 .skip((page - 1) * size)
                 .take(size)
                 .collect();
-            json_reply(200, Value::Array(pages))
+            let body = Value::Array(pages).to_string();
+            // GitHub says where the next page is in `Link`; Gitea's list here leaves it out, so
+            // a client must also page by a full page.
+            if dialect == Dialect::Github && page * size < total {
+                let next = request
+                    .path
+                    .replace(&format!("&page={page}"), &format!("&page={}", page + 1));
+                let last = total.div_ceil(size);
+                let link = format!(
+                    "<{url}{next}>; rel=\"next\", <{url}{}>; rel=\"last\"",
+                    request
+                        .path
+                        .replace(&format!("&page={page}"), &format!("&page={last}"))
+                );
+                return Reply::Full(200, vec![("Link", link)], body);
+            }
+            Reply::Status(200, body)
         }
         ("GET", ["labels"]) => {
             let list: Vec<Value> = repo
@@ -597,6 +722,14 @@ fn answer(state: &mut State, request: &Request) -> Reply {
             }
             repo.labels.push(name.to_string());
             json_reply(201, json!({ "id": repo.labels.len(), "name": name }))
+        }
+        ("GET", ["issues", n, "labels"]) => {
+            match repo.issues.iter().find(|i| i.number.to_string() == *n) {
+                Some(issue) => {
+                    json_reply(200, Value::Array(label_list(&repo.labels, &issue.labels)))
+                }
+                None => not_found(),
+            }
         }
         ("POST", ["issues", n, "labels"]) | ("PUT", ["issues", n, "labels"]) => {
             let names: Vec<String> = body["labels"]
@@ -624,10 +757,8 @@ fn answer(state: &mut State, request: &Request) -> Reply {
                     issue.labels.push(name);
                 }
             }
-            json_reply(
-                200,
-                Value::Array(issue.labels.iter().map(|l| json!({ "name": l })).collect()),
-            )
+            let list = label_list(&repo.labels, &issue.labels);
+            json_reply(200, Value::Array(list))
         }
         ("DELETE", ["issues", n, "labels", label]) => {
             let label = percent_decode(label);
@@ -670,18 +801,15 @@ fn answer(state: &mut State, request: &Request) -> Reply {
         }
         ("GET", ["commits", sha, "check-runs"]) if dialect == Dialect::Github => {
             let runs: Vec<Value> = repo
-                .statuses
+                .check_runs
                 .get(*sha)
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .map(|s| {
-                    let (status, conclusion) = match s.state.as_str() {
-                        "pending" => ("in_progress", Value::Null),
-                        other => ("completed", Value::from(other)),
-                    };
-                    json!({ "name": s.context, "status": status, "conclusion": conclusion,
-                            "details_url": s.target_url, "output": { "title": s.description, "summary": s.description } })
+                .map(|c| {
+                    json!({ "name": c.name, "status": c.status, "conclusion": c.conclusion,
+                            "details_url": format!("http://ci.invalid/runs/{}", c.name),
+                            "output": { "title": c.title, "summary": c.title, "text": c.text } })
                 })
                 .collect();
             json_reply(
