@@ -17,7 +17,11 @@ pg_bin() {
 start() {
   if ! pg_bin >/dev/null; then
     echo "== installing PostgreSQL (Debian's postgresql package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    # A new machine's package lists may be missing or old: refresh them when the install fails.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+    }
   fi
   local bin user dir port
   bin=$(pg_bin)
@@ -29,11 +33,24 @@ start() {
   # A free port above the usual one.
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   runuser -u "$user" -- "$bin/initdb" -D "$dir/data" -U orch --auth=trust -E UTF8 >"$dir/initdb.log"
+  # TLS: a certificate for localhost and 127.0.0.1 signed by a CA of its own, which the tests
+  # of sslmode trust through ORCH_TEST_PG_CA.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=orch test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
+    -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1
+  chown "$user" "$dir/server.key" "$dir/server.crt"
+  chmod 600 "$dir/server.key"
   runuser -u "$user" -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
-    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off" start >/dev/null
+    "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off \
+     -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null
   runuser -u "$user" -- "$bin/createdb" -h "$dir" -p "$port" -U orch orch_test
   export ORCH_PG_DIR="$dir" ORCH_PG_BIN="$bin"
   export ORCH_TEST_PG_URL="postgres://orch@127.0.0.1:$port/orch_test"
+  export ORCH_TEST_PG_CA="$dir/ca.crt"
   echo "== PostgreSQL on $ORCH_TEST_PG_URL (socket $dir)"
 }
 

@@ -22,6 +22,9 @@ fn main() {
     if args.get(3).map(String::as_str) == Some("budget") {
         return budgets(dir.path(), queued, claims);
     }
+    if args.get(3).map(String::as_str) == Some("pg") {
+        return concurrent_on_postgres(queued, claims);
+    }
 
     let store_db = dir.path().join("store.db");
     let mut store = open(&store_db);
@@ -75,6 +78,48 @@ fn main() {
 }
 
 /// A claim of project web's analyst jobs by worker bench, every lease long.
+/// 8 claimers at once, each its own connection, on the PostgreSQL queue `ORCH_BENCH_PG_URL`
+/// names (bench/pg.sh fills it): claims a second, all together.
+fn concurrent_on_postgres(queued: i64, claims: usize) {
+    const CLAIMERS: usize = 8;
+    let url = std::env::var("ORCH_BENCH_PG_URL").expect("ORCH_BENCH_PG_URL");
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(CLAIMERS + 1));
+    let claimers: Vec<_> = (0..CLAIMERS)
+        .map(|_| {
+            let (url, ready) = (url.clone(), std::sync::Arc::clone(&ready));
+            std::thread::spawn(move || {
+                let mut store = orch::store::open(&Options {
+                    location: &orch::store::Location::Url(url),
+                    busy_timeout_ms: 30_000,
+                    host: "bench",
+                })
+                .unwrap();
+                let triage = |_: &[Candidate]| Vec::new();
+                ready.wait();
+                for _ in 0..claims / CLAIMERS {
+                    let now = store.now().unwrap();
+                    let claim = store
+                        .claim(&request(&triage, Budget::default(), now))
+                        .unwrap();
+                    assert!(claim.job.is_some());
+                }
+            })
+        })
+        .collect();
+    ready.wait();
+    let started = Instant::now();
+    for claimer in claimers {
+        claimer.join().unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let done = (claims / CLAIMERS * CLAIMERS) as f64;
+    println!(
+        "queued={queued} claims={done} claimers={CLAIMERS} store_per_sec={:.0} store_us={:.1}",
+        done / secs,
+        secs * 1e6 / done
+    );
+}
+
 fn request<'a>(triage: Triage<'a>, budget: Budget, now: i64) -> ClaimRequest<'a> {
     ClaimRequest {
         worker: "bench",
@@ -144,7 +189,7 @@ fn spent_today(db: &Path, n: i64) {
 /// The store at `db` (created and migrated), through orch's own `store::open`.
 fn open(db: &Path) -> Box<dyn Store> {
     orch::store::open(&Options {
-        location: db,
+        location: &orch::store::Location::File(db.to_path_buf()),
         busy_timeout_ms: 5000,
         host: "bench",
     })

@@ -47,8 +47,8 @@ pub fn command() -> clap::Command {
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// The SQLite database [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
-    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    /// The database: an SQLite file, or a postgres:// URL (no password in it) [env: ORCH_DB] [default: $XDG_STATE_HOME/orch/orch.db]
+    #[arg(long, global = true, value_name = "PATH|URL", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// The TOML configuration file [env: ORCH_CONFIG] [default: $XDG_CONFIG_HOME/orch/config.toml]
@@ -193,6 +193,8 @@ pub enum Command {
                       --json, or --csv."
     )]
     Usage(UsageArgs),
+    /// The database as a whole: `orch db copy` moves a queue from one database to another
+    Db(DbArgs),
     /// Let a job awaiting approval run (a task key, or a job id)
     Approve(ApproveArgs),
     /// Send a job awaiting approval back: the previous stage runs again with the note in its prompt
@@ -439,6 +441,37 @@ pub struct PruneArgs {
     /// Count what would be removed, and remove nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a whole queue (tasks, jobs, history, runs, outbox, holds, counters and rollups) into
+    /// an empty database: SQLite to PostgreSQL, or back
+    #[command(
+        long_about = "Copy a whole queue into an empty database: tasks, jobs, their history, runs, the \
+                      outbox, caches and holds, the counters and the usage rollup, each table by \
+                      column name, in pages. SQLite to PostgreSQL (the way from one host to a fleet), \
+                      PostgreSQL to SQLite, or either to its own kind. A target holding any row is \
+                      refused; the row counts of every table are compared after. Stop the workers \
+                      first: rows written to the source during the copy are not carried."
+    )]
+    Copy(DbCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbCopyArgs {
+    /// The database to copy: an SQLite file or a postgres:// URL
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: String,
+    /// The empty database to copy into (created and migrated when missing)
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

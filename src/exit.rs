@@ -143,6 +143,10 @@ pub fn statuses(command: &str) -> Vec<(u8, &'static str)> {
                  attempt not counted",
             ),
         ],
+        "db" => vec![(
+            OK,
+            "the queue was copied and every table's rows counted alike",
+        )],
         "sync" => vec![
             (OK, "every intake project was synced"),
             (NOTHING_TO_DO, "no project takes in issues"),
@@ -210,10 +214,18 @@ pub fn config(message: impl Into<String>) -> anyhow::Error {
     coded(CONFIG, message)
 }
 
-/// The exit status for an error: the first `Coded` in its chain, else 1.
+/// `err` explained by `message` on top of it, exiting with `code`.
+pub fn with_code(err: anyhow::Error, code: u8, message: impl Into<String>) -> anyhow::Error {
+    err.context(Coded {
+        code,
+        message: message.into(),
+    })
+}
+
+/// The exit status for an error: the first `Coded` in its chain (a context's first), else 1.
 pub fn code_of(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<Coded>())
+    err.downcast_ref::<Coded>()
+        .or_else(|| err.chain().find_map(|cause| cause.downcast_ref::<Coded>()))
         .map_or(UNEXPECTED, |coded| coded.code)
 }
 

@@ -45,7 +45,7 @@ impl Ctx {
     /// The store this configuration names, open and migrated.
     pub fn store(&self) -> Result<Box<dyn Store>> {
         store::open(&store::Options {
-            location: &self.config.db_path(),
+            location: &self.config.db(),
             busy_timeout_ms: self.config.count(config::BUSY_TIMEOUT_MS),
             host: &self.config.host(),
         })

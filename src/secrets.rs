@@ -28,6 +28,11 @@ use crate::fsx;
 /// `Secret` in `config::KEYS`, which a test there keeps in step with this list.
 pub const SECRET_VARS: &[&str] = &["ORCH_TELEGRAM_BOT_TOKEN", "ORCH_FORGE_TOKEN"];
 
+/// The database password's variable (libpq's), under which `get` finds it wherever it came from.
+pub const DB_PASSWORD: &str = "PGPASSWORD";
+/// The file the database password may be read from instead.
+pub const DB_PASSWORD_FILE: &str = "ORCH_DB_PASSWORD_FILE";
+
 /// A secret file holds one token: anything larger is not one.
 const SECRET_FILE_MAX_BYTES: u64 = 64 * 1024;
 
@@ -90,6 +95,16 @@ pub fn init() {
         }
         names.extend([var.to_string(), file_var]);
     }
+    match (take_var(DB_PASSWORD), take_var(DB_PASSWORD_FILE)) {
+        (Some(value), _) if !value.is_empty() => {
+            found.insert(DB_PASSWORD, Found::Value(value));
+        }
+        (_, Some(path)) if !path.is_empty() => {
+            found.insert(DB_PASSWORD, read_secret_file(DB_PASSWORD_FILE, &path));
+        }
+        _ => {}
+    }
+    names.extend([DB_PASSWORD.to_string(), DB_PASSWORD_FILE.to_string()]);
     let agent_values = crate::domain::agent::AgentKind::all_credential_vars()
         .filter_map(|var| take_var(var).map(|value| (var, value)))
         .filter(|(_, value)| !value.is_empty())
@@ -160,6 +175,7 @@ pub fn scrubbed_names() -> Vec<String> {
     let mut names: Vec<String> = SECRET_VARS
         .iter()
         .flat_map(|var| [var.to_string(), format!("{var}_FILE")])
+        .chain([DB_PASSWORD.to_string(), DB_PASSWORD_FILE.to_string()])
         .collect();
     names.extend(
         taken
@@ -186,6 +202,64 @@ fn read_secret_file(var: &str, raw: &str) -> Found {
         Ok(text) => Found::Value(text.trim_end().to_string()),
         Err(err) => Found::Unreadable(format!("cannot read {var} ({raw}): {err}")),
     }
+}
+
+/// What identifies a database login in a password file: the server, its port, the database and
+/// the user, as the URL names them.
+pub struct PgLogin<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub dbname: &'a str,
+    pub user: &'a str,
+}
+
+/// The password for `login` in the password file libpq reads (`PGPASSFILE`, else
+/// `~/.pgpass`): the first line whose fields (`*` for any) match. As libpq does, a file that
+/// others may read is ignored.
+pub fn pgpass_password(login: &PgLogin) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = match std::env::var_os("PGPASSFILE").filter(|p| !p.is_empty()) {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let (bytes, meta) = fsx::read_capped(&path, SECRET_FILE_MAX_BYTES).ok()?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return None;
+    }
+    pgpass_lookup(&String::from_utf8_lossy(&bytes), login)
+}
+
+/// The password of the first line of a password file that matches `login`.
+fn pgpass_lookup(text: &str, login: &PgLogin) -> Option<String> {
+    let port = login.port.to_string();
+    let wanted = [login.host, &port, login.dbname, login.user];
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| {
+            let fields = pgpass_fields(line);
+            let [host, port, db, user, password] = fields.as_slice() else {
+                return None;
+            };
+            let matches = [host, port, db, user]
+                .iter()
+                .zip(wanted)
+                .all(|(field, want)| *field == "*" || *field == want);
+            matches.then(|| password.clone())
+        })
+}
+
+/// A password-file line's five fields: `:` separates them, `\` escapes `:` and itself.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut().unwrap().extend(chars.next()),
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
 }
 
 extern "C" {
@@ -223,4 +297,32 @@ fn take_var(name: &str) -> Option<String> {
         }
     }
     Some(String::from_utf8_lossy(OsStr::as_bytes(&value)).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_file_matches_fields_wildcards_and_escapes() {
+        let login = PgLogin {
+            host: "db.internal",
+            port: 5432,
+            dbname: "orch",
+            user: "orch",
+        };
+        let text = "# a comment\n\
+                    other:5432:orch:orch:wrong\n\
+                    db.internal:5433:orch:orch:wrong-port\n\
+                    db.internal:*:orch:orch:pa\\:ss\\\\word\n\
+                    *:*:*:*:fallback\n";
+        assert_eq!(pgpass_lookup(text, &login).as_deref(), Some("pa:ss\\word"));
+        let elsewhere = PgLogin {
+            host: "other",
+            port: 1,
+            ..login
+        };
+        assert_eq!(pgpass_lookup(text, &elsewhere).as_deref(), Some("fallback"));
+        assert_eq!(pgpass_lookup("db.internal:5432:orch:orch\n", &login), None);
+    }
 }

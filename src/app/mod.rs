@@ -5,6 +5,7 @@
 pub mod branches;
 pub mod ci;
 pub mod claim;
+pub mod copy;
 pub mod finalize;
 pub mod preflight;
 pub mod prune;

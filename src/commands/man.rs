@@ -74,7 +74,8 @@ fn sections(cmd: &clap::Command, top: bool) -> Roff {
     roff.control("SH", ["ENVIRONMENT"]);
     let common = [
         ("ORCH_CONFIG", "The configuration file (default $XDG_CONFIG_HOME/orch/config.toml, else ~/.config/orch/config.toml)."),
-        ("ORCH_DB", "The SQLite database (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db)."),
+        ("ORCH_DB", "The database: an SQLite file (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db) or a postgres:// URL without its password."),
+        ("PGPASSWORD", "The PostgreSQL password (or ORCH_DB_PASSWORD_FILE, a file holding it, or ~/.pgpass); taken out of the environment at start-up."),
         ("XDG_CONFIG_HOME, XDG_STATE_HOME, HOME", "Where the defaults above live; absolute paths only."),
         ("NO_COLOR, TERM", "No colour when NO_COLOR is set and not empty, or TERM is dumb (--color overrides)."),
         ("COLUMNS", "The width text for people is wrapped at (default: the terminal's)."),

@@ -5,6 +5,7 @@ mod cancel;
 pub(crate) mod claim;
 mod completions;
 mod config;
+mod db;
 mod demo;
 mod enqueue;
 mod finalize;
@@ -58,6 +59,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result<u8> {
         Command::PruneWorktrees(args) => prune_worktrees::run(ctx, &args),
         Command::Prune(args) => prune::run(ctx, &args),
         Command::Usage(args) => usage::run(ctx, &args),
+        Command::Db(args) => db::run(ctx, &args),
         Command::Sync(args) => sync::run(ctx, &args),
         Command::Approve(args) => approve::approve(ctx, &args),
         Command::Reject(args) => approve::reject(ctx, &args),

@@ -229,9 +229,9 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// An agent held on this host: by its auth gate (until its login changes), by a usage limit
-/// (until it resets) or by a command line it refused (until the settings it was refused under
-/// change).
+/// An agent held on a host (this one, or another of the fleet sharing the database): by its
+/// auth gate (until its login changes), by a usage limit (until it resets) or by a command line
+/// it refused (until the settings it was refused under change).
 #[derive(Debug, Serialize)]
 struct AgentHold {
     agent: String,
@@ -245,10 +245,17 @@ struct AgentHold {
 }
 
 fn agent_holds(ctx: &Ctx, store: &dyn Store, now: i64) -> Result<Vec<AgentHold>> {
-    let host = ctx.config.host();
+    let here = ctx.config.host();
+    let mut hosts = store.held_hosts(now)?;
+    if !hosts.contains(&here) {
+        hosts.insert(0, here);
+    }
     let mut holds = Vec::new();
-    for agent in ctx.config.agent_names() {
-        let state = store.preflight_state(&host, agent)?;
+    for (host, agent) in hosts
+        .iter()
+        .flat_map(|host| ctx.config.agent_names().into_iter().map(move |a| (host, a)))
+    {
+        let state = store.preflight_state(host, agent)?;
         if let Some(gate) = state.gate {
             holds.push(AgentHold {
                 agent: agent.to_string(),

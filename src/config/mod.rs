@@ -12,6 +12,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 mod file;
+pub mod location;
+
+pub use location::{check_url as check_db_url, Location};
 
 use crate::domain::agent::AgentKind;
 use crate::fsx;
@@ -33,6 +36,9 @@ pub enum Kind {
     Path,
     /// A name looked up on PATH, or a path by the rule of `Path`.
     Program,
+    /// The database: a file by the rule of `Path` (SQLite), or a `postgres://` URL
+    /// (PostgreSQL) that holds no password (see `location`).
+    Location,
     /// Never read from the file or flags, never printed: environment or `<NAME>_FILE` only.
     Secret,
 }
@@ -105,7 +111,7 @@ const KIB: u64 = 1024;
 const GIB: u64 = 1024 * 1024 * KIB;
 
 keys! {
-    DB = "db", Path, None, "SQLite database (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db)";
+    DB = "db", Location, None, "The database: an SQLite file (default $XDG_STATE_HOME/orch/orch.db, else ~/.local/state/orch/orch.db) or a postgres:// URL without its password";
     LOG_DIR = "log_dir", Path, None, "Directory for run logs and tick locks (default: `logs/` beside the database)";
     WORKTREE_DIR = "worktree_dir", Path, None, "Directory for the tasks' git worktrees, one per task under `<project>/` (default: `worktrees/` beside the database)";
     BUSY_TIMEOUT_MS = "busy_timeout_ms", Count(0, 10 * MINUTE * 1000), Some("5000"), "How long a step waits for another process's write lock";
@@ -476,6 +482,8 @@ pub struct Config {
     pub looked_for: Option<PathBuf>,
     /// orch's HOME, absolute, for `~` in paths.
     home: Option<PathBuf>,
+    /// Where logs and worktrees go by default when the database is not a file beside them.
+    state_dir: Option<PathBuf>,
     settings: BTreeMap<&'static str, Setting>,
     pub projects: BTreeMap<String, Project>,
     pub stages: Vec<String>,
@@ -541,6 +549,7 @@ impl Config {
             file: text.as_ref().and(file.clone()),
             looked_for: file.clone(),
             home,
+            state_dir: None,
             settings: BTreeMap::new(),
             projects: BTreeMap::new(),
             stages: DEFAULT_STAGES.iter().map(|s| s.to_string()).collect(),
@@ -593,6 +602,16 @@ impl Config {
             let db = default_state_dir(env)?.join("orch.db");
             config.set(DB, db.display().to_string(), Source::Default)?;
         }
+        if matches!(config.db(), Location::Url(_))
+            && (config.text(LOG_DIR).is_none() || config.text(WORKTREE_DIR).is_none())
+        {
+            config.state_dir = Some(default_state_dir(env).map_err(|_| {
+                exit::config(
+                    "the database is a URL, so logs and worktrees have no default directory: \
+                     set log_dir and worktree_dir, XDG_STATE_HOME or HOME",
+                )
+            })?);
+        }
         Ok(config)
     }
 
@@ -612,7 +631,14 @@ impl Config {
             Kind::Path if !value.is_empty() => resolve_path(&value, source, self.home.as_deref())
                 .map(|path| path.display().to_string()),
             Kind::Program => resolve_program(&value, source, self.home.as_deref()),
-            Kind::Text | Kind::Path | Kind::Secret => Ok(value),
+            Kind::Location if location::is_url(&value) => {
+                location::check_url(&value).map(|()| value)
+            }
+            Kind::Location if !value.is_empty() => {
+                resolve_path(&value, source, self.home.as_deref())
+                    .map(|path| path.display().to_string())
+            }
+            Kind::Text | Kind::Path | Kind::Location | Kind::Secret => Ok(value),
         };
         let value =
             checked.map_err(|why| exit::config(format!("{}: {why}", key.origin(source))))?;
@@ -659,8 +685,18 @@ impl Config {
             .unwrap_or(false)
     }
 
-    pub fn db_path(&self) -> PathBuf {
-        self.path(DB).expect("db always has a value")
+    /// The database: a file (SQLite) or a URL (PostgreSQL).
+    pub fn db(&self) -> Location {
+        Location::parse(self.text(DB).expect("db always has a value"))
+    }
+
+    /// The directory logs and worktrees go in by default: the database file's, else the state
+    /// directory.
+    fn files_dir(&self) -> PathBuf {
+        match self.db() {
+            Location::File(path) => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            Location::Url(_) => self.state_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        }
     }
 
     /// This machine's name as runs record it: the `host` setting, else the system host name.
@@ -681,17 +717,13 @@ impl Config {
 
     /// Where the tasks' worktrees live: `worktree_dir`, else `worktrees/` beside the database.
     pub fn worktree_dir(&self) -> PathBuf {
-        self.path(WORKTREE_DIR).unwrap_or_else(|| {
-            let db = self.db_path();
-            db.parent().unwrap_or(Path::new(".")).join("worktrees")
-        })
+        self.path(WORKTREE_DIR)
+            .unwrap_or_else(|| self.files_dir().join("worktrees"))
     }
 
     pub fn log_dir(&self) -> PathBuf {
-        self.path(LOG_DIR).unwrap_or_else(|| {
-            let db = self.db_path();
-            db.parent().unwrap_or(Path::new(".")).join("logs")
-        })
+        self.path(LOG_DIR)
+            .unwrap_or_else(|| self.files_dir().join("logs"))
     }
 
     pub fn project(&self, name: &str) -> Result<&Project> {

@@ -19,6 +19,7 @@ mod approval;
 mod branches;
 mod breaker;
 mod ci;
+mod copy;
 mod finalize;
 mod holds;
 mod intake;
@@ -27,9 +28,11 @@ mod listing;
 mod merge;
 mod metrics;
 mod outbox;
+pub mod postgres;
 mod preflight;
 mod retention;
 mod runs;
+pub mod sql;
 pub mod sqlite;
 mod usage;
 
@@ -37,6 +40,7 @@ pub use approval::*;
 pub use branches::*;
 pub use breaker::*;
 pub use ci::*;
+pub use copy::*;
 pub use finalize::*;
 pub use holds::*;
 pub use intake::*;
@@ -50,9 +54,9 @@ pub use retention::*;
 pub use runs::*;
 pub use usage::*;
 
-use std::path::Path;
-
 use anyhow::Result;
+
+pub use crate::config::Location;
 
 use crate::domain::breaker::Breaker;
 use crate::domain::states::{JobState, MessageKind, OutboxState};
@@ -67,6 +71,11 @@ pub fn set_clock_ahead(ms: i64) {
     CLOCK_AHEAD_MS.store(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// How far ahead `clock_ahead_seconds` runs orch's clock, in milliseconds.
+pub(crate) fn clock_ahead_ms() -> i64 {
+    CLOCK_AHEAD_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Milliseconds since the Unix epoch, UTC, by this machine's clock (run ahead by
 /// `clock_ahead_seconds`): the SQLite backend's clock, and the time orch shows things relative to.
 pub fn now_ms() -> i64 {
@@ -78,8 +87,8 @@ pub fn now_ms() -> i64 {
 /// Where the store is and how to open it.
 #[derive(Debug, Clone, Copy)]
 pub struct Options<'a> {
-    /// The database: a file path (SQLite).
-    pub location: &'a Path,
+    /// The database: a file (SQLite) or a URL (PostgreSQL).
+    pub location: &'a Location,
     /// How long a write waits for another process's lock before it gives up.
     pub busy_timeout_ms: u64,
     /// This machine's name (`Config::host`): a migration that keys facts by host files the
@@ -89,8 +98,10 @@ pub struct Options<'a> {
 
 /// Open (creating and migrating it when needed) the store at `options.location`.
 pub fn open(options: &Options) -> Result<Box<dyn Store>> {
-    // A `postgres://` URL will choose the PostgreSQL backend here.
-    Ok(Box::new(sqlite::Sqlite::open(options)?))
+    Ok(match options.location {
+        Location::File(path) => Box::new(sqlite::Sqlite::open(path, options)?),
+        Location::Url(url) => Box::new(postgres::Postgres::open(url, options)?),
+    })
 }
 
 /// Every operation orch performs on its database. Writes take `&mut self` and are one
@@ -292,6 +303,10 @@ pub trait Store: Send {
     /// one agent's or all.
     fn reset_preflight(&mut self, host: &str, agent: Option<&str>) -> Result<Reset>;
 
+    /// Every host with an auth gate held or a usage hold standing at `now`, by name: what a
+    /// fleet's status lists besides this host's.
+    fn held_hosts(&self, now: i64) -> Result<Vec<String>>;
+
     /// The agent version the cached verdict on `host` recorded, if there is one.
     fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>>;
 
@@ -437,6 +452,24 @@ pub trait Store: Send {
 
     /// When the turn was last done, if ever.
     fn turn_done_at(&self, name: &str) -> Result<Option<i64>>;
+
+    // Copying a whole queue (`orch db copy`).
+
+    /// Every table a copy carries, parents first.
+    fn copy_tables(&self) -> &'static [CopyTable];
+
+    /// How many rows the table holds.
+    fn copy_count(&self, table: &str) -> Result<i64>;
+
+    /// At most `limit` rows of a paged table after id `after`, or all of another.
+    fn copy_rows(&self, table: &str, after: i64, limit: i64) -> Result<TableRows>;
+
+    /// Write rows read from another database into the table, in one transaction; `first`, the
+    /// first batch of the table (a derived table's rows replace what its triggers made).
+    fn copy_insert(&mut self, table: &str, rows: &TableRows, first: bool) -> Result<()>;
+
+    /// After a copy: new ids follow the copied ones.
+    fn copy_finish(&mut self) -> Result<()>;
 
     /// The cost report: the usage rollup (every finalized run, pruned or not) and the runs not
     /// finalized yet (class `domain::usage::UNJUDGED`), together.

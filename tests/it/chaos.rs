@@ -7,6 +7,10 @@
 //! have reached the Telegram server at least once (or still wait in the outbox), twice only where
 //! its sender was killed mid-delivery. Bounded: the test fails if the queue has not drained within
 //! `DEADLINE`.
+//!
+//! The fleet test (`fleet_of_three_hosts_on_postgres`) runs the same on PostgreSQL with three
+//! hosts (`ORCH_HOST` h0, h1, h2, each its own HOME and credentials, log directory and workers),
+//! one of which is logged out halfway through: the others drain the queue, and only it is held.
 use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,12 +19,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orch::store::sql::Db;
 use support::http::Server;
 use support::World;
 
 const TASKS: usize = 150;
 const STAGES: [&str; 2] = ["plan", "build"];
-const WORKERS: usize = 4;
 const MAX_ATTEMPTS: i64 = 5;
 const CHAOS_FOR: Duration = Duration::from_secs(40);
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -29,7 +33,7 @@ const DEADLINE: Duration = Duration::from_secs(300);
 const HTTP_TIMEOUT_SECONDS: u64 = 2;
 const SEND_CLAIM: Duration = Duration::from_secs(HTTP_TIMEOUT_SECONDS * 6 + 30);
 
-/// Chooses what each run does, then becomes the stand-in agent.
+/// Chooses what each run does, then becomes the stand-in agent. `LAST` is what the last 4 % do.
 const CHAOS_AGENT: &str = r#"#!/usr/bin/env bash
 [ "${1:-}" = "--version" ] && exec "$FAKE_CLAUDE" "$@"
 r=$((RANDOM % 100))
@@ -39,7 +43,7 @@ elif [ $r -lt 83 ]; then mode=empty
 elif [ $r -lt 88 ]; then mode=noresult
 elif [ $r -lt 93 ]; then mode=hang
 elif [ $r -lt 96 ]; then mode=rate_limit
-else mode=auth
+else mode=LAST
 fi
 FAKE_CLAUDE_MODE=$mode exec "$FAKE_CLAUDE" "$@"
 "#;
@@ -48,13 +52,84 @@ FAKE_CLAUDE_MODE=$mode exec "$FAKE_CLAUDE" "$@"
 /// finish (its lease was lost while the agent worked): the job is left to the lease rescue.
 const TICK_STATUSES: &[i32] = &[0, 1, 3, 10, 11, 12, 20, 21, 22, 137];
 
+/// What a chaos run is made of.
+struct Shape {
+    /// Hosts, each its own `ORCH_HOST`, HOME (credentials), log directory and workers; with one,
+    /// the world's own.
+    hosts: usize,
+    workers_per_host: usize,
+    /// What the agent does in the last 4 % of its runs: `auth` (reports being logged out, lifted
+    /// by the next login) or `ok`.
+    last_mode: &'static str,
+    /// The host whose credentials expire halfway through the chaos, for good.
+    logout: Option<usize>,
+}
+
 #[test]
 fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
+    let shape = Shape {
+        hosts: 1,
+        workers_per_host: 4,
+        last_mode: "auth",
+        logout: None,
+    };
+    run(World::new(), &shape);
+}
+
+#[test]
+fn fleet_of_three_hosts_on_postgres() {
+    let Some(world) = World::on_postgres() else {
+        return;
+    };
+    let shape = Shape {
+        hosts: 3,
+        workers_per_host: 1,
+        last_mode: "ok",
+        logout: Some(2),
+    };
+    let held = run(world, &shape);
+    // Only the host logged out is held: a gate or a failed verdict there, none elsewhere.
+    assert!(
+        held.iter().all(|(host, _)| host == "h2") && !held.is_empty(),
+        "held: {held:?}"
+    );
+}
+
+/// The environment of host `n` of `shape` (none for the one host of a single-host run).
+fn host_env(world: &World, shape: &Shape, n: usize) -> Vec<(String, std::ffi::OsString)> {
+    if shape.hosts == 1 {
+        return Vec::new();
+    }
+    vec![
+        ("ORCH_HOST".into(), format!("h{n}").into()),
+        ("HOME".into(), world.path(&format!("home-h{n}")).into()),
+        (
+            "ORCH_LOG_DIR".into(),
+            world.path(&format!("logs-h{n}")).into(),
+        ),
+    ]
+}
+
+/// Log host `n` of `hosts` in (the world's HOME when there is one host), its token expiring
+/// `expires_in_ms` on.
+fn login(world: &World, hosts: usize, n: usize, expires_in_ms: i64) {
+    if hosts == 1 {
+        world.login(expires_in_ms);
+    } else {
+        support::login_at(&world.path(&format!("home-h{n}")), expires_in_ms);
+    }
+}
+
+/// Run the chaos, check what it left, and return what is held at the end: (host, what) for
+/// each auth gate and each failing cached verdict.
+fn run(mut world: World, shape: &Shape) -> Vec<(String, String)> {
+    let workers_count = shape.hosts * shape.workers_per_host;
     let telegram = Server::start();
-    let mut world = World::new();
-    world.login(24 * 3_600_000);
+    for host in 0..shape.hosts {
+        login(&world, shape.hosts, host, 24 * 3_600_000);
+    }
     let agent = world.path("chaos-agent");
-    std::fs::write(&agent, CHAOS_AGENT).unwrap();
+    std::fs::write(&agent, CHAOS_AGENT.replace("LAST", shape.last_mode)).unwrap();
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (running, pids) = (world.path("running"), world.path("pids.txt"));
     world
@@ -82,7 +157,7 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         .set("ORCH_TELEGRAM_BOT_TOKEN", "123456:chaos-token")
         .set("ORCH_TELEGRAM_CHAT_ID", "42");
     world.raw_config(&format!(
-        "[pipeline]\nstages = [\"plan\", \"build\"]\n\n[projects.web]\nworkdir = \"{}\"\nmax_running = {WORKERS}\n",
+        "[pipeline]\nstages = [\"plan\", \"build\"]\n\n[projects.web]\nworkdir = \"{}\"\nmax_running = {workers_count}\n",
         world.path("work/web").display()
     ));
     for task in 0..TASKS {
@@ -94,15 +169,17 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
     let chaos = Arc::new(AtomicBool::new(true));
     let stop = Arc::new(AtomicBool::new(false));
     let kills = Arc::new(AtomicU64::new(0));
-    let current: Vec<Arc<Mutex<Option<u32>>>> =
-        (0..WORKERS).map(|_| Arc::new(Mutex::new(None))).collect();
+    let current: Vec<Arc<Mutex<Option<u32>>>> = (0..workers_count)
+        .map(|_| Arc::new(Mutex::new(None)))
+        .collect();
     let statuses = Arc::new(Mutex::new(BTreeMap::<i32, u64>::new()));
     let oddities = Arc::new(Mutex::new(Vec::<String>::new()));
     // The lives of the ticks the killer ended: [started, seen dead].
     let killed = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
 
-    let workers: Vec<_> = (0..WORKERS)
+    let workers: Vec<_> = (0..workers_count)
         .map(|n| {
+            let env = host_env(&world, shape, n % shape.hosts);
             let (world, stop, slot) = (
                 Arc::clone(&world),
                 Arc::clone(&stop),
@@ -113,7 +190,11 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let began = Instant::now();
-                    let child = world.orch(&["tick", "--worker", &format!("w{n}")]).spawn();
+                    let mut tick = world.orch(&["tick", "--worker", &format!("w{n}")]);
+                    for (key, value) in &env {
+                        tick = tick.env(key, value);
+                    }
+                    let child = tick.spawn();
                     *slot.lock().unwrap() = Some(child.id());
                     let out = support::Out::of(child);
                     *slot.lock().unwrap() = None;
@@ -144,7 +225,9 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
                 std::thread::sleep(Duration::from_millis(400 + seed % 900));
-                let pid = *current[(seed % WORKERS as u64) as usize].lock().unwrap();
+                let pid = *current[(seed % current.len() as u64) as usize]
+                    .lock()
+                    .unwrap();
                 if let Some(pid) = pid {
                     // SAFETY: a signal to a child this test spawned (its id read under the lock).
                     if unsafe { libc::kill(pid as i32, libc::SIGKILL) } == 0 {
@@ -155,15 +238,25 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         })
     };
 
-    // The operator logs the agent back in now and then: a changed credentials file opens the gate.
+    // The operator logs the agent back in now and then: a changed credentials file opens the
+    // gate. Halfway through the chaos, the host `shape.logout` is logged out for good (its token
+    // expired an hour ago).
     let login = {
         let (world, stop) = (Arc::clone(&world), Arc::clone(&stop));
+        let (hosts, logout) = (shape.hosts, shape.logout);
         std::thread::spawn(move || {
             let mut round = 0;
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(1000));
                 round += 1;
-                world.login(24 * 3_600_000 + round);
+                let expired = started.elapsed() > CHAOS_FOR / 2;
+                for host in 0..hosts {
+                    if logout == Some(host) && expired {
+                        login(&world, hosts, host, -3_600_000);
+                    } else {
+                        login(&world, hosts, host, 24 * 3_600_000 + round);
+                    }
+                }
             }
         })
     };
@@ -174,10 +267,14 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         if started.elapsed() > CHAOS_FOR {
             chaos.store(false, Ordering::SeqCst);
         }
-        let live: i64 = world.sql(
-            "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
-            [],
-        );
+        let live: i64 = world.with_db(|db| {
+            db.query_row(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')",
+                (),
+                |r| r.get(0),
+            )
+            .unwrap()
+        });
         if live == 0 && !chaos.load(Ordering::SeqCst) {
             drained = true;
             break;
@@ -223,12 +320,27 @@ fn workers_killers_and_a_flaky_agent_leave_a_consistent_queue() {
         orphans.is_empty(),
         "{report}\nprocesses of runs outlived their orch and the rescue: {orphans:?}"
     );
-    let db = world.db();
     check_no_overlap(&world);
-    check_terminal_states(&db);
-    check_pipeline_order(&db);
-    check_attempts(&db);
-    check_alerts(&db, &telegram, &killed.lock().unwrap());
+    world.with_db(|db| {
+        check_terminal_states(db);
+        check_pipeline_order(db);
+        check_attempts(db);
+        check_alerts(db, &telegram, &killed.lock().unwrap());
+        held(db)
+    })
+}
+
+/// (host, what) for each auth gate held and each failing cached verdict.
+fn held(db: &Db) -> Vec<(String, String)> {
+    db.prepare(
+        "SELECT host, 'gate' FROM auth_gate UNION ALL
+         SELECT host, 'failed preflight' FROM preflight_cache WHERE ok = 0",
+    )
+    .unwrap()
+    .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 /// The processes the runs started (agents and the `sleep` grandchildren of hung ones) that are
@@ -264,12 +376,12 @@ fn check_no_overlap(world: &World) {
 }
 
 /// Every job is done or failed; failed ones used their attempts or hit a permanent class.
-fn check_terminal_states(db: &rusqlite::Connection) {
+fn check_terminal_states(db: &Db) {
     let mut stmt = db
         .prepare("SELECT id, state, attempt, last_class FROM jobs WHERE state NOT IN ('done')")
         .unwrap();
     let rows: Vec<(i64, String, i64, Option<String>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -282,12 +394,12 @@ fn check_terminal_states(db: &rusqlite::Connection) {
         );
     }
     let jobs: i64 = db
-        .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM jobs", (), |r| r.get(0))
         .unwrap();
     let complete: i64 = db
         .query_row(
             "SELECT count(*) FROM tasks WHERE state = 'complete'",
-            [],
+            (),
             |r| r.get(0),
         )
         .unwrap();
@@ -300,7 +412,7 @@ fn check_terminal_states(db: &rusqlite::Connection) {
 
 /// Per task: its jobs follow the pipeline, one job per stage, the next stage only after the
 /// previous one's ok run, and no run of a job after its ok run.
-fn check_pipeline_order(db: &rusqlite::Connection) {
+fn check_pipeline_order(db: &Db) {
     let mut stmt = db
         .prepare("SELECT t.key, t.state, j.id, j.stage, j.state FROM jobs j JOIN tasks t ON t.id = j.task_id ORDER BY t.id, j.id")
         .unwrap();
@@ -308,7 +420,7 @@ fn check_pipeline_order(db: &rusqlite::Connection) {
     type Jobs = Vec<(i64, String, String)>;
     let mut tasks: BTreeMap<String, (String, Jobs)> = BTreeMap::new();
     for row in stmt
-        .query_map([], |r| {
+        .query_map((), |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get(1)?,
@@ -380,26 +492,26 @@ fn check_pipeline_order(db: &rusqlite::Connection) {
 
 /// A job's attempt counter equals its claims less the attempts given back after auth failures,
 /// and no two runs of a job share an attempt unless the earlier one was given back.
-fn check_attempts(db: &rusqlite::Connection) {
+fn check_attempts(db: &Db) {
     let claims: HashMap<i64, i64> = db
         .prepare(
             "SELECT job_id, count(*) FROM job_history WHERE to_state = 'running' GROUP BY job_id",
         )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     let given_back: HashMap<i64, i64> = db
         .prepare("SELECT job_id, count(*) FROM agent_runs WHERE decision = 'gated' GROUP BY job_id")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     let mut stmt = db.prepare("SELECT id, attempt FROM jobs").unwrap();
     let jobs: Vec<(i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -441,7 +553,7 @@ fn check_attempts(db: &rusqlite::Connection) {
 /// leaves it `sending` until its claim expires, and the next sender sends it again. So a message
 /// may arrive twice only where a tick the killer ended was alive when it first arrived, and not
 /// before that sender's claim ran out: two live senders never hold one message.
-fn check_alerts(db: &rusqlite::Connection, telegram: &Server, killed: &[(Instant, Instant)]) {
+fn check_alerts(db: &Db, telegram: &Server, killed: &[(Instant, Instant)]) {
     let mut delivered: HashMap<(String, Option<i64>, Option<i64>), Vec<Instant>> = HashMap::new();
     for request in telegram.requests() {
         let text = request.json()["text"]
@@ -488,7 +600,7 @@ fn check_alerts(db: &rusqlite::Connection, telegram: &Server, killed: &[(Instant
         .prepare("SELECT id, state FROM outbox WHERE kind = 'alert'")
         .unwrap();
     let states: Vec<(i64, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();

@@ -392,8 +392,8 @@ fn help_sets_global_flags_apart_and_states_exit_statuses() {
             .unwrap_or_else(|| panic!("{help}"));
         // The command's own flags come before the global ones, which are together.
         assert!(help[..global].contains("Options:"), "{help}");
-        assert!(help[global..].contains("--db <PATH>"), "{help}");
-        assert!(!help[..global].contains("--db <PATH>"), "{help}");
+        assert!(help[global..].contains("--db <PATH|URL>"), "{help}");
+        assert!(!help[..global].contains("--db <PATH|URL>"), "{help}");
         assert!(help.contains("Exit status:"), "{help}");
         assert!(help.contains(" 78  configuration error"), "{help}");
     }

@@ -26,6 +26,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod notify;
+mod postgres;
 mod preflight;
 mod pull_requests;
 mod retention;

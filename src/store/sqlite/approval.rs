@@ -1,8 +1,8 @@
 //! Approvals: a job in `awaiting_approval` made due, or cancelled with its previous stage
 //! queued again carrying the reviewer's note.
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{jobs, outbox};
 use crate::domain::states::JobState;
@@ -10,7 +10,7 @@ use crate::exit;
 use crate::store::{ApprovalAlerts, Job, Message, Rejection, Reviewed};
 
 /// The job, if it waits for approval; a usage error (exit 2) naming its state otherwise.
-fn waiting(tx: &Transaction, job_id: i64) -> Result<Job> {
+fn waiting(tx: &Db, job_id: i64) -> Result<Job> {
     let job = jobs::existing(tx, job_id)?;
     if job.state != JobState::AwaitingApproval {
         return Err(exit::usage(format!(
@@ -22,7 +22,7 @@ fn waiting(tx: &Transaction, job_id: i64) -> Result<Job> {
 }
 
 pub(super) fn approve(
-    tx: &Transaction,
+    tx: &Db,
     job_id: i64,
     actor: &str,
     note: Option<&str>,
@@ -53,7 +53,7 @@ pub(super) fn approve(
     })
 }
 
-pub(super) fn reject(tx: &Transaction, rejection: &Rejection) -> Result<Reviewed> {
+pub(super) fn reject(tx: &Db, rejection: &Rejection) -> Result<Reviewed> {
     let job = waiting(tx, rejection.job_id)?;
     let reason = format!(
         "rejected, {} runs again: {}",
@@ -84,7 +84,7 @@ pub(super) fn reject(tx: &Transaction, rejection: &Rejection) -> Result<Reviewed
     })
 }
 
-pub(super) fn review_note(conn: &Connection, job_id: i64) -> Result<Option<String>> {
+pub(super) fn review_note(conn: &Db, job_id: i64) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT review_note FROM jobs WHERE id = ?1")?
         .query_row([job_id], |row| row.get::<_, Option<String>>(0))
@@ -92,12 +92,7 @@ pub(super) fn review_note(conn: &Connection, job_id: i64) -> Result<Option<Strin
         .flatten())
 }
 
-pub(super) fn take_comment(
-    tx: &Transaction,
-    project: &str,
-    comment_id: i64,
-    now: i64,
-) -> Result<bool> {
+pub(super) fn take_comment(tx: &Db, project: &str, comment_id: i64, now: i64) -> Result<bool> {
     let taken = tx
         .prepare_cached(
             "INSERT INTO approval_comments (project, comment_id, taken_at) VALUES (?1, ?2, ?3)
@@ -112,17 +107,17 @@ pub(super) fn take_comment(
 const TO_ALERT: &str = "FROM jobs WHERE state = 'awaiting_approval' AND updated_at < ?1
                         AND approval_alerted_at IS NULL";
 
-pub(super) fn any_to_alert(conn: &Connection, since: i64) -> Result<bool> {
+pub(super) fn any_to_alert(conn: &Db, since: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(&format!("SELECT 1 {TO_ALERT}"))?
         .exists([since])?)
 }
 
-pub(super) fn alert_waiting(tx: &Transaction, alerts: &ApprovalAlerts) -> Result<Vec<i64>> {
+pub(super) fn alert_waiting(tx: &Db, alerts: &ApprovalAlerts) -> Result<Vec<i64>> {
     let ids: Vec<i64> = tx
         .prepare_cached(&format!("SELECT id {TO_ALERT} ORDER BY updated_at, id"))?
         .query_map([alerts.waiting_since], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     for &id in &ids {
         let job = jobs::existing(tx, id)?;
         tx.prepare_cached("UPDATE jobs SET approval_alerted_at = ?2 WHERE id = ?1")?

@@ -1,7 +1,7 @@
 //! A task's branch, worktree and pull request, kept on its row of `tasks` (migration 0008).
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::outbox;
 use crate::domain::states::{MessageKind, OutboxState, PrState};
@@ -16,7 +16,7 @@ pub(super) const TASK_SELECT: &str = "SELECT id, project, key, title, issue, sta
      worktree_bytes, head_sha, pushed_sha, pushed_at, push_error, pr_number, pr_url, pr_status, \
      pr_synced_at, issue_label FROM tasks";
 
-pub(super) fn task_from_row(row: &Row) -> rusqlite::Result<Task> {
+pub(super) fn task_from_row(row: &Row) -> crate::store::sql::Result<Task> {
     Ok(Task {
         task_id: row.get("id")?,
         project: row.get("project")?,
@@ -47,27 +47,27 @@ pub(super) fn task_from_row(row: &Row) -> rusqlite::Result<Task> {
 
 /// Tasks matching `filter` (SQL after `FROM tasks`) with `params`.
 pub(super) fn tasks_where(
-    conn: &Connection,
+    conn: &Db,
     filter: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::store::sql::Params,
 ) -> Result<Vec<Task>> {
     let mut stmt = conn.prepare_cached(&format!("{TASK_SELECT} {filter}"))?;
     let rows = stmt.query_map(params, task_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn task(conn: &Connection, task_id: i64) -> Result<Option<Task>> {
+pub(super) fn task(conn: &Db, task_id: i64) -> Result<Option<Task>> {
     Ok(conn
         .prepare_cached(&format!("{TASK_SELECT} WHERE id = ?1"))?
         .query_row([task_id], task_from_row)
         .optional()?)
 }
 
-fn existing(conn: &Connection, task_id: i64) -> Result<Task> {
+fn existing(conn: &Db, task_id: i64) -> Result<Task> {
     task(conn, task_id)?.with_context(|| format!("no task {task_id}"))
 }
 
-pub(super) fn claim_branch(tx: &Transaction, claim: &BranchClaim) -> Result<BranchClaimed> {
+pub(super) fn claim_branch(tx: &Db, claim: &BranchClaim) -> Result<BranchClaimed> {
     let current = existing(tx, claim.task_id)?;
     if current.branch.is_some() {
         return Ok(BranchClaimed::Task(Box::new(current)));
@@ -96,7 +96,7 @@ pub(super) fn claim_branch(tx: &Transaction, claim: &BranchClaim) -> Result<Bran
     Ok(BranchClaimed::Task(Box::new(existing(tx, claim.task_id)?)))
 }
 
-pub(super) fn record_worktree(tx: &Transaction, record: &WorktreeRecord) -> Result<()> {
+pub(super) fn record_worktree(tx: &Db, record: &WorktreeRecord) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET worktree = ?2, worktree_host = ?3, base_sha = coalesce(base_sha, ?4),
                 worktree_bytes = NULL, updated_at = ?5
@@ -112,7 +112,7 @@ pub(super) fn record_worktree(tx: &Transaction, record: &WorktreeRecord) -> Resu
     Ok(())
 }
 
-pub(super) fn record_branch(tx: &Transaction, update: &BranchUpdate) -> Result<BranchRecorded> {
+pub(super) fn record_branch(tx: &Db, update: &BranchUpdate) -> Result<BranchRecorded> {
     let now = update.now;
     match &update.push {
         Some(PushOutcome::Pushed { sha }) => {
@@ -176,7 +176,7 @@ pub(super) fn record_branch(tx: &Transaction, update: &BranchUpdate) -> Result<B
 
 /// The run a push is recorded on: the update's, else the task's last ok run (whose finalize
 /// moved the branch).
-fn pushed_run(tx: &Transaction, update: &BranchUpdate) -> Result<Option<i64>> {
+fn pushed_run(tx: &Db, update: &BranchUpdate) -> Result<Option<i64>> {
     if update.run_id.is_some() {
         return Ok(update.run_id);
     }
@@ -190,7 +190,7 @@ fn pushed_run(tx: &Transaction, update: &BranchUpdate) -> Result<Option<i64>> {
         .optional()?)
 }
 
-pub(super) fn unpushed(conn: &Connection, host: &str, limit: i64) -> Result<Vec<Task>> {
+pub(super) fn unpushed(conn: &Db, host: &str, limit: i64) -> Result<Vec<Task>> {
     tasks_where(
         conn,
         "WHERE worktree_host = ?1 AND head_sha IS NOT pushed_sha AND head_sha IS NOT NULL
@@ -200,7 +200,7 @@ pub(super) fn unpushed(conn: &Connection, host: &str, limit: i64) -> Result<Vec<
     )
 }
 
-pub(super) fn worktrees(conn: &Connection, host: &str) -> Result<Vec<Task>> {
+pub(super) fn worktrees(conn: &Db, host: &str) -> Result<Vec<Task>> {
     tasks_where(
         conn,
         "WHERE worktree_host = ?1 AND worktree IS NOT NULL ORDER BY project, id",
@@ -208,7 +208,7 @@ pub(super) fn worktrees(conn: &Connection, host: &str) -> Result<Vec<Task>> {
     )
 }
 
-pub(super) fn usage(conn: &Connection, host: &str) -> Result<Vec<WorktreeUsage>> {
+pub(super) fn usage(conn: &Db, host: &str) -> Result<Vec<WorktreeUsage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT project, count(*) AS n, total(worktree_bytes) AS bytes FROM tasks
          WHERE worktree_host = ?1 AND worktree IS NOT NULL GROUP BY project ORDER BY project",
@@ -220,10 +220,10 @@ pub(super) fn usage(conn: &Connection, host: &str) -> Result<Vec<WorktreeUsage>>
             bytes: row.get::<_, f64>("bytes")? as i64,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn facts(conn: &Connection, task_id: i64) -> Result<Option<PullRequestFacts>> {
+pub(super) fn facts(conn: &Db, task_id: i64) -> Result<Option<PullRequestFacts>> {
     let Some(task) = task(conn, task_id)? else {
         return Ok(None);
     };
@@ -245,12 +245,12 @@ pub(super) fn facts(conn: &Connection, task_id: i64) -> Result<Option<PullReques
                 commit_sha: row.get("commit_sha")?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     Ok(Some(PullRequestFacts { task, runs }))
 }
 
 pub(super) fn settle_pull_request(
-    tx: &Transaction,
+    tx: &Db,
     message_id: i64,
     claimer: &str,
     settled: &PullRequestSettled,

@@ -1,14 +1,14 @@
 //! The circuit breakers' rows, one per agent. The transitions are `crate::domain::breaker`'s:
 //! this module reads a breaker, hands it to the pure code and saves what comes back.
 
+use crate::store::sql::{params, Db, Row};
 use anyhow::Result;
-use rusqlite::{params, Connection, Row, Transaction};
 
 use crate::domain::breaker::{Breaker, Change, Gate, Probe};
 use crate::domain::states::JobState;
 use crate::store::{BreakerRow, FinalizePlan};
 
-fn from_row(row: &Row) -> rusqlite::Result<Breaker> {
+fn from_row(row: &Row) -> crate::store::sql::Result<Breaker> {
     let probe = match (
         row.get::<_, Option<i64>>("probe_job_id")?,
         row.get::<_, Option<String>>("probe_worker")?,
@@ -33,7 +33,7 @@ fn from_row(row: &Row) -> rusqlite::Result<Breaker> {
 }
 
 /// The agent's breaker; closed when it has no row.
-pub(super) fn of(conn: &Connection, agent: &str) -> Result<Breaker> {
+pub(super) fn of(conn: &Db, agent: &str) -> Result<Breaker> {
     Ok(rows(conn, Some(agent), 0)?
         .pop()
         .map(|row| row.breaker)
@@ -41,7 +41,7 @@ pub(super) fn of(conn: &Connection, agent: &str) -> Result<Breaker> {
 }
 
 pub(super) fn save(
-    tx: &Transaction,
+    tx: &Db,
     agent: &str,
     breaker: &Breaker,
     run_id: Option<i64>,
@@ -57,7 +57,7 @@ pub(super) fn save(
                 cooldown_ms = excluded.cooldown_ms, probe_job_id = excluded.probe_job_id,
                 probe_worker = excluded.probe_worker, probe_attempt = excluded.probe_attempt,
                 probe_started_at = excluded.probe_started_at, last_class = excluded.last_class,
-                last_run_id = coalesce(excluded.last_run_id, last_run_id), updated_at = excluded.updated_at",
+                last_run_id = coalesce(excluded.last_run_id, breakers.last_run_id), updated_at = excluded.updated_at",
     )?
     .execute(params![
         agent,
@@ -78,7 +78,7 @@ pub(super) fn save(
 
 /// Breaker rows (one agent's, or all) with the probe's liveness at `?1`: whether the probe still
 /// holds its job's lease (running, same worker and attempt, unexpired).
-pub(super) fn rows(conn: &Connection, agent: Option<&str>, now: i64) -> Result<Vec<BreakerRow>> {
+pub(super) fn rows(conn: &Db, agent: Option<&str>, now: i64) -> Result<Vec<BreakerRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT b.state AS state, b.consecutive_failures AS consecutive_failures,
                 b.opened_at AS opened_at, b.cooldown_ms AS cooldown_ms,
@@ -100,11 +100,11 @@ pub(super) fn rows(conn: &Connection, agent: Option<&str>, now: i64) -> Result<V
             probe_live: row.get("probe_live")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// The claim's question, inside its transaction: may `agent` claim at `now`?
-pub(super) fn gate(conn: &Connection, agent: &str, now: i64) -> Result<(Breaker, Gate)> {
+pub(super) fn gate(conn: &Db, agent: &str, now: i64) -> Result<(Breaker, Gate)> {
     let (breaker, live) = match rows(conn, Some(agent), now)?.pop() {
         Some(row) => (row.breaker, row.probe_live),
         None => (Breaker::default(), false),
@@ -114,19 +114,14 @@ pub(super) fn gate(conn: &Connection, agent: &str, now: i64) -> Result<(Breaker,
 }
 
 /// The half-open breaker's slot, taken by the job the claim just leased.
-pub(super) fn take_probe(
-    tx: &Transaction,
-    agent: &str,
-    breaker: &Breaker,
-    probe: Probe,
-) -> Result<()> {
+pub(super) fn take_probe(tx: &Db, agent: &str, breaker: &Breaker, probe: Probe) -> Result<()> {
     let now = probe.started_at;
     save(tx, agent, &breaker.with_probe(probe), None, now)
 }
 
 /// Apply a finalized run's effect on its agent's breaker, inside finalize's transaction.
 /// Returns the breaker after it and what changed.
-pub(super) fn record(tx: &Transaction, plan: &FinalizePlan, now: i64) -> Result<(Breaker, Change)> {
+pub(super) fn record(tx: &Db, plan: &FinalizePlan, now: i64) -> Result<(Breaker, Change)> {
     let current = of(tx, &plan.agent)?;
     let is_probe = current.probe.as_ref().is_some_and(|p| {
         p.job_id == plan.job_id && p.worker == plan.worker && p.attempt == plan.attempt
@@ -145,7 +140,7 @@ pub(super) fn record(tx: &Transaction, plan: &FinalizePlan, now: i64) -> Result<
     Ok((next, change))
 }
 
-pub(super) fn close(tx: &Transaction, agent: Option<&str>) -> Result<usize> {
+pub(super) fn close(tx: &Db, agent: Option<&str>) -> Result<usize> {
     let open: i64 = tx.query_row(
         "SELECT count(*) AS open FROM breakers WHERE (?1 IS NULL OR agent = ?1) AND state != ?2",
         params![agent, crate::domain::breaker::State::Closed],

@@ -2,8 +2,8 @@
 //! `over_budget` while a budget is spent, and their release once it allows (raised, or a new
 //! day). Whether a budget is reached is `domain::budget`'s.
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{jobs, outbox};
 use crate::domain::budget::{self, dollars, Budget};
@@ -13,7 +13,7 @@ use crate::store::{
 };
 
 /// What the task has spent over all its runs, and what was added to its budget.
-fn task_spend(conn: &Connection, task_id: i64) -> Result<(f64, f64)> {
+fn task_spend(conn: &Db, task_id: i64) -> Result<(f64, f64)> {
     Ok(conn
         .prepare_cached("SELECT spent_usd, budget_extra_usd FROM tasks WHERE id = ?1")?
         .query_row([task_id], |row| {
@@ -23,7 +23,7 @@ fn task_spend(conn: &Connection, task_id: i64) -> Result<(f64, f64)> {
 
 /// What the project's runs finalized on `day` cost, and what was added to its budget for that
 /// day: one row, kept by finalize.
-fn day_spend(conn: &Connection, project: &str, day: i64) -> Result<(f64, f64)> {
+fn day_spend(conn: &Db, project: &str, day: i64) -> Result<(f64, f64)> {
     Ok(conn
         .prepare_cached(
             "SELECT spent_usd, extra_usd FROM project_days WHERE project = ?1 AND day = ?2",
@@ -36,7 +36,7 @@ fn day_spend(conn: &Connection, project: &str, day: i64) -> Result<(f64, f64)> {
 }
 
 /// Why a task's budget holds its job, if it does.
-fn task_over(conn: &Connection, job: &Job, budget: Budget) -> Result<Option<String>> {
+fn task_over(conn: &Db, job: &Job, budget: Budget) -> Result<Option<String>> {
     if budget.per_task_usd.is_none() {
         return Ok(None);
     }
@@ -52,7 +52,7 @@ fn task_over(conn: &Connection, job: &Job, budget: Budget) -> Result<Option<Stri
 }
 
 /// What each project's runs finalized on `day` cost, for projects with such runs.
-pub(super) fn cost_on(conn: &Connection, day: i64) -> Result<Vec<(String, f64)>> {
+pub(super) fn cost_on(conn: &Db, day: i64) -> Result<Vec<(String, f64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT project, spent_usd FROM project_days WHERE day = ?1 AND spent_usd > 0
          ORDER BY project",
@@ -60,11 +60,11 @@ pub(super) fn cost_on(conn: &Connection, day: i64) -> Result<Vec<(String, f64)>>
     let rows = stmt.query_map([day], |row| {
         Ok((row.get("project")?, row.get("spent_usd")?))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// Why the project's daily budget holds its jobs today, if it does.
-fn day_over(conn: &Connection, project: &str, budget: Budget, day: i64) -> Result<Option<String>> {
+fn day_over(conn: &Db, project: &str, budget: Budget, day: i64) -> Result<Option<String>> {
     if budget.per_day_usd.is_none() {
         return Ok(None);
     }
@@ -82,7 +82,7 @@ fn day_over(conn: &Connection, project: &str, budget: Budget, day: i64) -> Resul
 /// and, when its daily budget is spent, move its queued jobs to `over_budget` (one alert).
 /// Returns whether the project is closed for today.
 pub(super) fn sweep(
-    tx: &Transaction,
+    tx: &Db,
     project: &ClaimProject,
     day: i64,
     actor: &str,
@@ -95,7 +95,7 @@ pub(super) fn sweep(
             "SELECT id FROM jobs WHERE state = 'over_budget' AND project = ?1 ORDER BY id",
         )?
         .query_map(params![project.name], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     if day_held.is_none() {
         for job_id in &waiting {
             let job = jobs::job(tx, *job_id)?.expect("a waiting job exists");
@@ -122,7 +122,7 @@ pub(super) fn sweep(
             ],
             |row| row.get(0),
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     for job_id in &parked {
         note_parked(tx, *job_id, &why, actor, now)?;
     }
@@ -148,7 +148,7 @@ pub(super) fn sweep(
 /// job back (the attempt uncounted) to wait in `over_budget`, with one alert for the task.
 /// Returns whether it did.
 pub(super) fn park_if_spent(
-    tx: &Transaction,
+    tx: &Db,
     job_id: i64,
     task_id: i64,
     budget: Budget,
@@ -195,7 +195,7 @@ pub(super) fn park_if_spent(
 }
 
 /// The history line of a job that went from the queue to wait for budget.
-fn note_parked(tx: &Transaction, job_id: i64, why: &str, actor: &str, now: i64) -> Result<()> {
+fn note_parked(tx: &Db, job_id: i64, why: &str, actor: &str, now: i64) -> Result<()> {
     jobs::record(
         tx,
         job_id,
@@ -207,7 +207,7 @@ fn note_parked(tx: &Transaction, job_id: i64, why: &str, actor: &str, now: i64) 
     )
 }
 
-fn release(tx: &Transaction, job: &Job, why: &str, actor: &str, now: i64) -> Result<()> {
+fn release(tx: &Db, job: &Job, why: &str, actor: &str, now: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE jobs SET state = ?2, last_class = NULL, last_reason = NULL, updated_at = ?3
          WHERE id = ?1 AND state = ?4",
@@ -230,7 +230,7 @@ fn release(tx: &Transaction, job: &Job, why: &str, actor: &str, now: i64) -> Res
 }
 
 /// `orch retry JOB --raise-budget USD`.
-pub(super) fn raise(tx: &Transaction, raise: &BudgetRaise) -> Result<Raised> {
+pub(super) fn raise(tx: &Db, raise: &BudgetRaise) -> Result<Raised> {
     let Some(job) = jobs::job(tx, raise.job_id)? else {
         return Err(crate::store::no_job(raise.job_id));
     };
@@ -254,7 +254,7 @@ pub(super) fn raise(tx: &Transaction, raise: &BudgetRaise) -> Result<Raised> {
     if day_held {
         tx.prepare_cached(
             "INSERT INTO project_days (project, day, extra_usd) VALUES (?1, ?2, ?3)
-             ON CONFLICT (project, day) DO UPDATE SET extra_usd = extra_usd + excluded.extra_usd",
+             ON CONFLICT (project, day) DO UPDATE SET extra_usd = project_days.extra_usd + excluded.extra_usd",
         )?
         .execute(params![job.project, day, raise.usd])?;
     }
@@ -299,7 +299,7 @@ pub(super) fn raise(tx: &Transaction, raise: &BudgetRaise) -> Result<Raised> {
 }
 
 /// Each project's spending today and its jobs waiting for budget.
-pub(super) fn spends(conn: &Connection, projects: &[&str], day: i64) -> Result<Vec<ProjectSpend>> {
+pub(super) fn spends(conn: &Db, projects: &[&str], day: i64) -> Result<Vec<ProjectSpend>> {
     let mut out = Vec::new();
     for project in projects {
         let (today_usd, today_extra_usd) = day_spend(conn, project, day)?;
@@ -317,7 +317,7 @@ pub(super) fn spends(conn: &Connection, projects: &[&str], day: i64) -> Result<V
 }
 
 /// Add a run finalized at `now` to what its task and its project that day spent.
-pub(super) fn spend(tx: &Transaction, job: &Job, cost_usd: Option<f64>, now: i64) -> Result<()> {
+pub(super) fn spend(tx: &Db, job: &Job, cost_usd: Option<f64>, now: i64) -> Result<()> {
     let Some(cost) = cost_usd.filter(|c| c.is_finite() && *c > 0.0) else {
         return Ok(());
     };
@@ -325,7 +325,7 @@ pub(super) fn spend(tx: &Transaction, job: &Job, cost_usd: Option<f64>, now: i64
         .execute(params![job.task_id, cost])?;
     tx.prepare_cached(
         "INSERT INTO project_days (project, day, spent_usd) VALUES (?1, ?2, ?3)
-         ON CONFLICT (project, day) DO UPDATE SET spent_usd = spent_usd + excluded.spent_usd",
+         ON CONFLICT (project, day) DO UPDATE SET spent_usd = project_days.spent_usd + excluded.spent_usd",
     )?
     .execute(params![job.project, budget::day_start(now), cost])?;
     Ok(())

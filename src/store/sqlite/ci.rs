@@ -1,7 +1,7 @@
 //! The CI gate: a job held behind the forge's verdict on a commit (`ci_gates`), and settling it.
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{jobs, outbox};
 use crate::domain::states::{JobState, OutboxState, PrState, TaskState};
@@ -10,13 +10,7 @@ use crate::store::{
 };
 
 /// Hold `job_id` behind CI on `gate.sha`.
-pub(super) fn hold(
-    tx: &Transaction,
-    job_id: i64,
-    task_id: i64,
-    gate: &CiGate,
-    now: i64,
-) -> Result<()> {
+pub(super) fn hold(tx: &Db, job_id: i64, task_id: i64, gate: &CiGate, now: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO ci_gates (job_id, task_id, gated_stage, sha, since) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -24,12 +18,12 @@ pub(super) fn hold(
     Ok(())
 }
 
-pub(super) fn gates(conn: &Connection, limit: i64) -> Result<Vec<GateRow>> {
+pub(super) fn gates(conn: &Db, limit: i64) -> Result<Vec<GateRow>> {
     gates_where(conn, "", params![limit])
 }
 
 /// Whether a gate was not looked at since `due`.
-pub(super) fn any_due(conn: &Connection, due: i64) -> Result<bool> {
+pub(super) fn any_due(conn: &Db, due: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM ci_gates WHERE coalesce(checked_at, 0) <= ?1)",
@@ -38,7 +32,7 @@ pub(super) fn any_due(conn: &Connection, due: i64) -> Result<bool> {
 }
 
 /// The gates not looked at since `due`, at most `limit`, oldest first, marked looked at `now`.
-pub(super) fn take(tx: &Transaction, limit: i64, now: i64, due: i64) -> Result<Vec<GateRow>> {
+pub(super) fn take(tx: &Db, limit: i64, now: i64, due: i64) -> Result<Vec<GateRow>> {
     let taken = gates_where(
         tx,
         "WHERE coalesce(g.checked_at, 0) <= ?2",
@@ -53,9 +47,9 @@ pub(super) fn take(tx: &Transaction, limit: i64, now: i64, due: i64) -> Result<V
 
 /// The gates `filter` keeps (`?1` is the limit), oldest first.
 fn gates_where(
-    conn: &Connection,
+    conn: &Db,
     filter: &str,
-    values: impl rusqlite::Params,
+    values: impl crate::store::sql::Params,
 ) -> Result<Vec<GateRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT g.job_id, g.task_id, t.key, j.project, j.stage, g.gated_stage, g.sha, g.since,
@@ -79,10 +73,10 @@ fn gates_where(
             max_attempts: row.get("max_attempts")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn failures(conn: &Connection, job_id: i64) -> Result<Option<String>> {
+pub(super) fn failures(conn: &Db, job_id: i64) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT ci_failures FROM jobs WHERE id = ?1")?
         .query_row([job_id], |row| row.get::<_, Option<String>>(0))
@@ -90,7 +84,7 @@ pub(super) fn failures(conn: &Connection, job_id: i64) -> Result<Option<String>>
         .flatten())
 }
 
-pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<GateSettled>> {
+pub(super) fn settle(tx: &Db, settle: &GateSettle) -> Result<Option<GateSettled>> {
     let gate: Option<(i64, String)> = tx
         .prepare_cached("SELECT task_id, gated_stage FROM ci_gates WHERE job_id = ?1")?
         .query_row([settle.job_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -175,14 +169,14 @@ pub(super) fn settle(tx: &Transaction, settle: &GateSettle) -> Result<Option<Gat
     Ok(Some(settled))
 }
 
-fn release(tx: &Transaction, job_id: i64) -> Result<()> {
+fn release(tx: &Db, job_id: i64) -> Result<()> {
     tx.prepare_cached("DELETE FROM ci_gates WHERE job_id = ?1")?
         .execute([job_id])?;
     Ok(())
 }
 
 pub(super) fn settle_merge(
-    tx: &Transaction,
+    tx: &Db,
     message_id: i64,
     claimer: &str,
     settled: &MergeSettled,

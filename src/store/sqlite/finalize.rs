@@ -1,7 +1,7 @@
 //! Finalize: the run's lock, the plan written in one transaction, and the runs awaiting it.
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::{anyhow, bail, Result};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{breaker, budget, ci, holds, jobs, outbox, preflight, runs};
 use crate::domain::states::JobState;
@@ -9,7 +9,7 @@ use crate::store::{
     AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
 };
 
-pub(super) fn lock(tx: &Transaction, lock: &FinalizeLock) -> Result<Locked> {
+pub(super) fn lock(tx: &Db, lock: &FinalizeLock) -> Result<Locked> {
     let taken = tx
         .prepare_cached(
             "UPDATE agent_runs SET finalizing_by = ?2, finalizing_until = ?3
@@ -48,7 +48,7 @@ pub(super) fn lock(tx: &Transaction, lock: &FinalizeLock) -> Result<Locked> {
     }
 }
 
-pub(super) fn unlock(tx: &Transaction, run_id: i64, holder: &str) -> Result<()> {
+pub(super) fn unlock(tx: &Db, run_id: i64, holder: &str) -> Result<()> {
     tx.prepare_cached(
         "UPDATE agent_runs SET finalizing_by = NULL, finalizing_until = NULL
          WHERE id = ?1 AND finalizing_by = ?2",
@@ -57,7 +57,7 @@ pub(super) fn unlock(tx: &Transaction, run_id: i64, holder: &str) -> Result<()> 
     Ok(())
 }
 
-pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
+pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
     let now = plan.now;
     let run = runs::run(tx, plan.run_id)?.ok_or_else(|| anyhow!("run {} vanished", plan.run_id))?;
     if run.finalized_at.is_some() {
@@ -221,11 +221,7 @@ pub(super) fn apply(tx: &Transaction, plan: &FinalizePlan) -> Result<Applied> {
 
 /// Walks agent_runs_unfinalized, whatever the planner would guess: ordered by id, a scan of every
 /// run ever made looks cheaper to it than it is.
-pub(super) fn unfinalized(
-    conn: &Connection,
-    worker: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Unfinalized>> {
+pub(super) fn unfinalized(conn: &Db, worker: Option<&str>, limit: i64) -> Result<Vec<Unfinalized>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.id AS run_id, r.job_id AS job_id, r.worker AS worker, r.agent AS agent,
                 r.attempt AS attempt, r.ended_at AS ended_at,
@@ -248,5 +244,5 @@ pub(super) fn unfinalized(
             lease_expires_at: row.get("lease_expires_at")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }

@@ -1,19 +1,13 @@
 //! Project holds, per project and host.
 
+use crate::store::sql::{params, Db};
 use anyhow::Result;
-use rusqlite::{params, Connection, Transaction};
 
 use super::outbox;
 use crate::store::{held_alert, Message, ProjectHold};
 
 /// Hold `project` on `host`; the first hold queues its alert. Returns whether it was newly held.
-pub(super) fn hold(
-    tx: &Transaction,
-    project: &str,
-    host: &str,
-    reason: &str,
-    now: i64,
-) -> Result<bool> {
+pub(super) fn hold(tx: &Db, project: &str, host: &str, reason: &str, now: i64) -> Result<bool> {
     let taken = tx
         .prepare_cached(
             "INSERT INTO project_holds (project, host, reason, since) VALUES (?1, ?2, ?3, ?4)
@@ -29,17 +23,17 @@ pub(super) fn hold(
 }
 
 /// Release `project`'s hold on `host`, if it has one.
-pub(super) fn release(tx: &Transaction, project: &str, host: &str) -> Result<()> {
+pub(super) fn release(tx: &Db, project: &str, host: &str) -> Result<()> {
     tx.prepare_cached("DELETE FROM project_holds WHERE project = ?1 AND host = ?2")?
         .execute(params![project, host])?;
     Ok(())
 }
 
-pub(super) fn all(conn: &Connection) -> Result<Vec<ProjectHold>> {
+pub(super) fn all(conn: &Db) -> Result<Vec<ProjectHold>> {
     let mut stmt = conn.prepare_cached(
         "SELECT project, host, reason, since FROM project_holds ORDER BY project, host",
     )?;
-    let rows = stmt.query_map([], |row| {
+    let rows = stmt.query_map((), |row| {
         Ok(ProjectHold {
             project: row.get("project")?,
             host: row.get("host")?,
@@ -47,5 +41,5 @@ pub(super) fn all(conn: &Connection) -> Result<Vec<ProjectHold>> {
             since: row.get("since")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{jobs, outbox};
 use crate::domain::states::{JobState, MessageKind, OutboxState, PrState, TaskState};
@@ -12,7 +12,7 @@ use crate::store::{
     IntakeSync, IntakeSynced, IntakeTask, LabelChange, LabelSweep, Message, NewIssueLabel, NewTask,
 };
 
-pub(super) fn sync_intake(tx: &Transaction, sync: &IntakeSync) -> Result<IntakeSynced> {
+pub(super) fn sync_intake(tx: &Db, sync: &IntakeSync) -> Result<IntakeSynced> {
     let mut synced = IntakeSynced::default();
     for issue in sync.issues {
         if taken_in(tx, sync.project, issue.number)? {
@@ -65,14 +65,14 @@ pub(super) fn sync_intake(tx: &Transaction, sync: &IntakeSync) -> Result<IntakeS
     Ok(synced)
 }
 
-fn taken_in(tx: &Transaction, project: &str, issue: i64) -> Result<bool> {
+fn taken_in(tx: &Db, project: &str, issue: i64) -> Result<bool> {
     Ok(tx
         .prepare_cached("SELECT 1 FROM intake_issues WHERE project = ?1 AND issue = ?2")?
         .exists(params![project, issue])?)
 }
 
 /// The key of a task of the project for this issue, or under this key however spelled.
-fn task_for(tx: &Transaction, project: &str, issue: i64, key: &str) -> Result<Option<String>> {
+fn task_for(tx: &Db, project: &str, issue: i64, key: &str) -> Result<Option<String>> {
     let by_issue = tx
         .prepare_cached(
             "SELECT key FROM tasks WHERE project = ?1 AND issue = ?2 ORDER BY id LIMIT 1",
@@ -91,7 +91,7 @@ fn task_for(tx: &Transaction, project: &str, issue: i64, key: &str) -> Result<Op
         .optional()?)
 }
 
-fn remember(tx: &Transaction, sync: &IntakeSync, issue: i64, key: &str) -> Result<()> {
+fn remember(tx: &Db, sync: &IntakeSync, issue: i64, key: &str) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO intake_issues (project, issue, task, taken_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (project, issue) DO NOTHING",
@@ -102,7 +102,7 @@ fn remember(tx: &Transaction, sync: &IntakeSync, issue: i64, key: &str) -> Resul
 
 /// The project's jobs not running yet (queued, or waiting for budget) of tasks taken in from an
 /// issue: what a sync withdraws when the issue leaves the list. A running job finishes its run.
-fn waiting_jobs(tx: &Transaction, project: &str) -> Result<Vec<IntakeTask>> {
+fn waiting_jobs(tx: &Db, project: &str) -> Result<Vec<IntakeTask>> {
     // The states are written into the statement: the partial indexes jobs_queue and
     // jobs_over_budget match, and a sync reads the queue, not every job ever made.
     let one_state = |state: JobState| {
@@ -126,7 +126,7 @@ fn waiting_jobs(tx: &Transaction, project: &str) -> Result<Vec<IntakeTask>> {
             job_id: row.get("job_id")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// A task with an issue, as the label sweep sees it.
@@ -140,7 +140,7 @@ struct Labelled {
     issue_label: Option<String>,
 }
 
-pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {
+pub(super) fn sweep_issue_labels(tx: &Db, sweep: &LabelSweep) -> Result<Vec<LabelChange>> {
     // The live tasks, then the finished ones since `since`: two walks of tasks_labelled, so a
     // sweep reads what changed, not every task with an issue the project ever had.
     let mut stmt = tx.prepare_cached(
@@ -180,7 +180,7 @@ pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result
             })
         },
     )?;
-    let tasks: Vec<Labelled> = rows.collect::<rusqlite::Result<_>>()?;
+    let tasks: Vec<Labelled> = rows.collect::<crate::store::sql::Result<_>>()?;
     let mut changes = Vec::new();
     for task in tasks.into_iter().filter(|t| t.issue > 0) {
         let wanted = (sweep.rule)(task.state, task.live_job, task.pr_state);
@@ -210,7 +210,7 @@ pub(super) fn sweep_issue_labels(tx: &Transaction, sweep: &LabelSweep) -> Result
 }
 
 /// Whether a label message of the task waits to be delivered (pending, not yet claimed).
-fn label_waiting(tx: &Transaction, project: &str, task: &str) -> Result<bool> {
+fn label_waiting(tx: &Db, project: &str, task: &str) -> Result<bool> {
     Ok(tx
         .prepare_cached(&format!(
             "SELECT 1 FROM outbox WHERE kind = '{kind}' AND project = ?1 AND task = ?2 AND state = ?3",

@@ -1,7 +1,7 @@
 //! Tasks, jobs, their history, the claim and the rescue.
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::{bail, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{branches, breaker, budget, holds, outbox, runs};
 use crate::domain::breaker::{Breaker, Gate, Probe};
@@ -25,7 +25,7 @@ pub(super) const JOB_SELECT: &str = "SELECT j.id AS job_id, j.task_id AS task_id
      j.last_reason AS last_reason, j.created_at AS created_at, j.updated_at AS updated_at \
      FROM jobs j JOIN tasks t ON t.id = j.task_id";
 
-pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
+pub(super) fn job_from_row(row: &Row) -> crate::store::sql::Result<Job> {
     Ok(Job {
         job_id: row.get("job_id")?,
         task_id: row.get("task_id")?,
@@ -50,16 +50,16 @@ pub(super) fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
 
 /// Jobs matching `filter` (SQL after the join, e.g. `WHERE … ORDER BY …`) with `params`.
 pub(super) fn jobs_where(
-    conn: &Connection,
+    conn: &Db,
     filter: &str,
-    params: impl rusqlite::Params,
+    params: impl crate::store::sql::Params,
 ) -> Result<Vec<Job>> {
     let mut stmt = conn.prepare_cached(&format!("{JOB_SELECT} {filter}"))?;
     let rows = stmt.query_map(params, job_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn job(conn: &Connection, job_id: i64) -> Result<Option<Job>> {
+pub(super) fn job(conn: &Db, job_id: i64) -> Result<Option<Job>> {
     Ok(conn
         .prepare_cached(&format!("{JOB_SELECT} WHERE j.id = ?1"))?
         .query_row([job_id], job_from_row)
@@ -68,7 +68,7 @@ pub(super) fn job(conn: &Connection, job_id: i64) -> Result<Option<Job>> {
 
 /// Record a transition in the job's history.
 pub(super) fn record(
-    tx: &Transaction,
+    tx: &Db,
     job_id: i64,
     from: Option<JobState>,
     to: JobState,
@@ -95,7 +95,7 @@ pub(super) struct JobSpec<'a> {
     pub state: JobState,
 }
 
-pub(super) fn insert_job(tx: &Transaction, spec: &JobSpec, now: i64) -> Result<i64> {
+pub(super) fn insert_job(tx: &Db, spec: &JobSpec, now: i64) -> Result<i64> {
     let job_id: i64 = tx.query_row(
         "INSERT INTO jobs (task_id, project, stage, state, priority, attempt, max_attempts, run_after, created_at, updated_at)
          SELECT id, project, ?2, ?6, ?3, 0, ?4, ?5, ?5, ?5 FROM tasks WHERE id = ?1
@@ -115,19 +115,14 @@ pub(super) fn insert_job(tx: &Transaction, spec: &JobSpec, now: i64) -> Result<i
     Ok(job_id)
 }
 
-fn set_task_state(tx: &Transaction, task_id: i64, state: TaskState, now: i64) -> Result<()> {
+fn set_task_state(tx: &Db, task_id: i64, state: TaskState, now: i64) -> Result<()> {
     tx.prepare_cached("UPDATE tasks SET state = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![task_id, state, now])?;
     Ok(())
 }
 
 /// Set the task's state once none of its jobs is live (as its last job ended).
-pub(super) fn settle_task(
-    tx: &Transaction,
-    task_id: i64,
-    state: TaskState,
-    now: i64,
-) -> Result<()> {
+pub(super) fn settle_task(tx: &Db, task_id: i64, state: TaskState, now: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE tasks SET state = ?2, updated_at = ?3 WHERE id = ?1
            AND NOT EXISTS (SELECT 1 FROM jobs WHERE task_id = ?1 AND state IN (?4, ?5, ?6, ?7))",
@@ -147,7 +142,7 @@ pub(super) fn settle_task(
 /// Extend the holder's lease to `now + lease_ms`; with `run_id`, only while that run is open.
 /// False when the holder holds it no more (nothing written).
 pub(super) fn renew_lease(
-    tx: &Transaction,
+    tx: &Db,
     holder: &LeaseHolder,
     run_id: Option<i64>,
     lease_ms: i64,
@@ -176,7 +171,7 @@ pub(super) fn renew_lease(
 }
 
 /// The task's live job: (id, stage, state).
-fn live_job(tx: &Transaction, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
+fn live_job(tx: &Db, task_id: i64) -> Result<Option<(i64, String, JobState)>> {
     Ok(tx
         .prepare_cached(
             "SELECT id, stage, state FROM jobs WHERE task_id = ?1 AND state IN (?2, ?3, ?4, ?5)
@@ -195,7 +190,7 @@ fn live_job(tx: &Transaction, task_id: i64) -> Result<Option<(i64, String, JobSt
         .optional()?)
 }
 
-pub(super) fn enqueue(tx: &Transaction, new: &NewTask, now: i64) -> Result<Enqueued> {
+pub(super) fn enqueue(tx: &Db, new: &NewTask, now: i64) -> Result<Enqueued> {
     let task_id: Option<i64> = tx
         .query_row(
             "SELECT id FROM tasks WHERE project = ?1 AND key = ?2",
@@ -268,7 +263,7 @@ pub(super) fn enqueue(tx: &Transaction, new: &NewTask, now: i64) -> Result<Enque
 /// Why a task key with no live job must not be queued again: its task is complete, or has an
 /// open pull request, or another task of the project has the key spelled otherwise (a task never
 /// gets a second branch, nor a second pull request). The answer names the task's last job.
-fn refusal(tx: &Transaction, new: &NewTask, task_id: Option<i64>) -> Result<Option<Enqueued>> {
+fn refusal(tx: &Db, new: &NewTask, task_id: Option<i64>) -> Result<Option<Enqueued>> {
     let (task, refused) = match task_id {
         Some(task_id) => {
             let task =
@@ -319,7 +314,7 @@ fn refusal(tx: &Transaction, new: &NewTask, task_id: Option<i64>) -> Result<Opti
 
 /// The refusal of a key a pruned task had (or one spelled like it): it names no job (they are
 /// gone), job id 0.
-fn pruned(tx: &Transaction, new: &NewTask) -> Result<Option<Enqueued>> {
+fn pruned(tx: &Db, new: &NewTask) -> Result<Option<Enqueued>> {
     let found = tx
         .prepare_cached(
             "SELECT key, branch, pr_number, pr_url FROM pruned_branches
@@ -345,7 +340,7 @@ fn pruned(tx: &Transaction, new: &NewTask) -> Result<Option<Enqueued>> {
     }))
 }
 
-pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
+pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
     let now = request.now;
     // Each agent's circuit breaker gates its own stages; when every one refuses, nothing is
     // written (the one error a single-agent claim always gave).
@@ -393,7 +388,7 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
         .query_map([JobState::Running], |row| {
             Ok((row.get("project")?, row.get("running")?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     let open: Vec<&str> = request
         .projects
         .iter()
@@ -508,12 +503,14 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimRequest) -> Result<Claim> {
 /// Take the best eligible job for the claim's worker, in one statement: per open project (a
 /// JSON object of project → its claimable stages) the best queued job (walking jobs_queue, whose
 /// condition the state must be written into the statement to match), then the best of those.
-fn take_best(
-    tx: &Transaction,
-    request: &ClaimRequest,
-    open: &str,
-    due_limit: i64,
-) -> Result<Option<Taken>> {
+fn take_best(tx: &Db, request: &ClaimRequest, open: &str, due_limit: i64) -> Result<Option<Taken>> {
+    // On a server several claims may look at once: each takes the job it chose as it reads it,
+    // passing over one another claim holds (under SQLite's one writer there is none).
+    let skip_locked = if tx.is_postgres() {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     Ok(tx
         .prepare_cached(&format!(
             "UPDATE jobs SET state = '{running}', attempt = attempt + 1, lease_owner = ?1,
@@ -526,7 +523,7 @@ fn take_best(
                        AND (q.run_after <= ?2 OR q.run_after > ?5)
                        AND q.stage IN (SELECT value FROM json_each(p.value))
                        AND NOT EXISTS (SELECT 1 FROM ci_gates AS g WHERE g.job_id = q.id)
-                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1)
+                     ORDER BY q.priority DESC, q.run_after, q.id LIMIT 1 {skip_locked})
                  ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
              RETURNING id, run_after, project, task_id",
             running = JobState::Running,
@@ -564,7 +561,7 @@ struct Taken {
 /// (maybe by a clock that ran ahead), and jobs whose open run is on `host` (their supervisors are
 /// looked up); each with its current attempt's open run. A superset: `crate::domain::rescue`
 /// decides.
-pub(super) fn rescue_candidates(conn: &Connection, host: &str, now: i64) -> Result<Vec<Candidate>> {
+pub(super) fn rescue_candidates(conn: &Db, host: &str, now: i64) -> Result<Vec<Candidate>> {
     // The states are written into the statement: the partial indexes over running jobs match.
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT j.id AS job_id, j.task_id AS task_id, j.lease_owner AS worker,
@@ -614,18 +611,13 @@ pub(super) fn rescue_candidates(conn: &Connection, host: &str, now: i64) -> Resu
             run,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// Read the candidates, let `triage` pick (and end their processes), then requeue (attempt
 /// counted) or fail each job picked, as the rescue says, closing its open run with the same
 /// decision.
-pub(super) fn rescue(
-    tx: &Transaction,
-    host: &str,
-    now: i64,
-    triage: Triage,
-) -> Result<Vec<Rescued>> {
+pub(super) fn rescue(tx: &Db, host: &str, now: i64, triage: Triage) -> Result<Vec<Rescued>> {
     let candidates = rescue_candidates(tx, host, now)?;
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -694,17 +686,17 @@ pub(super) fn rescue(
 }
 
 /// The job, or the usage error that names no job.
-pub(super) fn existing(tx: &Transaction, job_id: i64) -> Result<Job> {
+pub(super) fn existing(tx: &Db, job_id: i64) -> Result<Job> {
     job(tx, job_id)?.ok_or_else(|| no_job(job_id))
 }
 
-pub(super) fn cancel(tx: &Transaction, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
+pub(super) fn cancel(tx: &Db, job_id: i64, actor: &str, now: i64) -> Result<Cancelled> {
     cancel_for(tx, job_id, actor, "cancelled by operator", now)
 }
 
 /// Cancel a queued, running or over-budget job, recording `reason` in its history.
 pub(super) fn cancel_for(
-    tx: &Transaction,
+    tx: &Db,
     job_id: i64,
     actor: &str,
     reason: &str,
@@ -767,7 +759,7 @@ pub(super) fn cancel_for(
 }
 
 pub(super) fn retry(
-    tx: &Transaction,
+    tx: &Db,
     job_id: i64,
     stage: Option<&str>,
     actor: &str,
@@ -829,7 +821,7 @@ pub(super) fn retry(
     })
 }
 
-pub(super) fn make_due(tx: &Transaction, job_id: i64, actor: &str, now: i64) -> Result<i64> {
+pub(super) fn make_due(tx: &Db, job_id: i64, actor: &str, now: i64) -> Result<i64> {
     let job = existing(tx, job_id)?;
     if job.state != JobState::Queued {
         bail!(

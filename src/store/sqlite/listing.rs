@@ -1,13 +1,13 @@
 //! Reads for people: job and task listings, history, counts.
 
+use crate::store::sql::{params, Db};
 use anyhow::Result;
-use rusqlite::{params, Connection};
 
 use super::jobs::jobs_where;
 use crate::domain::states::JobState;
 use crate::store::{HistoryEntry, Job, JobFilter, StateCount, Task};
 
-pub(super) fn task_body(conn: &Connection, task_id: i64) -> Result<String> {
+pub(super) fn task_body(conn: &Db, task_id: i64) -> Result<String> {
     Ok(
         conn.query_row("SELECT body FROM tasks WHERE id = ?1", [task_id], |row| {
             row.get("body")
@@ -15,7 +15,7 @@ pub(super) fn task_body(conn: &Connection, task_id: i64) -> Result<String> {
     )
 }
 
-pub(super) fn history(conn: &Connection, job_id: i64) -> Result<Vec<HistoryEntry>> {
+pub(super) fn history(conn: &Db, job_id: i64) -> Result<Vec<HistoryEntry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, from_state, to_state, actor, reason FROM job_history WHERE job_id = ?1 ORDER BY id",
     )?;
@@ -28,17 +28,17 @@ pub(super) fn history(conn: &Connection, job_id: i64) -> Result<Vec<HistoryEntry
             reason: row.get("reason")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// From the counts kept by the jobs' triggers (migration 0009): reading them costs the same
 /// however many jobs there are. Finished jobs stay counted after they are pruned.
-pub(super) fn state_counts(conn: &Connection) -> Result<Vec<StateCount>> {
+pub(super) fn state_counts(conn: &Db) -> Result<Vec<StateCount>> {
     let mut stmt = conn.prepare_cached(
         "SELECT project, state, stage, jobs AS n FROM job_counts WHERE jobs <> 0
          ORDER BY project, state, stage",
     )?;
-    let rows = stmt.query_map([], |row| {
+    let rows = stmt.query_map((), |row| {
         Ok(StateCount {
             project: row.get("project")?,
             state: row.get("state")?,
@@ -46,7 +46,7 @@ pub(super) fn state_counts(conn: &Connection) -> Result<Vec<StateCount>> {
             count: row.get("n")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
 /// How jobs in `state` are listed: running by lease expiry, queued by when they are due.
@@ -59,7 +59,7 @@ fn display_order(state: JobState) -> &'static str {
     }
 }
 
-pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> Result<Vec<Job>> {
+pub(super) fn jobs_in_state(conn: &Db, state: JobState, limit: i64) -> Result<Vec<Job>> {
     // The state is written into the statement so that the planner can use the partial index
     // over that state.
     jobs_where(
@@ -72,7 +72,7 @@ pub(super) fn jobs_in_state(conn: &Connection, state: JobState, limit: i64) -> R
     )
 }
 
-pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
+pub(super) fn stranded(conn: &Db, stages: &[&str], limit: i64) -> Result<Vec<Job>> {
     let stages = serde_json::to_string(stages)?;
     // The counts say whether any live job is at a stage the pipeline lacks; nearly always none.
     let live: Vec<String> = JobState::LIVE.iter().map(|s| format!("'{s}'")).collect();
@@ -105,7 +105,7 @@ pub(super) fn stranded(conn: &Connection, stages: &[&str], limit: i64) -> Result
     Ok(out)
 }
 
-pub(super) fn pending_retries(conn: &Connection, now: i64, limit: i64) -> Result<Vec<Job>> {
+pub(super) fn pending_retries(conn: &Db, now: i64, limit: i64) -> Result<Vec<Job>> {
     jobs_where(
         conn,
         &format!(
@@ -118,7 +118,7 @@ pub(super) fn pending_retries(conn: &Connection, now: i64, limit: i64) -> Result
 
 /// One query per state, each walking that state's index, so the live listing costs the same
 /// however many jobs have finished.
-pub(super) fn list_jobs(conn: &Connection, filter: &JobFilter) -> Result<Vec<Job>> {
+pub(super) fn list_jobs(conn: &Db, filter: &JobFilter) -> Result<Vec<Job>> {
     let mut out = Vec::new();
     for &state in filter.states() {
         let order = match state {
@@ -141,10 +141,10 @@ pub(super) fn list_jobs(conn: &Connection, filter: &JobFilter) -> Result<Vec<Job
     Ok(out)
 }
 
-pub(super) fn tasks_by_key(conn: &Connection, key: &str) -> Result<Vec<Task>> {
+pub(super) fn tasks_by_key(conn: &Db, key: &str) -> Result<Vec<Task>> {
     super::branches::tasks_where(conn, "WHERE key = ?1 ORDER BY project", [key])
 }
 
-pub(super) fn jobs_of_task(conn: &Connection, task_id: i64) -> Result<Vec<Job>> {
+pub(super) fn jobs_of_task(conn: &Db, task_id: i64) -> Result<Vec<Job>> {
     jobs_where(conn, "WHERE j.task_id = ?1 ORDER BY j.id", [task_id])
 }

@@ -3,8 +3,8 @@
 //! counters and the usage rollup the triggers keep (migration 0009), live ones from the partial
 //! indexes over live rows: none of them reads every job, run or message ever made.
 
+use crate::store::sql::{Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension};
 
 use super::{branches, breaker, budget, holds, listing, outbox, preflight, retention};
 use crate::domain::budget::day_start;
@@ -16,7 +16,7 @@ use crate::store::{ClassCount, MetricsFacts, UsageTotals};
 /// '', as in the rows of each day; migration 0009).
 pub(super) const ALL_TIME: i64 = -1;
 
-pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFacts> {
+pub(super) fn facts(conn: &Db, host: &str, now: i64) -> Result<MetricsFacts> {
     Ok(MetricsFacts {
         job_counts: listing::state_counts(conn)?,
         run_classes: run_class_counts(conn)?,
@@ -28,7 +28,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
         breakers: breaker::rows(conn, None, now)?,
         resumed_runs: conn.query_row(
             "SELECT coalesce(sum(runs), 0) FROM run_counts WHERE name = 'resumed'",
-            [],
+            (),
             |row| row.get(0),
         )?,
         cost_today: budget::cost_on(conn, day_start(now))?,
@@ -39,7 +39,7 @@ pub(super) fn facts(conn: &Connection, host: &str, now: i64) -> Result<MetricsFa
 }
 
 /// Finalized runs by class from the rollup, and the runs not finalized yet (class None).
-fn run_class_counts(conn: &Connection) -> Result<Vec<ClassCount>> {
+fn run_class_counts(conn: &Db) -> Result<Vec<ClassCount>> {
     let mut stmt = conn.prepare_cached(
         "SELECT class, sum(runs) AS n FROM usage_rollup WHERE task = '' AND day = ?1 GROUP BY class
          UNION ALL
@@ -53,10 +53,10 @@ fn run_class_counts(conn: &Connection) -> Result<Vec<ClassCount>> {
             count: row.get(1)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-fn requeue_count(conn: &Connection) -> Result<i64> {
+fn requeue_count(conn: &Db) -> Result<i64> {
     Ok(conn
         .query_row(
             "SELECT moves FROM job_moves WHERE from_state = ?1 AND to_state = ?2",
@@ -67,7 +67,7 @@ fn requeue_count(conn: &Connection) -> Result<i64> {
         .unwrap_or(0))
 }
 
-fn usage_by_project(conn: &Connection) -> Result<Vec<UsageTotals>> {
+fn usage_by_project(conn: &Db) -> Result<Vec<UsageTotals>> {
     let mut stmt = conn.prepare_cached(
         "SELECT project, total(cost_usd) AS cost_usd, sum(input_tokens) AS input_tokens,
                 sum(output_tokens) AS output_tokens, sum(cache_read_tokens) AS cache_read_tokens,
@@ -84,10 +84,10 @@ fn usage_by_project(conn: &Connection) -> Result<Vec<UsageTotals>> {
             cache_write_tokens: row.get("cache_write_tokens")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-fn oldest_due_queued(conn: &Connection, now: i64) -> Result<Option<i64>> {
+fn oldest_due_queued(conn: &Db, now: i64) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
             &format!(

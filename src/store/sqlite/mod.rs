@@ -10,6 +10,7 @@ mod branches;
 mod breaker;
 mod budget;
 mod ci;
+mod copy;
 mod finalize;
 mod holds;
 mod intake;
@@ -20,7 +21,6 @@ mod outbox;
 mod preflight;
 mod retention;
 mod runs;
-mod types;
 mod usage;
 
 use std::fs::OpenOptions;
@@ -31,6 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
+use super::sql::{Backend, Db};
 use super::*;
 use crate::domain::breaker::Breaker;
 use crate::domain::states::{JobState, MessageKind, OutboxState};
@@ -86,8 +87,7 @@ pub struct Sqlite {
 
 impl Sqlite {
     /// Open (creating it, private to its owner, when missing) and migrate the database.
-    pub fn open(options: &Options) -> Result<Sqlite> {
-        let path = options.location;
+    pub fn open(path: &Path, options: &Options) -> Result<Sqlite> {
         let busy_timeout_ms = options.busy_timeout_ms;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsx::ensure_private_dir(dir, "database directory")?;
@@ -170,7 +170,7 @@ impl Sqlite {
         // foreign keys off; the pragma is ignored inside a transaction, so it goes around it,
         // and the keys are checked before they are turned back on.
         self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
-        let migrated = self.write(|tx| {
+        let migrated = self.write_raw(|tx| {
             // Another process may have migrated while we waited for the lock.
             let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
             if version > known {
@@ -222,7 +222,7 @@ impl Sqlite {
 
     /// Run `f` inside one `BEGIN IMMEDIATE` transaction: committed when it returns Ok, rolled
     /// back otherwise. The write lock is taken up front, so the busy timeout applies to it.
-    fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+    fn write_raw<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -233,17 +233,6 @@ impl Sqlite {
         Ok(value)
     }
 
-    /// `write`, for a step of a bulk job (a prune's batch): its commit leaves checkpointing the
-    /// WAL to `checkpoint`, between steps. A checkpoint at commit copies every page the step
-    /// logged into the database file before the step returns, and the step would take that long
-    /// again before its pacing notices.
-    fn bulk_write<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        self.autocheckpoint(0)?;
-        let result = self.write(f);
-        self.autocheckpoint(DEFAULT_AUTOCHECKPOINT)?;
-        result
-    }
-
     fn autocheckpoint(&self, pages: i64) -> Result<()> {
         self.conn
             .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
@@ -252,32 +241,66 @@ impl Sqlite {
             .map_err(|err| self.context(err.into()))
     }
 
-    /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
-    /// database, whatever other processes commit meanwhile (WAL keeps readers and writers apart).
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        let value = f(&tx).map_err(|err| self.context(err))?;
-        tx.commit()
-            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
-        Ok(value)
-    }
-
-    /// One statement's read, with the database's path in its error.
-    fn get<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        f(&self.conn).map_err(|err| self.context(err))
-    }
-
     fn context(&self, err: anyhow::Error) -> anyhow::Error {
         with_hint(err, &self.path, self.busy_timeout_ms)
     }
 }
 
-impl Store for Sqlite {
+impl Backend for Sqlite {
     fn now(&self) -> Result<i64> {
         Ok(now_ms())
+    }
+
+    fn write<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.write_raw(|tx| f(&Db::sqlite(tx)))
+    }
+
+    /// `write`, for a step of a bulk job (a prune's batch): its commit leaves checkpointing the
+    /// WAL to `checkpoint`, between steps. A checkpoint at commit copies every page the step
+    /// logged into the database file before the step returns, and the step would take that long
+    /// again before its pacing notices.
+    fn bulk_write<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.autocheckpoint(0)?;
+        let result = self.write(f);
+        self.autocheckpoint(DEFAULT_AUTOCHECKPOINT)?;
+        result
+    }
+
+    /// Run `f`'s queries inside one read transaction: they all see the same snapshot of the
+    /// database, whatever other processes commit meanwhile (WAL keeps readers and writers apart).
+    fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        let value = f(&Db::sqlite(&tx)).map_err(|err| self.context(err))?;
+        tx.commit()
+            .map_err(|err| explain(err, &self.path, self.busy_timeout_ms))?;
+        Ok(value)
+    }
+
+    fn get<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        f(&Db::sqlite(&self.conn)).map_err(|err| self.context(err))
+    }
+
+    fn rolled_back<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction()?;
+        let value = f(&Db::sqlite(&tx)).map_err(|err| self.context(err))?;
+        tx.rollback()?;
+        Ok(value)
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        // Busy (another checkpoint at work) is no failure: that one does the job.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|err| self.context(err.into()))
+    }
+}
+
+impl<B: Backend> Store for B {
+    fn now(&self) -> Result<i64> {
+        Backend::now(self)
     }
 
     fn enqueue(&mut self, new: &NewTask, now: i64) -> Result<Enqueued> {
@@ -486,6 +509,10 @@ impl Store for Sqlite {
         self.write(|tx| preflight::reset(tx, host, agent))
     }
 
+    fn held_hosts(&self, now: i64) -> Result<Vec<String>> {
+        self.get(|db| preflight::held_hosts(db, now))
+    }
+
     fn cached_agent_version(&self, host: &str, agent: &str) -> Result<Option<String>> {
         self.get(|conn| preflight::cached_agent_version(conn, host, agent))
     }
@@ -636,10 +663,7 @@ impl Store for Sqlite {
         if sweep.dry_run {
             // A transaction that is rolled back is the one way to share the statement: it
             // removes nothing either way, and a read does not take the write lock.
-            let tx = self.conn.unchecked_transaction()?;
-            let swept = retention::sweep_outbox(&tx, sweep).map_err(|err| self.context(err))?;
-            tx.rollback()?;
-            return Ok(swept);
+            return self.rolled_back(|tx| retention::sweep_outbox(tx, sweep));
         }
         self.bulk_write(|tx| retention::sweep_outbox(tx, sweep))
     }
@@ -665,10 +689,7 @@ impl Store for Sqlite {
     }
 
     fn checkpoint(&mut self) -> Result<()> {
-        // Busy (another checkpoint at work) is no failure: that one does the job.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(|err| self.context(err.into()))
+        Backend::checkpoint(self)
     }
 
     fn take_turn(&mut self, turn: &Turn) -> Result<bool> {
@@ -690,13 +711,31 @@ impl Store for Sqlite {
     fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>> {
         self.read(|conn| usage::report(conn, query))
     }
+
+    fn copy_tables(&self) -> &'static [CopyTable] {
+        copy::TABLES
+    }
+
+    fn copy_count(&self, table: &str) -> Result<i64> {
+        self.get(|db| copy::count(db, table))
+    }
+
+    fn copy_rows(&self, table: &str, after: i64, limit: i64) -> Result<TableRows> {
+        self.read(|db| copy::rows(db, table, after, limit))
+    }
+
+    fn copy_insert(&mut self, table: &str, rows: &TableRows, first: bool) -> Result<()> {
+        self.bulk_write(|db| copy::insert(db, table, rows, first))
+    }
+
+    fn copy_finish(&mut self) -> Result<()> {
+        self.write(copy::finish)
+    }
 }
 
 /// Turn an SQLite failure somewhere in `err` into a message an operator can act on.
 fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
-    let sqlite = err
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<rusqlite::Error>())
+    let sqlite = super::sql::Error::find(&err, super::sql::Error::sqlite)
         .and_then(|e| e.sqlite_error_code());
     match sqlite.and_then(|code| friendly(code, path, busy_timeout_ms)) {
         Some(message) => err.context(message),

@@ -7,8 +7,8 @@
 //! arriving within the window after it waits until the window ends; when a message is sent,
 //! every other pending alert of its kind and key is folded into it ("… and N more").
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::domain::states::{MessageKind, OutboxState};
 use crate::store::{
@@ -17,7 +17,7 @@ use crate::store::{
 };
 
 /// Queue a message inside the caller's transaction; due at once. Returns its id.
-pub(super) fn queue(tx: &Transaction, message: &Message, now: i64) -> Result<i64> {
+pub(super) fn queue(tx: &Db, message: &Message, now: i64) -> Result<i64> {
     let message = message.for_storage();
     let payload = message.payload_json()?;
     let (alert_kind, dedup_key) = match &message {
@@ -59,7 +59,7 @@ pub(super) fn queue(tx: &Transaction, message: &Message, now: i64) -> Result<i64
     Ok(id)
 }
 
-pub(super) fn claim(tx: &Transaction, request: &ClaimMessage) -> Result<Option<Claimed>> {
+pub(super) fn claim(tx: &Db, request: &ClaimMessage) -> Result<Option<Claimed>> {
     let skip = serde_json::to_string(request.skip_projects)?;
     loop {
         let Some(Due { id, group }) = next_due(tx, request, &skip)? else {
@@ -112,7 +112,7 @@ pub(super) fn claim(tx: &Transaction, request: &ClaimMessage) -> Result<Option<C
 }
 
 pub(super) fn finish(
-    tx: &Transaction,
+    tx: &Db,
     id: i64,
     claimer: &str,
     finish: &Finish,
@@ -178,7 +178,7 @@ pub(super) fn finish(
 /// End `claimer`'s claim on message `id`: `state` again, due at `due`, with `error`;
 /// `refund` attempts given back (a deferral is not an attempt). None when the claim was lost.
 fn settle_claim(
-    tx: &Transaction,
+    tx: &Db,
     id: i64,
     claimer: &str,
     state: OutboxState,
@@ -199,7 +199,7 @@ fn settle_claim(
         .optional()?)
 }
 
-pub(super) fn note_waiting(tx: &Transaction, kind: MessageKind, why: &str) -> Result<i64> {
+pub(super) fn note_waiting(tx: &Db, kind: MessageKind, why: &str) -> Result<i64> {
     tx.prepare_cached(
         "UPDATE outbox SET last_error = ?2
          WHERE kind = ?1 AND state = ?3 AND last_error IS NOT ?2",
@@ -212,14 +212,14 @@ pub(super) fn note_waiting(tx: &Transaction, kind: MessageKind, why: &str) -> Re
         })?)
 }
 
-pub(super) fn retry_dead(tx: &Transaction, now: i64) -> Result<usize> {
+pub(super) fn retry_dead(tx: &Db, now: i64) -> Result<usize> {
     Ok(tx.execute(
         "UPDATE outbox SET state = ?2, attempts = 0, next_attempt_at = ?1 WHERE state = ?3",
         params![now, OutboxState::Pending, OutboxState::Dead],
     )?)
 }
 
-fn item_from_row(row: &Row) -> rusqlite::Result<OutboxItem> {
+fn item_from_row(row: &Row) -> crate::store::sql::Result<OutboxItem> {
     Ok(OutboxItem {
         id: row.get("id")?,
         kind: row.get("kind")?,
@@ -238,21 +238,21 @@ fn item_from_row(row: &Row) -> rusqlite::Result<OutboxItem> {
     })
 }
 
-pub(super) fn summary(conn: &Connection, now: i64, limit: i64) -> Result<OutboxSummary> {
+pub(super) fn summary(conn: &Db, now: i64, limit: i64) -> Result<OutboxSummary> {
     // Kept by the outbox's triggers (migration 0009): delivered messages pile up for years.
     let counts: Vec<OutboxCount> = conn
         .prepare_cached(
             "SELECT kind, state, messages AS n FROM outbox_counts WHERE messages <> 0
              ORDER BY kind, state",
         )?
-        .query_map([], |row| {
+        .query_map((), |row| {
             Ok(OutboxCount {
                 kind: row.get("kind")?,
                 state: row.get("state")?,
                 count: row.get("n")?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     let total = |wanted: fn(OutboxState) -> bool| -> i64 {
         counts
             .iter()
@@ -277,11 +277,11 @@ pub(super) fn summary(conn: &Connection, now: i64, limit: i64) -> Result<OutboxS
         .query_map(params![now, waiting.0, waiting.1], |row| {
             Ok((row.get("kind")?, row.get("n")?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     let items = |filter: String| -> Result<Vec<OutboxItem>> {
         let mut stmt = conn.prepare_cached(&format!("SELECT * FROM outbox {filter}"))?;
         let rows = stmt.query_map([limit], item_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::store::sql::Result<_>>()?)
     };
     Ok(OutboxSummary {
         pending: total(OutboxState::is_waiting),
@@ -312,14 +312,14 @@ struct Due {
 
 /// The next due message of an allowed kind: pending and due, or claimed by a sender whose claim
 /// ran out.
-fn next_due(tx: &Transaction, request: &ClaimMessage, skip: &str) -> Result<Option<Due>> {
+fn next_due(tx: &Db, request: &ClaimMessage, skip: &str) -> Result<Option<Due>> {
     Ok(tx
         .prepare_cached(
             "SELECT id, alert_kind, dedup_key FROM outbox
              WHERE ((state = ?5 AND next_attempt_at <= ?1)
                     OR (state = ?6 AND claim_expires_at <= ?1))
-               AND ((kind = ?7 AND ?2)
-                    OR (kind IN (?8, ?9, ?10, ?11) AND ?3
+               AND ((kind = ?7 AND ?2 <> 0)
+                    OR (kind IN (?8, ?9, ?10, ?11) AND ?3 <> 0
                         AND coalesce(project, '') NOT IN (SELECT value FROM json_each(?4))))
              ORDER BY next_attempt_at, id LIMIT 1",
         )?
@@ -352,7 +352,7 @@ fn next_due(tx: &Transaction, request: &ClaimMessage, skip: &str) -> Result<Opti
 /// When another alert of the same kind and key went out within the dedup window (or is being
 /// sent right now), the time this one must wait for.
 fn held_until(
-    tx: &Transaction,
+    tx: &Db,
     id: i64,
     (alert_kind, dedup_key): (&str, &str),
     request: &ClaimMessage,
@@ -382,7 +382,7 @@ fn held_until(
 }
 
 /// Fold every other pending alert of the group into `id`, with whatever was folded into them.
-fn fold_into(tx: &Transaction, id: i64, (alert_kind, dedup_key): (&str, &str)) -> Result<()> {
+fn fold_into(tx: &Db, id: i64, (alert_kind, dedup_key): (&str, &str)) -> Result<()> {
     let others = format!(
         "SELECT id FROM outbox WHERE kind = '{alert}' AND alert_kind = ?2
          AND dedup_key = ?3 AND state = '{pending}' AND id <> ?1",
@@ -400,7 +400,7 @@ fn fold_into(tx: &Transaction, id: i64, (alert_kind, dedup_key): (&str, &str)) -
     Ok(())
 }
 
-fn with_folded(tx: &Transaction, mut claimed: Claimed) -> Result<Claimed> {
+fn with_folded(tx: &Db, mut claimed: Claimed) -> Result<Claimed> {
     claimed.folded = tx
         .prepare_cached("SELECT count(*) AS folded FROM outbox WHERE folded_into = ?1")?
         .query_row([claimed.id], |row| row.get("folded"))?;
@@ -412,12 +412,12 @@ fn with_folded(tx: &Transaction, mut claimed: Claimed) -> Result<Claimed> {
         let tasks = stmt.query_map(params![claimed.id, FOLDED_TASKS_LISTED], |row| {
             row.get("task")
         })?;
-        claimed.folded_tasks = tasks.collect::<rusqlite::Result<_>>()?;
+        claimed.folded_tasks = tasks.collect::<crate::store::sql::Result<_>>()?;
     }
     Ok(claimed)
 }
 
-pub(super) fn comments(conn: &Connection) -> Result<Vec<(i64, NewComment)>> {
+pub(super) fn comments(conn: &Db) -> Result<Vec<(i64, NewComment)>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, payload FROM outbox WHERE kind = ?1 ORDER BY id")?;
     let rows = stmt.query_map([MessageKind::Comment], |row| {

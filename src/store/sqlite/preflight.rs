@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::store::{
     AuthGate, CachedVerdict, CredsFingerprint, GateHold, InvocationHold, InvocationHoldRequest,
@@ -11,7 +11,7 @@ use crate::store::{
 };
 
 /// The fingerprint stored in the columns `{prefix}creds_path`, `…_size`, `…_mtime_ns`.
-fn fingerprint(row: &Row, prefix: &str) -> rusqlite::Result<Option<CredsFingerprint>> {
+fn fingerprint(row: &Row, prefix: &str) -> crate::store::sql::Result<Option<CredsFingerprint>> {
     let path: Option<String> = row.get(format!("{prefix}creds_path").as_str())?;
     let size: Option<i64> = row.get(format!("{prefix}creds_size").as_str())?;
     let mtime_ns: Option<i64> = row.get(format!("{prefix}creds_mtime_ns").as_str())?;
@@ -40,7 +40,7 @@ fn fingerprint_columns(
 
 /// The agent's cached verdict and auth gate on `host`, with one statement: the whole warm-cache
 /// read.
-pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<PreflightState> {
+pub(super) fn state(conn: &Db, host: &str, agent: &str) -> Result<PreflightState> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.created_at AS c_created_at, c.ok AS c_ok, c.exit_code AS c_exit_code,
                 c.checks_json AS c_checks_json, c.agent_version AS c_agent_version,
@@ -111,12 +111,7 @@ pub(super) fn state(conn: &Connection, host: &str, agent: &str) -> Result<Prefli
     Ok(state)
 }
 
-pub(super) fn save(
-    tx: &Transaction,
-    host: &str,
-    agent: &str,
-    verdict: &CachedVerdict,
-) -> Result<()> {
+pub(super) fn save(tx: &Db, host: &str, agent: &str, verdict: &CachedVerdict) -> Result<()> {
     let (path, size, mtime_ns) = fingerprint_columns(verdict.creds.as_ref());
     tx.prepare_cached(
         "INSERT INTO preflight_cache (host, agent, ok, exit_code, checks_json, agent_version, inputs,
@@ -147,11 +142,7 @@ pub(super) fn save(
 
 /// Drop cached verdicts inside the caller's transaction: on `host` (every host when None), of
 /// `agent` (every agent when None).
-pub(super) fn drop_cache(
-    tx: &Transaction,
-    host: Option<&str>,
-    agent: Option<&str>,
-) -> Result<usize> {
+pub(super) fn drop_cache(tx: &Db, host: Option<&str>, agent: Option<&str>) -> Result<usize> {
     Ok(tx
         .prepare_cached(
             "DELETE FROM preflight_cache WHERE (?1 IS NULL OR host = ?1) AND (?2 IS NULL OR agent = ?2)",
@@ -160,7 +151,7 @@ pub(super) fn drop_cache(
 }
 
 /// Hold the gate (see `Store::hold_auth_gate`) inside the caller's transaction.
-pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<bool> {
+pub(super) fn hold_gate(tx: &Db, gate: &GateHold, now: i64) -> Result<bool> {
     let (path, size, mtime_ns) = fingerprint_columns(gate.creds.as_ref());
     let changed = tx
         .prepare_cached(
@@ -171,8 +162,9 @@ pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<b
                     reason = excluded.reason, creds_path = excluded.creds_path,
                     creds_size = excluded.creds_size, creds_mtime_ns = excluded.creds_mtime_ns,
                     created_at = excluded.created_at
-             WHERE creds_path IS NOT excluded.creds_path OR creds_size IS NOT excluded.creds_size
-                OR creds_mtime_ns IS NOT excluded.creds_mtime_ns",
+             WHERE auth_gate.creds_path IS NOT excluded.creds_path
+                OR auth_gate.creds_size IS NOT excluded.creds_size
+                OR auth_gate.creds_mtime_ns IS NOT excluded.creds_mtime_ns",
         )?
         .execute(params![
             gate.host,
@@ -191,7 +183,7 @@ pub(super) fn hold_gate(tx: &Transaction, gate: &GateHold, now: i64) -> Result<b
 /// Hold the agent on the host until `hold.until` inside the caller's transaction: a hold that
 /// still stands is extended to the later of the two times and keeps its start. Returns whether
 /// the agent was not held already (its alert is then raised).
-pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) -> Result<bool> {
+pub(super) fn hold_usage(tx: &Db, hold: &UsageHoldRequest, now: i64) -> Result<bool> {
     let standing: Option<i64> = tx
         .prepare_cached("SELECT until FROM usage_holds WHERE host = ?1 AND agent = ?2")?
         .query_row(params![hold.host, hold.agent], |row| row.get("until"))
@@ -202,7 +194,7 @@ pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) ->
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (host, agent) DO UPDATE SET until = excluded.until, reason = excluded.reason,
                 run_id = excluded.run_id,
-                created_at = CASE WHEN ?7 THEN usage_holds.created_at ELSE excluded.created_at END",
+                created_at = CASE WHEN ?7 <> 0 THEN usage_holds.created_at ELSE excluded.created_at END",
     )?
     .execute(params![
         hold.host,
@@ -220,11 +212,7 @@ pub(super) fn hold_usage(tx: &Transaction, hold: &UsageHoldRequest, now: i64) ->
 /// transaction, and drop its cached verdict there. A hold already taken under the same settings
 /// is kept as it was. Returns whether the agent was not held already under them (its alert is
 /// then raised).
-pub(super) fn hold_invocation(
-    tx: &Transaction,
-    hold: &InvocationHoldRequest,
-    now: i64,
-) -> Result<bool> {
+pub(super) fn hold_invocation(tx: &Db, hold: &InvocationHoldRequest, now: i64) -> Result<bool> {
     let changed = tx
         .prepare_cached(
             "INSERT INTO invocation_holds (host, agent, run_id, reason, fix, inputs, created_at)
@@ -232,7 +220,7 @@ pub(super) fn hold_invocation(
              ON CONFLICT (host, agent) DO UPDATE SET run_id = excluded.run_id,
                     reason = excluded.reason, fix = excluded.fix, inputs = excluded.inputs,
                     created_at = excluded.created_at
-             WHERE inputs IS NOT excluded.inputs",
+             WHERE invocation_holds.inputs IS NOT excluded.inputs",
         )?
         .execute(params![
             hold.host,
@@ -254,13 +242,7 @@ const INVOCATION_HOLDS: &str = "invocation_holds";
 
 /// Release `table`'s hold of the agent on `host`: only the one taken at `held_since`, not one
 /// taken again since it was read.
-fn release(
-    tx: &Transaction,
-    table: &str,
-    host: &str,
-    agent: &str,
-    held_since: i64,
-) -> Result<bool> {
+fn release(tx: &Db, table: &str, host: &str, agent: &str, held_since: i64) -> Result<bool> {
     Ok(tx.execute(
         &format!("DELETE FROM {table} WHERE host = ?1 AND agent = ?2 AND created_at = ?3"),
         params![host, agent, held_since],
@@ -268,7 +250,7 @@ fn release(
 }
 
 pub(super) fn release_invocation(
-    tx: &Transaction,
+    tx: &Db,
     host: &str,
     agent: &str,
     held_since: i64,
@@ -276,16 +258,11 @@ pub(super) fn release_invocation(
     release(tx, INVOCATION_HOLDS, host, agent, held_since)
 }
 
-pub(super) fn release_gate(
-    tx: &Transaction,
-    host: &str,
-    agent: &str,
-    held_since: i64,
-) -> Result<bool> {
+pub(super) fn release_gate(tx: &Db, host: &str, agent: &str, held_since: i64) -> Result<bool> {
     release(tx, AUTH_GATE, host, agent, held_since)
 }
 
-pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result<Reset> {
+pub(super) fn reset(tx: &Db, host: &str, agent: Option<&str>) -> Result<Reset> {
     let verdicts = drop_cache(tx, Some(host), agent)?;
     let lift = |table: &str| {
         tx.execute(
@@ -304,11 +281,7 @@ pub(super) fn reset(tx: &Transaction, host: &str, agent: Option<&str>) -> Result
     })
 }
 
-pub(super) fn cached_agent_version(
-    conn: &Connection,
-    host: &str,
-    agent: &str,
-) -> Result<Option<String>> {
+pub(super) fn cached_agent_version(conn: &Db, host: &str, agent: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT agent_version FROM preflight_cache WHERE host = ?1 AND agent = ?2")?
         .query_row(params![host, agent], |row| row.get("agent_version"))
@@ -318,7 +291,7 @@ pub(super) fn cached_agent_version(
 
 /// Every agent with a cached verdict, a held auth gate, a standing usage hold or an invocation
 /// hold on `host`.
-pub(super) fn rows(conn: &Connection, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
+pub(super) fn rows(conn: &Db, host: &str, now: i64) -> Result<Vec<PreflightRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.agent AS agent, c.ok AS ok, c.created_at AS created_at,
                 c.expires_at AS expires_at, g.agent IS NOT NULL AS gate_held,
@@ -344,5 +317,13 @@ pub(super) fn rows(conn: &Connection, host: &str, now: i64) -> Result<Vec<Prefli
             invocation_reason: row.get("invocation_reason")?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
+}
+
+pub(super) fn held_hosts(conn: &Db, now: i64) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT host FROM auth_gate UNION SELECT host FROM usage_holds WHERE until > ?1 ORDER BY 1",
+    )?;
+    let hosts = stmt.query_map([now], |row| row.get(0))?;
+    Ok(hosts.collect::<crate::store::sql::Result<_>>()?)
 }

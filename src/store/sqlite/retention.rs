@@ -1,8 +1,8 @@
 //! Pruning finished tasks in batches, the trash of files they leave, the fleet's housekeeping
 //! turns, and the database file's free pages.
 
+use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::Result;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::domain::states::{JobState, OutboxState};
 use crate::store::{
@@ -24,7 +24,7 @@ fn names<S: std::fmt::Display>(states: &[S]) -> String {
 /// deliver or a push still due (their delivery reads the task; a merge message's task is not
 /// finished until it is settled). A pending comment does not hold its task:
 /// it stays, and goes to the issue. Their ids as a JSON array, and the cursor of the last.
-fn select_tasks(conn: &Connection, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor>)> {
+fn select_tasks(conn: &Db, batch: &PruneBatch) -> Result<(String, Vec<TaskCursor>)> {
     let after = batch.after.unwrap_or(TaskCursor {
         updated_at: i64::MIN,
         task_id: i64::MIN,
@@ -63,7 +63,7 @@ fn select_tasks(conn: &Connection, batch: &PruneBatch) -> Result<(String, Vec<Ta
                 })
             },
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     let ids: Vec<i64> = tasks.iter().map(|t| t.task_id).collect();
     Ok((serde_json::to_string(&ids)?, tasks))
 }
@@ -94,7 +94,7 @@ const JOBS: &str = "SELECT id FROM jobs WHERE task_id IN (SELECT value FROM json
 /// The batch's delivered messages: sent, or folded into a message that was sent (`?2` sent,
 /// `?3` folded). Each state test is written `+o.state` here and below, so that the planner walks
 /// the batch's messages by job (outbox_job) and not every message ever sent by state.
-fn delivered(conn: &Connection, ids: &str) -> Result<i64> {
+fn delivered(conn: &Db, ids: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM outbox o WHERE o.job_id IN ({JOBS})
@@ -107,13 +107,13 @@ fn delivered(conn: &Connection, ids: &str) -> Result<i64> {
         )?)
 }
 
-fn count(conn: &Connection, sql: &str, ids: &str) -> Result<i64> {
+fn count(conn: &Db, sql: &str, ids: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached(sql)?
         .query_row([ids], |row| row.get(0))?)
 }
 
-fn trash_from_row(row: &rusqlite::Row) -> rusqlite::Result<TrashItem> {
+fn trash_from_row(row: &crate::store::sql::Row) -> crate::store::sql::Result<TrashItem> {
     Ok(TrashItem {
         id: row.get("id")?,
         host: row.get("host")?,
@@ -122,15 +122,15 @@ fn trash_from_row(row: &rusqlite::Row) -> rusqlite::Result<TrashItem> {
     })
 }
 
-pub(super) fn preview(conn: &Connection, batch: &PruneBatch) -> Result<PrunedBatch> {
+pub(super) fn preview(conn: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     let (ids, tasks) = select_tasks(conn, batch)?;
     let files = conn
-        .prepare_cached(&format!("SELECT 0 AS id, * FROM ({FILES})"))?
+        .prepare_cached(&format!("SELECT 0 AS id, f.* FROM ({FILES}) AS f"))?
         .query_map(params![ids, batch.host], trash_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     Ok(PrunedBatch {
         tasks: tasks.len() as i64,
-        jobs: count(conn, &format!("SELECT count(*) FROM ({JOBS})"), &ids)?,
+        jobs: count(conn, &format!("SELECT count(*) FROM ({JOBS}) AS j"), &ids)?,
         history: count(
             conn,
             &format!("SELECT count(*) FROM job_history WHERE job_id IN ({JOBS})"),
@@ -147,23 +147,26 @@ pub(super) fn preview(conn: &Connection, batch: &PruneBatch) -> Result<PrunedBat
     })
 }
 
-pub(super) fn prune(tx: &Transaction, batch: &PruneBatch) -> Result<PrunedBatch> {
+pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     let (ids, tasks) = select_tasks(tx, batch)?;
     if tasks.is_empty() {
         return Ok(PrunedBatch::default());
     }
     let files = tx
         .prepare_cached(&format!(
-            "INSERT INTO trash (host, kind, path, queued_at) SELECT host, kind, path, ?3 FROM ({FILES})
+            "INSERT INTO trash (host, kind, path, queued_at) SELECT host, kind, path, ?3 FROM ({FILES}) AS f
              RETURNING id, host, kind, path"
         ))?
         .query_map(params![ids, batch.host, batch.now], trash_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     // One branch and one pull request per task, ever: the key stays taken.
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO pruned_branches (project, key, branch, pr_number, pr_url, pruned_at)
+        "INSERT INTO pruned_branches (project, key, branch, pr_number, pr_url, pruned_at)
          SELECT project, key, branch, pr_number, pr_url, ?2 FROM tasks
-         WHERE id IN (SELECT value FROM json_each(?1)) AND branch IS NOT NULL",
+         WHERE id IN (SELECT value FROM json_each(?1)) AND branch IS NOT NULL
+         ON CONFLICT (project, key) DO UPDATE SET branch = excluded.branch,
+                pr_number = excluded.pr_number, pr_url = excluded.pr_url,
+                pruned_at = excluded.pruned_at",
     )?
     .execute(params![ids, batch.now])?;
     let outbox = prune_delivered(tx, &ids)?;
@@ -187,7 +190,7 @@ pub(super) fn prune(tx: &Transaction, batch: &PruneBatch) -> Result<PrunedBatch>
 /// of them: the batch's folded messages first, then every sent message that nothing is folded
 /// into any more and whose job is the batch's or gone (the ones the folded messages pointed to
 /// included, whoever's they were).
-fn prune_delivered(tx: &Transaction, ids: &str) -> Result<i64> {
+fn prune_delivered(tx: &Db, ids: &str) -> Result<i64> {
     let parents: String = tx
         .prepare_cached(&format!(
             "SELECT json_group_array(DISTINCT folded_into) FROM outbox
@@ -206,7 +209,7 @@ fn prune_delivered(tx: &Transaction, ids: &str) -> Result<i64> {
             "DELETE FROM outbox WHERE id IN (
                  SELECT o.id FROM outbox o
                  WHERE o.id IN (SELECT id FROM outbox WHERE job_id IN ({JOBS})
-                                UNION SELECT value FROM json_each(?3))
+                                UNION SELECT CAST(value AS INTEGER) FROM json_each(?3))
                    AND +o.state = ?2
                    AND (o.job_id IS NULL OR o.job_id IN ({JOBS})
                         OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id))
@@ -220,7 +223,7 @@ fn prune_delivered(tx: &Transaction, ids: &str) -> Result<i64> {
 /// that have none (alerts about an agent or a project; a message delivered after its task was
 /// pruned). Folded ones are swept before sent ones, which go once nothing is folded into them.
 /// Walks outbox_state from the cursor.
-pub(super) fn sweep_outbox(tx: &Transaction, sweep: &OutboxSweep) -> Result<Swept> {
+pub(super) fn sweep_outbox(tx: &Db, sweep: &OutboxSweep) -> Result<Swept> {
     let (at, id) = sweep.after.unwrap_or((i64::MIN, i64::MIN));
     let found: Vec<(i64, i64)> = tx
         .prepare_cached(
@@ -244,7 +247,7 @@ pub(super) fn sweep_outbox(tx: &Transaction, sweep: &OutboxSweep) -> Result<Swep
             ],
             |row| Ok((row.get("at")?, row.get("id")?)),
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::sql::Result<_>>()?;
     if !sweep.dry_run && !found.is_empty() {
         let ids: Vec<i64> = found.iter().map(|(_, id)| *id).collect();
         tx.prepare_cached("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))")?
@@ -256,7 +259,7 @@ pub(super) fn sweep_outbox(tx: &Transaction, sweep: &OutboxSweep) -> Result<Swep
     })
 }
 
-pub(super) fn trash_in_use(conn: &Connection, item: &TrashItem) -> Result<bool> {
+pub(super) fn trash_in_use(conn: &Db, item: &TrashItem) -> Result<bool> {
     let found = match item.kind {
         TrashKind::Log => {
             let name = std::path::Path::new(&item.path)
@@ -289,24 +292,40 @@ pub(super) fn trash_in_use(conn: &Connection, item: &TrashItem) -> Result<bool> 
     Ok(found.is_some())
 }
 
-pub(super) fn trash(conn: &Connection, host: &str, limit: i64) -> Result<Vec<TrashItem>> {
+pub(super) fn trash(conn: &Db, host: &str, limit: i64) -> Result<Vec<TrashItem>> {
     Ok(conn
         .prepare_cached(
             "SELECT id, host, kind, path FROM trash WHERE host = ?1 ORDER BY id LIMIT ?2",
         )?
         .query_map(params![host, limit], trash_from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn empty_trash(tx: &Transaction, ids: &[i64]) -> Result<()> {
+pub(super) fn empty_trash(tx: &Db, ids: &[i64]) -> Result<()> {
     tx.prepare_cached("DELETE FROM trash WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([serde_json::to_string(ids)?])?;
     Ok(())
 }
 
-pub(super) fn storage(conn: &Connection) -> Result<Storage> {
+pub(super) fn storage(conn: &Db) -> Result<Storage> {
+    if conn.is_postgres() {
+        // The server keeps its own free space (autovacuum); the size is the database's.
+        return Ok(conn.query_row(
+            "SELECT current_setting('block_size')::bigint AS page_size,
+                    pg_database_size(current_database()) / current_setting('block_size')::bigint AS pages",
+            (),
+            |row| {
+                Ok(Storage {
+                    page_size: row.get("page_size")?,
+                    pages: row.get("pages")?,
+                    free_pages: 0,
+                    incremental: false,
+                })
+            },
+        )?);
+    }
     let pragma = |name: &str| -> Result<i64> {
-        Ok(conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?)
+        Ok(conn.query_row(&format!("PRAGMA {name}"), (), |row| row.get(0))?)
     };
     Ok(Storage {
         page_size: pragma("page_size")?,
@@ -317,20 +336,23 @@ pub(super) fn storage(conn: &Connection) -> Result<Storage> {
     })
 }
 
-pub(super) fn release_pages(tx: &Transaction, pages: i64) -> Result<i64> {
+pub(super) fn release_pages(tx: &Db, pages: i64) -> Result<i64> {
+    if tx.is_postgres() {
+        // Autovacuum hands space back to the server's use; there are no free pages to give.
+        return Ok(0);
+    }
     // The pragma frees one page per step (each step answers with a row): step to the end.
-    let mut stmt = tx.prepare(&format!(
+    tx.prepare(&format!(
         "PRAGMA incremental_vacuum({})",
         pages.clamp(1, i64::from(i32::MAX))
-    ))?;
-    let mut rows = stmt.query([])?;
-    while rows.next()?.is_some() {}
-    drop(rows);
-    Ok(tx.query_row("PRAGMA freelist_count", [], |row| row.get(0))?)
+    ))?
+    .query_map((), |_| Ok(()))?
+    .for_each(drop);
+    Ok(tx.query_row("PRAGMA freelist_count", (), |row| row.get(0))?)
 }
 
 /// The turn's row: when it was last done, and until when it is held.
-fn turn_row(conn: &Connection, name: &str) -> Result<Option<(Option<i64>, Option<i64>)>> {
+fn turn_row(conn: &Db, name: &str) -> Result<Option<(Option<i64>, Option<i64>)>> {
     Ok(conn
         .prepare_cached("SELECT last_done_at, held_until FROM maintenance WHERE name = ?1")?
         .query_row([name], |row| {
@@ -339,7 +361,7 @@ fn turn_row(conn: &Connection, name: &str) -> Result<Option<(Option<i64>, Option
         .optional()?)
 }
 
-pub(super) fn turn_is_due(conn: &Connection, turn: &Turn) -> Result<bool> {
+pub(super) fn turn_is_due(conn: &Db, turn: &Turn) -> Result<bool> {
     let (done, held) = turn_row(conn, turn.name)?.unwrap_or((None, None));
     Ok(crate::domain::retention::turn_due(
         done,
@@ -349,7 +371,7 @@ pub(super) fn turn_is_due(conn: &Connection, turn: &Turn) -> Result<bool> {
     ))
 }
 
-pub(super) fn take_turn(tx: &Transaction, turn: &Turn) -> Result<bool> {
+pub(super) fn take_turn(tx: &Db, turn: &Turn) -> Result<bool> {
     if !turn_is_due(tx, turn)? {
         return Ok(false);
     }
@@ -365,13 +387,7 @@ pub(super) fn take_turn(tx: &Transaction, turn: &Turn) -> Result<bool> {
     Ok(true)
 }
 
-pub(super) fn end_turn(
-    tx: &Transaction,
-    name: &str,
-    holder: &str,
-    done: bool,
-    now: i64,
-) -> Result<()> {
+pub(super) fn end_turn(tx: &Db, name: &str, holder: &str, done: bool, now: i64) -> Result<()> {
     if done {
         tx.prepare_cached(
             "INSERT INTO maintenance (name, last_done_at) VALUES (?1, ?2)
@@ -386,6 +402,6 @@ pub(super) fn end_turn(
     Ok(())
 }
 
-pub(super) fn turn_done_at(conn: &Connection, name: &str) -> Result<Option<i64>> {
+pub(super) fn turn_done_at(conn: &Db, name: &str) -> Result<Option<i64>> {
     Ok(turn_row(conn, name)?.and_then(|(done, _)| done))
 }

@@ -1,8 +1,8 @@
 //! agent_runs: one row per launch of the agent. `exit_code` is written once, when the process
 //! ends, exactly as it returned; the verdict (`result_ok`, `class`) is stored beside it.
 
+use crate::store::sql::{params, Db, OptionalExtension, Row};
 use anyhow::{bail, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{jobs, preflight};
 use crate::domain::decide::Decision;
@@ -19,7 +19,7 @@ const RUN_SELECT: &str =
      supervisor_start, agent_start, launch_kind, stalled, resumed_session, cost_usd, pushed_sha, \
      push_error, agent_kind FROM agent_runs";
 
-fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
+fn run_from_row(row: &Row) -> crate::store::sql::Result<Run> {
     let usage: Option<String> = row.get("usage_json")?;
     Ok(Run {
         run_id: row.get("run_id")?,
@@ -65,13 +65,13 @@ fn run_from_row(row: &Row) -> rusqlite::Result<Run> {
     })
 }
 
-pub(super) fn of_job(conn: &Connection, job_id: i64) -> Result<Vec<Run>> {
+pub(super) fn of_job(conn: &Db, job_id: i64) -> Result<Vec<Run>> {
     let mut stmt = conn.prepare_cached(&format!("{RUN_SELECT} WHERE job_id = ?1 ORDER BY id"))?;
     let rows = stmt.query_map([job_id], run_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-pub(super) fn run(conn: &Connection, run_id: i64) -> Result<Option<Run>> {
+pub(super) fn run(conn: &Db, run_id: i64) -> Result<Option<Run>> {
     Ok(conn
         .prepare_cached(&format!("{RUN_SELECT} WHERE id = ?1"))?
         .query_row([run_id], run_from_row)
@@ -79,7 +79,7 @@ pub(super) fn run(conn: &Connection, run_id: i64) -> Result<Option<Run>> {
 }
 
 /// The open run of a job's `attempt` (not ended, not finalized), if there is one.
-pub(super) fn open_run(conn: &Connection, job_id: i64, attempt: i64) -> Result<Option<Run>> {
+pub(super) fn open_run(conn: &Db, job_id: i64, attempt: i64) -> Result<Option<Run>> {
     Ok(conn
         .prepare_cached(&format!(
             "{RUN_SELECT} WHERE job_id = ?1 AND attempt = ?2
@@ -89,7 +89,7 @@ pub(super) fn open_run(conn: &Connection, job_id: i64, attempt: i64) -> Result<O
         .optional()?)
 }
 
-pub(super) fn closed(conn: &Connection, run_id: i64) -> Result<bool> {
+pub(super) fn closed(conn: &Db, run_id: i64) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT finalized_at IS NOT NULL AS closed FROM agent_runs WHERE id = ?1",
@@ -100,7 +100,7 @@ pub(super) fn closed(conn: &Connection, run_id: i64) -> Result<bool> {
         .unwrap_or(false))
 }
 
-pub(super) fn start(tx: &Transaction, new: &NewRun) -> Result<StartedRun> {
+pub(super) fn start(tx: &Db, new: &NewRun) -> Result<StartedRun> {
     let Some(job) = jobs::job(tx, new.job_id)? else {
         return Err(no_job(new.job_id));
     };
@@ -188,7 +188,7 @@ pub(super) fn start(tx: &Transaction, new: &NewRun) -> Result<StartedRun> {
 }
 
 /// The agent's process on the run: its pid (also its process group's id) and start time.
-pub(super) fn record_agent(tx: &Transaction, run_id: i64, agent: Proc) -> Result<()> {
+pub(super) fn record_agent(tx: &Db, run_id: i64, agent: Proc) -> Result<()> {
     tx.execute(
         "UPDATE agent_runs SET pid = ?2, agent_start = ?3 WHERE id = ?1",
         params![run_id, agent.pid, agent.start as i64],
@@ -196,14 +196,14 @@ pub(super) fn record_agent(tx: &Transaction, run_id: i64, agent: Proc) -> Result
     Ok(())
 }
 
-pub(super) fn end(tx: &Transaction, run_id: i64, end: &RunEnd) -> Result<()> {
+pub(super) fn end(tx: &Db, run_id: i64, end: &RunEnd) -> Result<()> {
     let ended: Option<(String, Option<String>)> = tx
         .query_row(
             "UPDATE agent_runs SET pid = coalesce(?2, pid), ended_at = ?3, duration_ms = ?4,
                     exit_code = ?5, signal = ?6, timed_out = ?7, interrupted = ?8,
                     launch_error = ?9, log_bytes = ?10, log_truncated = ?11, launch_kind = ?12,
                     stalled = ?13,
-                    resumed_session = CASE WHEN ?14 THEN NULL ELSE resumed_session END
+                    resumed_session = CASE WHEN ?14 <> 0 THEN NULL ELSE resumed_session END
              WHERE id = ?1 AND ended_at IS NULL AND exit_code IS NULL RETURNING agent, host",
             params![
                 run_id,
@@ -252,7 +252,7 @@ pub(super) struct RunClose<'a> {
 /// decided for them (their orch died, lost the database, or was told to stop). The run carries
 /// the decision, so finalizing it later prints that instead of judging a job no longer held; its
 /// orch, if alive, may still record how the agent ended.
-pub(super) fn close_open(tx: &Transaction, close: &RunClose, now: i64) -> Result<usize> {
+pub(super) fn close_open(tx: &Db, close: &RunClose, now: i64) -> Result<usize> {
     Ok(tx
         .prepare_cached(
             "UPDATE agent_runs SET class = ?3, reason = ?5, decision = ?4, retry_at = ?6,
@@ -271,7 +271,7 @@ pub(super) fn close_open(tx: &Transaction, close: &RunClose, now: i64) -> Result
 }
 
 pub(super) fn last_ok_result(
-    conn: &Connection,
+    conn: &Db,
     task_id: i64,
     stage: &str,
 ) -> Result<Option<PreviousResult>> {

@@ -1,13 +1,13 @@
 //! The cost report: the usage rollup (kept by a trigger as each run is finalized) and the runs
 //! not finalized yet, grouped as asked.
 
+use crate::store::sql::{params, Db, Row};
 use anyhow::Result;
-use rusqlite::{params, Connection, Row};
 
 use crate::domain::usage::{Dim, Sums, DAY_MS, UNJUDGED};
 use crate::store::{UsageKey, UsageQuery, UsageRow};
 
-pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRow>> {
+pub(super) fn report(conn: &Db, query: &UsageQuery) -> Result<Vec<UsageRow>> {
     let keys: Vec<String> = query
         .by
         .iter()
@@ -44,7 +44,7 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
                     0, 0, 0, 0, 0, max(coalesce(r.duration_ms, 0), 0)
              FROM agent_runs r INDEXED BY agent_runs_unfinalized
              JOIN jobs j ON j.id = r.job_id {tasks}
-             WHERE r.finalized_at IS NULL AND r.started_at / ?4 BETWEEN ?1 AND ?2)
+             WHERE r.finalized_at IS NULL AND r.started_at / ?4 BETWEEN ?1 AND ?2) AS u
          GROUP BY {order}class ORDER BY {order}class"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -62,7 +62,7 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
                 .iter()
                 .enumerate()
                 .map(|(i, dim)| key(row, i, *dim))
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<crate::store::sql::Result<_>>()?;
             Ok(UsageRow {
                 key,
                 class: row.get("class")?,
@@ -70,10 +70,10 @@ pub(super) fn report(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageR
             })
         },
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
 }
 
-fn key(row: &Row, i: usize, dim: Dim) -> rusqlite::Result<UsageKey> {
+fn key(row: &Row, i: usize, dim: Dim) -> crate::store::sql::Result<UsageKey> {
     let name = format!("k{i}");
     Ok(match dim {
         Dim::Day => UsageKey::Day(row.get(name.as_str())?),
@@ -82,7 +82,7 @@ fn key(row: &Row, i: usize, dim: Dim) -> rusqlite::Result<UsageKey> {
 }
 
 /// A row's sums (`total()` is a float whatever it sums).
-pub(super) fn sums(row: &Row) -> rusqlite::Result<Sums> {
+pub(super) fn sums(row: &Row) -> crate::store::sql::Result<Sums> {
     Ok(Sums {
         runs: row.get("runs")?,
         priced_runs: row.get("priced_runs")?,

@@ -18,7 +18,6 @@ mod retention;
 mod runs;
 
 use std::any::Any;
-use std::path::PathBuf;
 
 use orch::domain::breaker::{Event, Policy, MAX_COOLDOWN_MS};
 use orch::domain::budget::Budget;
@@ -28,8 +27,8 @@ use orch::domain::states::JobState;
 use orch::procfs::{Liveness, Place};
 use orch::store::{
     AlertKind, AlertRoute, BreakerUpdate, Claim, ClaimMessage, ClaimProject, ClaimRequest,
-    ClaimStage, FinalizePlan, Job, JobMove, NewAlert, NewComment, NewRun, NewTask, Options, RunEnd,
-    RunVerdict, Store,
+    ClaimStage, FinalizePlan, Job, JobMove, Location, NewAlert, NewComment, NewRun, NewTask,
+    Options, RunEnd, RunVerdict, Store,
 };
 
 /// A moment to count from.
@@ -50,6 +49,8 @@ pub struct Backend {
 /// One fresh database: `open` gives a new handle (a connection of its own) each time, so tests
 /// can race several.
 pub struct Db {
+    /// The backend's name (`Backend::name`), for what only one of them has.
+    pub backend: &'static str,
     open: Box<dyn Fn() -> Box<dyn Store> + Send + Sync>,
     _keep: Box<dyn Any + Send + Sync>,
 }
@@ -60,27 +61,51 @@ impl Db {
     }
 }
 
-/// Every backend the suite runs against. (PostgreSQL joins here.)
+/// Every backend the suite runs against: SQLite always, PostgreSQL when `ORCH_TEST_PG_URL`
+/// names a server to make throwaway schemas on (`.ci/pg.sh` starts one; under `CI=true` it must
+/// be there). `ORCH_TEST_BACKEND=sqlite|postgres` runs one half alone.
 pub fn backends() -> Vec<Backend> {
-    vec![Backend {
-        name: "sqlite",
-        fresh: sqlite,
-    }]
+    let only = std::env::var("ORCH_TEST_BACKEND").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let mut backends = Vec::new();
+    if wanted("sqlite") {
+        backends.push(Backend {
+            name: "sqlite",
+            fresh: sqlite,
+        });
+    }
+    if crate::support::pg::url().is_some() {
+        backends.push(Backend {
+            name: "postgres",
+            fresh: postgres,
+        });
+    }
+    backends
+}
+
+fn postgres() -> Db {
+    let schema = crate::support::pg::Schema::fresh();
+    opened(Location::Url(schema.url()), Box::new(schema))
 }
 
 fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let path: PathBuf = dir.path().join("orch.db");
+    opened(Location::File(dir.path().join("orch.db")), Box::new(dir))
+}
+
+/// The database at `location`, which lives as long as `keep`.
+fn opened(location: Location, keep: Box<dyn Any + Send + Sync>) -> Db {
     Db {
+        backend: "",
         open: Box::new(move || {
             orch::store::open(&Options {
-                location: &path,
+                location: &location,
                 busy_timeout_ms: 30_000,
                 host: HOST,
             })
             .unwrap()
         }),
-        _keep: Box::new(dir),
+        _keep: keep,
     }
 }
 
@@ -99,7 +124,9 @@ impl Drop for Named {
 pub fn each(test: impl Fn(&Db)) {
     for backend in backends() {
         let _named = Named(backend.name);
-        test(&(backend.fresh)());
+        let mut db = (backend.fresh)();
+        db.backend = backend.name;
+        test(&db);
     }
 }
 

@@ -521,6 +521,12 @@ fn a_prune_hands_the_freed_pages_back() {
     each(|db| {
         let mut store = db.open();
         let start = store.storage().unwrap();
+        if db.backend == "postgres" {
+            // The server keeps its own free space (autovacuum): nothing to hand back.
+            assert!(!start.incremental && start.free_pages == 0, "{start:?}");
+            assert_eq!(store.release_pages(1).unwrap(), 0);
+            return;
+        }
         assert!(
             start.incremental,
             "a new database frees pages a few at a time"
@@ -598,7 +604,10 @@ fn a_pruned_tasks_branch_stays_its_own_and_files_named_again_are_left() {
         start_on(&mut *store, &job, HOST, T0 + DAY);
         store.record_worktree(&record(job.task_id)).unwrap();
         for file in &files {
-            assert!(store.trash_in_use(file).unwrap(), "{file:?}");
+            // PostgreSQL never gives an id out twice: a log's name (its job's and run's ids) stays
+            // the pruned run's.
+            let named_again = !(db.backend == "postgres" && file.kind == TrashKind::Log);
+            assert_eq!(store.trash_in_use(file).unwrap(), named_again, "{file:?}");
         }
         let elsewhere = TrashItem {
             host: "h2".into(),

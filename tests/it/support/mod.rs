@@ -6,6 +6,7 @@ pub mod faults;
 pub mod forge;
 pub mod git_http;
 pub mod http;
+pub mod pg;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -35,6 +36,8 @@ pub struct World {
     pub dir: tempfile::TempDir,
     /// Environment every command in this world gets (on top of PATH only).
     pub env: BTreeMap<String, OsString>,
+    /// What the world's database lives in when it is not a file of `dir` (a PostgreSQL schema).
+    pub keep: Option<pg::Schema>,
 }
 
 impl World {
@@ -52,6 +55,7 @@ impl World {
         let mut world = World {
             dir,
             env: BTreeMap::new(),
+            keep: None,
         };
         world.set("HOME", root.join("home"));
         world.set("ORCH_DB", root.join("state/orch.db"));
@@ -64,6 +68,17 @@ impl World {
         world.set("FAKE_GEMINI_CALLS", root.join("gemini-calls.txt"));
         world.config("");
         world
+    }
+
+    /// `new`, its database a schema of its own on the PostgreSQL server of the tests
+    /// (`ORCH_TEST_PG_URL`); None without one.
+    pub fn on_postgres() -> Option<World> {
+        pg::url()?;
+        let mut world = World::new();
+        let schema = pg::Schema::fresh();
+        world.set("ORCH_DB", schema.url());
+        world.keep = Some(schema);
+        Some(world)
     }
 
     pub fn root(&self) -> &Path {
@@ -100,13 +115,22 @@ impl World {
 
     /// Write a valid credentials file for the agent's HOME, expiring `expires_in_ms` from now.
     pub fn login(&self, expires_in_ms: i64) {
-        let expires = now_ms() + expires_in_ms;
-        let dir = self.path("home/.claude");
-        std::fs::create_dir_all(&dir).unwrap();
-        let body = format!(
-            r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"max"}}}}"#
-        );
-        write_private(&dir.join(".credentials.json"), body.as_bytes());
+        login_at(&self.path("home"), expires_in_ms);
+    }
+
+    /// Run `f` on the world's database, whichever backend it is on: the statements in SQLite's
+    /// dialect (`orch::store::sql`), for assertions on what neither the CLI nor the store's API
+    /// shows.
+    pub fn with_db<T>(&self, f: impl FnOnce(&orch::store::sql::Db) -> T) -> T {
+        use orch::store::sql::{Cache, Db};
+        match &self.keep {
+            Some(schema) => {
+                let mut client = postgres::Client::connect(&schema.url(), postgres::NoTls).unwrap();
+                let cache = std::cell::RefCell::new(Cache::default());
+                f(&Db::postgres(&mut client, &cache))
+            }
+            None => f(&Db::sqlite(&self.db())),
+        }
     }
 
     /// Log Codex in for the agent's HOME: an API key in `~/.codex/auth.json`.
@@ -227,8 +251,9 @@ impl World {
     /// The world's store through orch's own store API (`orch::store::open`): the way tests
     /// queue or read what the CLI does not.
     pub fn store(&self) -> Box<dyn orch::store::Store> {
+        let db = self.env["ORCH_DB"].to_string_lossy();
         orch::store::open(&orch::store::Options {
-            location: &self.path("state/orch.db"),
+            location: &orch::store::Location::parse(&db),
             busy_timeout_ms: 5000,
             host: "test",
         })
@@ -471,4 +496,15 @@ pub fn dump_db(world: &World) -> String {
         }
     }
     out
+}
+
+/// Write a valid credentials file for the agent of HOME `home`, expiring `expires_in_ms` from now.
+pub fn login_at(home: &Path, expires_in_ms: i64) {
+    let expires = now_ms() + expires_in_ms;
+    let dir = home.join(".claude");
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = format!(
+        r#"{{"claudeAiOauth":{{"accessToken":"sk-ant-oat01-test","refreshToken":"sk-ant-ort01-test","expiresAt":{expires},"scopes":["user:inference"],"subscriptionType":"max"}}}}"#
+    );
+    write_private(&dir.join(".credentials.json"), body.as_bytes());
 }
