@@ -145,3 +145,23 @@ fn config_prints_each_value_with_its_source_and_masks_secrets() {
     let out = world.orch(&["config", "--set", "forge_token=x"]).status(2);
     assert!(out.stderr.contains("never from argv"), "{}", out.stderr);
 }
+
+#[test]
+fn workers_started_at_once_on_a_new_database_make_it_together() {
+    for round in 0..3 {
+        let world = World::new();
+        let children: Vec<_> = (0..6)
+            .map(|n| {
+                world
+                    .orch(&["enqueue", "--project", "web", "--task", &format!("T-{n}")])
+                    .spawn()
+            })
+            .collect();
+        for child in children {
+            let out = support::Out::of(child);
+            assert_eq!(out.code, 0, "round {round}: {}", out.stderr);
+        }
+        let tasks: i64 = world.sql("SELECT count(*) FROM tasks", []);
+        assert_eq!(tasks, 6, "round {round}");
+    }
+}

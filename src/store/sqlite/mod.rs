@@ -86,8 +86,26 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Open (creating it, private to its owner, when missing) and migrate the database.
+    /// Open (creating it, private to its owner, when missing) and migrate the database. Workers
+    /// started at once on a database that does not exist yet create and migrate it together: a
+    /// lock one of them meets on the way (switching the new file to WAL, say, which SQLite may
+    /// refuse at once rather than wait) is waited out like any other, up to `busy_timeout_ms`.
     pub fn open(path: &Path, options: &Options) -> Result<Sqlite> {
+        let started = std::time::Instant::now();
+        loop {
+            match Sqlite::open_once(path, options) {
+                Err(err)
+                    if is_busy(&err)
+                        && started.elapsed() < Duration::from_millis(options.busy_timeout_ms) =>
+                {
+                    std::thread::sleep(Duration::from_millis(BUSY_POLL_MS));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, options: &Options) -> Result<Sqlite> {
         let busy_timeout_ms = options.busy_timeout_ms;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsx::ensure_private_dir(dir, "database directory")?;
@@ -116,10 +134,13 @@ impl Sqlite {
             path: path.to_path_buf(),
             busy_timeout_ms,
         };
+        // The busy handler first: workers started at once on a new database create it together,
+        // and every statement from here may meet another's lock.
+        store.wait_when_busy().map_err(|err| store.context(err))?;
         if created {
-            // Only a database with no tables yet can take this mode: pruning then gives freed
-            // pages back to the file system a few at a time, instead of a VACUUM that rewrites
-            // the whole file under the write lock.
+            // Only a database with no tables yet can take this mode (before WAL, too): pruning
+            // then gives freed pages back to the file system a few at a time, instead of a
+            // VACUUM that rewrites the whole file under the write lock.
             store
                 .conn
                 .execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
@@ -130,7 +151,8 @@ impl Sqlite {
         Ok(store)
     }
 
-    fn configure(&self) -> Result<()> {
+    /// Wait for another process's lock (`poll_busy`) rather than fail at once.
+    fn wait_when_busy(&self) -> Result<()> {
         // SAFETY: the handle is this connection's, open for as long as the handler may be
         // called; the user data is the timeout as a number, never dereferenced.
         let rc = unsafe {
@@ -143,6 +165,10 @@ impl Sqlite {
         if rc != rusqlite::ffi::SQLITE_OK {
             anyhow::bail!("could not set the busy handler (SQLite error {rc})");
         }
+        Ok(())
+    }
+
+    fn configure(&self) -> Result<()> {
         // journal_mode answers with a row; the others are silent.
         let mode: String = self
             .conn
@@ -741,6 +767,13 @@ fn with_hint(err: anyhow::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::E
         Some(message) => err.context(message),
         None => err,
     }
+}
+
+/// Whether `err` is SQLite's "busy" or "locked".
+fn is_busy(err: &anyhow::Error) -> bool {
+    super::sql::Error::find(err, super::sql::Error::sqlite)
+        .and_then(|e| e.sqlite_error_code())
+        .is_some_and(|code| matches!(code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
 fn explain(err: rusqlite::Error, path: &Path, busy_timeout_ms: u64) -> anyhow::Error {
