@@ -11,7 +11,7 @@ N=${BENCH_N:-300}
 CLAIMS=${BENCH_CLAIMS:-2000}
 work=$(mktemp -d "$OUT/claim.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-printf '[projects.web]\nworkdir = "%s"\nmax_running = 100000000\n' "$work" >"$work/config.toml"
+printf '[projects.web]\nworkdir = "%s"\nmax_running = 10000\n' "$work" >"$work/config.toml"
 export ORCH_CONFIG=$work/config.toml ORCH_PREFLIGHT_CHECK_AUTH=false ORCH_CLAUDE_BIN=$ROOT/tests/agent/fake-claude
 
 # make_db PATH JOBS: an orch database holding JOBS queued jobs.
