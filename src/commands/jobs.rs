@@ -1,5 +1,7 @@
 //! `orch jobs`: the jobs to look at, with the ids every other command takes.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use serde_json::json;
 
@@ -10,6 +12,9 @@ use crate::exit;
 use crate::output::{self, Table};
 use crate::store::{now_ms, Job, JobFilter};
 use crate::Ctx;
+
+/// The CI gates `orch jobs` looks at to tell a held job from a due one.
+const GATES_SHOWN: i64 = 1000;
 
 pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
     for state in &args.state {
@@ -35,8 +40,17 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
         limit: args.limit,
     })?;
     let now = now_ms();
+    // Jobs held behind CI (queued, but not due whatever run_after says), with the commit.
+    let gated: BTreeMap<i64, String> = store
+        .ci_gates(GATES_SHOWN)?
+        .into_iter()
+        .map(|gate| (gate.job_id, gate.sha))
+        .collect();
     if ctx.json() {
-        let rows: Vec<_> = jobs.iter().map(|job| row_json(job, now)).collect();
+        let rows: Vec<_> = jobs
+            .iter()
+            .map(|job| row_json(job, now, gated.get(&job.job_id)))
+            .collect();
         output::json(&json!({ "jobs": rows }))?;
         return Ok(exit::OK);
     }
@@ -68,7 +82,10 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> Result<u8> {
             job.stage.clone(),
             paint.state(job.state.as_str()),
             format!("{}/{}", job.attempt, job.max_attempts),
-            due_or_lease(job, now),
+            match gated.get(&job.job_id) {
+                Some(sha) => format!("waits for CI on {}", output::clip(sha, 12)),
+                None => due_or_lease(job, now),
+            },
             job.last_class
                 .as_deref()
                 .map_or_else(|| paint.dim("·"), |class| super::paint_class(paint, class)),
@@ -92,7 +109,7 @@ fn due_or_lease(job: &Job, now: i64) -> String {
     }
 }
 
-fn row_json(job: &Job, now: i64) -> serde_json::Value {
+fn row_json(job: &Job, now: i64, ci_gate: Option<&String>) -> serde_json::Value {
     json!({
         "job_id": job.job_id,
         "project": job.project,
@@ -103,7 +120,8 @@ fn row_json(job: &Job, now: i64) -> serde_json::Value {
         "attempt": job.attempt,
         "max_attempts": job.max_attempts,
         "run_after": job.run_after,
-        "due": job.state == JobState::Queued && job.run_after <= now,
+        "due": job.state == JobState::Queued && job.run_after <= now && ci_gate.is_none(),
+        "ci_gate": ci_gate,
         "lease_owner": job.lease_owner,
         "lease_expires_at": job.lease_expires_at,
         "last_class": job.last_class,

@@ -124,6 +124,21 @@ fn ci_pending_then_green_makes_the_next_stage_due() {
     assert_eq!(code, 3, "the reviewer waits for CI");
     assert_eq!(prompts(&w).len(), 1);
     // A job held behind CI is not a due job waiting for a worker.
+    let listed = w.orch(&["jobs", "--json"]).ok().json();
+    let held = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["stage"] == "reviewer")
+        .cloned()
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        (&held["due"], held["ci_gate"].as_str()),
+        (&Value::Bool(false), Some(sha.as_str())),
+        "{held}"
+    );
+    let text = w.orch(&["jobs"]).ok().stdout;
+    assert!(text.contains("waits for CI on"), "{text}");
     let metrics = w
         .orch(&["metrics", "--json"])
         .env("ORCH_CLOCK_AHEAD_SECONDS", "600")
