@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::exit;
-use crate::store::{self, Location, Options, Store};
+use crate::store::{self, CopyTable, Location, Options, Store};
 
 /// Rows read and written per transaction.
 const PAGE: i64 = 2_000;
@@ -50,7 +50,7 @@ pub fn copy(from: &Location, to: &Location, options: &Options) -> Result<Vec<Cop
         }
     }
     for table in tables {
-        copy_table(&*source, &mut *target, table.name, table.order.is_none())?;
+        copy_table(&*source, &mut *target, table)?;
     }
     target.copy_finish()?;
     let mut copied = Vec::new();
@@ -73,18 +73,20 @@ pub fn copy(from: &Location, to: &Location, options: &Options) -> Result<Vec<Cop
     Ok(copied)
 }
 
-fn copy_table(source: &dyn Store, target: &mut dyn Store, table: &str, paged: bool) -> Result<()> {
+fn copy_table(source: &dyn Store, target: &mut dyn Store, table: &CopyTable) -> Result<()> {
+    let paged = table.order.is_none();
+    let page = table.page.unwrap_or(PAGE).min(PAGE);
     let mut after = 0;
     let mut first = true;
     loop {
-        let rows = source.copy_rows(table, after, PAGE)?;
+        let rows = source.copy_rows(table.name, after, page)?;
         if rows.rows.is_empty() && !first {
             return Ok(());
         }
-        target.copy_insert(table, &rows, first)?;
+        target.copy_insert(table.name, &rows, first)?;
         first = false;
-        match rows.last_id() {
-            Some(last) if paged && rows.rows.len() as i64 == PAGE => after = last,
+        match rows.last_key(table.key) {
+            Some(last) if paged && rows.rows.len() as i64 == page => after = last,
             _ => return Ok(()),
         }
     }

@@ -56,7 +56,7 @@ use crate::procfs::{self, Liveness, Place, Proc};
 use crate::store::{
     AlertKind, AlertRoute, Applied, BreakerUpdate, CiGate, CredsFingerprint, Effects, FinalizeLock,
     FinalizePlan, GateHold, InvocationHoldRequest, Job, JobMove, Locked, NewAlert, NewComment,
-    NextJob, ProjectHoldRequest, Run, RunVerdict, Store, UsageHoldRequest,
+    NextJob, ProjectHoldRequest, Run, RunVerdict, Store, StoredLog, UsageHoldRequest,
 };
 use crate::vcs::git::Committed;
 
@@ -226,7 +226,8 @@ fn finalize_locked(
         actor,
         now: store.now()?,
     };
-    let plan = plan(&inputs)?;
+    let mut plan = plan(&inputs)?;
+    plan.log = kept_log(config, &run, &here);
     match store.apply_finalize(&plan)? {
         Applied::Done(effects) => {
             let mut outcome = outcome(&inputs, &plan, effects);
@@ -256,6 +257,35 @@ fn finalize_locked(
                 job.job_id,
                 run.run_id
             )
+        }
+    }
+}
+
+/// The run's log to keep in the database: its last `log_store_max_bytes`, compressed. None when
+/// the run wrote no log on this host (never started, ran elsewhere, the file gone) or the
+/// setting is 0; a log that cannot be read is left out with a warning, never failing the
+/// decision (the file itself stays where it is).
+fn kept_log(config: &Config, run: &Run, here: &str) -> Option<StoredLog> {
+    let cap = config.count(config::LOG_STORE_MAX_BYTES);
+    let path = run.log_path.as_deref().map(Path::new)?;
+    if cap == 0 || run.launch_error.is_some() || run.host.as_deref().is_some_and(|h| h != here) {
+        return None;
+    }
+    let read = || -> std::io::Result<StoredLog> {
+        let file = std::fs::File::open(path)?;
+        let bytes = file.metadata()?.len();
+        StoredLog::compress(std::io::BufReader::new(file), bytes, cap)
+    };
+    match read() {
+        Ok(log) => Some(log),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            crate::diag!(
+                "orch: warning: run {}: its log is not kept in the database ({}): {err}",
+                run.run_id,
+                path.display()
+            );
+            None
         }
     }
 }
@@ -977,6 +1007,7 @@ fn plan(inputs: &Inputs) -> Result<FinalizePlan> {
         comment,
         branch_head: inputs.branch_head.clone(),
         merge,
+        log: None,
         actor: actor.to_string(),
         now,
     })

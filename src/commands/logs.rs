@@ -4,8 +4,8 @@
 //! per event.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -16,7 +16,7 @@ use crate::commands::validate_log;
 use crate::domain::verdict::{Ending, Usage, Verdict};
 use crate::exit;
 use crate::output::{self, Paint};
-use crate::store::{self, now_ms, Job, Run};
+use crate::store::{self, now_ms, Job, Run, Store, StoredLog};
 use crate::Ctx;
 
 /// Width of the label column ("result" and two spaces).
@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
             }
         },
     };
-    let log = open_log(&run)?;
+    let log = find_log(&*store, &run, &ctx.config.host())?;
     let stdout = BufWriter::new(std::io::stdout().lock());
     if args.raw {
         // As stored into a pipe or a file; made safe on a terminal, like every other output.
@@ -55,8 +55,8 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
         } else {
             Box::new(stdout)
         };
-        if let Some((mut file, _)) = log {
-            std::io::copy(&mut file, &mut out)?;
+        if let Some(log) = &log {
+            std::io::copy(&mut log.open()?, &mut out)?;
         }
         out.flush()?;
         return Ok(exit::OK);
@@ -66,15 +66,16 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
     if ctx.json() {
         run_line(&mut out, &job, &run)?;
     } else {
-        header(&mut out, &job, &run, paint)?;
+        header(&mut out, &job, &run, log.as_ref(), paint)?;
     }
-    let Some((file, path)) = log else {
+    let Some(log) = log else {
         out.flush()?;
         return Ok(exit::OK);
     };
     let reader = agent::of_run(&ctx.config, &run);
-    for event in reader.transcript(Box::new(BufReader::with_capacity(64 << 10, file))) {
-        let event = event.with_context(|| format!("reading the log {}", path.display()))?;
+    let shown = log.shown();
+    for event in reader.transcript(Box::new(BufReader::with_capacity(64 << 10, log.open()?))) {
+        let event = event.with_context(|| format!("reading the log {shown}"))?;
         if ctx.json() {
             serde_json::to_writer(&mut out, &event)?;
             out.write_all(b"\n")?;
@@ -92,11 +93,11 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
     }
     let exit_code = run.exit_code.and_then(|c| i32::try_from(c).ok());
     let mut verdict = reader
-        .judge_path(
-            &path,
+        .judge(
+            &mut log.open()?,
             Ending::new(exit_code, run.timed_out, run.stalled).at(run.ended_at),
         )
-        .with_context(|| format!("judging the log {}", path.display()))?;
+        .with_context(|| format!("judging the log {shown}"))?;
     ctx.config.price(&run.agent, &mut verdict.usage);
     if ctx.json() {
         serde_json::to_writer(&mut out, &json!({ "event": "verdict", "verdict": verdict }))?;
@@ -123,24 +124,72 @@ fn not_its_run(run_id: i64, job: &Job, runs: &[Run]) -> String {
     )
 }
 
-/// The run's log, open; None when the agent never started and so wrote none.
-fn open_log(run: &Run) -> Result<Option<(File, std::path::PathBuf)>> {
-    let Some(path) = run.log_path.as_deref().map(Path::new) else {
+/// Where a run's log is read from: its file, on the host that ran it, else the copy its finalize
+/// kept in the database.
+enum Log {
+    File(PathBuf),
+    Stored { log: StoredLog, path: String },
+}
+
+impl Log {
+    /// The log from its start (of the part kept, for a copy).
+    fn open(&self) -> Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Log::File(path) => Box::new(
+                File::open(path).with_context(|| format!("opening the log {}", path.display()))?,
+            ),
+            Log::Stored { log, .. } => Box::new(log.reader()),
+        })
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Log::File(path) => path.display().to_string(),
+            Log::Stored { path, .. } => format!("{path} (the copy in the database)"),
+        }
+    }
+}
+
+/// The run's log; None when the agent never started and so wrote none. The file is read on the
+/// host that ran it while it is there; elsewhere, or once it is gone, the copy finalize kept.
+fn find_log(store: &dyn Store, run: &Run, here: &str) -> Result<Option<Log>> {
+    let Some(path) = run.log_path.as_deref() else {
         return match &run.launch_error {
             Some(_) => Ok(None),
             None => anyhow::bail!("run {} has no log recorded", run.run_id),
         };
     };
-    match File::open(path) {
-        Ok(file) => Ok(Some((file, path.to_path_buf()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound && run.launch_error.is_some() => {
-            Ok(None)
-        }
-        Err(err) => Err(anyhow::Error::new(err).context(format!(
-            "opening the log of run {}: {}",
+    let elsewhere = run.host.as_deref().filter(|host| *host != here);
+    let missing = match elsewhere {
+        Some(_) => None,
+        None => match File::open(path) {
+            Ok(_) => return Ok(Some(Log::File(PathBuf::from(path)))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Some(err),
+            Err(err) => {
+                return Err(anyhow::Error::new(err)
+                    .context(format!("opening the log of run {}: {path}", run.run_id)))
+            }
+        },
+    };
+    if let Some(log) = store.run_log(run.run_id)? {
+        let path = path.to_string();
+        return Ok(Some(Log::Stored { log, path }));
+    }
+    if run.launch_error.is_some() {
+        return Ok(None);
+    }
+    match (elsewhere, missing) {
+        (Some(host), _) => anyhow::bail!(
+            "the log of run {} is on {} ({}), and the database keeps no copy of it (finalize \
+             keeps one, log_store_max_bytes): read it there",
             run.run_id,
-            path.display()
-        ))),
+            output::printable(host),
+            output::printable(path)
+        ),
+        (None, err) => Err(anyhow::Error::new(
+            err.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
+        )
+        .context(format!("opening the log of run {}: {path}", run.run_id))),
     }
 }
 
@@ -160,7 +209,13 @@ fn run_line(out: &mut impl Write, job: &Job, run: &Run) -> Result<()> {
 }
 
 /// "run 7 of job 3: web ORCH-1, stage developer, attempt 1/3, worker w1" and when it ran.
-fn header(out: &mut impl Write, job: &Job, run: &Run, paint: Paint) -> Result<()> {
+fn header(
+    out: &mut impl Write,
+    job: &Job,
+    run: &Run,
+    log: Option<&Log>,
+    paint: Paint,
+) -> Result<()> {
     let now = now_ms();
     writeln!(
         out,
@@ -208,11 +263,24 @@ fn header(out: &mut impl Write, job: &Job, run: &Run, paint: Paint) -> Result<()
         output::when(run.started_at, now)
     )?;
     if let Some(path) = &run.log_path {
-        let cut = if run.log_truncated {
+        let mut cut = if run.log_truncated {
             format!(", {}", paint.warn("cut at log_max_bytes"))
         } else {
             String::new()
         };
+        if let Some(Log::Stored { log, .. }) = log {
+            cut.push_str(", the copy in the database");
+            if log.cut() {
+                let kept = u64::try_from(log.bytes - log.kept_from).unwrap_or(0);
+                cut.push_str(&format!(
+                    ": {}",
+                    paint.warn(&format!(
+                        "its last {} kept (log_store_max_bytes)",
+                        output::bytes(kept)
+                    ))
+                ));
+            }
+        }
         writeln!(
             out,
             "log {} ({}{cut})",

@@ -135,6 +135,7 @@ keys! {
     CLOCK_AHEAD_SECONDS = "clock_ahead_seconds", Count(0, 10 * YEAR), Some("0"), "Run orch's clock this far ahead of the machine's (drills: what a tick does once a usage limit resets or a retry is due)";
     KILL_GRACE_SECONDS = "kill_grace_seconds", Count(0, HOUR), Some("10"), "Between SIGTERM and SIGKILL when a run is ended";
     LOG_MAX_BYTES = "log_max_bytes", Count(64 * KIB, 64 * GIB), Some("268435456"), "A run's log is cut at this size (room for the result line at the end)";
+    LOG_STORE_MAX_BYTES = "log_store_max_bytes", Count(0, GIB), Some("8388608"), "How much of a run's log finalize keeps in the database, compressed, so `orch logs` shows it on any host (its tail when longer); 0: none";
     RETENTION_DAYS = "retention_days", Count(1, 100 * 365), Some("90"), "`orch prune` removes tasks finished longer ago than this: jobs, history, runs, logs (cost totals stay)";
     PRUNE_INTERVAL_HOURS = "prune_interval_hours", Count(0, 365 * 24), Some("24"), "How often `orch tick` prunes, once across every worker sharing the database; 0: never";
     CI_TIMEOUT_SECONDS = "ci_timeout_seconds", Count(1, WEEK), Some("3600"), "How long the CI gate waits for the forge's verdict on a gated stage's commit before the task fails";

@@ -59,6 +59,8 @@ pub struct FinalizePlan {
     /// Merge the task's pull request (its last stage succeeded, `merge = "after_last_stage"`):
     /// the task stays active until the merge is confirmed (`Store::settle_merge`).
     pub merge: Option<super::NewMerge>,
+    /// The run's log to keep in the database (`Store::run_log`), when this host has it.
+    pub log: Option<super::StoredLog>,
     /// Who the job's history records.
     pub actor: String,
     pub now: i64,

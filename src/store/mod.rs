@@ -25,6 +25,7 @@ mod holds;
 mod intake;
 mod jobs;
 mod listing;
+mod logs;
 mod merge;
 mod metrics;
 mod outbox;
@@ -46,6 +47,7 @@ pub use holds::*;
 pub use intake::*;
 pub use jobs::*;
 pub use listing::*;
+pub use logs::*;
 pub use merge::*;
 pub use metrics::*;
 pub use outbox::*;
@@ -329,6 +331,8 @@ pub trait Store: Send {
     fn history(&self, job_id: i64) -> Result<Vec<HistoryEntry>>;
     fn runs_for_job(&self, job_id: i64) -> Result<Vec<Run>>;
     fn run(&self, run_id: i64) -> Result<Option<Run>>;
+    /// The copy of the run's log kept at its finalize (`FinalizePlan::log`), if there is one.
+    fn run_log(&self, run_id: i64) -> Result<Option<StoredLog>>;
     /// Whether the run was closed (finalized) already: by a cancel or a rescue, while it ran.
     fn run_closed(&self, run_id: i64) -> Result<bool>;
     /// What the last run judged ok of `task_id`'s `stage` left for the next stage's prompt.
@@ -402,7 +406,8 @@ pub trait Store: Send {
     // Retention and the cost report.
 
     /// Remove one batch of finished tasks (`batch.finished`) that finished before the cutoff,
-    /// oldest first, with their jobs, history, runs and delivered outbox messages, queueing the
+    /// oldest first, with their jobs, history, runs (and the logs kept of them) and delivered
+    /// outbox messages, queueing the
     /// files their runs left (logs, worktrees) in the trash of the host each is on. A task with
     /// a live job, or with a run that has not ended and started at or after
     /// `cutoffs.open_runs_since` (its log may still be written), is passed over. Counts, the

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_agents.sql"),
     include_str!("migrations/0003_priced_runs.sql"),
     include_str!("migrations/0004_intake.sql"),
+    include_str!("migrations/0005_run_logs.sql"),
 ];
 
 /// How long to wait for the server to answer a connection, unless the URL says.

@@ -97,6 +97,7 @@ fn pg_type(kind: Kind) -> Type {
         Kind::Integer => Type::INT8,
         Kind::Real => Type::FLOAT8,
         Kind::Text => Type::TEXT,
+        Kind::Blob => Type::BYTEA,
     }
 }
 
@@ -177,6 +178,7 @@ impl ToSql for Value {
             },
             Value::Real(x) => x.to_sql(ty, out),
             Value::Text(s) => s.as_str().to_sql(ty, out),
+            Value::Blob(b) => b.as_slice().to_sql(ty, out),
         }
     }
 
@@ -188,8 +190,8 @@ impl ToSql for Value {
 }
 
 /// A column's value whatever its type, as SQLite would give it: integers and booleans as
-/// integers, floating and numeric as reals (a numeric with no fraction as an integer), the rest
-/// as text.
+/// integers, floating and numeric as reals (a numeric with no fraction as an integer), BYTEA as
+/// a blob, the rest as text.
 pub struct AnyValue(pub Value);
 
 impl<'a> FromSql<'a> for AnyValue {
@@ -205,7 +207,7 @@ impl<'a> FromSql<'a> for AnyValue {
             Type::JSONB => Value::Text(String::from_utf8(
                 raw.get(1..).unwrap_or_default().to_vec(),
             )?),
-            Type::BYTEA => Value::Text(String::from_utf8_lossy(raw).into_owned()),
+            Type::BYTEA => Value::Blob(raw.to_vec()),
             _ => Value::Text(String::from_utf8(raw.to_vec())?),
         }))
     }

@@ -1,5 +1,6 @@
-//! Values as they cross `Db`: SQLite's four kinds (integers, reals, text, null), which both
-//! backends store the same way (flags as 0/1 integers, states by name).
+//! Values as they cross `Db`: SQLite's five kinds (integers, reals, text, blobs, null), which
+//! both backends store the same way (flags as 0/1 integers, states by name, blobs as BYTEA on
+//! PostgreSQL).
 
 use crate::domain::breaker::State as BreakerState;
 use crate::domain::decide::Decision;
@@ -12,6 +13,7 @@ pub enum Kind {
     Integer,
     Real,
     Text,
+    Blob,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +22,7 @@ pub enum Value {
     Integer(i64),
     Real(f64),
     Text(String),
+    Blob(Vec<u8>),
 }
 
 impl Value {
@@ -29,6 +32,7 @@ impl Value {
             Value::Integer(_) => Kind::Integer,
             Value::Real(_) => Kind::Real,
             Value::Text(_) => Kind::Text,
+            Value::Blob(_) => Kind::Blob,
         }
     }
 }
@@ -41,7 +45,7 @@ impl From<rusqlite::types::Value> for Value {
             V::Integer(n) => Value::Integer(n),
             V::Real(x) => Value::Real(x),
             V::Text(s) => Value::Text(s),
-            V::Blob(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
+            V::Blob(b) => Value::Blob(b),
         }
     }
 }
@@ -54,6 +58,7 @@ impl rusqlite::ToSql for Value {
             Value::Integer(n) => ValueRef::Integer(*n),
             Value::Real(x) => ValueRef::Real(*x),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
         }))
     }
 }
@@ -126,6 +131,24 @@ impl Kinded for String {
     const KIND: Kind = Kind::Text;
 }
 
+impl ToValue for [u8] {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.to_vec())
+    }
+}
+impl Kinded for [u8] {
+    const KIND: Kind = Kind::Blob;
+}
+
+impl ToValue for Vec<u8> {
+    fn to_value(&self) -> Value {
+        Value::Blob(self.clone())
+    }
+}
+impl Kinded for Vec<u8> {
+    const KIND: Kind = Kind::Blob;
+}
+
 impl<T: ToValue + ?Sized> ToValue for &T {
     fn to_value(&self) -> Value {
         (**self).to_value()
@@ -182,6 +205,15 @@ impl FromValue for String {
         match value {
             Value::Text(s) => Ok(s),
             other => Err(format!("expected text, found {other:?}")),
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Blob(b) => Ok(b),
+            other => Err(format!("expected a blob, found {other:?}")),
         }
     }
 }

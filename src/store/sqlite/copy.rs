@@ -15,6 +15,8 @@ pub const TABLES: &[CopyTable] = &[
     CopyTable::paged("jobs"),
     CopyTable::paged("job_history"),
     CopyTable::paged("agent_runs"),
+    // Up to `log_store_max_bytes` each before compression: a few at a time.
+    CopyTable::paged_by("run_logs", "run_id", Some(16)),
     CopyTable::paged("outbox"),
     CopyTable::whole("breakers", "agent"),
     CopyTable::whole("project_holds", "project, host"),
@@ -55,6 +57,8 @@ fn columns(db: &Db, name: &str) -> Result<Vec<(String, Kind)>> {
             Kind::Integer
         } else if declared.contains("real") || declared.contains("double") {
             Kind::Real
+        } else if declared.contains("blob") || declared.contains("bytea") {
+            Kind::Blob
         } else {
             Kind::Text
         }
@@ -102,8 +106,8 @@ pub(super) fn rows(db: &Db, name: &str, after: i64, limit: i64) -> Result<TableR
     let rows = match table.order {
         None => db
             .prepare(&format!(
-                "SELECT {list} FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
-                table.name
+                "SELECT {list} FROM {0} WHERE {1} > ?1 ORDER BY {1} LIMIT ?2",
+                table.name, table.key
             ))?
             .query_map([after, limit], read)?
             .collect::<crate::store::sql::Result<Vec<_>>>()?,
@@ -168,7 +172,7 @@ pub(super) fn finish(db: &Db) -> Result<()> {
     if !db.is_postgres() {
         return Ok(());
     }
-    for table in TABLES.iter().filter(|t| t.order.is_none()) {
+    for table in TABLES.iter().filter(|t| t.order.is_none() && t.key == "id") {
         db.query_row(
             &format!(
                 "SELECT setval(pg_get_serial_sequence('{0}', 'id'), coalesce(max(id), 0) + 1, false) FROM {0}",

@@ -3,7 +3,7 @@
 use crate::store::sql::{params, Db, OptionalExtension};
 use anyhow::{anyhow, bail, Result};
 
-use super::{breaker, budget, ci, holds, jobs, outbox, preflight, runs};
+use super::{breaker, budget, ci, holds, jobs, logs, outbox, preflight, runs};
 use crate::domain::states::JobState;
 use crate::store::{
     AlertKind, Applied, Effects, FinalizeLock, FinalizePlan, Held, Locked, Message, Unfinalized,
@@ -69,6 +69,9 @@ pub(super) fn apply(tx: &Db, plan: &FinalizePlan) -> Result<Applied> {
             job: Box::new(job),
             run: Box::new(run),
         });
+    }
+    if let Some(log) = &plan.log {
+        logs::save(tx, plan.run_id, log, now)?;
     }
     let to = plan.job.to;
     let verdict = &plan.verdict;

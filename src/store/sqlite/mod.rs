@@ -16,6 +16,7 @@ mod holds;
 mod intake;
 mod jobs;
 mod listing;
+mod logs;
 mod metrics;
 mod outbox;
 mod preflight;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_agents.sql"),
     include_str!("migrations/0011_priced_runs.sql"),
     include_str!("migrations/0012_intake.sql"),
+    include_str!("migrations/0013_run_logs.sql"),
 ];
 
 /// How often a write waiting for another process's lock looks again, until `busy_timeout_ms`.
@@ -573,6 +575,10 @@ impl<B: Backend> Store for B {
 
     fn run(&self, run_id: i64) -> Result<Option<Run>> {
         self.get(|conn| runs::run(conn, run_id))
+    }
+
+    fn run_log(&self, run_id: i64) -> Result<Option<StoredLog>> {
+        self.get(|conn| logs::get(conn, run_id))
     }
 
     fn run_closed(&self, run_id: i64) -> Result<bool> {

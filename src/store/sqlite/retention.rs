@@ -172,6 +172,9 @@ pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     let outbox = prune_delivered(tx, &ids)?;
     let delete = |sql: &str| -> Result<i64> { Ok(tx.prepare_cached(sql)?.execute([&ids])? as i64) };
     let history = delete(&format!("DELETE FROM job_history WHERE job_id IN ({JOBS})"))?;
+    delete(&format!(
+        "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM agent_runs WHERE job_id IN ({JOBS}))"
+    ))?;
     let runs = delete(&format!("DELETE FROM agent_runs WHERE job_id IN ({JOBS})"))?;
     let jobs = delete("DELETE FROM jobs WHERE task_id IN (SELECT value FROM json_each(?1))")?;
     let tasks_removed = delete("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?1))")?;

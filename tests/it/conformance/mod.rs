@@ -12,6 +12,7 @@ mod breaker;
 mod finalize;
 mod intake;
 mod jobs;
+mod logs;
 mod outbox;
 mod preflight;
 mod retention;
@@ -328,6 +329,7 @@ pub fn plan(job: &Job, run_id: i64, decision: Decision, to: JobState, now: i64) 
         comment: None,
         branch_head: None,
         merge: None,
+        log: None,
         actor: "test".into(),
         now,
     }
