@@ -331,3 +331,85 @@ fn a_run_still_going_or_never_started_has_no_verdict() {
     assert_eq!(events.len(), 1);
     assert!(events[0]["run"]["launch_error"].is_string());
 }
+
+/// Finalize `job`'s run (which keeps a copy of its log in the database): the next stage's job.
+fn finalize(w: &World, job: i64) -> i64 {
+    let out = w
+        .orch(&["finalize", &job.to_string(), "--json"])
+        .ok()
+        .json();
+    assert_eq!(out["decision"], "advanced", "{out}");
+    out["next_job_id"].as_i64().unwrap()
+}
+
+#[test]
+fn a_finalized_runs_log_is_shown_from_the_database_once_its_file_is_gone() {
+    let w = world();
+    let (job, _, path) = ran(&w, "T-1", "ok");
+    finalize(&w, job);
+    let from_file = w.orch(&["logs", &job.to_string()]).ok().stdout;
+    let raw = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let out = w.orch(&["logs", &job.to_string()]).ok();
+    assert!(
+        out.stdout.contains("the copy in the database"),
+        "{}",
+        out.stdout
+    );
+    // The same story and verdict as from the file: only the header's log line differs.
+    let story = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| !line.starts_with("log "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(story(&out.stdout), story(&from_file));
+    assert!(out.stdout.contains("verdict   ok"), "{}", out.stdout);
+    let stored = w.orch(&["logs", &job.to_string(), "--raw"]).ok();
+    assert_eq!(stored.stdout.as_bytes(), raw.as_slice());
+    // A run that ran on another host is read from the copy even where a file has its name.
+    std::fs::write(&path, b"not this host's log\n").unwrap();
+    w.db()
+        .execute("UPDATE agent_runs SET host = 'elsewhere'", [])
+        .unwrap();
+    let elsewhere = w.orch(&["logs", &job.to_string(), "--raw"]).ok();
+    assert_eq!(elsewhere.stdout.as_bytes(), raw.as_slice());
+}
+
+#[test]
+fn a_log_longer_than_log_store_max_bytes_keeps_its_tail_from_a_whole_line() {
+    let mut w = world();
+    w.set("FAKE_CLAUDE_BULK", "200000");
+    w.set("ORCH_LOG_STORE_MAX_BYTES", "4096");
+    let (job, _, path) = ran(&w, "T-1", "ok");
+    let next = finalize(&w, job);
+    w.orch(&["cancel", &next.to_string()]).ok();
+    let raw = std::fs::read(&path).unwrap();
+    assert!(raw.len() > 100_000, "a long log: {}", raw.len());
+    std::fs::remove_file(&path).unwrap();
+    let stored = w.orch(&["logs", &job.to_string(), "--raw"]).ok().stdout;
+    assert!(
+        stored.len() <= 4096 && !stored.is_empty(),
+        "{}",
+        stored.len()
+    );
+    assert!(raw.ends_with(stored.as_bytes()), "the tail of the log");
+    let before = raw[raw.len() - stored.len() - 1];
+    assert_eq!(before, b'\n', "the tail starts at a whole line");
+    // The result line is at the end: the verdict is the same.
+    let out = w.orch(&["logs", &job.to_string()]).ok().stdout;
+    assert!(out.contains("kept (log_store_max_bytes)"), "{out}");
+    assert!(out.contains("verdict   ok"), "{out}");
+    // Without a copy (none kept: 0) and without the file, the error names the file.
+    let (other, _, other_path) = ran(&w, "T-2", "ok");
+    w.orch(&["finalize", &other.to_string()])
+        .env("ORCH_LOG_STORE_MAX_BYTES", "0")
+        .ok();
+    std::fs::remove_file(&other_path).unwrap();
+    let gone = w.orch(&["logs", &other.to_string()]).status(1);
+    assert!(
+        gone.stderr.contains("opening the log of run") && gone.stderr.contains("No such file"),
+        "{}",
+        gone.stderr
+    );
+}

@@ -498,3 +498,27 @@ fn files_agents_left_in_their_temporary_directory_go_after_the_retention() {
     assert!(!old.exists());
     assert!(new.exists(), "a recent report stays");
 }
+
+#[test]
+fn a_prune_removes_the_copies_of_logs_the_database_keeps() {
+    let w = world();
+    complete(&w, "T-1");
+    complete(&w, "T-2");
+    age(&w, "T-1", 100);
+    let kept = |key: &str| -> i64 {
+        w.sql(
+            "SELECT count(*) FROM run_logs l JOIN agent_runs r ON r.id = l.run_id
+             JOIN jobs j ON j.id = r.job_id JOIN tasks t ON t.id = j.task_id WHERE t.key = ?1",
+            [key],
+        )
+    };
+    assert_eq!((kept("T-1"), kept("T-2")), (2, 2), "one per finalized run");
+    let out = prune(&w, &[]);
+    assert_eq!(out["tasks"], 1);
+    let left: i64 = w.sql("SELECT count(*) FROM run_logs", []);
+    assert_eq!(
+        (left, kept("T-2")),
+        (2, 2),
+        "T-1's copies went with its runs"
+    );
+}
