@@ -418,6 +418,20 @@ fn a_queue_moves_to_postgres_and_back_whole() {
         .env("ORCH_DB", &middle)
         .ok();
     assert_eq!(out.json()["job_id"], rows("jobs") + 1, "{}", out.stdout);
+    // The logs' copies went along, bytes as they were: each database shows the run's log once
+    // its file is gone.
+    assert_eq!(
+        rows("run_logs"),
+        rows("agent_runs"),
+        "one per finalized run"
+    );
+    let path: String = w.sql("SELECT log_path FROM agent_runs WHERE job_id = 1", []);
+    let log = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    for db in [&sqlite, &middle, &back] {
+        let out = w.orch(&["logs", "1", "--raw"]).env("ORCH_DB", db).ok();
+        assert_eq!(out.stdout, log, "{db}");
+    }
 }
 
 /// Hold orch's write lock of `schema` from another session until the returned client is dropped.
