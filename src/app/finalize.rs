@@ -261,14 +261,20 @@ fn finalize_locked(
     }
 }
 
-/// The run's log to keep in the database: its last `log_store_max_bytes`, compressed. None when
-/// the run wrote no log on this host (never started, ran elsewhere, the file gone) or the
-/// setting is 0; a log that cannot be read is left out with a warning, never failing the
-/// decision (the file itself stays where it is).
+/// The run's log to keep in the database, when this host has it: see `keep_log`.
 fn kept_log(config: &Config, run: &Run, here: &str) -> Option<StoredLog> {
-    let cap = config.count(config::LOG_STORE_MAX_BYTES);
+    if run.launch_error.is_some() || run.host.as_deref().is_some_and(|h| h != here) {
+        return None;
+    }
     let path = run.log_path.as_deref().map(Path::new)?;
-    if cap == 0 || run.launch_error.is_some() || run.host.as_deref().is_some_and(|h| h != here) {
+    keep_log(config.count(config::LOG_STORE_MAX_BYTES), path, run.run_id)
+}
+
+/// Run `run_id`'s log at `path` as the database keeps it: its last `cap` bytes, compressed.
+/// None when `cap` is 0 or the file is gone; a log that cannot be read is left out with a
+/// warning, never failing the step that keeps it (the file itself stays where it is).
+pub fn keep_log(cap: u64, path: &Path, run_id: i64) -> Option<StoredLog> {
+    if cap == 0 {
         return None;
     }
     let read = || -> std::io::Result<StoredLog> {
@@ -281,8 +287,7 @@ fn kept_log(config: &Config, run: &Run, here: &str) -> Option<StoredLog> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => {
             crate::diag!(
-                "orch: warning: run {}: its log is not kept in the database ({}): {err}",
-                run.run_id,
+                "orch: warning: run {run_id}: its log is not kept in the database ({}): {err}",
                 path.display()
             );
             None

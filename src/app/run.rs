@@ -168,7 +168,8 @@ fn run_with_signals(
         // dropped it): the work starts afresh in the same run and log, rather than failing an
         // attempt over it.
         let Some(session) = resume.take().filter(|_| run.resume_refused(&watched)) else {
-            return run.finish(store, &agent, &log, watched, resume_failed);
+            let keep_log = config.count(config::LOG_STORE_MAX_BYTES);
+            return run.finish(store, &agent, &log, watched, resume_failed, keep_log);
         };
         resume_failed = true;
         crate::diag!(
@@ -746,6 +747,7 @@ impl Run<'_> {
         log: &CappedLog,
         mut watched: Watched,
         resume_failed: bool,
+        keep_log: u64,
     ) -> Result<RunOutcome> {
         if !watched.lease_lost && store.run_closed(self.id).unwrap_or(false) {
             // Closed while the agent worked (cancelled, or rescued) and ended before a heartbeat
@@ -774,6 +776,11 @@ impl Run<'_> {
             log_bytes: log.written,
             log_truncated: log.truncated,
             drop_preflight_cache: auth_failure.is_some(),
+            // The run is the lease's no more: no finalize will keep its log.
+            log: watched
+                .lease_lost
+                .then(|| crate::app::finalize::keep_log(keep_log, &self.log_path, self.id))
+                .flatten(),
         };
         let outcome = self.record(store, &end, watched.lease_lost, auth_failure.is_some())?;
         if let Some(reason) = &auth_failure {

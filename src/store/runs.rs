@@ -137,6 +137,9 @@ pub struct RunEnd<'a> {
     /// Drop the agent's cached preflight verdict in the same transaction: the run showed it is
     /// stale (the agent could not start, or is not authenticated). A held auth gate stays held.
     pub drop_preflight_cache: bool,
+    /// The log to keep in the database (`Store::run_log`), for a run closed while it ran
+    /// (cancelled, or rescued): no finalize will keep it.
+    pub log: Option<super::StoredLog>,
 }
 
 /// The result an earlier run left for the next stage's prompt (`{previous_result}`).

@@ -227,6 +227,9 @@ pub(super) fn end(tx: &Db, run_id: i64, end: &RunEnd) -> Result<()> {
     let Some((agent, host)) = ended else {
         bail!("run {run_id} was already ended; its record was left as it was");
     };
+    if let Some(log) = &end.log {
+        super::logs::save(tx, run_id, log, end.ended_at)?;
+    }
     if end.drop_preflight_cache {
         // The verdict it showed stale is the one of the host it ran on. A run recorded before
         // runs kept their host drops the agent's verdict everywhere.

@@ -5,7 +5,7 @@ use std::io::{Cursor, Read};
 
 use orch::domain::retention::Cutoffs;
 use orch::domain::states::TaskState;
-use orch::store::{Applied, PruneBatch, StoredLog};
+use orch::store::{Applied, PruneBatch, RunEnd, StoredLog};
 
 use super::*;
 
@@ -103,6 +103,34 @@ fn a_prune_removes_the_kept_logs_of_its_runs_only() {
             read(&store.run_log(new_run).unwrap().unwrap()),
             log_bytes(2)
         );
+    });
+}
+
+#[test]
+fn a_run_cancelled_while_it_ran_keeps_its_log_when_it_ends() {
+    each(|db| {
+        let mut store = db.open();
+        enqueue(&mut *store, "T-1", T0);
+        let job = claim(&mut *store, "w1", T0).expect("a job");
+        let run_id = start(&mut *store, &job, T0);
+        store.cancel(job.job_id, "op", T0 + 5).unwrap();
+        let bytes = log_bytes(3);
+        let end = RunEnd {
+            ended_at: T0 + 10,
+            interrupted: true,
+            log: Some(kept(&bytes)),
+            ..RunEnd::default()
+        };
+        store.end_run(run_id, &end).unwrap();
+        assert_eq!(read(&store.run_log(run_id).unwrap().unwrap()), bytes);
+        // A second end is refused whole: the copy stays the first one.
+        let again = RunEnd {
+            ended_at: T0 + 20,
+            log: Some(kept(&log_bytes(4))),
+            ..RunEnd::default()
+        };
+        assert!(store.end_run(run_id, &again).is_err());
+        assert_eq!(read(&store.run_log(run_id).unwrap().unwrap()), bytes);
     });
 }
 
