@@ -864,6 +864,9 @@ fn cancel_then_retry_of_a_running_job_runs_it_for_real() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("lease is gone"), "{}", out.stderr);
     assert_eq!(out.json()["interrupted"], true);
+    // No finalize keeps the log of a run closed while it ran: its end did.
+    let kept: i64 = w.sql("SELECT count(*) FROM run_logs WHERE run_id = 1", []);
+    assert_eq!(kept, 1, "the cancelled run's log is kept in the database");
     // The run was closed as cancelled; finalizing it says so.
     let doc = w
         .orch(&["finalize", &job.to_string(), "--run", "1", "--json"])
