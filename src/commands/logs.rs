@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result<u8> {
     let mut out = output::TerminalWriter::new(stdout);
     let paint = ctx.paint();
     if ctx.json() {
-        run_line(&mut out, &job, &run)?;
+        run_line(&mut out, &job, &run, log.as_ref())?;
     } else {
         header(&mut out, &job, &run, log.as_ref(), paint)?;
     }
@@ -194,7 +194,14 @@ fn find_log(store: &dyn Store, run: &Run, here: &str) -> Result<Option<Log>> {
 }
 
 /// The first JSON line: the run and its job.
-fn run_line(out: &mut impl Write, job: &Job, run: &Run) -> Result<()> {
+fn run_line(out: &mut impl Write, job: &Job, run: &Run, log: Option<&Log>) -> Result<()> {
+    let source = match log {
+        None => serde_json::Value::Null,
+        Some(Log::File(_)) => json!({ "from": "file" }),
+        Some(Log::Stored { log, .. }) => json!({
+            "from": "database", "bytes": log.bytes, "kept_from": log.kept_from,
+        }),
+    };
     let line = json!({
         "event": "run",
         "run": run,
@@ -202,6 +209,7 @@ fn run_line(out: &mut impl Write, job: &Job, run: &Run) -> Result<()> {
             "job_id": job.job_id, "project": job.project, "task": job.task, "stage": job.stage,
             "state": job.state, "max_attempts": job.max_attempts,
         },
+        "log": source,
     });
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")?;

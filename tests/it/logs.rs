@@ -348,6 +348,9 @@ fn a_finalized_runs_log_is_shown_from_the_database_once_its_file_is_gone() {
     let (job, _, path) = ran(&w, "T-1", "ok");
     finalize(&w, job);
     let from_file = w.orch(&["logs", &job.to_string()]).ok().stdout;
+    let json = w.orch(&["logs", &job.to_string(), "--json"]).ok().stdout;
+    let first: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["log"]["from"], "file", "{first}");
     let raw = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     let out = w.orch(&["logs", &job.to_string()]).ok();
@@ -399,6 +402,11 @@ fn a_log_longer_than_log_store_max_bytes_keeps_its_tail_from_a_whole_line() {
     // The result line is at the end: the verdict is the same.
     let out = w.orch(&["logs", &job.to_string()]).ok().stdout;
     assert!(out.contains("kept (log_store_max_bytes)"), "{out}");
+    let json = w.orch(&["logs", &job.to_string(), "--json"]).ok().stdout;
+    let first: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["log"]["from"], "database", "{first}");
+    assert_eq!(first["log"]["bytes"], raw.len() as i64);
+    assert_eq!(first["log"]["kept_from"], (raw.len() - stored.len()) as i64);
     assert!(out.contains("verdict   ok"), "{out}");
     // Without a copy (none kept: 0) and without the file, the error names the file.
     let (other, _, other_path) = ran(&w, "T-2", "ok");
