@@ -420,4 +420,17 @@ fn a_log_longer_than_log_store_max_bytes_keeps_its_tail_from_a_whole_line() {
         "{}",
         gone.stderr
     );
+    // A run of another host without a copy: read it there.
+    w.db()
+        .execute(
+            "UPDATE agent_runs SET host = 'build-2' WHERE job_id = ?1",
+            [other],
+        )
+        .unwrap();
+    let there = w.orch(&["logs", &other.to_string()]).status(1);
+    assert!(
+        there.stderr.contains("is on build-2") && there.stderr.contains("keeps no copy"),
+        "{}",
+        there.stderr
+    );
 }
