@@ -320,9 +320,12 @@ fn a_git_work_tree_lifts_the_hold_of_an_agent_that_wants_one() {
             "init",
         ],
     ] {
+        // The world's HOME and no system config: the machine's git configuration plays no part.
         let git = std::process::Command::new("git")
             .args(args)
             .current_dir(w.path("work/web"))
+            .env("HOME", w.path("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .status()
             .unwrap();
         assert!(git.success());
