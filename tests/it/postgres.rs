@@ -557,3 +557,186 @@ fn status_shows_the_holds_of_every_host() {
         out.stdout
     );
 }
+
+/// The agents' stages of project web as `orch_claim_at_once` takes them.
+const OPEN: &str =
+    r#"{"web": ["analyst", "architect", "developer", "reviewer", "tester", "deployer"]}"#;
+
+/// A session of the test's own on `schema`, in a transaction.
+fn session(schema: &str) -> postgres::Client {
+    let mut client = admin();
+    client
+        .batch_execute(&format!("SET search_path TO {schema}; BEGIN"))
+        .unwrap();
+    client
+}
+
+/// Whether a session named `app` waits for a lock.
+fn waits(app: &str) -> bool {
+    for _ in 0..200 {
+        let waiting: i64 = admin()
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
+#[test]
+fn plain_claims_go_at_once_while_other_writers_wait() {
+    let Some(mut w) = World::on_postgres() else {
+        return;
+    };
+    w.login(24 * 3_600_000);
+    std::fs::create_dir_all(w.path("work/web")).unwrap();
+    let schema = w.keep.as_ref().unwrap().name().to_string();
+    let t1 = w.enqueue("T-1");
+    w.enqueue("T-2");
+    // The preflight's verdict is cached (a write) before.
+    w.orch(&["preflight"]).ok();
+    // A claim in flight holds the write lock shared, as orch_claim_at_once does.
+    let mut flight = session(&schema);
+    flight
+        .execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtext('orch ' || $1::text), 2)",
+            &[&schema],
+        )
+        .unwrap();
+    w.set("ORCH_BUSY_TIMEOUT_MS", "300");
+    // Another plain claim does not wait for it...
+    let out = w.orch(&["claim", "--worker", "w1", "--json"]).ok();
+    assert_eq!(out.json()["job_id"], t1, "{}", out.stdout);
+    // ...every other writer does: the claims exclude them as the one write lock did.
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-3"])
+        .status(1);
+    assert!(out.stderr.contains("database is busy"), "{}", out.stderr);
+    // And so does a claim that is not plain: a project held on this host.
+    std::fs::remove_dir_all(w.path("work/web")).ok();
+    let out = w.orch(&["claim", "--worker", "w2"]).status(1);
+    assert!(out.stderr.contains("database is busy"), "{}", out.stderr);
+    flight.batch_execute("COMMIT").unwrap();
+    let history = w.store().history(t1).unwrap();
+    let claimed = history.last().unwrap();
+    assert_eq!(
+        (claimed.actor.as_str(), claimed.reason.as_str()),
+        ("w1", "claimed, attempt 1/3")
+    );
+}
+
+#[test]
+fn two_claims_that_saw_room_for_one_leave_one_running() {
+    let Some(mut w) = World::on_postgres() else {
+        return;
+    };
+    w.login(24 * 3_600_000);
+    std::fs::create_dir_all(w.path("work/web")).unwrap();
+    w.raw_config(&format!(
+        "[projects.web]\nworkdir = \"{}\"\nmax_running = 1\n",
+        w.path("work/web").display()
+    ));
+    let schema = w.keep.as_ref().unwrap().name().to_string();
+    let t1 = w.enqueue("T-1");
+    let t2 = w.enqueue("T-2");
+    w.orch(&["preflight"]).ok();
+    // Another host's claim has taken a job and holds the project's lock, not committed yet.
+    let mut other = session(&schema);
+    let now: i64 = other
+        .query_one(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let taken: i64 = other
+        .query_one(
+            "SELECT id FROM orch_claim_at_once('h2-w', 'h2', $1::bigint, 900000, $1::bigint + 4000000,
+                                               $1::bigint + 60000,
+                                               $2, '{\"web\": 1}', '[\"claude\"]')",
+            &[&now, &OPEN],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(taken, t1);
+    // This claim saw the project with none running (the other is not committed), took T-2,
+    // and waits for the project's lock...
+    w.set(
+        "ORCH_DB",
+        format!(
+            "{}&application_name=orch-second",
+            w.env["ORCH_DB"].to_string_lossy()
+        ),
+    );
+    let second = w.orch(&["claim", "--worker", "w1", "--json"]).spawn();
+    assert!(waits("orch-second"), "the second claim never waited");
+    other.batch_execute("COMMIT").unwrap();
+    // ...then counts again, finds the project full, writes nothing and claims the ordinary way:
+    // nothing to claim (exit 3).
+    let out = support::Out::of(second);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let store = w.store();
+    let running = store
+        .jobs_in_state(orch::domain::states::JobState::Running, 10)
+        .unwrap();
+    assert_eq!(
+        running.iter().map(|j| j.job_id).collect::<Vec<_>>(),
+        vec![t1]
+    );
+    let t2 = store.job(t2).unwrap().unwrap();
+    assert_eq!((t2.attempt, t2.lease_owner), (0, None));
+    assert_eq!(
+        store.history(t2.job_id).unwrap().len(),
+        1,
+        "only its enqueue"
+    );
+}
+
+#[test]
+fn a_serialization_failure_is_named_and_writes_nothing() {
+    let Some(w) = World::on_postgres() else {
+        return;
+    };
+    let schema = w.keep.as_ref().unwrap().name().to_string();
+    w.enqueue("T-1");
+    // The server fails the next write to the queue as it would fail a write that conflicted
+    // with another under serializable isolation.
+    admin()
+        .batch_execute(&format!(
+            "CREATE FUNCTION {schema}.conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$;
+             CREATE TRIGGER conflict BEFORE INSERT ON {schema}.job_history
+             FOR EACH ROW EXECUTE FUNCTION {schema}.conflict();"
+        ))
+        .unwrap();
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-2"])
+        .status(1);
+    assert!(
+        out.stderr.contains("serialization failure")
+            && out.stderr.contains("nothing was written")
+            && out.stderr.contains("try again"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("password"), "{}", out.stderr);
+    let keys: Vec<String> = w
+        .store()
+        .jobs_in_state(orch::domain::states::JobState::Queued, 10)
+        .unwrap()
+        .into_iter()
+        .map(|j| j.task)
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["T-1".to_string()],
+        "T-2's task and job were rolled back"
+    );
+}

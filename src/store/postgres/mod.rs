@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_priced_runs.sql"),
     include_str!("migrations/0004_intake.sql"),
     include_str!("migrations/0005_run_logs.sql"),
+    include_str!("migrations/0006_claim_at_once.sql"),
 ];
 
 /// How long to wait for the server to answer a connection, unless the URL says.
@@ -477,4 +478,7 @@ impl Backend for Postgres {
         // The server checkpoints by itself; nothing here holds up its writers.
         Ok(())
     }
+
+    // The function is migration 0006's.
+    const CLAIMS_AT_ONCE: bool = true;
 }

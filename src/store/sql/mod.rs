@@ -68,6 +68,13 @@ impl Error {
         }
     }
 
+    /// The SQLSTATE of the server's error in `err`'s chain, if there is one.
+    pub fn sqlstate(err: &anyhow::Error) -> Option<&str> {
+        Error::find(err, Error::postgres)
+            .and_then(|err| err.code())
+            .map(|code| code.code())
+    }
+
     /// The database's error found in `err`'s chain, as it came or inside an `Error`.
     pub fn find<'e, E: std::error::Error + 'static>(
         err: &'e anyhow::Error,
@@ -376,4 +383,9 @@ pub trait Backend: Send {
 
     /// Bring the database up to date with what was written, without holding up writers.
     fn checkpoint(&mut self) -> anyhow::Result<()>;
+
+    /// Whether several claims may run at once here (a server): then a plain claim is made by
+    /// the database's `orch_claim_at_once` function, which serializes only the claims of the
+    /// same projects, rather than under the one write lock (`store::sqlite::jobs::claim_at_once`).
+    const CLAIMS_AT_ONCE: bool = false;
 }

@@ -1,6 +1,6 @@
 //! Tasks, jobs, their history, the claim and the rescue.
 
-use crate::store::sql::{params, Db, OptionalExtension, Row};
+use crate::store::sql::{params, Backend, Db, OptionalExtension, Row};
 use anyhow::{bail, Result};
 
 use super::{branches, breaker, budget, holds, outbox, runs};
@@ -17,13 +17,23 @@ use crate::store::{
 use crate::{exit, output};
 
 /// A job joined with its task, every column named as `Job` names it.
-pub(super) const JOB_SELECT: &str = "SELECT j.id AS job_id, j.task_id AS task_id, t.key AS task, \
-     t.title AS title, t.issue AS issue, j.project AS project, j.stage AS stage, j.state AS state, \
-     j.priority AS priority, j.attempt AS attempt, j.max_attempts AS max_attempts, \
-     j.run_after AS run_after, j.lease_owner AS lease_owner, \
-     j.lease_expires_at AS lease_expires_at, j.last_class AS last_class, \
-     j.last_reason AS last_reason, j.created_at AS created_at, j.updated_at AS updated_at \
-     FROM jobs j JOIN tasks t ON t.id = j.task_id";
+/// `JOB_SELECT`'s columns, from jobs `j` and tasks `t`, followed by `$from`.
+macro_rules! concat_job_select {
+    ($from:literal) => {
+        concat!(
+            "SELECT j.id AS job_id, j.task_id AS task_id, t.key AS task, \
+             t.title AS title, t.issue AS issue, j.project AS project, j.stage AS stage, j.state AS state, \
+             j.priority AS priority, j.attempt AS attempt, j.max_attempts AS max_attempts, \
+             j.run_after AS run_after, j.lease_owner AS lease_owner, \
+             j.lease_expires_at AS lease_expires_at, j.last_class AS last_class, \
+             j.last_reason AS last_reason, j.created_at AS created_at, j.updated_at AS updated_at",
+            $from
+        )
+    };
+}
+
+pub(super) const JOB_SELECT: &str =
+    concat_job_select!(" FROM jobs j JOIN tasks t ON t.id = j.task_id");
 
 pub(super) fn job_from_row(row: &Row) -> crate::store::sql::Result<Job> {
     Ok(Job {
@@ -445,25 +455,14 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         break (best.id, best.run_after);
     };
     let job = job(tx, job_id)?.expect("the claimed job exists");
-    let agent = (request.projects.iter())
-        .filter(|p| p.name == job.project)
-        .flat_map(|p| &p.stages)
-        .find(|s| s.stage == job.stage)
-        .map(|s| s.agent)
-        .expect("a job is claimed at a stage of its project's claim");
+    let agent = agent_of(request, &job);
     let (_, breaker, gate) = allowed
         .iter()
         .find(|(allowed, _, _)| *allowed == agent)
         .expect("a job is claimed for an allowed agent");
     let probe = *gate == Gate::Probe;
     let mut reason = format!("claimed, attempt {}/{}", job.attempt, job.max_attempts);
-    if let Some(ahead) = clock::ahead_beyond(run_after, now, request.longest_backoff_ms) {
-        reason.push_str(&format!(
-            "; it was due in {}, further ahead than the longest backoff allows (a clock \
-             ran ahead): treated as due",
-            output::span(ahead)
-        ));
-    }
+    reason.push_str(&ahead_note(request, run_after));
     if probe {
         let slot = Probe {
             job_id,
@@ -498,6 +497,121 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         agent: Some(agent.to_string()),
         refused,
     })
+}
+
+/// The agent profile that runs a job the claim took.
+fn agent_of<'a>(request: &ClaimRequest<'a>, job: &Job) -> &'a str {
+    (request.projects.iter())
+        .filter(|p| p.name == job.project)
+        .flat_map(|p| &p.stages)
+        .find(|s| s.stage == job.stage)
+        .map(|s| s.agent)
+        .expect("a job is claimed at a stage of its project's claim")
+}
+
+/// What the claim's history entry adds when the job was due further ahead than any backoff.
+fn ahead_note(request: &ClaimRequest, run_after: i64) -> String {
+    clock::ahead_beyond(run_after, request.now, request.longest_backoff_ms).map_or(
+        String::new(),
+        |ahead| {
+            format!(
+                "; it was due in {}, further ahead than the longest backoff allows (a clock \
+                 ran ahead): treated as due",
+                output::span(ahead)
+            )
+        },
+    )
+}
+
+/// What `orch_claim_at_once` fails with when another claim took a project's last room first.
+const NO_ROOM: &str = "OR001";
+
+/// The claim of a backend where claims may run at once (`Backend::CLAIMS_AT_ONCE`, the
+/// database's `orch_claim_at_once`), when it is plain: no project held or with a budget, no run
+/// of this host's for the triage to take back, and (the function checks) every breaker closed,
+/// no job over budget, no lease ran out. Claims then hold the write lock shared, and wait for
+/// one another only from a project's recount to the commit. Otherwise (None) the claim is made
+/// the ordinary way, under the write lock.
+pub(super) fn claim_at_once<B: Backend>(
+    store: &mut B,
+    request: &ClaimRequest,
+) -> Result<Option<Claim>> {
+    if !B::CLAIMS_AT_ONCE
+        || request.projects.is_empty()
+        || (request.projects.iter()).any(|p| p.held.is_some() || p.budget.is_set())
+    {
+        return Ok(None);
+    }
+    // The triage's look at this host's runs, without the lock (the function looks at the
+    // leases): a job it would take back sends the claim the ordinary way, which looks again
+    // under the lock.
+    let candidates = store.get(|conn| local_candidates(conn, request.host))?;
+    if !candidates.is_empty() && !(request.triage)(&candidates).is_empty() {
+        return Ok(None);
+    }
+    let mut open = serde_json::Map::new();
+    let mut max_running = serde_json::Map::new();
+    let mut agents: Vec<&str> = Vec::new();
+    for project in &request.projects {
+        let stages: Vec<&str> = project.stages.iter().map(|s| s.stage).collect();
+        open.insert(project.name.to_string(), stages.into());
+        max_running.insert(project.name.to_string(), project.max_running.into());
+        agents.extend(project.stages.iter().map(|s| s.agent));
+    }
+    agents.sort_unstable();
+    agents.dedup();
+    let due_limit = (request.now)
+        .saturating_add(request.longest_backoff_ms.max(0))
+        .saturating_add(clock::SKEW_MS);
+    // One statement, outside any transaction of orch's: the function's own locks are held
+    // until it commits.
+    let claimed = store.get(|conn| {
+        Ok(conn
+            .prepare_cached(concat_job_select!(
+                " FROM orch_claim_at_once(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) AS j
+                  JOIN tasks t ON t.id = j.task_id"
+            ))?
+            .query_row(
+                params![
+                    request.worker,
+                    request.host,
+                    request.now,
+                    request.lease_ms,
+                    due_limit,
+                    request.now.saturating_add(clock::SKEW_MS),
+                    serde_json::Value::Object(open).to_string(),
+                    serde_json::Value::Object(max_running).to_string(),
+                    serde_json::Value::from(agents).to_string()
+                ],
+                job_from_row,
+            )
+            .optional()?)
+    });
+    let job = match claimed {
+        Ok(Some(job)) => job,
+        Ok(None) => return Ok(None),
+        // Another claim took the project's last room first: nothing was written.
+        Err(err) if crate::store::sql::Error::sqlstate(&err) == Some(NO_ROOM) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let note = ahead_note(request, job.run_after);
+    if !note.is_empty() {
+        store.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE job_history SET reason = reason || ?2
+                 WHERE id = (SELECT max(id) FROM job_history WHERE job_id = ?1)",
+            )?
+            .execute(params![job.job_id, note])?;
+            Ok(())
+        })?;
+    }
+    Ok(Some(Claim {
+        agent: Some(agent_of(request, &job).to_string()),
+        job: Some(job),
+        rescued: Vec::new(),
+        probe: false,
+        refused: Vec::new(),
+    }))
 }
 
 /// Take the best eligible job for the claim's worker, in one statement: per open project (a
@@ -562,6 +676,45 @@ struct Taken {
 /// looked up); each with its current attempt's open run. A superset: `crate::domain::rescue`
 /// decides.
 pub(super) fn rescue_candidates(conn: &Db, host: &str, now: i64) -> Result<Vec<Candidate>> {
+    candidates(
+        conn,
+        &format!(
+            "SELECT id FROM jobs WHERE state = '{running}' AND lease_expires_at <= ?1
+             UNION SELECT id FROM jobs WHERE state = '{running}' AND lease_renewed_at > ?1
+             UNION SELECT job_id FROM agent_runs
+                   WHERE host = ?2 AND finalized_at IS NULL AND ended_at IS NULL",
+            running = JobState::Running
+        ),
+        params![now, host],
+    )
+}
+
+/// The rescue candidates whose open run is on `host` (`orch_claim_at_once` looks at the leases).
+fn local_candidates(conn: &Db, host: &str) -> Result<Vec<Candidate>> {
+    // Most hosts claiming have none: the open runs' own index answers that alone.
+    let open: Option<i64> = conn
+        .prepare_cached(
+            "SELECT job_id FROM agent_runs
+             WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL LIMIT 1",
+        )?
+        .query_row(params![host], |row| row.get(0))
+        .optional()?;
+    if open.is_none() {
+        return Ok(Vec::new());
+    }
+    candidates(
+        conn,
+        "SELECT job_id FROM agent_runs WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL",
+        params![host],
+    )
+}
+
+/// The running jobs among `ids` (a statement given `params`), with their open runs.
+fn candidates(
+    conn: &Db,
+    ids: &str,
+    params: impl crate::store::sql::Params,
+) -> Result<Vec<Candidate>> {
     // The states are written into the statement: the partial indexes over running jobs match.
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT j.id AS job_id, j.task_id AS task_id, j.lease_owner AS worker,
@@ -575,15 +728,11 @@ pub(super) fn rescue_candidates(conn: &Db, host: &str, now: i64) -> Result<Vec<C
              SELECT max(o.id) FROM agent_runs o
              WHERE o.job_id = j.id AND o.attempt = j.attempt
                AND o.finalized_at IS NULL AND o.ended_at IS NULL)
-         WHERE j.state = '{running}' AND j.id IN (
-             SELECT id FROM jobs WHERE state = '{running}' AND lease_expires_at <= ?1
-             UNION SELECT id FROM jobs WHERE state = '{running}' AND lease_renewed_at > ?1
-             UNION SELECT job_id FROM agent_runs
-                   WHERE host = ?2 AND finalized_at IS NULL AND ended_at IS NULL)
+         WHERE j.state = '{running}' AND j.id IN ({ids})
          ORDER BY j.id",
         running = JobState::Running
     ))?;
-    let rows = stmt.query_map(params![now, host], |row| {
+    let rows = stmt.query_map(params, |row| {
         let run = match row.get::<_, Option<i64>>("run_id")? {
             None => None,
             Some(run_id) => Some(OpenRun {

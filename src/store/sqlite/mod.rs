@@ -336,6 +336,9 @@ impl<B: Backend> Store for B {
     }
 
     fn claim(&mut self, request: &ClaimRequest) -> Result<Claim> {
+        if let Some(claim) = jobs::claim_at_once(self, request)? {
+            return Ok(claim);
+        }
         self.write(|tx| jobs::claim(tx, request))
     }
 

@@ -112,6 +112,18 @@ fn the_claim_skips_what_is_not_due_not_staged_held_or_full() {
             .job
             .expect("the job from the future is due");
         assert_eq!(job.job_id, ahead);
+        let claimed = store.history(ahead).unwrap().pop().unwrap();
+        assert_eq!(claimed.to_state, JobState::Running);
+        assert!(
+            claimed
+                .reason
+                .starts_with("claimed, attempt 1/3; it was due in ")
+                && claimed
+                    .reason
+                    .ends_with("(a clock ran ahead): treated as due"),
+            "{}",
+            claimed.reason
+        );
         // A stage the pipeline does not have is never claimed, and listed as stranded.
         let stranded = store
             .enqueue(
