@@ -148,12 +148,13 @@ What the figures say, and what is left to do:
   message, authentication) per call.
 - Claims at once: up from 505/s (9%) when every claim held the one write lock for about ten
   statements, but short of 70%. On these 2 cores the server is the bottleneck (92% of the CPU in
-  a \`perf\` profile, the claimers 5%), and every claim of a project waits for the one before it
-  from the moment its job's counters change (the counting trigger's row lock, which the peer's
-  statement takes too) to its commit: for orch that section also holds the history entry, the
-  recount and the job's row sent back, where the peer's commits at once. Next step: a running
-  count per project that the claim's own statement checks as it adds to it (one row lock, like
-  the peer's), in place of the recount under the project's lock.
+  a \`perf\` profile, the claimers 5%), and what costs is the function's look for leases to
+  rescue (\`min(lease_expires_at)\` and \`max(lease_renewed_at)\` over running jobs): the
+  queue's statistics date from when nothing ran (the script's \`ANALYZE\` after the fill; a
+  burst of claims changes too few rows for autovacuum to analyze again), so the planner walks
+  every running job — thousands here, as nothing is finalized — instead of one step down the
+  lease index. Measured in the same way without that look: 4,363/s against \`pgbench\`'s
+  5,888/s, 74%. Next step: a look that does not depend on the statistics (or fresher ones).
 - \`orch status\` on PostgreSQL pays the connection (about 3 ms here), about twenty statements
   each one round trip (sent whole the first time, nothing prepared), and the client's shutdown,
   where SQLite reads pages of a file in the process: one statement for the whole status, or
