@@ -17,6 +17,24 @@
 -- p_due: a queued job due after it was dated by a clock ahead, and is due; p_ahead: a lease
 -- renewed after it was, and the rescue may take it back (domain::clock::SKEW_MS past p_now);
 -- p_open: {"project": ["stage", ...]}; p_max_running: {"project": n}; p_agents: ["agent", ...].
+-- Whether a running job's lease ran out by p_now, or was renewed after p_ahead: each one step
+-- down its index however many run, as the first lease in order. Sorting is off here, so that
+-- the planner cannot walk every running job and sort them instead, which it would when its
+-- statistics date from when few ran (a burst of claims changes too few rows for autovacuum to
+-- analyze the table again).
+CREATE FUNCTION orch_leases_to_look_at(p_now bigint, p_ahead bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET enable_sort = off AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM (SELECT lease_expires_at FROM jobs WHERE state = 'running'
+                                  ORDER BY lease_expires_at LIMIT 1) AS l
+                   WHERE l.lease_expires_at <= p_now)
+        OR EXISTS (SELECT 1 FROM (SELECT lease_renewed_at FROM jobs
+                                  WHERE state = 'running' AND lease_renewed_at IS NOT NULL
+                                  ORDER BY lease_renewed_at DESC LIMIT 1) AS l
+                   WHERE l.lease_renewed_at > p_ahead);
+END
+$$;
+
 CREATE FUNCTION orch_claim_at_once(p_worker text, p_host text, p_now bigint, p_lease bigint,
                                    p_due bigint, p_ahead bigint, p_open text, p_max_running text,
                                    p_agents text)
@@ -27,8 +45,7 @@ DECLARE
     v_max jsonb := p_max_running::jsonb;
     v_projects text[] := ARRAY(SELECT jsonb_object_keys(v_open));
     v_agents text[] := ARRAY(SELECT jsonb_array_elements_text(p_agents::jsonb));
-    v_id bigint;
-    v_project text;
+    v_job jobs%ROWTYPE;
 BEGIN
     -- The write lock's keys: store::postgres's Lock::Write.
     PERFORM pg_advisory_xact_lock_shared(v_schema, 2);
@@ -37,9 +54,7 @@ BEGIN
        OR EXISTS (SELECT 1 FROM jobs WHERE state = 'over_budget' AND project = ANY (v_projects))
        -- What the rescue would look at but this host's runs, which the caller looked at:
        -- leases that ran out, or renewed after p_ahead (by a clock ahead).
-       -- (As the least and the greatest: each one step down its index, however many run.)
-       OR (SELECT min(lease_expires_at) FROM jobs WHERE state = 'running') <= p_now
-       OR (SELECT max(lease_renewed_at) FROM jobs WHERE state = 'running') > p_ahead THEN
+       OR orch_leases_to_look_at(p_now, p_ahead) THEN
         RETURN;
     END IF;
     WITH taken AS (
@@ -56,23 +71,23 @@ BEGIN
             WHERE (SELECT coalesce(sum(c.jobs), 0) FROM job_counts AS c
                    WHERE c.project = p.project AND c.state = 'running') < (v_max ->> p.project)::bigint
             ORDER BY j.priority DESC, j.run_after, j.id LIMIT 1)
-        RETURNING id, project, attempt, max_attempts),
+        RETURNING *),
     noted AS (
         INSERT INTO job_history (job_id, at, from_state, to_state, actor, reason)
         SELECT id, p_now, 'queued', 'running', p_worker,
                'claimed, attempt ' || attempt || '/' || max_attempts
         FROM taken)
-    SELECT id, project INTO v_id, v_project FROM taken;
-    IF v_id IS NULL THEN
+    SELECT * INTO v_job FROM taken;
+    IF v_job.id IS NULL THEN
         RETURN;
     END IF;
     -- One bigint key, a space apart from the two-key locks.
-    PERFORM pg_advisory_xact_lock((v_schema::bigint << 32) | (hashtext(v_project)::bigint & 4294967295));
-    IF (SELECT sum(jobs) FROM job_counts WHERE project = v_project AND state = 'running')
-       > (v_max ->> v_project)::bigint THEN
-        RAISE EXCEPTION 'project % has no room left under max_running', v_project
+    PERFORM pg_advisory_xact_lock((v_schema::bigint << 32) | (hashtext(v_job.project)::bigint & 4294967295));
+    IF (SELECT sum(jobs) FROM job_counts WHERE project = v_job.project AND state = 'running')
+       > (v_max ->> v_job.project)::bigint THEN
+        RAISE EXCEPTION 'project % has no room left under max_running', v_job.project
             USING ERRCODE = 'OR001';
     END IF;
-    RETURN QUERY SELECT * FROM jobs WHERE id = v_id;
+    RETURN NEXT v_job;
 END
 $$;
