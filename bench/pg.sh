@@ -147,14 +147,13 @@ What the figures say, and what is left to do:
   own start-up, so the per-invocation ratio flatters orch. Both pay one connection (start-up
   message, authentication) per call.
 - Claims at once: up from 505/s (9%) when every claim held the one write lock for about ten
-  statements, but short of 70%. On these 2 cores the server is the bottleneck (92% of the CPU in
-  a \`perf\` profile, the claimers 5%), and what costs is the function's look for leases to
-  rescue (\`min(lease_expires_at)\` and \`max(lease_renewed_at)\` over running jobs): the
-  queue's statistics date from when nothing ran (the script's \`ANALYZE\` after the fill; a
-  burst of claims changes too few rows for autovacuum to analyze again), so the planner walks
-  every running job — thousands here, as nothing is finalized — instead of one step down the
-  lease index. Measured in the same way without that look: 4,363/s against \`pgbench\`'s
-  5,888/s, 74%. Next step: a look that does not depend on the statistics (or fresher ones).
+  statements. The figure is noisy on these 2 cores, where the server is the bottleneck (92% of
+  the CPU in a \`perf\` profile, the claimers 5%): the concurrent part alone, run five more
+  times after the recorded run, gave 73%, 69%, 41%, 67% and 71% — at the target, without
+  margin. What is left per claim beyond the peer's statement: the look for this host's open
+  runs (one round trip: 4–5 points when left out), the checks before the claim (breakers,
+  holds, budgets, leases: each one step down an index), the history entry, and the recount
+  under the project's lock between the counters' change and the commit.
 - \`orch status\` on PostgreSQL pays the connection (about 3 ms here), about twenty statements
   each one round trip (sent whole the first time, nothing prepared), and the client's shutdown,
   where SQLite reads pages of a file in the process: one statement for the whole status, or

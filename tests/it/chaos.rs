@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use orch::store::sql::Db;
 use support::http::Server;
+use support::netns;
 use support::World;
 
 const TASKS: usize = 150;
@@ -54,8 +55,8 @@ const TICK_STATUSES: &[i32] = &[0, 1, 3, 10, 11, 12, 20, 21, 22, 137];
 
 /// What a chaos run is made of.
 struct Shape {
-    /// Hosts, each its own `ORCH_HOST`, HOME (credentials), log directory and workers; with one,
-    /// the world's own.
+    /// Hosts, each its own name, HOME (credentials), log directory and workers (a network
+    /// namespace where the machine allows it: `Fleet`); with one, the world's own.
     hosts: usize,
     workers_per_host: usize,
     /// What the agent does in the last 4 % of its runs: `auth` (reports being logged out, lifted
@@ -95,19 +96,83 @@ fn fleet_of_three_hosts_on_postgres() {
     );
 }
 
-/// The environment of host `n` of `shape` (none for the one host of a single-host run).
-fn host_env(world: &World, shape: &Shape, n: usize) -> Vec<(String, std::ffi::OsString)> {
+/// The environment of host `n` of `shape` (none for the one host of a single-host run): its
+/// HOME (credentials) and log directory; its name by `ORCH_HOST` unless it is a network
+/// namespace of its own (`Fleet`), whose system host name it is, and which reaches the
+/// database and the Telegram stand-in through its veth.
+fn host_env(
+    world: &World,
+    shape: &Shape,
+    fleet: Option<&Fleet>,
+    n: usize,
+) -> Vec<(String, std::ffi::OsString)> {
     if shape.hosts == 1 {
         return Vec::new();
     }
-    vec![
-        ("ORCH_HOST".into(), format!("h{n}").into()),
+    let mut env = vec![
         ("HOME".into(), world.path(&format!("home-h{n}")).into()),
         (
             "ORCH_LOG_DIR".into(),
             world.path(&format!("logs-h{n}")).into(),
         ),
-    ]
+    ];
+    match fleet {
+        Some(fleet) => {
+            let (db, telegram) = fleet.urls(n);
+            env.push(("ORCH_DB".into(), db.into()));
+            env.push(("ORCH_TELEGRAM_API_URL".into(), telegram.into()));
+        }
+        None => env.push(("ORCH_HOST".into(), format!("h{n}").into())),
+    }
+    env
+}
+
+/// The hosts of a fleet as network namespaces, each with relays at its veth's far end to the
+/// database server and the Telegram stand-in on 127.0.0.1.
+struct Fleet {
+    hosts: Vec<(netns::Host, netns::Relay, netns::Relay)>,
+    /// The database URL and the Telegram URL as this machine reaches them.
+    db: String,
+    telegram: String,
+}
+
+impl Fleet {
+    /// `hosts` namespaces, or why this machine cannot make them.
+    fn new(world: &World, telegram: &str, hosts: usize) -> Result<Fleet, String> {
+        let db = world.env["ORCH_DB"].to_string_lossy().into_owned();
+        let made = (0..hosts)
+            .map(|n| {
+                let host = netns::Host::new(&format!("h{n}"), n)?;
+                let relay = |url: &str| {
+                    let target = address(url).parse().unwrap();
+                    netns::Relay::start(&format!("{}:0", host.gateway), target)
+                };
+                let (to_db, to_telegram) = (relay(&db), relay(telegram));
+                Ok((host, to_db, to_telegram))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Fleet {
+            hosts: made,
+            db,
+            telegram: telegram.to_string(),
+        })
+    }
+
+    /// Host `n`'s database and Telegram URLs: through its relays.
+    fn urls(&self, n: usize) -> (String, String) {
+        let (_, db, telegram) = &self.hosts[n];
+        (
+            self.db.replacen(address(&self.db), &db.addr.to_string(), 1),
+            (self.telegram).replacen(address(&self.telegram), &telegram.addr.to_string(), 1),
+        )
+    }
+}
+
+/// The `host:port` of a URL.
+fn address(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
 }
 
 /// Log host `n` of `hosts` in (the world's HOME when there is one host), its token expiring
@@ -177,9 +242,26 @@ fn run(mut world: World, shape: &Shape) -> Vec<(String, String)> {
     // The lives of the ticks the killer ended: [started, seen dead].
     let killed = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
 
+    // A fleet's hosts are network namespaces where the machine allows it, else process
+    // groups told apart by ORCH_HOST.
+    let fleet = match shape.hosts {
+        1 => None,
+        hosts => match Fleet::new(&world, &telegram.url, hosts) {
+            Ok(fleet) => {
+                eprintln!("chaos: {hosts} hosts, each a network namespace with its host name");
+                Some(Arc::new(fleet))
+            }
+            Err(why) => {
+                eprintln!("chaos: {hosts} hosts as process groups by ORCH_HOST ({why})");
+                None
+            }
+        },
+    };
     let workers: Vec<_> = (0..workers_count)
         .map(|n| {
-            let env = host_env(&world, shape, n % shape.hosts);
+            let host = n % shape.hosts;
+            let env = host_env(&world, shape, fleet.as_deref(), host);
+            let fleet = fleet.clone();
             let (world, stop, slot) = (
                 Arc::clone(&world),
                 Arc::clone(&stop),
@@ -190,7 +272,12 @@ fn run(mut world: World, shape: &Shape) -> Vec<(String, String)> {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     let began = Instant::now();
-                    let mut tick = world.orch(&["tick", "--worker", &format!("w{n}")]);
+                    let worker = format!("w{n}");
+                    let args = ["tick", "--worker", &worker];
+                    let mut tick = match &fleet {
+                        Some(fleet) => world.orch_on(&fleet.hosts[host].0, &args),
+                        None => world.orch(&args),
+                    };
                     for (key, value) in &env {
                         tick = tick.env(key, value);
                     }

@@ -6,6 +6,7 @@ pub mod faults;
 pub mod forge;
 pub mod git_http;
 pub mod http;
+pub mod netns;
 pub mod pg;
 
 use std::collections::BTreeMap;
@@ -179,6 +180,16 @@ impl World {
         };
         cmd.args(args);
         cmd
+    }
+
+    /// orch on `host` of a fleet: in its network namespace, under its host name.
+    pub fn orch_on(&self, host: &netns::Host, args: &[&str]) -> Cmd {
+        let mut command = host.command(self.command("ip"), ORCH);
+        command.args(args);
+        Cmd {
+            command,
+            stdin: None,
+        }
     }
 
     pub fn orch(&self, args: &[&str]) -> Cmd {
