@@ -49,6 +49,8 @@ pub struct Report {
     pub jobs: i64,
     pub history: i64,
     pub runs: i64,
+    /// The copies of the removed runs' logs the database kept.
+    pub logs: i64,
     pub outbox: i64,
     #[serde(flatten)]
     pub files: Removed,
@@ -100,6 +102,7 @@ impl Report {
         self.jobs += batch.jobs;
         self.history += batch.history;
         self.runs += batch.runs;
+        self.logs += batch.logs;
         self.outbox += batch.outbox;
     }
 

@@ -44,8 +44,8 @@ pub(crate) fn describe(report: &Report, now: i64) -> Vec<String> {
         format!("nothing finished before {since} to remove")
     } else {
         format!(
-            "{verb} {} task(s) finished before {since}: {} job(s), {} history entries, {} run(s), {} delivered message(s)",
-            report.tasks, report.jobs, report.history, report.runs, report.outbox
+            "{verb} {} task(s) finished before {since}: {} job(s), {} history entries, {} run(s) ({} with a log kept in the database), {} delivered message(s)",
+            report.tasks, report.jobs, report.history, report.runs, report.logs, report.outbox
         )
     }];
     let files = &report.files;

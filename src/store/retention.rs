@@ -34,6 +34,8 @@ pub struct PrunedBatch {
     pub jobs: i64,
     pub history: i64,
     pub runs: i64,
+    /// The copies of those runs' logs kept in the database (`run_logs`).
+    pub logs: i64,
     /// Delivered outbox messages of the batch's jobs.
     pub outbox: i64,
     /// Files the removed rows named, queued in the trash for the host each is on (a preview

@@ -513,8 +513,19 @@ fn a_prune_removes_the_copies_of_logs_the_database_keeps() {
         )
     };
     assert_eq!((kept("T-1"), kept("T-2")), (2, 2), "one per finalized run");
+    let dry = prune(&w, &["--dry-run"]);
+    assert_eq!(
+        (dry["runs"].as_i64(), dry["logs"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let text = w.orch(&["prune", "--dry-run"]).ok().stdout;
+    assert!(
+        text.contains("2 run(s) (2 with a log kept in the database)"),
+        "{text}"
+    );
     let out = prune(&w, &[]);
     assert_eq!(out["tasks"], 1);
+    assert_eq!(out["logs"], 2, "the report counts the copies it removed");
     let left: i64 = w.sql("SELECT count(*) FROM run_logs", []);
     assert_eq!(
         (left, kept("T-2")),

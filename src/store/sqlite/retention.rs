@@ -91,6 +91,10 @@ const FILES: &str = "
 /// The batch's jobs (`?1` holds the task ids).
 const JOBS: &str = "SELECT id FROM jobs WHERE task_id IN (SELECT value FROM json_each(?1))";
 
+/// The batch's runs (`?1` holds the task ids).
+const RUNS: &str = "SELECT id FROM agent_runs WHERE job_id IN \
+     (SELECT id FROM jobs WHERE task_id IN (SELECT value FROM json_each(?1)))";
+
 /// The batch's delivered messages: sent, or folded into a message that was sent (`?2` sent,
 /// `?3` folded). Each state test is written `+o.state` here and below, so that the planner walks
 /// the batch's messages by job (outbox_job) and not every message ever sent by state.
@@ -141,6 +145,11 @@ pub(super) fn preview(conn: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
             &format!("SELECT count(*) FROM agent_runs WHERE job_id IN ({JOBS})"),
             &ids,
         )?,
+        logs: count(
+            conn,
+            &format!("SELECT count(*) FROM run_logs WHERE run_id IN ({RUNS})"),
+            &ids,
+        )?,
         outbox: delivered(conn, &ids)?,
         files,
         next: next(&tasks, batch.limit),
@@ -172,9 +181,7 @@ pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
     let outbox = prune_delivered(tx, &ids)?;
     let delete = |sql: &str| -> Result<i64> { Ok(tx.prepare_cached(sql)?.execute([&ids])? as i64) };
     let history = delete(&format!("DELETE FROM job_history WHERE job_id IN ({JOBS})"))?;
-    delete(&format!(
-        "DELETE FROM run_logs WHERE run_id IN (SELECT id FROM agent_runs WHERE job_id IN ({JOBS}))"
-    ))?;
+    let logs = delete(&format!("DELETE FROM run_logs WHERE run_id IN ({RUNS})"))?;
     let runs = delete(&format!("DELETE FROM agent_runs WHERE job_id IN ({JOBS})"))?;
     let jobs = delete("DELETE FROM jobs WHERE task_id IN (SELECT value FROM json_each(?1))")?;
     let tasks_removed = delete("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?1))")?;
@@ -183,6 +190,7 @@ pub(super) fn prune(tx: &Db, batch: &PruneBatch) -> Result<PrunedBatch> {
         jobs,
         history,
         runs,
+        logs,
         outbox,
         files,
         next: next(&tasks, batch.limit),
