@@ -528,7 +528,7 @@ const NO_ROOM: &str = "OR001";
 
 /// The claim of a backend where claims may run at once (`Backend::CLAIMS_AT_ONCE`, the
 /// database's `orch_claim_at_once`), when it is plain: no project held or with a budget, no run
-/// of this host's for the triage to take back, and (the function checks) every breaker closed,
+/// of this host's open (the triage's), and (the function checks) every breaker closed,
 /// no job over budget, no lease ran out. Claims then hold the write lock shared, and wait for
 /// one another only from a project's recount to the commit. Otherwise (None) the claim is made
 /// the ordinary way, under the write lock.
@@ -542,11 +542,10 @@ pub(super) fn claim_at_once<B: Backend>(
     {
         return Ok(None);
     }
-    // The triage's look at this host's runs, without the lock (the function looks at the
-    // leases): a job it would take back sends the claim the ordinary way, which looks again
-    // under the lock.
-    let candidates = store.get(|conn| local_candidates(conn, request.host))?;
-    if !candidates.is_empty() && !(request.triage)(&candidates).is_empty() {
+    // A run of this host's open is the triage's to look at (it may end processes, so only
+    // under the write lock): such a host claims the ordinary way. The function looks at the
+    // leases.
+    if store.get(|conn| local_runs_open(conn, request.host))? {
         return Ok(None);
     }
     let mut open = serde_json::Map::new();
@@ -676,45 +675,6 @@ struct Taken {
 /// looked up); each with its current attempt's open run. A superset: `crate::domain::rescue`
 /// decides.
 pub(super) fn rescue_candidates(conn: &Db, host: &str, now: i64) -> Result<Vec<Candidate>> {
-    candidates(
-        conn,
-        &format!(
-            "SELECT id FROM jobs WHERE state = '{running}' AND lease_expires_at <= ?1
-             UNION SELECT id FROM jobs WHERE state = '{running}' AND lease_renewed_at > ?1
-             UNION SELECT job_id FROM agent_runs
-                   WHERE host = ?2 AND finalized_at IS NULL AND ended_at IS NULL",
-            running = JobState::Running
-        ),
-        params![now, host],
-    )
-}
-
-/// The rescue candidates whose open run is on `host` (`orch_claim_at_once` looks at the leases).
-fn local_candidates(conn: &Db, host: &str) -> Result<Vec<Candidate>> {
-    // Most hosts claiming have none: the open runs' own index answers that alone.
-    let open: Option<i64> = conn
-        .prepare_cached(
-            "SELECT job_id FROM agent_runs
-             WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL LIMIT 1",
-        )?
-        .query_row(params![host], |row| row.get(0))
-        .optional()?;
-    if open.is_none() {
-        return Ok(Vec::new());
-    }
-    candidates(
-        conn,
-        "SELECT job_id FROM agent_runs WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL",
-        params![host],
-    )
-}
-
-/// The running jobs among `ids` (a statement given `params`), with their open runs.
-fn candidates(
-    conn: &Db,
-    ids: &str,
-    params: impl crate::store::sql::Params,
-) -> Result<Vec<Candidate>> {
     // The states are written into the statement: the partial indexes over running jobs match.
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT j.id AS job_id, j.task_id AS task_id, j.lease_owner AS worker,
@@ -728,11 +688,15 @@ fn candidates(
              SELECT max(o.id) FROM agent_runs o
              WHERE o.job_id = j.id AND o.attempt = j.attempt
                AND o.finalized_at IS NULL AND o.ended_at IS NULL)
-         WHERE j.state = '{running}' AND j.id IN ({ids})
+         WHERE j.state = '{running}' AND j.id IN (
+             SELECT id FROM jobs WHERE state = '{running}' AND lease_expires_at <= ?1
+             UNION SELECT id FROM jobs WHERE state = '{running}' AND lease_renewed_at > ?1
+             UNION SELECT job_id FROM agent_runs
+                   WHERE host = ?2 AND finalized_at IS NULL AND ended_at IS NULL)
          ORDER BY j.id",
         running = JobState::Running
     ))?;
-    let rows = stmt.query_map(params, |row| {
+    let rows = stmt.query_map(params![now, host], |row| {
         let run = match row.get::<_, Option<i64>>("run_id")? {
             None => None,
             Some(run_id) => Some(OpenRun {
@@ -761,6 +725,18 @@ fn candidates(
         })
     })?;
     Ok(rows.collect::<crate::store::sql::Result<_>>()?)
+}
+
+/// Whether a run on `host` is open (not ended, not finalized).
+fn local_runs_open(conn: &Db, host: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 AS open FROM agent_runs
+             WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL LIMIT 1",
+        )?
+        .query_row(params![host], |row| row.get::<_, i64>("open"))
+        .optional()?
+        .is_some())
 }
 
 /// Read the candidates, let `triage` pick (and end their processes), then requeue (attempt
