@@ -527,9 +527,10 @@ fn ahead_note(request: &ClaimRequest, run_after: i64) -> String {
 const NO_ROOM: &str = "OR001";
 
 /// The claim of a backend where claims may run at once (`Backend::CLAIMS_AT_ONCE`, the
-/// database's `orch_claim_at_once`), when it is plain: no project held or with a budget, no run
-/// of this host's open (the triage's), and (the function checks) every breaker closed,
-/// no job over budget, no lease ran out. Claims then hold the write lock shared, and wait for
+/// database's `orch_claim_at_once`), when it is plain: no project held or with a budget, and
+/// (the function checks) every breaker closed, no job over budget, no run of this host's open
+/// (the triage's, which may end processes, so it looks only under the write lock), no lease
+/// ran out. Claims then hold the write lock shared, and wait for
 /// one another only from a project's recount to the commit. Otherwise (None) the claim is made
 /// the ordinary way, under the write lock.
 pub(super) fn claim_at_once<B: Backend>(
@@ -540,12 +541,6 @@ pub(super) fn claim_at_once<B: Backend>(
         || request.projects.is_empty()
         || (request.projects.iter()).any(|p| p.held.is_some() || p.budget.is_set())
     {
-        return Ok(None);
-    }
-    // A run of this host's open is the triage's to look at (it may end processes, so only
-    // under the write lock): such a host claims the ordinary way. The function looks at the
-    // leases.
-    if store.get(|conn| local_runs_open(conn, request.host))? {
         return Ok(None);
     }
     let mut open = serde_json::Map::new();
@@ -725,18 +720,6 @@ pub(super) fn rescue_candidates(conn: &Db, host: &str, now: i64) -> Result<Vec<C
         })
     })?;
     Ok(rows.collect::<crate::store::sql::Result<_>>()?)
-}
-
-/// Whether a run on `host` is open (not ended, not finalized).
-fn local_runs_open(conn: &Db, host: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 AS open FROM agent_runs
-             WHERE host = ?1 AND finalized_at IS NULL AND ended_at IS NULL LIMIT 1",
-        )?
-        .query_row(params![host], |row| row.get::<_, i64>("open"))
-        .optional()?
-        .is_some())
 }
 
 /// Read the candidates, let `triage` pick (and end their processes), then requeue (attempt

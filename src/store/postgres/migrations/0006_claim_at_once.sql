@@ -2,7 +2,7 @@
 --
 -- An ordinary claim runs under orch's write lock, one writer at a time. A plain one — no project
 -- held on this host or with a budget, every breaker of its agents closed, no job over budget,
--- no lease for the rescue to look at (the caller triages this host's runs) — takes that lock shared
+-- nothing for the rescue to look at (no run of this host's open, no lease run out) — takes that lock shared
 -- instead: claims do not wait for one another, but every other writer (and the ordinary claim)
 -- still waits for them. It takes the job the ordinary claim's statement takes
 -- (store::sqlite::jobs::take_best) from the projects whose running jobs, as last committed, are
@@ -52,8 +52,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM breakers WHERE agent = ANY (v_agents) AND state <> 'closed')
        OR EXISTS (SELECT 1 FROM project_holds WHERE host = p_host AND project = ANY (v_projects))
        OR EXISTS (SELECT 1 FROM jobs WHERE state = 'over_budget' AND project = ANY (v_projects))
-       -- What the rescue would look at but this host's runs, which the caller looked at:
-       -- leases that ran out, or renewed after p_ahead (by a clock ahead).
+       -- What the rescue would look at: a run of this host's open (its triage may end
+       -- processes, so it looks only under the write lock), leases that ran out, or renewed
+       -- after p_ahead (by a clock ahead).
+       OR EXISTS (SELECT 1 FROM agent_runs
+                  WHERE host = p_host AND finalized_at IS NULL AND ended_at IS NULL)
        OR orch_leases_to_look_at(p_now, p_ahead) THEN
         RETURN;
     END IF;
