@@ -134,9 +134,9 @@ Command: \`bash bench/pg.sh\` (BENCH_N=$N runs per per-invocation figure, BENCH_
 | \`orch status\`, 1,000,000 finished jobs, PostgreSQL vs SQLite | ${pg_status_us} µs | ${sqlite_status_us} µs | $(ratio "$pg_status_us" "$sqlite_status_us")× | ≤ 2× |
 
 An \`orch claim\` is a process: it connects (and migrates nothing), reads the server's clock,
-looks for open runs of its own host (there are none here), and claims with one call of the
-schema's \`orch_claim_at_once\`: orch's write lock held shared (claims do not wait for one
-another; every other writer waits for them), the breakers, holds, budgets and leases looked at,
+and claims with one call of the schema's \`orch_claim_at_once\`: orch's write lock held shared
+(claims do not wait for one another; every other writer waits for them), the breakers, holds,
+budgets, the host's open runs and the leases looked at,
 the job taken (\`FOR UPDATE SKIP LOCKED\`) with its history entry, then the project's running
 jobs counted again under the project's own lock (\`max_running\` across hosts). The peer is the
 claim statement alone. The script checks that every timed run claimed a job, on both sides.
@@ -149,11 +149,10 @@ What the figures say, and what is left to do:
 - Claims at once: up from 505/s (9%) when every claim held the one write lock for about ten
   statements. The figure is noisy on these 2 cores, where the server is the bottleneck (92% of
   the CPU in a \`perf\` profile, the claimers 5%): the concurrent part alone, run five more
-  times after the recorded run, gave 73%, 69%, 41%, 67% and 71% — at the target, without
-  margin. What is left per claim beyond the peer's statement: the look for this host's open
-  runs (one round trip: 4–5 points when left out), the checks before the claim (breakers,
-  holds, budgets, leases: each one step down an index), the history entry, and the recount
-  under the project's lock between the counters' change and the commit.
+  times after the recorded run, gave 72%, 74%, 70%, 73% and 74%. What a claim does beyond the
+  peer's statement: the checks before it (breakers, holds, budgets, this host's open runs, the
+  leases: each one step down an index), the history entry, and the recount under the project's
+  lock between the counters' change and the commit.
 - \`orch status\` on PostgreSQL pays the connection (about 3 ms here), about twenty statements
   each one round trip (sent whole the first time, nothing prepared), and the client's shutdown,
   where SQLite reads pages of a file in the process: one statement for the whole status, or
