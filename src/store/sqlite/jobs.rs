@@ -435,9 +435,7 @@ pub(super) fn claim(tx: &Db, request: &ClaimRequest) -> Result<Claim> {
         return Ok(nothing(rescued));
     }
     let open = serde_json::Value::Object(stages).to_string();
-    let due_limit = now
-        .saturating_add(request.longest_backoff_ms.max(0))
-        .saturating_add(clock::SKEW_MS);
+    let due_limit = due_limit(request);
     // A job whose task spent its budget is given back to wait, and the next best taken.
     let (job_id, run_after) = loop {
         let Some(best) = take_best(tx, request, &open, due_limit)? else {
@@ -509,6 +507,13 @@ fn agent_of<'a>(request: &ClaimRequest<'a>, job: &Job) -> &'a str {
         .expect("a job is claimed at a stage of its project's claim")
 }
 
+/// A queued job due after this was dated by a clock that ran ahead: it is due now.
+fn due_limit(request: &ClaimRequest) -> i64 {
+    (request.now)
+        .saturating_add(request.longest_backoff_ms.max(0))
+        .saturating_add(clock::SKEW_MS)
+}
+
 /// What the claim's history entry adds when the job was due further ahead than any backoff.
 fn ahead_note(request: &ClaimRequest, run_after: i64) -> String {
     clock::ahead_beyond(run_after, request.now, request.longest_backoff_ms).map_or(
@@ -530,9 +535,9 @@ const NO_ROOM: &str = "OR001";
 /// database's `orch_claim_at_once`), when it is plain: no project held or with a budget, and
 /// (the function checks) every breaker closed, no job over budget, no run of this host's open
 /// (the triage's, which may end processes, so it looks only under the write lock), no lease
-/// ran out. Claims then hold the write lock shared, and wait for
-/// one another only from a project's recount to the commit. Otherwise (None) the claim is made
-/// the ordinary way, under the write lock.
+/// ran out. Claims then hold the write lock shared, and wait for one another only from a
+/// project's recount to the commit. Otherwise (None) the claim is made the ordinary way, under
+/// the write lock.
 pub(super) fn claim_at_once<B: Backend>(
     store: &mut B,
     request: &ClaimRequest,
@@ -554,9 +559,6 @@ pub(super) fn claim_at_once<B: Backend>(
     }
     agents.sort_unstable();
     agents.dedup();
-    let due_limit = (request.now)
-        .saturating_add(request.longest_backoff_ms.max(0))
-        .saturating_add(clock::SKEW_MS);
     // One statement, outside any transaction of orch's: the function's own locks are held
     // until it commits.
     let claimed = store.get(|conn| {
@@ -571,7 +573,7 @@ pub(super) fn claim_at_once<B: Backend>(
                     request.host,
                     request.now,
                     request.lease_ms,
-                    due_limit,
+                    due_limit(request),
                     request.now.saturating_add(clock::SKEW_MS),
                     serde_json::Value::Object(open).to_string(),
                     serde_json::Value::Object(max_running).to_string(),

@@ -40,6 +40,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
 impl Host {
     /// Host `name`, number `n` of this test process's fleet, or why the machine cannot make it.
     pub fn new(name: &str, n: usize) -> Result<Host, String> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Err("network namespaces need root".into());
         }

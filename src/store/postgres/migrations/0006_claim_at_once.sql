@@ -2,9 +2,9 @@
 --
 -- An ordinary claim runs under orch's write lock, one writer at a time. A plain one — no project
 -- held on this host or with a budget, every breaker of its agents closed, no job over budget,
--- nothing for the rescue to look at (no run of this host's open, no lease run out) — takes that lock shared
--- instead: claims do not wait for one another, but every other writer (and the ordinary claim)
--- still waits for them. It takes the job the ordinary claim's statement takes
+-- nothing for the rescue to look at (no run of this host's open, no lease run out) — takes that
+-- lock shared instead: claims do not wait for one another, but every other writer (and the
+-- ordinary claim) still waits for them. It takes the job the ordinary claim's statement takes
 -- (store::sqlite::jobs::take_best) from the projects whose running jobs, as last committed, are
 -- under their `max_running`, writes its history entry, and only then takes the project's own
 -- lock and counts again with a snapshot taken after it (a VOLATILE function's statements each
@@ -13,10 +13,7 @@
 -- The lock is held only from that count to the commit.
 -- Returns the claimed job's row, or nothing: then the caller makes the ordinary claim, which
 -- finds the job (or says why there is none) as before.
---
--- p_due: a queued job due after it was dated by a clock ahead, and is due; p_ahead: a lease
--- renewed after it was, and the rescue may take it back (domain::clock::SKEW_MS past p_now);
--- p_open: {"project": ["stage", ...]}; p_max_running: {"project": n}; p_agents: ["agent", ...].
+
 -- Whether a running job's lease ran out by p_now, or was renewed after p_ahead: each one step
 -- down its index however many run, as the first lease in order. Sorting is off here, so that
 -- the planner cannot walk every running job and sort them instead, which it would when its
@@ -35,6 +32,9 @@ BEGIN
 END
 $$;
 
+-- p_due: a queued job due after it was dated by a clock ahead, and is due; p_ahead: a lease
+-- renewed after it was, and the rescue may take it back (domain::clock::SKEW_MS past p_now);
+-- p_open: {"project": ["stage", ...]}; p_max_running: {"project": n}; p_agents: ["agent", ...].
 CREATE FUNCTION orch_claim_at_once(p_worker text, p_host text, p_now bigint, p_lease bigint,
                                    p_due bigint, p_ahead bigint, p_open text, p_max_running text,
                                    p_agents text)
