@@ -48,15 +48,49 @@ start() {
     "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off \
      -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" start >/dev/null
   runuser -u "$user" -- "$bin/createdb" -h "$dir" -p "$port" -U orch orch_test
+  pooler "$dir" "$port"
   export ORCH_PG_DIR="$dir" ORCH_PG_BIN="$bin"
   export ORCH_TEST_PG_URL="postgres://orch@127.0.0.1:$port/orch_test"
   export ORCH_TEST_PG_CA="$dir/ca.crt"
-  echo "== PostgreSQL on $ORCH_TEST_PG_URL (socket $dir)"
+  echo "== PostgreSQL on $ORCH_TEST_PG_URL (socket $dir), PgBouncer on $ORCH_TEST_PGBOUNCER_URL"
+}
+
+# pooler DIR PORT: PgBouncer in session pooling in front of the cluster (any database name
+# passes through to the server's), for the tests that run orch through a pooler; exports
+# ORCH_TEST_PGBOUNCER_URL without a database name. Installs Debian's package when missing.
+pooler() {
+  local dir=$1 port=$2 bport
+  if ! command -v pgbouncer >/dev/null; then
+    echo "== installing PgBouncer (Debian's pgbouncer package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null
+    }
+  fi
+  bport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  printf '"orch" ""\n' >"$dir/pgbouncer.users"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bport
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/pgbouncer.users
+pool_mode = session
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  chown postgres "$dir/pgbouncer.ini" "$dir/pgbouncer.users"
+  runuser -u postgres -- pgbouncer -d "$dir/pgbouncer.ini"
+  export ORCH_TEST_PGBOUNCER_URL="postgres://orch@127.0.0.1:$bport"
 }
 
 stop() {
   local dir=${ORCH_PG_DIR:-} bin=${ORCH_PG_BIN:-}
   [ -n "$dir" ] || return 0
+  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
   runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
 }

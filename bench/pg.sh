@@ -16,8 +16,12 @@ if [ -z "${ORCH_TEST_PG_URL:-}" ]; then
 fi
 work=$(mktemp -d "$OUT/pg.XXXXXX")
 schemas=()
+status_db=bench_status_$$
+# A database of the server's other than the test one: URL with its name.
+db_url() { echo "${ORCH_TEST_PG_URL%/*}/$1?sslmode=disable"; }
 cleanup() {
   for schema in "${schemas[@]}"; do psql -qX "$ORCH_TEST_PG_URL" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true; done
+  psql -qX "$ORCH_TEST_PG_URL" -c "DROP DATABASE IF EXISTS $status_db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -29,10 +33,14 @@ url() { echo "$ORCH_TEST_PG_URL?options=-c%20search_path%3D$1&sslmode=disable"; 
 # make_pg SCHEMA JOBS STATE: an orch queue in its own schema holding JOBS jobs in STATE, the
 # counters as the triggers would have kept them (they are off for the bulk insert).
 make_pg() {
-  local schema=$1
-  psql -qX "$ORCH_TEST_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
-  ORCH_DB=$(url "$schema") "$ORCH" status >/dev/null
-  psql -qX -v ON_ERROR_STOP=1 "$(url "$schema")" >/dev/null <<SQL
+  psql -qX "$ORCH_TEST_PG_URL" -c "CREATE SCHEMA $1" >/dev/null
+  make_pg_at "$(url "$1")" "$2" "$3"
+}
+
+# make_pg_at URL JOBS STATE: the same in the database and schema URL names.
+make_pg_at() {
+  ORCH_DB=$1 "$ORCH" status >/dev/null
+  psql -qX -v ON_ERROR_STOP=1 "$1" >/dev/null <<SQL
 BEGIN;
 ALTER TABLE jobs DISABLE TRIGGER jobs_counted;
 INSERT INTO tasks (id, project, key, state, created_at, updated_at)
@@ -107,10 +115,25 @@ pgbench_rate=$(pgbench -n -c 8 -j 2 -t $((CLAIMS / 8)) -f "$work/claim.sql" "$(u
 running "$c" "$(( CLAIMS / 8 * 8 ))"
 running "$d" "$(( CLAIMS / 8 * 8 ))"
 
-queue f 1000000 done; f=$schema
+# The status queue in a database of its own (its public schema), so that PgBouncer, which
+# passes no search path, reaches it too.
+psql -qX "$ORCH_TEST_PG_URL" -c "CREATE DATABASE $status_db" >/dev/null
+make_pg_at "$(db_url "$status_db")" 1000000 done
 make_sqlite "$work/f.db" 1000000 done
-pg_status_us=$(ORCH_DB=$(url "$f") per_call_us "$N" "$ORCH" status)
+pg_status_us=$(ORCH_DB=$(db_url "$status_db") per_call_us "$N" "$ORCH" status)
 sqlite_status_us=$(ORCH_DB="$work/f.db" per_call_us "$N" "$ORCH" status)
+# The floor under any command on PostgreSQL: a new connection running \`SELECT 1\`.
+echo 'SELECT 1;' >"$work/one.sql"
+connect_us=$(pgbench -n -C -c 1 -t "$N" -f "$work/one.sql" "$(db_url "$status_db")" 2>/dev/null \
+  | sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' | awk '{printf "%.0f", $1 * 1000}')
+pooled_status_us=n/a
+if [ -n "${ORCH_TEST_PGBOUNCER_URL:-}" ]; then
+  pooled="$ORCH_TEST_PGBOUNCER_URL/$status_db?sslmode=disable"
+  ORCH_DB=$pooled "$ORCH" status >/dev/null
+  pooled_status_us=$(ORCH_DB=$pooled per_call_us "$N" "$ORCH" status)
+  # Measured again after the pooled figure: the two SQLite figures bracket it.
+  sqlite_status_us=$(( (sqlite_status_us + $(ORCH_DB="$work/f.db" per_call_us "$N" "$ORCH" status)) / 2 ))
+fi
 
 figure pg_claim_orch_us "$orch_us"
 figure pg_claim_psql_us "$psql_us"
@@ -120,6 +143,8 @@ figure pg_claim_concurrent_per_sec "$store_rate"
 figure pg_claim_pgbench_per_sec "$pgbench_rate"
 figure pg_status_1m_us "$pg_status_us"
 figure sqlite_status_1m_us "$sqlite_status_us"
+figure pooled_status_1m_us "$pooled_status_us"
+figure pg_connect_us "$connect_us"
 
 sections || exit 0
 body=$work/section.md
@@ -132,6 +157,7 @@ Command: \`bash bench/pg.sh\` (BENCH_N=$N runs per per-invocation figure, BENCH_
 | claims a second, 8 claimers at once, 100,000 queued | ${store_rate}/s (in process, one connection each) | \`pgbench -c 8\`, the same claim statement: ${pgbench_rate}/s | $(awk -v a="$store_rate" -v b="$pgbench_rate" 'BEGIN{printf "%.0f%%", 100*a/b}') | ≥ 70% |
 | \`orch claim\` per invocation, 1,000,000 vs 1,000 queued | ${m_us} µs | ${k_us} µs | $(ratio "$m_us" "$k_us")× | ≤ 2× |
 | \`orch status\`, 1,000,000 finished jobs, PostgreSQL vs SQLite | ${pg_status_us} µs | ${sqlite_status_us} µs | $(ratio "$pg_status_us" "$sqlite_status_us")× | ≤ 2× |
+| the same through PgBouncer (session pooling) vs SQLite | ${pooled_status_us} µs | ${sqlite_status_us} µs | $([ "$pooled_status_us" = n/a ] && echo n/a || ratio "$pooled_status_us" "$sqlite_status_us")× | ≤ 2× |
 
 An \`orch claim\` is a process: it connects (and migrates nothing), reads the server's clock,
 and claims with one call of the schema's \`orch_claim_at_once\`: orch's write lock held shared
@@ -153,10 +179,16 @@ What the figures say, and what is left to do:
   peer's statement: the checks before it (breakers, holds, budgets, this host's open runs, the
   leases: each one step down an index), the history entry, and the recount under the project's
   lock between the counters' change and the commit.
-- \`orch status\` on PostgreSQL pays the connection (about 3 ms here), about twenty statements
-  each one round trip (sent whole the first time, nothing prepared), and the client's shutdown,
-  where SQLite reads pages of a file in the process: one statement for the whole status, or
-  fewer, is the next step.
+- \`orch status\` on PostgreSQL: a new server process per connection (about 2 ms here: the
+  fork, then every table a statement touches read into that process's catalog caches, which
+  costs more than the statements' work), then a dozen statements, each one round trip; SQLite
+  reads pages of a file in the process. Status reads the big tables (jobs, outbox) only for
+  what the counters say is there (on this queue: none; the tasks table for this host's
+  worktrees, and small tables); the
+  connection's cost stays. Through PgBouncer in session pooling, the server processes stay
+  warm between commands: the way to run orch's short commands on PostgreSQL at cron rate
+  (README, "A pooler"). The floor under any command run directly, measured the same
+  time: a new connection running \`SELECT 1\` (\`pgbench -C\`) took ${connect_us} µs in this run.
 MD
 cat "$body"
 replace_section "PostgreSQL (issue 21)" "$body"

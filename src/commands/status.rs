@@ -11,7 +11,7 @@ use crate::domain::states::{JobState, MessageKind, OutboxState};
 use crate::exit;
 use crate::notify;
 use crate::output::{self, Paint, Table};
-use crate::store::{BreakerRow, Job, OutboxSummary, Store};
+use crate::store::{BreakerRow, Job, OutboxSummary, StateCount, Store};
 use crate::Ctx;
 
 const LISTED: i64 = 20;
@@ -20,9 +20,24 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     let store = ctx.store()?;
     let now = store.now()?;
     let counts = store.state_counts()?;
-    let running = store.jobs_in_state(JobState::Running, LISTED)?;
-    let retries = store.pending_retries(now, LISTED)?;
-    let approvals = store.jobs_in_state(JobState::AwaitingApproval, LISTED)?;
+    // The jobs are listed only in the states the counts say hold some: the jobs table is not
+    // read for an idle queue (on PostgreSQL a fresh connection pays for each table it plans over).
+    let some = |state: JobState| counts.iter().any(|c| c.state == state && c.count > 0);
+    let running = if some(JobState::Running) {
+        store.jobs_in_state(JobState::Running, LISTED)?
+    } else {
+        Vec::new()
+    };
+    let retries = if some(JobState::Queued) {
+        store.pending_retries(now, LISTED)?
+    } else {
+        Vec::new()
+    };
+    let approvals = if some(JobState::AwaitingApproval) {
+        store.jobs_in_state(JobState::AwaitingApproval, LISTED)?
+    } else {
+        Vec::new()
+    };
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
     let comments = notify::comments_switch(&ctx.config);
@@ -41,10 +56,16 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .sum();
     let breakers = store.breakers(now)?;
     let stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
-    let stranded = store.stranded_jobs(&stages, LISTED)?;
+    let stranded = if counts.iter().any(|c| {
+        c.count > 0 && JobState::LIVE.contains(&c.state) && !stages.contains(&c.stage.as_str())
+    }) {
+        store.stranded_jobs(&stages, LISTED)?
+    } else {
+        Vec::new()
+    };
     let holds = store.project_holds()?;
     let agents = agent_holds(ctx, &*store, now)?;
-    let budgets = budgets(ctx, &*store, now)?;
+    let budgets = budgets(ctx, &*store, &counts, now)?;
     let host = ctx.config.host();
     let worktrees = store.worktree_usage(&host)?;
     let worktree_count: i64 = worktrees.iter().map(|w| w.worktrees).sum();
@@ -339,8 +360,28 @@ struct BudgetState {
     over_budget: i64,
 }
 
-fn budgets(ctx: &Ctx, store: &dyn Store, now: i64) -> Result<Vec<BudgetState>> {
-    let names: Vec<&str> = ctx.config.projects.keys().map(String::as_str).collect();
+fn budgets(
+    ctx: &Ctx,
+    store: &dyn Store,
+    counts: &[StateCount],
+    now: i64,
+) -> Result<Vec<BudgetState>> {
+    // Only the projects shown: with a budget, or with jobs waiting for one.
+    let names: Vec<&str> = ctx
+        .config
+        .projects
+        .iter()
+        .filter(|(name, project)| {
+            project.budget().is_set()
+                || counts
+                    .iter()
+                    .any(|c| c.project == **name && c.state == JobState::OverBudget && c.count > 0)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let spends = store.project_spends(&names, budget::day_start(now))?;
     Ok(spends
         .into_iter()

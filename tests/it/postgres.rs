@@ -761,3 +761,51 @@ fn a_serialization_failure_is_named_and_writes_nothing() {
         "T-2's task and job were rolled back"
     );
 }
+
+/// Through PgBouncer in session pooling (the way to keep short commands' connections warm): the
+/// commands work, and the session's settings reach the server (a pooler refuses or drops the
+/// start-up message's `options`): a writer kept from the lock gives up after the busy timeout
+/// instead of waiting for ever.
+#[test]
+fn the_commands_work_through_a_pooler_in_session_mode() {
+    let Some(pooler) = support::pg::pooler_url() else {
+        return;
+    };
+    let db = support::pg::Database::fresh();
+    let mut w = World::new();
+    w.set("ORCH_DB", format!("{pooler}/{}?sslmode=disable", db.name));
+    w.enqueue("T-1");
+    for _ in 0..2 {
+        // The second reuses the server connection the first left in the pool.
+        let status = w.orch(&["status", "--json"]).ok().json();
+        assert_eq!(status["totals"]["queued"], 1, "{status}");
+    }
+
+    let mut holder = postgres::Client::connect(&db.direct_url(), postgres::NoTls).unwrap();
+    holder
+        .execute("SELECT pg_advisory_lock(hashtext('orch public'), 2)", &[])
+        .unwrap();
+    let mut waiting = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-2"])
+        .env("ORCH_BUSY_TIMEOUT_MS", "200")
+        .spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while waiting.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = waiting.kill();
+            panic!("the writer waited past its busy timeout: its lock_timeout never reached the server");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = support::Out::of(waiting);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("database is busy"), "{}", out.stderr);
+    drop(holder);
+
+    w.login(3_600_000);
+    let claimed = w.orch(&["claim", "--worker", "w1", "--json"]).ok().json();
+    assert_eq!(claimed["task"], "T-1", "{claimed}");
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["totals"]["running"], 1, "{status}");
+    assert_eq!(status["running"][0]["worker"], "w1", "{status}");
+}

@@ -80,31 +80,57 @@ impl Postgres {
             busy_timeout_ms: options.busy_timeout_ms,
             schema_key: 0,
         };
-        let mut client = target.connect(&at, options.busy_timeout_ms)?;
-        let (server_ms, schema_key): (i64, i32) = client
-            .query_typed_one(
-                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
-                        hashtext('orch ' || current_schema())",
-                &[],
-            )
-            .map(|row| (row.get(0), row.get(1)))
+        let mut client = target.connect(&at)?;
+        // The session's settings, the clock, the lock keys' schema and whether orch's tables
+        // are there: one message, one round trip. The settings go as statements rather than in
+        // the start-up message's `options`, which a connection pooler (PgBouncer) refuses or
+        // drops. SQLite's busy timeout is a wait for the write lock; here, for any lock. 0
+        // means "never wait" there and "wait forever" here.
+        let first = client
+            .simple_query(&format!(
+                "SET lock_timeout = {}; SET TimeZone = 'UTC';
+                 SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                        hashtext('orch ' || current_schema()),
+                        to_regclass('orch_schema') IS NOT NULL",
+                options.busy_timeout_ms.max(1)
+            ))
             .map_err(|err| at.explain(err))?;
+        let (server_ms, schema_key, made) = first
+            .iter()
+            .find_map(|message| match message {
+                ::postgres::SimpleQueryMessage::Row(row) => Some((
+                    row.get(0).and_then(|v| v.parse::<i64>().ok()),
+                    row.get(1).and_then(|v| v.parse::<i32>().ok()),
+                    row.get(2) == Some("t"),
+                )),
+                _ => None,
+            })
+            .and_then(|(ms, key, made)| Some((ms?, key?, made)))
+            .ok_or_else(|| anyhow::anyhow!("the database server {} sent no clock", at.name))?;
         let mut store = Postgres {
             client: RefCell::new(client),
             cache: RefCell::new(Cache::default()),
             at: Server { schema_key, ..at },
             clock: (server_ms, Instant::now()),
         };
-        store.migrate()?;
+        store.migrate(made)?;
         Ok(store)
     }
 
-    fn version(client: &mut impl ::postgres::GenericClient) -> Result<i64, ::postgres::Error> {
+    /// The schema's version, 0 when orch's tables are not there (`made` says whether they were
+    /// when the caller looked; `None`: look).
+    fn version(
+        client: &mut impl ::postgres::GenericClient,
+        made: Option<bool>,
+    ) -> Result<i64, ::postgres::Error> {
         // Each sent whole: one round trip, nothing prepared.
-        let exists: bool = client
-            .query_typed_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
-            .get(0);
-        if !exists {
+        let made = match made {
+            Some(made) => made,
+            None => client
+                .query_typed_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
+                .get(0),
+        };
+        if !made {
             return Ok(0);
         }
         Ok(client
@@ -112,11 +138,11 @@ impl Postgres {
             .map_or(0, |row| row.get(0)))
     }
 
-    fn migrate(&mut self) -> Result<()> {
+    fn migrate(&mut self, made: bool) -> Result<()> {
         let known = MIGRATIONS.len() as i64;
         let at = self.at.clone();
         let client = self.client.get_mut();
-        let version = Self::version(client).map_err(|err| at.explain(err))?;
+        let version = Self::version(client, Some(made)).map_err(|err| at.explain(err))?;
         if version > known {
             return Err(at.newer_schema(version));
         }
@@ -148,7 +174,7 @@ impl Postgres {
 
     fn migrate_locked(client: &mut Client, at: &Server, known: i64) -> Result<()> {
         let mut tx = client.transaction().map_err(|err| at.explain(err))?;
-        let version = Self::version(&mut tx).map_err(|err| at.explain(err))?;
+        let version = Self::version(&mut tx, None).map_err(|err| at.explain(err))?;
         if version > known {
             return Err(at.newer_schema(version));
         }
@@ -374,18 +400,9 @@ impl Target {
         })
     }
 
-    fn connect(&self, at: &Server, busy_timeout_ms: u64) -> Result<Client> {
+    fn connect(&self, at: &Server) -> Result<Client> {
         use ::postgres::config::SslMode;
         let mut config = self.config.clone();
-        // Session settings in the start-up message, after the URL's own: no round trip of their
-        // own. SQLite's busy timeout is a wait for the write lock; here, for any lock. 0 means
-        // "never wait" there and "wait forever" here.
-        let settings = format!("-c lock_timeout={} -c TimeZone=UTC", busy_timeout_ms.max(1));
-        let options = match config.get_options() {
-            Some(own) => format!("{own} {settings}"),
-            None => settings,
-        };
-        config.options(&options);
         let connected = match self.ssl {
             tls::SslMode::Disable => config.ssl_mode(SslMode::Disable).connect(NoTls),
             mode => {

@@ -80,27 +80,42 @@ pub(super) fn save(
 /// holds its job's lease (running, same worker and attempt, unexpired).
 pub(super) fn rows(conn: &Db, agent: Option<&str>, now: i64) -> Result<Vec<BreakerRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT b.state AS state, b.consecutive_failures AS consecutive_failures,
-                b.opened_at AS opened_at, b.cooldown_ms AS cooldown_ms,
-                b.probe_job_id AS probe_job_id, b.probe_worker AS probe_worker,
-                b.probe_attempt AS probe_attempt, b.probe_started_at AS probe_started_at,
-                b.last_class AS last_class, b.agent AS agent, b.last_run_id AS last_run_id,
-                b.updated_at AS updated_at,
-                EXISTS (SELECT 1 FROM jobs j WHERE j.id = b.probe_job_id AND j.state = ?3
-                        AND j.lease_owner = b.probe_worker AND j.attempt = b.probe_attempt
-                        AND j.lease_expires_at > ?1) AS probe_live
-         FROM breakers b WHERE ?2 IS NULL OR b.agent = ?2 ORDER BY b.agent",
+        "SELECT state, consecutive_failures, opened_at, cooldown_ms, probe_job_id, probe_worker,
+                probe_attempt, probe_started_at, last_class, agent, last_run_id, updated_at
+         FROM breakers WHERE ?1 IS NULL OR agent = ?1 ORDER BY agent",
     )?;
-    let rows = stmt.query_map(params![now, agent, JobState::Running], |row| {
+    let rows = stmt.query_map(params![agent], |row| {
         Ok(BreakerRow {
             breaker: from_row(row)?,
             agent: row.get("agent")?,
             last_run_id: row.get("last_run_id")?,
             updated_at: row.get("updated_at")?,
-            probe_live: row.get("probe_live")?,
+            probe_live: false,
         })
     })?;
-    Ok(rows.collect::<crate::store::sql::Result<_>>()?)
+    let mut rows = rows.collect::<crate::store::sql::Result<Vec<_>>>()?;
+    // The jobs table is read only for a breaker with a probe out: most have none, and on
+    // PostgreSQL a fresh connection pays for each table a statement plans over.
+    for row in &mut rows {
+        if let Some(probe) = &row.breaker.probe {
+            row.probe_live = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND state = ?2
+                            AND lease_owner = ?3 AND attempt = ?4 AND lease_expires_at > ?5)",
+                )?
+                .query_row(
+                    params![
+                        probe.job_id,
+                        JobState::Running,
+                        probe.worker,
+                        probe.attempt,
+                        now
+                    ],
+                    |r| r.get(0),
+                )?;
+        }
+    }
+    Ok(rows)
 }
 
 /// The claim's question, inside its transaction: may `agent` claim at `now`?

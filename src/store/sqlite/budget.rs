@@ -304,7 +304,11 @@ pub(super) fn spends(conn: &Db, projects: &[&str], day: i64) -> Result<Vec<Proje
     for project in projects {
         let (today_usd, today_extra_usd) = day_spend(conn, project, day)?;
         let over_budget: i64 = conn
-            .prepare_cached("SELECT count(*) FROM jobs WHERE state = ?1 AND project = ?2")?
+            // From the counts the jobs' triggers keep (migration 0009), not the jobs table.
+            .prepare_cached(
+                "SELECT CAST(coalesce(sum(jobs), 0) AS BIGINT) FROM job_counts
+                 WHERE state = ?1 AND project = ?2",
+            )?
             .query_row(params![JobState::OverBudget, project], |row| row.get(0))?;
         out.push(ProjectSpend {
             project: project.to_string(),

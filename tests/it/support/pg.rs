@@ -22,6 +22,56 @@ pub fn url() -> Option<String> {
     }
 }
 
+/// PgBouncer in session pooling in front of that server (`.ci/pg.sh` starts it and sets
+/// `ORCH_TEST_PGBOUNCER_URL`, without a database name: any name passes through to the server's).
+/// None when the tests have no server; under `CI=true` a server without the pooler is a failure.
+pub fn pooler_url() -> Option<String> {
+    url()?;
+    match std::env::var("ORCH_TEST_PGBOUNCER_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true but ORCH_TEST_PGBOUNCER_URL is unset: .ci/pg.sh starts PgBouncer")
+        }
+        _ => None,
+    }
+}
+
+/// A database of its own on the server (for a pooler, which passes no search path), dropped
+/// with everything in it when this is dropped.
+pub struct Database {
+    server: String,
+    pub name: String,
+}
+
+impl Database {
+    pub fn fresh() -> Database {
+        let server = url().expect("a PostgreSQL server (ORCH_TEST_PG_URL)");
+        let name = format!("orch_d{}", std::process::id());
+        admin(&server)
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("creating a test database");
+        Database { server, name }
+    }
+
+    /// The server's URL with this database instead of its own.
+    pub fn direct_url(&self) -> String {
+        let base = self.server.split('?').next().unwrap_or_default();
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("a database in ORCH_TEST_PG_URL");
+        format!("{server}/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = admin(&self.server).batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
 fn admin(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).expect("connecting to ORCH_TEST_PG_URL")
 }
