@@ -7,6 +7,7 @@
 //! (which jobs a rescue takes, what a decision implies) is pure code the suite calls as the app
 //! does (`orch::domain`), so what is tested here is what the store does with it.
 
+mod approval;
 mod branches;
 mod breaker;
 mod finalize;
