@@ -3,28 +3,13 @@
 //! long wait sent once.
 
 use orch::domain::states::JobState;
-use orch::store::{Applied, ApprovalAlerts, NextJob, Rejection};
+use orch::store::{ApprovalAlerts, Rejection};
 
 use super::*;
 
-/// Task `key`'s analyst stage run at `now` and advanced to a developer job awaiting approval:
-/// that job's id.
+/// Task `key`'s analyst stage run at `now`, its developer job awaiting approval: its id.
 fn awaiting(store: &mut dyn Store, key: &str, now: i64) -> i64 {
-    enqueue(store, key, now);
-    let (job, run_id) = ran(store, "w1", now);
-    let mut advance = plan(&job, run_id, Decision::Advanced, JobState::Done, now + 10);
-    advance.next_job = Some(NextJob {
-        stage: "developer".into(),
-        priority: 0,
-        max_attempts: 5,
-        reason: "advanced from analyst; waits for approval".into(),
-        ci_gate: None,
-        approval: true,
-    });
-    match store.apply_finalize(&advance).unwrap() {
-        Applied::Done(effects) => effects.next_job_id.unwrap(),
-        other => panic!("not applied: {other:?}"),
-    }
+    advanced(store, key, now, None, true)
 }
 
 #[test]

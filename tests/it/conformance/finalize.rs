@@ -463,21 +463,11 @@ fn advanced_behind_ci(store: &mut dyn Store, key: &str, sha: &str) -> i64 {
 
 /// As `advanced_behind_ci`, the developer job awaiting approval too when `approval`.
 fn advanced_behind_ci_to(store: &mut dyn Store, key: &str, sha: &str, approval: bool) -> i64 {
-    enqueue(store, key, T0);
-    let (job, run_id) = ran(store, "w1", T0);
-    let mut advance = plan(&job, run_id, Decision::Advanced, JobState::Done, T0 + 10);
-    advance.next_job = Some(NextJob {
-        stage: "developer".into(),
-        priority: 0,
-        max_attempts: 5,
-        reason: "advanced from analyst; waits for CI".into(),
-        ci_gate: Some(orch::store::CiGate {
-            sha: sha.into(),
-            gated_stage: "analyst".into(),
-        }),
-        approval,
-    });
-    applied(store, &advance).next_job_id.unwrap()
+    let gate = orch::store::CiGate {
+        sha: sha.into(),
+        gated_stage: "analyst".into(),
+    };
+    advanced(store, key, T0, Some(gate), approval)
 }
 
 #[test]

@@ -278,6 +278,37 @@ pub fn ran(store: &mut dyn Store, worker: &str, now: i64) -> (Job, i64) {
     (job, run_id)
 }
 
+/// Task `key`'s analyst stage run at `now` and advanced: its developer job (behind `ci_gate`,
+/// awaiting approval when `approval`): that job's id.
+pub fn advanced(
+    store: &mut dyn Store,
+    key: &str,
+    now: i64,
+    ci_gate: Option<orch::store::CiGate>,
+    approval: bool,
+) -> i64 {
+    enqueue(store, key, now);
+    let (job, run_id) = ran(store, "w1", now);
+    let mut advance = plan(&job, run_id, Decision::Advanced, JobState::Done, now + 10);
+    let waits = match (&ci_gate, approval) {
+        (Some(_), _) => "; waits for CI",
+        (None, true) => "; waits for approval",
+        (None, false) => "",
+    };
+    advance.next_job = Some(orch::store::NextJob {
+        stage: "developer".into(),
+        priority: 0,
+        max_attempts: 5,
+        reason: format!("advanced from analyst{waits}"),
+        ci_gate,
+        approval,
+    });
+    match store.apply_finalize(&advance).unwrap() {
+        orch::store::Applied::Done(effects) => effects.next_job_id.unwrap(),
+        other => panic!("not applied: {other:?}"),
+    }
+}
+
 pub const POLICY: Policy = Policy {
     threshold: 3,
     cooldown_ms: 600_000,
