@@ -10,6 +10,7 @@
 mod approval;
 mod branches;
 mod breaker;
+mod budget;
 mod finalize;
 mod intake;
 mod jobs;
