@@ -657,3 +657,27 @@ fn a_merge_message_settles_its_task_with_its_end() {
         }
     });
 }
+
+#[test]
+fn one_worker_looks_at_each_ci_gate_per_interval() {
+    each(|db| {
+        let mut store = db.open();
+        let first = advanced_behind_ci(&mut *store, "T-1", "aaa");
+        let second = advanced_behind_ci(&mut *store, "T-2", "bbb");
+        let every = 60_000;
+        // Oldest first, at most `limit`, each marked looked at.
+        let taken = store.take_ci_gates(1, T0 + 100, every).unwrap();
+        assert_eq!(taken.iter().map(|g| g.job_id).collect::<Vec<_>>(), [first]);
+        let mut other = db.open();
+        let taken = other.take_ci_gates(10, T0 + 101, every).unwrap();
+        assert_eq!(taken.iter().map(|g| g.job_id).collect::<Vec<_>>(), [second]);
+        // Another worker within the interval: nothing due.
+        assert!(store.take_ci_gates(10, T0 + 200, every).unwrap().is_empty());
+        // After it, both again.
+        let again = other.take_ci_gates(10, T0 + 100 + every, every).unwrap();
+        assert_eq!(again.iter().map(|g| g.job_id).collect::<Vec<_>>(), [first]);
+        let both = store.take_ci_gates(10, T0 + 101 + every, every).unwrap();
+        assert_eq!(both.iter().map(|g| g.job_id).collect::<Vec<_>>(), [second]);
+        assert_eq!(store.ci_gates(10).unwrap().len(), 2);
+    });
+}

@@ -199,3 +199,39 @@ fn each_host_keeps_its_own_verdict_and_gate() {
         );
     });
 }
+
+#[test]
+fn the_held_hosts_are_those_with_a_gate_or_a_usage_hold_standing() {
+    each(|db| {
+        let mut store = db.open();
+        assert!(store.held_hosts(T0).unwrap().is_empty());
+        for (host, agent, run) in [("b", "claude", 3), ("a", "codex", 4), ("b", "codex", 5)] {
+            assert!(store
+                .hold_auth_gate(&gate(host, agent, run, None), T0)
+                .unwrap());
+        }
+        assert_eq!(store.held_hosts(T0).unwrap(), ["a", "b"]);
+        assert!(store.release_auth_gate("a", "codex", T0).unwrap());
+        assert_eq!(store.held_hosts(T0).unwrap(), ["b"]);
+
+        // A usage limit holds the run's host until it resets.
+        enqueue(&mut *store, "T-1", T0);
+        let (job, run_id) = ran(&mut *store, "w1", T0);
+        let mut limited = plan(&job, run_id, Decision::Gated, JobState::Queued, T0 + 10);
+        limited.usage_hold = Some(orch::store::UsageHoldRequest {
+            host: "c".into(),
+            agent: "claude".into(),
+            until: T0 + 3_600_000,
+            run_id,
+            reason: "usage limit reached".into(),
+            alert: NewAlert::new(AlertKind::UsageLimit, "claude@c", "usage limit reached"),
+        });
+        assert!(matches!(
+            store.apply_finalize(&limited).unwrap(),
+            orch::store::Applied::Done(_)
+        ));
+        assert_eq!(store.held_hosts(T0 + 20).unwrap(), ["b", "c"]);
+        // Past its end it holds no more, and the host is not listed.
+        assert_eq!(store.held_hosts(T0 + 3_600_000).unwrap(), ["b"]);
+    });
+}

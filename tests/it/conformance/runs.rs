@@ -194,3 +194,35 @@ fn the_next_stage_reads_the_result_stored_at_finalize() {
         );
     });
 }
+
+#[test]
+fn the_agent_started_under_the_lock_is_recorded_on_its_run() {
+    each(|db| {
+        let mut store = db.open();
+        enqueue(&mut *store, "T-1", T0);
+        let job = claim(&mut *store, "w1", T0).unwrap();
+        let run_id = start(&mut *store, &job, T0);
+        // A start that failed records nothing.
+        let mut calls = 0;
+        store
+            .record_agent_start(run_id, &mut || {
+                calls += 1;
+                None
+            })
+            .unwrap();
+        assert_eq!(calls, 1);
+        assert_eq!(store.run(run_id).unwrap().unwrap().pid, None);
+        store
+            .record_agent_start(run_id, &mut || {
+                calls += 1;
+                Some(orch::procfs::Proc {
+                    pid: 4242,
+                    start: 987_654_321,
+                })
+            })
+            .unwrap();
+        assert_eq!(calls, 2);
+        // Seen from another handle (another process) too.
+        assert_eq!(db.open().run(run_id).unwrap().unwrap().pid, Some(4242));
+    });
+}
