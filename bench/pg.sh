@@ -53,7 +53,8 @@ INSERT INTO job_counts (project, stage, state, jobs) VALUES ('web', 'analyst', '
 SELECT setval(pg_get_serial_sequence('tasks', 'id'), $2 + 1, false);
 SELECT setval(pg_get_serial_sequence('jobs', 'id'), $2 + 1, false);
 COMMIT;
-ANALYZE;
+-- Vacuumed now, so that autovacuum has nothing left to do on these tables while they are measured.
+VACUUM (ANALYZE);
 SQL
 }
 
@@ -149,7 +150,7 @@ figure pg_connect_us "$connect_us"
 sections || exit 0
 body=$work/section.md
 cat >"$body" <<MD
-Command: \`bash bench/pg.sh\` (BENCH_N=$N runs per per-invocation figure, BENCH_CLAIMS=$CLAIMS). Server: PostgreSQL $(psql -qXAt "$ORCH_TEST_PG_URL" -c "SHOW server_version"), on the same machine over TCP (127.0.0.1), fsync off. Machine: $(machine), $(date -u +%Y-%m-%d).
+Command: \`bash bench/pg.sh\` (BENCH_N=$N runs per per-invocation figure, BENCH_CLAIMS=$CLAIMS). Server: PostgreSQL $(psql -qXAt "$ORCH_TEST_PG_URL" -c "SHOW server_version"), on the same machine over TCP (127.0.0.1), fsync off; each queue vacuumed and analysed once filled. Machine: $(machine), $(date -u +%Y-%m-%d).
 
 | figure | orch | peer | ratio | target |
 |---|---|---|---|---|
