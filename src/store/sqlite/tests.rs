@@ -347,11 +347,19 @@ fn statements_of(store: &mut Sqlite, run: impl FnOnce(&mut Sqlite)) -> Vec<Strin
     use std::sync::Mutex;
 
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    // The trace hook is a plain function, so what it sees is one list for the whole process:
+    // tests tracing at once (the test harness runs them on several threads) take turns, or each
+    // would see the other's statements.
+    static TRACING: Mutex<()> = Mutex::new(());
     fn note(event: TraceEvent<'_>) {
         if let TraceEvent::Stmt(_, sql) = event {
             SEEN.lock().unwrap().push(sql.to_string());
         }
     }
+    let _turn = TRACING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    SEEN.lock().unwrap().clear();
     store
         .conn
         .trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(note));
