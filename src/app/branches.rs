@@ -41,6 +41,27 @@ fn git_timeout(config: &Config) -> Duration {
     config.seconds(config::GIT_TIMEOUT_SECONDS)
 }
 
+/// Why the project's jobs cannot run on this host now, if they cannot: its workdir is missing, or
+/// its tasks get worktrees and its main clone has no commit to start a branch from. Cheap (no
+/// git process): a claim asks it of every project, and holds the project while it says why.
+pub fn not_ready(project: &Project) -> Option<String> {
+    project.workdir_missing().or_else(|| {
+        if !project.worktrees {
+            return None;
+        }
+        worktree::surely_unborn(&project.workdir).map(|top| unborn(&top, project))
+    })
+}
+
+fn unborn(top: &Path, project: &Project) -> String {
+    format!(
+        "the main clone {} has no commit yet, and each task's branch starts from one: commit \
+         something there, or set worktrees = false in [projects.{}]",
+        top.display(),
+        project.name
+    )
+}
+
 /// The project's main clone, when its tasks get worktrees; None when they run in place. Err for
 /// a repository without a commit (nothing to branch from).
 pub fn main_clone(config: &Config, project: &Project) -> Result<Option<Repo>, String> {
@@ -50,12 +71,7 @@ pub fn main_clone(config: &Config, project: &Project) -> Result<Option<Repo>, St
     match worktree::probe(&project.workdir, git_timeout(config))? {
         Probe::NotGit => Ok(None),
         Probe::Repo(repo) => Ok(Some(repo)),
-        Probe::Unborn(repo) => Err(format!(
-            "the main clone {} has no commit yet, and each task's branch starts from one: commit \
-             something there, or set worktrees = false in [projects.{}]",
-            repo.toplevel.display(),
-            project.name
-        )),
+        Probe::Unborn(repo) => Err(unborn(&repo.toplevel, project)),
     }
 }
 

@@ -100,7 +100,7 @@ pub fn claim(
         .map(|p| ClaimProject {
             name: &p.name,
             max_running: p.max_running(),
-            held: p.workdir_missing(),
+            held: crate::app::branches::not_ready(p),
             budget: p.budget(),
             stages: (config.stages.iter())
                 .map(|stage| ClaimStage {

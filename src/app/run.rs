@@ -305,7 +305,7 @@ fn prepare(
                 run.log_path.display()
             ))
         })?;
-    if let Some(reason) = launch.project.workdir_missing() {
+    if let Some(reason) = crate::app::branches::not_ready(launch.project) {
         return Err(LaunchFailure {
             kind: LaunchKind::Project,
             reason,

@@ -228,7 +228,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
                 hold.reason
             ));
         }
-        out.push("claims on that host skip the project until its workdir is back".to_string());
+        out.push("claims on that host skip the project until that is fixed".to_string());
     }
     out.extend(agent_hold_lines(&agents, now, paint));
     out.extend(budget_lines(&budgets, paint));

@@ -76,7 +76,8 @@ pub enum LaunchKind {
     /// The task's prompt cannot be passed to any agent: too long for one argument (E2BIG) or
     /// holding a NUL byte.
     Task,
-    /// The project's workdir is missing or not a directory.
+    /// The project's workdir is missing or not a directory, or its main clone has no commit to
+    /// start a task's branch from.
     Project,
     /// The task's worktree could not be made (its branch's base cannot be found, git failed):
     /// a transient failure of the task, not of the agent.

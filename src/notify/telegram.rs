@@ -107,7 +107,7 @@ fn headline(kind: AlertKind) -> &'static str {
         AlertKind::AuthGate => "agent not authenticated: the auth gate is closed",
         AlertKind::CommitFailed => "auto-commit failed",
         AlertKind::PushFailed => "push failed: the next tick tries again",
-        AlertKind::ProjectHeld => "project held: claims skip it until its workdir is back",
+        AlertKind::ProjectHeld => "project held: claims on that host skip it until this is fixed",
         AlertKind::UsageLimit => "usage limit reached: claims for the agent wait for its reset",
         AlertKind::OverBudget => "budget reached: the jobs wait until it is raised",
         AlertKind::InvocationError => {

@@ -1,5 +1,6 @@
-//! Project holds: a project whose workdir is missing on a host is skipped by that host's claims
-//! until the workdir is back. Taking a hold queues one alert; releasing it is silent.
+//! Project holds: a project that cannot run on a host (its workdir is missing there, or its main
+//! clone has no commit yet) is skipped by that host's claims until that is fixed. Taking a hold
+//! queues one alert; releasing it is silent.
 
 use serde::Serialize;
 

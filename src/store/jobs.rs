@@ -108,8 +108,8 @@ pub type Triage<'a> = &'a dyn Fn(&[Candidate]) -> Vec<Rescue>;
 pub struct ClaimProject<'a> {
     pub name: &'a str,
     pub max_running: u32,
-    /// Why the project cannot run a job on this host now (its workdir is missing): the claim
-    /// skips it and holds it, alerting once.
+    /// Why the project cannot run a job on this host now (its workdir is missing, its main clone
+    /// has no commit: `app::branches::not_ready`): the claim skips it and holds it, alerting once.
     pub held: Option<String>,
     /// A job of a task, or of the project today, that spent its budget is not run: the claim
     /// moves it to `over_budget` (alerting once), and back to the queue once the budget allows

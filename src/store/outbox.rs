@@ -37,7 +37,8 @@ pub enum AlertKind {
     PushFailed,
     /// Auto-commit after an ok run failed.
     CommitFailed,
-    /// A project's workdir is missing on a host: its claims there skip the project.
+    /// A project cannot run on a host (its workdir is missing, its main clone has no commit):
+    /// its claims there skip the project.
     ProjectHeld,
     /// An agent's account hit its usage limit: claims for it wait for the reset.
     UsageLimit,

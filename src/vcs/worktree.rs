@@ -32,6 +32,31 @@ pub struct Repo {
     pub common_dir: PathBuf,
 }
 
+/// The top-level directory of the repository `workdir` is in, when it surely has no commit yet,
+/// read from its files alone (no git process: a claim asks this of every project). Only the
+/// plain layout answers — a `.git` directory with loose or packed refs; anything else (a linked
+/// worktree, a submodule, reftable refs, a detached HEAD) is None, and `probe` finds out.
+pub fn surely_unborn(workdir: &Path) -> Option<PathBuf> {
+    let top = workdir.ancestors().find(|dir| dir.join(".git").exists())?;
+    let git_dir = top.join(".git");
+    if !git_dir.is_dir() || git_dir.join("reftable").exists() {
+        return None;
+    }
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let name = head.trim().strip_prefix("ref: ")?;
+    if !name.starts_with("refs/heads/") || name.contains("..") {
+        return None;
+    }
+    if git_dir.join(name).exists() {
+        return None;
+    }
+    let packed = std::fs::read_to_string(git_dir.join("packed-refs")).unwrap_or_default();
+    let packed_here = packed
+        .lines()
+        .any(|line| line.split_once(' ').is_some_and(|(_, r)| r == name));
+    (!packed_here).then(|| top.to_path_buf())
+}
+
 /// Look at `workdir`.
 pub fn probe(workdir: &Path, timeout: Duration) -> Result<Probe, String> {
     // No `.git` here or above: no repository, and no git process to start to learn it (orch's
@@ -276,6 +301,38 @@ impl ProjectLock {
 mod tests {
     use super::*;
     use crate::vcs::git::git_for_test as git;
+
+    /// The file-only look agrees with git's: unborn until the first commit, loose or packed;
+    /// what it cannot read surely (a linked worktree, reftable) is left to `probe`.
+    #[test]
+    fn a_repository_without_a_commit_is_told_without_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main");
+        std::fs::create_dir_all(main.join("sub")).unwrap();
+        assert_eq!(surely_unborn(&main), None, "no repository");
+        git(&main, &["init", "-q", "-b", "main"]);
+        assert_eq!(surely_unborn(&main.join("sub")), Some(main.clone()));
+        let timeout = Duration::from_secs(30);
+        assert!(matches!(probe(&main, timeout), Ok(Probe::Unborn(_))));
+        std::fs::write(main.join("a"), "a").unwrap();
+        git(&main, &["add", "a"]);
+        git(&main, &["commit", "-q", "-m", "a"]);
+        assert_eq!(surely_unborn(&main), None, "a loose ref");
+        git(&main, &["pack-refs", "--all"]);
+        assert!(!main.join(".git/refs/heads/main").exists());
+        assert_eq!(surely_unborn(&main), None, "a packed ref");
+        // HEAD on a branch not made yet (`git switch --orphan`): unborn again.
+        git(&main, &["symbolic-ref", "HEAD", "refs/heads/next"]);
+        assert_eq!(surely_unborn(&main), Some(main.clone()));
+        // A linked worktree's `.git` is a file: not read here.
+        let linked = dir.path().join("linked");
+        std::fs::create_dir_all(&linked).unwrap();
+        std::fs::write(linked.join(".git"), "gitdir: /elsewhere\n").unwrap();
+        assert_eq!(surely_unborn(&linked), None);
+        // Refs in a reftable: not read here either.
+        std::fs::create_dir_all(main.join(".git/reftable")).unwrap();
+        assert_eq!(surely_unborn(&main), None);
+    }
 
     #[test]
     fn a_worktree_is_made_found_measured_and_removed() {

@@ -1060,3 +1060,46 @@ fn a_comment_on_an_issue_the_forge_does_not_have_goes_dead_and_holds_nothing_up(
     assert_eq!(state, "dead", "{error}");
     assert!(error.contains("404"), "{error}");
 }
+
+/// A new repository with no commit yet: there is nothing to start a task's branch from, so the
+/// project is held on the host (one alert) and its jobs wait with their attempts untouched,
+/// instead of each failing its checkout; the first commit lets them run.
+#[test]
+fn a_main_clone_without_a_commit_holds_its_project_until_one_is_made() {
+    let w = World::new();
+    w.login(24 * 3_600_000);
+    let main = w.path("work/web");
+    git(&main, &["init", "-q", "-b", "main"]);
+    let out = w
+        .orch(&["enqueue", "--project", "web", "--task", "T-1"])
+        .ok();
+    assert!(out.stderr.contains("has no commit yet"), "{}", out.stderr);
+    for _ in 0..2 {
+        let out = w.orch(&["tick", "--worker", "w1"]).status(3);
+        assert!(
+            out.stderr.contains("project web is held on this host")
+                && out.stderr.contains("has no commit yet"),
+            "{}",
+            out.stderr
+        );
+    }
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["totals"]["queued"], 1, "{status}");
+    assert_eq!(status["holds"][0]["project"], "web", "{status}");
+    let reason = status["holds"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("commit something there"), "{reason}");
+    assert_eq!(
+        status["outbox"]["pending"], 1,
+        "one alert for the hold: {status}"
+    );
+    let jobs = w.orch(&["jobs", "--json"]).ok().json();
+    assert_eq!(jobs["jobs"][0]["attempt"], 0, "{jobs}");
+
+    std::fs::write(main.join("README.md"), "# web\n").unwrap();
+    git(&main, &["add", "README.md"]);
+    git(&main, &["commit", "-q", "-m", "first"]);
+    w.orch(&["tick", "--worker", "w1"]).ok();
+    let status = w.orch(&["status", "--json"]).ok().json();
+    assert_eq!(status["holds"], serde_json::json!([]), "{status}");
+    assert!(w.path("state/worktrees/web/T-1").is_dir());
+}
