@@ -88,7 +88,9 @@ pub fn run(ctx: &Ctx, args: &EnqueueArgs) -> Result<u8> {
         },
         now,
     )?;
-    let problem = (project.workdir_problem()).or_else(|| crate::app::branches::not_ready(project));
+    let problem = project
+        .workdir_problem()
+        .or_else(|| crate::app::branches::not_ready(project));
     if let Some(problem) = problem {
         crate::diag!(
             "orch: warning: project {}: {problem}; its jobs will not run until that is fixed \

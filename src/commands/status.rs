@@ -23,21 +23,16 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
     // The jobs are listed only in the states the counts say hold some: the jobs table is not
     // read for an idle queue (on PostgreSQL a fresh connection pays for each table it plans over).
     let some = |state: JobState| counts.iter().any(|c| c.state == state && c.count > 0);
-    let running = if some(JobState::Running) {
-        store.jobs_in_state(JobState::Running, LISTED)?
-    } else {
-        Vec::new()
+    let listed = |state: JobState| {
+        (some(state).then(|| store.jobs_in_state(state, LISTED)))
+            .transpose()
+            .map(Option::unwrap_or_default)
     };
-    let retries = if some(JobState::Queued) {
-        store.pending_retries(now, LISTED)?
-    } else {
-        Vec::new()
-    };
-    let approvals = if some(JobState::AwaitingApproval) {
-        store.jobs_in_state(JobState::AwaitingApproval, LISTED)?
-    } else {
-        Vec::new()
-    };
+    let running = listed(JobState::Running)?;
+    let approvals = listed(JobState::AwaitingApproval)?;
+    let retries = (some(JobState::Queued).then(|| store.pending_retries(now, LISTED)))
+        .transpose()?
+        .unwrap_or_default();
     let outbox = store.outbox_summary(now, LISTED)?;
     let alerts = notify::alerts_switch(&ctx.config);
     let comments = notify::comments_switch(&ctx.config);
@@ -56,13 +51,12 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<u8> {
         .sum();
     let breakers = store.breakers(now)?;
     let stages: Vec<&str> = ctx.config.stages.iter().map(String::as_str).collect();
-    let stranded = if counts.iter().any(|c| {
+    let any_stranded = counts.iter().any(|c| {
         c.count > 0 && JobState::LIVE.contains(&c.state) && !stages.contains(&c.stage.as_str())
-    }) {
-        store.stranded_jobs(&stages, LISTED)?
-    } else {
-        Vec::new()
-    };
+    });
+    let stranded = (any_stranded.then(|| store.stranded_jobs(&stages, LISTED)))
+        .transpose()?
+        .unwrap_or_default();
     let holds = store.project_holds()?;
     let agents = agent_holds(ctx, &*store, now)?;
     let budgets = budgets(ctx, &*store, &counts, now)?;

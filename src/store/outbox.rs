@@ -361,7 +361,7 @@ pub struct OutboxCount {
 }
 
 /// The outbox at a glance, for `orch status` and the metrics.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct OutboxSummary {
     /// Waiting to be delivered (pending, or being sent right now).
     pub pending: i64,

@@ -117,19 +117,19 @@ impl Postgres {
         Ok(store)
     }
 
-    /// The schema's version, 0 when orch's tables are not there (`made` says whether they were
-    /// when the caller looked; `None`: look).
+    /// Whether orch's tables are there (its version table).
+    fn made(client: &mut impl ::postgres::GenericClient) -> Result<bool, ::postgres::Error> {
+        // Sent whole: one round trip, nothing prepared.
+        Ok(client
+            .query_typed_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
+            .get(0))
+    }
+
+    /// The schema's version; 0 when orch's tables are not there (`made`, as just looked).
     fn version(
         client: &mut impl ::postgres::GenericClient,
-        made: Option<bool>,
+        made: bool,
     ) -> Result<i64, ::postgres::Error> {
-        // Each sent whole: one round trip, nothing prepared.
-        let made = match made {
-            Some(made) => made,
-            None => client
-                .query_typed_one("SELECT to_regclass('orch_schema') IS NOT NULL", &[])?
-                .get(0),
-        };
         if !made {
             return Ok(0);
         }
@@ -142,7 +142,7 @@ impl Postgres {
         let known = MIGRATIONS.len() as i64;
         let at = self.at.clone();
         let client = self.client.get_mut();
-        let version = Self::version(client, Some(made)).map_err(|err| at.explain(err))?;
+        let version = Self::version(client, made).map_err(|err| at.explain(err))?;
         if version > known {
             return Err(at.newer_schema(version));
         }
@@ -174,7 +174,9 @@ impl Postgres {
 
     fn migrate_locked(client: &mut Client, at: &Server, known: i64) -> Result<()> {
         let mut tx = client.transaction().map_err(|err| at.explain(err))?;
-        let version = Self::version(&mut tx, None).map_err(|err| at.explain(err))?;
+        let version = Self::made(&mut tx)
+            .and_then(|made| Self::version(&mut tx, made))
+            .map_err(|err| at.explain(err))?;
         if version > known {
             return Err(at.newer_schema(version));
         }

@@ -261,20 +261,23 @@ pub(super) fn summary(conn: &Db, now: i64, limit: i64) -> Result<OutboxSummary> 
             .sum()
     };
     let waiting = (OutboxState::Pending, OutboxState::Sending);
-    let pending = total(OutboxState::is_waiting);
-    let dead = total(|s| s == OutboxState::Dead);
     let items = |filter: String| -> Result<Vec<OutboxItem>> {
         let mut stmt = conn.prepare_cached(&format!("SELECT * FROM outbox {filter}"))?;
         let rows = stmt.query_map([limit], item_from_row)?;
         Ok(rows.collect::<crate::store::sql::Result<_>>()?)
     };
+    let mut summary = OutboxSummary {
+        pending: total(OutboxState::is_waiting),
+        dead: total(|s| s == OutboxState::Dead),
+        sent: total(|s| s == OutboxState::Sent),
+        folded: total(|s| s == OutboxState::Folded),
+        ..OutboxSummary::default()
+    };
     // The outbox itself is read only for what the counts say is there (the same snapshot):
     // delivered messages are most of it, and on PostgreSQL a fresh connection pays for each
     // table a statement plans over.
-    let (mut due, mut oldest_pending_at, mut due_by_kind, mut waiting_items) =
-        (0, None, Vec::new(), Vec::new());
-    if pending > 0 {
-        (due, oldest_pending_at) = conn
+    if summary.pending > 0 {
+        (summary.due, summary.oldest_pending_at) = conn
             .prepare_cached(
                 "SELECT count(*) FILTER (WHERE next_attempt_at <= ?1) AS due, min(created_at) AS oldest
                  FROM outbox WHERE state IN (?2, ?3)",
@@ -282,7 +285,7 @@ pub(super) fn summary(conn: &Db, now: i64, limit: i64) -> Result<OutboxSummary> 
             .query_row(params![now, waiting.0, waiting.1], |row| {
                 Ok((row.get("due")?, row.get("oldest")?))
             })?;
-        due_by_kind = conn
+        summary.due_by_kind = conn
             .prepare_cached(
                 "SELECT kind, count(*) AS n FROM outbox
                  WHERE state IN (?2, ?3) AND next_attempt_at <= ?1 GROUP BY kind",
@@ -292,31 +295,19 @@ pub(super) fn summary(conn: &Db, now: i64, limit: i64) -> Result<OutboxSummary> 
             })?
             .collect::<crate::store::sql::Result<_>>()?;
         // The states are written into the statements, so they walk outbox_state.
-        waiting_items = items(format!(
+        summary.waiting = items(format!(
             "WHERE state IN ('{}', '{}') ORDER BY next_attempt_at, id LIMIT ?1",
             waiting.0, waiting.1
         ))?;
     }
-    let recent_dead = if dead > 0 {
-        items(format!(
+    if summary.dead > 0 {
+        summary.recent_dead = items(format!(
             "WHERE state = '{}' ORDER BY id DESC LIMIT ?1",
             OutboxState::Dead
-        ))?
-    } else {
-        Vec::new()
-    };
-    Ok(OutboxSummary {
-        pending,
-        due,
-        due_by_kind,
-        dead,
-        sent: total(|s| s == OutboxState::Sent),
-        folded: total(|s| s == OutboxState::Folded),
-        waiting: waiting_items,
-        recent_dead,
-        counts,
-        oldest_pending_at,
-    })
+        ))?;
+    }
+    summary.counts = counts;
+    Ok(summary)
 }
 
 /// A message due for delivery: its id, and for an alert its group (kind, dedup key).

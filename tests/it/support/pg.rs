@@ -45,8 +45,13 @@ pub struct Database {
 
 impl Database {
     pub fn fresh() -> Database {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         let server = url().expect("a PostgreSQL server (ORCH_TEST_PG_URL)");
-        let name = format!("orch_d{}", std::process::id());
+        let name = format!(
+            "orch_d{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         admin(&server)
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("creating a test database");
